@@ -1,0 +1,30 @@
+//! Configuration with documented defaults. Every field has a safe default; a host
+//! changes only what it needs: `Config { session: SessionConfig { lifespan: … }, ..Default::default() }`.
+
+use chrono::Duration;
+
+pub use crate::credential::password::PasswordConfig;
+
+/// Everything an [`Identa`](crate::Identa) engine can be tuned with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// Password hashing (argon2id parameters, concurrency) and policy.
+    pub password: PasswordConfig,
+    /// Session lifetimes.
+    pub session: SessionConfig,
+}
+
+/// Session lifetimes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// How long a session lives after it is issued or extended. Default: 24 hours.
+    pub lifespan: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            lifespan: Duration::hours(24),
+        }
+    }
+}
