@@ -1,0 +1,3 @@
+//! Credentials: what proves an identity is who it claims. One module per method.
+
+pub mod password;
