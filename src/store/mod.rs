@@ -1,0 +1,143 @@
+//! Persistence behind object-safe async traits. Every method is a whole operation (an
+//! identity with its credentials and addresses is written in one transaction); callers
+//! never see a transaction. Uniqueness is the database's job: a clash surfaces as
+//! [`StoreError::Conflict`], never as a read-then-write race.
+//!
+//! The one implementation is [`SeaOrmStore`] (SQLite by default, PostgreSQL with the
+//! `postgres` feature). A host may implement the traits over its own storage.
+
+mod seaorm;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::identity::{CredentialType, Identity};
+use crate::session::{Session, TokenHash};
+
+pub use seaorm::SeaOrmStore;
+
+/// What went wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (an identifier or address already taken).
+    #[error("already exists: {what}")]
+    Conflict {
+        /// What clashed (e.g. "credential identifier"), without the clashing value.
+        what: &'static str,
+    },
+    /// The row to change does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was missing.
+        what: &'static str,
+    },
+    /// A stored row could not be read back into the model (corruption or a newer schema).
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+    /// The URL names no engine this build supports.
+    #[error("unsupported database URL `{scheme}`: use `sqlite://path`, `sqlite::memory:`{pg}")]
+    UnsupportedUrl {
+        /// The URL's scheme.
+        scheme: String,
+        /// A hint on the postgres feature.
+        pg: &'static str,
+    },
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// A page request for listings (keyset pagination on the id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// At most this many items (clamped to 1..=1000).
+    pub page_size: u64,
+    /// Continue after this id (the `next` of the previous page).
+    pub after: Option<Uuid>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            page_size: 250,
+            after: None,
+        }
+    }
+}
+
+impl PageRequest {
+    /// The page size within its bounds.
+    pub fn clamped_size(&self) -> u64 {
+        self.page_size.clamp(1, 1000)
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, ordered by id.
+    pub items: Vec<T>,
+    /// The token for the next page, if there is one.
+    pub next: Option<Uuid>,
+}
+
+/// Identities with their credentials and addresses.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// Inserts an identity with its credentials and addresses, all or nothing.
+    /// A taken identifier or address is [`StoreError::Conflict`].
+    async fn insert_identity(&self, identity: &Identity) -> Result<(), StoreError>;
+    /// Replaces an identity's row, credentials and addresses with the given ones, all or nothing.
+    async fn replace_identity(&self, identity: &Identity) -> Result<(), StoreError>;
+    /// Loads an identity with credentials and addresses.
+    async fn identity(&self, id: Uuid) -> Result<Option<Identity>, StoreError>;
+    /// Deletes an identity with everything it owns (sessions included). False if absent.
+    async fn delete_identity(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// Lists identities by id.
+    async fn list_identities(&self, page: PageRequest) -> Result<Page<Identity>, StoreError>;
+    /// The identity whose credential of `credential_type` has this (normalised) identifier.
+    async fn identity_by_identifier(
+        &self,
+        credential_type: CredentialType,
+        identifier: &str,
+    ) -> Result<Option<Identity>, StoreError>;
+}
+
+/// Sessions, found by token hash.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session under the hash of its token.
+    async fn insert_session(&self, session: &Session, token: &TokenHash) -> Result<(), StoreError>;
+    /// The session with this token hash and its identity (the `whoami` read), whatever
+    /// its state; the caller decides whether it is usable.
+    async fn session_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(Session, Identity)>, StoreError>;
+    /// A session by id.
+    async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
+    /// An identity's sessions, newest first.
+    async fn sessions_of(&self, identity_id: Uuid) -> Result<Vec<Session>, StoreError>;
+    /// Replaces a session's mutable fields (active, authenticated_at, expires_at, aal,
+    /// methods, devices). False if absent.
+    async fn update_session(&self, session: &Session) -> Result<bool, StoreError>;
+    /// Revokes one session of an identity. False if it was not there or already revoked.
+    async fn revoke_session(&self, identity_id: Uuid, session_id: Uuid)
+    -> Result<bool, StoreError>;
+    /// Revokes every active session of an identity except `keep`; returns how many.
+    async fn revoke_sessions(
+        &self,
+        identity_id: Uuid,
+        keep: Option<Uuid>,
+    ) -> Result<u64, StoreError>;
+    /// Deletes sessions that expired before `before`; returns how many.
+    async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Everything identa persists.
+#[async_trait]
+pub trait Store: IdentityStore + SessionStore {
+    /// Brings the schema up to date (idempotent).
+    async fn migrate(&self) -> Result<(), StoreError>;
+}

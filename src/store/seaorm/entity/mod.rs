@@ -1,0 +1,9 @@
+//! sea-orm entities: one per table, plain rows. Conversion to the domain model lives
+//! in the parent module; nothing here knows about rules.
+
+pub mod credential;
+pub mod credential_identifier;
+pub mod identity;
+pub mod recovery_address;
+pub mod session;
+pub mod verifiable_address;
