@@ -1,0 +1,387 @@
+//! Identities: schema validation, creation, updates that identifiers follow, deletion,
+//! listing, and that failures leave nothing half-written.
+
+use identa::identity::schema::{SchemaError, ViolationKind};
+use identa::{Error, ErrorKind, IdentityState, IdentityUpdate, NewIdentity, PageRequest, Password};
+use serde_json::json;
+
+use crate::common::TestEnv;
+
+const PW: &str = "a sturdy passphrase 42";
+
+fn violations(err: &Error) -> Vec<(String, ViolationKind)> {
+    match err {
+        Error::Schema(SchemaError::Traits { violations }) => violations
+            .iter()
+            .map(|v| (v.path.clone(), v.kind))
+            .collect(),
+        other => panic!("expected a traits violation, got {other:?}"),
+    }
+}
+
+async fn count(env: &TestEnv) -> usize {
+    env.identa
+        .list_identities(PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+async fn schema_errors_name_the_field(env: TestEnv) {
+    let pw = Password::new(PW);
+    let err = env
+        .identa
+        .register(json!({ "username": "ada" }), &pw)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidTraits);
+    assert_eq!(
+        violations(&err),
+        vec![("traits.email".into(), ViolationKind::Required)]
+    );
+    assert!(err.to_string().contains("traits.email"), "{err}");
+
+    let err = env
+        .identa
+        .register(json!({ "email": "not-an-email", "username": "ab" }), &pw)
+        .await
+        .unwrap_err();
+    let found = violations(&err);
+    assert!(
+        found.contains(&("traits.email".into(), ViolationKind::Format)),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("traits.username".into(), ViolationKind::MinLength)),
+        "{found:?}"
+    );
+
+    let err = env
+        .identa
+        .register(
+            json!({ "email": "a@example.com", "name": { "first": 7 } }),
+            &pw,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violations(&err),
+        vec![("traits.name.first".into(), ViolationKind::Type)]
+    );
+
+    // None of the refused registrations left anything behind.
+    assert_eq!(count(&env).await, 0);
+}
+
+async fn create_get_and_normalise(env: TestEnv) {
+    let created = env
+        .identa
+        .register(
+            json!({ "email": "Ada.Lovelace@Example.COM", "username": "  ＡＤＡ ", "name": { "first": "Ada" } }),
+            &Password::new(PW),
+        )
+        .await
+        .unwrap();
+    let loaded = env.identa.identity(created.id).await.unwrap();
+    assert_eq!(loaded, created);
+    assert_eq!(loaded.schema_id, "default");
+    assert_eq!(loaded.state, IdentityState::Active);
+    let password = loaded.credential(identa::CredentialType::Password).unwrap();
+    let mut identifiers = password.identifiers.clone();
+    identifiers.sort();
+    assert_eq!(identifiers, vec!["ada", "ada.lovelace@example.com"]);
+    assert!(
+        password
+            .hashed_password()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+    assert_eq!(loaded.verifiable_addresses.len(), 1);
+    assert_eq!(
+        loaded.verifiable_addresses[0].value,
+        "ada.lovelace@example.com"
+    );
+    assert!(!loaded.verifiable_addresses[0].verified);
+    assert_eq!(
+        loaded.recovery_addresses[0].value,
+        "ada.lovelace@example.com"
+    );
+
+    // The serialized identity is Kratos-shaped and carries no credentials.
+    let json = serde_json::to_value(&loaded).unwrap();
+    assert_eq!(json["verifiable_addresses"][0]["status"], "pending");
+    assert_eq!(json["verifiable_addresses"][0]["via"], "email");
+    assert!(json.get("credentials").is_none());
+    assert!(!json.to_string().contains("argon2"));
+
+    let by_identifier = env
+        .identa
+        .identity_by_identifier("ADA.lovelace@example.com")
+        .await
+        .unwrap();
+    assert_eq!(by_identifier.map(|i| i.id), Some(created.id));
+}
+
+async fn racing_registrations_make_one_identity(env: TestEnv) {
+    let traits = json!({ "email": "race@example.com" });
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let identa = env.identa.clone();
+            let traits = traits.clone();
+            tokio::spawn(async move { identa.register(traits, &Password::new(PW)).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let dup = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.kind() == ErrorKind::Duplicate))
+        .count();
+    assert_eq!((ok, dup), (1, 1), "{results:?}");
+    assert_eq!(count(&env).await, 1);
+}
+
+async fn identifiers_follow_traits_updates(env: TestEnv) {
+    let pw = Password::new(PW);
+    let ada = env
+        .identa
+        .register(json!({ "email": "ada@example.com" }), &pw)
+        .await
+        .unwrap();
+    let updated = env
+        .identa
+        .update_identity(
+            ada.id,
+            IdentityUpdate {
+                traits: Some(json!({ "email": "countess@example.com", "username": "lovelace" })),
+                ..IdentityUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.verifiable_addresses[0].value,
+        "countess@example.com"
+    );
+    assert!(
+        env.identa
+            .login("ada@example.com", &pw, None)
+            .await
+            .is_err()
+    );
+    assert!(
+        env.identa
+            .login("countess@example.com", &pw, None)
+            .await
+            .is_ok()
+    );
+    assert!(env.identa.login("lovelace", &pw, None).await.is_ok());
+    assert!(
+        env.identa
+            .identity_by_identifier("ada@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The old email is free again for someone else.
+    env.identa
+        .register(json!({ "email": "ada@example.com" }), &pw)
+        .await
+        .unwrap();
+}
+
+async fn conflicting_update_changes_nothing(env: TestEnv) {
+    let pw = Password::new(PW);
+    let ada = env
+        .identa
+        .register(json!({ "email": "ada@example.com" }), &pw)
+        .await
+        .unwrap();
+    env.identa
+        .register(json!({ "email": "bob@example.com" }), &pw)
+        .await
+        .unwrap();
+    let err = env
+        .identa
+        .update_identity(
+            ada.id,
+            IdentityUpdate {
+                traits: Some(json!({ "email": "bob@example.com" })),
+                state: Some(IdentityState::Inactive),
+                ..IdentityUpdate::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Duplicate);
+    assert_eq!(env.identa.identity(ada.id).await.unwrap(), ada);
+    assert!(env.identa.login("ada@example.com", &pw, None).await.is_ok());
+}
+
+async fn state_and_metadata_updates(env: TestEnv) {
+    let ada = env
+        .identa
+        .create_identity(
+            NewIdentity {
+                traits: json!({ "email": "ada@example.com" }),
+                metadata_public: Some(json!({ "plan": "free" })),
+                metadata_admin: Some(json!({ "note": "vip" })),
+                ..NewIdentity::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(ada.credentials.is_empty());
+    let changed = env
+        .identa
+        .update_identity(
+            ada.id,
+            IdentityUpdate {
+                state: Some(IdentityState::Inactive),
+                metadata_public: Some(None),
+                ..IdentityUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let loaded = env.identa.identity(ada.id).await.unwrap();
+    assert_eq!(loaded, changed);
+    assert_eq!(loaded.state, IdentityState::Inactive);
+    assert!(loaded.state_changed_at.is_some());
+    assert_eq!(loaded.metadata_public, None);
+    assert_eq!(loaded.metadata_admin, Some(json!({ "note": "vip" })));
+}
+
+async fn delete_and_list_with_pagination(env: TestEnv) {
+    let pw = Password::new(PW);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let i = env
+            .identa
+            .register(json!({ "email": format!("user{n}@example.com") }), &pw)
+            .await
+            .unwrap();
+        ids.push(i.id);
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest {
+        page_size: 2,
+        after: None,
+    };
+    loop {
+        let got = env.identa.list_identities(page).await.unwrap();
+        assert!(got.items.len() <= 2);
+        seen.extend(got.items.iter().map(|i| i.id));
+        match got.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let login = env
+        .identa
+        .login("user0@example.com", &pw, None)
+        .await
+        .unwrap();
+    env.identa.delete_identity(ids[0]).await.unwrap();
+    assert_eq!(
+        env.identa.identity(ids[0]).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        env.identa.delete_identity(ids[0]).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    // Its sessions went with it.
+    assert_eq!(
+        env.identa.whoami(&login.token).await.unwrap_err().kind(),
+        ErrorKind::SessionInactive
+    );
+    assert!(env.identa.sessions(ids[0]).await.unwrap().is_empty());
+    assert_eq!(count(&env).await, 4);
+}
+
+async fn bad_input_is_refused_cleanly(env: TestEnv) {
+    let pw = Password::new(PW);
+    let err = env
+        .identa
+        .create_identity(
+            NewIdentity {
+                schema_id: Some("nope".into()),
+                traits: json!({ "email": "a@example.com" }),
+                ..NewIdentity::default()
+            },
+            Some(&pw),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SchemaNotFound);
+    assert!(err.to_string().contains("nope"));
+
+    let huge = "x".repeat(1 << 20);
+    let err = env
+        .identa
+        .register(json!({ "email": "a@example.com", "username": huge }), &pw)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+    let err = env
+        .identa
+        .register(
+            json!({ "email": "a@example.com" }),
+            &Password::new("y".repeat(1 << 20)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PasswordPolicy);
+
+    let err = env
+        .identa
+        .register(
+            json!({ "email": "a@example.com", "name": { "first": "A\u{0}da" } }),
+            &pw,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("NUL"), "{err}");
+
+    let err = env
+        .identa
+        .register(json!("just a string"), &pw)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidTraits);
+
+    assert_eq!(
+        identa::parse_id("not-a-uuid").unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let missing = uuid::Uuid::new_v4();
+    assert_eq!(
+        env.identa.identity(missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(count(&env).await, 0);
+}
+
+crate::on_every_backend!(
+    schema_errors_name_the_field,
+    create_get_and_normalise,
+    racing_registrations_make_one_identity,
+    identifiers_follow_traits_updates,
+    conflicting_update_changes_nothing,
+    state_and_metadata_updates,
+    delete_and_list_with_pagination,
+    bad_input_is_refused_cleanly,
+);

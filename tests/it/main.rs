@@ -1,0 +1,7 @@
+//! identa's integration suite: one binary, every case on SQLite (memory and file) and,
+//! when `IDENTA_TEST_POSTGRES_URL` is set, PostgreSQL.
+
+mod common;
+mod identities;
+mod passwords;
+mod sessions;

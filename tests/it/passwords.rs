@@ -1,0 +1,143 @@
+//! Password sign-in: the policy at registration, and failures that reveal nothing.
+
+use identa::{Error, ErrorKind, IdentityState, IdentityUpdate, Password};
+use serde_json::json;
+
+use crate::common::TestEnv;
+
+async fn wrong_password_and_unknown_user_look_alike(env: TestEnv) {
+    env.identa
+        .register(
+            json!({ "email": "ada@example.com" }),
+            &Password::new("a sturdy passphrase 42"),
+        )
+        .await
+        .unwrap();
+    let wrong = env
+        .identa
+        .login(
+            "ada@example.com",
+            &Password::new("not the passphrase"),
+            None,
+        )
+        .await
+        .unwrap_err();
+    let unknown = env
+        .identa
+        .login(
+            "nobody@example.com",
+            &Password::new("a sturdy passphrase 42"),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, Error::InvalidCredentials));
+    assert!(matches!(unknown, Error::InvalidCredentials));
+    assert_eq!(wrong.to_string(), unknown.to_string());
+    assert!(!wrong.to_string().contains("ada"));
+
+    // Garbage of every shape is refused the same way, without a panic.
+    for identifier in ["", " ", "\u{0}", &"a".repeat(100_000)] {
+        let err = env
+            .identa
+            .login(identifier, &Password::new("a sturdy passphrase 42"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidCredentials));
+    }
+    let err = env
+        .identa
+        .login("ada@example.com", &Password::new("p".repeat(1 << 20)), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidCredentials));
+}
+
+async fn policy_is_enforced_at_registration(env: TestEnv) {
+    let reg = |email: &str, pw: &str| {
+        let identa = env.identa.clone();
+        let traits = json!({ "email": email });
+        let pw = Password::new(pw);
+        async move { identa.register(traits, &pw).await }
+    };
+    let short = reg("a@example.com", "short").await.unwrap_err();
+    assert_eq!(short.kind(), ErrorKind::PasswordPolicy);
+    assert!(short.to_string().contains("at least 8"), "{short}");
+    let similar = reg("alice@example.com", "alice@example.com1")
+        .await
+        .unwrap_err();
+    assert_eq!(similar.kind(), ErrorKind::PasswordPolicy);
+    assert!(
+        reg("alice@example.com", "purple monkey dishwasher")
+            .await
+            .is_ok()
+    );
+}
+
+async fn disabled_identity_cannot_log_in(env: TestEnv) {
+    let pw = Password::new("a sturdy passphrase 42");
+    let ada = env
+        .identa
+        .register(json!({ "email": "ada@example.com" }), &pw)
+        .await
+        .unwrap();
+    env.identa
+        .update_identity(
+            ada.id,
+            IdentityUpdate {
+                state: Some(IdentityState::Inactive),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = env
+        .identa
+        .login("ada@example.com", &pw, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::IdentityDisabled);
+    // A wrong password on a disabled account still says only "invalid credentials".
+    let err = env
+        .identa
+        .login("ada@example.com", &Password::new("wrong wrong wrong"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidCredentials);
+}
+
+async fn set_password_replaces_the_old_one(env: TestEnv) {
+    let old = Password::new("a sturdy passphrase 42");
+    let new = Password::new("another sturdy phrase 7");
+    let ada = env
+        .identa
+        .register(json!({ "email": "ada@example.com" }), &old)
+        .await
+        .unwrap();
+    env.identa.set_password(ada.id, &new).await.unwrap();
+    assert!(
+        env.identa
+            .login("ada@example.com", &old, None)
+            .await
+            .is_err()
+    );
+    assert!(
+        env.identa
+            .login("ada@example.com", &new, None)
+            .await
+            .is_ok()
+    );
+    let err = env
+        .identa
+        .set_password(ada.id, &Password::new("short"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PasswordPolicy);
+}
+
+crate::on_every_backend!(
+    wrong_password_and_unknown_user_look_alike,
+    policy_is_enforced_at_registration,
+    disabled_identity_cannot_log_in,
+    set_password_replaces_the_old_one,
+);

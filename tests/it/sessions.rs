@@ -1,0 +1,292 @@
+//! Sessions: issue, whoami, expiry, revocation, extension, and tokens never at rest.
+
+use chrono::Duration;
+use identa::session::SessionRefusal;
+use identa::{Device, ErrorKind, IdentityState, IdentityUpdate, Password, SessionToken};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::common::{Backend, TestEnv};
+
+const PW: &str = "a sturdy passphrase 42";
+
+async fn signed_up(env: &TestEnv, email: &str) -> identa::Identity {
+    env.identa
+        .register(json!({ "email": email }), &Password::new(PW))
+        .await
+        .unwrap()
+}
+
+fn refusal(err: identa::Error) -> SessionRefusal {
+    match err {
+        identa::Error::SessionInactive(reason) => reason,
+        other => panic!("expected a refused session, got {other:?}"),
+    }
+}
+
+async fn login_whoami_logout(env: TestEnv) {
+    let ada = signed_up(&env, "ada@example.com").await;
+    let device = Device::new(Some("203.0.113.9"), Some("curl/8"));
+    let login = env
+        .identa
+        .login("ada@example.com", &Password::new(PW), Some(device))
+        .await
+        .unwrap();
+    let me = env.identa.whoami(&login.token).await.unwrap();
+    assert_eq!(me.identity.id, ada.id);
+    assert_eq!(me.session.aal, identa::Aal::Aal1);
+    assert_eq!(me.session.authentication_methods[0].method, "password");
+    assert_eq!(
+        me.session.devices[0].ip_address.as_deref(),
+        Some("203.0.113.9")
+    );
+    assert_eq!(
+        me.session.expires_at - me.session.issued_at,
+        Duration::hours(24)
+    );
+
+    let json = serde_json::to_value(&me).unwrap();
+    assert_eq!(json["authenticator_assurance_level"], "aal1");
+    assert_eq!(json["identity"]["traits"]["email"], "ada@example.com");
+    assert_eq!(json["active"], true);
+
+    env.identa.logout(&login.token).await.unwrap();
+    assert_eq!(
+        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        SessionRefusal::Revoked
+    );
+    assert_eq!(
+        env.identa.logout(&login.token).await.unwrap_err().kind(),
+        ErrorKind::SessionInactive
+    );
+}
+
+async fn garbage_tokens_are_refused(env: TestEnv) {
+    for token in ["", "identa_st_nope", "\u{0}\u{1}", &"z".repeat(1 << 20)] {
+        let err = env
+            .identa
+            .whoami(&SessionToken::from_client(token))
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(err), SessionRefusal::Unknown);
+    }
+}
+
+async fn expired_sessions_are_refused(env: TestEnv) {
+    signed_up(&env, "ada@example.com").await;
+    let login = env
+        .identa
+        .login("ada@example.com", &Password::new(PW), None)
+        .await
+        .unwrap();
+    env.clock.advance(Duration::hours(23));
+    env.identa.whoami(&login.token).await.unwrap();
+    env.clock.advance(Duration::hours(1));
+    assert_eq!(
+        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        SessionRefusal::Expired
+    );
+    let err = env
+        .identa
+        .extend_session(login.session.session.id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SessionInactive);
+}
+
+async fn extend_pushes_expiry(env: TestEnv) {
+    signed_up(&env, "ada@example.com").await;
+    let login = env
+        .identa
+        .login("ada@example.com", &Password::new(PW), None)
+        .await
+        .unwrap();
+    env.clock.advance(Duration::hours(20));
+    let extended = env
+        .identa
+        .extend_session(login.session.session.id)
+        .await
+        .unwrap();
+    assert_eq!(extended.expires_at, env.clock_now() + Duration::hours(24));
+    env.clock.advance(Duration::hours(10));
+    env.identa.whoami(&login.token).await.unwrap();
+    let missing = uuid::Uuid::new_v4();
+    assert_eq!(
+        env.identa.extend_session(missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+async fn disabled_identity_sessions_are_refused(env: TestEnv) {
+    let ada = signed_up(&env, "ada@example.com").await;
+    let login = env
+        .identa
+        .login("ada@example.com", &Password::new(PW), None)
+        .await
+        .unwrap();
+    env.identa
+        .update_identity(
+            ada.id,
+            IdentityUpdate {
+                state: Some(IdentityState::Inactive),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        SessionRefusal::IdentityDisabled
+    );
+    env.identa
+        .update_identity(
+            ada.id,
+            IdentityUpdate {
+                state: Some(IdentityState::Active),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    env.identa.whoami(&login.token).await.unwrap();
+}
+
+async fn revoke_one_others_and_all(env: TestEnv) {
+    let ada = signed_up(&env, "ada@example.com").await;
+    let bob = signed_up(&env, "bob@example.com").await;
+    let pw = Password::new(PW);
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        tokens.push(
+            env.identa
+                .login("ada@example.com", &pw, None)
+                .await
+                .unwrap()
+                .token,
+        );
+    }
+    let bobs = env
+        .identa
+        .login("bob@example.com", &pw, None)
+        .await
+        .unwrap();
+
+    // Revoke one, by id; another identity's session id is not ours to revoke.
+    let victim = env.identa.whoami(&tokens[3]).await.unwrap().session.id;
+    assert_eq!(
+        env.identa
+            .revoke_session(bob.id, victim)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    env.identa.revoke_session(ada.id, victim).await.unwrap();
+    assert!(env.identa.whoami(&tokens[3]).await.is_err());
+
+    // Revoke all others: only the current one stays.
+    let current = env.identa.whoami(&tokens[0]).await.unwrap();
+    assert_eq!(env.identa.revoke_other_sessions(&current).await.unwrap(), 2);
+    env.identa.whoami(&tokens[0]).await.unwrap();
+    for token in &tokens[1..] {
+        assert!(env.identa.whoami(token).await.is_err());
+    }
+    let listed = env.identa.sessions(ada.id).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        vec![current.session.id]
+    );
+
+    // Revoke all: none stays; bob is untouched.
+    assert_eq!(env.identa.revoke_all_sessions(ada.id).await.unwrap(), 1);
+    assert!(env.identa.whoami(&tokens[0]).await.is_err());
+    env.identa.whoami(&bobs.token).await.unwrap();
+}
+
+async fn revocation_is_seen_by_another_engine(env: TestEnv) {
+    signed_up(&env, "ada@example.com").await;
+    let other = env.second_engine().await;
+    let login = env
+        .identa
+        .login("ada@example.com", &Password::new(PW), None)
+        .await
+        .unwrap();
+    other.whoami(&login.token).await.unwrap();
+    env.identa.logout(&login.token).await.unwrap();
+    assert!(other.whoami(&login.token).await.is_err());
+}
+
+async fn no_token_in_the_clear(env: TestEnv) {
+    signed_up(&env, "ada@example.com").await;
+    let login = env
+        .identa
+        .login("ada@example.com", &Password::new(PW), None)
+        .await
+        .unwrap();
+    let token = login.token.expose().to_owned();
+    let db = env.store.connection();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT * FROM sessions",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let stored: Vec<u8> = rows[0].try_get("", "token_hash").unwrap();
+    assert_eq!(stored, Sha256::digest(token.as_bytes()).to_vec());
+    // No column of the row holds the token's text.
+    let text_cols = ["id", "aal", "authentication_methods", "devices"];
+    for col in text_cols {
+        let value: String = rows[0]
+            .try_get::<String>("", col)
+            .or_else(|_| {
+                rows[0]
+                    .try_get::<serde_json::Value>("", col)
+                    .map(|v| v.to_string())
+            })
+            .or_else(|_| {
+                rows[0]
+                    .try_get::<uuid::Uuid>("", col)
+                    .map(|v| v.to_string())
+            })
+            .unwrap();
+        assert!(!value.contains(&token), "{col} holds the token");
+    }
+    // And on SQLite, not one byte sequence of the database files is the token.
+    if env.backend == Backend::SqliteFile {
+        let path = env.sqlite_path.clone().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+        assert!(
+            bytes
+                .windows(32)
+                .any(|w| *w == Sha256::digest(token.as_bytes())[..])
+        );
+    }
+}
+
+crate::on_every_backend!(
+    login_whoami_logout,
+    garbage_tokens_are_refused,
+    expired_sessions_are_refused,
+    extend_pushes_expiry,
+    disabled_identity_sessions_are_refused,
+    revoke_one_others_and_all,
+    revocation_is_seen_by_another_engine,
+    no_token_in_the_clear,
+);
+
+impl TestEnv {
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use identa::Clock;
+        self.clock.now()
+    }
+}
