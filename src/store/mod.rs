@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::identity::{CredentialType, Identity};
+use crate::session::cache::SessionEvent;
 use crate::session::{Session, TokenHash};
 
 pub use seaorm::SeaOrmStore;
@@ -82,17 +83,31 @@ pub struct Page<T> {
     pub next: Option<Uuid>,
 }
 
+/// Events read from the session event log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionEvents {
+    /// The events after the cursor asked for, oldest first.
+    pub events: Vec<SessionEvent>,
+    /// The cursor to ask from next time (the newest sequence number seen).
+    pub cursor: i64,
+    /// False when there were more events than asked for (or older ones were pruned):
+    /// the reader must then drop everything it cached.
+    pub complete: bool,
+}
+
 /// Identities with their credentials and addresses.
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
     /// Inserts an identity with its credentials and addresses, all or nothing.
     /// A taken identifier or address is [`StoreError::Conflict`].
     async fn insert_identity(&self, identity: &Identity) -> Result<(), StoreError>;
-    /// Replaces an identity's row, credentials and addresses with the given ones, all or nothing.
+    /// Replaces an identity's row, credentials and addresses with the given ones, all or
+    /// nothing, and logs a [`SessionEvent::Identity`].
     async fn replace_identity(&self, identity: &Identity) -> Result<(), StoreError>;
     /// Loads an identity with credentials and addresses.
     async fn identity(&self, id: Uuid) -> Result<Option<Identity>, StoreError>;
-    /// Deletes an identity with everything it owns (sessions included). False if absent.
+    /// Deletes an identity with everything it owns (sessions included), logging a
+    /// [`SessionEvent::Identity`]. False if absent.
     async fn delete_identity(&self, id: Uuid) -> Result<bool, StoreError>;
     /// Lists identities by id.
     async fn list_identities(&self, page: PageRequest) -> Result<Page<Identity>, StoreError>;
@@ -120,12 +135,14 @@ pub trait SessionStore: Send + Sync {
     /// An identity's sessions, newest first.
     async fn sessions_of(&self, identity_id: Uuid) -> Result<Vec<Session>, StoreError>;
     /// Replaces a session's mutable fields (active, authenticated_at, expires_at, aal,
-    /// methods, devices). False if absent.
+    /// methods, devices), logging a [`SessionEvent::Session`]. False if absent.
     async fn update_session(&self, session: &Session) -> Result<bool, StoreError>;
-    /// Revokes one session of an identity. False if it was not there or already revoked.
+    /// Revokes one session of an identity, logging a [`SessionEvent::Session`]. False if
+    /// it was not there or already revoked.
     async fn revoke_session(&self, identity_id: Uuid, session_id: Uuid)
     -> Result<bool, StoreError>;
-    /// Revokes every active session of an identity except `keep`; returns how many.
+    /// Revokes every active session of an identity except `keep`, logging a
+    /// [`SessionEvent::Identity`]; returns how many.
     async fn revoke_sessions(
         &self,
         identity_id: Uuid,
@@ -133,6 +150,14 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<u64, StoreError>;
     /// Deletes sessions that expired before `before`; returns how many.
     async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The logged events after `cursor`, at most `limit` of them.
+    async fn session_events_after(
+        &self,
+        cursor: i64,
+        limit: u64,
+    ) -> Result<SessionEvents, StoreError>;
+    /// Deletes all but the newest `keep` events; returns how many went.
+    async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError>;
 }
 
 /// Everything identa persists.

@@ -4,8 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    blob, boolean, integer, json, json_null, string, timestamp_with_time_zone,
-    timestamp_with_time_zone_null, uuid,
+    big_pk_auto, blob, boolean, integer, json, json_null, string, timestamp_with_time_zone,
+    timestamp_with_time_zone_null, uuid, uuid_null,
 };
 
 pub(super) struct Migrator;
@@ -13,7 +13,7 @@ pub(super) struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Core)]
+        vec![Box::new(Core), Box::new(SessionEvents)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -109,8 +109,14 @@ fn owned_by_identity(
         .to_owned()
 }
 
-#[derive(DeriveMigrationName)]
+/// Identities, credentials, addresses and sessions.
 struct Core;
+
+impl MigrationName for Core {
+    fn name(&self) -> &str {
+        "m20261122_000001_core"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Core {
@@ -344,5 +350,42 @@ impl MigrationTrait for Core {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum IdentaSessionEvents {
+    Table,
+    Seq,
+    IdentityId,
+    SessionId,
+}
+
+/// The log of changes that make cached sessions stale (see `session::cache`).
+struct SessionEvents;
+
+impl MigrationName for SessionEvents {
+    fn name(&self) -> &str {
+        "m20261122_000002_session_events"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SessionEvents {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(IdentaSessionEvents::Table)
+                .col(big_pk_auto(IdentaSessionEvents::Seq))
+                .col(uuid(IdentaSessionEvents::IdentityId))
+                .col(uuid_null(IdentaSessionEvents::SessionId))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(IdentaSessionEvents::Table).to_owned())
+            .await
     }
 }

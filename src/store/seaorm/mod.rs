@@ -20,12 +20,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use self::entity::{
-    credential, credential_identifier, identity, recovery_address, session, verifiable_address,
+    credential, credential_identifier, identity, recovery_address, session, session_event,
+    verifiable_address,
 };
-use super::{IdentityStore, Page, PageRequest, SessionStore, Store, StoreError};
+use super::{IdentityStore, Page, PageRequest, SessionEvents, SessionStore, Store, StoreError};
 use crate::identity::{
     Credential, CredentialType, Identity, RecoveryAddress, UnknownVariant, VerifiableAddress,
 };
+use crate::session::cache::SessionEvent;
 use crate::session::{Session, TokenHash};
 
 /// The store on sea-orm. Cheap to clone (a pool handle).
@@ -141,6 +143,23 @@ impl Store for SeaOrmStore {
             .await
             .map_err(db_err)
     }
+}
+
+/// Appends to the session event log (inside the caller's transaction).
+async fn log_event(
+    tx: &impl ConnectionTrait,
+    identity_id: Uuid,
+    session_id: Option<Uuid>,
+) -> Result<(), StoreError> {
+    session_event::Entity::insert(session_event::ActiveModel {
+        seq: sea_orm::ActiveValue::NotSet,
+        identity_id: Set(identity_id),
+        session_id: Set(session_id),
+    })
+    .exec(tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 // ---- identities -------------------------------------------------------------------
@@ -400,6 +419,7 @@ impl IdentityStore for SeaOrmStore {
             .await
             .map_err(db_err)?;
         insert_children(&tx, i).await?;
+        log_event(&tx, i.id, None).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -408,10 +428,15 @@ impl IdentityStore for SeaOrmStore {
     }
 
     async fn delete_identity(&self, id: Uuid) -> Result<bool, StoreError> {
+        let tx = self.db.begin().await.map_err(db_err)?;
         let res = identity::Entity::delete_by_id(id)
-            .exec(&self.db)
+            .exec(&tx)
             .await
             .map_err(db_err)?;
+        if res.rows_affected > 0 {
+            log_event(&tx, id, None).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(res.rows_affected > 0)
     }
 
@@ -543,12 +568,17 @@ impl SessionStore for SeaOrmStore {
     }
 
     async fn update_session(&self, s: &Session) -> Result<bool, StoreError> {
+        let tx = self.db.begin().await.map_err(db_err)?;
         let res = session::Entity::update_many()
             .set(session_row(s)?)
             .filter(session::Column::Id.eq(s.id))
-            .exec(&self.db)
+            .exec(&tx)
             .await
             .map_err(db_err)?;
+        if res.rows_affected > 0 {
+            log_event(&tx, s.identity_id, Some(s.id)).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(res.rows_affected > 0)
     }
 
@@ -557,14 +587,19 @@ impl SessionStore for SeaOrmStore {
         identity_id: Uuid,
         session_id: Uuid,
     ) -> Result<bool, StoreError> {
+        let tx = self.db.begin().await.map_err(db_err)?;
         let res = session::Entity::update_many()
             .col_expr(session::Column::Active, Expr::value(false))
             .filter(session::Column::Id.eq(session_id))
             .filter(session::Column::IdentityId.eq(identity_id))
             .filter(session::Column::Active.eq(true))
-            .exec(&self.db)
+            .exec(&tx)
             .await
             .map_err(db_err)?;
+        if res.rows_affected > 0 {
+            log_event(&tx, identity_id, Some(session_id)).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(res.rows_affected > 0)
     }
 
@@ -573,6 +608,7 @@ impl SessionStore for SeaOrmStore {
         identity_id: Uuid,
         keep: Option<Uuid>,
     ) -> Result<u64, StoreError> {
+        let tx = self.db.begin().await.map_err(db_err)?;
         let mut q = session::Entity::update_many()
             .col_expr(session::Column::Active, Expr::value(false))
             .filter(session::Column::IdentityId.eq(identity_id))
@@ -580,12 +616,94 @@ impl SessionStore for SeaOrmStore {
         if let Some(keep) = keep {
             q = q.filter(session::Column::Id.ne(keep));
         }
-        Ok(q.exec(&self.db).await.map_err(db_err)?.rows_affected)
+        let revoked = q.exec(&tx).await.map_err(db_err)?.rows_affected;
+        if revoked > 0 {
+            log_event(&tx, identity_id, None).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(revoked)
     }
 
     async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let res = session::Entity::delete_many()
             .filter(session::Column::ExpiresAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected)
+    }
+
+    async fn session_events_after(
+        &self,
+        cursor: i64,
+        limit: u64,
+    ) -> Result<SessionEvents, StoreError> {
+        let (min, max): (Option<i64>, Option<i64>) = session_event::Entity::find()
+            .select_only()
+            .column_as(session_event::Column::Seq.min(), "min_seq")
+            .column_as(session_event::Column::Seq.max(), "max_seq")
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .unwrap_or((None, None));
+        let (Some(min), Some(max)) = (min, max) else {
+            // An empty log: nothing happened, or everything was pruned.
+            return Ok(SessionEvents {
+                events: Vec::new(),
+                cursor,
+                complete: true,
+            });
+        };
+        if max <= cursor {
+            return Ok(SessionEvents {
+                events: Vec::new(),
+                cursor: max,
+                complete: max == cursor,
+            });
+        }
+        // Events between the cursor and the oldest retained one may have been pruned.
+        let pruned_past_cursor = cursor > 0 && min > cursor + 1;
+        let rows = session_event::Entity::find()
+            .filter(session_event::Column::Seq.gt(cursor))
+            .order_by_asc(session_event::Column::Seq)
+            .limit(limit.saturating_add(1))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let complete = !pruned_past_cursor && rows.len() as u64 <= limit;
+        let events = rows
+            .iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|r| match r.session_id {
+                Some(id) => SessionEvent::Session(id),
+                None => SessionEvent::Identity(r.identity_id),
+            })
+            .collect();
+        Ok(SessionEvents {
+            events,
+            cursor: if complete {
+                rows.last().map_or(cursor, |r| r.seq)
+            } else {
+                max
+            },
+            complete,
+        })
+    }
+
+    async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError> {
+        let max: Option<i64> = session_event::Entity::find()
+            .select_only()
+            .column_as(session_event::Column::Seq.max(), "max_seq")
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .flatten();
+        let Some(max) = max else { return Ok(0) };
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let res = session_event::Entity::delete_many()
+            .filter(session_event::Column::Seq.lte(max.saturating_sub(keep)))
             .exec(&self.db)
             .await
             .map_err(db_err)?;

@@ -6,4 +6,5 @@ pub mod credential_identifier;
 pub mod identity;
 pub mod recovery_address;
 pub mod session;
+pub mod session_event;
 pub mod verifiable_address;
