@@ -4,6 +4,7 @@
 use chrono::Duration;
 
 pub use crate::credential::password::PasswordConfig;
+pub use crate::session::SessionCacheConfig;
 
 /// Everything an [`Identa`](crate::Identa) engine can be tuned with.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -14,17 +15,21 @@ pub struct Config {
     pub session: SessionConfig,
 }
 
-/// Session lifetimes.
+/// Session lifetimes and the `whoami` cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     /// How long a session lives after it is issued or extended. Default: 24 hours.
     pub lifespan: Duration,
+    /// The in-process `whoami` cache. Default: on, with revocations by other processes
+    /// seen within 1 second. See [`SessionCacheConfig`].
+    pub cache: SessionCacheConfig,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             lifespan: Duration::hours(24),
+            cache: SessionCacheConfig::default(),
         }
     }
 }

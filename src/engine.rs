@@ -17,6 +17,7 @@ use crate::identity::{
     Credential, CredentialType, ExtractedTraits, Identity, IdentityUpdate, NewIdentity,
     RecoveryAddress, SchemaRegistry, VerifiableAddress, VerificationStatus, normalize,
 };
+use crate::session::cache::{SessionCache, SessionEvent, SyncNeed};
 use crate::session::{
     Aal, AuthenticatedSession, AuthenticationMethod, Device, Session, SessionRefusal, SessionToken,
 };
@@ -26,6 +27,9 @@ use crate::store::{Page, PageRequest, Store};
 const MAX_TRAITS_BYTES: usize = 64 * 1024;
 /// The longest identifier looked up at login; longer ones cannot exist.
 const MAX_IDENTIFIER_BYTES: usize = 1024;
+/// How many session events one cache synchronisation reads before giving up and
+/// starting the cache over.
+const EVENT_READ_LIMIT: u64 = 1000;
 
 /// The identity engine. Clone it freely: clones share one state.
 #[derive(Clone, Debug)]
@@ -40,6 +44,7 @@ struct Inner {
     hasher: PasswordHasher,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    cache: SessionCache,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -106,6 +111,7 @@ impl IdentaBuilder {
         let hasher = PasswordHasher::new(self.config.password.clone())?;
         Ok(Identa {
             inner: Arc::new(Inner {
+                cache: SessionCache::new(self.config.session.cache),
                 config: self.config,
                 schemas: self.schemas,
                 hasher,
@@ -282,6 +288,7 @@ impl Identa {
         }
         identity.updated_at = now;
         self.inner.store.replace_identity(&identity).await?;
+        self.inner.cache.invalidate(SessionEvent::Identity(id));
         Ok(identity)
     }
 
@@ -307,12 +314,14 @@ impl Identa {
             .insert(CredentialType::Password, credential);
         identity.updated_at = now;
         self.inner.store.replace_identity(&identity).await?;
+        self.inner.cache.invalidate(SessionEvent::Identity(id));
         Ok(identity)
     }
 
     /// Deletes an identity with its credentials, addresses and sessions.
     pub async fn delete_identity(&self, id: Uuid) -> Result<()> {
         if self.inner.store.delete_identity(id).await? {
+            self.inner.cache.invalidate(SessionEvent::Identity(id));
             Ok(())
         } else {
             Err(Error::IdentityNotFound(id))
@@ -429,6 +438,9 @@ impl Identa {
             cred.updated_at = self.now();
         }
         self.inner.store.replace_identity(&updated).await?;
+        self.inner
+            .cache
+            .invalidate(SessionEvent::Identity(identity.id));
         Ok(())
     }
 
@@ -469,26 +481,47 @@ impl Identa {
         if token.is_oversized() {
             return Err(Error::SessionInactive(SessionRefusal::Unknown));
         }
-        let (session, identity) = self
-            .inner
-            .store
-            .session_by_token(&token.hash())
-            .await?
-            .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
-        if let Some(reason) = session.unusable_reason(&identity, self.now()) {
+        let hash = token.hash();
+        let cache = &self.inner.cache;
+        if let SyncNeed::ReadAfter(cursor) = cache.sync_need(std::time::Instant::now()) {
+            let read_at = std::time::Instant::now();
+            let log = self
+                .inner
+                .store
+                .session_events_after(cursor, EVENT_READ_LIMIT)
+                .await?;
+            cache.apply(cursor, &log.events, log.cursor, log.complete, read_at);
+        }
+        let current = match cache.get(&hash) {
+            Some(hit) => hit,
+            None => {
+                let generation = cache.generation();
+                let (session, identity) = self
+                    .inner
+                    .store
+                    .session_by_token(&hash)
+                    .await?
+                    .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
+                let found = AuthenticatedSession { session, identity };
+                cache.put(hash, found.clone(), generation);
+                found
+            }
+        };
+        // Expiry and state are judged now, on every call, cached or not.
+        if let Some(reason) = current
+            .session
+            .unusable_reason(&current.identity, self.now())
+        {
             return Err(Error::SessionInactive(reason));
         }
-        Ok(AuthenticatedSession { session, identity })
+        Ok(current)
     }
 
     /// Ends the session a token belongs to.
     pub async fn logout(&self, token: &SessionToken) -> Result<()> {
         let current = self.whoami(token).await?;
-        self.inner
-            .store
-            .revoke_session(current.identity.id, current.session.id)
-            .await?;
-        Ok(())
+        self.revoke_session(current.identity.id, current.session.id)
+            .await
     }
 
     /// Extends an active session by the configured lifespan from now.
@@ -509,6 +542,9 @@ impl Identa {
         }
         session.expires_at = now + self.inner.config.session.lifespan;
         self.inner.store.update_session(&session).await?;
+        self.inner
+            .cache
+            .invalidate(SessionEvent::Session(session.id));
         Ok(session)
     }
 
@@ -534,6 +570,9 @@ impl Identa {
             .revoke_session(identity_id, session_id)
             .await?
         {
+            self.inner
+                .cache
+                .invalidate(SessionEvent::Session(session_id));
             Ok(())
         } else {
             Err(Error::SessionNotFound(session_id))
@@ -542,16 +581,35 @@ impl Identa {
 
     /// Revokes every other session of the current session's identity; returns how many.
     pub async fn revoke_other_sessions(&self, current: &AuthenticatedSession) -> Result<u64> {
-        Ok(self
+        let revoked = self
             .inner
             .store
             .revoke_sessions(current.identity.id, Some(current.session.id))
-            .await?)
+            .await?;
+        self.inner
+            .cache
+            .invalidate(SessionEvent::Identity(current.identity.id));
+        Ok(revoked)
     }
 
     /// Revokes every session of an identity; returns how many.
     pub async fn revoke_all_sessions(&self, identity_id: Uuid) -> Result<u64> {
-        Ok(self.inner.store.revoke_sessions(identity_id, None).await?)
+        let revoked = self.inner.store.revoke_sessions(identity_id, None).await?;
+        self.inner
+            .cache
+            .invalidate(SessionEvent::Identity(identity_id));
+        Ok(revoked)
+    }
+
+    /// Housekeeping a host runs now and then (e.g. hourly): deletes sessions that expired
+    /// more than a day ago and trims the session event log to its newest 10,000 events.
+    pub async fn prune(&self) -> Result<()> {
+        let store = &self.inner.store;
+        store
+            .delete_expired_sessions(self.now() - chrono::Duration::days(1))
+            .await?;
+        store.prune_session_events(10_000).await?;
+        Ok(())
     }
 }
 

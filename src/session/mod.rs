@@ -1,6 +1,7 @@
 //! Sessions: who is signed in, since when, how strongly (AAL), with which methods, and
 //! from which devices. A session is found by the hash of its token ([`token`]).
 
+pub mod cache;
 pub mod token;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use crate::identity::{Identity, UnknownVariant};
 
+pub use cache::{SessionCacheConfig, SessionEvent};
 pub use token::{SessionToken, TokenHash};
 
 /// Authenticator assurance level.

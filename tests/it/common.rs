@@ -121,14 +121,17 @@ impl TestEnv {
         })
     }
 
-    /// A second engine on the same database (another "app instance").
-    pub async fn second_engine(&self) -> Identa {
+    /// A second engine on the same database (another "app instance"), with its own
+    /// session cache.
+    pub async fn second_engine(&self, cache: identa::config::SessionCacheConfig) -> Identa {
+        let mut config = test_config();
+        config.session.cache = cache;
         let mut schemas = SchemaRegistry::new();
         schemas.add("default", person_schema()).unwrap();
         Identa::builder()
             .store(self.store.clone())
             .schemas(schemas)
-            .config(test_config())
+            .config(config)
             .clock(self.clock.clone())
             .build()
             .unwrap()

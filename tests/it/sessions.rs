@@ -1,11 +1,13 @@
 //! Sessions: issue, whoami, expiry, revocation, extension, and tokens never at rest.
 
 use chrono::Duration;
+use identa::config::SessionCacheConfig;
 use identa::session::SessionRefusal;
 use identa::{Device, ErrorKind, IdentityState, IdentityUpdate, Password, SessionToken};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::time::Duration as StdDuration;
 
 use crate::common::{Backend, TestEnv};
 
@@ -209,17 +211,106 @@ async fn revoke_one_others_and_all(env: TestEnv) {
     env.identa.whoami(&bobs.token).await.unwrap();
 }
 
-async fn revocation_is_seen_by_another_engine(env: TestEnv) {
+async fn with_a_zero_bound_other_engines_see_changes_at_once(env: TestEnv) {
+    let ada = signed_up(&env, "ada@example.com").await;
+    let other = env
+        .second_engine(SessionCacheConfig::InProcess {
+            max_staleness: StdDuration::ZERO,
+            capacity: 1000,
+        })
+        .await;
+    let pw = Password::new(PW);
+    let first = env
+        .identa
+        .login("ada@example.com", &pw, None)
+        .await
+        .unwrap();
+    let second = env
+        .identa
+        .login("ada@example.com", &pw, None)
+        .await
+        .unwrap();
+    other.whoami(&first.token).await.unwrap();
+    other.whoami(&second.token).await.unwrap();
+
+    env.identa.logout(&first.token).await.unwrap();
+    assert_eq!(
+        refusal(other.whoami(&first.token).await.unwrap_err()),
+        SessionRefusal::Revoked
+    );
+
+    // An identity change made elsewhere (disabling it) is seen at once too.
+    env.identa
+        .update_identity(
+            ada.id,
+            IdentityUpdate {
+                state: Some(IdentityState::Inactive),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(other.whoami(&second.token).await.unwrap_err()),
+        SessionRefusal::IdentityDisabled
+    );
+}
+
+async fn other_engines_see_revocation_within_the_default_bound(env: TestEnv) {
     signed_up(&env, "ada@example.com").await;
-    let other = env.second_engine().await;
+    let other = env.second_engine(SessionCacheConfig::default()).await;
     let login = env
         .identa
         .login("ada@example.com", &Password::new(PW), None)
         .await
         .unwrap();
     other.whoami(&login.token).await.unwrap();
+
     env.identa.logout(&login.token).await.unwrap();
-    assert!(other.whoami(&login.token).await.is_err());
+    // The revoking engine refuses at once.
+    assert_eq!(
+        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        SessionRefusal::Revoked
+    );
+    let revoked_at = std::time::Instant::now();
+    let seen_after = loop {
+        if other.whoami(&login.token).await.is_err() {
+            break revoked_at.elapsed();
+        }
+        assert!(
+            revoked_at.elapsed() < StdDuration::from_secs(5),
+            "revocation never reached the other engine"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    };
+    // The documented bound is 1 s; allow for the poll interval and a slow machine.
+    assert!(
+        seen_after <= StdDuration::from_millis(1300),
+        "seen after {seen_after:?}"
+    );
+}
+
+async fn the_cache_never_outlives_expiry_or_deletion(env: TestEnv) {
+    let ada = signed_up(&env, "ada@example.com").await;
+    let login = env
+        .identa
+        .login("ada@example.com", &Password::new(PW), None)
+        .await
+        .unwrap();
+    env.identa.whoami(&login.token).await.unwrap();
+    env.identa.whoami(&login.token).await.unwrap();
+    env.clock.advance(Duration::hours(25));
+    assert_eq!(
+        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        SessionRefusal::Expired
+    );
+    env.clock.advance(Duration::hours(-25));
+    env.identa.whoami(&login.token).await.unwrap();
+    env.identa.delete_identity(ada.id).await.unwrap();
+    assert_eq!(
+        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        SessionRefusal::Unknown
+    );
 }
 
 async fn no_token_in_the_clear(env: TestEnv) {
@@ -273,14 +364,78 @@ async fn no_token_in_the_clear(env: TestEnv) {
     }
 }
 
+async fn the_event_log_reports_gaps_after_pruning(env: TestEnv) {
+    use identa::session::SessionEvent;
+    use identa::store::SessionStore;
+    let ada = signed_up(&env, "ada@example.com").await;
+    let pw = Password::new(PW);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let login = env
+            .identa
+            .login("ada@example.com", &pw, None)
+            .await
+            .unwrap();
+        ids.push(login.session.session.id);
+        env.identa.logout(&login.token).await.unwrap();
+    }
+    let store = &env.store;
+    let all = store.session_events_after(0, 100).await.unwrap();
+    assert!(all.complete);
+    assert_eq!(
+        all.events,
+        ids.iter()
+            .map(|id| SessionEvent::Session(*id))
+            .collect::<Vec<_>>()
+    );
+
+    // Asking for fewer than there are: incomplete, and the cursor jumps to the newest.
+    let some = store.session_events_after(0, 2).await.unwrap();
+    assert!(!some.complete);
+    assert_eq!(some.cursor, all.cursor);
+
+    // Nothing new after the newest.
+    let none = store.session_events_after(all.cursor, 100).await.unwrap();
+    assert!(none.complete && none.events.is_empty());
+
+    // After pruning, a reader whose cursor predates the oldest kept event must start over.
+    assert_eq!(store.prune_session_events(2).await.unwrap(), 3);
+    let first_cursor = all.cursor - 4;
+    assert!(
+        !store
+            .session_events_after(first_cursor, 100)
+            .await
+            .unwrap()
+            .complete
+    );
+    let recent = store
+        .session_events_after(all.cursor - 2, 100)
+        .await
+        .unwrap();
+    assert!(recent.complete);
+    assert_eq!(recent.events.len(), 2);
+
+    // Revoking all sessions logs one identity-wide event.
+    env.identa
+        .login("ada@example.com", &pw, None)
+        .await
+        .unwrap();
+    env.identa.revoke_all_sessions(ada.id).await.unwrap();
+    let last = store.session_events_after(all.cursor, 100).await.unwrap();
+    assert_eq!(last.events, vec![SessionEvent::Identity(ada.id)]);
+}
+
 crate::on_every_backend!(
+    the_event_log_reports_gaps_after_pruning,
     login_whoami_logout,
     garbage_tokens_are_refused,
     expired_sessions_are_refused,
     extend_pushes_expiry,
     disabled_identity_sessions_are_refused,
     revoke_one_others_and_all,
-    revocation_is_seen_by_another_engine,
+    with_a_zero_bound_other_engines_see_changes_at_once,
+    other_engines_see_revocation_within_the_default_bound,
+    the_cache_never_outlives_expiry_or_deletion,
     no_token_in_the_clear,
 );
 

@@ -1,0 +1,388 @@
+//! The in-process `whoami` cache: token hash → session and identity, so most requests
+//! never touch the database.
+//!
+//! Correctness rules:
+//! - The process that revokes a session, or changes an identity, drops the affected
+//!   entries at once: it never serves them again.
+//! - Other processes sharing the database learn of such changes from the store's session
+//!   event log, which each engine reads at most [`SessionCacheConfig::max_staleness`]
+//!   after its previous read (lazily, on the `whoami` path). A change is therefore seen
+//!   everywhere within that bound; a bound of zero reads the log on every `whoami`.
+//! - Expiry is checked against the clock on every hit, never cached.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::{AuthenticatedSession, TokenHash};
+
+/// How the `whoami` cache behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCacheConfig {
+    /// Every `whoami` reads the database.
+    Disabled,
+    /// Sessions are cached in this process.
+    InProcess {
+        /// How long another process's revocation may go unseen here. Default 1 s.
+        max_staleness: Duration,
+        /// At most this many sessions are cached; when full, the cache starts over.
+        capacity: usize,
+    },
+}
+
+impl Default for SessionCacheConfig {
+    fn default() -> Self {
+        Self::InProcess {
+            max_staleness: Duration::from_secs(1),
+            capacity: 100_000,
+        }
+    }
+}
+
+/// A change that makes cached entries stale, as read from the store's event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// One session changed (revoked, extended).
+    Session(Uuid),
+    /// Everything cached for an identity is stale (identity changed, deleted, or all
+    /// its sessions revoked).
+    Identity(Uuid),
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    by_token: HashMap<TokenHash, AuthenticatedSession>,
+    token_of_session: HashMap<Uuid, TokenHash>,
+    sessions_of_identity: HashMap<Uuid, HashSet<Uuid>>,
+}
+
+impl Entries {
+    fn forget_session(&mut self, session_id: Uuid) {
+        if let Some(token) = self.token_of_session.remove(&session_id)
+            && let Some(entry) = self.by_token.remove(&token)
+            && let Some(set) = self.sessions_of_identity.get_mut(&entry.identity.id)
+        {
+            set.remove(&session_id);
+            if set.is_empty() {
+                self.sessions_of_identity.remove(&entry.identity.id);
+            }
+        }
+    }
+
+    fn forget_identity(&mut self, identity_id: Uuid) {
+        for session_id in self
+            .sessions_of_identity
+            .remove(&identity_id)
+            .unwrap_or_default()
+        {
+            if let Some(token) = self.token_of_session.remove(&session_id) {
+                self.by_token.remove(&token);
+            }
+        }
+    }
+}
+
+/// The cache. All methods are cheap and never block on I/O.
+#[derive(Debug)]
+pub(crate) struct SessionCache {
+    config: SessionCacheConfig,
+    entries: Mutex<Entries>,
+    sync: Mutex<SyncState>,
+    /// Set while no event-log read has succeeded yet: nothing may be served.
+    unsynced: AtomicBool,
+}
+
+#[derive(Debug)]
+struct SyncState {
+    /// The last event-log sequence number applied.
+    cursor: i64,
+    last_read: Option<Instant>,
+    /// Bumped by every invalidation, local or from the log: a store read that began
+    /// under an older generation may predate it and is not cached.
+    generation: u64,
+}
+
+/// What the engine must do before trusting the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncNeed {
+    /// The cache is fresh enough.
+    Fresh,
+    /// Read the event log after this cursor, then call [`SessionCache::apply`].
+    ReadAfter(i64),
+}
+
+impl SessionCache {
+    pub(crate) fn new(config: SessionCacheConfig) -> Self {
+        Self {
+            config,
+            entries: Mutex::new(Entries::default()),
+            sync: Mutex::new(SyncState {
+                cursor: 0,
+                last_read: None,
+                generation: 0,
+            }),
+            unsynced: AtomicBool::new(true),
+        }
+    }
+
+    fn enabled(&self) -> Option<(Duration, usize)> {
+        match self.config {
+            SessionCacheConfig::Disabled => None,
+            SessionCacheConfig::InProcess {
+                max_staleness,
+                capacity,
+            } => Some((max_staleness, capacity)),
+        }
+    }
+
+    fn lock_entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_sync(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.sync.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the event log must be read before serving from the cache.
+    pub(crate) fn sync_need(&self, now: Instant) -> SyncNeed {
+        let Some((max_staleness, _)) = self.enabled() else {
+            return SyncNeed::Fresh;
+        };
+        let sync = self.lock_sync();
+        match sync.last_read {
+            Some(at) if now.saturating_duration_since(at) < max_staleness => SyncNeed::Fresh,
+            _ => SyncNeed::ReadAfter(sync.cursor),
+        }
+    }
+
+    /// Applies events read after `from` (in order, ending at `cursor`). `complete` is false
+    /// when the read was cut short: then everything is dropped.
+    pub(crate) fn apply(
+        &self,
+        from: i64,
+        events: &[SessionEvent],
+        cursor: i64,
+        complete: bool,
+        read_at: Instant,
+    ) {
+        let mut sync = self.lock_sync();
+        if sync.cursor != from {
+            return; // another task applied a read meanwhile; the next check catches up
+        }
+        {
+            let mut entries = self.lock_entries();
+            if complete {
+                for event in events {
+                    match *event {
+                        SessionEvent::Session(id) => entries.forget_session(id),
+                        SessionEvent::Identity(id) => entries.forget_identity(id),
+                    }
+                }
+            } else {
+                *entries = Entries::default();
+            }
+        }
+        sync.cursor = cursor;
+        sync.last_read = Some(read_at);
+        sync.generation += 1;
+        self.unsynced.store(false, Ordering::Release);
+    }
+
+    /// A cached entry, if there is one and the cache has been synchronised.
+    pub(crate) fn get(&self, token: &TokenHash) -> Option<AuthenticatedSession> {
+        self.enabled()?;
+        if self.unsynced.load(Ordering::Acquire) {
+            return None;
+        }
+        self.lock_entries().by_token.get(token).cloned()
+    }
+
+    /// Caches an entry whose store read began at `generation` (from [`Self::generation`]).
+    pub(crate) fn put(&self, token: TokenHash, value: AuthenticatedSession, generation: u64) {
+        let Some((_, capacity)) = self.enabled() else {
+            return;
+        };
+        // Held while inserting, so no invalidation can slip between the check and the insert.
+        let sync = self.lock_sync();
+        if sync.generation != generation {
+            return; // something changed since the read began; the value may predate it
+        }
+        let mut entries = self.lock_entries();
+        if entries.by_token.len() >= capacity {
+            *entries = Entries::default();
+        }
+        let (session_id, identity_id) = (value.session.id, value.identity.id);
+        entries.by_token.insert(token, value);
+        entries.token_of_session.insert(session_id, token);
+        entries
+            .sessions_of_identity
+            .entry(identity_id)
+            .or_default()
+            .insert(session_id);
+    }
+
+    /// The current generation (taken before a store read that may be cached).
+    pub(crate) fn generation(&self) -> u64 {
+        self.lock_sync().generation
+    }
+
+    /// Drops what this process just changed.
+    pub(crate) fn invalidate(&self, event: SessionEvent) {
+        let mut sync = self.lock_sync();
+        sync.generation += 1;
+        let mut entries = self.lock_entries();
+        match event {
+            SessionEvent::Session(id) => entries.forget_session(id),
+            SessionEvent::Identity(id) => entries.forget_identity(id),
+        }
+    }
+
+    /// How many sessions are cached.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock_entries().by_token.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Identity, IdentityState};
+    use crate::session::{Aal, Session, SessionToken};
+    use chrono::{DateTime, Utc};
+
+    fn entry(identity_id: Uuid) -> (TokenHash, AuthenticatedSession) {
+        let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let session = Session {
+            id: Uuid::new_v4(),
+            identity_id,
+            active: true,
+            issued_at: at,
+            authenticated_at: at,
+            expires_at: at,
+            aal: Aal::Aal1,
+            authentication_methods: vec![],
+            devices: vec![],
+        };
+        let identity = Identity {
+            id: identity_id,
+            schema_id: "default".into(),
+            state: IdentityState::Active,
+            state_changed_at: None,
+            traits: serde_json::json!({}),
+            verifiable_addresses: vec![],
+            recovery_addresses: vec![],
+            metadata_public: None,
+            metadata_admin: None,
+            credentials: Default::default(),
+            created_at: at,
+            updated_at: at,
+        };
+        (
+            SessionToken::generate().hash(),
+            AuthenticatedSession { session, identity },
+        )
+    }
+
+    fn synced(config: SessionCacheConfig) -> SessionCache {
+        let cache = SessionCache::new(config);
+        cache.apply(0, &[], 0, true, Instant::now());
+        cache
+    }
+
+    #[test]
+    fn nothing_is_served_before_the_first_sync() {
+        let cache = SessionCache::new(SessionCacheConfig::default());
+        let (token, value) = entry(Uuid::new_v4());
+        cache.put(token, value, cache.generation());
+        assert!(cache.get(&token).is_none());
+        cache.apply(0, &[], 0, true, Instant::now());
+        assert!(cache.get(&token).is_some());
+    }
+
+    #[test]
+    fn invalidation_drops_sessions_and_identities() {
+        let cache = synced(SessionCacheConfig::default());
+        let alice = Uuid::new_v4();
+        let (t1, v1) = entry(alice);
+        let (t2, v2) = entry(alice);
+        let (t3, v3) = entry(Uuid::new_v4());
+        let s1 = v1.session.id;
+        for (t, v) in [(t1, v1), (t2, v2), (t3, v3)] {
+            cache.put(t, v, cache.generation());
+        }
+        assert_eq!(cache.len(), 3);
+        cache.invalidate(SessionEvent::Session(s1));
+        assert!(cache.get(&t1).is_none());
+        assert!(cache.get(&t2).is_some());
+        cache.invalidate(SessionEvent::Identity(alice));
+        assert!(cache.get(&t2).is_none());
+        assert!(cache.get(&t3).is_some());
+    }
+
+    #[test]
+    fn a_read_that_began_before_an_invalidation_is_not_cached() {
+        let cache = synced(SessionCacheConfig::default());
+        let (token, value) = entry(Uuid::new_v4());
+        let before = cache.generation();
+        cache.invalidate(SessionEvent::Session(value.session.id));
+        cache.put(token, value.clone(), before);
+        assert!(cache.get(&token).is_none());
+        let before = cache.generation();
+        cache.apply(0, &[], 5, true, Instant::now());
+        cache.put(token, value, before);
+        assert!(cache.get(&token).is_none());
+    }
+
+    #[test]
+    fn log_events_apply_and_an_incomplete_read_starts_over() {
+        let cache = synced(SessionCacheConfig::default());
+        let (t1, v1) = entry(Uuid::new_v4());
+        let (t2, v2) = entry(Uuid::new_v4());
+        let s1 = v1.session.id;
+        cache.put(t1, v1, cache.generation());
+        cache.put(t2, v2, cache.generation());
+        cache.apply(0, &[SessionEvent::Session(s1)], 7, true, Instant::now());
+        assert!(cache.get(&t1).is_none());
+        assert!(cache.get(&t2).is_some());
+        // A stale cursor (another task applied first) changes nothing.
+        cache.apply(0, &[], 9, false, Instant::now());
+        assert!(cache.get(&t2).is_some());
+        cache.apply(7, &[], 9, false, Instant::now());
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn staleness_bound_and_capacity() {
+        let cache = synced(SessionCacheConfig::InProcess {
+            max_staleness: Duration::from_secs(60),
+            capacity: 2,
+        });
+        let now = Instant::now();
+        assert_eq!(cache.sync_need(now), SyncNeed::Fresh);
+        assert_eq!(
+            cache.sync_need(now + Duration::from_secs(61)),
+            SyncNeed::ReadAfter(0)
+        );
+        for _ in 0..3 {
+            let (t, v) = entry(Uuid::new_v4());
+            cache.put(t, v, cache.generation());
+        }
+        assert_eq!(cache.len(), 1, "full cache starts over");
+
+        let zero = synced(SessionCacheConfig::InProcess {
+            max_staleness: Duration::ZERO,
+            capacity: 10,
+        });
+        assert_eq!(zero.sync_need(Instant::now()), SyncNeed::ReadAfter(0));
+
+        let off = SessionCache::new(SessionCacheConfig::Disabled);
+        let (t, v) = entry(Uuid::new_v4());
+        off.put(t, v, off.generation());
+        assert!(off.get(&t).is_none());
+        assert_eq!(off.sync_need(Instant::now()), SyncNeed::Fresh);
+    }
+}
