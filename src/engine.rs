@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::credential::password::{self, Password, PasswordHasher};
 use crate::error::{Error, Result};
-use crate::identity::schema::AddressSpec;
+use crate::identity::schema::{AddressSpec, AddressVia};
 use crate::identity::{
     Credential, CredentialType, ExtractedTraits, Identity, IdentityUpdate, NewIdentity,
     RecoveryAddress, SchemaRegistry, VerifiableAddress, VerificationStatus, normalize,
@@ -650,54 +651,63 @@ fn password_credential(
     }
 }
 
-/// The verifiable addresses for `wanted`, keeping the rows (and verification) of those
-/// that stay.
-fn sync_verifiable(
-    existing: &[VerifiableAddress],
+/// The addresses for `wanted`: those that stay keep their rows (and, for verifiable
+/// addresses, their verification); new ones are made by `fresh`.
+fn sync_addresses<A: Clone>(
+    existing: &[A],
     wanted: &[AddressSpec],
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<VerifiableAddress> {
+    key: impl Fn(&A) -> (AddressVia, &str),
+    fresh: impl Fn(&AddressSpec) -> A,
+) -> Vec<A> {
     wanted
         .iter()
         .map(|spec| {
             existing
                 .iter()
-                .find(|a| a.via == spec.via && a.value == spec.value)
+                .find(|a| key(a) == (spec.via, spec.value.as_str()))
                 .cloned()
-                .unwrap_or_else(|| VerifiableAddress {
-                    id: Uuid::new_v4(),
-                    value: spec.value.clone(),
-                    via: spec.via,
-                    verified: false,
-                    status: VerificationStatus::Pending,
-                    verified_at: None,
-                    created_at: now,
-                    updated_at: now,
-                })
+                .unwrap_or_else(|| fresh(spec))
         })
         .collect()
 }
 
-/// The recovery addresses for `wanted`, keeping the rows of those that stay.
+fn sync_verifiable(
+    existing: &[VerifiableAddress],
+    wanted: &[AddressSpec],
+    now: DateTime<Utc>,
+) -> Vec<VerifiableAddress> {
+    sync_addresses(
+        existing,
+        wanted,
+        |a| (a.via, a.value.as_str()),
+        |spec| VerifiableAddress {
+            id: Uuid::new_v4(),
+            value: spec.value.clone(),
+            via: spec.via,
+            verified: false,
+            status: VerificationStatus::Pending,
+            verified_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+}
+
 fn sync_recovery(
     existing: &[RecoveryAddress],
     wanted: &[AddressSpec],
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> Vec<RecoveryAddress> {
-    wanted
-        .iter()
-        .map(|spec| {
-            existing
-                .iter()
-                .find(|a| a.via == spec.via && a.value == spec.value)
-                .cloned()
-                .unwrap_or_else(|| RecoveryAddress {
-                    id: Uuid::new_v4(),
-                    value: spec.value.clone(),
-                    via: spec.via,
-                    created_at: now,
-                    updated_at: now,
-                })
-        })
-        .collect()
+    sync_addresses(
+        existing,
+        wanted,
+        |a| (a.via, a.value.as_str()),
+        |spec| RecoveryAddress {
+            id: Uuid::new_v4(),
+            value: spec.value.clone(),
+            via: spec.via,
+            created_at: now,
+            updated_at: now,
+        },
+    )
 }
