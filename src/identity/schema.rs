@@ -1,13 +1,17 @@
 //! Identity schemas in Kratos's format: a JSON Schema whose `traits` property describes
 //! the profile, annotated with the `ory.sh/kratos` extension that says which traits sign
-//! in (`credentials.password.identifier`) and which are addresses to verify or recover
-//! through (`verification.via`, `recovery.via`).
+//! in (`credentials.password.identifier`, `credentials.code.identifier`…) and which are
+//! addresses to verify or recover through (`verification.via`, `recovery.via`).
 //!
-//! A schema is checked once, when it is added to the [`SchemaRegistry`]: it must be valid
-//! JSON Schema (against its meta-schema), Kratos-shaped, and its extension well-formed.
-//! Nothing is ever fetched over the network. Validating traits then reports every
-//! violation with the field's UI name (`traits.email`) and a Kratos message id, and
-//! extracts the normalised identifiers and addresses.
+//! A schema is checked once, when it is added to the [`SchemaRegistry`]: it must name a
+//! supported draft (draft-07, the default when `$schema` is absent, or 2019-09/2020-12…),
+//! be valid against that draft's meta-schema, be Kratos-shaped (`properties.traits` with
+//! at least one property), and carry a well-formed extension. Schemas are self-contained:
+//! nothing is ever fetched, so a remote `$ref` is refused at load time.
+//!
+//! [`IdentitySchema::validate`] then reports every violation with the field's UI name
+//! (`traits.email`) and a Kratos message id, and extracts the normalised identifiers and
+//! addresses (see [`super::normalize`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use jsonschema::error::ValidationErrorKind;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{Draft, ValidationError, Validator};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,10 +28,14 @@ use super::normalize;
 
 /// The extension key on trait properties.
 const EXTENSION: &str = "ory.sh/kratos";
-/// Formats Kratos accepts on a trait that carries `verification`.
-const VERIFIABLE_FORMATS: &[&str] = &["email", "tel", "date", "time", "date-time", "no-validate"];
+/// Formats Kratos accepts on a trait that is verified or recovered through.
+const ADDRESS_FORMATS: &[&str] = &["email", "tel", "date", "time", "date-time", "no-validate"];
 /// How much of a user's value an error message may quote.
 const QUOTE_MAX: usize = 64;
+/// How long any message built from a schema may grow.
+const MESSAGE_MAX: usize = 200;
+/// How deep traits may nest (counting `$ref` hops); also stops `$ref` cycles.
+const MAX_DEPTH: usize = 32;
 
 /// The channel an address is reached by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -40,7 +49,7 @@ pub enum AddressVia {
 
 impl AddressVia {
     /// The stable string stored in the database and sent over the wire.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Email => "email",
             Self::Sms => "sms",
@@ -48,16 +57,27 @@ impl AddressVia {
     }
 }
 
+impl fmt::Display for AddressVia {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for AddressVia {
-    type Err = String;
+    type Err = UnknownAddressVia;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "email" => Ok(Self::Email),
             "sms" => Ok(Self::Sms),
-            other => Err(format!("unknown address channel `{}`", quote(other))),
+            other => Err(UnknownAddressVia(quote(other))),
         }
     }
 }
+
+/// A string that names no [`AddressVia`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown address channel `{0}`; expected `email` or `sms`")]
+pub struct UnknownAddressVia(String);
 
 /// A normalised address and its channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,21 +88,22 @@ pub struct AddressSpec {
     pub via: AddressVia,
 }
 
-/// What the extension marks in a set of traits, normalised and deduplicated, in
-/// property-name order.
+/// What the extension marks in a set of traits: normalised, deduplicated, in schema
+/// order (properties in key order, array items in order).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExtractedTraits {
-    /// Values that sign in with a password.
+    /// Values that sign in with a password (`credentials.password.identifier`).
     pub password_identifiers: Vec<String>,
-    /// Addresses to verify.
+    /// Addresses to verify (`verification.via`).
     pub verifiable_addresses: Vec<AddressSpec>,
-    /// Addresses to send recovery messages to.
+    /// Addresses to send recovery messages to (`recovery.via`).
     pub recovery_addresses: Vec<AddressSpec>,
-    /// Values that identify a WebAuthn credential holder.
+    /// Values that identify a WebAuthn credential holder (`credentials.webauthn.identifier`).
     pub webauthn_identifiers: Vec<String>,
-    /// Addresses one-time sign-in codes go to.
+    /// Addresses one-time sign-in codes go to (`credentials.code.identifier` and `via`).
     pub code_identifiers: Vec<AddressSpec>,
-    /// The TOTP account name, if a trait is marked as one.
+    /// The TOTP account name (`credentials.totp.account_name`; the first such value),
+    /// trimmed but otherwise as typed.
     pub totp_account_name: Option<String>,
 }
 
@@ -91,13 +112,13 @@ pub struct ExtractedTraits {
 pub struct TraitField {
     /// Dotted path below `traits` (`email`, `name.first`).
     pub path: String,
-    /// The JSON type (`string`, `number`, `boolean`, `array`…).
+    /// The JSON type (`string`, `number`, `boolean`, `array`…; `string` if undeclared).
     pub json_type: String,
     /// The `format`, if any.
     pub format: Option<String>,
     /// The `title`, if any.
     pub title: Option<String>,
-    /// Whether the parent object requires it.
+    /// Whether its parent object requires it.
     pub required: bool,
 }
 
@@ -121,7 +142,7 @@ pub enum ViolationKind {
 }
 
 impl ViolationKind {
-    /// Kratos's message id for this kind of violation.
+    /// Kratos's UI message id for this kind of violation.
     pub fn message_id(&self) -> u32 {
         match self {
             Self::Required => 4_000_002,
@@ -136,11 +157,12 @@ impl ViolationKind {
 /// One broken rule in a set of traits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraitViolation {
-    /// The field as a UI input name: `traits.email`, `traits.name.first`, or `traits`.
+    /// The field as a UI input name: `traits.email`, `traits.name.first`,
+    /// `traits.emails.0`, or `traits` for the object itself.
     pub path: String,
     /// The kind of rule.
     pub kind: ViolationKind,
-    /// What is wrong, for a person.
+    /// What is wrong, for a person (user values are quoted truncated).
     pub message: String,
 }
 
@@ -178,7 +200,7 @@ pub enum SchemaError {
     /// The traits break the schema.
     #[error("the traits are invalid: {}", join(violations))]
     Traits {
-        /// Every violation found.
+        /// Every violation found, in schema order.
         violations: Vec<TraitViolation>,
     },
 }
@@ -204,7 +226,8 @@ impl SchemaRegistry {
         Self::default()
     }
 
-    /// Checks and adds a schema. The first schema added becomes the default.
+    /// Checks and adds a schema, replacing one with the same id. The first schema
+    /// added becomes the default.
     pub fn add(&mut self, id: impl Into<String>, schema: Value) -> Result<(), SchemaError> {
         let id = id.into();
         let compiled = IdentitySchema::compile(id.clone(), schema)?;
@@ -213,7 +236,7 @@ impl SchemaRegistry {
         Ok(())
     }
 
-    /// Reads a schema from a JSON file, checks it and adds it.
+    /// Reads a schema from a JSON file, checks it and adds it (see [`Self::add`]).
     pub fn add_file(
         &mut self,
         id: impl Into<String>,
@@ -241,7 +264,7 @@ impl SchemaRegistry {
         Ok(())
     }
 
-    /// The default schema's id.
+    /// The default schema's id, if any schema is registered.
     pub fn default_id(&self) -> Option<&str> {
         self.default_id.as_deref()
     }
@@ -260,66 +283,11 @@ impl SchemaRegistry {
     }
 }
 
-/// One step from a schema property to a value inside the traits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
-    Key(String),
-    Items,
-}
-
-/// The `ory.sh/kratos` extension on one trait property.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Extension {
-    #[serde(default)]
-    credentials: CredentialsExt,
-    verification: Option<ViaExt>,
-    recovery: Option<ViaExt>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct CredentialsExt {
-    password: Option<IdentifierExt>,
-    webauthn: Option<IdentifierExt>,
-    totp: Option<TotpExt>,
-    code: Option<CodeExt>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct IdentifierExt {
-    #[serde(default)]
-    identifier: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct TotpExt {
-    #[serde(default)]
-    account_name: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct CodeExt {
-    #[serde(default)]
-    identifier: bool,
-    via: Option<AddressVia>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct ViaExt {
-    via: AddressVia,
-}
-
-/// A trait property carrying the extension.
-#[derive(Debug, Clone)]
-struct MarkedField {
-    path: Vec<Step>,
-    ext: Extension,
-}
-
 /// A checked identity schema.
 pub struct IdentitySchema {
     id: String,
     raw: Value,
-    validator: jsonschema::Validator,
+    validator: Validator,
     marked: Vec<MarkedField>,
 }
 
@@ -338,36 +306,18 @@ impl IdentitySchema {
             id: id.clone(),
             reason,
         };
-        jsonschema::meta::validate(&raw).map_err(|e| {
-            invalid(format!(
-                "not valid JSON Schema at `{}`: {e}",
-                e.instance_path()
-            ))
-        })?;
+        // Building also validates the schema against its draft's meta-schema.
         let validator = jsonschema::options()
+            .with_draft(draft_of(&raw).map_err(invalid)?)
+            .offline()
             .should_validate_formats(true)
+            .with_format("tel", is_phone_number)
+            .with_format("no-validate", |_: &str| true)
             .build(&raw)
-            .map_err(|e| invalid(format!("cannot be compiled: {e}")))?;
-        let traits = raw
-            .get("properties")
-            .and_then(|p| p.get("traits"))
-            .ok_or_else(|| {
-                invalid(
-                    "it has no `properties.traits`; Kratos schemas describe `{\"traits\": …}`"
-                        .into(),
-                )
-            })?;
-        let has_properties = traits
-            .get("properties")
-            .and_then(Value::as_object)
-            .is_some_and(|p| !p.is_empty());
-        if !has_properties {
-            return Err(invalid(
-                "`properties.traits` must declare at least one property".into(),
-            ));
-        }
+            .map_err(|e| invalid(schema_problem(&e)))?;
+        let traits = traits_schema(&raw).map_err(invalid)?;
         let mut marked = Vec::new();
-        collect_marked(traits, &mut Vec::new(), &mut marked).map_err(invalid)?;
+        collect_marked(&raw, traits, &mut Vec::new(), 0, &mut marked).map_err(invalid)?;
         Ok(Self {
             id,
             raw,
@@ -386,9 +336,20 @@ impl IdentitySchema {
         &self.raw
     }
 
-    /// Validates traits against the schema, reporting every violation, then extracts
-    /// the normalised identifiers and addresses.
+    /// Validates traits against the schema (which describes `{"traits": …}`), reporting
+    /// every violation, then extracts the normalised identifiers and addresses.
+    ///
+    /// Traits are always a JSON object, whatever the schema says.
     pub fn validate(&self, traits: &Value) -> Result<ExtractedTraits, SchemaError> {
+        if !traits.is_object() {
+            return Err(SchemaError::Traits {
+                violations: vec![TraitViolation {
+                    path: "traits".to_owned(),
+                    kind: ViolationKind::Type,
+                    message: format!("expected object, but got {}", json_type_name(traits)),
+                }],
+            });
+        }
         let document = serde_json::json!({ "traits": traits });
         let violations: Vec<TraitViolation> = self
             .validator
@@ -403,98 +364,324 @@ impl IdentitySchema {
 
     fn extract(&self, traits: &Value) -> ExtractedTraits {
         let mut out = ExtractedTraits::default();
-        for field in &self.marked {
+        for MarkedField { path, marks } in &self.marked {
             let mut values = Vec::new();
-            collect_strings(traits, &field.path, &mut values);
-            let creds = &field.ext.credentials;
+            collect_strings(traits, path, &mut values);
+            // A value that normalises to nothing (blank, only invisible characters)
+            // identifies no one.
             for value in values {
-                if creds.password.as_ref().is_some_and(|p| p.identifier) {
-                    push_unique(&mut out.password_identifiers, normalize::identifier(value));
+                let identifier = normalize::identifier(value);
+                if identifier.is_empty() {
+                    continue;
                 }
-                if creds.webauthn.as_ref().is_some_and(|p| p.identifier) {
-                    push_unique(&mut out.webauthn_identifiers, normalize::identifier(value));
+                if marks.password {
+                    push_unique(&mut out.password_identifiers, identifier.clone());
                 }
-                if let Some(code) = creds.code.as_ref().filter(|c| c.identifier) {
-                    let via = code.via.unwrap_or(AddressVia::Email);
-                    push_unique(&mut out.code_identifiers, spec(value, via));
+                if marks.webauthn {
+                    push_unique(&mut out.webauthn_identifiers, identifier);
                 }
-                if creds.totp.as_ref().is_some_and(|t| t.account_name)
-                    && out.totp_account_name.is_none()
-                {
+                if marks.totp && out.totp_account_name.is_none() {
                     out.totp_account_name = Some(value.trim().to_owned());
                 }
-                if let Some(v) = &field.ext.verification {
-                    push_unique(&mut out.verifiable_addresses, spec(value, v.via));
-                }
-                if let Some(r) = &field.ext.recovery {
-                    push_unique(&mut out.recovery_addresses, spec(value, r.via));
+                let addresses = [
+                    (marks.code, &mut out.code_identifiers),
+                    (marks.verification, &mut out.verifiable_addresses),
+                    (marks.recovery, &mut out.recovery_addresses),
+                ];
+                for (via, list) in addresses {
+                    let Some(via) = via else { continue };
+                    let value = normalize::address(value, via);
+                    if !value.is_empty() {
+                        push_unique(list, AddressSpec { value, via });
+                    }
                 }
             }
         }
         out
     }
 
-    /// The trait properties, depth first, for generating forms.
+    /// The trait properties, depth first (nested objects are flattened to `name.first`),
+    /// for generating forms.
     pub fn trait_fields(&self) -> Vec<TraitField> {
         let mut out = Vec::new();
-        if let Some(traits) = self.raw.get("properties").and_then(|p| p.get("traits")) {
-            collect_fields(traits, "", &mut out);
+        if let Some(traits) = self.raw.pointer("/properties/traits") {
+            collect_fields(&self.raw, traits, "", 0, &mut out);
         }
         out
     }
 }
 
-fn spec(value: &str, via: AddressVia) -> AddressSpec {
-    AddressSpec {
-        value: normalize::address(value, via),
-        via,
+/// The draft named by `$schema`; Kratos's draft-07 when there is none.
+fn draft_of(raw: &Value) -> Result<Draft, String> {
+    let Some(uri) = raw.get("$schema") else {
+        return Ok(Draft::Draft7);
+    };
+    match uri.as_str().map(Draft::from_schema_uri) {
+        Some(Draft::Unknown) | None => Err(format!(
+            "`$schema` {} is not a supported draft; use \
+             \"http://json-schema.org/draft-07/schema#\" or \
+             \"https://json-schema.org/draft/2020-12/schema\"",
+            truncate(&uri.to_string(), QUOTE_MAX)
+        )),
+        Some(draft) => Ok(draft),
     }
 }
 
-fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
-    if !list.contains(&item) {
-        list.push(item);
+/// Why jsonschema refused to compile a schema.
+fn schema_problem(e: &ValidationError<'_>) -> String {
+    if let ValidationErrorKind::Referencing(cause) = e.kind() {
+        return format!(
+            "remote `$ref`s are never fetched, so inline the referenced schema under \
+             `definitions` ({})",
+            truncate(&cause.to_string(), MESSAGE_MAX)
+        );
     }
+    let at = e.instance_path().as_str();
+    let at = if at.is_empty() { "/" } else { at };
+    truncate(
+        &format!("not valid JSON Schema at `{at}`: {e}"),
+        MESSAGE_MAX,
+    )
 }
 
-/// Walks the traits schema, parsing the extension wherever it appears.
-fn collect_marked(
-    node: &Value,
-    path: &mut Vec<Step>,
-    out: &mut Vec<MarkedField>,
-) -> Result<(), String> {
-    let here = || dotted(path);
-    if let Some(ext) = node.get(EXTENSION) {
-        let parsed: Extension = serde_json::from_value(ext.clone())
-            .map_err(|e| format!("`{EXTENSION}` on `traits{}` is malformed: {e}", here()))?;
-        if parsed.verification.is_some() {
-            let format = node.get("format").and_then(Value::as_str);
-            if !format.is_some_and(|f| VERIFIABLE_FORMATS.contains(&f)) {
+/// The `traits` subschema, checked against Kratos's identity meta-schema.
+fn traits_schema(raw: &Value) -> Result<&Value, String> {
+    let traits = raw
+        .pointer("/properties/traits")
+        .ok_or("it has no `properties.traits`; an identity schema describes `{\"traits\": {…}}`")?;
+    if traits.get("type").is_some_and(|t| t != "object") {
+        return Err("`properties.traits.type` must be \"object\"".into());
+    }
+    let properties = traits
+        .get("properties")
+        .and_then(Value::as_object)
+        .filter(|p| !p.is_empty())
+        .ok_or("`properties.traits.properties` must declare at least one trait")?;
+    if let Some((name, _)) = properties.iter().find(|(_, s)| !s.is_object()) {
+        return Err(format!(
+            "trait `{}` must be described by a schema object",
+            quote(name)
+        ));
+    }
+    Ok(traits)
+}
+
+/// Kratos's `tel` format: an international number, `+` and 7 to 15 digits once spaces,
+/// dashes, dots and parentheses are removed.
+fn is_phone_number(value: &str) -> bool {
+    normalize::address(value, AddressVia::Sms)
+        .strip_prefix('+')
+        .is_some_and(|digits| {
+            (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// The `ory.sh/kratos` extension on one trait property, as written. Unknown keys are
+/// refused, as by Kratos's extension meta-schema.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Extension {
+    #[serde(default)]
+    credentials: CredentialsExt,
+    verification: Option<ViaExt>,
+    recovery: Option<ViaExt>,
+    #[expect(dead_code)]
+    organizations: Option<OrganizationsExt>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsExt {
+    password: Option<IdentifierExt>,
+    webauthn: Option<IdentifierExt>,
+    #[expect(dead_code)]
+    passkey: Option<PasskeyExt>,
+    totp: Option<TotpExt>,
+    code: Option<CodeExt>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentifierExt {
+    #[serde(default)]
+    identifier: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasskeyExt {
+    #[serde(default)]
+    #[expect(dead_code)]
+    display_name: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpExt {
+    #[serde(default)]
+    account_name: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeExt {
+    #[serde(default)]
+    identifier: bool,
+    via: Option<AddressVia>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViaExt {
+    via: AddressVia,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganizationsExt {
+    #[expect(dead_code)]
+    matcher: OrganizationMatcher,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OrganizationMatcher {
+    EmailDomain,
+}
+
+/// What one property is marked as, once checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Marks {
+    password: bool,
+    webauthn: bool,
+    totp: bool,
+    code: Option<AddressVia>,
+    verification: Option<AddressVia>,
+    recovery: Option<AddressVia>,
+}
+
+impl Marks {
+    /// Parses and checks the extension found on `node`, a property at `traits{at}`.
+    fn parse(node: &Value, extension: &Value, at: &str) -> Result<Self, String> {
+        let ext = Extension::deserialize(extension)
+            .map_err(|e| format!("`{EXTENSION}` on `traits{at}` is malformed: {e}"))?;
+        let code = match ext.credentials.code {
+            Some(CodeExt {
+                identifier: true,
+                via: None,
+            }) => {
                 return Err(format!(
-                    "`traits{}` is verifiable, so it must declare a `format` (one of {})",
-                    here(),
-                    VERIFIABLE_FORMATS.join(", ")
+                    "`traits{at}` is a code identifier, so `{EXTENSION}` must set \
+                     `credentials.code.via` to \"email\" or \"sms\""
                 ));
             }
+            Some(CodeExt { identifier, via }) => via.filter(|_| identifier),
+            None => None,
+        };
+        let marks = Self {
+            password: ext.credentials.password.is_some_and(|p| p.identifier),
+            webauthn: ext.credentials.webauthn.is_some_and(|w| w.identifier),
+            totp: ext.credentials.totp.is_some_and(|t| t.account_name),
+            code,
+            verification: ext.verification.map(|v| v.via),
+            recovery: ext.recovery.map(|r| r.via),
+        };
+        let format = node.get("format").and_then(Value::as_str);
+        if (marks.verification.is_some() || marks.recovery.is_some())
+            && !format.is_some_and(|f| ADDRESS_FORMATS.contains(&f))
+        {
+            return Err(format!(
+                "`traits{at}` is an address to verify or recover through, so it must declare \
+                 a `format`, one of {} (\"no-validate\" to opt out)",
+                ADDRESS_FORMATS.join(", ")
+            ));
         }
-        out.push(MarkedField {
-            path: path.clone(),
-            ext: parsed,
-        });
+        Ok(marks)
+    }
+
+    fn any(&self) -> bool {
+        *self != Self::default()
+    }
+}
+
+/// One step from the traits to a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Items,
+}
+
+/// A trait property carrying the extension.
+#[derive(Debug, Clone)]
+struct MarkedField {
+    path: Vec<Step>,
+    marks: Marks,
+}
+
+/// Walks a traits subschema through `properties`, `items` and local `$ref`s, parsing
+/// the extension wherever it appears.
+fn collect_marked(
+    root: &Value,
+    node: &Value,
+    path: &mut Vec<Step>,
+    depth: usize,
+    out: &mut Vec<MarkedField>,
+) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "`traits{}` nests more than {MAX_DEPTH} levels deep (is a `$ref` recursive?)",
+            dotted(path)
+        ));
+    }
+    if let Some(extension) = node.get(EXTENSION) {
+        let marks = Marks::parse(node, extension, &dotted(path))?;
+        if marks.any() {
+            out.push(MarkedField {
+                path: path.clone(),
+                marks,
+            });
+        }
+    }
+    if let Some(target) = local_ref(root, node)? {
+        collect_marked(root, target, path, depth + 1, out)?;
     }
     if let Some(props) = node.get("properties").and_then(Value::as_object) {
         for (key, child) in props {
             path.push(Step::Key(key.clone()));
-            collect_marked(child, path, out)?;
+            collect_marked(root, child, path, depth + 1, out)?;
             path.pop();
         }
     }
     if let Some(items) = node.get("items").filter(|i| i.is_object()) {
         path.push(Step::Items);
-        collect_marked(items, path, out)?;
+        collect_marked(root, items, path, depth + 1, out)?;
         path.pop();
     }
     Ok(())
+}
+
+/// The subschema a `$ref` on `node` points to. Only references into the schema itself
+/// (`#/definitions/…`) can carry extension marks that we follow.
+fn local_ref<'s>(root: &'s Value, node: &Value) -> Result<Option<&'s Value>, String> {
+    let Some(reference) = node.get("$ref").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    // A reference may spell out the schema's own `$id` before the fragment.
+    let base = root.get("$id").and_then(Value::as_str);
+    let fragment = base
+        .and_then(|id| reference.strip_prefix(id.trim_end_matches('#')))
+        .unwrap_or(reference);
+    fragment
+        .strip_prefix('#')
+        .and_then(|pointer| root.pointer(pointer))
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "`$ref` \"{}\" inside traits must be a JSON pointer into this schema, \
+                 like \"#/definitions/email\"",
+                quote(reference)
+            )
+        })
 }
 
 fn dotted(path: &[Step]) -> String {
@@ -509,11 +696,7 @@ fn dotted(path: &[Step]) -> String {
 /// The string values at `path` inside `value` (arrays fan out).
 fn collect_strings<'v>(value: &'v Value, path: &[Step], out: &mut Vec<&'v str>) {
     match path.split_first() {
-        None => {
-            if let Some(s) = value.as_str() {
-                out.push(s);
-            }
-        }
+        None => out.extend(value.as_str()),
         Some((Step::Key(key), rest)) => {
             if let Some(child) = value.get(key) {
                 collect_strings(child, rest, out);
@@ -527,12 +710,26 @@ fn collect_strings<'v>(value: &'v Value, path: &[Step], out: &mut Vec<&'v str>) 
     }
 }
 
-fn collect_fields(node: &Value, prefix: &str, out: &mut Vec<TraitField>) {
-    let Some(props) = node.get("properties").and_then(Value::as_object) else {
+fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
+
+fn collect_fields(
+    root: &Value,
+    node: &Value,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<TraitField>,
+) {
+    // `$ref`s were checked at load time; a property's own keywords win over its target's.
+    let target = local_ref(root, node).ok().flatten();
+    let keyword = |name: &str| node.get(name).or_else(|| target.and_then(|t| t.get(name)));
+    let Some(props) = keyword("properties").and_then(Value::as_object) else {
         return;
     };
-    let required: Vec<&str> = node
-        .get("required")
+    let required: Vec<&str> = keyword("required")
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
@@ -542,49 +739,53 @@ fn collect_fields(node: &Value, prefix: &str, out: &mut Vec<TraitField>) {
         } else {
             format!("{prefix}.{key}")
         };
-        let json_type = match child.get("type") {
-            Some(Value::String(t)) => t.clone(),
+        let child_target = local_ref(root, child).ok().flatten();
+        let attr = |name: &str| {
+            child
+                .get(name)
+                .or_else(|| child_target.and_then(|t| t.get(name)))
+        };
+        let json_type = match attr("type") {
+            Some(Value::String(t)) => t.as_str(),
             Some(Value::Array(ts)) => ts
                 .iter()
                 .filter_map(Value::as_str)
                 .find(|t| *t != "null")
-                .unwrap_or("string")
-                .to_owned(),
-            _ => "string".to_owned(),
+                .unwrap_or("string"),
+            _ => "string",
         };
-        if json_type == "object" {
-            collect_fields(child, &path, out);
+        if json_type == "object" && depth < MAX_DEPTH {
+            collect_fields(root, child, &path, depth + 1, out);
             continue;
         }
+        let text = |name: &str| attr(name).and_then(Value::as_str).map(str::to_owned);
         out.push(TraitField {
-            path,
-            json_type,
-            format: child
-                .get("format")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            title: child
-                .get("title")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            json_type: json_type.to_owned(),
+            format: text("format"),
+            title: text("title"),
             required: required.contains(&key.as_str()),
+            path,
         });
     }
 }
 
 /// Shortens a user-supplied value for quoting in a message.
 fn quote(s: &str) -> String {
-    let mut out: String = s.chars().take(QUOTE_MAX).collect();
-    if out.len() < s.len() {
-        out.push('…');
+    truncate(s, QUOTE_MAX)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", s.get(..end).unwrap_or_default()),
+        None => s.to_owned(),
     }
-    out
 }
 
 fn json_type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
         Value::Number(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",
@@ -592,27 +793,29 @@ fn json_type_name(v: &Value) -> &'static str {
     }
 }
 
-fn violation(e: &jsonschema::ValidationError<'_>) -> TraitViolation {
+/// Turns a jsonschema error on `{"traits": …}` into a violation named like the UI input.
+fn violation(e: &ValidationError<'_>) -> TraitViolation {
     let mut path = e
         .instance_path()
         .iter()
-        .map(|seg| seg.to_string())
+        .map(|segment| segment.to_string())
         .collect::<Vec<_>>()
         .join(".");
     if path.is_empty() {
         path = "traits".to_owned();
     }
     let instance = e.instance();
+    let text = || quote(instance.as_str().unwrap_or_default());
     let length = || instance.as_str().map_or(0, |s| s.chars().count());
     let (kind, message) = match e.kind() {
         ValidationErrorKind::Required { property } => {
             let name = property
                 .as_str()
-                .map_or_else(|| property.to_string(), str::to_owned);
+                .map_or_else(|| property.to_string(), quote);
             path = format!("{path}.{name}");
             (
                 ViolationKind::Required,
-                format!("Property {} is missing.", quote(&name)),
+                format!("Property {name} is missing."),
             )
         }
         ValidationErrorKind::MinLength { limit } => (
@@ -625,37 +828,45 @@ fn violation(e: &jsonschema::ValidationError<'_>) -> TraitViolation {
         ),
         ValidationErrorKind::Format { format } => (
             ViolationKind::Format,
-            format!(
-                "{:?} is not valid {format:?}",
-                quote(instance.as_str().unwrap_or_default())
-            ),
+            format!("{:?} is not valid {format:?}", text()),
         ),
         ValidationErrorKind::Pattern { pattern } => (
             ViolationKind::Pattern,
-            format!(
-                "{:?} does not match pattern {pattern:?}",
-                quote(instance.as_str().unwrap_or_default())
-            ),
+            format!("{:?} does not match pattern {:?}", text(), quote(pattern)),
         ),
-        ValidationErrorKind::Type { kind } => (
-            ViolationKind::Type,
-            format!("expected {kind:?}, but got {}", json_type_name(instance))
-                .replace("Single(", "")
-                .replace(')', "")
-                .to_lowercase(),
-        ),
-        ValidationErrorKind::AdditionalProperties { unexpected } => (
-            ViolationKind::Other,
-            format!(
-                "unknown properties: {}",
-                unexpected
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => t.as_str().to_owned(),
+                TypeKind::Multiple(ts) => ts
                     .iter()
-                    .map(|u| quote(u))
+                    .map(|t| t.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+                    .join(" or "),
+            };
+            let got = json_type_name(instance);
+            (
+                ViolationKind::Type,
+                format!("expected {expected}, but got {got}"),
+            )
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let names: Vec<String> = unexpected
+                .iter()
+                .map(|u| format!("{:?}", quote(u)))
+                .collect();
+            (
+                ViolationKind::Other,
+                truncate(
+                    &format!("additionalProperties {} not allowed", names.join(", ")),
+                    MESSAGE_MAX,
+                ),
+            )
+        }
+        // Everything else: jsonschema's wording, with the value itself left out.
+        _ => (
+            ViolationKind::Other,
+            truncate(&e.masked_with("The value").to_string(), MESSAGE_MAX),
         ),
-        _ => (ViolationKind::Other, quote(&e.to_string())),
     };
     TraitViolation {
         path,
@@ -669,6 +880,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The "minimal example schema" of the Kratos reference, §5.
     fn kratos_minimal() -> Value {
         json!({"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://example.invalid/person.schema.json",
          "type":"object","properties":{"traits":{"type":"object","required":["username","email"],
@@ -680,10 +892,31 @@ mod tests {
              "verification":{"via":"email"},"recovery":{"via":"email"}}}}}}})
     }
 
-    fn registry() -> SchemaRegistry {
+    /// A Kratos quickstart-style schema: email identifier, a nested name, 2020-12.
+    fn kratos_person() -> Value {
+        json!({"$schema":"https://json-schema.org/draft/2020-12/schema","title":"Person",
+         "type":"object","properties":{"traits":{"type":"object","required":["email"],
+          "properties":{
+           "email":{"type":"string","format":"email","title":"E-Mail","minLength":3,
+             "ory.sh/kratos":{"credentials":{"password":{"identifier":true},
+               "webauthn":{"identifier":true},"totp":{"account_name":true}},
+               "verification":{"via":"email"},"recovery":{"via":"email"}}},
+           "name":{"type":"object","required":["first"],"properties":{
+             "first":{"type":"string","title":"First name"},
+             "last":{"type":"string","title":"Last name"}}}}}}})
+    }
+
+    fn schema(value: Value) -> Arc<IdentitySchema> {
         let mut r = SchemaRegistry::new();
-        r.add("person", kratos_minimal()).unwrap();
-        r
+        r.add("s", value).unwrap();
+        r.get("s").unwrap()
+    }
+
+    fn email(value: &str) -> AddressSpec {
+        AddressSpec {
+            value: value.into(),
+            via: AddressVia::Email,
+        }
     }
 
     fn violations(r: Result<ExtractedTraits, SchemaError>) -> Vec<(String, ViolationKind)> {
@@ -695,79 +928,93 @@ mod tests {
         }
     }
 
+    fn refusal(value: Value) -> String {
+        let err = SchemaRegistry::new().add("bad", value).unwrap_err();
+        assert!(matches!(err, SchemaError::Invalid { .. }), "{err:?}");
+        err.to_string()
+    }
+
     #[test]
-    fn kratos_schema_validates_and_extracts() {
-        let r = registry();
-        assert_eq!(r.default_id(), Some("person"));
-        let s = r.get("person").unwrap();
-        let x = s
+    fn minimal_schema_validates_and_extracts() {
+        let x = schema(kratos_minimal())
             .validate(&json!({"username": " Ada ", "email": "Ada@Example.COM"}))
             .unwrap();
         // Properties are visited in key order.
         assert_eq!(x.password_identifiers, vec!["ada@example.com", "ada"]);
-        let email = AddressSpec {
-            value: "ada@example.com".into(),
-            via: AddressVia::Email,
-        };
-        assert_eq!(x.verifiable_addresses, vec![email.clone()]);
-        assert_eq!(x.recovery_addresses, vec![email.clone()]);
-        assert_eq!(x.code_identifiers, vec![email]);
+        assert_eq!(x.verifiable_addresses, vec![email("ada@example.com")]);
+        assert_eq!(x.recovery_addresses, vec![email("ada@example.com")]);
+        assert_eq!(x.code_identifiers, vec![email("ada@example.com")]);
+        assert!(x.webauthn_identifiers.is_empty());
+        assert_eq!(x.totp_account_name, None);
+        // Full-width forms fold to ASCII (the email format itself wants an ASCII `@`).
+        let x = schema(kratos_minimal())
+            .validate(&json!({"username": "Ａｌｉｃｅ", "email": "alice@example.com"}))
+            .unwrap();
+        assert_eq!(x.password_identifiers, vec!["alice@example.com", "alice"]);
+        let x = schema(kratos_minimal())
+            .validate(&json!({"username": "\u{200B}   ", "email": "alice@example.com"}))
+            .unwrap();
+        assert_eq!(x.password_identifiers, vec!["alice@example.com"]);
     }
 
     #[test]
-    fn nested_and_array_fields_are_extracted() {
-        let mut r = SchemaRegistry::new();
-        r.add(
-            "s",
-            json!({"type":"object","properties":{"traits":{"type":"object","properties":{
+    fn person_schema_validates_and_extracts() {
+        let s = schema(kratos_person());
+        let x = s
+            .validate(&json!({"email": "Alice@Example.COM", "name": {"first": "Alice"}}))
+            .unwrap();
+        assert_eq!(x.password_identifiers, vec!["alice@example.com"]);
+        assert_eq!(x.webauthn_identifiers, vec!["alice@example.com"]);
+        assert_eq!(x.verifiable_addresses, vec![email("alice@example.com")]);
+        assert_eq!(x.totp_account_name.as_deref(), Some("Alice@Example.COM"));
+    }
+
+    #[test]
+    fn nested_array_and_referenced_fields_are_extracted() {
+        let s = schema(
+            json!({"definitions":{"phone":{"type":"string","format":"tel",
+            "ory.sh/kratos":{"recovery":{"via":"sms"},"verification":{"via":"sms"},
+              "credentials":{"code":{"identifier":true,"via":"sms"}}}}},
+          "type":"object","properties":{"traits":{"type":"object","properties":{
             "contact":{"type":"object","properties":{"emails":{"type":"array","items":{
                 "type":"string","format":"email","ory.sh/kratos":{"verification":{"via":"email"},
                 "credentials":{"password":{"identifier":true}}}}}}},
-            "phone":{"type":"string","format":"tel","ory.sh/kratos":{"recovery":{"via":"sms"},
-                "credentials":{"totp":{"account_name":true}}}}}}}}),
-        )
-        .unwrap();
-        let x = r
-            .get("s")
-            .unwrap()
+            "phone":{"$ref":"https://example.invalid/p.json#/definitions/phone"}}}},
+          "$id":"https://example.invalid/p.json"}),
+        );
+        let x = s
             .validate(&json!({
-            "contact": {"emails": ["A@x.io", "b@x.io", "a@X.io"]}, "phone": "+1 (555) 010-99"}))
+                "contact": {"emails": ["A@x.io", "b@x.io", "a@X.io"]}, "phone": "+1 (555) 010-99"}))
             .unwrap();
         assert_eq!(x.password_identifiers, vec!["a@x.io", "b@x.io"]);
-        assert_eq!(x.verifiable_addresses.len(), 2);
+        let sms = AddressSpec {
+            value: "+155501099".into(),
+            via: AddressVia::Sms,
+        };
         assert_eq!(
-            x.recovery_addresses,
-            vec![AddressSpec {
-                value: "+155501099".into(),
-                via: AddressVia::Sms
-            }]
+            x.verifiable_addresses,
+            vec![email("a@x.io"), email("b@x.io"), sms.clone()]
         );
-        assert_eq!(x.totp_account_name.as_deref(), Some("+1 (555) 010-99"));
+        assert_eq!(x.recovery_addresses, vec![sms.clone()]);
+        assert_eq!(x.code_identifiers, vec![sms]);
+        assert_eq!(
+            violations(
+                s.validate(&json!({"contact": {"emails": ["ok@x.io", "nope"]}, "phone": "555"}))
+            ),
+            vec![
+                ("traits.contact.emails.1".to_owned(), ViolationKind::Format),
+                ("traits.phone".to_owned(), ViolationKind::Format),
+            ]
+        );
     }
 
     #[test]
     fn violations_name_their_fields() {
-        let s = registry().get("person").unwrap();
+        let s = schema(kratos_minimal());
+        let err = s.validate(&json!({"username": "ada"})).unwrap_err();
         assert_eq!(
-            violations(s.validate(&json!({"username": "ada"}))),
-            vec![("traits.email".to_owned(), ViolationKind::Required)]
-        );
-        let found = violations(s.validate(&json!({"username": "ab", "email": "nope", "extra": 1})));
-        assert!(
-            found.contains(&("traits.username".into(), ViolationKind::MinLength)),
-            "{found:?}"
-        );
-        assert!(
-            found.contains(&("traits.email".into(), ViolationKind::Format)),
-            "{found:?}"
-        );
-        assert!(
-            found.contains(&("traits".into(), ViolationKind::Other)),
-            "{found:?}"
-        );
-        assert_eq!(
-            violations(s.validate(&json!({"username": 5, "email": "a@b.io"}))),
-            vec![("traits.username".to_owned(), ViolationKind::Type)]
+            err.to_string(),
+            "the traits are invalid: traits.email: Property email is missing."
         );
         let err = s
             .validate(&json!({"username": "ab", "email": "a@b.io"}))
@@ -776,64 +1023,192 @@ mod tests {
             err.to_string(),
             "the traits are invalid: traits.username: length must be >= 3, but got 2"
         );
-        assert_eq!(ViolationKind::Required.message_id(), 4_000_002);
+        let err = s
+            .validate(&json!({"username": "ada", "email": "x"}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"the traits are invalid: traits.email: "x" is not valid "email""#
+        );
+        let err = s
+            .validate(&json!({"username": 5, "email": "a@b.io"}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the traits are invalid: traits.username: expected string, but got integer"
+        );
         let err = s.validate(&json!("nope")).unwrap_err();
-        assert!(err.to_string().contains("traits: expected object"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "the traits are invalid: traits: expected object, but got string"
+        );
+        let err = s.validate(&json!(null)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the traits are invalid: traits: expected object, but got null"
+        );
+        let nested = schema(kratos_person());
+        assert_eq!(
+            violations(nested.validate(&json!({"email": "a@b.io", "name": {"first": 1}}))),
+            vec![("traits.name.first".to_owned(), ViolationKind::Type)]
+        );
+        assert_eq!(
+            violations(nested.validate(&json!({"email": "a@b.io", "name": {}}))),
+            vec![("traits.name.first".to_owned(), ViolationKind::Required)]
+        );
+        assert_eq!(ViolationKind::Required.message_id(), 4_000_002);
+        assert_eq!(ViolationKind::MaxLength.message_id(), 4_000_017);
+        assert_eq!(ViolationKind::Pattern.message_id(), 4_000_004);
+    }
+
+    #[test]
+    fn every_violation_is_reported() {
+        let s = schema(kratos_minimal());
+        assert_eq!(
+            violations(s.validate(&json!({}))),
+            vec![
+                ("traits.username".to_owned(), ViolationKind::Required),
+                ("traits.email".to_owned(), ViolationKind::Required),
+            ]
+        );
+        let long = "y".repeat(40);
+        let found = violations(s.validate(&json!({"username": long, "email": "nope", "extra": 1})));
+        assert_eq!(found.len(), 3, "{found:?}");
+        for expected in [
+            ("traits.username".to_owned(), ViolationKind::MaxLength),
+            ("traits.email".to_owned(), ViolationKind::Format),
+            ("traits".to_owned(), ViolationKind::Other),
+        ] {
+            assert!(found.contains(&expected), "{found:?}");
+        }
     }
 
     #[test]
     fn long_values_are_not_echoed_whole() {
-        let s = registry().get("person").unwrap();
+        let s = schema(kratos_minimal());
         let long = "x".repeat(10_000);
         let err = s
-            .validate(&json!({"username": "ada", "email": long}))
+            .validate(&json!({"username": "ada", "email": long, long.clone(): 1}))
             .unwrap_err();
-        assert!(err.to_string().len() < 400, "{err}");
+        assert!(err.to_string().len() < 500, "{err}");
+        assert!(err.to_string().contains("…"), "{err}");
+        let enumerated = schema(json!({"properties":{"traits":{"properties":{
+            "plan":{"enum":["free","pro"]}}}}}));
+        let err = enumerated.validate(&json!({"plan": long})).unwrap_err();
+        assert!(!err.to_string().contains("xxx"), "{err}");
     }
 
     #[test]
     fn invalid_schemas_are_refused_at_load() {
-        let mut r = SchemaRegistry::new();
         let cases = [
-            json!({"type": 12}),
-            json!({"type": "object", "properties": {"name": {"type": "string"}}}),
-            json!({"type": "object", "properties": {"traits": {"type": "object", "properties": {}}}}),
-            json!({"properties": {"traits": {"properties": {"e": {"type": "string", "format": "email",
-                "ory.sh/kratos": {"verification": {"via": "pigeon"}}}}}}}),
-            json!({"properties": {"traits": {"properties": {"e": {"type": "string",
-                "ory.sh/kratos": {"credentials": {"password": {"identifier": "yes"}}}}}}}}),
-            json!({"properties": {"traits": {"properties": {"e": {"type": "string",
-                "ory.sh/kratos": {"verification": {"via": "email"}}}}}}}),
-            json!({"properties": {"traits": {"properties": {"e": {"$ref": "https://example.invalid/remote.json"}}}}}),
+            (json!({"type": 12}), "not valid JSON Schema"),
+            (
+                json!({"$schema": "http://json-schema.org/draft-07/schema#",
+                    "properties": {"traits": {"properties": {"e": {"minLength": "3"}}}}}),
+                "not valid JSON Schema at `/properties/traits/properties/e/minLength`",
+            ),
+            (
+                json!({"$schema": "https://example.invalid/meta"}),
+                "not a supported draft",
+            ),
+            (
+                json!({"type": "object", "properties": {"name": {"type": "string"}}}),
+                "no `properties.traits`",
+            ),
+            (
+                json!({"properties": {"traits": {"type": "object", "properties": {}}}}),
+                "at least one trait",
+            ),
+            (
+                json!({"properties": {"traits": {"type": "string", "properties": {"e": {}}}}}),
+                "must be \"object\"",
+            ),
+            (
+                json!({"properties": {"traits": {"properties": {"e": {"type": "string",
+                    "format": "email", "ory.sh/kratos": {"verification": {"via": "pigeon"}}}}}}}),
+                "`ory.sh/kratos` on `traits.e` is malformed: unknown variant `pigeon`",
+            ),
+            (
+                json!({"properties": {"traits": {"properties": {"e": {"type": "string",
+                    "ory.sh/kratos": {"credentials": {"password": {"identifier": "yes"}}}}}}}}),
+                "invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                json!({"properties": {"traits": {"properties": {"e": {"type": "string",
+                    "ory.sh/kratos": {"verifcation": {"via": "email"}}}}}}}),
+                "unknown field `verifcation`",
+            ),
+            (
+                json!({"properties": {"traits": {"properties": {"e": {"type": "string",
+                    "ory.sh/kratos": {"recovery": {"via": "email"}}}}}}}),
+                "must declare a `format`",
+            ),
+            (
+                json!({"properties": {"traits": {"properties": {"e": {"type": "string",
+                    "ory.sh/kratos": {"credentials": {"code": {"identifier": true}}}}}}}}),
+                "`credentials.code.via`",
+            ),
+            (
+                json!({"properties": {"traits": {"properties": {"e": {"$ref": "https://example.invalid/remote.json"}}}}}),
+                "remote `$ref`s are never fetched",
+            ),
+            (
+                json!({"definitions": {"loop": {"type": "object", "properties": {"next": {"$ref": "#/definitions/loop"}}}},
+                    "properties": {"traits": {"properties": {"e": {"$ref": "#/definitions/loop"}}}}}),
+                "nests more than 32 levels",
+            ),
         ];
-        for schema in cases {
-            let err = r.add("bad", schema.clone()).unwrap_err();
+        for (value, expected) in cases {
+            let message = refusal(value.clone());
             assert!(
-                matches!(err, SchemaError::Invalid { .. }),
-                "{schema}: {err:?}"
+                message.starts_with("identity schema `bad` is invalid: "),
+                "{message}"
             );
-            assert!(
-                err.to_string()
-                    .starts_with("identity schema `bad` is invalid"),
-                "{err}"
-            );
+            assert!(message.contains(expected), "{value}: {message}");
         }
-        assert_eq!(r.default_id(), None);
-        assert!(matches!(r.get("bad"), Err(SchemaError::NotFound { .. })));
-        assert!(r.set_default("bad").is_err());
     }
 
     #[test]
-    fn schemas_load_from_files() {
+    fn known_extension_keys_and_formats_load() {
+        let s = schema(json!({"properties": {"traits": {"properties": {
+            "email": {"type": "string", "format": "no-validate", "ory.sh/kratos": {
+                "credentials": {"passkey": {"display_name": true}},
+                "organizations": {"matcher": "email_domain"},
+                "verification": {"via": "email"}}}}}}}));
+        let x = s.validate(&json!({"email": "Not An Email"})).unwrap();
+        assert_eq!(x.verifiable_addresses, vec![email("not an email")]);
+        assert!(is_phone_number("+49 (30) 1234-567"));
+        assert!(!is_phone_number("030 1234567"));
+        assert!(!is_phone_number("+49 abc 12345"));
+    }
+
+    #[test]
+    fn registry_finds_defaults_and_loads_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("person.json");
         std::fs::write(&path, kratos_minimal().to_string()).unwrap();
         let mut r = SchemaRegistry::new();
+        assert_eq!(r.default_id(), None);
         r.add_file("person", &path).unwrap();
-        r.add("other", kratos_minimal()).unwrap();
+        assert_eq!(r.default_id(), Some("person"));
+        assert_eq!(r.get("person").unwrap().raw(), &kratos_minimal());
+        r.add("other", kratos_person()).unwrap();
+        assert_eq!(r.default_id(), Some("person"));
         r.set_default("other").unwrap();
-        assert_eq!(r.ids().collect::<Vec<_>>(), vec!["other", "person"]);
         assert_eq!(r.default_id(), Some("other"));
+        assert_eq!(r.ids().collect::<Vec<_>>(), vec!["other", "person"]);
+        assert_eq!(r.get("other").unwrap().id(), "other");
+
+        let err = r.get("nope").unwrap_err();
+        assert!(matches!(&err, SchemaError::NotFound { id } if id == "nope"));
+        assert_eq!(
+            err.to_string(),
+            "identity schema `nope` is not registered; register it with SchemaRegistry::add"
+        );
+        assert!(matches!(
+            r.set_default("nope"),
+            Err(SchemaError::NotFound { .. })
+        ));
         assert!(matches!(
             r.add_file("x", dir.path().join("missing.json")),
             Err(SchemaError::Read { .. })
@@ -843,15 +1218,34 @@ mod tests {
             r.add_file("x", &path),
             Err(SchemaError::Invalid { .. })
         ));
+        assert!(r.get("x").is_err());
     }
 
     #[test]
     fn trait_fields_describe_the_form() {
-        let s = registry().get("person").unwrap();
-        let fields = s.trait_fields();
-        let email = fields.iter().find(|f| f.path == "email").unwrap();
-        assert_eq!(email.format.as_deref(), Some("email"));
-        assert!(email.required);
-        assert_eq!(fields.len(), 2);
+        let fields = schema(kratos_person()).trait_fields();
+        let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, vec!["email", "name.first", "name.last"]);
+        assert_eq!(
+            fields.first(),
+            Some(&TraitField {
+                path: "email".into(),
+                json_type: "string".into(),
+                format: Some("email".into()),
+                title: Some("E-Mail".into()),
+                required: true,
+            })
+        );
+        assert!(fields.get(1).is_some_and(|f| f.required));
+        assert!(fields.get(2).is_some_and(|f| !f.required));
+    }
+
+    #[test]
+    fn address_via_round_trips() {
+        for via in [AddressVia::Email, AddressVia::Sms] {
+            assert_eq!(via.as_str().parse::<AddressVia>(), Ok(via));
+            assert_eq!(serde_json::to_value(via).unwrap(), json!(via.as_str()));
+        }
+        assert!("fax".parse::<AddressVia>().is_err());
     }
 }
