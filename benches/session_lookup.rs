@@ -1,11 +1,15 @@
-//! `whoami` (token -> session + identity) on a SQLite file holding 100,000 sessions of
-//! 1,000 identities, side by side with a raw rusqlite prepared point lookup of the same
-//! session row (the floor any SQLite-backed lookup can reach).
+//! `whoami` (token -> session + identity) on a SQLite file holding 100,000 sessions
+//! of 1,000 identities, side by side with a raw rusqlite prepared point lookup of the
+//! same session row (the floor any SQLite-backed lookup can reach):
 //!
 //! - `identa_whoami`: the default engine (in-process cache, revocations from other
 //!   processes seen within 1 s), warmed over all 100,000 sessions first;
 //! - `identa_whoami_uncached`: the cache disabled, every call reads the database;
-//! - `rusqlite_point_lookup`: `SELECT * FROM sessions WHERE token_hash = ?`, prepared once.
+//! - `rusqlite_point_lookup`: `SELECT … FROM sessions WHERE token_hash = ?`, prepared once.
+//!
+//! With the `postgres` feature and `IDENTA_BENCH_POSTGRES_URL` set, the same data goes
+//! into a fresh PostgreSQL schema, and identa's uncached `whoami` runs beside a raw sqlx
+//! point query of the same row.
 
 use std::time::Duration;
 
@@ -14,13 +18,32 @@ use identa::config::{PasswordConfig, SessionCacheConfig};
 use identa::session::AuthenticationMethod;
 use identa::{Aal, Config, Identa, Password, SchemaRegistry, SeaOrmStore, SessionToken};
 use serde_json::json;
+use tokio::runtime::Runtime;
 
 const IDENTITIES: usize = 1_000;
 const SESSIONS: usize = 100_000;
 /// Steps through the tokens in an order unrelated to insertion.
 const STRIDE: usize = 7_919;
+/// The session row, as both lookups read it.
+macro_rules! row_query {
+    ($param:literal) => {
+        concat!(
+            "SELECT id, identity_id, active, issued_at, authenticated_at, expires_at, aal, ",
+            "authentication_methods, devices FROM sessions WHERE token_hash = ",
+            $param
+        )
+    };
+}
 
-fn engine(rt: &tokio::runtime::Runtime, url: &str, cache: SessionCacheConfig) -> Identa {
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn engine(rt: &Runtime, url: &str, cache: SessionCacheConfig) -> Identa {
     let mut schemas = SchemaRegistry::new();
     schemas
         .add(
@@ -45,17 +68,9 @@ fn engine(rt: &tokio::runtime::Runtime, url: &str, cache: SessionCacheConfig) ->
     })
 }
 
-fn session_lookup(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bench.db");
-    let url = format!("sqlite://{}", path.display());
-    let identa = engine(&rt, &url, SessionCacheConfig::default());
-    let tokens: Vec<SessionToken> = rt.block_on(async {
+/// 1,000 identities with 100 sessions each; returns the tokens.
+fn seed(rt: &Runtime, identa: &Identa) -> Vec<SessionToken> {
+    rt.block_on(async {
         let pw = Password::new("bench password 123");
         let mut identities = Vec::with_capacity(IDENTITIES);
         for n in 0..IDENTITIES {
@@ -77,12 +92,19 @@ fn session_lookup(c: &mut Criterion) {
             tokens.push(token);
         }
         tokens
-    });
+    })
+}
+
+fn session_lookup_sqlite(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let url = format!("sqlite://{}", path.display());
+    let identa = engine(&rt, &url, SessionCacheConfig::default());
+    let tokens = seed(&rt, &identa);
     let uncached = engine(&rt, &url, SessionCacheConfig::Disabled);
     let raw = rusqlite::Connection::open(&path).unwrap();
-    let mut stmt = raw
-        .prepare("SELECT id, identity_id, active, issued_at, authenticated_at, expires_at, aal, authentication_methods, devices FROM sessions WHERE token_hash = ?1")
-        .unwrap();
+    let mut stmt = raw.prepare(row_query!("?1")).unwrap();
 
     // Steady state: every session has been seen once, as in a running service.
     rt.block_on(async {
@@ -127,5 +149,58 @@ fn session_lookup(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, session_lookup);
+#[cfg(feature = "postgres")]
+fn session_lookup_postgres(c: &mut Criterion) {
+    use sea_orm::sqlx::{self, Row};
+    let Ok(base) = std::env::var("IDENTA_BENCH_POSTGRES_URL") else {
+        eprintln!("PostgreSQL lookup skipped: set IDENTA_BENCH_POSTGRES_URL");
+        return;
+    };
+    let rt = runtime();
+    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let pool = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&base).await.unwrap();
+        // The schema name is generated here, never input.
+        let create = sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"));
+        sqlx::query(create).execute(&pool).await.unwrap();
+        pool.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options[search_path]={schema}");
+        sqlx::PgPool::connect(&url).await.map(|p| (p, url)).unwrap()
+    });
+    let (raw, url) = pool;
+    let uncached = engine(&rt, &url, SessionCacheConfig::Disabled);
+    let tokens = seed(&rt, &uncached);
+
+    let mut group = c.benchmark_group("session_lookup_postgres_100k");
+    group.measurement_time(Duration::from_secs(5));
+    let mut i = 0usize;
+    group.bench_function("identa_whoami_uncached", |b| {
+        b.iter(|| {
+            i = (i + STRIDE) % SESSIONS;
+            rt.block_on(uncached.whoami(&tokens[i])).unwrap()
+        })
+    });
+    group.bench_function("sqlx_point_lookup", |b| {
+        b.iter(|| {
+            i = (i + STRIDE) % SESSIONS;
+            let hash = tokens[i].hash().as_bytes().to_vec();
+            rt.block_on(sqlx::query(row_query!("$1")).bind(hash).fetch_one(&raw))
+                .unwrap()
+                .get::<uuid::Uuid, _>(0)
+        })
+    });
+    group.finish();
+    rt.block_on(async {
+        let drop = sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"));
+        sqlx::query(drop).execute(&raw).await.unwrap();
+    });
+}
+
+#[cfg(not(feature = "postgres"))]
+fn session_lookup_postgres(_: &mut Criterion) {
+    eprintln!("PostgreSQL lookup skipped: build with --features postgres");
+}
+
+criterion_group!(benches, session_lookup_sqlite, session_lookup_postgres);
 criterion_main!(benches);

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs identa's comparison benches and prints the ratios of medians, ending with one line
+# of name=value pairs. Also writes docs/performance-chart.svg.
+#
+#   benches/compare.sh            # SQLite and hashing
+#   IDENTA_BENCH_POSTGRES_URL=postgres://user:pass@127.0.0.1/db benches/compare.sh
+#
+# Ratios are identa's median time over the peer's (below 1 is faster than the peer).
+# tower-sessions runs from its own package (benches/peer-tower-sessions: its sqlx 0.8
+# cannot share a build with sea-orm 2). Login over HTTP needs the axum host: "na" until then.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! python3 -c 'import argon2' 2>/dev/null; then
+  echo "installing argon2-cffi (the C reference, libargon2) ..." >&2
+  python3 -m pip install -q argon2-cffi >&2
+fi
+
+features="--features postgres"
+cargo bench $features --bench hashing -- --noplot >&2
+cargo bench $features --bench session_lookup -- --noplot >&2
+(cd benches/peer-tower-sessions && cargo bench --bench tower_sessions_lookup -- --noplot) >&2
+memory_line=$(cargo bench $features --bench login_memory 2>/dev/null | grep '^login_memory_peak_mib=' || echo "login_memory_peak_mib=na")
+export memory_line
+
+python3 - <<'PY'
+import json, os, pathlib
+
+def median(group, bench, root=pathlib.Path("target/criterion")):
+    path = root / group / bench / "new" / "estimates.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["median"]["point_estimate"]  # nanoseconds
+
+def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+h, s, p = "argon2id_default", "session_lookup_sqlite_100k", "session_lookup_postgres_100k"
+rows = {
+    "identa verify": median(h, "identa_verify"),
+    "C verify": median(h, "c_reference_verify"),
+    "identa verify x2": median(h, "identa_verify_x2_concurrent"),
+    "C verify x2": median(h, "c_reference_verify_x2_concurrent"),
+    "identa whoami (SQLite)": median(s, "identa_whoami"),
+    "identa whoami uncached (SQLite)": median(s, "identa_whoami_uncached"),
+    "rusqlite point lookup": median(s, "rusqlite_point_lookup"),
+    "tower-sessions load (SQLite)": median(s, "tower_sessions_load",
+                                           pathlib.Path("benches/peer-tower-sessions/target/criterion")),
+    "identa whoami uncached (PostgreSQL)": median(p, "identa_whoami_uncached"),
+    "sqlx point lookup (PostgreSQL)": median(p, "sqlx_point_lookup"),
+}
+for name, ns in rows.items():
+    shown = "not measured" if ns is None else (f"{ns/1e6:.2f} ms" if ns > 1e6 else f"{ns/1e3:.2f} µs")
+    print(f"{name:38} {shown}")
+
+pairs = {
+    "whoami_sqlite_vs_rusqlite": ratio(rows["identa whoami (SQLite)"], rows["rusqlite point lookup"]),
+    "whoami_sqlite_vs_tower_sessions": ratio(rows["identa whoami (SQLite)"], rows["tower-sessions load (SQLite)"]),
+    "whoami_pg_vs_sqlx": ratio(rows["identa whoami uncached (PostgreSQL)"], rows["sqlx point lookup (PostgreSQL)"]),
+    "verify_vs_c": ratio(rows["identa verify"], rows["C verify"]),
+    "verify2_vs_c": ratio(rows["identa verify x2"], rows["C verify x2"]),
+    "login_http_vs_hash_bound": None,
+}
+
+# A bar chart of each comparison, identa against its peer, as plain SVG.
+bars = [
+    ("verify (ms)", rows["identa verify"], rows["C verify"], "libargon2", 1e6),
+    ("2 verifies at once (ms)", rows["identa verify x2"], rows["C verify x2"], "libargon2", 1e6),
+    ("whoami SQLite (µs)", rows["identa whoami (SQLite)"], rows["rusqlite point lookup"], "rusqlite", 1e3),
+    ("whoami SQLite vs tower-sessions (µs)", rows["identa whoami (SQLite)"],
+     rows["tower-sessions load (SQLite)"], "tower-sessions", 1e3),
+    ("whoami PostgreSQL, uncached (µs)", rows["identa whoami uncached (PostgreSQL)"],
+     rows["sqlx point lookup (PostgreSQL)"], "sqlx", 1e3),
+]
+bars = [b for b in bars if b[1] is not None and b[2] is not None]
+width, row_h, left = 840, 70, 270
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{40 + row_h * len(bars)}" '
+       'font-family="sans-serif" font-size="13">',
+       '<text x="10" y="22" font-size="15" font-weight="bold">identa vs peers (median, shorter is faster)</text>']
+for i, (label, ours, theirs, peer, unit) in enumerate(bars):
+    y = 40 + i * row_h
+    top = max(ours, theirs)
+    for j, (who, value, colour) in enumerate([("identa", ours, "#3b6ea8"), (peer, theirs, "#b0b0b0")]):
+        w = (width - left - 160) * value / top
+        yy = y + j * 24
+        svg.append(f'<rect x="{left}" y="{yy}" width="{w:.1f}" height="20" fill="{colour}"/>')
+        svg.append(f'<text x="{left + w + 6:.1f}" y="{yy + 15}">{value / unit:.2f} {who}</text>')
+    svg.append(f'<text x="10" y="{y + 27}">{label}</text>')
+svg.append("</svg>")
+pathlib.Path("docs/performance-chart.svg").write_text("\n".join(svg) + "\n")
+
+fmt = lambda v: "na" if v is None else f"{v:.3f}"
+print(" ".join(f"{k}={fmt(v)}" for k, v in pairs.items()) + " " + os.environ.get("memory_line", ""))
+PY

@@ -1,0 +1,86 @@
+//! Peak memory under a burst of logins: 200 concurrent password logins at the default
+//! argon2 parameters (m = 19456 KiB), then the process's peak resident set (VmHWM) is
+//! compared with the target, (concurrency bound × argon2 memory) + 64 MiB. Every login
+//! must complete: the bound queues, it does not fail open.
+//!
+//! `cargo bench --bench login_memory` prints one `name=value` line and exits non-zero if
+//! the target is missed.
+
+use std::time::Instant;
+
+use identa::{Config, Identa, Password, SchemaRegistry, SeaOrmStore};
+use serde_json::json;
+
+const LOGINS: usize = 200;
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = Config::default();
+    let bound = config.password.concurrency() as u64;
+    let target_kib = bound * u64::from(config.password.memory_kib) + 64 * 1024;
+    let (done, elapsed) = rt.block_on(async {
+        let mut schemas = SchemaRegistry::new();
+        schemas
+            .add(
+                "default",
+                json!({ "type": "object", "properties": { "traits": { "type": "object",
+                    "properties": { "email": { "type": "string", "format": "email",
+                        "ory.sh/kratos": { "credentials": { "password": { "identifier": true } } } } } } } }),
+            )
+            .unwrap();
+        let identa = Identa::builder()
+            .store(SeaOrmStore::connect("sqlite::memory:").await.unwrap())
+            .schemas(schemas)
+            .config(config)
+            .build()
+            .unwrap();
+        let pw = "correct horse battery staple";
+        identa
+            .register(json!({ "email": "ada@example.com" }), &Password::new(pw))
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let logins: Vec<_> = (0..LOGINS)
+            .map(|n| {
+                let identa = identa.clone();
+                tokio::spawn(async move {
+                    // Every other login uses a wrong password: both paths hash.
+                    let attempt = if n % 2 == 0 { pw } else { "not the password" };
+                    identa.login("ada@example.com", &Password::new(attempt), None).await.is_ok() == (n % 2 == 0)
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for login in logins {
+            assert!(login.await.unwrap(), "a login answered wrongly");
+            done += 1;
+        }
+        (done, start.elapsed())
+    });
+    let peak = peak_rss_kib().unwrap_or(0);
+    println!(
+        "login_memory: {done} logins in {:.2} s, concurrency bound {bound}, peak RSS {:.1} MiB, target {:.1} MiB",
+        elapsed.as_secs_f64(),
+        peak as f64 / 1024.0,
+        target_kib as f64 / 1024.0
+    );
+    println!(
+        "login_memory_peak_mib={:.1} login_memory_target_mib={:.1} logins_per_s={:.1}",
+        peak as f64 / 1024.0,
+        target_kib as f64 / 1024.0,
+        done as f64 / elapsed.as_secs_f64()
+    );
+    if done != LOGINS || peak > target_kib {
+        std::process::exit(1);
+    }
+}
