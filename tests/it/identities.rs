@@ -375,7 +375,54 @@ async fn bad_input_is_refused_cleanly(env: TestEnv) {
     assert_eq!(count(&env).await, 0);
 }
 
+async fn rows_without_a_document_load_from_the_child_tables(env: TestEnv) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let pw = Password::new(PW);
+    let ada = env
+        .identa
+        .register(
+            json!({ "email": "ada@example.com", "username": "ada" }),
+            &pw,
+        )
+        .await
+        .unwrap();
+    let bob = env
+        .identa
+        .register(json!({ "email": "bob@example.com" }), &pw)
+        .await
+        .unwrap();
+    // As written before identity documents existed: only ada's row loses its document.
+    let db = env.store.connection();
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => "UPDATE identities SET document = NULL WHERE id = $1",
+        _ => "UPDATE identities SET document = NULL WHERE id = ?",
+    };
+    let cleared = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [ada.id.into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(cleared.rows_affected(), 1);
+    assert_eq!(env.identa.identity(ada.id).await.unwrap(), ada);
+    let listed = env
+        .identa
+        .list_identities(PageRequest::default())
+        .await
+        .unwrap()
+        .items;
+    let mut expected = vec![ada.clone(), bob];
+    expected.sort_by_key(|i| i.id);
+    assert_eq!(listed, expected);
+    let login = env.identa.login("ada", &pw, None).await.unwrap();
+    assert_eq!(env.identa.whoami(&login.token).await.unwrap().identity, ada);
+}
+
 crate::on_every_backend!(
+    rows_without_a_document_load_from_the_child_tables,
     schema_errors_name_the_field,
     create_get_and_normalise,
     racing_registrations_make_one_identity,

@@ -13,7 +13,11 @@ pub(super) struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Core), Box::new(SessionEvents)]
+        vec![
+            Box::new(Core),
+            Box::new(SessionEvents),
+            Box::new(IdentityDocument),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -31,6 +35,7 @@ enum Identities {
     Traits,
     MetadataPublic,
     MetadataAdmin,
+    Document,
     CreatedAt,
     UpdatedAt,
 }
@@ -387,5 +392,39 @@ impl MigrationTrait for SessionEvents {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(IdentaSessionEvents::Table).to_owned())
             .await
+    }
+}
+
+/// Each identity's addresses and credentials as one JSON document on its row, so that an
+/// identity (and `whoami`) loads with one query. The normalised tables stay the source of
+/// uniqueness and of identifier lookups; rows written before this migration load from them.
+struct IdentityDocument;
+
+impl MigrationName for IdentityDocument {
+    fn name(&self) -> &str {
+        "m20261122_000003_identity_document"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IdentityDocument {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Identities::Table)
+                .add_column(json_null(Identities::Document))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Identities::Table)
+                .drop_column(Identities::Document)
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -164,8 +164,44 @@ async fn log_event(
 
 // ---- identities -------------------------------------------------------------------
 
-fn identity_row(i: &Identity) -> identity::ActiveModel {
-    identity::ActiveModel {
+/// An identity's addresses and credentials, stored as JSON on its row.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IdentityDocument {
+    verifiable_addresses: Vec<VerifiableAddress>,
+    recovery_addresses: Vec<RecoveryAddress>,
+    credentials: Vec<CredentialDocument>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CredentialDocument {
+    id: Uuid,
+    credential_type: CredentialType,
+    identifiers: Vec<String>,
+    config: Value,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn identity_row(i: &Identity) -> Result<identity::ActiveModel, StoreError> {
+    let document = IdentityDocument {
+        verifiable_addresses: i.verifiable_addresses.clone(),
+        recovery_addresses: i.recovery_addresses.clone(),
+        credentials: i
+            .credentials
+            .values()
+            .map(|c| CredentialDocument {
+                id: c.id,
+                credential_type: c.credential_type,
+                identifiers: c.identifiers.clone(),
+                config: c.config.clone(),
+                version: c.version,
+                created_at: c.created_at,
+                updated_at: c.updated_at,
+            })
+            .collect(),
+    };
+    Ok(identity::ActiveModel {
         id: Set(i.id),
         schema_id: Set(i.schema_id.clone()),
         state: Set(i.state.as_str().to_owned()),
@@ -173,9 +209,49 @@ fn identity_row(i: &Identity) -> identity::ActiveModel {
         traits: Set(i.traits.clone()),
         metadata_public: Set(i.metadata_public.clone()),
         metadata_admin: Set(i.metadata_admin.clone()),
+        document: Set(Some(to_json(&document)?)),
         created_at: Set(i.created_at),
         updated_at: Set(i.updated_at),
-    }
+    })
+}
+
+/// An identity from its row alone, when the row carries its document.
+fn identity_from_document(
+    row: identity::Model,
+) -> Result<Result<Identity, identity::Model>, StoreError> {
+    let Some(document) = row.document.clone() else {
+        return Ok(Err(row));
+    };
+    let doc: IdentityDocument = serde_json::from_value(document).map_err(corrupt)?;
+    Ok(Ok(Identity {
+        id: row.id,
+        schema_id: row.schema_id,
+        state: row.state.parse()?,
+        state_changed_at: row.state_changed_at,
+        traits: row.traits,
+        verifiable_addresses: doc.verifiable_addresses,
+        recovery_addresses: doc.recovery_addresses,
+        metadata_public: row.metadata_public,
+        metadata_admin: row.metadata_admin,
+        credentials: doc
+            .credentials
+            .into_iter()
+            .map(|c| {
+                let credential = Credential {
+                    id: c.id,
+                    credential_type: c.credential_type,
+                    identifiers: c.identifiers,
+                    config: c.config,
+                    version: c.version,
+                    created_at: c.created_at,
+                    updated_at: c.updated_at,
+                };
+                (c.credential_type, credential)
+            })
+            .collect(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }))
 }
 
 /// Inserts everything an identity owns (its row must exist).
@@ -253,6 +329,33 @@ async fn insert_children(tx: &impl ConnectionTrait, i: &Identity) -> Result<(), 
 
 /// Loads the children of the given identity rows with one query per table.
 async fn load_identities(
+    db: &impl ConnectionTrait,
+    rows: Vec<identity::Model>,
+) -> Result<Vec<Identity>, StoreError> {
+    // Rows that carry their document need no further query; older rows are assembled
+    // from the child tables. The order of `rows` is kept.
+    let order: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut loaded: HashMap<Uuid, Identity> = HashMap::with_capacity(rows.len());
+    let mut legacy = Vec::new();
+    for row in rows {
+        match identity_from_document(row)? {
+            Ok(identity) => {
+                loaded.insert(identity.id, identity);
+            }
+            Err(row) => legacy.push(row),
+        }
+    }
+    for identity in load_from_children(db, legacy).await? {
+        loaded.insert(identity.id, identity);
+    }
+    Ok(order
+        .into_iter()
+        .filter_map(|id| loaded.remove(&id))
+        .collect())
+}
+
+/// Assembles identities from the child tables (rows written before identity documents).
+async fn load_from_children(
     db: &impl ConnectionTrait,
     rows: Vec<identity::Model>,
 ) -> Result<Vec<Identity>, StoreError> {
@@ -381,7 +484,7 @@ async fn load_identity(
 impl IdentityStore for SeaOrmStore {
     async fn insert_identity(&self, i: &Identity) -> Result<(), StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
-        identity::Entity::insert(identity_row(i))
+        identity::Entity::insert(identity_row(i)?)
             .exec(&tx)
             .await
             .map_err(db_err)?;
@@ -392,7 +495,7 @@ impl IdentityStore for SeaOrmStore {
     async fn replace_identity(&self, i: &Identity) -> Result<(), StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
         let updated = identity::Entity::update_many()
-            .set(identity_row(i))
+            .set(identity_row(i)?)
             .filter(identity::Column::Id.eq(i.id))
             .exec(&tx)
             .await
