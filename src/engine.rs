@@ -412,7 +412,10 @@ impl Identa {
         let verified = match self.inner.hasher.verify(password, stored.as_deref()).await {
             Ok(ok) => ok,
             Err(err) => {
+                // An unusable stored hash fails before any hashing; do the same work as a
+                // verification anyway, so timing does not single this account out.
                 tracing::warn!(error = %err, "stored password hash could not be verified");
+                let _ = self.inner.hasher.verify(password, None).await;
                 false
             }
         };

@@ -135,7 +135,30 @@ async fn set_password_replaces_the_old_one(env: TestEnv) {
     assert_eq!(err.kind(), ErrorKind::PasswordPolicy);
 }
 
+async fn an_unverifiable_stored_hash_is_just_invalid_credentials(env: TestEnv) {
+    use identa::store::IdentityStore;
+    let pw = Password::new("a sturdy passphrase 42");
+    let mut ada = env
+        .identa
+        .register(json!({ "email": "ada@example.com" }), &pw)
+        .await
+        .unwrap();
+    // A format identa cannot verify yet (bcrypt, from Kratos's test vectors).
+    ada.credentials
+        .get_mut(&identa::CredentialType::Password)
+        .unwrap()
+        .config = json!({ "hashed_password": "$2a$12$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6" });
+    env.store.replace_identity(&ada).await.unwrap();
+    let err = env
+        .identa
+        .login("ada@example.com", &pw, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidCredentials), "{err:?}");
+}
+
 crate::on_every_backend!(
+    an_unverifiable_stored_hash_is_just_invalid_credentials,
     wrong_password_and_unknown_user_look_alike,
     policy_is_enforced_at_registration,
     disabled_identity_cannot_log_in,
