@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
-use identa::{Config, Identa, Password, SchemaRegistry, SeaOrmStore};
+mod support;
+
+use identa::{Config, Password};
 use serde_json::json;
 
 const LOGINS: usize = 200;
@@ -29,21 +31,7 @@ fn main() {
     let bound = config.password.concurrency() as u64;
     let target_kib = bound * u64::from(config.password.memory_kib) + 64 * 1024;
     let (done, elapsed) = rt.block_on(async {
-        let mut schemas = SchemaRegistry::new();
-        schemas
-            .add(
-                "default",
-                json!({ "type": "object", "properties": { "traits": { "type": "object",
-                    "properties": { "email": { "type": "string", "format": "email",
-                        "ory.sh/kratos": { "credentials": { "password": { "identifier": true } } } } } } } }),
-            )
-            .unwrap();
-        let identa = Identa::builder()
-            .store(SeaOrmStore::connect("sqlite::memory:").await.unwrap())
-            .schemas(schemas)
-            .config(config)
-            .build()
-            .unwrap();
+        let identa = support::email_engine("sqlite::memory:", config).await;
         let pw = "correct horse battery staple";
         identa
             .register(json!({ "email": "ada@example.com" }), &Password::new(pw))
@@ -56,7 +44,11 @@ fn main() {
                 tokio::spawn(async move {
                     // Every other login uses a wrong password: both paths hash.
                     let attempt = if n % 2 == 0 { pw } else { "not the password" };
-                    identa.login("ada@example.com", &Password::new(attempt), None).await.is_ok() == (n % 2 == 0)
+                    identa
+                        .login("ada@example.com", &Password::new(attempt), None)
+                        .await
+                        .is_ok()
+                        == (n % 2 == 0)
                 })
             })
             .collect();

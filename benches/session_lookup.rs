@@ -13,10 +13,12 @@
 
 use std::time::Duration;
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use identa::config::{PasswordConfig, SessionCacheConfig};
 use identa::session::AuthenticationMethod;
-use identa::{Aal, Config, Identa, Password, SchemaRegistry, SeaOrmStore, SessionToken};
+use identa::{Aal, Config, Identa, Password, SessionToken};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -44,28 +46,12 @@ fn runtime() -> Runtime {
 }
 
 fn engine(rt: &Runtime, url: &str, cache: SessionCacheConfig) -> Identa {
-    let mut schemas = SchemaRegistry::new();
-    schemas
-        .add(
-            "default",
-            json!({ "type": "object", "properties": { "traits": { "type": "object",
-                "properties": { "email": { "type": "string", "format": "email",
-                    "ory.sh/kratos": { "credentials": { "password": { "identifier": true } } } } } } } }),
-        )
-        .unwrap();
     let mut config = Config {
         password: PasswordConfig::insecure_fast_for_tests(),
         ..Config::default()
     };
     config.session.cache = cache;
-    rt.block_on(async {
-        Identa::builder()
-            .store(SeaOrmStore::connect(url).await.unwrap())
-            .schemas(schemas)
-            .config(config)
-            .build()
-            .unwrap()
-    })
+    rt.block_on(support::email_engine(url, config))
 }
 
 /// 1,000 identities with 100 sessions each; returns the tokens.
