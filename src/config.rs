@@ -3,7 +3,13 @@
 
 use chrono::Duration;
 
+pub use crate::courier::CourierConfig;
 pub use crate::credential::password::PasswordConfig;
+pub use crate::flow::{
+    AfterRegistration, CodeFlowConfig, FlowsConfig, LoginConfig, OtherSessions, RegistrationConfig,
+    SettingsConfig, UnknownRecipients,
+};
+pub use crate::secret::{Secret, Secrets};
 pub use crate::session::SessionCacheConfig;
 
 /// Everything an [`Identa`](crate::Identa) engine can be tuned with.
@@ -13,6 +19,13 @@ pub struct Config {
     pub password: PasswordConfig,
     /// Session lifetimes.
     pub session: SessionConfig,
+    /// Self-service flows: lifespans, switches, code rules.
+    pub flows: FlowsConfig,
+    /// The courier's delivery rules.
+    pub courier: CourierConfig,
+    /// Secrets for CSRF tokens, one-time codes and sealed data. The default is random per
+    /// process (fine for one process in development); set them in production.
+    pub secrets: Secrets,
 }
 
 /// Session lifetimes and the `whoami` cache.

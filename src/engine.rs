@@ -11,13 +11,16 @@ use uuid::Uuid;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::courier::{Courier, Templates};
 use crate::credential::password::{self, Password, PasswordHasher};
 use crate::error::{Error, Result};
+use crate::hook::{Hooks, NoHooks};
 use crate::identity::schema::{AddressSpec, AddressVia};
 use crate::identity::{
     Credential, CredentialType, ExtractedTraits, Identity, IdentityUpdate, NewIdentity,
     RecoveryAddress, SchemaRegistry, VerifiableAddress, VerificationStatus, normalize,
 };
+use crate::secret::Keyring;
 use crate::session::cache::{SessionCache, SessionEvent, SyncNeed};
 use crate::session::{
     Aal, AuthenticatedSession, AuthenticationMethod, Device, Session, SessionRefusal, SessionToken,
@@ -46,6 +49,15 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     cache: SessionCache,
+    keyring: Arc<Keyring>,
+    templates: Arc<Templates>,
+    hooks: Arc<dyn Hooks>,
+}
+
+impl std::fmt::Debug for dyn Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Hooks")
+    }
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -62,6 +74,8 @@ pub struct IdentaBuilder {
     schemas: SchemaRegistry,
     store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
+    templates: Templates,
+    hooks: Option<Arc<dyn Hooks>>,
 }
 
 impl IdentaBuilder {
@@ -89,6 +103,18 @@ impl IdentaBuilder {
         self
     }
 
+    /// Uses these email templates (default: the built-in English ones).
+    pub fn templates(mut self, templates: Templates) -> Self {
+        self.templates = templates;
+        self
+    }
+
+    /// Runs these hooks in every flow (default: none). See [`crate::hook`].
+    pub fn hooks(mut self, hooks: impl Hooks + 'static) -> Self {
+        self.hooks = Some(Arc::new(hooks));
+        self
+    }
+
     /// Uses this clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -110,9 +136,14 @@ impl IdentaBuilder {
             ));
         }
         let hasher = PasswordHasher::new(self.config.password.clone())?;
+        let keyring = Keyring::new(&self.config.secrets)
+            .map_err(|e| Error::InvalidInput(format!("secrets: {e}")))?;
         Ok(Identa {
             inner: Arc::new(Inner {
                 cache: SessionCache::new(self.config.session.cache),
+                keyring: Arc::new(keyring),
+                templates: Arc::new(self.templates),
+                hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
                 config: self.config,
                 schemas: self.schemas,
                 hasher,
@@ -158,9 +189,33 @@ impl Identa {
         &self.inner.hasher
     }
 
+    /// The courier: the outbox of messages flows send, and their delivery.
+    pub fn courier(&self) -> Courier {
+        Courier {
+            store: self.inner.store.clone(),
+            keyring: self.inner.keyring.clone(),
+            clock: self.inner.clock.clone(),
+            templates: self.inner.templates.clone(),
+            config: self.inner.config.courier.clone(),
+        }
+    }
+
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    pub(crate) fn hooks(&self) -> &dyn Hooks {
+        self.inner.hooks.as_ref()
+    }
+
+    /// Tells the session cache that something changed (after a commit).
+    pub(crate) fn invalidate(&self, event: SessionEvent) {
+        self.inner.cache.invalidate(event);
+    }
+
     /// Now, at microsecond precision: what every supported database stores, so a value
     /// written and read back compares equal.
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         use chrono::SubsecRound;
         self.inner.clock.now().trunc_subsecs(6)
     }
@@ -182,6 +237,17 @@ impl Identa {
 
     /// Creates an identity, optionally with a password (policy-checked and hashed).
     pub async fn create_identity(
+        &self,
+        new: NewIdentity,
+        password: Option<&Password>,
+    ) -> Result<Identity> {
+        let identity = self.prepare_identity(new, password).await?;
+        self.inner.store.insert_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    /// A new identity, validated and with its password hashed, not yet stored.
+    pub(crate) async fn prepare_identity(
         &self,
         new: NewIdentity,
         password: Option<&Password>,
@@ -231,7 +297,6 @@ impl Identa {
             created_at: now,
             updated_at: now,
         };
-        self.inner.store.insert_identity(&identity).await?;
         Ok(identity)
     }
 
@@ -250,26 +315,7 @@ impl Identa {
         let mut identity = self.identity(id).await?;
         let now = self.now();
         if let Some(traits) = update.traits {
-            let extracted = self.validate_traits(&identity.schema_id, &traits)?;
-            identity.traits = traits;
-            identity.verifiable_addresses = sync_verifiable(
-                &identity.verifiable_addresses,
-                &extracted.verifiable_addresses,
-                now,
-            );
-            identity.recovery_addresses = sync_recovery(
-                &identity.recovery_addresses,
-                &extracted.recovery_addresses,
-                now,
-            );
-            if let Some(cred) = identity.credentials.get_mut(&CredentialType::Password) {
-                let mut identifiers = extracted.password_identifiers;
-                identifiers.sort();
-                if cred.identifiers != identifiers {
-                    cred.identifiers = identifiers;
-                    cred.updated_at = now;
-                }
-            }
+            self.apply_traits(&mut identity, traits)?;
         }
         if let Some(state) = update.state.filter(|s| *s != identity.state) {
             identity.state = state;
@@ -293,9 +339,49 @@ impl Identa {
         Ok(identity)
     }
 
+    /// Validates new traits and applies them: identifiers and addresses follow (an
+    /// address that stays keeps its verification status). Not stored.
+    pub(crate) fn apply_traits(&self, identity: &mut Identity, traits: Value) -> Result<()> {
+        let now = self.now();
+        let extracted = self.validate_traits(&identity.schema_id, &traits)?;
+        identity.traits = traits;
+        identity.verifiable_addresses = sync_verifiable(
+            &identity.verifiable_addresses,
+            &extracted.verifiable_addresses,
+            now,
+        );
+        identity.recovery_addresses = sync_recovery(
+            &identity.recovery_addresses,
+            &extracted.recovery_addresses,
+            now,
+        );
+        if let Some(cred) = identity.credentials.get_mut(&CredentialType::Password) {
+            let mut identifiers = extracted.password_identifiers;
+            identifiers.sort();
+            if cred.identifiers != identifiers {
+                cred.identifiers = identifiers;
+                cred.updated_at = now;
+            }
+        }
+        identity.updated_at = now;
+        Ok(())
+    }
+
     /// Sets (or replaces) an identity's password, after the policy check.
     pub async fn set_password(&self, id: Uuid, password: &Password) -> Result<Identity> {
         let mut identity = self.identity(id).await?;
+        self.apply_password(&mut identity, password).await?;
+        self.inner.store.replace_identity(&identity).await?;
+        self.inner.cache.invalidate(SessionEvent::Identity(id));
+        Ok(identity)
+    }
+
+    /// Checks the policy, hashes, and puts the password on the identity. Not stored.
+    pub(crate) async fn apply_password(
+        &self,
+        identity: &mut Identity,
+        password: &Password,
+    ) -> Result<()> {
         let extracted = self.validate_traits(&identity.schema_id, &identity.traits)?;
         password::check_policy(
             &self.inner.config.password,
@@ -314,9 +400,7 @@ impl Identa {
             .credentials
             .insert(CredentialType::Password, credential);
         identity.updated_at = now;
-        self.inner.store.replace_identity(&identity).await?;
-        self.inner.cache.invalidate(SessionEvent::Identity(id));
-        Ok(identity)
+        Ok(())
     }
 
     /// Deletes an identity with its credentials, addresses and sessions.
@@ -455,6 +539,21 @@ impl Identa {
         methods: Vec<AuthenticationMethod>,
         device: Option<Device>,
     ) -> Result<(Session, SessionToken)> {
+        let (session, token) = self.new_session(identity, methods, device)?;
+        self.inner
+            .store
+            .insert_session(&session, &token.hash())
+            .await?;
+        Ok((session, token))
+    }
+
+    /// A new session and its token, not yet stored.
+    pub(crate) fn new_session(
+        &self,
+        identity: &Identity,
+        methods: Vec<AuthenticationMethod>,
+        device: Option<Device>,
+    ) -> Result<(Session, SessionToken)> {
         if !identity.is_active() {
             return Err(Error::IdentityDisabled);
         }
@@ -472,10 +571,6 @@ impl Identa {
             devices: device.into_iter().collect(),
         };
         let token = SessionToken::generate();
-        self.inner
-            .store
-            .insert_session(&session, &token.hash())
-            .await?;
         Ok((session, token))
     }
 

@@ -2,9 +2,13 @@
 //! HTTP layer map to responses. Messages say what went wrong and what to do next, and
 //! never carry a secret.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::credential::password::{PasswordError, PolicyViolation};
+use crate::flow::csrf::CsrfRefusal;
+use crate::flow::{Flow, FlowKind, FlowState};
+use crate::hook::HookError;
 use crate::identity::SchemaError;
 use crate::session::SessionRefusal;
 use crate::store::StoreError;
@@ -53,12 +57,71 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+    /// No flow has this id.
+    #[error("flow {0} not found; start a new flow")]
+    FlowNotFound(Uuid),
+    /// The flow expired: the front end must start a new flow of the same kind.
+    #[error("the {kind} flow {flow_id} expired at {expired_at}; start a new {kind} flow")]
+    FlowExpired {
+        /// The expired flow.
+        flow_id: Uuid,
+        /// Its kind, so the front end knows which flow to start.
+        kind: FlowKind,
+        /// When it expired.
+        expired_at: DateTime<Utc>,
+    },
+    /// The submission was not judged: the input has errors, shown on the returned flow
+    /// (its nodes and `ui.messages`, with Kratos message ids). Render the flow again.
+    #[error("the submission has errors; show the flow's messages to the user")]
+    FlowInvalid(Box<Flow>),
+    /// A browser submission failed the CSRF check.
+    #[error("CSRF check failed: {}", .0.as_str())]
+    Csrf(CsrfRefusal),
+    /// The flow does not accept this input in its current state.
+    #[error("the {kind} flow is in state `{state}`, where {reason}")]
+    FlowState {
+        /// The flow's kind.
+        kind: FlowKind,
+        /// Its state.
+        state: FlowState,
+        /// What is not possible there.
+        reason: &'static str,
+    },
+    /// This flow is turned off in the configuration.
+    #[error("the {0} flow is disabled in the configuration")]
+    FlowDisabled(FlowKind),
+    /// A login flow was started or submitted while a valid session exists; pass
+    /// `refresh` to re-authenticate instead.
+    #[error(
+        "a valid session was detected; sign out first, or start a login flow with refresh to re-authenticate"
+    )]
+    SessionAlreadyAvailable,
+    /// The change needs a recent sign-in: re-authenticate with a login flow with
+    /// refresh, then submit again.
+    #[error(
+        "this change needs a recent sign-in: re-authenticate with a login flow with refresh=true, then try again"
+    )]
+    SessionRefreshRequired,
+    /// The session presented does not belong to the flow's identity.
+    #[error("the session does not belong to the identity this flow was started for")]
+    IdentityMismatch,
+    /// Another request changed the same record first; load it again and retry.
+    #[error("{what} was changed by another request; load it again")]
+    ConcurrentUpdate {
+        /// What changed.
+        what: &'static str,
+    },
+    /// A host hook refused the operation.
+    #[error("refused by a hook: {0}")]
+    HookRefused(HookError),
 }
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict { what } => Self::Duplicate { what },
+            StoreError::Stale { what } => Self::ConcurrentUpdate { what },
+            StoreError::Hook(err) => Self::HookRefused(err),
             other => Self::Store(other),
         }
     }
@@ -90,6 +153,26 @@ pub enum ErrorKind {
     InvalidInput,
     /// A failure inside identa or its storage.
     Internal,
+    /// The flow expired.
+    FlowExpired,
+    /// The submission has errors (the flow carries them).
+    ValidationFailed,
+    /// CSRF check failed.
+    CsrfViolation,
+    /// Input not accepted in the flow's state.
+    FlowState,
+    /// The flow is disabled.
+    FlowDisabled,
+    /// Already signed in.
+    SessionAlreadyAvailable,
+    /// Re-authentication needed.
+    SessionRefreshRequired,
+    /// Session and flow belong to different identities.
+    IdentityMismatch,
+    /// Lost a race with another request.
+    Conflict,
+    /// A host hook refused.
+    HookRefused,
 }
 
 impl ErrorKind {
@@ -107,6 +190,16 @@ impl ErrorKind {
             Self::SessionInactive => "session_inactive",
             Self::InvalidInput => "invalid_input",
             Self::Internal => "internal",
+            Self::FlowExpired => "self_service_flow_expired",
+            Self::ValidationFailed => "validation_failed",
+            Self::CsrfViolation => "security_csrf_violation",
+            Self::FlowState => "self_service_flow_state_invalid",
+            Self::FlowDisabled => "self_service_flow_disabled",
+            Self::SessionAlreadyAvailable => "session_already_available",
+            Self::SessionRefreshRequired => "session_refresh_required",
+            Self::IdentityMismatch => "security_identity_mismatch",
+            Self::Conflict => "concurrent_update",
+            Self::HookRefused => "hook_refused",
         }
     }
 }
@@ -122,7 +215,19 @@ impl Error {
             Self::Duplicate { .. } => ErrorKind::Duplicate,
             Self::InvalidCredentials => ErrorKind::InvalidCredentials,
             Self::IdentityDisabled => ErrorKind::IdentityDisabled,
-            Self::IdentityNotFound(_) | Self::SessionNotFound(_) => ErrorKind::NotFound,
+            Self::IdentityNotFound(_) | Self::SessionNotFound(_) | Self::FlowNotFound(_) => {
+                ErrorKind::NotFound
+            }
+            Self::FlowExpired { .. } => ErrorKind::FlowExpired,
+            Self::FlowInvalid(_) => ErrorKind::ValidationFailed,
+            Self::Csrf(_) => ErrorKind::CsrfViolation,
+            Self::FlowState { .. } => ErrorKind::FlowState,
+            Self::FlowDisabled(_) => ErrorKind::FlowDisabled,
+            Self::SessionAlreadyAvailable => ErrorKind::SessionAlreadyAvailable,
+            Self::SessionRefreshRequired => ErrorKind::SessionRefreshRequired,
+            Self::IdentityMismatch => ErrorKind::IdentityMismatch,
+            Self::ConcurrentUpdate { .. } => ErrorKind::Conflict,
+            Self::HookRefused(_) => ErrorKind::HookRefused,
             Self::SessionInactive(_) => ErrorKind::SessionInactive,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::Password(_) | Self::Store(_) => ErrorKind::Internal,

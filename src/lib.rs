@@ -46,18 +46,27 @@
 
 pub mod clock;
 pub mod config;
+pub mod courier;
 pub mod credential;
 pub mod engine;
 pub mod error;
+pub mod flow;
+pub mod hook;
 pub mod identity;
+pub mod secret;
 pub mod session;
 pub mod store;
+
+/// The sea-orm version identa uses, for hooks that write through
+/// [`hook::Transaction::sea_orm`].
+pub use sea_orm;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, SessionConfig};
 pub use credential::password::{Password, PasswordConfig};
 pub use engine::{Identa, IdentaBuilder, Login};
 pub use error::{Error, ErrorKind, Result};
+pub use flow::{Flow, FlowKind, FlowRequest, FlowState, FlowType};
 pub use identity::{
     CredentialType, Identity, IdentityState, IdentityUpdate, NewIdentity, SchemaRegistry,
 };

@@ -1,3 +1,4 @@
 //! Credentials: what proves an identity is who it claims. One module per method.
 
+pub mod code;
 pub mod password;

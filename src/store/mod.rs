@@ -12,6 +12,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::courier::{CourierStore, QueuedMessage};
+use crate::flow::Flow;
+use crate::identity::schema::AddressVia;
 use crate::identity::{CredentialType, Identity};
 use crate::session::cache::SessionEvent;
 use crate::session::{Session, TokenHash};
@@ -44,6 +47,15 @@ pub enum StoreError {
         /// A hint on the postgres feature.
         pg: &'static str,
     },
+    /// The row changed since it was read (another request got there first).
+    #[error("{what} was changed by another request")]
+    Stale {
+        /// What changed.
+        what: &'static str,
+    },
+    /// A host hook refused or failed inside the transaction; nothing was written.
+    #[error("hook refused: {0}")]
+    Hook(crate::hook::HookError),
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(String),
@@ -117,6 +129,22 @@ pub trait IdentityStore: Send + Sync {
         credential_type: CredentialType,
         identifier: &str,
     ) -> Result<Option<Identity>, StoreError>;
+    /// The identity that has this (normalised) address of `kind` and `via`.
+    async fn identity_by_address(
+        &self,
+        kind: AddressKind,
+        via: AddressVia,
+        value: &str,
+    ) -> Result<Option<Identity>, StoreError>;
+}
+
+/// Which table of addresses to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressKind {
+    /// Addresses recovery codes may go to.
+    Recovery,
+    /// Addresses that can be verified.
+    Verifiable,
 }
 
 /// Sessions, found by token hash.
@@ -160,9 +188,62 @@ pub trait SessionStore: Send + Sync {
     async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError>;
 }
 
+/// How a flow is written in a [`FlowCommit`].
+#[derive(Debug, Clone, Copy)]
+pub enum FlowWrite<'a> {
+    /// A new flow.
+    Insert(&'a Flow),
+    /// A changed flow whose `version` was incremented by one since it was loaded: the
+    /// write succeeds only if the stored version is still `version - 1`, else
+    /// [`StoreError::Stale`].
+    Update(&'a Flow),
+}
+
+/// A flow change and all of its effects, written in one transaction.
+#[derive(Debug, Default)]
+pub struct FlowCommit<'a> {
+    /// Flows to insert or update.
+    pub flows: Vec<FlowWrite<'a>>,
+    /// A new identity.
+    pub insert_identity: Option<&'a Identity>,
+    /// A changed identity (replaced whole; logs a session event).
+    pub replace_identity: Option<&'a Identity>,
+    /// A new session and the hash of its token.
+    pub insert_session: Option<(&'a Session, TokenHash)>,
+    /// A changed session (logs a session event).
+    pub update_session: Option<&'a Session>,
+    /// Revoke this identity's active sessions except the one given.
+    pub revoke_sessions: Option<(Uuid, Option<Uuid>)>,
+    /// Mail for the outbox.
+    pub messages: Vec<QueuedMessage>,
+}
+
+/// Runs inside a [`FlowCommit`]'s transaction, after its writes and before the commit;
+/// an error rolls everything back.
+#[async_trait]
+pub trait CommitHook: Send + Sync {
+    /// Runs the hook.
+    async fn run(&self, tx: &crate::hook::Transaction<'_>) -> Result<(), crate::hook::HookError>;
+}
+
+/// Self-service flows.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    /// A flow by id.
+    async fn flow(&self, id: Uuid) -> Result<Option<Flow>, StoreError>;
+    /// Writes `commit` in one transaction, running `hook` inside it before committing.
+    async fn commit_flow(
+        &self,
+        commit: &FlowCommit<'_>,
+        hook: Option<&dyn CommitHook>,
+    ) -> Result<(), StoreError>;
+    /// Deletes flows that expired before `before`; returns how many.
+    async fn delete_expired_flows(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
 /// Everything identa persists.
 #[async_trait]
-pub trait Store: IdentityStore + SessionStore {
+pub trait Store: IdentityStore + SessionStore + FlowStore + CourierStore {
     /// Brings the schema up to date (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
 }

@@ -121,6 +121,11 @@ impl TestEnv {
         })
     }
 
+    /// The test clock's now.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        identa::Clock::now(&*self.clock)
+    }
+
     /// A second engine on the same database (another "app instance"), with its own
     /// session cache.
     pub async fn second_engine(&self, cache: identa::config::SessionCacheConfig) -> Identa {

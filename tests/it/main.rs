@@ -2,6 +2,8 @@
 //! when `IDENTA_TEST_POSTGRES_URL` is set, PostgreSQL.
 
 mod common;
+mod courier;
+mod flows;
 mod identities;
 mod passwords;
 mod sessions;

@@ -438,10 +438,3 @@ crate::on_every_backend!(
     the_cache_never_outlives_expiry_or_deletion,
     no_token_in_the_clear,
 );
-
-impl TestEnv {
-    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
-        use identa::Clock;
-        self.clock.now()
-    }
-}

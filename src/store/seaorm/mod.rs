@@ -2,7 +2,9 @@
 //! connection) and, with the `postgres` feature, PostgreSQL. Each trait method is one
 //! transaction; unique indexes turn clashes into [`StoreError::Conflict`].
 
+mod courier;
 mod entity;
+mod flow;
 mod migration;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +25,10 @@ use self::entity::{
     credential, credential_identifier, identity, recovery_address, session, session_event,
     verifiable_address,
 };
-use super::{IdentityStore, Page, PageRequest, SessionEvents, SessionStore, Store, StoreError};
+use super::{
+    AddressKind, IdentityStore, Page, PageRequest, SessionEvents, SessionStore, Store, StoreError,
+};
+use crate::identity::schema::AddressVia;
 use crate::identity::{
     Credential, CredentialType, Identity, RecoveryAddress, UnknownVariant, VerifiableAddress,
 };
@@ -480,46 +485,114 @@ async fn load_identity(
     Ok(load_identities(db, vec![row]).await?.pop())
 }
 
+/// Replaces an identity's row and children and logs the change (inside `tx`).
+pub(super) async fn replace_identity_in(
+    tx: &impl ConnectionTrait,
+    i: &Identity,
+) -> Result<(), StoreError> {
+    let updated = identity::Entity::update_many()
+        .set(identity_row(i)?)
+        .filter(identity::Column::Id.eq(i.id))
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    if updated.rows_affected == 0 {
+        return Err(StoreError::NotFound { what: "identity" });
+    }
+    credential::Entity::delete_many()
+        .filter(credential::Column::IdentityId.eq(i.id))
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    verifiable_address::Entity::delete_many()
+        .filter(verifiable_address::Column::IdentityId.eq(i.id))
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    recovery_address::Entity::delete_many()
+        .filter(recovery_address::Column::IdentityId.eq(i.id))
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    insert_children(tx, i).await?;
+    log_event(tx, i.id, None).await
+}
+
+/// Inserts an identity with its children (inside `tx`).
+pub(super) async fn insert_identity_in(
+    tx: &impl ConnectionTrait,
+    i: &Identity,
+) -> Result<(), StoreError> {
+    identity::Entity::insert(identity_row(i)?)
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    insert_children(tx, i).await
+}
+
+/// Inserts a session under its token hash (inside `tx`).
+pub(super) async fn insert_session_in(
+    tx: &impl ConnectionTrait,
+    s: &Session,
+    token: &TokenHash,
+) -> Result<(), StoreError> {
+    let mut row = session_row(s)?;
+    row.token_hash = Set(token.as_bytes().to_vec());
+    session::Entity::insert(row)
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Replaces a session's mutable fields and logs the change (inside `tx`).
+pub(super) async fn update_session_in(
+    tx: &impl ConnectionTrait,
+    s: &Session,
+) -> Result<bool, StoreError> {
+    let res = session::Entity::update_many()
+        .set(session_row(s)?)
+        .filter(session::Column::Id.eq(s.id))
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    if res.rows_affected > 0 {
+        log_event(tx, s.identity_id, Some(s.id)).await?;
+    }
+    Ok(res.rows_affected > 0)
+}
+
+/// Revokes an identity's active sessions but `keep` and logs the change (inside `tx`).
+pub(super) async fn revoke_sessions_in(
+    tx: &impl ConnectionTrait,
+    identity_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<u64, StoreError> {
+    let mut q = session::Entity::update_many()
+        .col_expr(session::Column::Active, Expr::value(false))
+        .filter(session::Column::IdentityId.eq(identity_id))
+        .filter(session::Column::Active.eq(true));
+    if let Some(keep) = keep {
+        q = q.filter(session::Column::Id.ne(keep));
+    }
+    let revoked = q.exec(tx).await.map_err(db_err)?.rows_affected;
+    if revoked > 0 {
+        log_event(tx, identity_id, None).await?;
+    }
+    Ok(revoked)
+}
+
 #[async_trait]
 impl IdentityStore for SeaOrmStore {
     async fn insert_identity(&self, i: &Identity) -> Result<(), StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
-        identity::Entity::insert(identity_row(i)?)
-            .exec(&tx)
-            .await
-            .map_err(db_err)?;
-        insert_children(&tx, i).await?;
+        insert_identity_in(&tx, i).await?;
         tx.commit().await.map_err(db_err)
     }
 
     async fn replace_identity(&self, i: &Identity) -> Result<(), StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
-        let updated = identity::Entity::update_many()
-            .set(identity_row(i)?)
-            .filter(identity::Column::Id.eq(i.id))
-            .exec(&tx)
-            .await
-            .map_err(db_err)?;
-        if updated.rows_affected == 0 {
-            return Err(StoreError::NotFound { what: "identity" });
-        }
-        credential::Entity::delete_many()
-            .filter(credential::Column::IdentityId.eq(i.id))
-            .exec(&tx)
-            .await
-            .map_err(db_err)?;
-        verifiable_address::Entity::delete_many()
-            .filter(verifiable_address::Column::IdentityId.eq(i.id))
-            .exec(&tx)
-            .await
-            .map_err(db_err)?;
-        recovery_address::Entity::delete_many()
-            .filter(recovery_address::Column::IdentityId.eq(i.id))
-            .exec(&tx)
-            .await
-            .map_err(db_err)?;
-        insert_children(&tx, i).await?;
-        log_event(&tx, i.id, None).await?;
+        replace_identity_in(&tx, i).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -576,6 +649,34 @@ impl IdentityStore for SeaOrmStore {
             None => Ok(None),
         }
     }
+
+    async fn identity_by_address(
+        &self,
+        kind: AddressKind,
+        via: AddressVia,
+        value: &str,
+    ) -> Result<Option<Identity>, StoreError> {
+        let owner = match kind {
+            AddressKind::Recovery => recovery_address::Entity::find()
+                .filter(recovery_address::Column::Via.eq(via.as_str()))
+                .filter(recovery_address::Column::Value.eq(value))
+                .one(&self.db)
+                .await
+                .map_err(db_err)?
+                .map(|row| row.identity_id),
+            AddressKind::Verifiable => verifiable_address::Entity::find()
+                .filter(verifiable_address::Column::Via.eq(via.as_str()))
+                .filter(verifiable_address::Column::Value.eq(value))
+                .one(&self.db)
+                .await
+                .map_err(db_err)?
+                .map(|row| row.identity_id),
+        };
+        match owner {
+            Some(id) => load_identity(&self.db, id).await,
+            None => Ok(None),
+        }
+    }
 }
 
 // ---- sessions ---------------------------------------------------------------------
@@ -617,13 +718,7 @@ fn session_row(s: &Session) -> Result<session::ActiveModel, StoreError> {
 #[async_trait]
 impl SessionStore for SeaOrmStore {
     async fn insert_session(&self, s: &Session, token: &TokenHash) -> Result<(), StoreError> {
-        let mut row = session_row(s)?;
-        row.token_hash = Set(token.as_bytes().to_vec());
-        session::Entity::insert(row)
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        insert_session_in(&self.db, s, token).await
     }
 
     async fn session_by_token(
@@ -673,17 +768,9 @@ impl SessionStore for SeaOrmStore {
 
     async fn update_session(&self, s: &Session) -> Result<bool, StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
-        let res = session::Entity::update_many()
-            .set(session_row(s)?)
-            .filter(session::Column::Id.eq(s.id))
-            .exec(&tx)
-            .await
-            .map_err(db_err)?;
-        if res.rows_affected > 0 {
-            log_event(&tx, s.identity_id, Some(s.id)).await?;
-        }
+        let updated = update_session_in(&tx, s).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(res.rows_affected > 0)
+        Ok(updated)
     }
 
     async fn revoke_session(
@@ -713,17 +800,7 @@ impl SessionStore for SeaOrmStore {
         keep: Option<Uuid>,
     ) -> Result<u64, StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
-        let mut q = session::Entity::update_many()
-            .col_expr(session::Column::Active, Expr::value(false))
-            .filter(session::Column::IdentityId.eq(identity_id))
-            .filter(session::Column::Active.eq(true));
-        if let Some(keep) = keep {
-            q = q.filter(session::Column::Id.ne(keep));
-        }
-        let revoked = q.exec(&tx).await.map_err(db_err)?.rows_affected;
-        if revoked > 0 {
-            log_event(&tx, identity_id, None).await?;
-        }
+        let revoked = revoke_sessions_in(&tx, identity_id, keep).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(revoked)
     }

@@ -1,8 +1,10 @@
 //! sea-orm entities: one per table, plain rows. Conversion to the domain model lives
 //! in the parent module; nothing here knows about rules.
 
+pub mod courier_message;
 pub mod credential;
 pub mod credential_identifier;
+pub mod flow;
 pub mod identity;
 pub mod recovery_address;
 pub mod session;

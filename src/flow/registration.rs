@@ -1,0 +1,234 @@
+//! Registration: a new user submits traits and a password. On success the identity, its
+//! credential and addresses are created; then (by configuration) a session is issued and
+//! each new verifiable address is sent a verification code, all in one commit.
+//!
+//! States: `choose_method` → `passed_challenge`.
+
+use serde_json::Value;
+
+use super::ui::InputType;
+use super::{
+    AfterRegistration, ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node,
+    NodeGroup, commit_with_hook, current_session, load_for_submit, method_button, new_flow,
+    refill_traits, reject, show_hook_error, show_input_error, text, trait_nodes, verification,
+};
+use crate::credential::password::Password;
+use crate::engine::{Identa, Login};
+use crate::error::{Error, Result};
+use crate::hook::{AfterEvent, BeforeEvent};
+use crate::identity::{CredentialType, Identity, NewIdentity};
+use crate::session::{Aal, AuthenticatedSession, AuthenticationMethod};
+use crate::store::{FlowCommit, FlowWrite};
+
+/// What a user submits to register.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RegistrationSubmission {
+    /// Traits and a password (Kratos's `method: "password"`).
+    Password {
+        /// The traits, as the identity schema describes them.
+        traits: Value,
+        /// The password.
+        password: Password,
+    },
+}
+
+/// A completed registration.
+#[derive(Debug)]
+pub struct Registered {
+    /// The flow, now `passed_challenge`.
+    pub flow: Flow,
+    /// The new identity.
+    pub identity: Identity,
+    /// The session issued, if registration signs the user in.
+    pub login: Option<Login>,
+    /// What the client should do next (verification flows; the session token for API
+    /// flows).
+    pub continue_with: Vec<ContinueWith>,
+}
+
+/// Registration flows of an engine. Get it with [`Identa::registration_flow`].
+#[derive(Debug, Clone, Copy)]
+pub struct Registrations<'a> {
+    identa: &'a Identa,
+}
+
+impl Identa {
+    /// Registration flows.
+    pub fn registration_flow(&self) -> Registrations<'_> {
+        Registrations { identa: self }
+    }
+}
+
+impl Registrations<'_> {
+    /// Starts a registration flow. Refused when the request already has a valid session.
+    pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
+        let identa = self.identa;
+        let config = &identa.config().flows.registration;
+        if !config.enabled {
+            return Err(Error::FlowDisabled(FlowKind::Registration));
+        }
+        if current_session(identa, req).await?.is_some() {
+            return Err(Error::SessionAlreadyAvailable);
+        }
+        let mut flow = new_flow(
+            identa,
+            FlowKind::Registration,
+            flow_type,
+            req,
+            config.lifespan,
+            FlowState::ChooseMethod,
+        )?;
+        let schema = identa.schemas().get(&default_schema(identa)?)?;
+        flow.ui.nodes.extend(trait_nodes(
+            &schema.trait_fields(),
+            NodeGroup::Password,
+            &Value::Null,
+        ));
+        flow.ui.nodes.push(
+            Node::input(NodeGroup::Password, "password", InputType::Password)
+                .required()
+                .autocomplete("new-password")
+                .label(text::label_password()),
+        );
+        flow.ui.nodes.push(method_button(
+            NodeGroup::Password,
+            "password",
+            text::sign_up(),
+        ));
+        let commit = FlowCommit {
+            flows: vec![FlowWrite::Insert(&flow)],
+            ..FlowCommit::default()
+        };
+        identa.store().commit_flow(&commit, None).await?;
+        Ok(flow)
+    }
+
+    /// Submits a registration. Input errors come back as [`Error::FlowInvalid`] with the
+    /// flow showing them (values kept, password never).
+    pub async fn submit(
+        &self,
+        flow_id: uuid::Uuid,
+        submission: RegistrationSubmission,
+        req: &FlowRequest,
+    ) -> Result<Registered> {
+        let identa = self.identa;
+        let mut flow = load_for_submit(identa, flow_id, FlowKind::Registration, req).await?;
+        if flow.state != FlowState::ChooseMethod {
+            return Err(Error::FlowState {
+                kind: flow.kind,
+                state: flow.state,
+                reason: "the registration is already complete; start a new flow",
+            });
+        }
+        if current_session(identa, req).await?.is_some() {
+            return Err(Error::SessionAlreadyAvailable);
+        }
+        let RegistrationSubmission::Password { traits, password } = submission;
+        refill_traits(&mut flow.ui, &traits);
+
+        let before = BeforeEvent::Registration {
+            flow: &flow,
+            traits: &traits,
+        };
+        if let Err(err) = identa.hooks().before(&before).await {
+            show_hook_error(&mut flow.ui, err);
+            return Err(reject(identa, flow).await);
+        }
+
+        let new = NewIdentity {
+            traits,
+            ..NewIdentity::default()
+        };
+        let identity = match identa.prepare_identity(new, Some(&password)).await {
+            Ok(identity) => identity,
+            Err(err) => {
+                show_input_error(&mut flow.ui, err)?;
+                return Err(reject(identa, flow).await);
+            }
+        };
+
+        let config = &identa.config().flows;
+        let issued = match config.registration.after {
+            AfterRegistration::IssueSession => {
+                let method = AuthenticationMethod {
+                    method: CredentialType::Password.as_str().to_owned(),
+                    aal: Aal::Aal1,
+                    completed_at: identa.now(),
+                };
+                Some(identa.new_session(&identity, vec![method], req.device.clone())?)
+            }
+            AfterRegistration::AccountOnly => None,
+        };
+
+        let sends =
+            verification::codes_for_new_addresses(identa, &identity, &[], flow.flow_type, req)?;
+
+        flow.state = FlowState::PassedChallenge;
+        flow.version += 1;
+        flow.updated_at = identa.now();
+        flow.continue_with = sends.continue_with.clone();
+
+        let mut commit = FlowCommit {
+            flows: vec![FlowWrite::Update(&flow)],
+            insert_identity: Some(&identity),
+            messages: sends.messages,
+            ..FlowCommit::default()
+        };
+        commit
+            .flows
+            .extend(sends.flows.iter().map(FlowWrite::Insert));
+        if let Some((session, token)) = &issued {
+            commit.insert_session = Some((session, token.hash()));
+        }
+        let event = AfterEvent::Registration {
+            flow: &flow,
+            identity: &identity,
+            session: issued.as_ref().map(|(s, _)| s),
+        };
+        if let Err(failure) = commit_with_hook(identa, &commit, event).await {
+            let mut flow = flow.clone();
+            flow.state = FlowState::ChooseMethod;
+            flow.version -= 1;
+            flow.continue_with.clear();
+            match failure {
+                Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
+                Err(err) => show_input_error(&mut flow.ui, err)?,
+            }
+            return Err(reject(identa, flow).await);
+        }
+
+        let mut continue_with = flow.continue_with.clone();
+        let login = issued.map(|(session, token)| {
+            if flow.flow_type == FlowType::Api {
+                continue_with.insert(
+                    0,
+                    ContinueWith::SetOrySessionToken {
+                        ory_session_token: token.expose().to_owned(),
+                    },
+                );
+            }
+            Login {
+                session: AuthenticatedSession {
+                    session,
+                    identity: identity.clone(),
+                },
+                token,
+            }
+        });
+        Ok(Registered {
+            flow,
+            identity,
+            login,
+            continue_with,
+        })
+    }
+}
+
+fn default_schema(identa: &Identa) -> Result<String> {
+    identa
+        .schemas()
+        .default_id()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::InvalidInput("no identity schema registered".into()))
+}

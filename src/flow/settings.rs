@@ -1,0 +1,265 @@
+//! Settings: a signed-in user changes their profile (traits) or password. Changing a
+//! password, an identifier or an address is sensitive: it needs a session authenticated
+//! within `privileged_session_max_age`, otherwise the answer is
+//! [`Error::SessionRefreshRequired`] (re-authenticate with a login flow with
+//! [`LoginIntent::Refresh`](super::login::LoginIntent::Refresh), then submit again).
+//! A new email address is unverified and is sent a verification code.
+//!
+//! States: `show_form` → `success` (and further submissions stay in `success`).
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::ui::InputType;
+use super::{
+    ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup, OtherSessions,
+    commit_with_hook, current_session, load_for_submit, method_button, new_flow, refill_traits,
+    reject, show_hook_error, show_input_error, text, trait_nodes, verification,
+};
+use crate::credential::password::Password;
+use crate::engine::Identa;
+use crate::error::{Error, Result};
+use crate::hook::AfterEvent;
+use crate::identity::{Credential, CredentialType, Identity};
+use crate::session::{AuthenticatedSession, SessionEvent, SessionRefusal};
+use crate::store::{FlowCommit, FlowWrite};
+
+/// What a user submits to a settings flow.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SettingsSubmission {
+    /// New traits (Kratos's `method: "profile"`).
+    Profile {
+        /// The whole traits object.
+        traits: Value,
+    },
+    /// A new password (Kratos's `method: "password"`).
+    Password {
+        /// The new password.
+        password: Password,
+    },
+}
+
+/// Saved settings.
+#[derive(Debug)]
+pub struct SettingsSaved {
+    /// The flow, now `success`, showing the saved values.
+    pub flow: Flow,
+    /// The identity as saved.
+    pub identity: Identity,
+    /// Verification flows for new addresses.
+    pub continue_with: Vec<ContinueWith>,
+}
+
+/// Settings flows of an engine. Get it with [`Identa::settings_flow`].
+#[derive(Debug, Clone, Copy)]
+pub struct SettingsFlows<'a> {
+    identa: &'a Identa,
+}
+
+impl Identa {
+    /// Settings flows.
+    pub fn settings_flow(&self) -> SettingsFlows<'_> {
+        SettingsFlows { identa: self }
+    }
+}
+
+impl SettingsFlows<'_> {
+    /// Starts a settings flow for the signed-in user of `req`.
+    pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
+        let current = current_session(self.identa, req)
+            .await?
+            .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
+        let flow = settings_flow_for(self.identa, flow_type, req, &current)?;
+        let commit = FlowCommit {
+            flows: vec![FlowWrite::Insert(&flow)],
+            ..FlowCommit::default()
+        };
+        self.identa.store().commit_flow(&commit, None).await?;
+        Ok(flow)
+    }
+
+    /// Submits a change.
+    pub async fn submit(
+        &self,
+        flow_id: Uuid,
+        submission: SettingsSubmission,
+        req: &FlowRequest,
+    ) -> Result<SettingsSaved> {
+        let identa = self.identa;
+        let mut flow = load_for_submit(identa, flow_id, FlowKind::Settings, req).await?;
+        let current = current_session(identa, req)
+            .await?
+            .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
+        if flow.identity_id != Some(current.identity.id) {
+            return Err(Error::IdentityMismatch);
+        }
+        let before = current.identity.clone();
+        let mut identity = current.identity.clone();
+        let mut revoke = None;
+        match submission {
+            SettingsSubmission::Profile { traits } => {
+                refill_traits(&mut flow.ui, &traits);
+                if let Err(err) = identa.apply_traits(&mut identity, traits) {
+                    show_input_error(&mut flow.ui, err)?;
+                    return Err(reject(identa, flow).await);
+                }
+                if changes_sign_in_or_addresses(&before, &identity) {
+                    require_privileged(identa, &current)?;
+                }
+            }
+            SettingsSubmission::Password { password } => {
+                require_privileged(identa, &current)?;
+                let old = before
+                    .credential(CredentialType::Password)
+                    .and_then(Credential::hashed_password);
+                if old.is_some()
+                    && identa
+                        .hasher()
+                        .verify(&password, old)
+                        .await
+                        .unwrap_or(false)
+                {
+                    flow.ui
+                        .add_message(Some("password"), text::new_password_same_as_old());
+                    return Err(reject(identa, flow).await);
+                }
+                if let Err(err) = identa.apply_password(&mut identity, &password).await {
+                    show_input_error(&mut flow.ui, err)?;
+                    return Err(reject(identa, flow).await);
+                }
+                if identa.config().flows.settings.after_password_change == OtherSessions::Revoke {
+                    revoke = Some((identity.id, Some(current.session.id)));
+                }
+            }
+        }
+
+        let sends = verification::codes_for_new_addresses(
+            identa,
+            &identity,
+            &before.verifiable_addresses,
+            flow.flow_type,
+            req,
+        )?;
+        let now = identa.now();
+        flow.state = FlowState::Success;
+        flow.version += 1;
+        flow.updated_at = now;
+        refill_traits(&mut flow.ui, &identity.traits);
+        flow.ui.messages = vec![text::settings_saved()];
+        flow.continue_with = sends.continue_with.clone();
+
+        let mut commit = FlowCommit {
+            flows: vec![FlowWrite::Update(&flow)],
+            replace_identity: Some(&identity),
+            revoke_sessions: revoke,
+            messages: sends.messages,
+            ..FlowCommit::default()
+        };
+        commit
+            .flows
+            .extend(sends.flows.iter().map(FlowWrite::Insert));
+        let event = AfterEvent::Settings {
+            flow: &flow,
+            identity: &identity,
+        };
+        if let Err(failure) = commit_with_hook(identa, &commit, event).await {
+            let mut flow = flow.clone();
+            flow.version -= 1;
+            flow.ui.messages.clear();
+            flow.continue_with.clear();
+            match failure {
+                Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
+                Err(err) => show_input_error(&mut flow.ui, err)?,
+            }
+            return Err(reject(identa, flow).await);
+        }
+        identa.invalidate(SessionEvent::Identity(identity.id));
+        Ok(SettingsSaved {
+            continue_with: flow.continue_with.clone(),
+            flow,
+            identity,
+        })
+    }
+}
+
+/// A settings flow (not stored) for the session's identity.
+pub(crate) fn settings_flow_for(
+    identa: &Identa,
+    flow_type: FlowType,
+    req: &FlowRequest,
+    current: &AuthenticatedSession,
+) -> Result<Flow> {
+    let mut flow = new_flow(
+        identa,
+        FlowKind::Settings,
+        flow_type,
+        req,
+        identa.config().flows.settings.lifespan,
+        FlowState::ShowForm,
+    )?;
+    flow.identity_id = Some(current.identity.id);
+    flow.session_id = Some(current.session.id);
+    let schema = identa.schemas().get(&current.identity.schema_id)?;
+    flow.ui.nodes.extend(trait_nodes(
+        &schema.trait_fields(),
+        NodeGroup::Profile,
+        &current.identity.traits,
+    ));
+    flow.ui.nodes.push(method_button(
+        NodeGroup::Profile,
+        "profile",
+        text::label_save(),
+    ));
+    flow.ui.nodes.push(
+        Node::input(NodeGroup::Password, "password", InputType::Password)
+            .required()
+            .autocomplete("new-password")
+            .label(text::label_password()),
+    );
+    flow.ui.nodes.push(method_button(
+        NodeGroup::Password,
+        "password",
+        text::label_save(),
+    ));
+    Ok(flow)
+}
+
+/// Refuses unless the session signed in recently enough for a sensitive change.
+fn require_privileged(identa: &Identa, current: &AuthenticatedSession) -> Result<()> {
+    let max_age = identa.config().flows.settings.privileged_session_max_age;
+    if identa.now() - current.session.authenticated_at > max_age {
+        return Err(Error::SessionRefreshRequired);
+    }
+    Ok(())
+}
+
+/// Whether a traits change touches what signs in or where codes go.
+fn changes_sign_in_or_addresses(before: &Identity, after: &Identity) -> bool {
+    let ids = |i: &Identity| {
+        i.credential(CredentialType::Password)
+            .map(|c| c.identifiers.clone())
+            .unwrap_or_default()
+    };
+    let verifiable = |i: &Identity| {
+        let mut v: Vec<_> = i
+            .verifiable_addresses
+            .iter()
+            .map(|a| (a.via, a.value.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let recovery = |i: &Identity| {
+        let mut v: Vec<_> = i
+            .recovery_addresses
+            .iter()
+            .map(|a| (a.via, a.value.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    ids(before) != ids(after)
+        || verifiable(before) != verifiable(after)
+        || recovery(before) != recovery(after)
+}

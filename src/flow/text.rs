@@ -1,0 +1,149 @@
+//! Kratos's UI messages: numeric ids and English texts, so front ends that key on the id
+//! (or show the text) behave as they do with Kratos.
+
+use serde_json::json;
+
+use super::ui::UiText;
+use crate::credential::password::PolicyViolation;
+use crate::identity::schema::TraitViolation;
+
+pub(crate) fn reauth() -> UiText {
+    UiText::info(
+        1_010_003,
+        "Please confirm this action by verifying that it is you.",
+    )
+}
+pub(crate) fn sign_in_with_password() -> UiText {
+    UiText::info(1_010_022, "Sign in with password")
+}
+pub(crate) fn sign_up() -> UiText {
+    UiText::info(1_040_001, "Sign up")
+}
+pub(crate) fn settings_saved() -> UiText {
+    UiText::success(1_050_001, "Your changes have been saved!")
+}
+pub(crate) fn recovery_successful(minutes: i64) -> UiText {
+    UiText::success(
+        1_060_001,
+        format!(
+            "You successfully recovered your account. Please change your password or set up an alternative login method (e.g. social sign in) within the next {minutes}.00 minutes."
+        ),
+    )
+    .with_context(json!({ "privileged_session_expires_in_minutes": minutes }))
+}
+pub(crate) fn recovery_code_sent() -> UiText {
+    UiText::info(
+        1_060_003,
+        "An email containing a recovery code has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+pub(crate) fn label_password() -> UiText {
+    UiText::info(1_070_001, "Password")
+}
+pub(crate) fn label_save() -> UiText {
+    UiText::info(1_070_003, "Save")
+}
+pub(crate) fn label_id() -> UiText {
+    UiText::info(1_070_004, "ID")
+}
+pub(crate) fn label_submit() -> UiText {
+    UiText::info(1_070_005, "Submit")
+}
+pub(crate) fn label_email() -> UiText {
+    UiText::info(1_070_007, "Email")
+}
+pub(crate) fn label_resend() -> UiText {
+    UiText::info(1_070_008, "Resend code")
+}
+pub(crate) fn label_recovery_code() -> UiText {
+    UiText::info(1_070_010, "Recovery code")
+}
+pub(crate) fn label_verification_code() -> UiText {
+    UiText::info(1_070_011, "Verification code")
+}
+/// A generated label: the schema `title` of a trait, or its path.
+pub(crate) fn label_generated(title: &str, name: &str) -> UiText {
+    UiText::info(1_070_002, title).with_context(json!({ "title": title, "name": name }))
+}
+pub(crate) fn verification_successful() -> UiText {
+    UiText::success(1_080_002, "You successfully verified your email address.")
+}
+pub(crate) fn verification_code_sent() -> UiText {
+    UiText::info(
+        1_080_003,
+        "An email containing a verification code has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// A 4000001 message with a reason (Kratos reuses this id for many texts).
+pub(crate) fn generic(reason: impl Into<String>) -> UiText {
+    let reason = reason.into();
+    UiText::error(4_000_001, reason.clone()).with_context(json!({ "reason": reason }))
+}
+pub(crate) fn trait_violation(v: &TraitViolation) -> UiText {
+    UiText::error(v.kind.message_id(), v.message.clone())
+}
+pub(crate) fn password_policy(v: &PolicyViolation) -> UiText {
+    let context = match v {
+        PolicyViolation::TooShort { min, actual } => {
+            json!({ "min_length": min, "actual_length": actual })
+        }
+        PolicyViolation::TooLong { max } => json!({ "max_length": max }),
+        PolicyViolation::TooSimilarToIdentifier => serde_json::Value::Null,
+    };
+    UiText::error(v.message_id(), v.to_string()).with_context(context)
+}
+pub(crate) fn invalid_credentials() -> UiText {
+    UiText::error(
+        4_000_006,
+        "The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.",
+    )
+}
+pub(crate) fn duplicate() -> UiText {
+    UiText::error(
+        4_000_007,
+        "An account with the same identifier (email, phone, username, ...) exists already.",
+    )
+}
+pub(crate) fn new_password_same_as_old() -> UiText {
+    UiText::error(
+        4_000_039,
+        "The new password must be different from the old password.",
+    )
+}
+pub(crate) fn identity_disabled() -> UiText {
+    UiText::error(
+        4_010_011,
+        "This account has been disabled. Please contact support for assistance.",
+    )
+}
+pub(crate) fn submitted_too_often() -> UiText {
+    generic("The request was submitted too often. Please request another code.")
+}
+pub(crate) fn recovery_retry_success() -> UiText {
+    UiText::error(
+        4_060_001,
+        "The request was already completed successfully and can not be retried.",
+    )
+}
+pub(crate) fn recovery_code_invalid() -> UiText {
+    UiText::error(
+        4_060_006,
+        "The recovery code is invalid or has already been used. Please try again.",
+    )
+}
+pub(crate) fn verification_retry_success() -> UiText {
+    UiText::error(
+        4_070_002,
+        "The request was already completed successfully and can not be retried.",
+    )
+}
+pub(crate) fn verification_code_invalid() -> UiText {
+    UiText::error(
+        4_070_006,
+        "The verification code is invalid or has already been used. Please try again.",
+    )
+}
+pub(crate) fn system_error(reason: &str) -> UiText {
+    UiText::error(5_000_001, reason.to_owned()).with_context(json!({ "reason": reason }))
+}

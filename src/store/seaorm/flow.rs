@@ -1,0 +1,133 @@
+//! Flows on sea-orm: each flow is one row holding its JSON document, guarded by a version
+//! column; a flow commit writes the flow and its effects in one transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use uuid::Uuid;
+
+use super::entity::{courier_message, flow};
+use super::{
+    SeaOrmStore, corrupt, db_err, insert_identity_in, insert_session_in, replace_identity_in,
+    revoke_sessions_in, update_session_in,
+};
+use crate::courier::QueuedMessage;
+use crate::flow::Flow;
+use crate::hook::Transaction;
+use crate::store::{CommitHook, FlowCommit, FlowStore, FlowWrite, StoreError};
+
+fn flow_row(f: &Flow) -> Result<flow::ActiveModel, StoreError> {
+    Ok(flow::ActiveModel {
+        id: Set(f.id),
+        kind: Set(f.kind.as_str().to_owned()),
+        flow_type: Set(f.flow_type.as_str().to_owned()),
+        state: Set(f.state.as_str().to_owned()),
+        version: Set(f.version),
+        expires_at: Set(f.expires_at),
+        document: Set(serde_json::to_value(f).map_err(corrupt)?),
+        created_at: Set(f.issued_at),
+        updated_at: Set(f.updated_at),
+    })
+}
+
+/// The outbox row for a queued message.
+pub(super) fn outbox_row(m: &QueuedMessage) -> courier_message::ActiveModel {
+    courier_message::ActiveModel {
+        id: Set(m.id),
+        status: Set(m.status.as_str().to_owned()),
+        template: Set(m.template.as_str().to_owned()),
+        recipient: Set(m.recipient.clone()),
+        payload: Set(m.sealed.clone()),
+        send_count: Set(i32::try_from(m.send_count).unwrap_or(i32::MAX)),
+        last_error: Set(m.last_error.clone()),
+        next_attempt_at: Set(m.next_attempt_at),
+        claimed_until: Set(None),
+        claim: Set(None),
+        created_at: Set(m.created_at),
+        updated_at: Set(m.updated_at),
+    }
+}
+
+#[async_trait]
+impl FlowStore for SeaOrmStore {
+    async fn flow(&self, id: Uuid) -> Result<Option<Flow>, StoreError> {
+        let Some(row) = flow::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let mut flow: Flow = serde_json::from_value(row.document).map_err(corrupt)?;
+        flow.version = row.version;
+        Ok(Some(flow))
+    }
+
+    async fn commit_flow(
+        &self,
+        commit: &FlowCommit<'_>,
+        hook: Option<&dyn CommitHook>,
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin().await.map_err(db_err)?;
+        for write in &commit.flows {
+            match write {
+                FlowWrite::Insert(f) => {
+                    flow::Entity::insert(flow_row(f)?)
+                        .exec(&tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                FlowWrite::Update(f) => {
+                    let res = flow::Entity::update_many()
+                        .set(flow_row(f)?)
+                        .filter(flow::Column::Id.eq(f.id))
+                        .filter(flow::Column::Version.eq(f.version - 1))
+                        .exec(&tx)
+                        .await
+                        .map_err(db_err)?;
+                    if res.rows_affected != 1 {
+                        return Err(StoreError::Stale { what: "flow" });
+                    }
+                }
+            }
+        }
+        if let Some(identity) = commit.insert_identity {
+            insert_identity_in(&tx, identity).await?;
+        }
+        if let Some(identity) = commit.replace_identity {
+            replace_identity_in(&tx, identity).await?;
+        }
+        if let Some((identity_id, keep)) = commit.revoke_sessions {
+            revoke_sessions_in(&tx, identity_id, keep).await?;
+        }
+        if let Some((session, token)) = &commit.insert_session {
+            insert_session_in(&tx, session, token).await?;
+        }
+        if let Some(session) = commit.update_session
+            && !update_session_in(&tx, session).await?
+        {
+            return Err(StoreError::NotFound { what: "session" });
+        }
+        if !commit.messages.is_empty() {
+            courier_message::Entity::insert_many(commit.messages.iter().map(outbox_row))
+                .exec(&tx)
+                .await
+                .map_err(db_err)?;
+        }
+        if let Some(hook) = hook {
+            hook.run(&Transaction { sea_orm: Some(&tx) })
+                .await
+                .map_err(StoreError::Hook)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_expired_flows(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let res = flow::Entity::delete_many()
+            .filter(flow::Column::ExpiresAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected)
+    }
+}

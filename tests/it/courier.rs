@@ -1,0 +1,510 @@
+//! The courier: the sealed outbox, delivery rounds with retries, backoff and abandonment,
+//! exactly-once claiming by racing workers, and real SMTP delivery (aiosmtpd on loopback).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::Duration;
+use identa::PageRequest;
+use identa::courier::{
+    CourierStore, DispatchReport, Email, MailError, Mailer, MessageStatus, TemplateKind,
+    TemplateVars,
+};
+
+use crate::common::TestEnv;
+use crate::on_every_backend;
+
+fn vars(to: &str, code: &str) -> TemplateVars {
+    TemplateVars {
+        to: to.into(),
+        code: Some(code.into()),
+        expires_in_minutes: 15,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    Deliver,
+    FailTransient,
+    FailPermanent,
+}
+
+/// A mailer that records what it was asked to send.
+struct Recorder {
+    behaviour: Behaviour,
+    sent: Mutex<HashMap<String, usize>>,
+}
+
+impl Recorder {
+    fn new(behaviour: Behaviour) -> Self {
+        Self {
+            behaviour,
+            sent: Mutex::new(HashMap::new()),
+        }
+    }
+    fn count(&self, to: &str) -> usize {
+        self.sent.lock().unwrap().get(to).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl Mailer for Recorder {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        // Yield so that racing workers interleave.
+        tokio::task::yield_now().await;
+        *self
+            .sent
+            .lock()
+            .unwrap()
+            .entry(email.to.clone())
+            .or_default() += 1;
+        match self.behaviour {
+            Behaviour::Deliver => Ok(()),
+            Behaviour::FailTransient => Err(MailError::Transient("server said 421".into())),
+            Behaviour::FailPermanent => Err(MailError::Permanent("550 no such user".into())),
+        }
+    }
+}
+
+async fn outbox_is_sealed_and_readable(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = courier
+        .enqueue(
+            TemplateKind::RecoveryCodeValid,
+            &vars("ada@example.com", "424242"),
+        )
+        .await
+        .unwrap();
+    let message = courier.message(id).await.unwrap().unwrap();
+    assert_eq!(message.status, MessageStatus::Queued);
+    assert_eq!(message.email.to, "ada@example.com");
+    assert!(message.email.text.contains("424242"));
+    let listed = courier
+        .messages(Some(MessageStatus::Queued), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    // The row itself holds no code and no body in the clear.
+    let raw = env.store.message(id).await.unwrap().unwrap();
+    assert_eq!(raw.recipient, "ada@example.com");
+    assert!(!raw.sealed.windows(6).any(|w| w == b"424242"));
+    assert!(!raw.sealed.windows(7).any(|w| w == b"recover"));
+    // Another engine with other secrets cannot open it.
+    let stranger = env
+        .second_engine(identa::config::SessionCacheConfig::Disabled)
+        .await;
+    assert!(stranger.courier().message(id).await.is_err());
+}
+
+async fn failures_back_off_then_abandon(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = courier
+        .enqueue(
+            TemplateKind::VerificationCodeValid,
+            &vars("flaky@example.com", "111111"),
+        )
+        .await
+        .unwrap();
+    let failing = Recorder::new(Behaviour::FailTransient);
+    let first = courier.dispatch_once(&failing).await.unwrap();
+    assert_eq!(
+        first,
+        DispatchReport {
+            sent: 0,
+            retried: 1,
+            abandoned: 0
+        }
+    );
+    let message = courier.message(id).await.unwrap().unwrap();
+    assert_eq!(
+        (message.status, message.send_count),
+        (MessageStatus::Queued, 1)
+    );
+    let error = message.last_error.unwrap();
+    assert!(
+        error.contains("421") && !error.contains("111111"),
+        "{error}"
+    );
+    // Each wait doubles (2 s, 4 s, 8 s, 16 s); the 5th failure abandons the message.
+    for (attempt, wait) in [(2u32, 2i64), (3, 4), (4, 8), (5, 16)] {
+        env.clock.advance(Duration::seconds(wait - 1));
+        assert_eq!(
+            courier.dispatch_once(&failing).await.unwrap(),
+            DispatchReport::default(),
+            "not due before its backoff"
+        );
+        env.clock.advance(Duration::seconds(1));
+        let report = courier.dispatch_once(&failing).await.unwrap();
+        let message = courier.message(id).await.unwrap().unwrap();
+        assert_eq!(message.send_count, attempt);
+        if attempt < 5 {
+            assert_eq!(report.retried, 1);
+            assert_eq!(message.status, MessageStatus::Queued);
+        } else {
+            assert_eq!(report.abandoned, 1);
+            assert_eq!(message.status, MessageStatus::Abandoned);
+        }
+    }
+    assert_eq!(failing.count("flaky@example.com"), 5);
+    env.clock.advance(Duration::hours(1));
+    assert_eq!(
+        courier.dispatch_once(&failing).await.unwrap(),
+        DispatchReport::default(),
+        "abandoned stays abandoned"
+    );
+}
+
+async fn permanent_failures_abandon_at_once(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = courier
+        .enqueue(
+            TemplateKind::RecoveryCodeInvalid,
+            &vars("gone@example.com", "000000"),
+        )
+        .await
+        .unwrap();
+    let report = courier
+        .dispatch_once(&Recorder::new(Behaviour::FailPermanent))
+        .await
+        .unwrap();
+    assert_eq!(report.abandoned, 1);
+    let message = courier.message(id).await.unwrap().unwrap();
+    assert_eq!(message.status, MessageStatus::Abandoned);
+    assert_eq!(message.send_count, 1);
+}
+
+async fn racing_workers_send_each_message_once(env: TestEnv) {
+    let courier = env.identa.courier();
+    for n in 0..24 {
+        courier
+            .enqueue(
+                TemplateKind::RecoveryCodeValid,
+                &vars(&format!("user{n}@example.com"), "123456"),
+            )
+            .await
+            .unwrap();
+    }
+    let mailer = Arc::new(Recorder::new(Behaviour::Deliver));
+    let (a, b) = (courier.clone(), courier.clone());
+    let (ma, mb) = (mailer.clone(), mailer.clone());
+    let task_a = tokio::spawn(async move {
+        let mut total = 0;
+        for _ in 0..4 {
+            total += a.dispatch_once(ma.as_ref()).await.unwrap().sent;
+        }
+        total
+    });
+    let task_b = tokio::spawn(async move {
+        let mut total = 0;
+        for _ in 0..4 {
+            total += b.dispatch_once(mb.as_ref()).await.unwrap().sent;
+        }
+        total
+    });
+    let (sent_a, sent_b) = (task_a.await.unwrap(), task_b.await.unwrap());
+    assert_eq!(sent_a + sent_b, 24);
+    for n in 0..24 {
+        assert_eq!(mailer.count(&format!("user{n}@example.com")), 1);
+    }
+    let sent = courier
+        .messages(Some(MessageStatus::Sent), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(sent.items.len(), 24);
+}
+
+async fn lapsed_claims_are_taken_over(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = courier
+        .enqueue(
+            TemplateKind::RecoveryCodeValid,
+            &vars("orphan@example.com", "999999"),
+        )
+        .await
+        .unwrap();
+    // A worker claims the message and dies.
+    let claimed = env
+        .store
+        .claim_due(env.clock_now(), 10, Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mailer = Recorder::new(Behaviour::Deliver);
+    assert_eq!(
+        courier.dispatch_once(&mailer).await.unwrap().sent,
+        0,
+        "still leased"
+    );
+    env.clock.advance(Duration::seconds(61));
+    assert_eq!(courier.dispatch_once(&mailer).await.unwrap().sent, 1);
+    assert_eq!(
+        courier.message(id).await.unwrap().unwrap().status,
+        MessageStatus::Sent
+    );
+}
+
+on_every_backend!(
+    outbox_is_sealed_and_readable,
+    failures_back_off_then_abandon,
+    permanent_failures_abandon_at_once,
+    racing_workers_send_each_message_once,
+    lapsed_claims_are_taken_over,
+);
+
+#[cfg(feature = "smtp")]
+mod smtp {
+    use std::io::{BufRead, BufReader};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+
+    use chrono::Duration;
+    use identa::courier::smtp::SmtpMailer;
+    use identa::courier::{MessageStatus, TemplateKind};
+
+    use super::vars;
+    use crate::common::{Backend, TestEnv};
+
+    /// A real SMTP server (aiosmtpd) on loopback, killed on drop.
+    struct SmtpSink {
+        child: Child,
+        file: PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for SmtpSink {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn aiosmtpd_available() -> bool {
+        let ok = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var("IDENTA_REQUIRE_SMTP_TESTS").is_err(),
+                "IDENTA_REQUIRE_SMTP_TESTS is set but python3 cannot import aiosmtpd: pip install aiosmtpd"
+            );
+            eprintln!("skipped: python3 cannot import aiosmtpd (pip install aiosmtpd)");
+        }
+        ok
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    impl SmtpSink {
+        fn start(port: u16) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("mail.txt");
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+            let mut child = Command::new("python3")
+                .arg(script)
+                .arg(port.to_string())
+                .arg(&file)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
+            Self {
+                child,
+                file,
+                _dir: dir,
+            }
+        }
+
+        fn received(&self) -> String {
+            std::fs::read_to_string(&self.file).unwrap_or_default()
+        }
+    }
+
+    fn plain(port: u16) -> String {
+        format!("smtp://127.0.0.1:{port}/?disable_starttls=true")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_recovery_code_arrives_over_smtp() {
+        if !aiosmtpd_available() {
+            return;
+        }
+        let sink = SmtpSink::start(free_port());
+        let port = sink_port(&sink);
+        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let courier = env.identa.courier();
+        courier
+            .enqueue(
+                TemplateKind::RecoveryCodeValid,
+                &vars("ada@example.com", "731902"),
+            )
+            .await
+            .unwrap();
+        let mailer = SmtpMailer::from_url(&plain(port), "identa <no-reply@example.com>").unwrap();
+        let report = courier.dispatch_once(&mailer).await.unwrap();
+        assert_eq!(report.sent, 1);
+        let mail = sink.received();
+        assert!(mail.contains("X-Envelope-To: ada@example.com"), "{mail}");
+        assert!(
+            mail.contains("Subject: Recover access to your account"),
+            "{mail}"
+        );
+        assert!(
+            mail.contains("From: identa <no-reply@example.com>"),
+            "{mail}"
+        );
+        assert!(
+            mail.contains("731902"),
+            "the code reached the mailbox: {mail}"
+        );
+        assert!(mail.contains("text/html"), "{mail}");
+    }
+
+    fn sink_port(sink: &SmtpSink) -> u16 {
+        // The port is the first argument of the sink's command line.
+        let cmdline =
+            std::fs::read_to_string(format!("/proc/{}/cmdline", sink.child.id())).unwrap();
+        cmdline.split('\0').nth(2).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn smtp_without_starttls_is_refused_and_nothing_is_lost() {
+        if !aiosmtpd_available() {
+            return;
+        }
+        let sink = SmtpSink::start(free_port());
+        let port = sink_port(&sink);
+        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let courier = env.identa.courier();
+        let id = courier
+            .enqueue(
+                TemplateKind::VerificationCodeValid,
+                &vars("bob@example.com", "555111"),
+            )
+            .await
+            .unwrap();
+        // smtp:// requires STARTTLS; this server does not offer it.
+        let strict =
+            SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}"), "no-reply@example.com")
+                .unwrap();
+        let report = courier.dispatch_once(&strict).await.unwrap();
+        assert_eq!(report.sent, 0);
+        assert!(sink.received().is_empty(), "nothing went out in the clear");
+        let message = courier.message(id).await.unwrap().unwrap();
+        assert_ne!(message.status, MessageStatus::Sent);
+        assert!(
+            message.email.text.contains("555111"),
+            "the message is still there"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn delivery_resumes_after_the_server_was_down() {
+        if !aiosmtpd_available() {
+            return;
+        }
+        let port = free_port();
+        let env = TestEnv::new(Backend::SqliteFile).await.unwrap();
+        let courier = env.identa.courier();
+        let id = courier
+            .enqueue(
+                TemplateKind::RecoveryCodeValid,
+                &vars("carol@example.com", "246810"),
+            )
+            .await
+            .unwrap();
+        let mailer = SmtpMailer::from_url(&plain(port), "no-reply@example.com").unwrap();
+        // Nobody listens yet.
+        let report = courier.dispatch_once(&mailer).await.unwrap();
+        assert_eq!(report.retried, 1);
+        let message = courier.message(id).await.unwrap().unwrap();
+        assert_eq!(message.status, MessageStatus::Queued);
+        assert!(message.last_error.is_some());
+        // The server comes up; once the backoff has passed the message goes out.
+        let sink = SmtpSink::start(port);
+        env.clock.advance(Duration::seconds(2));
+        let report = courier.dispatch_once(&mailer).await.unwrap();
+        assert_eq!(report.sent, 1);
+        assert!(sink.received().contains("246810"));
+        assert_eq!(
+            courier.message(id).await.unwrap().unwrap().status,
+            MessageStatus::Sent
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spawned_worker_delivers_flow_mail() {
+        if !aiosmtpd_available() {
+            return;
+        }
+        let sink = SmtpSink::start(free_port());
+        let port = sink_port(&sink);
+        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let mailer = SmtpMailer::from_url(&plain(port), "no-reply@example.com").unwrap();
+        let worker = env.identa.courier().spawn(std::sync::Arc::new(mailer));
+        env.identa
+            .register(
+                serde_json::json!({ "email": "dora@example.com" }),
+                &identa::Password::new("a long and unusual passphrase"),
+            )
+            .await
+            .unwrap();
+        let req = identa::FlowRequest::api();
+        let flow = env
+            .identa
+            .recovery_flow()
+            .create(identa::FlowType::Api, &req)
+            .await
+            .unwrap();
+        env.identa
+            .recovery_flow()
+            .submit(
+                flow.id,
+                identa::flow::recovery::RecoverySubmission::Email("dora@example.com".into()),
+                &req,
+            )
+            .await
+            .unwrap();
+        // Wait for the worker (polling, not a timing assertion).
+        let mut mail = String::new();
+        for _ in 0..100 {
+            mail = sink.received();
+            if mail.contains("dora@example.com") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(mail.contains("X-Envelope-To: dora@example.com"), "{mail}");
+        let code: String = mail
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .unwrap()
+            .to_owned();
+        worker.shutdown().await;
+        let step = env
+            .identa
+            .recovery_flow()
+            .submit(
+                flow.id,
+                identa::flow::recovery::RecoverySubmission::Code(code),
+                &req,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            step,
+            identa::flow::recovery::RecoveryStep::Recovered(_)
+        ));
+    }
+}

@@ -1,0 +1,41 @@
+"""A real SMTP server for identa's tests (aiosmtpd): listens on 127.0.0.1:<port>, appends
+every message it receives to <file> (one raw message per block, separated by a marker
+line), prints "ready" once it accepts connections, and runs until killed.
+
+    python3 tests/support/smtp_sink.py <port> <file>
+"""
+import sys
+import time
+
+from aiosmtpd.controller import Controller
+
+MARKER = "\n----- identa smtp sink: end of message -----\n"
+
+
+class Sink:
+    def __init__(self, path):
+        self.path = path
+
+    async def handle_DATA(self, server, session, envelope):
+        body = envelope.content.decode("utf-8", errors="replace")
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write("X-Envelope-To: " + ",".join(envelope.rcpt_tos) + "\n")
+            f.write(body)
+            f.write(MARKER)
+        return "250 Message accepted for delivery"
+
+
+def main():
+    port, path = int(sys.argv[1]), sys.argv[2]
+    controller = Controller(Sink(path), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()
