@@ -114,6 +114,9 @@ pub enum Error {
     /// A host hook refused the operation.
     #[error("refused by a hook: {0}")]
     HookRefused(HookError),
+    /// `return_to` points somewhere not allowed (an open redirect).
+    #[error("return_to `{0}` is not allowed: add its origin to flows.allowed_return_urls")]
+    ReturnToForbidden(String),
 }
 
 impl From<StoreError> for Error {
@@ -173,6 +176,8 @@ pub enum ErrorKind {
     Conflict,
     /// A host hook refused.
     HookRefused,
+    /// `return_to` not allowed.
+    ReturnToForbidden,
 }
 
 impl ErrorKind {
@@ -200,6 +205,7 @@ impl ErrorKind {
             Self::IdentityMismatch => "security_identity_mismatch",
             Self::Conflict => "concurrent_update",
             Self::HookRefused => "hook_refused",
+            Self::ReturnToForbidden => "self_service_flow_return_to_forbidden",
         }
     }
 }
@@ -228,6 +234,7 @@ impl Error {
             Self::IdentityMismatch => ErrorKind::IdentityMismatch,
             Self::ConcurrentUpdate { .. } => ErrorKind::Conflict,
             Self::HookRefused(_) => ErrorKind::HookRefused,
+            Self::ReturnToForbidden(_) => ErrorKind::ReturnToForbidden,
             Self::SessionInactive(_) => ErrorKind::SessionInactive,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::Password(_) | Self::Store(_) => ErrorKind::Internal,

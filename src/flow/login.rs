@@ -6,6 +6,7 @@
 //!
 //! States: `choose_method` → `passed_challenge`.
 
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::ui::InputType;
@@ -163,7 +164,10 @@ impl Logins<'_> {
             identifier,
             password,
         } = submission;
-        flow.ui.set_value("identifier", identifier.clone().into());
+        let typed = Value::from(identifier.clone());
+        if super::echoable(&typed) {
+            flow.ui.set_value("identifier", typed);
+        }
 
         let before = BeforeEvent::Login {
             flow: &flow,

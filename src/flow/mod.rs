@@ -397,6 +397,11 @@ pub struct FlowsConfig {
     /// The public base URL of the HTTP API, used in each flow's `ui.action`.
     /// Default: `http://127.0.0.1:4433`.
     pub public_url: String,
+    /// Where flows may send the user when done, besides paths on this site and the public
+    /// URL: absolute URLs (an origin, or a path below it), e.g. your front end's
+    /// `https://app.example.com`. A `return_to` elsewhere is refused (no open redirects).
+    /// Default: none.
+    pub allowed_return_urls: Vec<String>,
     /// Registration.
     pub registration: RegistrationConfig,
     /// Login.
@@ -413,6 +418,7 @@ impl Default for FlowsConfig {
     fn default() -> Self {
         Self {
             public_url: "http://127.0.0.1:4433".into(),
+            allowed_return_urls: Vec::new(),
             registration: RegistrationConfig::default(),
             login: LoginConfig::default(),
             settings: SettingsConfig::default(),
@@ -571,14 +577,18 @@ impl Identa {
             };
             csrf::check(self.keyring(), &flow, &probe).map_err(Error::Csrf)?;
         }
+        if flow.kind == FlowKind::Settings {
+            // A settings flow shows the user's traits: only to that user.
+            let current = current_session(self, req)
+                .await?
+                .ok_or(Error::SessionInactive(
+                    crate::session::SessionRefusal::Unknown,
+                ))?;
+            if flow.identity_id != Some(current.identity.id) {
+                return Err(Error::IdentityMismatch);
+            }
+        }
         Ok(flow)
-    }
-
-    /// Deletes flows that expired more than a day ago (call it now and then, e.g. with
-    /// [`Identa::prune`]).
-    pub async fn prune_flows(&self) -> Result<u64> {
-        let before = self.now() - Duration::days(1);
-        Ok(self.store().delete_expired_flows(before).await?)
     }
 }
 
@@ -614,6 +624,12 @@ pub(crate) fn new_flow(
                 .with_value(csrf::token(identa.keyring(), cookie, id)),
         );
     }
+    if let Some(url) = &req.return_to
+        && !return_to_allowed(config, url)
+    {
+        let shown: String = url.chars().take(200).collect();
+        return Err(Error::ReturnToForbidden(shown));
+    }
     let base = config.public_url.trim_end_matches('/');
     Ok(Flow {
         id,
@@ -642,6 +658,25 @@ pub(crate) fn new_flow(
         version: 0,
         internal: Internal::default(),
     })
+}
+
+/// Whether `url` may be a flow's `return_to`: a path on this site (`/dashboard`), or a URL
+/// at or below the public URL or an entry of `allowed_return_urls`.
+fn return_to_allowed(config: &FlowsConfig, url: &str) -> bool {
+    if url.chars().any(|c| c.is_control() || c == '\\') {
+        return false;
+    }
+    if url.starts_with('/') {
+        return !url.starts_with("//");
+    }
+    let below = |entry: &str| {
+        let entry = entry.trim();
+        !entry.is_empty()
+            && url.strip_prefix(entry).is_some_and(|rest| {
+                rest.is_empty() || entry.ends_with('/') || rest.starts_with(['/', '?', '#'])
+            })
+    };
+    below(&config.public_url) || config.allowed_return_urls.iter().any(|e| below(e))
 }
 
 /// Loads a flow for a submission: it must exist, be of `kind`, not be expired, and pass
@@ -775,14 +810,31 @@ pub(crate) fn trait_value(traits: &Value, path: &str) -> Option<Value> {
     (!current.is_null()).then(|| current.clone())
 }
 
+/// The longest value shown back in a node, serialized.
+const MAX_ECHO_BYTES: usize = 4096;
+
+/// Whether a value the user typed may be shown back in the form: not too long, and free
+/// of NUL characters (which no database stores in JSON).
+pub(crate) fn echoable(value: &Value) -> bool {
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    !has_nul(value) && serde_json::to_string(value).is_ok_and(|s| s.len() <= MAX_ECHO_BYTES)
+}
+
 /// Sets every `traits.*` input of the form from `traits` (after a submission, so the user
-/// sees what they typed).
+/// sees what they typed). Values that cannot be shown back are left out.
 pub(crate) fn refill_traits(ui: &mut UiContainer, traits: &Value) {
     for node in &mut ui.nodes {
         if let NodeAttributes::Input(input) = &mut node.attributes
             && let Some(path) = input.name.strip_prefix("traits.")
         {
-            input.value = trait_value(traits, path);
+            input.value = trait_value(traits, path).filter(echoable);
         }
     }
 }

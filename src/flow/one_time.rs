@@ -12,6 +12,8 @@ use crate::courier::{QueuedMessage, TemplateKind, TemplateVars};
 use crate::credential::code::{CodeTarget, OneTimeCode, PendingCode};
 use crate::engine::Identa;
 use crate::error::Result;
+use crate::identity::normalize;
+use crate::identity::schema::AddressVia;
 
 /// Which flow uses the code method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,29 @@ impl Purpose {
                 TemplateKind::VerificationCodeInvalid,
             ),
         }
+    }
+}
+
+/// The longest email address accepted (RFC 5321's path limit).
+const MAX_ADDRESS_BYTES: usize = 320;
+
+/// A submitted address, normalised, or the message to show on the `email` node. Values
+/// that cannot be addresses (no `@`, control characters, too long) are refused the same
+/// way whether or not an account exists, and are never shown back.
+pub(crate) fn check_address(raw: &str) -> Result<String, super::UiText> {
+    let address = normalize::address(raw, AddressVia::Email);
+    let plausible = address.len() <= MAX_ADDRESS_BYTES
+        && !address.chars().any(char::is_control)
+        && address
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+    if plausible {
+        Ok(address)
+    } else {
+        Err(super::UiText::error(
+            4_000_004,
+            "The provided value is not a valid email address.",
+        ))
     }
 }
 

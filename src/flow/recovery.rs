@@ -19,8 +19,8 @@ use super::{
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::AfterEvent;
+use crate::identity::Identity;
 use crate::identity::schema::AddressVia;
-use crate::identity::{Identity, normalize};
 use crate::session::{Aal, AuthenticatedSession, AuthenticationMethod, SessionToken};
 use crate::store::{AddressKind, FlowCommit, FlowWrite};
 
@@ -113,7 +113,13 @@ impl RecoveryFlows<'_> {
                 Err(Error::FlowInvalid(Box::new(flow)))
             }
             (FlowState::ChooseMethod | FlowState::SentEmail, RecoverySubmission::Email(raw)) => {
-                let address = normalize::address(&raw, AddressVia::Email);
+                let address = match one_time::check_address(&raw) {
+                    Ok(address) => address,
+                    Err(message) => {
+                        flow.ui.add_message(Some("email"), message);
+                        return Err(reject(identa, flow).await);
+                    }
+                };
                 let owner = identa
                     .store()
                     .identity_by_address(AddressKind::Recovery, AddressVia::Email, &address)

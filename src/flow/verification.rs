@@ -17,7 +17,7 @@ use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::AfterEvent;
 use crate::identity::schema::AddressVia;
-use crate::identity::{Identity, VerifiableAddress, VerificationStatus, normalize};
+use crate::identity::{Identity, VerifiableAddress, VerificationStatus};
 use crate::store::{AddressKind, FlowCommit, FlowWrite};
 
 /// What a user submits to a verification flow.
@@ -101,7 +101,13 @@ impl Verifications<'_> {
                 FlowState::ChooseMethod | FlowState::SentEmail,
                 VerificationSubmission::Email(raw),
             ) => {
-                let address = normalize::address(&raw, AddressVia::Email);
+                let address = match one_time::check_address(&raw) {
+                    Ok(address) => address,
+                    Err(message) => {
+                        flow.ui.add_message(Some("email"), message);
+                        return Err(reject(identa, flow).await);
+                    }
+                };
                 let owner = identa
                     .store()
                     .identity_by_address(AddressKind::Verifiable, AddressVia::Email, &address)

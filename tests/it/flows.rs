@@ -1430,3 +1430,159 @@ on_every_backend!(
     verification_marks_the_address_verified,
     hooks_refuse_and_share_the_transaction,
 );
+
+async fn hostile_input_gets_clear_errors(env: TestEnv) {
+    let req = FlowRequest::api();
+    // NUL characters and oversized values never reach the database as errors.
+    let login = api_login(&env, "nul\0@example.com", PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(login.kind(), ErrorKind::ValidationFailed, "{login:?}");
+    let long = "x".repeat(100_000);
+    let login = api_login(&env, &long, PASSWORD).await.unwrap_err();
+    let shown = invalid_flow(login);
+    assert_eq!(form_message_ids(&shown), vec![4_000_006]);
+    assert!(
+        serde_json::to_string(&shown.to_kratos_json())
+            .unwrap()
+            .len()
+            < 20_000,
+        "huge input is not echoed"
+    );
+
+    let reg = env.identa.registration_flow();
+    let flow = reg.create(FlowType::Api, &req).await.unwrap();
+    let err = reg
+        .submit(
+            flow.id,
+            RegistrationSubmission::Password {
+                traits: json!({ "email": "nul\0@example.com" }),
+                password: Password::new(PASSWORD),
+            },
+            &req,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ValidationFailed, "{err:?}");
+    let err = reg
+        .submit(
+            flow.id,
+            RegistrationSubmission::Password {
+                traits: json!({ "email": "not-an-email" }),
+                password: Password::new(PASSWORD),
+            },
+            &req,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        node_message_ids(&invalid_flow(err), "traits.email"),
+        vec![4_000_004]
+    );
+
+    let recovery = env
+        .identa
+        .recovery_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let step = env
+        .identa
+        .recovery_flow()
+        .submit(
+            recovery.id,
+            RecoverySubmission::Email("nul\0@example.com".into()),
+            &req,
+        )
+        .await;
+    let shown = invalid_flow(step.unwrap_err());
+    assert_eq!(node_message_ids(&shown, "email"), vec![4_000_004]);
+    assert_eq!(node_value(&shown, "email"), None);
+    let step = env
+        .identa
+        .recovery_flow()
+        .submit(recovery.id, RecoverySubmission::Email(long.clone()), &req)
+        .await;
+    assert_eq!(
+        node_message_ids(&invalid_flow(step.unwrap_err()), "email"),
+        vec![4_000_004]
+    );
+}
+
+on_every_backend!(hostile_input_gets_clear_errors);
+
+async fn return_to_must_be_allowed_and_settings_flows_stay_private(env: TestEnv) {
+    let reg = env.identa.registration_flow();
+    let ok = |url: &str| FlowRequest::api().with_return_to(url);
+    for allowed in [
+        "/dashboard",
+        "http://127.0.0.1:4433/welcome",
+        "http://127.0.0.1:4433",
+    ] {
+        let flow = reg.create(FlowType::Api, &ok(allowed)).await.unwrap();
+        assert_eq!(flow.return_to.as_deref(), Some(allowed));
+    }
+    for forbidden in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "http://127.0.0.1:4433.evil.example/",
+        "/\\evil.example",
+    ] {
+        let err = reg.create(FlowType::Api, &ok(forbidden)).await.unwrap_err();
+        assert_eq!(
+            err.kind().as_str(),
+            "self_service_flow_return_to_forbidden",
+            "{forbidden}"
+        );
+    }
+    let mut config = crate::common::test_config();
+    config.flows.allowed_return_urls = vec!["https://app.example.com".into()];
+    let env2 = TestEnv::with_config(env.backend, config).await.unwrap();
+    let r = env2.identa.registration_flow();
+    r.create(FlowType::Api, &ok("https://app.example.com/after"))
+        .await
+        .unwrap();
+    assert!(
+        r.create(FlowType::Api, &ok("https://app.example.com.evil.example/"))
+            .await
+            .is_err()
+    );
+
+    // A settings flow is shown only to its own user.
+    let mary = register(&env, "private@example.com")
+        .await
+        .login
+        .unwrap()
+        .token;
+    let mine = FlowRequest::api().with_session(mary);
+    let flow = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &mine)
+        .await
+        .unwrap();
+    assert_eq!(env.identa.flow(flow.id, &mine).await.unwrap().id, flow.id);
+    assert_eq!(
+        env.identa
+            .flow(flow.id, &FlowRequest::api())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::SessionInactive
+    );
+    let eve = register(&env, "nosy@example.com")
+        .await
+        .login
+        .unwrap()
+        .token;
+    assert_eq!(
+        env.identa
+            .flow(flow.id, &FlowRequest::api().with_session(eve))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::IdentityMismatch
+    );
+}
+
+on_every_backend!(return_to_must_be_allowed_and_settings_flows_stay_private);
