@@ -270,6 +270,7 @@ mod smtp {
         child: Child,
         file: PathBuf,
         _dir: tempfile::TempDir,
+        certs: Option<tempfile::TempDir>,
     }
 
     impl Drop for SmtpSink {
@@ -304,6 +305,41 @@ mod smtp {
 
     impl SmtpSink {
         fn start(port: u16) -> Self {
+            Self::start_with(port, &[])
+        }
+
+        /// A sink speaking TLS (`tls`) or requiring STARTTLS (`starttls`), with a fresh
+        /// self-signed certificate for localhost.
+        fn start_tls(port: u16, mode: &str) -> Self {
+            let certs = tempfile::tempdir().unwrap();
+            let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+            let made = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=localhost",
+                ])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl (to make a test certificate)");
+            assert!(made.success());
+            let mut sink =
+                Self::start_with(port, &[mode, cert.to_str().unwrap(), key.to_str().unwrap()]);
+            sink.certs = Some(certs);
+            sink
+        }
+
+        fn start_with(port: u16, extra: &[&str]) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("mail.txt");
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
@@ -311,6 +347,7 @@ mod smtp {
                 .arg(script)
                 .arg(port.to_string())
                 .arg(&file)
+                .args(extra)
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap();
@@ -323,6 +360,7 @@ mod smtp {
                 child,
                 file,
                 _dir: dir,
+                certs: None,
             }
         }
 
@@ -407,6 +445,63 @@ mod smtp {
             message.email.text.contains("555111"),
             "the message is still there"
         );
+    }
+
+    /// Sends one message through `url` and returns what the sink received.
+    async fn deliver_via(url: &str, sink: &SmtpSink) -> String {
+        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let courier = env.identa.courier();
+        courier
+            .enqueue(
+                TemplateKind::RecoveryCodeValid,
+                &vars("tls@example.com", "808080"),
+            )
+            .await
+            .unwrap();
+        let mailer = SmtpMailer::from_url(url, "no-reply@example.com").unwrap();
+        let report = courier.dispatch_once(&mailer).await.unwrap();
+        assert_eq!(report.sent, 1, "{url}");
+        sink.received()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn smtps_and_starttls_deliver_over_tls() {
+        if !aiosmtpd_available() {
+            return;
+        }
+        // Implicit TLS (self-signed certificate, so verification is skipped).
+        let port = free_port();
+        let sink = SmtpSink::start_tls(port, "tls");
+        let mail = deliver_via(
+            &format!("smtps://127.0.0.1:{port}/?skip_ssl_verify=true"),
+            &sink,
+        )
+        .await;
+        assert!(mail.contains("808080"), "{mail}");
+        // STARTTLS, which this server requires before it accepts mail.
+        let port = free_port();
+        let sink = SmtpSink::start_tls(port, "starttls");
+        let mail = deliver_via(
+            &format!("smtp://127.0.0.1:{port}/?skip_ssl_verify=true"),
+            &sink,
+        )
+        .await;
+        assert!(mail.contains("808080"), "{mail}");
+        // Without skipping verification, a self-signed certificate is refused.
+        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let courier = env.identa.courier();
+        courier
+            .enqueue(
+                TemplateKind::RecoveryCodeValid,
+                &vars("tls@example.com", "909090"),
+            )
+            .await
+            .unwrap();
+        let strict =
+            SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}"), "no-reply@example.com")
+                .unwrap();
+        assert_eq!(courier.dispatch_once(&strict).await.unwrap().sent, 0);
+        assert!(!sink.received().contains("909090"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

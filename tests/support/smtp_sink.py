@@ -2,8 +2,11 @@
 every message it receives to <file> (one raw message per block, separated by a marker
 line), prints "ready" once it accepts connections, and runs until killed.
 
-    python3 tests/support/smtp_sink.py <port> <file>
+    python3 tests/support/smtp_sink.py <port> <file> [plain|starttls|tls <cert.pem> <key.pem>]
+
+`starttls` offers STARTTLS and refuses mail before it; `tls` speaks TLS from the first byte.
 """
+import ssl
 import sys
 import time
 
@@ -27,7 +30,17 @@ class Sink:
 
 def main():
     port, path = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Sink(path), hostname="127.0.0.1", port=port)
+    mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
+    kwargs = {}
+    if mode != "plain":
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[4], sys.argv[5])
+        if mode == "tls":
+            kwargs["ssl_context"] = context
+        else:
+            kwargs["tls_context"] = context
+            kwargs["require_starttls"] = True
+    controller = Controller(Sink(path), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     try:
