@@ -246,6 +246,40 @@ impl Identa {
         Ok(identity)
     }
 
+    /// Creates an identity whose password is already hashed (an import from Kratos or
+    /// another system). The hash must be one identa can verify; it is re-hashed with the
+    /// configured parameters at the first successful login.
+    pub async fn import_identity(
+        &self,
+        new: NewIdentity,
+        hashed_password: &str,
+    ) -> Result<Identity> {
+        if !self.inner.hasher.can_verify(hashed_password) {
+            return Err(Error::InvalidInput(
+                "hashed_password is not a hash identa can verify: use an argon2id or argon2i PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)"
+                    .into(),
+            ));
+        }
+        let mut identity = self.prepare_identity(new, None).await?;
+        let extracted = self.validate_traits(&identity.schema_id, &identity.traits)?;
+        if extracted.password_identifiers.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "schema `{}` marks no trait as a password identifier, so a password cannot be imported",
+                identity.schema_id
+            )));
+        }
+        identity.credentials.insert(
+            CredentialType::Password,
+            password_credential(
+                extracted.password_identifiers,
+                hashed_password.to_owned(),
+                self.now(),
+            ),
+        );
+        self.inner.store.insert_identity(&identity).await?;
+        Ok(identity)
+    }
+
     /// A new identity, validated and with its password hashed, not yet stored.
     pub(crate) async fn prepare_identity(
         &self,

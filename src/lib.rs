@@ -52,6 +52,8 @@ pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod hook;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod identity;
 pub mod secret;
 pub mod session;

@@ -329,6 +329,13 @@ impl PasswordHasher {
         Ok(matched && stored.is_some())
     }
 
+    /// Whether `stored` is a hash identa can verify (an argon2id/argon2i PHC string within
+    /// the import bounds): what an import checks before accepting it.
+    #[must_use]
+    pub fn can_verify(&self, stored: &str) -> bool {
+        Stored::parse(stored).is_ok()
+    }
+
     /// Whether `stored` should be re-hashed after a successful login: true unless it is
     /// argon2id at exactly the configured parameters (with a 32-byte output).
     #[must_use]

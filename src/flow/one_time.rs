@@ -158,6 +158,32 @@ pub(crate) fn send_code(
     }
 }
 
+/// Records a fresh code for an identity in `flow` (which moves to `sent_email`) and
+/// returns it, without composing a message: for codes handed over by an administrator.
+pub(crate) fn issue_code(
+    identa: &Identa,
+    flow: &mut Flow,
+    purpose: Purpose,
+    address: &str,
+    identity_id: uuid::Uuid,
+    lifespan: chrono::Duration,
+) -> OneTimeCode {
+    let code = OneTimeCode::generate(purpose.config(identa).code_digits);
+    flow.internal.code = Some(PendingCode::new(
+        identa.keyring(),
+        flow.id,
+        &code,
+        identa.now() + lifespan,
+        CodeTarget::Identity {
+            identity_id,
+            address: address.to_owned(),
+        },
+    ));
+    flow.state = FlowState::SentEmail;
+    code_nodes(flow, purpose, address);
+    code
+}
+
 /// How a submitted code was judged.
 #[derive(Debug)]
 pub(crate) enum Judged {

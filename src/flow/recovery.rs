@@ -60,6 +60,18 @@ pub struct Recovered {
     pub continue_with: Vec<ContinueWith>,
 }
 
+/// A recovery code an administrator created for an identity (Kratos's
+/// `POST /admin/recovery/code`): give the code and the flow to the user out of band.
+#[derive(Debug)]
+pub struct AdminRecoveryCode {
+    /// The recovery flow (API type, already `sent_email`); the user submits the code to it.
+    pub flow: Flow,
+    /// The code.
+    pub code: crate::credential::code::OneTimeCode,
+    /// When the code stops working.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Recovery flows of an engine. Get it with [`Identa::recovery_flow`].
 #[derive(Debug, Clone, Copy)]
 pub struct RecoveryFlows<'a> {
@@ -96,6 +108,54 @@ impl RecoveryFlows<'_> {
         };
         identa.store().commit_flow(&commit, None).await?;
         Ok(flow)
+    }
+
+    /// Creates a recovery flow and code for an identity, for an administrator to hand over
+    /// (nothing is emailed). The code works once, until `expires_in` has passed.
+    pub async fn create_code_for(
+        &self,
+        identity_id: Uuid,
+        expires_in: chrono::Duration,
+    ) -> Result<AdminRecoveryCode> {
+        let identa = self.identa;
+        let identity = identa.identity(identity_id).await?;
+        if !identity.is_active() {
+            return Err(Error::IdentityDisabled);
+        }
+        let config = &identa.config().flows.recovery;
+        let expires_in = expires_in.max(chrono::Duration::minutes(1));
+        let mut flow = new_flow(
+            identa,
+            FlowKind::Recovery,
+            FlowType::Api,
+            &FlowRequest::api(),
+            expires_in.max(config.lifespan),
+            FlowState::ChooseMethod,
+        )?;
+        let address = identity
+            .recovery_addresses
+            .first()
+            .map(|a| a.value.clone())
+            .unwrap_or_default();
+        let code = one_time::issue_code(
+            identa,
+            &mut flow,
+            Purpose::Recovery,
+            &address,
+            identity.id,
+            expires_in,
+        );
+        let expires_at = identa.now() + expires_in;
+        let commit = FlowCommit {
+            flows: vec![FlowWrite::Insert(&flow)],
+            ..FlowCommit::default()
+        };
+        identa.store().commit_flow(&commit, None).await?;
+        Ok(AdminRecoveryCode {
+            flow,
+            code,
+            expires_at,
+        })
     }
 
     /// Submits an address or a code.

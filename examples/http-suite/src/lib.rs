@@ -1,0 +1,922 @@
+//! The HTTP-level test suite every identa host runs: the same cases against the axum and
+//! the actix host, through a real HTTP client with a cookie jar. A host's test file starts
+//! its server and calls [`http_suite!`]:
+//!
+//! ```ignore
+//! identa_http_suite::http_suite!(crate::start_for_tests);
+//! ```
+//!
+//! where `start_for_tests()` is an `async fn() -> identa_http_suite::Host`.
+
+use std::any::Any;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use reqwest::{Client, StatusCode, redirect};
+use serde_json::{Value, json};
+
+pub use tokio;
+
+/// A running host under test.
+pub struct Host {
+    /// Base URL of the public API (`http://127.0.0.1:port`).
+    pub public: String,
+    /// Base URL of the admin API.
+    pub admin: String,
+    /// Keeps the server alive while the case runs.
+    pub guard: Box<dyn Any + Send>,
+}
+
+/// A client that keeps cookies and does not follow redirects (cases look at them).
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+/// A client without cookies, as a native app.
+pub fn app() -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+const PASSWORD: &str = "a long and unusual passphrase";
+
+async fn body(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.expect("a body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+fn message_ids(flow: &Value) -> Vec<i64> {
+    flow["ui"]["messages"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["id"].as_i64()).collect())
+        .unwrap_or_default()
+}
+
+fn node<'a>(flow: &'a Value, name: &str) -> &'a Value {
+    flow["ui"]["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["attributes"]["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+/// Registers through the native API flow; returns the session token.
+async fn api_register(host: &Host, email: &str) -> String {
+    let c = app();
+    let (status, flow) = body(
+        c.get(format!("{}/self-service/registration/api", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{flow}");
+    let (status, done) = body(
+        c.post(format!("{}/self-service/registration?flow={}", host.public, flow["id"].as_str().unwrap()))
+            .json(&json!({ "method": "password", "traits": { "email": email, "name": "Ada" }, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    done["session_token"]
+        .as_str()
+        .expect("a session token")
+        .to_owned()
+}
+
+async fn api_login(host: &Host, email: &str, password: &str) -> (StatusCode, Value) {
+    let c = app();
+    let (_, flow) = body(
+        c.get(format!("{}/self-service/login/api", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    body(
+        c.post(format!(
+            "{}/self-service/login?flow={}",
+            host.public,
+            flow["id"].as_str().unwrap()
+        ))
+        .json(&json!({ "method": "password", "identifier": email, "password": password }))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await
+}
+
+/// Health, schemas, and the admin API's absence from the public listener.
+pub async fn health_schemas_and_separate_admin(host: &Host) {
+    let c = app();
+    for base in [&host.public, &host.admin] {
+        let (status, v) = body(c.get(format!("{base}/health/alive")).send().await.unwrap()).await;
+        assert_eq!((status, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    }
+    let (status, schemas) = body(
+        c.get(format!("{}/schemas", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(schemas[0]["id"], "default");
+    let (status, schema) = body(
+        c.get(format!("{}/schemas/default", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(schema["properties"]["traits"]["properties"]["email"].is_object());
+    let (status, _) = body(
+        c.get(format!("{}/schemas/nope", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The admin API is not reachable through the public listener, and the other way round.
+    let (status, err) = body(
+        c.get(format!("{}/admin/identities", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+    let (status, _) = body(
+        c.get(format!("{}/admin/identities", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = body(
+        c.get(format!("{}/self-service/login/api", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The native round trip: register, whoami, logout, login, wrong password.
+pub async fn native_flows(host: &Host) {
+    let c = app();
+    let token = api_register(host, "native@example.com").await;
+    let (status, me) = body(
+        c.get(format!("{}/sessions/whoami", host.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["identity"]["traits"]["email"], "native@example.com");
+    assert_eq!(me["authenticator_assurance_level"], "aal1");
+    let (status, _) = body(
+        c.get(format!("{}/sessions/whoami", host.public))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let res = c
+        .delete(format!("{}/self-service/logout/api", host.public))
+        .json(&json!({ "session_token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, err) = body(
+        c.get(format!("{}/sessions/whoami", host.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(err["error"]["id"], "session_inactive");
+
+    let (status, done) = api_login(host, "native@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done["session_token"].as_str().is_some());
+    assert_eq!(
+        done["session"]["identity"]["traits"]["email"],
+        "native@example.com"
+    );
+    let (status, flow) = api_login(host, "native@example.com", "wrong password!").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(message_ids(&flow), vec![4_000_006]);
+    assert_eq!(
+        node(&flow, "identifier")["attributes"]["value"],
+        "native@example.com"
+    );
+    assert!(node(&flow, "password")["attributes"].get("value").is_none());
+
+    // Registration errors come back as the flow with messages on the nodes.
+    let (_, flow) = body(
+        c.get(format!("{}/self-service/registration/api", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (status, shown) = body(
+        c.post(format!("{}/self-service/registration?flow={}", host.public, flow["id"].as_str().unwrap()))
+            .json(&json!({ "method": "password", "traits": { "email": "native@example.com" }, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(message_ids(&shown), vec![4_000_007]);
+}
+
+/// A browser: redirects to the UI, cookies, CSRF, form posts, logout.
+pub async fn browser_flows(host: &Host) {
+    let b = browser();
+    let res = b
+        .get(format!("{}/self-service/registration/browser", host.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.contains("/registration?flow="), "{location}");
+    assert!(
+        res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().contains("HttpOnly"))
+    );
+    let flow_id = location.rsplit("flow=").next().unwrap().to_owned();
+    let (status, flow) = body(
+        b.get(format!(
+            "{}/self-service/registration/flows?id={flow_id}",
+            host.public
+        ))
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{flow}");
+    assert_eq!(flow["type"], "browser");
+    let csrf = node(&flow, "csrf_token")["attributes"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another browser (no cookie) cannot read or submit it.
+    let (status, _) = body(
+        app()
+            .get(format!(
+                "{}/self-service/registration/flows?id={flow_id}",
+                host.public
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let form = [
+        ("method", "password"),
+        ("traits.email", "browser@example.com"),
+        ("traits.name", "Bea"),
+        ("password", PASSWORD),
+    ];
+    let (status, err) = body(
+        b.post(format!(
+            "{}/self-service/registration?flow={flow_id}",
+            host.public
+        ))
+        .header(ACCEPT, "application/json")
+        .form(&form)
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(err["error"]["id"], "security_csrf_violation");
+    // The form post with the token: 303 to the default return URL, a session cookie.
+    let mut with_token = form.to_vec();
+    with_token.push(("csrf_token", &csrf));
+    let res = b
+        .post(format!(
+            "{}/self-service/registration?flow={flow_id}",
+            host.public
+        ))
+        .form(&with_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session_cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("identa_session="))
+        .expect("a session cookie");
+    assert!(
+        session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"),
+        "{session_cookie}"
+    );
+    let (status, me) = body(
+        b.get(format!("{}/sessions/whoami", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["identity"]["traits"]["name"], "Bea");
+    // The host's own protected route sees the same session.
+    let (status, mine) = body(
+        b.get(format!("{}/app/me", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["email"], "browser@example.com");
+    let (status, _) = body(
+        app()
+            .get(format!("{}/app/me", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Logged in: a new login flow goes to the default return URL instead.
+    let res = b
+        .get(format!("{}/self-service/login/browser", host.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        res.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("/dashboard")
+    );
+    // Logout through the logout URL.
+    let (status, logout) = body(
+        b.get(format!("{}/self-service/logout/browser", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{logout}");
+    let url = logout["logout_url"].as_str().unwrap();
+    assert!(url.contains("/self-service/logout?token="));
+    let res = b.get(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, _) = body(
+        b.get(format!("{}/sessions/whoami", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A login through the browser form.
+    let res = b
+        .get(format!("{}/self-service/login/browser", host.public))
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    let (status, flow) = body(res).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = node(&flow, "csrf_token")["attributes"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = b
+        .post(format!(
+            "{}/self-service/login?flow={}",
+            host.public,
+            flow["id"].as_str().unwrap()
+        ))
+        .form(&[
+            ("method", "password"),
+            ("identifier", "browser@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, _) = body(
+        b.get(format!("{}/sessions/whoami", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// `return_to` must be allowed; bad input gets 4xx JSON, never a 500.
+pub async fn return_to_and_bad_input(host: &Host) {
+    let c = app();
+    let (status, err) = body(
+        c.get(format!(
+            "{}/self-service/login/api?return_to=https://evil.example/",
+            host.public
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["id"], "self_service_flow_return_to_forbidden");
+    let (_, flow) = body(
+        c.get(format!("{}/self-service/login/api", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let submit = format!(
+        "{}/self-service/login?flow={}",
+        host.public,
+        flow["id"].as_str().unwrap()
+    );
+    let (status, err) = body(
+        c.post(&submit)
+            .header(CONTENT_TYPE, "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (status, _) = body(
+        c.post(&submit)
+            .header(CONTENT_TYPE, "text/plain")
+            .body("hello")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = body(
+        c.post(&submit)
+            .json(&json!({ "method": "carrier-pigeon" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let big = "x".repeat(200_000);
+    let res = c
+        .post(&submit)
+        .json(&json!({ "method": "password", "identifier": big, "password": "p" }))
+        .send()
+        .await;
+    if let Ok(res) = res {
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let (status, _) = body(
+        c.post(format!(
+            "{}/self-service/login?flow=not-a-uuid",
+            host.public
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = body(
+        c.post(format!(
+            "{}/self-service/login?flow=6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+            host.public
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = body(
+        c.get(format!("{}/admin/identities/not-a-uuid", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = body(
+        c.get(format!(
+            "{}/admin/identities/6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+            host.admin
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = body(
+        c.post(format!("{}/admin/identities", host.admin))
+            .json(&json!({ "traits": {} }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// Admin: identities (create with a password and with a Kratos hash), get, list, update,
+/// patch, sessions, recovery code, courier, delete.
+pub async fn admin_identities(host: &Host) {
+    let c = app();
+    let (status, created) = body(
+        c.post(format!("{}/admin/identities", host.admin))
+            .json(&json!({
+                "schema_id": "default",
+                "traits": { "email": "admin-made@example.com", "name": "Ann" },
+                "metadata_admin": { "plan": "gold" },
+                "credentials": { "password": { "config": { "password": PASSWORD } } }
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["metadata_admin"]["plan"], "gold");
+    assert_eq!(
+        created["credentials"]["password"]["identifiers"][0],
+        "admin-made@example.com"
+    );
+    assert!(
+        created["credentials"]["password"].get("config").is_none(),
+        "no hash leaves the server"
+    );
+    // Duplicates are a conflict.
+    let (status, _) = body(
+        c.post(format!("{}/admin/identities", host.admin))
+            .json(&json!({ "traits": { "email": "ADMIN-made@example.com" } }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Import with an argon2id hash from Kratos's own hasher tests (password "test").
+    let (status, imported) = body(
+        c.post(format!("{}/admin/identities", host.admin))
+            .json(&json!({
+                "traits": { "email": "imported@example.com" },
+                "credentials": { "password": { "config": { "hashed_password": "$argon2id$v=19$m=32,t=2,p=4$cm94YnRVOW5jZzFzcVE4bQ$MNzk5BtR2vUhrp6qQEjRNw" } } }
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{imported}");
+    let (status, _) = api_login(host, "imported@example.com", "test").await;
+    assert_eq!(status, StatusCode::OK, "the imported hash verifies");
+    let (status, bad) = body(
+        c.post(format!("{}/admin/identities", host.admin))
+            .json(&json!({ "traits": { "email": "bad-hash@example.com" }, "credentials": { "password": { "config": { "hashed_password": "plaintext" } } } }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    let (status, got) = body(
+        c.get(format!("{}/admin/identities/{id}", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, got["traits"]["name"].as_str()),
+        (StatusCode::OK, Some("Ann"))
+    );
+    let (status, found) = body(
+        c.get(format!(
+            "{}/admin/identities?credentials_identifier=Admin-Made@example.com",
+            host.admin
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let (status, list) = body(
+        c.get(format!("{}/admin/identities?page_size=1", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, put) = body(
+        c.put(format!("{}/admin/identities/{id}", host.admin))
+            .json(&json!({ "schema_id": "default", "state": "active", "traits": { "email": "admin-made@example.com", "name": "Anne" } }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, put["traits"]["name"].as_str()),
+        (StatusCode::OK, Some("Anne")),
+        "{put}"
+    );
+    let (status, patched) = body(
+        c.patch(format!("{}/admin/identities/{id}", host.admin))
+            .json(&json!([{ "op": "replace", "path": "/traits/name", "value": "Annie" }, { "op": "add", "path": "/metadata_public", "value": { "a": 1 } }]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["traits"]["name"], "Annie");
+    assert_eq!(patched["metadata_public"]["a"], 1);
+    let (status, _) = body(
+        c.patch(format!("{}/admin/identities/{id}", host.admin))
+            .json(&json!([{ "op": "remove", "path": "/traits/email" }]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a patch that breaks the schema is refused"
+    );
+
+    // Sessions of the identity.
+    let (_, login) = api_login(host, "admin-made@example.com", PASSWORD).await;
+    let token = login["session_token"].as_str().unwrap().to_owned();
+    let session_id = login["session"]["id"].as_str().unwrap().to_owned();
+    let (status, sessions) = body(
+        c.get(format!("{}/admin/identities/{id}/sessions", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
+    let (status, session) = body(
+        c.get(format!("{}/admin/sessions/{session_id}", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, session["identity"]["id"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+    let (status, _) = body(
+        c.patch(format!("{}/admin/sessions/{session_id}/extend", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let res = c
+        .delete(format!("{}/admin/sessions/{session_id}", host.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, _) = body(
+        c.get(format!("{}/sessions/whoami", host.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A recovery code made by the admin works in the public recovery flow.
+    let (status, code) = body(
+        c.post(format!("{}/admin/recovery/code", host.admin))
+            .json(&json!({ "identity_id": id, "expires_in": "15m" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{code}");
+    let link = code["recovery_link"].as_str().unwrap();
+    let flow_id = link.rsplit("flow=").next().unwrap();
+    let (status, recovered) = body(
+        c.post(format!(
+            "{}/self-service/recovery?flow={flow_id}",
+            host.public
+        ))
+        .json(&json!({ "method": "code", "code": code["recovery_code"] }))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{recovered}");
+    let actions: Vec<&str> = recovered["continue_with"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["action"].as_str())
+        .collect();
+    assert_eq!(actions, vec!["set_ory_session_token", "show_settings_ui"]);
+
+    // Courier messages are listed (registration of a new user queues a verification mail).
+    api_register(host, "mail@example.com").await;
+    let (status, messages) = body(
+        c.get(format!("{}/admin/courier/messages", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let message = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["recipient"] == "mail@example.com")
+        .expect("a message")
+        .clone();
+    assert_eq!(message["template_type"], "verification_code_valid");
+    let (status, one) = body(
+        c.get(format!(
+            "{}/admin/courier/messages/{}",
+            host.admin,
+            message["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, one["recipient"].as_str()),
+        (StatusCode::OK, Some("mail@example.com"))
+    );
+
+    // Delete.
+    let res = c
+        .delete(format!("{}/admin/identities/{id}", host.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, _) = body(
+        c.get(format!("{}/admin/identities/{id}", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Settings over the API: a fresh session changes its password; other sessions listed
+/// and revoked through the public session routes.
+pub async fn settings_and_sessions(host: &Host) {
+    let c = app();
+    let token = api_register(host, "settings@example.com").await;
+    let (status, flow) = body(
+        c.get(format!("{}/self-service/settings/api", host.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{flow}");
+    assert_eq!(flow["identity"]["traits"]["email"], "settings@example.com");
+    let (status, saved) = body(
+        c.post(format!(
+            "{}/self-service/settings?flow={}",
+            host.public,
+            flow["id"].as_str().unwrap()
+        ))
+        .header("X-Session-Token", &token)
+        .json(&json!({ "method": "password", "password": "a brand new passphrase" }))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["state"], "success");
+    assert_eq!(message_ids(&saved), vec![1_050_001]);
+    let (status, _) = api_login(host, "settings@example.com", "a brand new passphrase").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, others) = body(
+        c.get(format!("{}/sessions", host.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(others.as_array().unwrap().len(), 1);
+    let (status, revoked) = body(
+        c.delete(format!("{}/sessions", host.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, revoked["count"].as_i64()),
+        (StatusCode::OK, Some(1))
+    );
+    // Without a session there is no settings flow.
+    let (status, err) = body(
+        c.get(format!("{}/self-service/settings/api", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(err["error"]["id"], "session_inactive");
+}
+
+/// Every case, as `#[tokio::test]`s in the calling crate, each against a fresh host from
+/// `$start` (an `async fn() -> Host`).
+#[macro_export]
+macro_rules! http_suite {
+    ($start:path) => {
+        $crate::http_suite!(@cases $start;
+            health_schemas_and_separate_admin,
+            native_flows,
+            browser_flows,
+            return_to_and_bad_input,
+            admin_identities,
+            settings_and_sessions,
+        );
+    };
+    (@cases $start:path; $($case:ident),* $(,)?) => {
+        $(
+            #[$crate::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let host = $start().await;
+                $crate::$case(&host).await;
+            }
+        )*
+    };
+}

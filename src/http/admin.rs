@@ -1,0 +1,497 @@
+//! The admin API (Kratos's port 4434): identities (list, create — with a password or an
+//! imported hash —, get, update, JSON Patch, delete), an identity's sessions, sessions by id
+//! (get, extend, revoke), recovery codes, and the courier's messages.
+//!
+//! It trusts its caller completely: mount it on its own listener, reachable only from
+//! your network.
+
+// Handlers return a ready `Response` on their error path; it is built once per request.
+#![allow(clippy::result_large_err)]
+
+use chrono::Duration;
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::request::Incoming;
+use super::response::{empty, error, from_body_error, from_error, json};
+use super::{HttpConfig, Request, Response};
+use crate::courier::MessageStatus;
+use crate::engine::Identa;
+use crate::error::Error;
+use crate::identity::{Identity, IdentityState, IdentityUpdate, NewIdentity};
+use crate::store::PageRequest;
+use crate::{Password, parse_id};
+
+/// The admin API. Build it once and share it.
+#[derive(Debug)]
+pub struct AdminApi {
+    identa: Identa,
+    config: HttpConfig,
+}
+
+impl AdminApi {
+    /// The admin API of `identa`.
+    pub fn new(identa: Identa, config: HttpConfig) -> Self {
+        Self { identa, config }
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, req: Request) -> Response {
+        let inc = Incoming::new(&req);
+        let path = inc.path().to_owned();
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let method = req.method().clone();
+        let result = match (method, segments.as_slice()) {
+            (Method::GET, ["health", "alive" | "ready"]) => {
+                Ok(json(StatusCode::OK, &json!({ "status": "ok" })))
+            }
+            (Method::GET, ["admin", "identities"]) => self.list_identities(&inc).await,
+            (Method::POST, ["admin", "identities"]) => self.create_identity(&inc).await,
+            (Method::GET, ["admin", "identities", id]) => self.get_identity(id).await,
+            (Method::PUT, ["admin", "identities", id]) => self.put_identity(&inc, id).await,
+            (Method::PATCH, ["admin", "identities", id]) => self.patch_identity(&inc, id).await,
+            (Method::DELETE, ["admin", "identities", id]) => self.delete_identity(id).await,
+            (Method::GET, ["admin", "identities", id, "sessions"]) => {
+                self.identity_sessions(id).await
+            }
+            (Method::DELETE, ["admin", "identities", id, "sessions"]) => {
+                self.revoke_identity_sessions(id).await
+            }
+            (Method::GET, ["admin", "sessions", id]) => self.get_session(id).await,
+            (Method::PATCH, ["admin", "sessions", id, "extend"]) => self.extend_session(id).await,
+            (Method::DELETE, ["admin", "sessions", id]) => self.revoke_session(id).await,
+            (Method::POST, ["admin", "recovery", "code"]) => self.recovery_code(&inc).await,
+            (Method::GET, ["admin", "courier", "messages"]) => self.messages(&inc).await,
+            (Method::GET, ["admin", "courier", "messages", id]) => self.message(id).await,
+            _ => {
+                let shown: String = path.chars().take(200).collect();
+                Ok(error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("no route for `{shown}`"),
+                ))
+            }
+        };
+        result.unwrap_or_else(|res| res)
+    }
+
+    fn body(&self, inc: &Incoming<'_>) -> Result<Value, Response> {
+        inc.body(self.config.max_body_bytes)
+            .map_err(|e| from_body_error(&e))
+    }
+
+    async fn identity_by_path(&self, id: &str) -> Result<Identity, Response> {
+        let id = parse_id(id).map_err(|e| from_error(&e))?;
+        self.identa.identity(id).await.map_err(|e| from_error(&e))
+    }
+
+    async fn list_identities(&self, inc: &Incoming<'_>) -> Result<Response, Response> {
+        if let Some(identifier) = inc.query("credentials_identifier") {
+            let found = self
+                .identa
+                .identity_by_identifier(identifier)
+                .await
+                .map_err(|e| from_error(&e))?;
+            let list: Vec<Value> = found.iter().map(admin_identity).collect();
+            return Ok(json(StatusCode::OK, &json!(list)));
+        }
+        let page = page_request(inc)?;
+        let page = self
+            .identa
+            .list_identities(page)
+            .await
+            .map_err(|e| from_error(&e))?;
+        let list: Vec<Value> = page.items.iter().map(admin_identity).collect();
+        let mut res = json(StatusCode::OK, &json!(list));
+        if let Some(next) = page.next {
+            let link = format!(
+                "</admin/identities?page_size={}&page_token={next}>; rel=\"next\"",
+                inc.query("page_size").unwrap_or("250")
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&link) {
+                res.headers_mut().insert(http::header::LINK, v);
+            }
+        }
+        Ok(res)
+    }
+
+    async fn create_identity(&self, inc: &Incoming<'_>) -> Result<Response, Response> {
+        let body = self.body(inc)?;
+        let new = NewIdentity {
+            schema_id: body
+                .get("schema_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            traits: body.get("traits").cloned().unwrap_or_else(|| json!({})),
+            state: parse_state(&body)?.unwrap_or_default(),
+            metadata_public: body
+                .get("metadata_public")
+                .cloned()
+                .filter(|v| !v.is_null()),
+            metadata_admin: body.get("metadata_admin").cloned().filter(|v| !v.is_null()),
+        };
+        let password = body.pointer("/credentials/password/config");
+        let plain = password
+            .and_then(|c| c.get("password"))
+            .and_then(Value::as_str);
+        let hashed = password
+            .and_then(|c| c.get("hashed_password"))
+            .and_then(Value::as_str);
+        let created = match (plain, hashed) {
+            (Some(_), Some(_)) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "give either credentials.password.config.password or .hashed_password, not both",
+                ));
+            }
+            (Some(p), None) => {
+                self.identa
+                    .create_identity(new, Some(&Password::new(p)))
+                    .await
+            }
+            (None, Some(h)) => self.identa.import_identity(new, h).await,
+            (None, None) => self.identa.create_identity(new, None).await,
+        };
+        let identity = created.map_err(|e| from_error(&e))?;
+        Ok(json(StatusCode::CREATED, &admin_identity(&identity)))
+    }
+
+    async fn get_identity(&self, id: &str) -> Result<Response, Response> {
+        let identity = self.identity_by_path(id).await?;
+        Ok(json(StatusCode::OK, &admin_identity(&identity)))
+    }
+
+    async fn put_identity(&self, inc: &Incoming<'_>, id: &str) -> Result<Response, Response> {
+        let identity = self.identity_by_path(id).await?;
+        let body = self.body(inc)?;
+        if let Some(schema) = body.get("schema_id").and_then(Value::as_str)
+            && schema != identity.schema_id
+        {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "changing schema_id is not supported",
+            ));
+        }
+        let Some(traits) = body.get("traits").cloned() else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "an update (PUT) needs the whole identity: `traits` is missing",
+            ));
+        };
+        let update = IdentityUpdate {
+            traits: Some(traits),
+            state: parse_state(&body)?,
+            metadata_public: Some(
+                body.get("metadata_public")
+                    .cloned()
+                    .filter(|v| !v.is_null()),
+            ),
+            metadata_admin: Some(body.get("metadata_admin").cloned().filter(|v| !v.is_null())),
+        };
+        let updated = self
+            .identa
+            .update_identity(identity.id, update)
+            .await
+            .map_err(|e| from_error(&e))?;
+        if let Some(p) = body
+            .pointer("/credentials/password/config/password")
+            .and_then(Value::as_str)
+        {
+            let updated = self
+                .identa
+                .set_password(updated.id, &Password::new(p))
+                .await
+                .map_err(|e| from_error(&e))?;
+            return Ok(json(StatusCode::OK, &admin_identity(&updated)));
+        }
+        Ok(json(StatusCode::OK, &admin_identity(&updated)))
+    }
+
+    async fn patch_identity(&self, inc: &Incoming<'_>, id: &str) -> Result<Response, Response> {
+        let identity = self.identity_by_path(id).await?;
+        let bytes = inc.request().body();
+        if bytes.len() > self.config.max_body_bytes {
+            return Err(from_body_error(&super::request::BodyError::TooLarge {
+                limit: self.config.max_body_bytes,
+            }));
+        }
+        let patch: json_patch::Patch = serde_json::from_slice(bytes).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!("the body is not a JSON Patch (RFC 6902) array: {e}"),
+            )
+        })?;
+        let mut doc = json!({
+            "schema_id": identity.schema_id,
+            "state": identity.state.as_str(),
+            "traits": identity.traits,
+            "metadata_public": identity.metadata_public,
+            "metadata_admin": identity.metadata_admin,
+        });
+        json_patch::patch(&mut doc, &patch).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!("the patch does not apply: {e}"),
+            )
+        })?;
+        if doc.get("schema_id").and_then(Value::as_str) != Some(identity.schema_id.as_str()) {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "changing schema_id is not supported",
+            ));
+        }
+        let update = IdentityUpdate {
+            traits: doc.get("traits").cloned(),
+            state: parse_state(&doc)?,
+            metadata_public: Some(doc.get("metadata_public").cloned().filter(|v| !v.is_null())),
+            metadata_admin: Some(doc.get("metadata_admin").cloned().filter(|v| !v.is_null())),
+        };
+        let updated = self
+            .identa
+            .update_identity(identity.id, update)
+            .await
+            .map_err(|e| from_error(&e))?;
+        Ok(json(StatusCode::OK, &admin_identity(&updated)))
+    }
+
+    async fn delete_identity(&self, id: &str) -> Result<Response, Response> {
+        let id = parse_id(id).map_err(|e| from_error(&e))?;
+        self.identa
+            .delete_identity(id)
+            .await
+            .map_err(|e| from_error(&e))?;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    async fn identity_sessions(&self, id: &str) -> Result<Response, Response> {
+        let identity = self.identity_by_path(id).await?;
+        let sessions = self
+            .identa
+            .sessions(identity.id)
+            .await
+            .map_err(|e| from_error(&e))?;
+        Ok(json(StatusCode::OK, &json!(sessions)))
+    }
+
+    async fn revoke_identity_sessions(&self, id: &str) -> Result<Response, Response> {
+        let identity = self.identity_by_path(id).await?;
+        self.identa
+            .revoke_all_sessions(identity.id)
+            .await
+            .map_err(|e| from_error(&e))?;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Response, Response> {
+        let id = parse_id(id).map_err(|e| from_error(&e))?;
+        let session = self.identa.session(id).await.map_err(|e| from_error(&e))?;
+        let identity = self
+            .identa
+            .identity(session.identity_id)
+            .await
+            .map_err(|e| from_error(&e))?;
+        let mut out = json!(session);
+        super::response::put(&mut out, "identity", admin_identity(&identity));
+        Ok(json(StatusCode::OK, &out))
+    }
+
+    async fn extend_session(&self, id: &str) -> Result<Response, Response> {
+        let id = parse_id(id).map_err(|e| from_error(&e))?;
+        let session = self
+            .identa
+            .extend_session(id)
+            .await
+            .map_err(|e| from_error(&e))?;
+        Ok(json(StatusCode::OK, &json!(session)))
+    }
+
+    async fn revoke_session(&self, id: &str) -> Result<Response, Response> {
+        let id = parse_id(id).map_err(|e| from_error(&e))?;
+        let session = self.identa.session(id).await.map_err(|e| from_error(&e))?;
+        match self.identa.revoke_session(session.identity_id, id).await {
+            Ok(()) | Err(Error::SessionNotFound(_)) => Ok(empty(StatusCode::NO_CONTENT)),
+            Err(e) => Err(from_error(&e)),
+        }
+    }
+
+    async fn recovery_code(&self, inc: &Incoming<'_>) -> Result<Response, Response> {
+        let body = self.body(inc)?;
+        let identity_id = body
+            .get("identity_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the body needs `identity_id`",
+                )
+            })?;
+        let identity_id = parse_id(identity_id).map_err(|e| from_error(&e))?;
+        let expires_in = match body.get("expires_in").and_then(Value::as_str) {
+            Some(text) => parse_duration(text).ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "expires_in must be a duration such as `15m`, `1h` or `90s`",
+                )
+            })?,
+            None => self.identa.config().flows.recovery.code_lifespan,
+        };
+        let issued = self
+            .identa
+            .recovery_flow()
+            .create_code_for(identity_id, expires_in)
+            .await
+            .map_err(|e| from_error(&e))?;
+        let public = self.identa.config().flows.public_url.trim_end_matches('/');
+        Ok(json(
+            StatusCode::CREATED,
+            &json!({
+                "recovery_link": format!("{public}/self-service/recovery?flow={}", issued.flow.id),
+                "recovery_code": issued.code.expose(),
+                "expires_at": issued.expires_at,
+            }),
+        ))
+    }
+
+    async fn messages(&self, inc: &Incoming<'_>) -> Result<Response, Response> {
+        let status = match inc.query("status") {
+            Some(s) => Some(
+                s.parse::<MessageStatus>()
+                    .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()))?,
+            ),
+            None => None,
+        };
+        let page = page_request(inc)?;
+        let page = self
+            .identa
+            .courier()
+            .messages(status, page)
+            .await
+            .map_err(|e| from_error(&e))?;
+        let list: Vec<Value> = page.items.iter().map(message_json).collect();
+        Ok(json(StatusCode::OK, &json!(list)))
+    }
+
+    async fn message(&self, id: &str) -> Result<Response, Response> {
+        let id = parse_id(id).map_err(|e| from_error(&e))?;
+        match self
+            .identa
+            .courier()
+            .message(id)
+            .await
+            .map_err(|e| from_error(&e))?
+        {
+            Some(m) => Ok(json(StatusCode::OK, &message_json(&m))),
+            None => Err(error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no message has id {id}"),
+            )),
+        }
+    }
+}
+
+/// An identity as the admin API shows it: everything but credential secrets.
+fn admin_identity(identity: &Identity) -> Value {
+    let mut out = json!(identity);
+    if let Some(map) = out.as_object_mut() {
+        map.insert("metadata_admin".into(), json!(identity.metadata_admin));
+        let credentials: Map<String, Value> = identity
+            .credentials
+            .values()
+            .map(|c| {
+                (
+                    c.credential_type.as_str().to_owned(),
+                    json!({
+                        "type": c.credential_type.as_str(),
+                        "identifiers": c.identifiers,
+                        "version": c.version,
+                        "created_at": c.created_at,
+                        "updated_at": c.updated_at,
+                    }),
+                )
+            })
+            .collect();
+        map.insert("credentials".into(), Value::Object(credentials));
+    }
+    out
+}
+
+fn message_json(m: &crate::courier::Message) -> Value {
+    json!({
+        "id": m.id,
+        "status": m.status.as_str(),
+        "type": "email",
+        "template_type": m.template.as_str(),
+        "recipient": m.email.to,
+        "subject": m.email.subject,
+        "body": m.email.text,
+        "send_count": m.send_count,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+    })
+}
+
+fn parse_state(body: &Value) -> Result<Option<IdentityState>, Response> {
+    match body.get("state").and_then(Value::as_str) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|e: crate::identity::UnknownVariant| {
+                error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string())
+            }),
+    }
+}
+
+fn page_request(inc: &Incoming<'_>) -> Result<PageRequest, Response> {
+    let mut page = PageRequest::default();
+    if let Some(size) = inc.query("page_size") {
+        page.page_size = size.parse().map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "page_size must be a number",
+            )
+        })?;
+    }
+    if let Some(token) = inc.query("page_token") {
+        page.after = Some(Uuid::parse_str(token).map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "page_token is not one this API gave out",
+            )
+        })?);
+    }
+    Ok(page)
+}
+
+/// `90s`, `15m`, `1h`, `1h30m`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::zero();
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: i64 = number.parse().ok()?;
+        number.clear();
+        total += match c {
+            's' => Duration::seconds(n),
+            'm' => Duration::minutes(n),
+            'h' => Duration::hours(n),
+            _ => return None,
+        };
+    }
+    (number.is_empty() && total > Duration::zero()).then_some(total)
+}

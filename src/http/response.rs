@@ -1,0 +1,185 @@
+//! Writing responses: JSON bodies, Kratos's generic error shape
+//! (`{"error": {"id", "code", "status", "reason", "message"}}`), redirects and cookies.
+//! Every engine error maps to a 4xx with a stable id; only failures inside identa or its
+//! database become a 500, and those never carry details to the client.
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Map, Value, json};
+
+use super::request::BodyError;
+use super::{CookieConfig, Response, SameSite};
+use crate::error::{Error, ErrorKind};
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut res = http::Response::new(Bytes::from(bytes));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Kratos's generic error, with extra top-level fields (`redirect_browser_to`, …).
+pub fn error_with(
+    status: StatusCode,
+    id: &str,
+    reason: &str,
+    extra: Map<String, Value>,
+) -> Response {
+    let mut body = json!({
+        "error": {
+            "id": id,
+            "code": status.as_u16(),
+            "status": status.canonical_reason().unwrap_or_default(),
+            "reason": reason,
+            "message": message_for(status),
+        }
+    });
+    if let Some(map) = body.as_object_mut() {
+        map.extend(extra);
+    }
+    json(status, &body)
+}
+
+/// Kratos's generic error.
+pub fn error(status: StatusCode, id: &str, reason: &str) -> Response {
+    error_with(status, id, reason, Map::new())
+}
+
+fn message_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "The request was malformed or contained invalid parameters",
+        401 => "The request could not be authorized",
+        403 => "The requested action was forbidden",
+        404 => "The requested resource could not be found",
+        409 => "The resource could not be created due to a conflict",
+        410 => "The requested resource is no longer available",
+        413 => "The request body is too large",
+        415 => "The request body has an unsupported content type",
+        422 => "The request was well-formed but contained semantic errors",
+        _ => "An internal server error occurred, please contact the system administrator",
+    }
+}
+
+/// The response for an engine error (a flow's validation errors are handled by the routes,
+/// which answer with the flow itself).
+pub fn from_error(err: &Error) -> Response {
+    let (status, id) = match err.kind() {
+        ErrorKind::InvalidTraits
+        | ErrorKind::InvalidInput
+        | ErrorKind::PasswordPolicy
+        | ErrorKind::InvalidCredentials
+        | ErrorKind::ValidationFailed
+        | ErrorKind::FlowState
+        | ErrorKind::HookRefused
+        | ErrorKind::InvalidSchema => (StatusCode::BAD_REQUEST, "bad_request"),
+        ErrorKind::SessionAlreadyAvailable => {
+            (StatusCode::BAD_REQUEST, "session_already_available")
+        }
+        ErrorKind::FlowDisabled => (StatusCode::BAD_REQUEST, "self_service_flow_disabled"),
+        ErrorKind::ReturnToForbidden => (
+            StatusCode::BAD_REQUEST,
+            "self_service_flow_return_to_forbidden",
+        ),
+        ErrorKind::Duplicate => (StatusCode::CONFLICT, "conflict"),
+        ErrorKind::Conflict => (StatusCode::CONFLICT, "concurrent_update"),
+        ErrorKind::SchemaNotFound | ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        ErrorKind::SessionInactive => (StatusCode::UNAUTHORIZED, "session_inactive"),
+        ErrorKind::IdentityDisabled => (StatusCode::UNAUTHORIZED, "identity_disabled"),
+        ErrorKind::FlowExpired => (StatusCode::GONE, "self_service_flow_expired"),
+        ErrorKind::CsrfViolation => (StatusCode::FORBIDDEN, "security_csrf_violation"),
+        ErrorKind::SessionRefreshRequired => (StatusCode::FORBIDDEN, "session_refresh_required"),
+        ErrorKind::IdentityMismatch => (StatusCode::FORBIDDEN, "security_identity_mismatch"),
+        _ => {
+            tracing::error!(error = %err, "request failed inside identa");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_server_error",
+                "identa could not complete the request; the server log has the details",
+            );
+        }
+    };
+    error(status, id, &err.to_string())
+}
+
+/// The response for a body that could not be read.
+pub fn from_body_error(err: &BodyError) -> Response {
+    match err {
+        BodyError::TooLarge { limit } => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            &format!("the body is larger than {limit} bytes"),
+        ),
+        BodyError::UnsupportedType(t) => error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            &format!(
+                "content type `{t}` is not accepted: send application/json or application/x-www-form-urlencoded"
+            ),
+        ),
+        BodyError::Malformed(reason) => error(StatusCode::BAD_REQUEST, "bad_request", reason),
+    }
+}
+
+/// A 303 to `location`.
+pub fn redirect(location: &str) -> Response {
+    let mut res = http::Response::new(Bytes::new());
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, value);
+    }
+    res
+}
+
+/// An empty response with `status`.
+pub fn empty(status: StatusCode) -> Response {
+    let mut res = http::Response::new(Bytes::new());
+    *res.status_mut() = status;
+    res
+}
+
+/// A `Set-Cookie` value. `max_age` `Some(0)` deletes the cookie; `None` makes a
+/// browser-session cookie.
+pub fn cookie(
+    config: &CookieConfig,
+    secure: bool,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) -> String {
+    let mut out = format!("{name}={value}; Path={}; HttpOnly", config.path);
+    if let Some(domain) = &config.domain {
+        out.push_str(&format!("; Domain={domain}"));
+    }
+    if let Some(age) = max_age {
+        out.push_str(&format!("; Max-Age={age}"));
+    }
+    out.push_str(match config.same_site {
+        SameSite::Lax => "; SameSite=Lax",
+        SameSite::Strict => "; SameSite=Strict",
+    });
+    if secure {
+        out.push_str("; Secure");
+    }
+    out
+}
+
+/// Adds a `Set-Cookie` header.
+pub fn set_cookie(res: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        res.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// Sets `key` on a JSON object (no-op on anything else).
+pub fn put(object: &mut Value, key: &str, value: Value) {
+    if let Some(map) = object.as_object_mut() {
+        map.insert(key.to_owned(), value);
+    }
+}
