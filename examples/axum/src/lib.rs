@@ -58,6 +58,29 @@ pub fn public_router(api: Arc<PublicApi>) -> Router {
     })
 }
 
+/// The server-rendered UI under `/ui`, as an axum router.
+pub fn ui_router(ui: identa_ui::Ui, limit: usize) -> Router {
+    let handler = move |req: Request| {
+        let ui = ui.clone();
+        async move {
+            forward(req, limit, |r| async move {
+                match ui.handle(r).await {
+                    Some(res) => res,
+                    None => identa::http::response::error(
+                        http::StatusCode::NOT_FOUND,
+                        "not_found",
+                        "no such page",
+                    ),
+                }
+            })
+            .await
+        }
+    };
+    Router::new()
+        .route("/ui", axum::routing::any(handler.clone()))
+        .route("/ui/{*rest}", axum::routing::any(handler))
+}
+
 /// The admin API (port 4434) as an axum router. Serve it on its own listener.
 pub fn admin_router(api: Arc<AdminApi>, limit: usize) -> Router {
     Router::new().fallback(move |req: Request| {
@@ -194,7 +217,10 @@ pub async fn start(
     let app_routes = Router::new()
         .route("/app/me", axum::routing::get(me))
         .with_state(session_state);
-    let public_app = app_routes.merge(public_router(public));
+    let ui = identa_ui::Ui::new(public.clone());
+    let public_app = app_routes
+        .merge(ui_router(ui, http_config.max_body_bytes))
+        .merge(public_router(public));
     let admin_app = admin_router(admin, http_config.max_body_bytes);
 
     let serve = |listener: tokio::net::TcpListener, app: Router| {
