@@ -1,0 +1,86 @@
+// A native-app round trip through the official Kratos SDK against an identa host:
+// registration -> whoami -> logout -> login -> wrong password (400, 4000006) ->
+// settings password change -> admin get / list / delete identity.
+//
+//   node roundtrip.mjs <public base URL> <admin base URL>
+import assert from "node:assert/strict";
+import { Configuration, FrontendApi, IdentityApi } from "@ory/kratos-client";
+
+const [publicUrl, adminUrl] = process.argv.slice(2);
+const frontend = new FrontendApi(new Configuration({ basePath: publicUrl }));
+const identities = new IdentityApi(new Configuration({ basePath: adminUrl }));
+const email = `sdk-${Date.now()}@example.com`;
+const password = "a long and unusual passphrase";
+
+async function expectStatus(promise, status) {
+  try {
+    await promise;
+  } catch (err) {
+    assert.equal(err.response?.status, status, JSON.stringify(err.response?.data));
+    return err.response.data;
+  }
+  assert.fail(`expected HTTP ${status}`);
+}
+
+// Registration.
+const { data: regFlow } = await frontend.createNativeRegistrationFlow();
+assert.equal(regFlow.type, "api");
+const { data: registered } = await frontend.updateRegistrationFlow({
+  flow: regFlow.id,
+  updateRegistrationFlowBody: { method: "password", password, traits: { email, name: "Sdk" } },
+});
+assert.ok(registered.session_token, "a session token after registration");
+assert.equal(registered.identity.traits.email, email);
+let token = registered.session_token;
+
+// whoami.
+const { data: session } = await frontend.toSession({ xSessionToken: token });
+assert.equal(session.identity.id, registered.identity.id);
+assert.equal(session.authenticator_assurance_level, "aal1");
+
+// Logout.
+await frontend.performNativeLogout({ performNativeLogoutBody: { session_token: token } });
+await expectStatus(frontend.toSession({ xSessionToken: token }), 401);
+
+// Login, then a wrong password.
+const { data: loginFlow } = await frontend.createNativeLoginFlow();
+const { data: loggedIn } = await frontend.updateLoginFlow({
+  flow: loginFlow.id,
+  updateLoginFlowBody: { method: "password", identifier: email, password },
+});
+token = loggedIn.session_token;
+assert.ok(token);
+const { data: again } = await frontend.createNativeLoginFlow();
+const refused = await expectStatus(
+  frontend.updateLoginFlow({
+    flow: again.id,
+    updateLoginFlowBody: { method: "password", identifier: email, password: "not the password" },
+  }),
+  400,
+);
+assert.equal(refused.ui.messages[0].id, 4000006);
+
+// Settings: change the password (the session is fresh, so it may).
+const { data: settingsFlow } = await frontend.createNativeSettingsFlow({ xSessionToken: token });
+assert.equal(settingsFlow.identity.traits.email, email);
+const { data: saved } = await frontend.updateSettingsFlow({
+  flow: settingsFlow.id,
+  xSessionToken: token,
+  updateSettingsFlowBody: { method: "password", password: "another long passphrase" },
+});
+assert.equal(saved.state, "success");
+const { data: relogin } = await frontend.createNativeLoginFlow();
+await frontend.updateLoginFlow({
+  flow: relogin.id,
+  updateLoginFlowBody: { method: "password", identifier: email, password: "another long passphrase" },
+});
+
+// Admin: get, list, delete.
+const { data: fetched } = await identities.getIdentity({ id: registered.identity.id });
+assert.equal(fetched.traits.email, email);
+const { data: listed } = await identities.listIdentities({ credentialsIdentifier: email });
+assert.equal(listed.length, 1);
+await identities.deleteIdentity({ id: registered.identity.id });
+await expectStatus(identities.getIdentity({ id: registered.identity.id }), 404);
+
+console.log("kratos sdk round trip: ok");
