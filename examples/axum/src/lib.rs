@@ -2,8 +2,6 @@
 //! optional JSON file), the engine, the public and admin routers, and [`CurrentSession`],
 //! the extractor a host's own handlers use to require a signed-in user.
 
-pub mod config;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,7 +15,7 @@ use http_body_util::BodyExt;
 use identa::http::{AdminApi, ClientIp, PublicApi};
 use identa::{AuthenticatedSession, Identa, SessionToken};
 
-pub use config::HostConfig;
+pub use identa_host::HostConfig;
 
 /// Converts an axum request into the `http::Request<Bytes>` identa takes (reading at most
 /// `limit` bytes of body) and identa's response back.
