@@ -1072,6 +1072,43 @@ pub async fn kratos_sdk_roundtrip(host: &Host) {
     assert!(stdout.contains("kratos sdk round trip: ok"), "{stdout}");
 }
 
+/// A real browser: headless Chromium (Debian's `chromium`, driven by puppeteer-core from
+/// npm, in `browser/`) signs up, signs out, signs in and sees the dashboard through the UI.
+/// Skipped without Chromium or `npm ci --prefix examples/http-suite/browser`, unless
+/// `IDENTA_REQUIRE_BROWSER_TESTS` is set.
+pub async fn real_browser(host: &Host) {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/browser"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !dir.join("node_modules/puppeteer-core").exists()
+        || !std::path::Path::new(&chromium).exists()
+    {
+        assert!(
+            std::env::var("IDENTA_REQUIRE_BROWSER_TESTS").is_err(),
+            "IDENTA_REQUIRE_BROWSER_TESTS is set but Chromium ({chromium}) or puppeteer-core is missing"
+        );
+        eprintln!("skipped: install chromium and npm ci --prefix examples/http-suite/browser");
+        return;
+    }
+    let out = tokio::process::Command::new("node")
+        .arg("signup-login.mjs")
+        .arg(&host.public)
+        .env("CHROMIUM", &chromium)
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("chromium sign-up, sign-out, sign-in: ok"),
+        "{stdout}"
+    );
+}
+
 /// Every case, as `#[tokio::test]`s in the calling crate, each against a fresh host from
 /// `$start` (an `async fn() -> Host`).
 #[macro_export]
@@ -1086,6 +1123,7 @@ macro_rules! http_suite {
             settings_and_sessions,
             ui_pages,
             kratos_sdk_roundtrip,
+            real_browser,
         );
     };
     (@cases $start:path; $($case:ident),* $(,)?) => {

@@ -274,7 +274,7 @@ impl Ui {
             };
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(s["authenticated_at"].as_str().unwrap_or_default()),
+                esc(&when(s["authenticated_at"].as_str().unwrap_or_default())),
                 esc(device),
                 action
             )
@@ -324,6 +324,14 @@ impl Ui {
             )
             .await;
         redirect("/ui/dashboard")
+    }
+}
+
+/// `2026-11-22T15:47:41.125384Z` → `2026-11-22 15:47 UTC`.
+fn when(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => rfc3339.to_owned(),
     }
 }
 
