@@ -256,7 +256,7 @@ impl Identa {
     ) -> Result<Identity> {
         if !self.inner.hasher.can_verify(hashed_password) {
             return Err(Error::InvalidInput(
-                "hashed_password is not a hash identa can verify: use an argon2id or argon2i PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)"
+                "hashed_password is not a hash identa can verify: use an argon2id or argon2i PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash) or a bcrypt hash ($2a$/$2b$/$2y$, cost 4 to 15)"
                     .into(),
             ));
         }
@@ -679,6 +679,15 @@ impl Identa {
             .cache
             .invalidate(SessionEvent::Session(session.id));
         Ok(session)
+    }
+
+    /// All sessions, by id; `active` filters on the revocation flag.
+    pub async fn list_sessions(
+        &self,
+        active: Option<bool>,
+        page: PageRequest,
+    ) -> Result<Page<Session>> {
+        Ok(self.inner.store.list_sessions(active, page).await?)
     }
 
     /// A session by id (whatever its state).

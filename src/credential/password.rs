@@ -159,15 +159,68 @@ fn unsupported(reason: impl fmt::Display) -> PasswordError {
     }
 }
 
+/// The highest bcrypt cost accepted (Kratos's bound on compare and import).
+const MAX_BCRYPT_COST: u32 = 15;
+
+/// A parsed stored hash, ready to verify.
+enum Stored {
+    /// argon2id or argon2i (PHC).
+    Argon2(Argon2Hash),
+    /// bcrypt (modular crypt, `$2a$`/`$2b$`/`$2y$`), as Kratos writes by default.
+    Bcrypt(String),
+}
+
+impl Stored {
+    fn parse(stored: &str) -> Result<Self, PasswordError> {
+        if stored.starts_with("$2") {
+            return parse_bcrypt(stored).map(Self::Bcrypt);
+        }
+        Argon2Hash::parse(stored).map(Self::Argon2)
+    }
+}
+
+/// Checks a bcrypt string's shape and cost (4..=15) without verifying anything.
+fn parse_bcrypt(stored: &str) -> Result<String, PasswordError> {
+    let parts: Vec<&str> = stored.split('$').collect();
+    let [_, variant, cost, rest] = parts.as_slice() else {
+        return Err(unsupported(
+            "not a bcrypt string ($2b$<cost>$<53 characters>)",
+        ));
+    };
+    if !matches!(*variant, "2a" | "2b" | "2y" | "2x") {
+        return Err(unsupported(format!(
+            "bcrypt variant `{variant}` is not supported"
+        )));
+    }
+    let cost: u32 = cost
+        .parse()
+        .map_err(|_| unsupported("the bcrypt cost is not a number"))?;
+    if !(4..=MAX_BCRYPT_COST).contains(&cost) {
+        return Err(unsupported(format!(
+            "bcrypt cost {cost} is outside 4..={MAX_BCRYPT_COST}"
+        )));
+    }
+    let valid = rest.len() == 53
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
+    if !valid {
+        return Err(unsupported(
+            "the bcrypt salt and hash must be 53 characters of ./A-Za-z0-9",
+        ));
+    }
+    Ok(stored.to_owned())
+}
+
 /// A parsed argon2 hash, ready to verify.
-struct Stored {
+struct Argon2Hash {
     algorithm: Algorithm,
     params: Params,
     salt: Salt,
     expected: Output,
 }
 
-impl Stored {
+impl Argon2Hash {
     /// Parses and bounds-checks a PHC string; nothing is allocated for argon2 yet.
     fn parse(phc: &str) -> Result<Self, PasswordError> {
         let hash =
@@ -321,7 +374,11 @@ impl PasswordHasher {
     ) -> Result<bool, PasswordError> {
         // An unknown account takes exactly the path of a wrong password.
         let target = Stored::parse(stored.unwrap_or(&self.inner.dummy))?;
-        let weight = self.inner.weight(&target.params);
+        let weight = match &target {
+            Stored::Argon2(a) => self.inner.weight(&a.params),
+            // bcrypt needs 4 KiB; one permit bounds its CPU use like any hash.
+            Stored::Bcrypt(_) => 1,
+        };
         let pwd = password.expose().as_bytes().to_vec();
         let matched = self
             .run(weight, move |inner| inner.verify_blocking(&pwd, &target))
@@ -340,9 +397,12 @@ impl PasswordHasher {
     /// argon2id at exactly the configured parameters (with a 32-byte output).
     #[must_use]
     pub fn needs_rehash(&self, stored: &str) -> bool {
-        Stored::parse(stored).map_or(true, |s| {
-            s.algorithm != Algorithm::Argon2id || s.params != self.inner.params
-        })
+        match Stored::parse(stored) {
+            Ok(Stored::Argon2(a)) => {
+                a.algorithm != Algorithm::Argon2id || a.params != self.inner.params
+            }
+            Ok(Stored::Bcrypt(_)) | Err(_) => true,
+        }
     }
 
     /// Runs `work` on a blocking thread once `weight` permits are free.
@@ -428,6 +488,14 @@ impl Inner {
     }
 
     fn verify_blocking(&self, pwd: &[u8], stored: &Stored) -> Result<bool, PasswordError> {
+        match stored {
+            Stored::Argon2(a) => self.verify_argon2(pwd, a),
+            // Passwords over 72 bytes are refused rather than silently truncated.
+            Stored::Bcrypt(hash) => Ok(bcrypt::non_truncating_verify(pwd, hash).unwrap_or(false)),
+        }
+    }
+
+    fn verify_argon2(&self, pwd: &[u8], stored: &Argon2Hash) -> Result<bool, PasswordError> {
         let argon = Argon2::new(stored.algorithm, Version::V0x13, stored.params.clone());
         let mut out = vec![0u8; stored.expected.len()];
         self.with_blocks(&stored.params, |blocks| {
@@ -652,7 +720,7 @@ mod tests {
             let pw = Password::new(v["password"].as_str().unwrap());
             let hash = v["hash"].as_str().unwrap();
             let got = h.verify(&pw, Some(hash)).await;
-            if alg == "argon2id" || alg == "argon2i" {
+            if alg == "argon2id" || alg == "argon2i" || alg == "bcrypt" {
                 if v["matches"].as_bool().unwrap() {
                     assert!(got.unwrap(), "{hash}");
                 } else {
@@ -665,7 +733,7 @@ mod tests {
                 assert!(unsupported_hash(got), "{alg}");
             }
         }
-        assert!(checked >= 3, "argon2 vectors checked: {checked}");
+        assert!(checked >= 4, "argon2 and bcrypt vectors checked: {checked}");
     }
 
     #[tokio::test]

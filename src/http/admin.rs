@@ -58,6 +58,7 @@ impl AdminApi {
             (Method::DELETE, ["admin", "identities", id, "sessions"]) => {
                 self.revoke_identity_sessions(id).await
             }
+            (Method::GET, ["admin", "sessions"]) => self.list_sessions(&inc).await,
             (Method::GET, ["admin", "sessions", id]) => self.get_session(id).await,
             (Method::PATCH, ["admin", "sessions", id, "extend"]) => self.extend_session(id).await,
             (Method::DELETE, ["admin", "sessions", id]) => self.revoke_session(id).await,
@@ -287,6 +288,38 @@ impl AdminApi {
             .await
             .map_err(|e| from_error(&e))?;
         Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    async fn list_sessions(&self, inc: &Incoming<'_>) -> Result<Response, Response> {
+        let active = match inc.query("active") {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "active must be true or false",
+                ));
+            }
+        };
+        let page = page_request(inc)?;
+        let page = self
+            .identa
+            .list_sessions(active, page)
+            .await
+            .map_err(|e| from_error(&e))?;
+        let mut res = json(StatusCode::OK, &json!(page.items));
+        if let Some(next) = page.next {
+            let link = format!(
+                "</admin/sessions?page_size={}&page_token={next}>; rel=\"next\"",
+                inc.query("page_size").unwrap_or("250")
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&link) {
+                res.headers_mut().insert(http::header::LINK, v);
+            }
+        }
+        Ok(res)
     }
 
     async fn get_session(&self, id: &str) -> Result<Response, Response> {

@@ -162,6 +162,13 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
     /// An identity's sessions, newest first.
     async fn sessions_of(&self, identity_id: Uuid) -> Result<Vec<Session>, StoreError>;
+    /// All sessions by id (keyset pagination); with `active`, only those whose `active`
+    /// flag matches (expiry is not considered).
+    async fn list_sessions(
+        &self,
+        active: Option<bool>,
+        page: PageRequest,
+    ) -> Result<Page<Session>, StoreError>;
     /// Replaces a session's mutable fields (active, authenticated_at, expires_at, aal,
     /// methods, devices), logging a [`SessionEvent::Session`]. False if absent.
     async fn update_session(&self, session: &Session) -> Result<bool, StoreError>;

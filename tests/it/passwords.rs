@@ -157,7 +157,90 @@ async fn an_unverifiable_stored_hash_is_just_invalid_credentials(env: TestEnv) {
     assert!(matches!(err, Error::InvalidCredentials), "{err:?}");
 }
 
+async fn imported_kratos_hashes_sign_in_and_are_upgraded(env: TestEnv) {
+    // From Kratos's own hasher tests (../shared/kratos-hash-vectors.json): bcrypt, its
+    // default hasher, and argon2i; both for the password "test".
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/kratos-hash-vectors.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let vector = |alg: &str| {
+        doc["kratos_hasher_test"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["algorithm"] == alg && v["matches"] == true && v["password"] == "test")
+            .map(|v| v["hash"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    for (email, hash) in [
+        ("bcrypt@example.com", vector("bcrypt")),
+        ("argon2i@example.com", vector("argon2i")),
+    ] {
+        let new = identa::NewIdentity {
+            traits: json!({ "email": email }),
+            ..Default::default()
+        };
+        let imported = env.identa.import_identity(new, &hash).await.unwrap();
+        assert_eq!(
+            imported
+                .credential(identa::CredentialType::Password)
+                .unwrap()
+                .hashed_password(),
+            Some(hash.as_str())
+        );
+        assert_eq!(
+            env.identa
+                .login(email, &Password::new("wrong"), None)
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidCredentials
+        );
+        env.identa
+            .login(email, &Password::new("test"), None)
+            .await
+            .unwrap();
+        // The first successful login re-hashes with identa's argon2id parameters.
+        let stored = env.identa.identity(imported.id).await.unwrap();
+        let now = stored
+            .credential(identa::CredentialType::Password)
+            .unwrap()
+            .hashed_password()
+            .unwrap()
+            .to_owned();
+        assert!(now.starts_with("$argon2id$"), "{now}");
+        env.identa
+            .login(email, &Password::new("test"), None)
+            .await
+            .unwrap();
+    }
+    // Hashes identa cannot verify are refused at import, with a clear error.
+    for bad in [
+        "plaintext",
+        "$2a$16$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6",
+        "$md5$CY9rzUYh03PK3k6DJie09g==",
+    ] {
+        let new = identa::NewIdentity {
+            traits: json!({ "email": "bad@example.com" }),
+            ..Default::default()
+        };
+        let err = env.identa.import_identity(new, bad).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}");
+    }
+    assert!(
+        env.identa
+            .identity_by_identifier("bad@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 crate::on_every_backend!(
+    imported_kratos_hashes_sign_in_and_are_upgraded,
     an_unverifiable_stored_hash_is_just_invalid_credentials,
     wrong_password_and_unknown_user_look_alike,
     policy_is_enforced_at_registration,

@@ -603,6 +603,21 @@ pub async fn admin_identities(host: &Host) {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
+    // Import with bcrypt (Kratos's default hasher), from Kratos's own hasher tests.
+    let (status, imported) = body(
+        c.post(format!("{}/admin/identities", host.admin))
+            .json(&json!({
+                "traits": { "email": "bcrypt@example.com" },
+                "credentials": { "password": { "config": { "hashed_password": "$2a$12$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6" } } }
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{imported}");
+    let (status, _) = api_login(host, "bcrypt@example.com", "test").await;
+    assert_eq!(status, StatusCode::OK, "the imported bcrypt hash verifies");
     // Import with an argon2id hash from Kratos's own hasher tests (password "test").
     let (status, imported) = body(
         c.post(format!("{}/admin/identities", host.admin))
@@ -711,6 +726,24 @@ pub async fn admin_identities(host: &Host) {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(sessions.as_array().unwrap().len(), 1);
+    let (status, all) = body(
+        c.get(format!(
+            "{}/admin/sessions?active=true&page_size=500",
+            host.admin
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == session_id.as_str()),
+        "{all}"
+    );
     let (status, session) = body(
         c.get(format!("{}/admin/sessions/{session_id}", host.admin))
             .send()

@@ -766,6 +766,34 @@ impl SessionStore for SeaOrmStore {
             .collect()
     }
 
+    async fn list_sessions(
+        &self,
+        active: Option<bool>,
+        page: PageRequest,
+    ) -> Result<Page<Session>, StoreError> {
+        let size = page.clamped_size();
+        let mut q = session::Entity::find().order_by_asc(session::Column::Id);
+        if let Some(active) = active {
+            q = q.filter(session::Column::Active.eq(active));
+        }
+        if let Some(after) = page.after {
+            q = q.filter(session::Column::Id.gt(after));
+        }
+        let mut rows = q.limit(size + 1).all(&self.db).await.map_err(db_err)?;
+        let more = rows.len() as u64 > size;
+        rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        let items = rows
+            .into_iter()
+            .map(session_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if more {
+            items.last().map(|s| s.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
     async fn update_session(&self, s: &Session) -> Result<bool, StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
         let updated = update_session_in(&tx, s).await?;
