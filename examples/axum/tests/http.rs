@@ -14,6 +14,7 @@ async fn start_for_tests() -> Host {
         public_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         password: PasswordConfig::insecure_fast_for_tests(),
+        secrets_file: Some(dir.path().join("identa-secrets.json")),
         ..HostConfig::default()
     };
     let running = start(config).await.unwrap();

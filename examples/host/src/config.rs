@@ -8,7 +8,7 @@
 //! | `IDENTA_PUBLIC_URL` | `http://<public addr>` |
 //! | `IDENTA_UI_URL` | `<public url>/ui` |
 //! | `IDENTA_SMTP_URL`, `IDENTA_SMTP_FROM` | none: the logging mailer |
-//! | `IDENTA_SECRETS_COOKIE`, `IDENTA_SECRETS_CIPHER` | generated and printed with a warning (comma-separated lists; first signs/encrypts) |
+//! | `IDENTA_SECRETS_COOKIE`, `IDENTA_SECRETS_CIPHER` | development secrets generated into `IDENTA_SECRETS_FILE` (`identa-secrets.json`, mode 0600) with a warning; never printed (comma-separated lists; first signs/encrypts) |
 //! | `IDENTA_SCHEMA` | the built-in schema: `email` (identifier, verification, recovery) and `name` |
 //! | `IDENTA_ALLOWED_RETURN_URLS` | none (comma-separated) |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
@@ -53,6 +53,10 @@ pub struct HostConfig {
     pub allowed_return_urls: Vec<String>,
     /// Password hashing.
     pub password: PasswordConfig,
+    /// Where development secrets are kept when none are configured (created on first run,
+    /// readable only by the owner), so a restart keeps flows, codes and queued mail.
+    /// `None`: random secrets for this run only. Default: `identa-secrets.json`.
+    pub secrets_file: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -70,6 +74,7 @@ impl Default for HostConfig {
             schema: None,
             allowed_return_urls: Vec::new(),
             password: PasswordConfig::default(),
+            secrets_file: Some(PathBuf::from("identa-secrets.json")),
         }
     }
 }
@@ -116,11 +121,20 @@ fn list(text: &str) -> Vec<String> {
 impl HostConfig {
     /// Defaults, then the file named by `IDENTA_CONFIG`, then the environment.
     pub fn from_env() -> Result<Self, BoxError> {
+        Self::from_sources(std::env::vars())
+    }
+
+    /// Defaults, then the file named by `IDENTA_CONFIG` in `vars`, then `vars` themselves
+    /// (`IDENTA_*` names; others are ignored).
+    pub fn from_sources(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, BoxError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
         let mut config = Self::default();
         let mut values: Vec<(String, String)> = Vec::new();
-        if let Ok(path) = std::env::var("IDENTA_CONFIG") {
+        if let Some((_, path)) = vars.iter().find(|(k, _)| k == "IDENTA_CONFIG") {
             let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("IDENTA_CONFIG={path}: {e}"))?;
+                std::fs::read_to_string(path).map_err(|e| format!("IDENTA_CONFIG={path}: {e}"))?;
             let file: serde_json::Map<String, Value> = serde_json::from_str(&text)
                 .map_err(|e| format!("IDENTA_CONFIG={path} is not a JSON object: {e}"))?;
             for (key, value) in file {
@@ -136,9 +150,9 @@ impl HostConfig {
                 values.push((key.to_ascii_lowercase(), text));
             }
         }
-        for (key, value) in std::env::vars() {
+        for (key, value) in &vars {
             if let Some(name) = key.strip_prefix("IDENTA_") {
-                values.push((name.to_ascii_lowercase(), value));
+                values.push((name.to_ascii_lowercase(), value.clone()));
             }
         }
         for (key, value) in values {
@@ -164,6 +178,9 @@ impl HostConfig {
             "secrets_cipher" => self.cipher_secrets = list(value),
             "schema" => self.schema = Some(PathBuf::from(value)),
             "allowed_return_urls" => self.allowed_return_urls = list(value),
+            "secrets_file" => {
+                self.secrets_file = Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty())
+            }
             // Other IDENTA_* variables (test settings, …) are not ours.
             _ => {}
         }
@@ -171,16 +188,6 @@ impl HostConfig {
     }
 
     fn secrets(list: &[String], what: &str) -> Result<Vec<Secret>, BoxError> {
-        if list.is_empty() {
-            let secret = Secret::random();
-            tracing::warn!(
-                "IDENTA_SECRETS_{} is not set: using a random {what} secret for this run only \
-                 (sessions' CSRF tokens, codes and queued mail will not survive a restart); \
-                 set it in production",
-                what.to_ascii_uppercase()
-            );
-            return Ok(vec![secret]);
-        }
         list.iter()
             .map(|s| {
                 Secret::new(s.as_bytes().to_vec()).map_err(|e| {
@@ -188,6 +195,62 @@ impl HostConfig {
                 })
             })
             .collect()
+    }
+
+    /// The configured secrets; without any, development secrets from `secrets_file`
+    /// (created on first use) or, without a file, random ones for this run. The secrets
+    /// themselves are never printed.
+    fn resolve_secrets(&self) -> Result<Secrets, BoxError> {
+        if !self.cookie_secrets.is_empty() && !self.cipher_secrets.is_empty() {
+            return Ok(Secrets {
+                cookie: Self::secrets(&self.cookie_secrets, "cookie")?,
+                cipher: Self::secrets(&self.cipher_secrets, "cipher")?,
+            });
+        }
+        let Some(path) = &self.secrets_file else {
+            tracing::warn!(
+                "IDENTA_SECRETS_COOKIE / IDENTA_SECRETS_CIPHER are not set: using random secrets for this run only"
+            );
+            return Ok(Secrets::default());
+        };
+        let (cookie, cipher) = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let doc: Value = serde_json::from_str(&text).map_err(|e| {
+                    format!(
+                        "{}: not the secrets file identa wrote ({e})",
+                        path.display()
+                    )
+                })?;
+                let get = |k: &str| {
+                    doc[k]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("{}: `{k}` is missing", path.display()))
+                };
+                (get("cookie")?, get("cipher")?)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let fresh = || {
+                    let bytes: [u8; 32] = rand_bytes();
+                    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                };
+                let (cookie, cipher) = (fresh(), fresh());
+                write_private(
+                    path,
+                    &serde_json::to_string_pretty(&json!({ "cookie": cookie, "cipher": cipher }))?,
+                )?;
+                (cookie, cipher)
+            }
+            Err(e) => return Err(format!("{}: {e}", path.display()).into()),
+        };
+        tracing::warn!(
+            file = %path.display(),
+            "IDENTA_SECRETS_COOKIE / IDENTA_SECRETS_CIPHER are not set: using development secrets kept in this file; set both in production"
+        );
+        Ok(Secrets {
+            cookie: vec![Secret::new(cookie.into_bytes())?],
+            cipher: vec![Secret::new(cipher.into_bytes())?],
+        })
     }
 
     /// The engine, the HTTP settings and the mailer this configuration describes.
@@ -207,10 +270,7 @@ impl HostConfig {
         };
         config.flows.public_url = public_url.clone();
         config.flows.allowed_return_urls = self.allowed_return_urls.clone();
-        config.secrets = Secrets {
-            cookie: Self::secrets(&self.cookie_secrets, "cookie")?,
-            cipher: Self::secrets(&self.cipher_secrets, "cipher")?,
-        };
+        config.secrets = self.resolve_secrets()?;
         let ui_url = self
             .ui_url
             .clone()
@@ -235,5 +295,119 @@ impl HostConfig {
             None => Arc::new(LoggingMailer::new()),
         };
         Ok((identa, http, mailer))
+    }
+}
+
+/// 32 random bytes from the operating system's CSPRNG.
+fn rand_bytes() -> [u8; 32] {
+    rand::random()
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), BoxError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("{}: cannot create the secrets file ({e})", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_file_then_the_environment() {
+        let dir = std::env::temp_dir().join(format!("identa-host-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("identa.json");
+        std::fs::write(
+            &file,
+            r#"{"database_url": "sqlite://from-file.db", "public_addr": "127.0.0.1:5000", "allowed_return_urls": ["https://a.example", "https://b.example"]}"#,
+        )
+        .unwrap();
+        let config = HostConfig::from_sources(vars(&[
+            ("IDENTA_CONFIG", file.to_str().unwrap()),
+            ("IDENTA_PUBLIC_ADDR", "127.0.0.1:6000"),
+            (
+                "IDENTA_SMTP_URL",
+                "smtp://127.0.0.1:25/?disable_starttls=true",
+            ),
+            ("PATH", "/usr/bin"),
+        ]))
+        .unwrap();
+        assert_eq!(config.database_url, "sqlite://from-file.db");
+        assert_eq!(config.public_addr.port(), 6000, "the environment wins");
+        assert_eq!(
+            config.allowed_return_urls,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(
+            config.smtp_url.as_deref(),
+            Some("smtp://127.0.0.1:25/?disable_starttls=true")
+        );
+        assert_eq!(config.admin_addr.port(), 4434, "defaults stay");
+        let err = HostConfig::from_sources(vars(&[("IDENTA_ADMIN_ADDR", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("admin_addr"), "{err}");
+        let err = HostConfig::from_sources(vars(&[("IDENTA_CONFIG", "/nonexistent/identa.json")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/identa.json"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn development_secrets_are_kept_in_a_private_file() {
+        let dir = std::env::temp_dir().join(format!("identa-host-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("identa-secrets.json");
+        let config = HostConfig {
+            secrets_file: Some(path.clone()),
+            ..HostConfig::default()
+        };
+        let first = config.resolve_secrets().unwrap();
+        let second = config.resolve_secrets().unwrap();
+        assert_eq!(first, second, "a restart reads the same secrets");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let configured = HostConfig {
+            cookie_secrets: vec!["c".repeat(32)],
+            cipher_secrets: vec!["d".repeat(32)],
+            secrets_file: Some(path.clone()),
+            ..HostConfig::default()
+        };
+        assert_ne!(
+            configured.resolve_secrets().unwrap(),
+            first,
+            "configured secrets win"
+        );
+        let short = HostConfig {
+            cookie_secrets: vec!["short".into()],
+            cipher_secrets: vec!["d".repeat(32)],
+            ..HostConfig::default()
+        };
+        assert!(short.resolve_secrets().is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
