@@ -4,6 +4,8 @@
 mod common;
 mod courier;
 mod flows;
+#[cfg(feature = "http")]
+mod http;
 mod identities;
 mod passwords;
 mod sessions;

@@ -1,0 +1,144 @@
+//! The HTTP layer driven in-process with an injected clock: the answers that need time to
+//! pass (expired flows, stale sign-ins) and browser error pages.
+
+use bytes::Bytes;
+use chrono::Duration;
+use identa::http::{HttpConfig, PublicApi};
+use serde_json::{Value, json};
+
+use crate::common::TestEnv;
+use crate::on_every_backend;
+
+fn get(path: &str) -> http::Request<Bytes> {
+    http::Request::get(path)
+        .header("accept", "application/json")
+        .body(Bytes::new())
+        .unwrap()
+}
+
+fn post(path: &str, body: Value, token: Option<&str>) -> http::Request<Bytes> {
+    let mut req = http::Request::post(path)
+        .header("content-type", "application/json")
+        .header("accept", "application/json");
+    if let Some(token) = token {
+        req = req.header("x-session-token", token);
+    }
+    req.body(Bytes::from(body.to_string())).unwrap()
+}
+
+fn json_of(res: &http::Response<Bytes>) -> Value {
+    serde_json::from_slice(res.body()).unwrap()
+}
+
+async fn expired_flows_answer_410_with_a_fresh_flow(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let flow = json_of(&api.handle(get("/self-service/login/api")).await);
+    env.clock.advance(Duration::minutes(61));
+    let res = api
+        .handle(post(
+            &format!("/self-service/login?flow={}", flow["id"].as_str().unwrap()),
+            json!({ "method": "password", "identifier": "a@example.com", "password": "whatever" }),
+            None,
+        ))
+        .await;
+    assert_eq!(res.status(), 410);
+    let body = json_of(&res);
+    assert_eq!(body["error"]["id"], "self_service_flow_expired");
+    let fresh = body["use_flow_id"].as_str().unwrap();
+    assert_ne!(fresh, flow["id"].as_str().unwrap());
+    let res = api
+        .handle(get(&format!("/self-service/login/flows?id={fresh}")))
+        .await;
+    assert_eq!(res.status(), 200, "the replacement flow exists");
+}
+
+async fn stale_sessions_are_sent_to_re_authenticate(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let reg = json_of(&api.handle(get("/self-service/registration/api")).await);
+    let done = json_of(
+        &api.handle(post(
+            &format!("/self-service/registration?flow={}", reg["id"].as_str().unwrap()),
+            json!({ "method": "password", "traits": { "email": "old@example.com" }, "password": "a long and unusual passphrase" }),
+            None,
+        ))
+        .await,
+    );
+    let token = done["session_token"].as_str().unwrap().to_owned();
+    let settings = api
+        .handle(
+            http::Request::get("/self-service/settings/api")
+                .header("x-session-token", &token)
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    let settings = json_of(&settings);
+    env.clock.advance(Duration::minutes(20));
+    let res = api
+        .handle(post(
+            &format!(
+                "/self-service/settings?flow={}",
+                settings["id"].as_str().unwrap()
+            ),
+            json!({ "method": "password", "password": "another long passphrase" }),
+            Some(&token),
+        ))
+        .await;
+    assert_eq!(res.status(), 403);
+    let body = json_of(&res);
+    assert_eq!(body["error"]["id"], "session_refresh_required");
+    let to = body["redirect_browser_to"].as_str().unwrap();
+    assert!(
+        to.contains("/self-service/login/browser?refresh=true"),
+        "{to}"
+    );
+}
+
+async fn browser_errors_go_to_the_error_page(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let res = api
+        .handle(
+            http::Request::get("/self-service/login/browser")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let flow_id = location.rsplit("flow=").next().unwrap();
+    // A form post without the CSRF token, from a page (no JSON asked for).
+    let res = api
+        .handle(
+            http::Request::post(format!("/self-service/login?flow={flow_id}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &cookie)
+                .body(Bytes::from("method=password&identifier=a%40b.c&password=x"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let error_page = res.headers()["location"].to_str().unwrap();
+    assert!(
+        error_page.starts_with("http://127.0.0.1:4433/ui/error?id="),
+        "{error_page}"
+    );
+    let id = error_page.rsplit("id=").next().unwrap();
+    let stored = api
+        .handle(get(&format!("/self-service/errors?id={id}")))
+        .await;
+    assert_eq!(stored.status(), 200);
+    assert_eq!(json_of(&stored)["error"]["id"], "security_csrf_violation");
+}
+
+on_every_backend!(
+    expired_flows_answer_410_with_a_fresh_flow,
+    stale_sessions_are_sent_to_re_authenticate,
+    browser_errors_go_to_the_error_page,
+);
