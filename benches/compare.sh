@@ -7,7 +7,8 @@
 #
 # Ratios are identa's median time over the peer's (below 1 is faster than the peer).
 # tower-sessions runs from its own package (benches/peer-tower-sessions: its sqlx 0.8
-# cannot share a build with sea-orm 2). Login over HTTP needs the axum host: "na" until then.
+# cannot share a build with sea-orm 2). Login over HTTP runs the axum host
+# (examples/axum/benches/login_http.rs, its own load generator) against the hashing bound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,8 @@ cargo bench $features --bench session_lookup -- --noplot >&2
 (cd benches/peer-tower-sessions && cargo bench --bench tower_sessions_lookup -- --noplot) >&2
 memory_line=$(cargo bench $features --bench login_memory 2>/dev/null | grep '^login_memory_peak_mib=' || echo "login_memory_peak_mib=na")
 export memory_line
+http_line=$(cargo bench -p identa-axum --bench login_http 2>/dev/null | grep '^login_http_per_s=' || echo "")
+export http_line
 
 python3 - <<'PY'
 import json, os, pathlib
@@ -61,6 +64,11 @@ pairs = {
     "verify2_vs_c": ratio(rows["identa verify x2"], rows["C verify x2"]),
     "login_http_vs_hash_bound": None,
 }
+http = dict(kv.split("=", 1) for kv in os.environ.get("http_line", "").split() if "=" in kv)
+if "login_http_vs_hash_bound" in http:
+    pairs["login_http_vs_hash_bound"] = float(http["login_http_vs_hash_bound"])
+    print(f"{'logins over HTTP':38} {http['login_http_per_s']}/s of a hashing bound of "
+          f"{http['hash_bound_per_s']}/s; p50 {http['login_http_p50_ms']} ms, p99 {http['login_http_p99_ms']} ms")
 
 # A bar chart of each comparison, identa against its peer, as plain SVG.
 bars = [
@@ -90,5 +98,6 @@ svg.append("</svg>")
 pathlib.Path("docs/performance-chart.svg").write_text("\n".join(svg) + "\n")
 
 fmt = lambda v: "na" if v is None else f"{v:.3f}"
-print(" ".join(f"{k}={fmt(v)}" for k, v in pairs.items()) + " " + os.environ.get("memory_line", ""))
+p99 = f" login_http_p99_ms={http['login_http_p99_ms']}" if "login_http_p99_ms" in http else ""
+print(" ".join(f"{k}={fmt(v)}" for k, v in pairs.items()) + p99 + " " + os.environ.get("memory_line", ""))
 PY
