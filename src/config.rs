@@ -7,7 +7,7 @@ pub use crate::courier::CourierConfig;
 pub use crate::credential::password::PasswordConfig;
 pub use crate::flow::{
     AfterRegistration, CodeFlowConfig, FlowsConfig, LoginConfig, OtherSessions, RegistrationConfig,
-    SettingsConfig, UnknownRecipients,
+    SettingsConfig, TotpConfig, UnknownRecipients,
 };
 pub use crate::secret::{Secret, Secrets};
 pub use crate::session::SessionCacheConfig;
@@ -36,6 +36,19 @@ pub struct SessionConfig {
     /// The in-process `whoami` cache. Default: on, with revocations by other processes
     /// seen within 1 second. See [`SessionCacheConfig`].
     pub cache: SessionCacheConfig,
+    /// The assurance level `whoami` demands. Default: [`RequiredAal::Aal1`] (as Kratos).
+    pub whoami_required_aal: RequiredAal,
+}
+
+/// What assurance level a session must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequiredAal {
+    /// Any signed-in session.
+    #[default]
+    Aal1,
+    /// The highest the identity can reach: an identity with a second factor set up must
+    /// have used it (`aal2`); others need only `aal1`.
+    HighestAvailable,
 }
 
 impl Default for SessionConfig {
@@ -43,6 +56,7 @@ impl Default for SessionConfig {
         Self {
             lifespan: Duration::hours(24),
             cache: SessionCacheConfig::default(),
+            whoami_required_aal: RequiredAal::default(),
         }
     }
 }

@@ -437,6 +437,30 @@ impl Identa {
         Ok(())
     }
 
+    /// Removes one credential of an identity (a lost TOTP device, say), so the identity
+    /// can sign in without it. The password credential cannot be removed this way.
+    pub async fn delete_credential(
+        &self,
+        id: Uuid,
+        credential_type: CredentialType,
+    ) -> Result<Identity> {
+        if credential_type == CredentialType::Password {
+            return Err(Error::InvalidInput(
+                "the password credential cannot be deleted; set a new password instead".into(),
+            ));
+        }
+        let mut identity = self.identity(id).await?;
+        if identity.credentials.remove(&credential_type).is_none() {
+            return Err(Error::InvalidInput(format!(
+                "identity {id} has no {credential_type} credential"
+            )));
+        }
+        identity.updated_at = self.now();
+        self.inner.store.replace_identity(&identity).await?;
+        self.inner.cache.invalidate(SessionEvent::Identity(id));
+        Ok(identity)
+    }
+
     /// Deletes an identity with its credentials, addresses and sessions.
     pub async fn delete_identity(&self, id: Uuid) -> Result<()> {
         if self.inner.store.delete_identity(id).await? {
@@ -609,8 +633,23 @@ impl Identa {
     }
 
     /// The session a token belongs to, with its identity. Refuses unknown, revoked and
-    /// expired sessions, and sessions of disabled identities.
+    /// expired sessions, and sessions of disabled identities; with
+    /// `session.whoami_required_aal = HighestAvailable`, also an `aal1` session of an
+    /// identity that has a second factor ([`Error::Aal2Required`]).
     pub async fn whoami(&self, token: &SessionToken) -> Result<AuthenticatedSession> {
+        let current = self.authenticate(token).await?;
+        if self.inner.config.session.whoami_required_aal
+            == crate::config::RequiredAal::HighestAvailable
+            && current.session.aal < current.identity.highest_available_aal()
+        {
+            return Err(Error::Aal2Required);
+        }
+        Ok(current)
+    }
+
+    /// [`whoami`](Self::whoami) without the assurance-level rule: what flows use, since a
+    /// session that must step up still drives the step-up.
+    pub(crate) async fn authenticate(&self, token: &SessionToken) -> Result<AuthenticatedSession> {
         if token.is_oversized() {
             return Err(Error::SessionInactive(SessionRefusal::Unknown));
         }

@@ -114,6 +114,9 @@ pub enum Error {
     /// A host hook refused the operation.
     #[error("refused by a hook: {0}")]
     HookRefused(HookError),
+    /// The session must complete its second factor first (a login flow with `aal2`).
+    #[error("this session must complete the second factor first: start a login flow with aal=aal2")]
+    Aal2Required,
     /// `return_to` points somewhere not allowed (an open redirect).
     #[error("return_to `{0}` is not allowed: add its origin to flows.allowed_return_urls")]
     ReturnToForbidden(String),
@@ -178,6 +181,8 @@ pub enum ErrorKind {
     HookRefused,
     /// `return_to` not allowed.
     ReturnToForbidden,
+    /// The second factor is needed.
+    Aal2Required,
 }
 
 impl ErrorKind {
@@ -206,6 +211,7 @@ impl ErrorKind {
             Self::Conflict => "concurrent_update",
             Self::HookRefused => "hook_refused",
             Self::ReturnToForbidden => "self_service_flow_return_to_forbidden",
+            Self::Aal2Required => "session_aal2_required",
         }
     }
 }
@@ -235,6 +241,7 @@ impl Error {
             Self::ConcurrentUpdate { .. } => ErrorKind::Conflict,
             Self::HookRefused(_) => ErrorKind::HookRefused,
             Self::ReturnToForbidden(_) => ErrorKind::ReturnToForbidden,
+            Self::Aal2Required => ErrorKind::Aal2Required,
             Self::SessionInactive(_) => ErrorKind::SessionInactive,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::Password(_) | Self::Store(_) => ErrorKind::Internal,

@@ -16,11 +16,14 @@ use super::{
     show_hook_error, show_input_error, text,
 };
 use crate::credential::password::Password;
+use crate::credential::totp::{self, TotpSecret};
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::{AfterEvent, BeforeEvent};
 use crate::identity::CredentialType;
-use crate::session::{Aal, AuthenticatedSession, AuthenticationMethod, SessionEvent, SessionToken};
+use crate::session::{
+    Aal, AuthenticatedSession, AuthenticationMethod, SessionEvent, SessionRefusal, SessionToken,
+};
 use crate::store::{FlowCommit, FlowWrite};
 
 /// Why a login flow is started.
@@ -32,6 +35,9 @@ pub enum LoginIntent {
     /// Re-authenticate the current session (Kratos's `refresh=true`). Without a session
     /// this is an ordinary sign-in.
     Refresh,
+    /// Complete the second factor of the current `aal1` session (Kratos's `aal=aal2`):
+    /// the session is upgraded to `aal2` in place.
+    SecondFactor,
 }
 
 /// What a user submits to log in.
@@ -44,6 +50,12 @@ pub enum LoginSubmission {
         identifier: String,
         /// The password.
         password: Password,
+    },
+    /// A code from the authenticator app, in a second-factor flow (Kratos's
+    /// `method: "totp"` with `totp_code`).
+    Totp {
+        /// The code.
+        code: String,
     },
 }
 
@@ -86,6 +98,10 @@ impl Logins<'_> {
         let current = current_session(identa, req).await?;
         if current.is_some() && intent == LoginIntent::SignIn {
             return Err(Error::SessionAlreadyAvailable);
+        }
+        if intent == LoginIntent::SecondFactor {
+            let current = current.ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
+            return self.create_second_factor(flow_type, req, &current).await;
         }
         let mut flow = new_flow(
             identa,
@@ -132,6 +148,141 @@ impl Logins<'_> {
         Ok(flow)
     }
 
+    async fn create_second_factor(
+        &self,
+        flow_type: FlowType,
+        req: &FlowRequest,
+        current: &AuthenticatedSession,
+    ) -> Result<Flow> {
+        let identa = self.identa;
+        if current.identity.credential(CredentialType::Totp).is_none() {
+            return Err(Error::InvalidInput(
+                "this account has no second factor set up: add one in the settings".into(),
+            ));
+        }
+        if current.session.aal >= Aal::Aal2 {
+            return Err(Error::SessionAlreadyAvailable);
+        }
+        let mut flow = new_flow(
+            identa,
+            FlowKind::Login,
+            flow_type,
+            req,
+            identa.config().flows.login.lifespan,
+            FlowState::ChooseMethod,
+        )?;
+        flow.requested_aal = Aal::Aal2;
+        flow.session_id = Some(current.session.id);
+        flow.identity_id = Some(current.identity.id);
+        flow.ui.messages.push(text::second_factor());
+        flow.ui.nodes.push(
+            Node::input(NodeGroup::Totp, "totp_code", InputType::Text)
+                .required()
+                .autocomplete("one-time-code")
+                .label(text::totp_login_label()),
+        );
+        flow.ui.nodes.push(method_button(
+            NodeGroup::Totp,
+            "totp",
+            text::use_authenticator(),
+        ));
+        let commit = FlowCommit {
+            flows: vec![FlowWrite::Insert(&flow)],
+            ..FlowCommit::default()
+        };
+        identa.store().commit_flow(&commit, None).await?;
+        Ok(flow)
+    }
+
+    /// Completes a second-factor flow with a TOTP code: the session becomes `aal2`.
+    async fn submit_totp(&self, mut flow: Flow, code: &str, req: &FlowRequest) -> Result<LoggedIn> {
+        let identa = self.identa;
+        let current = current_session(identa, req)
+            .await?
+            .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
+        if flow.requested_aal != Aal::Aal2 || flow.session_id != Some(current.session.id) {
+            return Err(Error::IdentityMismatch);
+        }
+        let mut identity = current.identity.clone();
+        let stored = identity
+            .credential(CredentialType::Totp)
+            .and_then(|c| totp::read_config(&c.config));
+        let Some((sealed, last_step)) = stored else {
+            flow.ui
+                .add_message(Some("totp_code"), text::no_totp_device());
+            return Err(reject(identa, flow).await);
+        };
+        let secret = TotpSecret::open(
+            identa.keyring(),
+            &totp::credential_context(identity.id),
+            &sealed,
+        )
+        .ok_or_else(|| {
+            Error::InvalidInput(
+                "the TOTP secret cannot be opened with the configured cipher secrets".into(),
+            )
+        })?;
+        let now = identa.now();
+        let unix = u64::try_from(now.timestamp()).unwrap_or(0);
+        let Some(step) = secret.accept(code, unix, last_step) else {
+            flow.ui.add_message(Some("totp_code"), text::totp_wrong());
+            return Err(reject(identa, flow).await);
+        };
+        if let Some(credential) = identity.credentials.get_mut(&CredentialType::Totp) {
+            credential.config = totp::credential_config(&sealed, Some(step));
+            credential.updated_at = now;
+        }
+        let mut session = current.session.clone();
+        session.aal = Aal::Aal2;
+        session.authentication_methods.push(AuthenticationMethod {
+            method: CredentialType::Totp.as_str().to_owned(),
+            aal: Aal::Aal2,
+            completed_at: now,
+        });
+        flow.state = FlowState::PassedChallenge;
+        flow.version += 1;
+        flow.updated_at = now;
+        let commit = FlowCommit {
+            flows: vec![FlowWrite::Update(&flow)],
+            replace_identity: Some(&identity),
+            update_session: Some(&session),
+            spend: vec![(
+                spent_id(identity.id, step),
+                now + chrono::Duration::minutes(5),
+            )],
+            ..FlowCommit::default()
+        };
+        let event = AfterEvent::Login {
+            flow: &flow,
+            identity: &identity,
+            session: &session,
+        };
+        if let Err(failure) = commit_with_hook(identa, &commit, event).await {
+            let mut flow = flow.clone();
+            flow.version -= 1;
+            flow.state = FlowState::ChooseMethod;
+            match failure {
+                Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
+                // The step was accepted by a racing request: a replay.
+                Err(Error::ConcurrentUpdate {
+                    what: "one-time code",
+                }) => {
+                    flow.ui.add_message(Some("totp_code"), text::totp_wrong());
+                }
+                Err(err) => return Err(err),
+            }
+            return Err(reject(identa, flow).await);
+        }
+        identa.invalidate(SessionEvent::Session(session.id));
+        identa.invalidate(SessionEvent::Identity(identity.id));
+        Ok(LoggedIn {
+            flow,
+            session: AuthenticatedSession { session, identity },
+            token: None,
+            continue_with: Vec::new(),
+        })
+    }
+
     /// Submits credentials. A wrong identifier or password comes back as
     /// [`Error::FlowInvalid`] with Kratos's message 4000006 on the flow.
     pub async fn submit(
@@ -149,6 +300,20 @@ impl Logins<'_> {
                 reason: "the login is already complete; start a new flow",
             });
         }
+        let (identifier, password) = match submission {
+            LoginSubmission::Password {
+                identifier,
+                password,
+            } => (identifier, password),
+            LoginSubmission::Totp { code } => return self.submit_totp(flow, &code, req).await,
+        };
+        if flow.requested_aal == Aal::Aal2 {
+            return Err(Error::FlowState {
+                kind: flow.kind,
+                state: flow.state,
+                reason: "this flow completes a second factor: submit method `totp`",
+            });
+        }
         let current = current_session(identa, req).await?;
         let refreshing = match (&current, flow.refresh) {
             (Some(_), false) => return Err(Error::SessionAlreadyAvailable),
@@ -160,10 +325,6 @@ impl Logins<'_> {
             }
             (None, _) => None,
         };
-        let LoginSubmission::Password {
-            identifier,
-            password,
-        } = submission;
         let typed = Value::from(identifier.clone());
         if super::echoable(&typed) {
             flow.ui.set_value("identifier", typed);
@@ -253,4 +414,17 @@ impl Logins<'_> {
             continue_with,
         })
     }
+}
+
+/// The spent-code id of a TOTP step of an identity: a digest, so it reveals neither.
+fn spent_id(identity_id: Uuid, step: u64) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"identa/totp/step/");
+    hash.update(identity_id.as_bytes());
+    hash.update(step.to_be_bytes());
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
+    Uuid::from_bytes(bytes)
 }

@@ -266,6 +266,9 @@ pub(crate) struct Internal {
     /// Code submissions so far.
     #[serde(default)]
     pub(crate) code_attempts: u32,
+    /// Settings: a TOTP secret offered for enrolment, sealed and bound to the flow.
+    #[serde(default)]
+    pub(crate) pending_totp: Option<String>,
 }
 
 impl Flow {
@@ -394,6 +397,8 @@ impl FlowRequest {
 /// Flow lifespans and switches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowsConfig {
+    /// TOTP as a second factor.
+    pub totp: TotpConfig,
     /// The public base URL of the HTTP API, used in each flow's `ui.action`.
     /// Default: `http://127.0.0.1:4433`.
     pub public_url: String,
@@ -417,6 +422,7 @@ pub struct FlowsConfig {
 impl Default for FlowsConfig {
     fn default() -> Self {
         Self {
+            totp: TotpConfig::default(),
             public_url: "http://127.0.0.1:4433".into(),
             allowed_return_urls: Vec::new(),
             registration: RegistrationConfig::default(),
@@ -424,6 +430,24 @@ impl Default for FlowsConfig {
             settings: SettingsConfig::default(),
             recovery: CodeFlowConfig::default(),
             verification: CodeFlowConfig::default(),
+        }
+    }
+}
+
+/// TOTP (authenticator apps) as a second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpConfig {
+    /// Whether settings offer TOTP enrolment. Default: true.
+    pub enabled: bool,
+    /// The issuer shown in authenticator apps. Default: `identa`.
+    pub issuer: String,
+}
+
+impl Default for TotpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            issuer: "identa".into(),
         }
     }
 }
@@ -577,6 +601,7 @@ impl Identa {
             };
             csrf::check(self.keyring(), &flow, &probe).map_err(Error::Csrf)?;
         }
+        let mut flow = flow;
         if flow.kind == FlowKind::Settings {
             // A settings flow shows the user's traits: only to that user.
             let current = current_session(self, req)
@@ -587,6 +612,7 @@ impl Identa {
             if flow.identity_id != Some(current.identity.id) {
                 return Err(Error::IdentityMismatch);
             }
+            settings::hydrate_totp(self, &mut flow, &current.identity);
         }
         Ok(flow)
     }
@@ -734,7 +760,7 @@ pub(crate) async fn current_session(
     let Some(token) = &req.session else {
         return Ok(None);
     };
-    match identa.whoami(token).await {
+    match identa.authenticate(token).await {
         Ok(session) => Ok(Some(session)),
         Err(Error::SessionInactive(_)) => Ok(None),
         Err(err) => Err(err),

@@ -10,13 +10,14 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::ui::InputType;
+use super::ui::{ImageAttributes, InputType, Meta, NodeAttributes, NodeType};
 use super::{
     ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup, OtherSessions,
     commit_with_hook, current_session, load_for_submit, method_button, new_flow, refill_traits,
     reject, show_hook_error, show_input_error, text, trait_nodes, verification,
 };
 use crate::credential::password::Password;
+use crate::credential::totp::{self, TotpSecret};
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::AfterEvent;
@@ -38,6 +39,14 @@ pub enum SettingsSubmission {
         /// The new password.
         password: Password,
     },
+    /// Confirms the TOTP secret the flow shows with a code from the authenticator app
+    /// (Kratos's `method: "totp"` with `totp_code`).
+    Totp {
+        /// The code.
+        code: String,
+    },
+    /// Removes the TOTP authenticator (Kratos's `method: "totp"` with `totp_unlink`).
+    TotpUnlink,
 }
 
 /// Saved settings.
@@ -70,12 +79,14 @@ impl SettingsFlows<'_> {
         let current = current_session(self.identa, req)
             .await?
             .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
-        let flow = settings_flow_for(self.identa, flow_type, req, &current)?;
+        require_highest_aal(&current)?;
+        let mut flow = settings_flow_for(self.identa, flow_type, req, &current)?;
         let commit = FlowCommit {
             flows: vec![FlowWrite::Insert(&flow)],
             ..FlowCommit::default()
         };
         self.identa.store().commit_flow(&commit, None).await?;
+        hydrate_totp(self.identa, &mut flow, &current.identity);
         Ok(flow)
     }
 
@@ -94,15 +105,17 @@ impl SettingsFlows<'_> {
         if flow.identity_id != Some(current.identity.id) {
             return Err(Error::IdentityMismatch);
         }
+        require_highest_aal(&current)?;
         let before = current.identity.clone();
         let mut identity = current.identity.clone();
         let mut revoke = None;
+        let refill = |flow: Flow| async { reject_settings(identa, flow, &before).await };
         match submission {
             SettingsSubmission::Profile { traits } => {
                 refill_traits(&mut flow.ui, &traits);
                 if let Err(err) = identa.apply_traits(&mut identity, traits) {
                     show_input_error(&mut flow.ui, err)?;
-                    return Err(reject(identa, flow).await);
+                    return Err(refill(flow).await);
                 }
                 if changes_sign_in_or_addresses(&before, &identity) {
                     require_privileged(identa, &current)?;
@@ -122,17 +135,61 @@ impl SettingsFlows<'_> {
                 {
                     flow.ui
                         .add_message(Some("password"), text::new_password_same_as_old());
-                    return Err(reject(identa, flow).await);
+                    return Err(refill(flow).await);
                 }
                 if let Err(err) = identa.apply_password(&mut identity, &password).await {
                     show_input_error(&mut flow.ui, err)?;
-                    return Err(reject(identa, flow).await);
+                    return Err(refill(flow).await);
                 }
                 if identa.config().flows.settings.after_password_change == OtherSessions::Revoke {
                     revoke = Some((identity.id, Some(current.session.id)));
                 }
             }
+            SettingsSubmission::Totp { code } => {
+                require_privileged(identa, &current)?;
+                let pending = flow.internal.pending_totp.as_deref().and_then(|sealed| {
+                    TotpSecret::open(identa.keyring(), &totp::pending_context(flow.id), sealed)
+                });
+                let Some(secret) = pending else {
+                    flow.ui
+                        .add_message(Some("totp_code"), text::no_totp_device());
+                    return Err(refill(flow).await);
+                };
+                let now = u64::try_from(identa.now().timestamp()).unwrap_or(0);
+                let Some(step) = secret.accept(&code, now, None) else {
+                    flow.ui.add_message(Some("totp_code"), text::totp_wrong());
+                    return Err(refill(flow).await);
+                };
+                let sealed = secret
+                    .seal(identa.keyring(), &totp::credential_context(identity.id))
+                    .ok_or_else(|| {
+                        Error::InvalidInput("the TOTP secret could not be sealed".into())
+                    })?;
+                let at = identa.now();
+                identity.credentials.insert(
+                    CredentialType::Totp,
+                    Credential {
+                        id: Uuid::new_v4(),
+                        credential_type: CredentialType::Totp,
+                        identifiers: vec![identity.id.to_string()],
+                        config: totp::credential_config(&sealed, Some(step)),
+                        version: 0,
+                        created_at: at,
+                        updated_at: at,
+                    },
+                );
+                identity.updated_at = at;
+            }
+            SettingsSubmission::TotpUnlink => {
+                require_privileged(identa, &current)?;
+                if identity.credentials.remove(&CredentialType::Totp).is_none() {
+                    flow.ui.messages.push(text::no_totp_device());
+                    return Err(refill(flow).await);
+                }
+                identity.updated_at = identa.now();
+            }
         }
+        totp_nodes(identa, &mut flow, &identity)?;
 
         let sends = verification::codes_for_new_addresses(
             identa,
@@ -175,6 +232,7 @@ impl SettingsFlows<'_> {
             return Err(reject(identa, flow).await);
         }
         identa.invalidate(SessionEvent::Identity(identity.id));
+        hydrate_totp(identa, &mut flow, &identity);
         Ok(SettingsSaved {
             continue_with: flow.continue_with.clone(),
             flow,
@@ -222,7 +280,106 @@ pub(crate) fn settings_flow_for(
         "password",
         text::label_save(),
     ));
+    totp_nodes(identa, &mut flow, &current.identity)?;
     Ok(flow)
+}
+
+/// The TOTP part of a settings form: for an identity without TOTP, a fresh secret to
+/// enrol (kept sealed in the flow; the QR code and the secret are filled in only when the
+/// flow is shown, see [`hydrate_totp`]) and a code input; with TOTP, an unlink button.
+fn totp_nodes(identa: &Identa, flow: &mut Flow, identity: &Identity) -> Result<()> {
+    flow.ui.nodes.retain(|n| n.group != NodeGroup::Totp);
+    flow.internal.pending_totp = None;
+    if !identa.config().flows.totp.enabled {
+        return Ok(());
+    }
+    if identity.credential(CredentialType::Totp).is_some() {
+        flow.ui.nodes.push(
+            Node::input(NodeGroup::Totp, "totp_unlink", InputType::Submit)
+                .with_value(true)
+                .label(text::unlink_totp()),
+        );
+        return Ok(());
+    }
+    let secret = TotpSecret::generate();
+    flow.internal.pending_totp = Some(
+        secret
+            .seal(identa.keyring(), &totp::pending_context(flow.id))
+            .ok_or_else(|| Error::InvalidInput("the TOTP secret could not be sealed".into()))?,
+    );
+    flow.ui.nodes.push(Node {
+        node_type: NodeType::Img,
+        group: NodeGroup::Totp,
+        attributes: NodeAttributes::Img(ImageAttributes {
+            id: "totp_qr".into(),
+            src: String::new(),
+            width: 256,
+            height: 256,
+        }),
+        messages: Vec::new(),
+        meta: Meta {
+            label: Some(text::totp_qr()),
+        },
+    });
+    flow.ui.nodes.push(
+        Node::text(NodeGroup::Totp, "totp_secret_key", text::totp_secret(""))
+            .label(text::totp_secret_label()),
+    );
+    flow.ui.nodes.push(
+        Node::input(NodeGroup::Totp, "totp_code", InputType::Text)
+            .required()
+            .autocomplete("one-time-code")
+            .label(text::verify_code()),
+    );
+    flow.ui
+        .nodes
+        .push(method_button(NodeGroup::Totp, "totp", text::label_save()));
+    Ok(())
+}
+
+/// Fills the TOTP QR code and secret into a settings flow about to be shown. The stored
+/// flow never holds them in the clear.
+pub(crate) fn hydrate_totp(identa: &Identa, flow: &mut Flow, identity: &Identity) {
+    let Some(secret) = flow.internal.pending_totp.as_deref().and_then(|sealed| {
+        TotpSecret::open(identa.keyring(), &totp::pending_context(flow.id), sealed)
+    }) else {
+        return;
+    };
+    let issuer = identa.config().flows.totp.issuer.clone();
+    let account = identity
+        .credential(CredentialType::Password)
+        .and_then(|c| c.identifiers.first().cloned())
+        .unwrap_or_else(|| identity.id.to_string());
+    let qr = secret.qr_data_uri(&issuer, &account).unwrap_or_default();
+    let key = secret.base32();
+    for node in &mut flow.ui.nodes {
+        match &mut node.attributes {
+            NodeAttributes::Img(img) if img.id == "totp_qr" => img.src = qr.clone(),
+            NodeAttributes::Text(t) if t.id == "totp_secret_key" => {
+                t.text = text::totp_secret(&key)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// [`reject`] for settings flows: saved without the TOTP secret, shown with it.
+async fn reject_settings(identa: &Identa, flow: Flow, identity: &Identity) -> Error {
+    match reject(identa, flow).await {
+        Error::FlowInvalid(mut shown) => {
+            hydrate_totp(identa, &mut shown, identity);
+            Error::FlowInvalid(shown)
+        }
+        other => other,
+    }
+}
+
+/// Settings changes of an identity with a second factor need a session that used it.
+fn require_highest_aal(current: &AuthenticatedSession) -> Result<()> {
+    if current.session.aal < current.identity.highest_available_aal() {
+        return Err(Error::Aal2Required);
+    }
+    Ok(())
 }
 
 /// Refuses unless the session signed in recently enough for a sensitive change.

@@ -147,3 +147,42 @@ pub(crate) fn verification_code_invalid() -> UiText {
 pub(crate) fn system_error(reason: &str) -> UiText {
     UiText::error(5_000_001, reason.to_owned()).with_context(json!({ "reason": reason }))
 }
+pub(crate) fn totp_login_label() -> UiText {
+    UiText::info(1_010_006, "Authentication code")
+}
+pub(crate) fn use_authenticator() -> UiText {
+    UiText::info(1_010_009, "Use Authenticator")
+}
+pub(crate) fn second_factor() -> UiText {
+    UiText::info(
+        1_010_004,
+        "Please complete the second authentication challenge.",
+    )
+}
+pub(crate) fn unlink_totp() -> UiText {
+    UiText::info(1_050_004, "Unlink TOTP Authenticator App")
+}
+pub(crate) fn totp_qr() -> UiText {
+    UiText::info(1_050_005, "Authenticator app QR code")
+}
+pub(crate) fn totp_secret(secret: &str) -> UiText {
+    UiText::info(1_050_006, secret.to_owned()).with_context(json!({ "secret": secret }))
+}
+pub(crate) fn totp_secret_label() -> UiText {
+    UiText::info(
+        1_050_017,
+        "This is your authenticator app secret. Use it if you can not scan the QR code.",
+    )
+}
+pub(crate) fn verify_code() -> UiText {
+    UiText::info(1_070_006, "Verify code")
+}
+pub(crate) fn totp_wrong() -> UiText {
+    UiText::error(
+        4_000_008,
+        "The provided authentication code is invalid, please try again.",
+    )
+}
+pub(crate) fn no_totp_device() -> UiText {
+    UiText::error(4_000_011, "You have no TOTP device set up.")
+}

@@ -52,6 +52,9 @@ impl AdminApi {
             (Method::PUT, ["admin", "identities", id]) => self.put_identity(&inc, id).await,
             (Method::PATCH, ["admin", "identities", id]) => self.patch_identity(&inc, id).await,
             (Method::DELETE, ["admin", "identities", id]) => self.delete_identity(id).await,
+            (Method::DELETE, ["admin", "identities", id, "credentials", kind]) => {
+                self.delete_credential(id, kind).await
+            }
             (Method::GET, ["admin", "identities", id, "sessions"]) => {
                 self.identity_sessions(id).await
             }
@@ -269,6 +272,21 @@ impl AdminApi {
             .await
             .map_err(|e| from_error(&e))?;
         Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    async fn delete_credential(&self, id: &str, kind: &str) -> Result<Response, Response> {
+        let id = parse_id(id).map_err(|e| from_error(&e))?;
+        let kind: crate::identity::CredentialType =
+            kind.parse().map_err(|e: crate::identity::UnknownVariant| {
+                error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string())
+            })?;
+        match self.identa.delete_credential(id, kind).await {
+            Ok(_) => Ok(empty(StatusCode::NO_CONTENT)),
+            Err(Error::InvalidInput(reason)) if reason.contains("has no") => {
+                Err(error(StatusCode::NOT_FOUND, "not_found", &reason))
+            }
+            Err(e) => Err(from_error(&e)),
+        }
     }
 
     async fn identity_sessions(&self, id: &str) -> Result<Response, Response> {

@@ -204,8 +204,9 @@ impl PublicApi {
                     .await
             }
             FlowKind::Login => {
-                let intent = match inc.query("refresh") {
-                    Some("true") => LoginIntent::Refresh,
+                let intent = match (inc.query("aal"), inc.query("refresh")) {
+                    (Some("aal2"), _) => LoginIntent::SecondFactor,
+                    (_, Some("true")) => LoginIntent::Refresh,
                     _ => LoginIntent::SignIn,
                 };
                 self.identa
@@ -229,12 +230,31 @@ impl PublicApi {
             Err(Error::SessionAlreadyAvailable) if browser_page => {
                 redirect(&self.config.default_return_url)
             }
+            Err(Error::Aal2Required) => self.aal2_required(browser_page),
             Err(Error::SessionInactive(_)) if browser_page && kind == FlowKind::Settings => {
                 redirect(&self.login_redirect(false, None))
             }
             Err(err) => self.error_response(inc, flow_type, &err),
         };
         self.with_csrf_cookie(res, new_cookie)
+    }
+
+    /// 403 `session_aal2_required` pointing at a second-factor login flow (or a redirect
+    /// there for a browser page).
+    fn aal2_required(&self, browser_page: bool) -> Response {
+        let public = self.identa.config().flows.public_url.trim_end_matches('/');
+        let target = format!("{public}/self-service/login/browser?aal=aal2");
+        if browser_page {
+            return redirect(&target);
+        }
+        let mut extra = Map::new();
+        extra.insert("redirect_browser_to".into(), json!(target));
+        error_with(
+            StatusCode::FORBIDDEN,
+            "session_aal2_required",
+            "this session must complete its second factor: start a login flow with aal=aal2",
+            extra,
+        )
     }
 
     fn login_redirect(&self, refresh: bool, return_to: Option<&str>) -> String {
@@ -366,8 +386,8 @@ impl PublicApi {
                 }
             }
             FlowKind::Login => {
-                if method != "password" {
-                    return unknown_method(method, "password");
+                if !matches!(method, "password" | "totp") {
+                    return unknown_method(method, "password, totp");
                 }
                 let identifier = body
                     .get("identifier")
@@ -375,9 +395,15 @@ impl PublicApi {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let submission = LoginSubmission::Password {
-                    identifier,
-                    password: Password::new(text("password")),
+                let submission = if method == "totp" {
+                    LoginSubmission::Totp {
+                        code: text("totp_code"),
+                    }
+                } else {
+                    LoginSubmission::Password {
+                        identifier,
+                        password: Password::new(text("password")),
+                    }
                 };
                 match self
                     .identa
@@ -419,7 +445,16 @@ impl PublicApi {
                     "password" => SettingsSubmission::Password {
                         password: Password::new(text("password")),
                     },
-                    other => return unknown_method(other, "profile, password"),
+                    "totp"
+                        if body.get("totp_unlink") == Some(&Value::Bool(true))
+                            || text("totp_unlink") == "true" =>
+                    {
+                        SettingsSubmission::TotpUnlink
+                    }
+                    "totp" => SettingsSubmission::Totp {
+                        code: text("totp_code"),
+                    },
+                    other => return unknown_method(other, "profile, password, totp"),
                 };
                 match self
                     .identa
@@ -598,6 +633,7 @@ impl PublicApi {
             Error::SessionInactive(_) if browser_page && kind == FlowKind::Settings => {
                 redirect(&self.login_redirect(false, None))
             }
+            Error::Aal2Required => self.aal2_required(browser_page),
             other => self.error_response(inc, flow_type, &other),
         }
     }
@@ -731,7 +767,14 @@ impl PublicApi {
     }
 
     async fn whoami(&self, inc: &Incoming<'_>) -> Response {
-        match self.current(inc).await {
+        let Some(token) = self.session_token(inc) else {
+            return from_error(&Error::SessionInactive(
+                crate::session::SessionRefusal::Unknown,
+            ));
+        };
+        match self.identa.whoami(&token).await {
+            Err(Error::Aal2Required) => self.aal2_required(false),
+            Err(err) => from_error(&err),
             Ok(me) => {
                 let mut res = json(StatusCode::OK, &json!(me));
                 if let Ok(v) = http::HeaderValue::from_str(&me.identity.id.to_string()) {
@@ -740,7 +783,6 @@ impl PublicApi {
                 }
                 res
             }
-            Err(res) => res,
         }
     }
 

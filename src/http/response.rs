@@ -96,6 +96,7 @@ pub fn from_error(err: &Error) -> Response {
         ErrorKind::CsrfViolation => (StatusCode::FORBIDDEN, "security_csrf_violation"),
         ErrorKind::SessionRefreshRequired => (StatusCode::FORBIDDEN, "session_refresh_required"),
         ErrorKind::IdentityMismatch => (StatusCode::FORBIDDEN, "security_identity_mismatch"),
+        ErrorKind::Aal2Required => (StatusCode::FORBIDDEN, "session_aal2_required"),
         _ => {
             tracing::error!(error = %err, "request failed inside identa");
             return error(

@@ -271,6 +271,16 @@ impl Identity {
         self.credentials.get(&credential_type)
     }
 
+    /// The highest assurance level the identity can reach with its credentials: `aal2`
+    /// once a second factor (TOTP, …) is set up.
+    pub fn highest_available_aal(&self) -> crate::session::Aal {
+        if self.credentials.contains_key(&CredentialType::Totp) {
+            crate::session::Aal::Aal2
+        } else {
+            crate::session::Aal::Aal1
+        }
+    }
+
     /// Whether the identity may sign in.
     pub fn is_active(&self) -> bool {
         self.state == IdentityState::Active

@@ -223,6 +223,9 @@ pub struct FlowCommit<'a> {
     pub revoke_sessions: Option<(Uuid, Option<Uuid>)>,
     /// Mail for the outbox.
     pub messages: Vec<QueuedMessage>,
+    /// One-time values accepted by this commit (id, kept until): if one was already
+    /// spent, the whole commit fails with [`StoreError::Stale`] (`what: "one-time code"`).
+    pub spend: Vec<(Uuid, DateTime<Utc>)>,
 }
 
 /// Runs inside a [`FlowCommit`]'s transaction, after its writes and before the commit;

@@ -7,5 +7,6 @@ mod flows;
 #[cfg(feature = "http")]
 mod http;
 mod identities;
+mod mfa;
 mod passwords;
 mod sessions;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use uuid::Uuid;
 
-use super::entity::{courier_message, flow};
+use super::entity::{courier_message, flow, spent_code};
 use super::{
     SeaOrmStore, corrupt, db_err, insert_identity_in, insert_session_in, replace_identity_in,
     revoke_sessions_in, update_session_in,
@@ -91,6 +91,20 @@ impl FlowStore for SeaOrmStore {
                 }
             }
         }
+        for (id, expires_at) in &commit.spend {
+            let spent = spent_code::ActiveModel {
+                id: Set(*id),
+                expires_at: Set(*expires_at),
+            };
+            if let Err(err) = spent_code::Entity::insert(spent).exec(&tx).await {
+                return Err(match db_err(err) {
+                    StoreError::Conflict { .. } => StoreError::Stale {
+                        what: "one-time code",
+                    },
+                    other => other,
+                });
+            }
+        }
         if let Some(identity) = commit.insert_identity {
             insert_identity_in(&tx, identity).await?;
         }
@@ -123,6 +137,11 @@ impl FlowStore for SeaOrmStore {
     }
 
     async fn delete_expired_flows(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        spent_code::Entity::delete_many()
+            .filter(spent_code::Column::ExpiresAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
         let res = flow::Entity::delete_many()
             .filter(flow::Column::ExpiresAt.lt(before))
             .exec(&self.db)

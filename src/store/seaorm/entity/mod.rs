@@ -9,4 +9,5 @@ pub mod identity;
 pub mod recovery_address;
 pub mod session;
 pub mod session_event;
+pub mod spent_code;
 pub mod verifiable_address;
