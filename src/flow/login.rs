@@ -15,6 +15,7 @@ use super::{
     commit_with_hook, current_session, load_for_submit, method_button, new_flow, reject,
     show_hook_error, show_input_error, text,
 };
+use crate::credential::lookup;
 use crate::credential::password::Password;
 use crate::credential::totp::{self, TotpSecret};
 use crate::engine::Identa;
@@ -54,6 +55,12 @@ pub enum LoginSubmission {
     /// A code from the authenticator app, in a second-factor flow (Kratos's
     /// `method: "totp"` with `totp_code`).
     Totp {
+        /// The code.
+        code: String,
+    },
+    /// A backup code, in a second-factor flow (Kratos's `method: "lookup_secret"` with
+    /// `lookup_secret`).
+    LookupSecret {
         /// The code.
         code: String,
     },
@@ -155,7 +162,7 @@ impl Logins<'_> {
         current: &AuthenticatedSession,
     ) -> Result<Flow> {
         let identa = self.identa;
-        if current.identity.credential(CredentialType::Totp).is_none() {
+        if current.identity.highest_available_aal() < Aal::Aal2 {
             return Err(Error::InvalidInput(
                 "this account has no second factor set up: add one in the settings".into(),
             ));
@@ -175,17 +182,35 @@ impl Logins<'_> {
         flow.session_id = Some(current.session.id);
         flow.identity_id = Some(current.identity.id);
         flow.ui.messages.push(text::second_factor());
-        flow.ui.nodes.push(
-            Node::input(NodeGroup::Totp, "totp_code", InputType::Text)
-                .required()
-                .autocomplete("one-time-code")
-                .label(text::totp_login_label()),
-        );
-        flow.ui.nodes.push(method_button(
-            NodeGroup::Totp,
-            "totp",
-            text::use_authenticator(),
-        ));
+        if current.identity.credential(CredentialType::Totp).is_some() {
+            flow.ui.nodes.push(
+                Node::input(NodeGroup::Totp, "totp_code", InputType::Text)
+                    .required()
+                    .autocomplete("one-time-code")
+                    .label(text::totp_login_label()),
+            );
+            flow.ui.nodes.push(method_button(
+                NodeGroup::Totp,
+                "totp",
+                text::use_authenticator(),
+            ));
+        }
+        if current
+            .identity
+            .credential(CredentialType::LookupSecret)
+            .is_some()
+        {
+            flow.ui.nodes.push(
+                Node::input(NodeGroup::LookupSecret, "lookup_secret", InputType::Text)
+                    .required()
+                    .label(text::lookup_login_label()),
+            );
+            flow.ui.nodes.push(method_button(
+                NodeGroup::LookupSecret,
+                "lookup_secret",
+                text::use_lookup(),
+            ));
+        }
         let commit = FlowCommit {
             flows: vec![FlowWrite::Insert(&flow)],
             ..FlowCommit::default()
@@ -194,8 +219,14 @@ impl Logins<'_> {
         Ok(flow)
     }
 
-    /// Completes a second-factor flow with a TOTP code: the session becomes `aal2`.
-    async fn submit_totp(&self, mut flow: Flow, code: &str, req: &FlowRequest) -> Result<LoggedIn> {
+    /// Completes a second-factor flow with a TOTP or backup code: the session becomes
+    /// `aal2`.
+    async fn submit_second_factor(
+        &self,
+        mut flow: Flow,
+        factor: SecondFactor<'_>,
+        req: &FlowRequest,
+    ) -> Result<LoggedIn> {
         let identa = self.identa;
         let current = current_session(identa, req)
             .await?
@@ -204,38 +235,72 @@ impl Logins<'_> {
             return Err(Error::IdentityMismatch);
         }
         let mut identity = current.identity.clone();
-        let stored = identity
-            .credential(CredentialType::Totp)
-            .and_then(|c| totp::read_config(&c.config));
-        let Some((sealed, last_step)) = stored else {
-            flow.ui
-                .add_message(Some("totp_code"), text::no_totp_device());
-            return Err(reject(identa, flow).await);
-        };
-        let secret = TotpSecret::open(
-            identa.keyring(),
-            &totp::credential_context(identity.id),
-            &sealed,
-        )
-        .ok_or_else(|| {
-            Error::InvalidInput(
-                "the TOTP secret cannot be opened with the configured cipher secrets".into(),
-            )
-        })?;
         let now = identa.now();
-        let unix = u64::try_from(now.timestamp()).unwrap_or(0);
-        let Some(step) = secret.accept(code, unix, last_step) else {
-            flow.ui.add_message(Some("totp_code"), text::totp_wrong());
-            return Err(reject(identa, flow).await);
+        let (method, spent, field) = match factor {
+            SecondFactor::Totp(code) => {
+                let stored = identity
+                    .credential(CredentialType::Totp)
+                    .and_then(|c| totp::read_config(&c.config));
+                let Some((sealed, last_step)) = stored else {
+                    flow.ui
+                        .add_message(Some("totp_code"), text::no_totp_device());
+                    return Err(reject(identa, flow).await);
+                };
+                let secret = TotpSecret::open(
+                    identa.keyring(),
+                    &totp::credential_context(identity.id),
+                    &sealed,
+                )
+                .ok_or_else(|| {
+                    Error::InvalidInput(
+                        "the TOTP secret cannot be opened with the configured cipher secrets"
+                            .into(),
+                    )
+                })?;
+                let unix = u64::try_from(now.timestamp()).unwrap_or(0);
+                let Some(step) = secret.accept(code, unix, last_step) else {
+                    flow.ui.add_message(Some("totp_code"), text::totp_wrong());
+                    return Err(reject(identa, flow).await);
+                };
+                if let Some(credential) = identity.credentials.get_mut(&CredentialType::Totp) {
+                    credential.config = totp::credential_config(&sealed, Some(step));
+                    credential.updated_at = now;
+                }
+                (
+                    CredentialType::Totp,
+                    spent_id(identity.id, step),
+                    "totp_code",
+                )
+            }
+            SecondFactor::Lookup(code) => {
+                let found = identity
+                    .credential(CredentialType::LookupSecret)
+                    .and_then(|c| {
+                        lookup::find_unused(identa.keyring(), identity.id, &c.config, code)
+                            .map(|i| (i, lookup::spent_id(identity.id, i, &c.config)))
+                    });
+                let Some((index, spent)) = found else {
+                    flow.ui
+                        .add_message(Some("lookup_secret"), text::lookup_invalid());
+                    return Err(reject(identa, flow).await);
+                };
+                if let Some(credential) =
+                    identity.credentials.get_mut(&CredentialType::LookupSecret)
+                {
+                    lookup::mark_used(&mut credential.config, index, now);
+                    credential.updated_at = now;
+                    let left = lookup::remaining(&credential.config);
+                    if left <= lookup::FEW_LEFT {
+                        flow.ui.messages.push(text::lookup_few_left(left));
+                    }
+                }
+                (CredentialType::LookupSecret, spent, "lookup_secret")
+            }
         };
-        if let Some(credential) = identity.credentials.get_mut(&CredentialType::Totp) {
-            credential.config = totp::credential_config(&sealed, Some(step));
-            credential.updated_at = now;
-        }
         let mut session = current.session.clone();
         session.aal = Aal::Aal2;
         session.authentication_methods.push(AuthenticationMethod {
-            method: CredentialType::Totp.as_str().to_owned(),
+            method: method.as_str().to_owned(),
             aal: Aal::Aal2,
             completed_at: now,
         });
@@ -246,10 +311,7 @@ impl Logins<'_> {
             flows: vec![FlowWrite::Update(&flow)],
             replace_identity: Some(&identity),
             update_session: Some(&session),
-            spend: vec![(
-                spent_id(identity.id, step),
-                now + chrono::Duration::minutes(5),
-            )],
+            spend: vec![(spent, now + chrono::Duration::minutes(5))],
             ..FlowCommit::default()
         };
         let event = AfterEvent::Login {
@@ -267,7 +329,11 @@ impl Logins<'_> {
                 Err(Error::ConcurrentUpdate {
                     what: "one-time code",
                 }) => {
-                    flow.ui.add_message(Some("totp_code"), text::totp_wrong());
+                    let message = match method {
+                        CredentialType::LookupSecret => text::lookup_invalid(),
+                        _ => text::totp_wrong(),
+                    };
+                    flow.ui.add_message(Some(field), message);
                 }
                 Err(err) => return Err(err),
             }
@@ -305,7 +371,16 @@ impl Logins<'_> {
                 identifier,
                 password,
             } => (identifier, password),
-            LoginSubmission::Totp { code } => return self.submit_totp(flow, &code, req).await,
+            LoginSubmission::Totp { code } => {
+                return self
+                    .submit_second_factor(flow, SecondFactor::Totp(&code), req)
+                    .await;
+            }
+            LoginSubmission::LookupSecret { code } => {
+                return self
+                    .submit_second_factor(flow, SecondFactor::Lookup(&code), req)
+                    .await;
+            }
         };
         if flow.requested_aal == Aal::Aal2 {
             return Err(Error::FlowState {
@@ -427,4 +502,10 @@ fn spent_id(identity_id: Uuid, step: u64) -> Uuid {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
     Uuid::from_bytes(bytes)
+}
+
+/// A second factor submitted to an `aal2` flow.
+enum SecondFactor<'a> {
+    Totp(&'a str),
+    Lookup(&'a str),
 }

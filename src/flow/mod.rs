@@ -269,6 +269,9 @@ pub(crate) struct Internal {
     /// Settings: a TOTP secret offered for enrolment, sealed and bound to the flow.
     #[serde(default)]
     pub(crate) pending_totp: Option<String>,
+    /// Settings: a set of backup codes shown once, sealed, until the user confirms it.
+    #[serde(default)]
+    pub(crate) pending_lookup: Option<String>,
 }
 
 impl Flow {

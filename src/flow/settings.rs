@@ -16,6 +16,7 @@ use super::{
     commit_with_hook, current_session, load_for_submit, method_button, new_flow, refill_traits,
     reject, show_hook_error, show_input_error, text, trait_nodes, verification,
 };
+use crate::credential::lookup;
 use crate::credential::password::Password;
 use crate::credential::totp::{self, TotpSecret};
 use crate::engine::Identa;
@@ -47,6 +48,13 @@ pub enum SettingsSubmission {
     },
     /// Removes the TOTP authenticator (Kratos's `method: "totp"` with `totp_unlink`).
     TotpUnlink,
+    /// Makes a new set of backup codes and shows it (Kratos's `method: "lookup_secret"`
+    /// with `lookup_secret_regenerate`); nothing is stored until it is confirmed.
+    LookupRegenerate,
+    /// Stores the set shown, replacing any earlier one (`lookup_secret_confirm`).
+    LookupConfirm,
+    /// Removes the backup codes (`lookup_secret_disable`).
+    LookupDisable,
 }
 
 /// Saved settings.
@@ -180,6 +188,59 @@ impl SettingsFlows<'_> {
                 );
                 identity.updated_at = at;
             }
+            SettingsSubmission::LookupRegenerate => {
+                require_privileged(identa, &current)?;
+                let codes = lookup::generate_set();
+                flow.internal.pending_lookup = Some(
+                    lookup::seal_pending(identa.keyring(), flow.id, &codes).ok_or_else(|| {
+                        Error::InvalidInput("backup codes could not be sealed".into())
+                    })?,
+                );
+            }
+            SettingsSubmission::LookupConfirm => {
+                require_privileged(identa, &current)?;
+                let pending = flow
+                    .internal
+                    .pending_lookup
+                    .as_deref()
+                    .and_then(|sealed| lookup::open_pending(identa.keyring(), flow.id, sealed));
+                let Some(codes) = pending else {
+                    flow.ui.messages.push(text::generic(
+                        "There are no new backup codes to confirm: generate them first.",
+                    ));
+                    return Err(refill(flow).await);
+                };
+                let at = identa.now();
+                identity.credentials.insert(
+                    CredentialType::LookupSecret,
+                    Credential {
+                        id: Uuid::new_v4(),
+                        credential_type: CredentialType::LookupSecret,
+                        identifiers: vec![identity.id.to_string()],
+                        config: lookup::config_for(identa.keyring(), identity.id, &codes),
+                        version: 0,
+                        created_at: at,
+                        updated_at: at,
+                    },
+                );
+                identity.updated_at = at;
+                flow.internal.pending_lookup = None;
+            }
+            SettingsSubmission::LookupDisable => {
+                require_privileged(identa, &current)?;
+                flow.internal.pending_lookup = None;
+                if identity
+                    .credentials
+                    .remove(&CredentialType::LookupSecret)
+                    .is_none()
+                {
+                    flow.ui
+                        .messages
+                        .push(text::generic("There are no backup codes to disable."));
+                    return Err(refill(flow).await);
+                }
+                identity.updated_at = identa.now();
+            }
             SettingsSubmission::TotpUnlink => {
                 require_privileged(identa, &current)?;
                 if identity.credentials.remove(&CredentialType::Totp).is_none() {
@@ -190,6 +251,7 @@ impl SettingsFlows<'_> {
             }
         }
         totp_nodes(identa, &mut flow, &identity)?;
+        lookup_nodes(&mut flow, &identity);
 
         let sends = verification::codes_for_new_addresses(
             identa,
@@ -281,7 +343,59 @@ pub(crate) fn settings_flow_for(
         text::label_save(),
     ));
     totp_nodes(identa, &mut flow, &current.identity)?;
+    lookup_nodes(&mut flow, &current.identity);
     Ok(flow)
+}
+
+/// The backup-code part of a settings form: with a set waiting for confirmation, the
+/// codes (filled in only when shown, see [`hydrate_totp`]) and a confirm button; else a
+/// button to generate a set, and, with a set stored, one to disable it.
+fn lookup_nodes(flow: &mut Flow, identity: &Identity) {
+    flow.ui.nodes.retain(|n| n.group != NodeGroup::LookupSecret);
+    if flow.internal.pending_lookup.is_some() {
+        flow.ui.nodes.push(
+            Node::text(
+                NodeGroup::LookupSecret,
+                "lookup_secret_codes",
+                text::lookup_list(&[]),
+            )
+            .label(text::lookup_label()),
+        );
+        flow.ui.nodes.push(
+            Node::input(
+                NodeGroup::LookupSecret,
+                "lookup_secret_confirm",
+                InputType::Submit,
+            )
+            .with_value(true)
+            .label(text::confirm_lookup()),
+        );
+        return;
+    }
+    flow.ui.nodes.push(
+        Node::input(
+            NodeGroup::LookupSecret,
+            "lookup_secret_regenerate",
+            InputType::Submit,
+        )
+        .with_value(true)
+        .label(text::regenerate_lookup()),
+    );
+    if let Some(credential) = identity.credential(CredentialType::LookupSecret) {
+        let left = lookup::remaining(&credential.config);
+        if left <= lookup::FEW_LEFT {
+            flow.ui.messages.push(text::lookup_few_left(left));
+        }
+        flow.ui.nodes.push(
+            Node::input(
+                NodeGroup::LookupSecret,
+                "lookup_secret_disable",
+                InputType::Submit,
+            )
+            .with_value(true)
+            .label(text::disable_lookup()),
+        );
+    }
 }
 
 /// The TOTP part of a settings form: for an identity without TOTP, a fresh secret to
@@ -340,6 +454,7 @@ fn totp_nodes(identa: &Identa, flow: &mut Flow, identity: &Identity) -> Result<(
 /// Fills the TOTP QR code and secret into a settings flow about to be shown. The stored
 /// flow never holds them in the clear.
 pub(crate) fn hydrate_totp(identa: &Identa, flow: &mut Flow, identity: &Identity) {
+    hydrate_lookup(identa, flow);
     let Some(secret) = flow.internal.pending_totp.as_deref().and_then(|sealed| {
         TotpSecret::open(identa.keyring(), &totp::pending_context(flow.id), sealed)
     }) else {
@@ -359,6 +474,26 @@ pub(crate) fn hydrate_totp(identa: &Identa, flow: &mut Flow, identity: &Identity
                 t.text = text::totp_secret(&key)
             }
             _ => {}
+        }
+    }
+}
+
+/// Fills pending backup codes into a settings flow about to be shown.
+fn hydrate_lookup(identa: &Identa, flow: &mut Flow) {
+    let Some(codes) = flow
+        .internal
+        .pending_lookup
+        .as_deref()
+        .and_then(|sealed| lookup::open_pending(identa.keyring(), flow.id, sealed))
+    else {
+        return;
+    };
+    let shown: Vec<String> = codes.iter().map(|c| c.expose().to_owned()).collect();
+    for node in &mut flow.ui.nodes {
+        if let NodeAttributes::Text(t) = &mut node.attributes
+            && t.id == "lookup_secret_codes"
+        {
+            t.text = text::lookup_list(&shown);
         }
     }
 }

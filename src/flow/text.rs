@@ -186,3 +186,38 @@ pub(crate) fn totp_wrong() -> UiText {
 pub(crate) fn no_totp_device() -> UiText {
     UiText::error(4_000_011, "You have no TOTP device set up.")
 }
+pub(crate) fn lookup_login_label() -> UiText {
+    UiText::info(1_010_007, "Backup recovery code")
+}
+pub(crate) fn use_lookup() -> UiText {
+    UiText::info(1_010_010, "Use backup recovery code")
+}
+pub(crate) fn regenerate_lookup() -> UiText {
+    UiText::info(1_050_008, "Generate new backup recovery codes")
+}
+pub(crate) fn lookup_label() -> UiText {
+    UiText::info(
+        1_050_010,
+        "These are your back up recovery codes. Please keep them in a safe place!",
+    )
+}
+pub(crate) fn confirm_lookup() -> UiText {
+    UiText::info(1_050_011, "Confirm backup recovery codes")
+}
+pub(crate) fn lookup_list(codes: &[String]) -> UiText {
+    UiText::info(1_050_015, codes.join(", ")).with_context(json!({ "secrets": codes }))
+}
+pub(crate) fn disable_lookup() -> UiText {
+    UiText::info(1_050_016, "Disable this method")
+}
+pub(crate) fn lookup_invalid() -> UiText {
+    UiText::error(4_000_016, "The backup recovery code is not valid.")
+}
+/// identa's own message (no Kratos equivalent): few backup codes are left.
+pub(crate) fn lookup_few_left(left: usize) -> UiText {
+    UiText::info(
+        1_900_001,
+        format!("Only {left} backup recovery codes are left: generate a new set in your settings."),
+    )
+    .with_context(json!({ "remaining": left }))
+}

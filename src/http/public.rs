@@ -337,6 +337,7 @@ impl PublicApi {
                 .unwrap_or_default()
                 .to_owned()
         };
+        let flag = |name: &str| body.get(name) == Some(&Value::Bool(true)) || text(name) == "true";
         let browser_page = flow_type == FlowType::Browser && !inc.wants_json();
         let outcome = match kind {
             FlowKind::Registration => {
@@ -386,8 +387,8 @@ impl PublicApi {
                 }
             }
             FlowKind::Login => {
-                if !matches!(method, "password" | "totp") {
-                    return unknown_method(method, "password, totp");
+                if !matches!(method, "password" | "totp" | "lookup_secret") {
+                    return unknown_method(method, "password, totp, lookup_secret");
                 }
                 let identifier = body
                     .get("identifier")
@@ -398,6 +399,10 @@ impl PublicApi {
                 let submission = if method == "totp" {
                     LoginSubmission::Totp {
                         code: text("totp_code"),
+                    }
+                } else if method == "lookup_secret" {
+                    LoginSubmission::LookupSecret {
+                        code: text("lookup_secret"),
                     }
                 } else {
                     LoginSubmission::Password {
@@ -454,7 +459,18 @@ impl PublicApi {
                     "totp" => SettingsSubmission::Totp {
                         code: text("totp_code"),
                     },
-                    other => return unknown_method(other, "profile, password, totp"),
+                    "lookup_secret" if flag("lookup_secret_regenerate") => {
+                        SettingsSubmission::LookupRegenerate
+                    }
+                    "lookup_secret" if flag("lookup_secret_confirm") => {
+                        SettingsSubmission::LookupConfirm
+                    }
+                    "lookup_secret" if flag("lookup_secret_disable") => {
+                        SettingsSubmission::LookupDisable
+                    }
+                    other => {
+                        return unknown_method(other, "profile, password, totp, lookup_secret");
+                    }
                 };
                 match self
                     .identa

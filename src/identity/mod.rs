@@ -274,7 +274,9 @@ impl Identity {
     /// The highest assurance level the identity can reach with its credentials: `aal2`
     /// once a second factor (TOTP, …) is set up.
     pub fn highest_available_aal(&self) -> crate::session::Aal {
-        if self.credentials.contains_key(&CredentialType::Totp) {
+        if self.credentials.contains_key(&CredentialType::Totp)
+            || self.credentials.contains_key(&CredentialType::LookupSecret)
+        {
             crate::session::Aal::Aal2
         } else {
             crate::session::Aal::Aal1

@@ -402,7 +402,222 @@ async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
     assert_eq!(err.kind(), ErrorKind::SessionInactive);
 }
 
+fn shown_codes(flow: &Flow) -> Vec<String> {
+    flow.ui
+        .nodes
+        .iter()
+        .find_map(|n| match &n.attributes {
+            NodeAttributes::Text(t) if t.id == "lookup_secret_codes" => Some(t.text.text.clone()),
+            _ => None,
+        })
+        .expect("the backup codes")
+        .split(", ")
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn lookup_step_up(
+    env: &TestEnv,
+    token: &SessionToken,
+    code: &str,
+) -> Result<identa::flow::login::LoggedIn, Error> {
+    let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
+    let flow = env
+        .identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
+        .await?;
+    assert!(flow.ui.node("lookup_secret").is_some());
+    env.identa
+        .login_flow()
+        .submit(
+            flow.id,
+            LoginSubmission::LookupSecret { code: code.into() },
+            &req,
+        )
+        .await
+}
+
+fn lookup_node_ids(err: Error) -> Vec<u32> {
+    match err {
+        Error::FlowInvalid(flow) => flow
+            .ui
+            .node("lookup_secret")
+            .map(|n| n.messages.iter().map(|m| m.id).collect())
+            .unwrap_or_default(),
+        other => panic!("expected a flow with messages, got {other:?}"),
+    }
+}
+
+async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
+    use identa::sea_orm::{ConnectionTrait, Statement};
+    let (identity, token) = register(&env, "backup@example.com").await;
+    let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
+    let settings = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    assert!(settings.ui.node("lookup_secret_regenerate").is_some());
+    let shown = env
+        .identa
+        .settings_flow()
+        .submit(settings.id, SettingsSubmission::LookupRegenerate, &req)
+        .await
+        .unwrap();
+    let codes = shown_codes(&shown.flow);
+    assert_eq!(codes.len(), 12);
+    assert!(codes.iter().all(|c| c.len() == 8));
+    assert!(
+        shown
+            .identity
+            .credential(identa::CredentialType::LookupSecret)
+            .is_none(),
+        "not stored before confirmation"
+    );
+    // Shown once: the stored flow does not hold them.
+    let db = env.store.connection();
+    for row in db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(document AS TEXT) AS d FROM identa_flows",
+        ))
+        .await
+        .unwrap()
+    {
+        let stored: String = row.try_get("", "d").unwrap();
+        assert!(!stored.contains(&codes[0]));
+    }
+    let confirmed = env
+        .identa
+        .settings_flow()
+        .submit(settings.id, SettingsSubmission::LookupConfirm, &req)
+        .await
+        .unwrap();
+    let credential = confirmed
+        .identity
+        .credential(identa::CredentialType::LookupSecret)
+        .unwrap();
+    assert!(!credential.config.to_string().contains(&codes[0]));
+    assert!(confirmed.flow.ui.node("lookup_secret_disable").is_some());
+    // The stored identity row holds no code either.
+    for row in db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(document AS TEXT) AS d FROM identities",
+        ))
+        .await
+        .unwrap()
+    {
+        let stored: String = row.try_get("", "d").unwrap_or_default();
+        assert!(codes.iter().all(|c| !stored.contains(c.as_str())));
+    }
+
+    // A code works once, as a second factor.
+    let upgraded = lookup_step_up(&env, &token, &codes[0].to_uppercase())
+        .await
+        .unwrap();
+    assert_eq!(upgraded.session.session.aal, Aal::Aal2);
+    assert_eq!(
+        upgraded
+            .session
+            .session
+            .authentication_methods
+            .last()
+            .unwrap()
+            .method,
+        "lookup_secret"
+    );
+    let other = password_login(&env, "backup@example.com").await;
+    assert_eq!(
+        lookup_node_ids(lookup_step_up(&env, &other, &codes[0]).await.unwrap_err()),
+        vec![4_000_016]
+    );
+    assert_eq!(
+        lookup_node_ids(lookup_step_up(&env, &other, "notacode").await.unwrap_err()),
+        vec![4_000_016]
+    );
+    // Two sessions racing with one code: at most one succeeds.
+    let third = password_login(&env, "backup@example.com").await;
+    let (a, b) = tokio::join!(
+        lookup_step_up(&env, &other, &codes[1]),
+        lookup_step_up(&env, &third, &codes[1])
+    );
+    assert_eq!(
+        [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{a:?} / {b:?}"
+    );
+    // Using codes until few are left brings a warning.
+    let mut warned = false;
+    for code in &codes[2..9] {
+        let session = password_login(&env, "backup@example.com").await;
+        let done = lookup_step_up(&env, &session, code).await.unwrap();
+        warned |= done.flow.ui.messages.iter().any(|m| m.id == 1_900_001);
+    }
+    assert!(warned, "3 codes left: the user is told");
+
+    // Regenerating (with the aal2 session) voids the old set.
+    let settings = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    env.identa
+        .settings_flow()
+        .submit(settings.id, SettingsSubmission::LookupRegenerate, &req)
+        .await
+        .unwrap();
+    let done = env
+        .identa
+        .settings_flow()
+        .submit(settings.id, SettingsSubmission::LookupConfirm, &req)
+        .await
+        .unwrap();
+    assert_eq!(
+        done.identity
+            .credential(identa::CredentialType::LookupSecret)
+            .unwrap()
+            .config["codes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        12
+    );
+    let session = password_login(&env, "backup@example.com").await;
+    assert_eq!(
+        lookup_node_ids(
+            lookup_step_up(&env, &session, &codes[10])
+                .await
+                .unwrap_err()
+        ),
+        vec![4_000_016]
+    );
+    // Disabling removes them.
+    let settings = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let off = env
+        .identa
+        .settings_flow()
+        .submit(settings.id, SettingsSubmission::LookupDisable, &req)
+        .await
+        .unwrap();
+    assert!(
+        off.identity
+            .credential(identa::CredentialType::LookupSecret)
+            .is_none()
+    );
+    let _ = identity;
+}
+
 on_every_backend!(
+    backup_codes_work_once_and_regenerate_voids_the_old_set,
     totp_enrolment_step_up_and_replay,
     whoami_can_require_the_highest_available_aal,
 );
