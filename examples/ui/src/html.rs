@@ -189,8 +189,9 @@ pub fn flow_forms(flow: &Value) -> String {
             groups.push(g);
         }
     }
-    let one_form =
-        matches!(flow["ui"]["action"].as_str(), Some(a) if !a.contains("/self-service/settings"));
+    // One form when there is one method; else one per method, so that a button submits
+    // only its own inputs (and `required` on one method's input does not block another).
+    let one_form = groups.len() <= 1;
     let render = |filter: &dyn Fn(&str) -> bool| -> String {
         nodes
             .iter()
@@ -211,7 +212,7 @@ pub fn flow_forms(flow: &Value) -> String {
                 "profile" => "Profile",
                 "password" => "Password",
                 "totp" => "Authenticator app",
-                "lookup_secret" => "Backup codes",
+                "lookup_secret" => "Backup recovery codes",
                 "webauthn" => "Security keys",
                 "passkey" => "Passkeys",
                 other => other,
