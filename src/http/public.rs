@@ -133,10 +133,16 @@ impl PublicApi {
             }
             (FlowType::Api, c) => (c.map(str::to_owned), None),
         };
+        // API flows are for native apps: their session comes from a header, never from a
+        // cookie a browser would attach to a cross-site request.
+        let session = match flow_type {
+            FlowType::Browser => self.session_token(inc),
+            FlowType::Api => inc.session_token_header(),
+        };
         let req = FlowRequest {
             csrf_cookie,
             csrf_token: inc.header("x-csrf-token").map(str::to_owned),
-            session: self.session_token(inc),
+            session,
             device: Some(inc.device()),
             url: Some(url),
             return_to: inc.query("return_to").map(str::to_owned),
@@ -287,7 +293,9 @@ impl PublicApi {
             Ok(id) => id,
             Err(err) => return from_error(&err),
         };
-        let (req, _) = self.flow_request(inc, FlowType::Api);
+        // Reading a flow (a GET whose answer other sites cannot read) may use the cookie.
+        let (mut req, _) = self.flow_request(inc, FlowType::Api);
+        req.session = self.session_token(inc);
         match self.identa.flow(id, &req).await {
             Ok(flow) if flow.kind == kind => {
                 json(StatusCode::OK, &self.flow_json(&flow, &req).await)

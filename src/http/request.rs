@@ -102,6 +102,18 @@ impl<'a> Incoming<'a> {
             .is_some_and(|a| a.contains("application/json"))
     }
 
+    /// The session token from `X-Session-Token` or `Authorization: Bearer` (not a cookie).
+    pub fn session_token_header(&self) -> Option<SessionToken> {
+        if let Some(token) = self.header("x-session-token").filter(|t| !t.is_empty()) {
+            return Some(SessionToken::from_client(token));
+        }
+        let auth = self.header("authorization")?;
+        let token = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))?;
+        Some(SessionToken::from_client(token.trim()))
+    }
+
     /// The session token the client presented: `X-Session-Token`, `Authorization: Bearer`,
     /// or the session cookie, in that order.
     pub fn session_token(&self, cookie_name: &str) -> Option<SessionToken> {

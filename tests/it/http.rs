@@ -142,3 +142,44 @@ on_every_backend!(
     stale_sessions_are_sent_to_re_authenticate,
     browser_errors_go_to_the_error_page,
 );
+
+/// A cross-site form post carries the browser's cookies; an API flow must not take its
+/// session from them.
+async fn api_flows_ignore_session_cookies(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let reg = json_of(&api.handle(get("/self-service/registration/api")).await);
+    let done = json_of(
+        &api.handle(post(
+            &format!("/self-service/registration?flow={}", reg["id"].as_str().unwrap()),
+            json!({ "method": "password", "traits": { "email": "victim@example.com" }, "password": "a long and unusual passphrase" }),
+            None,
+        ))
+        .await,
+    );
+    let token = done["session_token"].as_str().unwrap().to_owned();
+    let with_cookie = |path: &str| {
+        http::Request::get(path)
+            .header("cookie", format!("identa_session={token}"))
+            .header("accept", "application/json")
+            .body(Bytes::new())
+            .unwrap()
+    };
+    // With only the cookie, an API settings flow sees no session.
+    let res = api.handle(with_cookie("/self-service/settings/api")).await;
+    assert_eq!(res.status(), 401);
+    // And an API login flow is not refused as "already signed in".
+    let res = api.handle(with_cookie("/self-service/login/api")).await;
+    assert_eq!(res.status(), 200);
+    // The same token in the header works.
+    let res = api
+        .handle(
+            http::Request::get("/self-service/settings/api")
+                .header("x-session-token", &token)
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+on_every_backend!(api_flows_ignore_session_cookies);
