@@ -279,6 +279,18 @@ impl Ui {
                 action
             )
         };
+        let aal = esc(me["authenticator_assurance_level"]
+            .as_str()
+            .unwrap_or("aal1"));
+        let aal_class = if aal == "aal2" { " ok" } else { "" };
+        let step_up = if aal == "aal2" {
+            String::new()
+        } else {
+            format!(
+                "<a href=\"{}/self-service/login/browser?aal=aal2\">Use your second factor</a>",
+                esc(&self.public_url())
+            )
+        };
         let mut sessions = session_row(&me, true);
         if let Some(list) = others.as_array() {
             for s in list.iter().filter(|s| s["active"].as_bool() == Some(true)) {
@@ -289,6 +301,8 @@ impl Ui {
             "<div class=\"card\"><div class=\"top\"><h1>Welcome</h1><a href=\"{}\">Sign out</a></div>\
              <table>{traits}</table><div class=\"links\"><a href=\"/ui/settings\">Account settings</a></div></div>\
              <div class=\"card\"><h2>Email addresses</h2><table>{addresses}</table></div>\
+             <div class=\"card\"><h2>Two-factor authentication</h2><p>This session: <span class=\"badge{aal_class}\">{aal}</span></p>\
+             <div class=\"links\"><a href=\"/ui/settings\">Authenticator app and backup codes</a>{step_up}</div></div>\
              <div class=\"card\"><h2>Sessions</h2><table><tr><th>Signed in</th><th>Device</th><th></th></tr>{sessions}</table></div>",
             esc(logout["logout_url"].as_str().unwrap_or("/ui/login")),
         );
