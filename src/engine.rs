@@ -783,8 +783,9 @@ impl Identa {
     }
 
     /// Housekeeping a host runs now and then (e.g. hourly): deletes sessions that expired
-    /// more than a day ago, flows that expired more than a day ago, and trims the session
-    /// event log to its newest 10,000 events.
+    /// more than a day ago, flows that expired more than a day ago, outbox messages sent or
+    /// abandoned more than 30 days ago, and trims the session event log to its newest
+    /// 10,000 events.
     pub async fn prune(&self) -> Result<()> {
         let store = &self.inner.store;
         store
@@ -793,6 +794,9 @@ impl Identa {
         store.prune_session_events(10_000).await?;
         store
             .delete_expired_flows(self.now() - chrono::Duration::days(1))
+            .await?;
+        store
+            .delete_finished_before(self.now() - chrono::Duration::days(30))
             .await?;
         Ok(())
     }

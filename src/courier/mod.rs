@@ -241,6 +241,9 @@ pub trait CourierStore: Send + Sync {
     ) -> Result<Page<QueuedMessage>, StoreError>;
     /// One message.
     async fn message(&self, id: Uuid) -> Result<Option<QueuedMessage>, StoreError>;
+    /// Deletes sent and abandoned messages last changed before `before`; returns how many.
+    /// Queued and processing messages are never deleted.
+    async fn delete_finished_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// How the courier delivers.

@@ -244,7 +244,40 @@ async fn lapsed_claims_are_taken_over(env: TestEnv) {
     );
 }
 
+async fn prune_keeps_undelivered_mail(env: TestEnv) {
+    let courier = env.identa.courier();
+    let sent = courier
+        .enqueue(
+            TemplateKind::RecoveryCodeValid,
+            &vars("sent@example.com", "111111"),
+        )
+        .await
+        .unwrap();
+    courier
+        .dispatch_once(&Recorder::new(Behaviour::Deliver))
+        .await
+        .unwrap();
+    let waiting = courier
+        .enqueue(
+            TemplateKind::RecoveryCodeValid,
+            &vars("waiting@example.com", "222222"),
+        )
+        .await
+        .unwrap();
+    env.clock.advance(Duration::days(31));
+    env.identa.prune().await.unwrap();
+    assert!(
+        courier.message(sent).await.unwrap().is_none(),
+        "sent long ago: gone"
+    );
+    assert!(
+        courier.message(waiting).await.unwrap().is_some(),
+        "never delivered: kept"
+    );
+}
+
 on_every_backend!(
+    prune_keeps_undelivered_mail,
     outbox_is_sealed_and_readable,
     failures_back_off_then_abandon,
     permanent_failures_abandon_at_once,

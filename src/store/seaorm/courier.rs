@@ -182,6 +182,19 @@ impl CourierStore for SeaOrmStore {
         Ok(Page { items, next })
     }
 
+    async fn delete_finished_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let res = courier_message::Entity::delete_many()
+            .filter(Column::Status.is_in([
+                MessageStatus::Sent.as_str(),
+                MessageStatus::Abandoned.as_str(),
+            ]))
+            .filter(Column::UpdatedAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected)
+    }
+
     async fn message(&self, id: Uuid) -> Result<Option<QueuedMessage>, StoreError> {
         courier_message::Entity::find_by_id(id)
             .one(&self.db)
