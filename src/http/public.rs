@@ -326,11 +326,26 @@ impl PublicApi {
             Err(err) => return from_body_error(&err),
         };
         // The flow's own type decides how to answer; an unknown flow is a plain 404.
-        let flow_type = match self.identa.store().flow(flow_id).await {
-            Ok(Some(flow)) => flow.flow_type,
+        let (flow_type, flow_identity) = match self.identa.store().flow(flow_id).await {
+            Ok(Some(flow)) => (flow.flow_type, flow.identity_id),
             Ok(None) => return from_error(&Error::FlowNotFound(flow_id)),
             Err(err) => return from_error(&err.into()),
         };
+        // HTML forms send strings: give number and boolean traits their declared types.
+        let form = inc
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        let mut body = body;
+        if form && let Some(traits) = body.get_mut("traits") {
+            let schema_id = match flow_identity {
+                Some(id) => self.identa.identity(id).await.ok().map(|i| i.schema_id),
+                None => self.identa.schemas().default_id().map(str::to_owned),
+            };
+            if let Some(schema) = schema_id.and_then(|id| self.identa.schemas().get(&id).ok()) {
+                schema.coerce_form_traits(traits);
+            }
+        }
+        let body = body;
         let (mut req, _) = self.flow_request(inc, flow_type);
         if let Some(token) = body.get("csrf_token").and_then(Value::as_str) {
             req.csrf_token = Some(token.to_owned());

@@ -183,3 +183,48 @@ async fn api_flows_ignore_session_cookies(env: TestEnv) {
 }
 
 on_every_backend!(api_flows_ignore_session_cookies);
+
+/// An HTML form sends strings; traits declared as numbers or booleans get those types.
+async fn form_values_take_the_schema_types(env: TestEnv) {
+    let mut schemas = identa::SchemaRegistry::new();
+    schemas
+        .add(
+            "default",
+            json!({
+                "type": "object",
+                "properties": { "traits": { "type": "object", "required": ["email"], "properties": {
+                    "email": { "type": "string", "format": "email",
+                        "ory.sh/kratos": { "credentials": { "password": { "identifier": true } } } },
+                    "age": { "type": "integer", "minimum": 0 },
+                    "newsletter": { "type": "boolean" }
+                } } }
+            }),
+        )
+        .unwrap();
+    let identa = identa::Identa::builder()
+        .store(env.store.clone())
+        .schemas(schemas)
+        .config(env.identa.config().clone())
+        .clock(env.clock.clone())
+        .build()
+        .unwrap();
+    let api = PublicApi::new(identa.clone(), HttpConfig::default());
+    let flow = json_of(&api.handle(get("/self-service/registration/api")).await);
+    let res = api
+        .handle(
+            http::Request::post(format!("/self-service/registration?flow={}", flow["id"].as_str().unwrap()))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("accept", "application/json")
+                .body(Bytes::from(
+                    "method=password&traits.email=form%40example.com&traits.age=42&traits.newsletter=on&password=a+long+and+unusual+passphrase",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
+    let body = json_of(&res);
+    assert_eq!(body["identity"]["traits"]["age"], 42);
+    assert_eq!(body["identity"]["traits"]["newsletter"], true);
+}
+
+on_every_backend!(form_values_take_the_schema_types);
