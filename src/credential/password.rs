@@ -706,7 +706,7 @@ mod tests {
         let path = std::env::var("IDENTA_HASH_VECTORS").unwrap_or_else(|_| {
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../shared/kratos-hash-vectors.json"
+                "/tests/data/kratos-hash-vectors.json"
             )
             .to_owned()
         });

@@ -158,11 +158,11 @@ async fn an_unverifiable_stored_hash_is_just_invalid_credentials(env: TestEnv) {
 }
 
 async fn imported_kratos_hashes_sign_in_and_are_upgraded(env: TestEnv) {
-    // From Kratos's own hasher tests (../shared/kratos-hash-vectors.json): bcrypt, its
+    // From Kratos's own hasher tests (tests/data/kratos-hash-vectors.json): bcrypt, its
     // default hasher, and argon2i; both for the password "test".
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/kratos-hash-vectors.json"
+        "/tests/data/kratos-hash-vectors.json"
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
