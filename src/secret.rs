@@ -219,6 +219,22 @@ impl Keyring {
     }
 }
 
+/// Lower-case hex, for storing tags as text.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of lower- or upper-case hex, or `None` if it is not hex.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
 #[cold]
 fn unreachable_hmac() -> Hmac<Sha256> {
     // HMAC-SHA256 takes keys of every length; this branch cannot run. Fall back to a

@@ -10,7 +10,7 @@ use rand::RngExt as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::secret::{Keyring, MacPurpose};
+use crate::secret::{Keyring, MacPurpose, hex, unhex};
 
 /// A code as sent to the user. Its `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
@@ -105,20 +105,6 @@ impl PendingCode {
         );
         real && matches!(self.target, CodeTarget::Identity { .. })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use rand::RngExt as _;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::secret::{Keyring, MacPurpose};
+use crate::secret::{Keyring, MacPurpose, hex, unhex};
 
 /// Codes per set.
 pub const COUNT: usize = 12;
@@ -70,20 +70,6 @@ fn tag(keyring: &Keyring, identity_id: Uuid, code: &str) -> [u8; 32] {
             normalize(code).as_bytes(),
         ],
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
 }
 
 /// The credential config storing `codes` for `identity_id`: tags only.

@@ -63,7 +63,7 @@ impl TotpSecret {
 
     /// The secret in base32, as authenticator apps take it typed in.
     pub fn base32(&self) -> String {
-        base32_encode(&self.0)
+        totp_rs::Secret::from(self.0).to_base32()
     }
 
     /// The `otpauth://totp/…` URI authenticator apps scan.
@@ -144,28 +144,6 @@ pub(crate) fn credential_config(sealed: &str, last_step: Option<u64>) -> Value {
 pub(crate) fn read_config(config: &Value) -> Option<(String, Option<u64>)> {
     let sealed = config.get("sealed_secret")?.as_str()?.to_owned();
     Some((sealed, config.get("last_step").and_then(Value::as_u64)))
-}
-
-/// RFC 4648 base32 without padding (what authenticator apps expect).
-fn base32_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::new();
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            let index = ((buffer >> bits) & 31) as usize;
-            out.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'A')));
-        }
-    }
-    if bits > 0 {
-        let index = ((buffer << (5 - bits)) & 31) as usize;
-        out.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'A')));
-    }
-    out
 }
 
 #[cfg(test)]

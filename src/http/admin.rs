@@ -280,13 +280,20 @@ impl AdminApi {
             kind.parse().map_err(|e: crate::identity::UnknownVariant| {
                 error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string())
             })?;
-        match self.identa.delete_credential(id, kind).await {
-            Ok(_) => Ok(empty(StatusCode::NO_CONTENT)),
-            Err(Error::InvalidInput(reason)) if reason.contains("has no") => {
-                Err(error(StatusCode::NOT_FOUND, "not_found", &reason))
-            }
-            Err(e) => Err(from_error(&e)),
+        let identity = self.identa.identity(id).await.map_err(|e| from_error(&e))?;
+        if kind != crate::identity::CredentialType::Password && identity.credential(kind).is_none()
+        {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("identity {id} has no {kind} credential"),
+            ));
         }
+        self.identa
+            .delete_credential(id, kind)
+            .await
+            .map_err(|e| from_error(&e))?;
+        Ok(empty(StatusCode::NO_CONTENT))
     }
 
     async fn identity_sessions(&self, id: &str) -> Result<Response, Response> {
@@ -390,7 +397,7 @@ impl AdminApi {
                 error(
                     StatusCode::BAD_REQUEST,
                     "bad_request",
-                    "expires_in must be a duration such as `15m`, `1h` or `90s`",
+                    "expires_in must be a duration such as `15m`, `1h` or `90s`, at most 7 days",
                 )
             })?,
             None => self.identa.config().flows.recovery.code_lifespan,
@@ -526,7 +533,10 @@ fn page_request(inc: &Incoming<'_>) -> Result<PageRequest, Response> {
     Ok(page)
 }
 
-/// `90s`, `15m`, `1h`, `1h30m`.
+/// The longest `expires_in` an admin may give a recovery code.
+const MAX_CODE_LIFESPAN: Duration = Duration::days(7);
+
+/// `90s`, `15m`, `1h`, `1h30m`; at most [`MAX_CODE_LIFESPAN`] (no overflow on huge values).
 fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::zero();
     let mut number = String::new();
@@ -537,12 +547,30 @@ fn parse_duration(text: &str) -> Option<Duration> {
         }
         let n: i64 = number.parse().ok()?;
         number.clear();
-        total += match c {
-            's' => Duration::seconds(n),
-            'm' => Duration::minutes(n),
-            'h' => Duration::hours(n),
+        let part = match c {
+            's' => Duration::try_seconds(n),
+            'm' => Duration::try_minutes(n),
+            'h' => Duration::try_hours(n),
             _ => return None,
-        };
+        }?;
+        total = total.checked_add(&part)?;
+        if total > MAX_CODE_LIFESPAN {
+            return None;
+        }
     }
     (number.is_empty() && total > Duration::zero()).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_bounded_and_never_overflow() {
+        assert_eq!(parse_duration("1h30m"), Some(Duration::minutes(90)));
+        assert_eq!(parse_duration("99999999999999h"), None);
+        assert_eq!(parse_duration("8d"), None);
+        assert_eq!(parse_duration("200h"), None);
+        assert_eq!(parse_duration("15"), None);
+    }
 }

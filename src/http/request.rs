@@ -179,10 +179,17 @@ fn nest_form<'a>(
     let mut root = Map::new();
     for (name, value) in pairs {
         let parts: Vec<&str> = name.split('.').filter(|p| !p.is_empty()).collect();
+        // No schema nests this deep; a longer name is hostile and is dropped.
+        if parts.len() > MAX_FORM_DEPTH {
+            continue;
+        }
         insert_path(&mut root, &parts, value.into_owned());
     }
     Value::Object(root)
 }
+
+/// The deepest dotted form name accepted (`traits.a.b.…`).
+const MAX_FORM_DEPTH: usize = 32;
 
 fn insert_path(map: &mut Map<String, Value>, parts: &[&str], value: String) {
     match parts {
@@ -223,5 +230,9 @@ mod tests {
                 "method": "password"
             })
         );
+        // A name of 50,000 levels nests nothing and does not exhaust the stack.
+        let hostile = format!("{}=x&method=password", "a.".repeat(50_000));
+        let value = nest_form(form_urlencoded::parse(hostile.as_bytes()));
+        assert_eq!(value, serde_json::json!({ "method": "password" }));
     }
 }

@@ -304,6 +304,7 @@ mod smtp {
         file: PathBuf,
         _dir: tempfile::TempDir,
         certs: Option<tempfile::TempDir>,
+        port: u16,
     }
 
     impl Drop for SmtpSink {
@@ -394,6 +395,7 @@ mod smtp {
                 file,
                 _dir: dir,
                 certs: None,
+                port,
             }
         }
 
@@ -443,10 +445,7 @@ mod smtp {
     }
 
     fn sink_port(sink: &SmtpSink) -> u16 {
-        // The port is the first argument of the sink's command line.
-        let cmdline =
-            std::fs::read_to_string(format!("/proc/{}/cmdline", sink.child.id())).unwrap();
-        cmdline.split('\0').nth(2).unwrap().parse().unwrap()
+        sink.port
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
