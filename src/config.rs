@@ -5,6 +5,7 @@ use chrono::Duration;
 
 pub use crate::courier::CourierConfig;
 pub use crate::credential::password::PasswordConfig;
+pub use crate::credential::webauthn::RelyingParty;
 pub use crate::flow::{
     AfterRegistration, CodeFlowConfig, FlowsConfig, LoginConfig, OtherSessions, RegistrationConfig,
     SettingsConfig, TotpConfig, UnknownRecipients,

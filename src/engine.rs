@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::courier::{Courier, Templates};
 use crate::credential::password::{self, Password, PasswordHasher};
+use crate::credential::webauthn;
 use crate::error::{Error, Result};
 use crate::hook::{Hooks, NoHooks};
 use crate::identity::schema::{AddressSpec, AddressVia};
@@ -52,6 +53,7 @@ struct Inner {
     keyring: Arc<Keyring>,
     templates: Arc<Templates>,
     hooks: Arc<dyn Hooks>,
+    webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 impl std::fmt::Debug for dyn Hooks {
@@ -138,12 +140,17 @@ impl IdentaBuilder {
         let hasher = PasswordHasher::new(self.config.password.clone())?;
         let keyring = Keyring::new(&self.config.secrets)
             .map_err(|e| Error::InvalidInput(format!("secrets: {e}")))?;
+        let webauthn = match &self.config.flows.webauthn {
+            Some(rp) => Some(rp.build().map_err(Error::InvalidInput)?),
+            None => None,
+        };
         Ok(Identa {
             inner: Arc::new(Inner {
                 cache: SessionCache::new(self.config.session.cache),
                 keyring: Arc::new(keyring),
                 templates: Arc::new(self.templates),
                 hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
+                webauthn,
                 config: self.config,
                 schemas: self.schemas,
                 hasher,
@@ -202,6 +209,11 @@ impl Identa {
 
     pub(crate) fn keyring(&self) -> &Keyring {
         &self.inner.keyring
+    }
+
+    /// The WebAuthn relying party, when security keys and passkeys are configured.
+    pub(crate) fn webauthn(&self) -> Option<&webauthn_rs::Webauthn> {
+        self.inner.webauthn.as_ref()
     }
 
     pub(crate) fn hooks(&self) -> &dyn Hooks {
@@ -389,6 +401,14 @@ impl Identa {
             &extracted.recovery_addresses,
             now,
         );
+        if let Some(cred) = identity.credentials.get_mut(&CredentialType::Passkey) {
+            let identifiers =
+                webauthn::passkey_identifiers(sign_in_identifiers(&extracted), &cred.config);
+            if cred.identifiers != identifiers {
+                cred.identifiers = identifiers;
+                cred.updated_at = now;
+            }
+        }
         if let Some(cred) = identity.credentials.get_mut(&CredentialType::Password) {
             let mut identifiers = extracted.password_identifiers;
             identifiers.sort();
@@ -399,6 +419,13 @@ impl Identa {
         }
         identity.updated_at = now;
         Ok(())
+    }
+
+    /// What an identity's traits let it sign in with a passkey by (its password and
+    /// WebAuthn identifiers).
+    pub(crate) fn passkey_sign_in_identifiers(&self, identity: &Identity) -> Result<Vec<String>> {
+        let extracted = self.validate_traits(&identity.schema_id, &identity.traits)?;
+        Ok(sign_in_identifiers(&extracted))
     }
 
     /// Sets (or replaces) an identity's password, after the policy check.
@@ -898,4 +925,18 @@ fn sync_recovery(
             updated_at: now,
         },
     )
+}
+
+/// The identifiers a passkey signs in by: the password and WebAuthn identifiers of the
+/// traits, sorted, without repeats.
+fn sign_in_identifiers(extracted: &ExtractedTraits) -> Vec<String> {
+    let mut ids: Vec<String> = extracted
+        .password_identifiers
+        .iter()
+        .chain(&extracted.webauthn_identifiers)
+        .cloned()
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }

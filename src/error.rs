@@ -57,6 +57,9 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+    /// webauthn-rs could not start a ceremony (e.g. it could not serialise its state).
+    #[error("WebAuthn: {0}")]
+    Webauthn(#[from] webauthn_rs::prelude::WebauthnError),
     /// No flow has this id.
     #[error("flow {0} not found; start a new flow")]
     FlowNotFound(Uuid),
@@ -244,7 +247,7 @@ impl Error {
             Self::Aal2Required => ErrorKind::Aal2Required,
             Self::SessionInactive(_) => ErrorKind::SessionInactive,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
-            Self::Password(_) | Self::Store(_) => ErrorKind::Internal,
+            Self::Password(_) | Self::Store(_) | Self::Webauthn(_) => ErrorKind::Internal,
         }
     }
 }

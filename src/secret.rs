@@ -86,6 +86,7 @@ pub(crate) enum MacPurpose {
     Csrf,
     Logout,
     Code,
+    FakeWebauthnCredential,
 }
 
 impl MacPurpose {
@@ -94,6 +95,7 @@ impl MacPurpose {
             Self::Csrf => b"identa/v1/csrf",
             Self::Logout => b"identa/v1/logout",
             Self::Code => b"identa/v1/one-time-code",
+            Self::FakeWebauthnCredential => b"identa/v1/webauthn-fake-credential",
         }
     }
 }

@@ -13,11 +13,12 @@ use super::ui::InputType;
 use super::{
     ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup,
     commit_with_hook, current_session, load_for_submit, method_button, new_flow, reject,
-    show_hook_error, show_input_error, text,
+    show_hook_error, show_input_error, text, webauthn,
 };
 use crate::credential::lookup;
 use crate::credential::password::Password;
 use crate::credential::totp::{self, TotpSecret};
+use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::{AfterEvent, BeforeEvent};
@@ -63,6 +64,23 @@ pub enum LoginSubmission {
     LookupSecret {
         /// The code.
         code: String,
+    },
+    /// A security key's answer to the flow's challenge, in a second-factor flow
+    /// (Kratos's `method: "webauthn"` with `webauthn_login`, the JSON of the browser's
+    /// `PublicKeyCredential`).
+    Webauthn {
+        /// The answer, as JSON.
+        response: String,
+    },
+    /// A passkey sign-in (Kratos's `method: "passkey"`). First without `response`: the
+    /// flow comes back (as [`Error::FlowInvalid`]) with a challenge in `passkey_challenge`
+    /// for the account `identifier` names; then with the browser's answer in `response`
+    /// (`passkey_login`), which signs in.
+    Passkey {
+        /// Email, username, … (any identifier the schema marks for passwords or WebAuthn).
+        identifier: String,
+        /// The answer to the challenge, as JSON.
+        response: Option<String>,
     },
 }
 
@@ -147,6 +165,7 @@ impl Logins<'_> {
             "password",
             text::sign_in_with_password(),
         ));
+        webauthn::login_prompt_nodes(identa, &mut flow);
         let commit = FlowCommit {
             flows: vec![FlowWrite::Insert(&flow)],
             ..FlowCommit::default()
@@ -211,6 +230,7 @@ impl Logins<'_> {
                 text::use_lookup(),
             ));
         }
+        webauthn::second_factor_nodes(identa, &mut flow, &current.identity)?;
         let commit = FlowCommit {
             flows: vec![FlowWrite::Insert(&flow)],
             ..FlowCommit::default()
@@ -268,9 +288,32 @@ impl Logins<'_> {
                 }
                 (
                     CredentialType::Totp,
-                    spent_id(identity.id, step),
+                    Some(spent_id(identity.id, step)),
                     "totp_code",
                 )
+            }
+            SecondFactor::SecurityKey(answer) => {
+                let mut keys = webauthn::security_keys(&identity);
+                let ceremony = Ceremony::from_value(flow.internal.security_key.as_ref());
+                let outcome = match identa.webauthn() {
+                    Some(rp) => {
+                        cred_webauthn::finish_security_key_login(rp, ceremony, answer, &mut keys)
+                    }
+                    None => Err(Refusal::NoCeremony),
+                };
+                if let Err(refusal) = outcome {
+                    // A fresh challenge for the next try; this one is spent.
+                    webauthn::second_factor_nodes(identa, &mut flow, &identity)?;
+                    flow.ui
+                        .add_message(Some("webauthn_login"), webauthn::refusal_message(&refusal));
+                    return Err(reject(identa, flow).await);
+                }
+                if let Some(credential) = identity.credentials.get_mut(&CredentialType::Webauthn) {
+                    credential.config = keys.to_config();
+                    credential.updated_at = now;
+                }
+                flow.internal.security_key = None;
+                (CredentialType::Webauthn, None, "webauthn_login")
             }
             SecondFactor::Lookup(code) => {
                 let found = identity
@@ -294,7 +337,7 @@ impl Logins<'_> {
                         flow.ui.messages.push(text::lookup_few_left(left));
                     }
                 }
-                (CredentialType::LookupSecret, spent, "lookup_secret")
+                (CredentialType::LookupSecret, Some(spent), "lookup_secret")
             }
         };
         let mut session = current.session.clone();
@@ -311,7 +354,10 @@ impl Logins<'_> {
             flows: vec![FlowWrite::Update(&flow)],
             replace_identity: Some(&identity),
             update_session: Some(&session),
-            spend: vec![(spent, now + chrono::Duration::minutes(5))],
+            spend: spent
+                .map(|id| (id, now + chrono::Duration::minutes(5)))
+                .into_iter()
+                .collect(),
             ..FlowCommit::default()
         };
         let event = AfterEvent::Login {
@@ -366,11 +412,15 @@ impl Logins<'_> {
                 reason: "the login is already complete; start a new flow",
             });
         }
-        let (identifier, password) = match submission {
+        let (identifier, factor) = match submission {
             LoginSubmission::Password {
                 identifier,
                 password,
-            } => (identifier, password),
+            } => (identifier, FirstFactor::Password(password)),
+            LoginSubmission::Passkey {
+                identifier,
+                response,
+            } => (identifier, FirstFactor::Passkey(response)),
             LoginSubmission::Totp { code } => {
                 return self
                     .submit_second_factor(flow, SecondFactor::Totp(&code), req)
@@ -381,12 +431,18 @@ impl Logins<'_> {
                     .submit_second_factor(flow, SecondFactor::Lookup(&code), req)
                     .await;
             }
+            LoginSubmission::Webauthn { response } => {
+                return self
+                    .submit_second_factor(flow, SecondFactor::SecurityKey(&response), req)
+                    .await;
+            }
         };
         if flow.requested_aal == Aal::Aal2 {
             return Err(Error::FlowState {
                 kind: flow.kind,
                 state: flow.state,
-                reason: "this flow completes a second factor: submit method `totp`",
+                reason: "this flow completes a second factor: submit method `totp`, \
+                         `lookup_secret` or `webauthn`",
             });
         }
         let current = current_session(identa, req).await?;
@@ -414,16 +470,42 @@ impl Logins<'_> {
             return Err(reject(identa, flow).await);
         }
 
-        let identity = match identa.check_password(&identifier, &password).await {
-            Ok(identity) => identity,
-            Err(err) => {
-                show_input_error(&mut flow.ui, err)?;
+        let (identity, method, changed) = match factor {
+            FirstFactor::Password(password) => {
+                match identa.check_password(&identifier, &password).await {
+                    Ok(identity) => (identity, CredentialType::Password, false),
+                    Err(err) => {
+                        show_input_error(&mut flow.ui, err)?;
+                        return Err(reject(identa, flow).await);
+                    }
+                }
+            }
+            FirstFactor::Passkey(None) => {
+                webauthn::passkey_challenge_nodes(identa, &mut flow, &identifier).await?;
                 return Err(reject(identa, flow).await);
+            }
+            FirstFactor::Passkey(Some(answer)) => {
+                match self.verify_passkey(&flow, &answer).await? {
+                    Ok(identity) => {
+                        flow.internal.passkey = None;
+                        (identity, CredentialType::Passkey, true)
+                    }
+                    Err(refusal) => {
+                        // A fresh challenge for the next try; this one is spent.
+                        webauthn::passkey_challenge_nodes(identa, &mut flow, &identifier).await?;
+                        flow.ui.clear_messages();
+                        flow.ui.add_message(
+                            Some("passkey_login"),
+                            webauthn::refusal_message(&refusal),
+                        );
+                        return Err(reject(identa, flow).await);
+                    }
+                }
             }
         };
         let now = identa.now();
         let method = AuthenticationMethod {
-            method: CredentialType::Password.as_str().to_owned(),
+            method: method.as_str().to_owned(),
             aal: Aal::Aal1,
             completed_at: now,
         };
@@ -452,6 +534,7 @@ impl Logins<'_> {
         };
         let mut commit = FlowCommit {
             flows: vec![FlowWrite::Update(&flow)],
+            replace_identity: changed.then_some(&identity),
             ..FlowCommit::default()
         };
         match &token {
@@ -476,6 +559,9 @@ impl Logins<'_> {
         if token.is_none() {
             identa.invalidate(SessionEvent::Session(session.id));
         }
+        if changed {
+            identa.invalidate(SessionEvent::Identity(identity.id));
+        }
         let mut continue_with = Vec::new();
         if let (Some(token), FlowType::Api) = (&token, flow.flow_type) {
             continue_with.push(ContinueWith::SetOrySessionToken {
@@ -489,6 +575,50 @@ impl Logins<'_> {
             continue_with,
         })
     }
+
+    /// Checks a passkey's answer to the flow's challenge: the identity it signs in, with
+    /// the key's new counter recorded (not yet stored), or why not.
+    async fn verify_passkey(
+        &self,
+        flow: &Flow,
+        answer: &str,
+    ) -> Result<std::result::Result<crate::identity::Identity, Refusal>> {
+        let identa = self.identa;
+        let Some(rp) = identa.webauthn() else {
+            return Ok(Err(Refusal::NoCeremony));
+        };
+        let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
+        let Some(account) = ceremony
+            .as_ref()
+            .and_then(cred_webauthn::passkey_login_account)
+        else {
+            return Ok(Err(Refusal::UnknownKey));
+        };
+        let Some(mut identity) = identa
+            .store()
+            .identity(account)
+            .await?
+            .filter(crate::identity::Identity::is_active)
+        else {
+            return Ok(Err(Refusal::UnknownKey));
+        };
+        let mut keys = webauthn::passkeys(&identity);
+        if let Err(refusal) = cred_webauthn::finish_passkey_login(rp, ceremony, answer, &mut keys) {
+            return Ok(Err(refusal));
+        }
+        if let Some(credential) = identity.credentials.get_mut(&CredentialType::Passkey) {
+            credential.config = keys.to_config();
+            credential.updated_at = identa.now();
+        }
+        Ok(Ok(identity))
+    }
+}
+
+/// A first factor submitted to a login flow.
+enum FirstFactor {
+    Password(Password),
+    /// A passkey: without an answer, a request for the challenge.
+    Passkey(Option<String>),
 }
 
 /// The spent-code id of a TOTP step of an identity: a digest, so it reveals neither.
@@ -508,4 +638,5 @@ fn spent_id(identity_id: Uuid, step: u64) -> Uuid {
 enum SecondFactor<'a> {
     Totp(&'a str),
     Lookup(&'a str),
+    SecurityKey(&'a str),
 }

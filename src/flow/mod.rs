@@ -18,6 +18,7 @@ pub mod settings;
 pub mod text;
 pub mod ui;
 pub mod verification;
+pub mod webauthn;
 
 use std::fmt;
 use std::str::FromStr;
@@ -272,6 +273,13 @@ pub(crate) struct Internal {
     /// Settings: a set of backup codes shown once, sealed, until the user confirms it.
     #[serde(default)]
     pub(crate) pending_lookup: Option<String>,
+    /// A security-key ceremony waiting for the client's answer
+    /// ([`Ceremony`](crate::credential::webauthn::Ceremony)).
+    #[serde(default)]
+    pub(crate) security_key: Option<Value>,
+    /// A passkey ceremony waiting for the client's answer.
+    #[serde(default)]
+    pub(crate) passkey: Option<Value>,
 }
 
 impl Flow {
@@ -402,6 +410,10 @@ impl FlowRequest {
 pub struct FlowsConfig {
     /// TOTP as a second factor.
     pub totp: TotpConfig,
+    /// Security keys (a second factor) and passkeys (sign-in without a password), both
+    /// WebAuthn. `None` (the default) turns them off: they are bound to the domain your
+    /// users see, which only you can name. Development: `Some(RelyingParty::localhost(url))`.
+    pub webauthn: Option<crate::credential::webauthn::RelyingParty>,
     /// The public base URL of the HTTP API, used in each flow's `ui.action`.
     /// Default: `http://127.0.0.1:4433`.
     pub public_url: String,
@@ -426,6 +438,7 @@ impl Default for FlowsConfig {
     fn default() -> Self {
         Self {
             totp: TotpConfig::default(),
+            webauthn: None,
             public_url: "http://127.0.0.1:4433".into(),
             allowed_return_urls: Vec::new(),
             registration: RegistrationConfig::default(),

@@ -11,12 +11,14 @@ use super::{
     AfterRegistration, ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node,
     NodeGroup, commit_with_hook, current_session, load_for_submit, method_button, new_flow,
     refill_traits, reject, show_hook_error, show_input_error, text, trait_nodes, verification,
+    webauthn,
 };
 use crate::credential::password::Password;
+use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal, StoredKeys};
 use crate::engine::{Identa, Login};
 use crate::error::{Error, Result};
 use crate::hook::{AfterEvent, BeforeEvent};
-use crate::identity::{CredentialType, Identity, NewIdentity};
+use crate::identity::{Credential, CredentialType, Identity, NewIdentity};
 use crate::session::{Aal, AuthenticatedSession, AuthenticationMethod};
 use crate::store::{FlowCommit, FlowWrite};
 
@@ -30,6 +32,15 @@ pub enum RegistrationSubmission {
         traits: Value,
         /// The password.
         password: Password,
+    },
+    /// Traits and a passkey that answered the flow's challenge (Kratos's
+    /// `method: "passkey"` with `passkey_register`, the JSON of the browser's
+    /// credential). The account signs in with the passkey; it has no password.
+    Passkey {
+        /// The traits, as the identity schema describes them.
+        traits: Value,
+        /// The answer, as JSON.
+        response: String,
     },
 }
 
@@ -96,6 +107,13 @@ impl Registrations<'_> {
             "password",
             text::sign_up(),
         ));
+        let name_field = schema
+            .trait_fields()
+            .iter()
+            .find(|f| f.json_type == "string")
+            .map(|f| format!("traits.{}", f.path))
+            .unwrap_or_default();
+        webauthn::registration_nodes(identa, &mut flow, &name_field)?;
         let commit = FlowCommit {
             flows: vec![FlowWrite::Insert(&flow)],
             ..FlowCommit::default()
@@ -124,7 +142,14 @@ impl Registrations<'_> {
         if current_session(identa, req).await?.is_some() {
             return Err(Error::SessionAlreadyAvailable);
         }
-        let RegistrationSubmission::Password { traits, password } = submission;
+        let (traits, factor) = match submission {
+            RegistrationSubmission::Password { traits, password } => {
+                (traits, FirstFactor::Password(password))
+            }
+            RegistrationSubmission::Passkey { traits, response } => {
+                (traits, FirstFactor::Passkey(response))
+            }
+        };
         refill_traits(&mut flow.ui, &traits);
 
         let before = BeforeEvent::Registration {
@@ -140,11 +165,35 @@ impl Registrations<'_> {
             traits,
             ..NewIdentity::default()
         };
-        let identity = match identa.prepare_identity(new, Some(&password)).await {
+        let password = match &factor {
+            FirstFactor::Password(password) => Some(password),
+            FirstFactor::Passkey(_) => None,
+        };
+        let mut identity = match identa.prepare_identity(new, password).await {
             Ok(identity) => identity,
             Err(err) => {
                 show_input_error(&mut flow.ui, err)?;
                 return Err(reject(identa, flow).await);
+            }
+        };
+        let method = match &factor {
+            FirstFactor::Password(_) => CredentialType::Password,
+            FirstFactor::Passkey(answer) => {
+                if let Err(message) = add_passkey(identa, &mut flow, &mut identity, answer)? {
+                    let name_field = flow
+                        .ui
+                        .node("passkey_create_data")
+                        .and_then(|n| n.value())
+                        .and_then(Value::as_str)
+                        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+                        .and_then(|v| v["displayNameFieldName"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    // A fresh challenge for the next try; this one is spent.
+                    webauthn::registration_nodes(identa, &mut flow, &name_field)?;
+                    flow.ui.add_message(Some("passkey_register"), message);
+                    return Err(reject(identa, flow).await);
+                }
+                CredentialType::Passkey
             }
         };
 
@@ -152,7 +201,7 @@ impl Registrations<'_> {
         let issued = match config.registration.after {
             AfterRegistration::IssueSession => {
                 let method = AuthenticationMethod {
-                    method: CredentialType::Password.as_str().to_owned(),
+                    method: method.as_str().to_owned(),
                     aal: Aal::Aal1,
                     completed_at: identa.now(),
                 };
@@ -231,4 +280,55 @@ fn default_schema(identa: &Identa) -> Result<String> {
         .default_id()
         .map(str::to_owned)
         .ok_or_else(|| Error::InvalidInput("no identity schema registered".into()))
+}
+
+/// A first factor submitted to a registration flow.
+enum FirstFactor {
+    Password(Password),
+    /// The browser's answer to the flow's passkey challenge.
+    Passkey(String),
+}
+
+/// Checks the passkey answer of a registration and gives the new identity its passkey
+/// (and the id the passkey was made for). The inner error is the message to show.
+fn add_passkey(
+    identa: &Identa,
+    flow: &mut Flow,
+    identity: &mut Identity,
+    answer: &str,
+) -> Result<std::result::Result<(), super::UiText>> {
+    let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
+    let finished = match identa.webauthn() {
+        Some(rp) => cred_webauthn::finish_passkey_registration(rp, ceremony, answer),
+        None => Err(Refusal::NoCeremony),
+    };
+    let (user_id, key) = match finished {
+        Ok(done) => done,
+        Err(refusal) => return Ok(Err(webauthn::refusal_message(&refusal))),
+    };
+    let sign_in = identa.passkey_sign_in_identifiers(identity)?;
+    let Some(name) = sign_in.first().cloned() else {
+        return Ok(Err(text::generic(
+            "The identity schema marks no trait as an identifier to sign in with a passkey by.",
+        )));
+    };
+    let now = identa.now();
+    let mut keys = StoredKeys::default();
+    keys.add(key, name, now);
+    let config = keys.to_config();
+    identity.id = user_id;
+    identity.credentials.insert(
+        CredentialType::Passkey,
+        Credential {
+            id: uuid::Uuid::new_v4(),
+            credential_type: CredentialType::Passkey,
+            identifiers: cred_webauthn::passkey_identifiers(sign_in, &config),
+            config,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        },
+    );
+    flow.internal.passkey = None;
+    Ok(Ok(()))
 }

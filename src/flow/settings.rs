@@ -14,11 +14,12 @@ use super::ui::{ImageAttributes, InputType, Meta, NodeAttributes, NodeType};
 use super::{
     ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup, OtherSessions,
     commit_with_hook, current_session, load_for_submit, method_button, new_flow, refill_traits,
-    reject, show_hook_error, show_input_error, text, trait_nodes, verification,
+    reject, show_hook_error, show_input_error, text, trait_nodes, verification, webauthn,
 };
 use crate::credential::lookup;
 use crate::credential::password::Password;
 use crate::credential::totp::{self, TotpSecret};
+use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::AfterEvent;
@@ -55,6 +56,31 @@ pub enum SettingsSubmission {
     LookupConfirm,
     /// Removes the backup codes (`lookup_secret_disable`).
     LookupDisable,
+    /// Adds the security key that answered the flow's challenge (Kratos's
+    /// `method: "webauthn"` with `webauthn_register`, the JSON of the browser's
+    /// credential, and `webauthn_register_displayname`).
+    WebauthnRegister {
+        /// The owner's name for the key.
+        display_name: String,
+        /// The answer, as JSON.
+        response: String,
+    },
+    /// Removes a security key (`webauthn_remove`: the id its remove button carries).
+    WebauthnRemove {
+        /// The key's id.
+        id: String,
+    },
+    /// Adds the passkey that answered the flow's challenge (Kratos's `method: "passkey"`
+    /// with `passkey_settings_register`).
+    PasskeyRegister {
+        /// The answer, as JSON.
+        response: String,
+    },
+    /// Removes a passkey (`passkey_remove`). Refused for the last way to sign in.
+    PasskeyRemove {
+        /// The key's id.
+        id: String,
+    },
 }
 
 /// Saved settings.
@@ -241,6 +267,132 @@ impl SettingsFlows<'_> {
                 }
                 identity.updated_at = identa.now();
             }
+            SettingsSubmission::WebauthnRegister {
+                display_name,
+                response,
+            } => {
+                require_privileged(identa, &current)?;
+                let ceremony = Ceremony::from_value(flow.internal.security_key.as_ref());
+                let added = match identa.webauthn() {
+                    Some(rp) => {
+                        cred_webauthn::finish_security_key_registration(rp, ceremony, &response)
+                    }
+                    None => Err(Refusal::NoCeremony),
+                };
+                let key = match added {
+                    Ok(key) => key,
+                    Err(refusal) => {
+                        webauthn::settings_nodes(identa, &mut flow, &before)?;
+                        flow.ui.add_message(
+                            Some("webauthn_register"),
+                            webauthn::refusal_message(&refusal),
+                        );
+                        return Err(refill(flow).await);
+                    }
+                };
+                let mut keys = webauthn::security_keys(&identity);
+                if !keys.add(key, key_name(&display_name, "Security key"), identa.now()) {
+                    webauthn::settings_nodes(identa, &mut flow, &before)?;
+                    flow.ui
+                        .add_message(Some("webauthn_register"), text::key_already_registered());
+                    return Err(refill(flow).await);
+                }
+                set_keys(
+                    identa,
+                    &mut identity,
+                    CredentialType::Webauthn,
+                    keys.key_identifiers(),
+                    keys.to_config(),
+                );
+            }
+            SettingsSubmission::WebauthnRemove { id } => {
+                require_privileged(identa, &current)?;
+                let mut keys = webauthn::security_keys(&identity);
+                if !keys.remove(&id) {
+                    flow.ui.messages.push(text::no_webauthn_device());
+                    return Err(refill(flow).await);
+                }
+                set_keys(
+                    identa,
+                    &mut identity,
+                    CredentialType::Webauthn,
+                    keys.key_identifiers(),
+                    keys.to_config(),
+                );
+            }
+            SettingsSubmission::PasskeyRegister { response } => {
+                require_privileged(identa, &current)?;
+                let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
+                let added = match identa.webauthn() {
+                    Some(rp) => cred_webauthn::finish_passkey_registration(rp, ceremony, &response)
+                        .and_then(|(user, key)| {
+                            if user == identity.id {
+                                Ok(key)
+                            } else {
+                                Err(Refusal::NoCeremony)
+                            }
+                        }),
+                    None => Err(Refusal::NoCeremony),
+                };
+                let sign_in = identa.passkey_sign_in_identifiers(&identity)?;
+                let key = match added {
+                    Ok(key) if !sign_in.is_empty() => key,
+                    Ok(_) => {
+                        webauthn::settings_nodes(identa, &mut flow, &before)?;
+                        flow.ui.messages.push(text::generic(
+                            "Your profile has no identifier to sign in with a passkey by.",
+                        ));
+                        return Err(refill(flow).await);
+                    }
+                    Err(refusal) => {
+                        webauthn::settings_nodes(identa, &mut flow, &before)?;
+                        flow.ui.add_message(
+                            Some("passkey_settings_register"),
+                            webauthn::refusal_message(&refusal),
+                        );
+                        return Err(refill(flow).await);
+                    }
+                };
+                let mut keys = webauthn::passkeys(&identity);
+                let name = sign_in.first().cloned().unwrap_or_default();
+                if !keys.add(key, name, identa.now()) {
+                    webauthn::settings_nodes(identa, &mut flow, &before)?;
+                    flow.ui.add_message(
+                        Some("passkey_settings_register"),
+                        text::key_already_registered(),
+                    );
+                    return Err(refill(flow).await);
+                }
+                let config = keys.to_config();
+                set_keys(
+                    identa,
+                    &mut identity,
+                    CredentialType::Passkey,
+                    cred_webauthn::passkey_identifiers(sign_in, &config),
+                    config,
+                );
+            }
+            SettingsSubmission::PasskeyRemove { id } => {
+                require_privileged(identa, &current)?;
+                if webauthn::passkey_is_last_sign_in(&identity) {
+                    flow.ui.messages.push(text::last_first_factor());
+                    return Err(refill(flow).await);
+                }
+                let mut keys = webauthn::passkeys(&identity);
+                if !keys.remove(&id) {
+                    flow.ui.messages.push(text::no_webauthn_device());
+                    return Err(refill(flow).await);
+                }
+                let config = keys.to_config();
+                let sign_in = identa.passkey_sign_in_identifiers(&identity)?;
+                set_keys(
+                    identa,
+                    &mut identity,
+                    CredentialType::Passkey,
+                    cred_webauthn::passkey_identifiers(sign_in, &config),
+                    config,
+                );
+            }
             SettingsSubmission::TotpUnlink => {
                 require_privileged(identa, &current)?;
                 if identity.credentials.remove(&CredentialType::Totp).is_none() {
@@ -252,6 +404,7 @@ impl SettingsFlows<'_> {
         }
         totp_nodes(identa, &mut flow, &identity)?;
         lookup_nodes(&mut flow, &identity);
+        webauthn::settings_nodes(identa, &mut flow, &identity)?;
 
         let sends = verification::codes_for_new_addresses(
             identa,
@@ -344,6 +497,7 @@ pub(crate) fn settings_flow_for(
     ));
     totp_nodes(identa, &mut flow, &current.identity)?;
     lookup_nodes(&mut flow, &current.identity);
+    webauthn::settings_nodes(identa, &mut flow, &current.identity)?;
     Ok(flow)
 }
 
@@ -554,4 +708,56 @@ fn changes_sign_in_or_addresses(before: &Identity, after: &Identity) -> bool {
     ids(before) != ids(after)
         || verifiable(before) != verifiable(after)
         || recovery(before) != recovery(after)
+}
+
+/// The name a key is stored under: what the user typed (trimmed, at most 64
+/// characters), or `fallback`.
+fn key_name(typed: &str, fallback: &str) -> String {
+    let name: String = typed
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        fallback.to_owned()
+    } else {
+        name
+    }
+}
+
+/// Stores a security-key or passkey list as the identity's credential of that type
+/// (removing the credential when the list is empty).
+fn set_keys(
+    identa: &Identa,
+    identity: &mut Identity,
+    credential_type: CredentialType,
+    identifiers: Vec<String>,
+    config: Value,
+) {
+    let now = identa.now();
+    identity.updated_at = now;
+    let empty = config
+        .get("keys")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if empty {
+        identity.credentials.remove(&credential_type);
+        return;
+    }
+    let credential = identity
+        .credentials
+        .entry(credential_type)
+        .or_insert_with(|| Credential {
+            id: Uuid::new_v4(),
+            credential_type,
+            identifiers: Vec::new(),
+            config: Value::Null,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        });
+    credential.identifiers = identifiers;
+    credential.config = config;
+    credential.updated_at = now;
 }

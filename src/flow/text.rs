@@ -221,3 +221,59 @@ pub(crate) fn lookup_few_left(left: usize) -> UiText {
     )
     .with_context(json!({ "remaining": left }))
 }
+
+// ---- security keys and passkeys -------------------------------------------------------
+
+pub(crate) fn sign_in_with_hardware_key() -> UiText {
+    UiText::info(1_010_008, "Sign in with a hardware key")
+}
+pub(crate) fn prepare_device() -> UiText {
+    UiText::info(
+        1_010_012,
+        "Prepare your WebAuthn device (e.g. security key, biometrics scanner, ...) and press continue.",
+    )
+}
+pub(crate) fn sign_in_with_passkey() -> UiText {
+    UiText::info(1_010_021, "Sign in with passkey")
+}
+pub(crate) fn sign_up_with_passkey() -> UiText {
+    UiText::info(1_040_007, "Sign up with passkey")
+}
+pub(crate) fn add_security_key() -> UiText {
+    UiText::info(1_050_012, "Add security key")
+}
+pub(crate) fn security_key_name() -> UiText {
+    UiText::info(1_050_013, "Name of the security key")
+}
+pub(crate) fn add_passkey() -> UiText {
+    UiText::info(1_050_019, "Add passkey")
+}
+/// "Remove security key "…"" (1050018) or "Remove passkey "…"" (1050020).
+pub(crate) fn remove_key(
+    passkey: bool,
+    name: &str,
+    added_at: chrono::DateTime<chrono::Utc>,
+) -> UiText {
+    let (id, what) = if passkey {
+        (1_050_020, "passkey")
+    } else {
+        (1_050_018, "security key")
+    };
+    UiText::info(id, format!("Remove {what} \"{name}\"")).with_context(json!({
+        "display_name": name,
+        "added_at": added_at,
+        "added_at_unix": added_at.timestamp(),
+    }))
+}
+pub(crate) fn no_webauthn_device() -> UiText {
+    UiText::error(4_000_013, "You have no WebAuthn device set up.")
+}
+pub(crate) fn webauthn_refused() -> UiText {
+    generic("The security key or passkey could not be verified. Please try again.")
+}
+pub(crate) fn key_already_registered() -> UiText {
+    generic("This security key or passkey is already registered with an account.")
+}
+pub(crate) fn last_first_factor() -> UiText {
+    generic("Unable to remove this passkey because it would lock you out of your account.")
+}

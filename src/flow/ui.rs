@@ -203,6 +203,8 @@ impl Node {
                 required: false,
                 disabled: false,
                 autocomplete: None,
+                onclick_trigger: None,
+                onload_trigger: None,
             }),
             messages: Vec::new(),
             meta: Meta::default(),
@@ -245,6 +247,34 @@ impl Node {
             a.autocomplete = Some(hint.to_owned());
         }
         self
+    }
+
+    /// This input, running a `webauthn.js` function when clicked.
+    pub fn on_click(mut self, trigger: &str) -> Self {
+        if let NodeAttributes::Input(a) = &mut self.attributes {
+            a.onclick_trigger = Some(trigger.to_owned());
+        }
+        self
+    }
+
+    /// A script the page must load (Kratos's `webauthn_script`).
+    pub fn script(group: NodeGroup, id: &str, src: String, integrity: String) -> Self {
+        Self {
+            node_type: NodeType::Script,
+            group,
+            attributes: NodeAttributes::Script(ScriptAttributes {
+                id: id.to_owned(),
+                src,
+                is_async: true,
+                integrity,
+                script_type: "text/javascript".into(),
+                nonce: String::new(),
+                referrerpolicy: "no-referrer".into(),
+                crossorigin: "anonymous".into(),
+            }),
+            messages: Vec::new(),
+            meta: Meta::default(),
+        }
     }
 
     /// This node with a label.
@@ -290,6 +320,20 @@ pub struct InputAttributes {
     /// The autocomplete hint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autocomplete: Option<String>,
+    /// The function of Kratos's `webauthn.js` a click runs (`oryWebAuthnLogin`, …).
+    #[serde(
+        default,
+        rename = "onclickTrigger",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub onclick_trigger: Option<String>,
+    /// The function of `webauthn.js` to run when the form loads.
+    #[serde(
+        default,
+        rename = "onloadTrigger",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub onload_trigger: Option<String>,
 }
 
 /// HTML input types used by identa's forms.

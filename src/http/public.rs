@@ -70,6 +70,14 @@ impl PublicApi {
             (Method::GET, ["health", "alive" | "ready"]) => {
                 json(StatusCode::OK, &json!({ "status": "ok" }))
             }
+            (Method::GET, [".well-known", "ory", "webauthn.js"]) => http::Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "text/javascript; charset=utf-8")
+                .header("cache-control", "public, max-age=300")
+                .body(bytes::Bytes::from_static(
+                    crate::flow::webauthn::script().as_bytes(),
+                ))
+                .unwrap_or_default(),
             (Method::GET, ["schemas"]) => self.schemas(),
             (Method::GET, ["schemas", id]) => self.schema(id),
             (Method::GET, ["self-service", "errors"]) => self.stored_error(&inc),
@@ -350,26 +358,50 @@ impl PublicApi {
         if let Some(token) = body.get("csrf_token").and_then(Value::as_str) {
             req.csrf_token = Some(token.to_owned());
         }
-        let method = body
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
         let text = |name: &str| {
             body.get(name)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned()
         };
+        // WebAuthn buttons (remove a key) and scripts may post without `method`: Kratos
+        // infers it from the fields, and so do we.
+        let method = match body.get("method").and_then(Value::as_str) {
+            Some(method) => method,
+            None if ["webauthn_remove", "webauthn_register", "webauthn_login"]
+                .iter()
+                .any(|f| !text(f).is_empty()) =>
+            {
+                "webauthn"
+            }
+            None if [
+                "passkey_remove",
+                "passkey_settings_register",
+                "passkey_register",
+                "passkey_login",
+            ]
+            .iter()
+            .any(|f| !text(f).is_empty()) =>
+            {
+                "passkey"
+            }
+            None => "",
+        };
         let flag = |name: &str| body.get(name) == Some(&Value::Bool(true)) || text(name) == "true";
         let browser_page = flow_type == FlowType::Browser && !inc.wants_json();
         let outcome = match kind {
             FlowKind::Registration => {
-                if method != "password" {
-                    return unknown_method(method, "password");
-                }
-                let submission = RegistrationSubmission::Password {
-                    traits: body.get("traits").cloned().unwrap_or_else(|| json!({})),
-                    password: Password::new(text("password")),
+                let traits = body.get("traits").cloned().unwrap_or_else(|| json!({}));
+                let submission = match method {
+                    "password" => RegistrationSubmission::Password {
+                        traits,
+                        password: Password::new(text("password")),
+                    },
+                    "passkey" => RegistrationSubmission::Passkey {
+                        traits,
+                        response: text("passkey_register"),
+                    },
+                    other => return unknown_method(other, "password, passkey"),
                 };
                 match self
                     .identa
@@ -410,8 +442,14 @@ impl PublicApi {
                 }
             }
             FlowKind::Login => {
-                if !matches!(method, "password" | "totp" | "lookup_secret") {
-                    return unknown_method(method, "password, totp, lookup_secret");
+                if !matches!(
+                    method,
+                    "password" | "totp" | "lookup_secret" | "webauthn" | "passkey"
+                ) {
+                    return unknown_method(
+                        method,
+                        "password, passkey, totp, lookup_secret, webauthn",
+                    );
                 }
                 let identifier = body
                     .get("identifier")
@@ -419,7 +457,16 @@ impl PublicApi {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let submission = if method == "totp" {
+                let submission = if method == "webauthn" {
+                    LoginSubmission::Webauthn {
+                        response: text("webauthn_login"),
+                    }
+                } else if method == "passkey" {
+                    LoginSubmission::Passkey {
+                        identifier,
+                        response: Some(text("passkey_login")).filter(|r| !r.is_empty()),
+                    }
+                } else if method == "totp" {
                     LoginSubmission::Totp {
                         code: text("totp_code"),
                     }
@@ -491,8 +538,28 @@ impl PublicApi {
                     "lookup_secret" if flag("lookup_secret_disable") => {
                         SettingsSubmission::LookupDisable
                     }
+                    "webauthn" if !text("webauthn_remove").is_empty() => {
+                        SettingsSubmission::WebauthnRemove {
+                            id: text("webauthn_remove"),
+                        }
+                    }
+                    "webauthn" => SettingsSubmission::WebauthnRegister {
+                        display_name: text("webauthn_register_displayname"),
+                        response: text("webauthn_register"),
+                    },
+                    "passkey" if !text("passkey_remove").is_empty() => {
+                        SettingsSubmission::PasskeyRemove {
+                            id: text("passkey_remove"),
+                        }
+                    }
+                    "passkey" => SettingsSubmission::PasskeyRegister {
+                        response: text("passkey_settings_register"),
+                    },
                     other => {
-                        return unknown_method(other, "profile, password, totp, lookup_secret");
+                        return unknown_method(
+                            other,
+                            "profile, password, totp, lookup_secret, webauthn, passkey",
+                        );
                     }
                 };
                 match self

@@ -272,10 +272,16 @@ impl Identity {
     }
 
     /// The highest assurance level the identity can reach with its credentials: `aal2`
-    /// once a second factor (TOTP, …) is set up.
+    /// once a second factor (TOTP, backup codes, a security key) is set up.
     pub fn highest_available_aal(&self) -> crate::session::Aal {
-        if self.credentials.contains_key(&CredentialType::Totp)
-            || self.credentials.contains_key(&CredentialType::LookupSecret)
+        let second_factors = [
+            CredentialType::Totp,
+            CredentialType::LookupSecret,
+            CredentialType::Webauthn,
+        ];
+        if second_factors
+            .iter()
+            .any(|t| self.credentials.contains_key(t))
         {
             crate::session::Aal::Aal2
         } else {

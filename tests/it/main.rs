@@ -10,3 +10,4 @@ mod identities;
 mod mfa;
 mod passwords;
 mod sessions;
+mod webauthn;

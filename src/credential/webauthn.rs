@@ -1,0 +1,439 @@
+//! Security keys (a second factor) and passkeys (a first factor, user verification
+//! required), both WebAuthn through webauthn-rs: the relying party, the keys an identity
+//! holds (its `webauthn` and `passkey` credentials, each a list of keys), and the
+//! ceremony state a flow keeps between the challenge it shows and the answer it gets.
+//!
+//! Ceremony state lives only in the flow's row (never in a cookie or a client) and is
+//! dropped when the ceremony completes. Stored keys are public keys and counters: nothing
+//! in them is secret. Each key's credential id is also an identifier of its credential
+//! (`key:<hex>`), so the database refuses the same authenticator credential on two
+//! accounts.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use webauthn_rs::prelude::{
+    AuthenticationResult, CreationChallengeResponse, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey,
+    SecurityKeyAuthentication, SecurityKeyRegistration, Url, Webauthn, WebauthnBuilder,
+    WebauthnError,
+};
+
+use crate::secret::{Keyring, MacPurpose, hex};
+
+/// The WebAuthn relying party: the site security keys and passkeys are bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelyingParty {
+    /// The domain credentials belong to, e.g. `example.com` (`localhost` in development).
+    /// Every origin must be this domain or below it.
+    pub id: String,
+    /// The name authenticators show, e.g. your product's name.
+    pub name: String,
+    /// The origins your pages run on, e.g. `https://app.example.com`. A ceremony from any
+    /// other origin is refused.
+    pub origins: Vec<String>,
+}
+
+impl RelyingParty {
+    /// A relying party for local development: `localhost`, with pages at `origin`
+    /// (e.g. `http://localhost:4433`).
+    pub fn localhost(origin: impl Into<String>) -> Self {
+        Self {
+            id: "localhost".into(),
+            name: "identa".into(),
+            origins: vec![origin.into()],
+        }
+    }
+
+    /// The webauthn-rs engine for this relying party, or why the configuration is wrong.
+    pub(crate) fn build(&self) -> Result<Webauthn, String> {
+        let mut origins = self
+            .origins
+            .iter()
+            .map(|o| Url::parse(o).map_err(|e| format!("webauthn origin `{o}` is not a URL: {e}")));
+        let first = origins
+            .next()
+            .ok_or("the webauthn relying party needs at least one origin")??;
+        let mut builder = WebauthnBuilder::new(&self.id, &first).map_err(|e| {
+            format!(
+                "webauthn relying party `{}` does not fit origin `{first}`: {e}",
+                self.id
+            )
+        })?;
+        for origin in origins {
+            builder = builder.append_allowed_origin(&origin?);
+        }
+        builder
+            .rp_name(&self.name)
+            .build()
+            .map_err(|e| format!("webauthn relying party `{}`: {e}", self.id))
+    }
+}
+
+/// Why a ceremony answer was not accepted.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// No ceremony is waiting in the flow (or it was for another purpose).
+    NoCeremony,
+    /// The answer is not the JSON a WebAuthn client produces.
+    Malformed,
+    /// webauthn-rs refused it: wrong origin or challenge, bad signature, counter gone
+    /// backwards (a cloned authenticator), user not verified, …
+    Refused(WebauthnError),
+    /// The key that answered is not one of the account's.
+    UnknownKey,
+}
+
+/// A key types webauthn-rs gives us: [`SecurityKey`] or [`Passkey`].
+pub(crate) trait Key: Serialize + DeserializeOwned + Clone {
+    /// The authenticator's credential id.
+    fn credential_id(&self) -> &[u8];
+    /// Takes the counter and flags of a successful authentication.
+    fn update(&mut self, result: &AuthenticationResult);
+}
+
+impl Key for SecurityKey {
+    fn credential_id(&self) -> &[u8] {
+        self.cred_id()
+    }
+    fn update(&mut self, result: &AuthenticationResult) {
+        self.update_credential(result);
+    }
+}
+
+impl Key for Passkey {
+    fn credential_id(&self) -> &[u8] {
+        self.cred_id()
+    }
+    fn update(&mut self, result: &AuthenticationResult) {
+        self.update_credential(result);
+    }
+}
+
+/// One registered key with the name its owner gave it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredKey<K> {
+    /// The credential id, hex (what `webauthn_remove`/`passkey_remove` submit).
+    pub(crate) id: String,
+    /// The owner's name for it.
+    pub(crate) display_name: String,
+    /// When it was added.
+    pub(crate) added_at: DateTime<Utc>,
+    /// The public key and counter.
+    pub(crate) key: K,
+}
+
+/// The keys of one credential (its config).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredKeys<K> {
+    pub(crate) keys: Vec<StoredKey<K>>,
+}
+
+impl<K> Default for StoredKeys<K> {
+    fn default() -> Self {
+        Self { keys: Vec::new() }
+    }
+}
+
+impl<K: Key> StoredKeys<K> {
+    /// The keys in a credential config (none if it is unreadable).
+    pub(crate) fn read(config: &Value) -> Self {
+        serde_json::from_value(config.clone()).unwrap_or_default()
+    }
+
+    /// The credential config.
+    pub(crate) fn to_config(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The identifiers that make each credential id unique across accounts.
+    pub(crate) fn key_identifiers(&self) -> Vec<String> {
+        self.keys.iter().map(|k| format!("key:{}", k.id)).collect()
+    }
+
+    fn public_keys(&self) -> Vec<K> {
+        self.keys.iter().map(|k| k.key.clone()).collect()
+    }
+
+    fn ids(&self) -> Vec<Vec<u8>> {
+        self.keys
+            .iter()
+            .map(|k| k.key.credential_id().to_vec())
+            .collect()
+    }
+
+    /// Adds a key; false if the account already has it.
+    pub(crate) fn add(&mut self, key: K, display_name: String, now: DateTime<Utc>) -> bool {
+        let id = hex(key.credential_id());
+        if self.keys.iter().any(|k| k.id == id) {
+            return false;
+        }
+        self.keys.push(StoredKey {
+            id,
+            display_name,
+            added_at: now,
+            key,
+        });
+        true
+    }
+
+    /// Removes the key with this hex id; false if there is none.
+    pub(crate) fn remove(&mut self, id: &str) -> bool {
+        let id = id.trim().to_ascii_lowercase();
+        let before = self.keys.len();
+        self.keys.retain(|k| k.id != id);
+        self.keys.len() != before
+    }
+
+    /// Records a successful authentication on the key that made it.
+    fn record(&mut self, result: &AuthenticationResult) -> Result<(), Refusal> {
+        let key = self
+            .keys
+            .iter_mut()
+            .find(|k| k.key.credential_id() == result.cred_id().as_slice())
+            .ok_or(Refusal::UnknownKey)?;
+        key.key.update(result);
+        Ok(())
+    }
+}
+
+/// A ceremony waiting in a flow for the client's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "ceremony", rename_all = "snake_case")]
+pub(crate) enum Ceremony {
+    /// Adding a security key (settings).
+    SecurityKeyRegistration { state: SecurityKeyRegistration },
+    /// A security key as the second factor (login with `aal2`).
+    SecurityKeyLogin { state: SecurityKeyAuthentication },
+    /// Adding a passkey (registration: `user_id` becomes the identity's id; settings).
+    PasskeyRegistration {
+        user_id: Uuid,
+        state: PasskeyRegistration,
+    },
+    /// Signing in with a passkey. `None` when the identifier has no passkey: the client
+    /// was shown a believable challenge all the same, and any answer fails.
+    PasskeyLogin {
+        found: Option<(Uuid, PasskeyAuthentication)>,
+    },
+}
+
+impl Ceremony {
+    /// The value kept in the flow's internal context.
+    pub(crate) fn to_value(&self) -> Option<Value> {
+        serde_json::to_value(self).ok()
+    }
+
+    /// Reads a stored ceremony.
+    pub(crate) fn from_value(value: Option<&Value>) -> Option<Self> {
+        value.and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, WebauthnError> {
+    serde_json::to_string(value).map_err(|_| WebauthnError::InvalidClientDataType)
+}
+
+/// Starts adding a security key for `user_id` (options JSON for the client, ceremony).
+pub(crate) fn start_security_key_registration(
+    webauthn: &Webauthn,
+    user_id: Uuid,
+    user_name: &str,
+    existing: &StoredKeys<SecurityKey>,
+) -> Result<(String, Ceremony), WebauthnError> {
+    let (options, state) = webauthn.start_securitykey_registration(
+        user_id,
+        user_name,
+        user_name,
+        Some(existing.ids()),
+        None,
+        None,
+    )?;
+    Ok((
+        to_json(&options)?,
+        Ceremony::SecurityKeyRegistration { state },
+    ))
+}
+
+/// Starts adding a passkey for `user_id`.
+pub(crate) fn start_passkey_registration(
+    webauthn: &Webauthn,
+    user_id: Uuid,
+    user_name: &str,
+    existing: &StoredKeys<Passkey>,
+) -> Result<(CreationChallengeResponse, Ceremony), WebauthnError> {
+    let exclude = Some(existing.ids()).filter(|ids| !ids.is_empty());
+    let (options, state) =
+        webauthn.start_passkey_registration(user_id, user_name, user_name, exclude)?;
+    Ok((options, Ceremony::PasskeyRegistration { user_id, state }))
+}
+
+/// Starts a security-key second factor over the account's keys.
+pub(crate) fn start_security_key_login(
+    webauthn: &Webauthn,
+    keys: &StoredKeys<SecurityKey>,
+) -> Result<(String, Ceremony), WebauthnError> {
+    let (options, state) = webauthn.start_securitykey_authentication(&keys.public_keys())?;
+    Ok((to_json(&options)?, Ceremony::SecurityKeyLogin { state }))
+}
+
+/// Starts a passkey sign-in for the account an identifier named. Without an account (or
+/// passkeys) the challenge lists credential ids derived from the identifier, the same on
+/// every try, so the answer does not tell whether the account exists.
+pub(crate) fn start_passkey_login(
+    webauthn: &Webauthn,
+    rp_id: &str,
+    keyring: &Keyring,
+    identifier: &str,
+    account: Option<(Uuid, &StoredKeys<Passkey>)>,
+) -> Result<(String, Ceremony), WebauthnError> {
+    if let Some((identity_id, keys)) = account.filter(|(_, keys)| !keys.keys.is_empty()) {
+        let (options, state) = webauthn.start_passkey_authentication(&keys.public_keys())?;
+        return Ok((
+            to_json(&options)?,
+            Ceremony::PasskeyLogin {
+                found: Some((identity_id, state)),
+            },
+        ));
+    }
+    use webauthn_rs::fake::WebauthnFakeCredentialGenerator;
+    let key = keyring.mac(MacPurpose::FakeWebauthnCredential, &[]);
+    let fake = WebauthnFakeCredentialGenerator::<AtLeastOneFake>::new(&key)?
+        .generate(identifier.as_bytes())?;
+    let challenge: [u8; 32] = rand::random();
+    let options = json!({
+        "publicKey": {
+            "challenge": b64url(&challenge),
+            "timeout": 300_000,
+            "rpId": rp_id,
+            "allowCredentials": fake
+                .iter()
+                .map(|id| json!({"type": "public-key", "id": b64url(id)}))
+                .collect::<Vec<_>>(),
+            "userVerification": "required",
+        }
+    });
+    Ok((options.to_string(), Ceremony::PasskeyLogin { found: None }))
+}
+
+/// webauthn-rs's fake-passkey distribution, except that it never lists none: an account
+/// with passkeys always has one, so an empty list would give the absence away.
+struct AtLeastOneFake;
+
+impl webauthn_rs::fake::FakeCredentialIDDistribution for AtLeastOneFake {
+    fn generate<R: rand::Rng>(seeded_rng: &mut R) -> Vec<Vec<u8>> {
+        use webauthn_rs::fake::FakePasskeyDistribution;
+        loop {
+            let ids = FakePasskeyDistribution::generate(seeded_rng);
+            if !ids.is_empty() {
+                return ids;
+            }
+        }
+    }
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    Base64UrlUnpadded::encode_string(bytes)
+}
+
+/// Finishes adding a security key.
+pub(crate) fn finish_security_key_registration(
+    webauthn: &Webauthn,
+    ceremony: Option<Ceremony>,
+    answer: &str,
+) -> Result<SecurityKey, Refusal> {
+    let Some(Ceremony::SecurityKeyRegistration { state }) = ceremony else {
+        return Err(Refusal::NoCeremony);
+    };
+    let answer: RegisterPublicKeyCredential =
+        serde_json::from_str(answer).map_err(|_| Refusal::Malformed)?;
+    webauthn
+        .finish_securitykey_registration(&answer, &state)
+        .map_err(Refusal::Refused)
+}
+
+/// Finishes adding a passkey: the key and the user id it was made for.
+pub(crate) fn finish_passkey_registration(
+    webauthn: &Webauthn,
+    ceremony: Option<Ceremony>,
+    answer: &str,
+) -> Result<(Uuid, Passkey), Refusal> {
+    let Some(Ceremony::PasskeyRegistration { user_id, state }) = ceremony else {
+        return Err(Refusal::NoCeremony);
+    };
+    let answer: RegisterPublicKeyCredential =
+        serde_json::from_str(answer).map_err(|_| Refusal::Malformed)?;
+    let key = webauthn
+        .finish_passkey_registration(&answer, &state)
+        .map_err(Refusal::Refused)?;
+    Ok((user_id, key))
+}
+
+/// Finishes a security-key second factor, recording the new counter on the key.
+pub(crate) fn finish_security_key_login(
+    webauthn: &Webauthn,
+    ceremony: Option<Ceremony>,
+    answer: &str,
+    keys: &mut StoredKeys<SecurityKey>,
+) -> Result<(), Refusal> {
+    let Some(Ceremony::SecurityKeyLogin { state }) = ceremony else {
+        return Err(Refusal::NoCeremony);
+    };
+    let answer: PublicKeyCredential =
+        serde_json::from_str(answer).map_err(|_| Refusal::Malformed)?;
+    let result = webauthn
+        .finish_securitykey_authentication(&answer, &state)
+        .map_err(Refusal::Refused)?;
+    keys.record(&result)
+}
+
+/// Which account a passkey sign-in ceremony is for (`None`: no account, it will fail).
+pub(crate) fn passkey_login_account(ceremony: &Ceremony) -> Option<Uuid> {
+    match ceremony {
+        Ceremony::PasskeyLogin {
+            found: Some((id, _)),
+        } => Some(*id),
+        _ => None,
+    }
+}
+
+/// Finishes a passkey sign-in, recording the new counter on the key.
+pub(crate) fn finish_passkey_login(
+    webauthn: &Webauthn,
+    ceremony: Option<Ceremony>,
+    answer: &str,
+    keys: &mut StoredKeys<Passkey>,
+) -> Result<(), Refusal> {
+    let Some(Ceremony::PasskeyLogin {
+        found: Some((_, state)),
+    }) = ceremony
+    else {
+        return Err(Refusal::NoCeremony);
+    };
+    let answer: PublicKeyCredential =
+        serde_json::from_str(answer).map_err(|_| Refusal::Malformed)?;
+    let result = webauthn
+        .finish_passkey_authentication(&answer, &state)
+        .map_err(Refusal::Refused)?;
+    keys.record(&result)
+}
+
+/// The identifiers of a passkey credential: what it signs in by, then one `key:<hex>`
+/// per key (so no authenticator credential is registered to two accounts).
+pub(crate) fn passkey_identifiers(sign_in: Vec<String>, config: &Value) -> Vec<String> {
+    let mut ids = sign_in;
+    ids.extend(StoredKeys::<Passkey>::read(config).key_identifiers());
+    ids
+}
+
+/// The `passkey_create_data` value Kratos front ends read: the options, and which form
+/// field holds the name to show in the authenticator.
+pub(crate) fn create_data(options: &CreationChallengeResponse, name_field: &str) -> String {
+    json!({
+        "credentialOptions": options,
+        "displayNameFieldName": name_field,
+    })
+    .to_string()
+}

@@ -1,0 +1,314 @@
+//! The WebAuthn part of flow forms: the nodes Kratos front ends render for security keys
+//! (group `webauthn`) and passkeys (group `passkey`), the browser script those nodes
+//! load (`webauthn.js`), and the ceremonies the nodes start. The ceremony state goes into
+//! the flow's internal context; only the options a browser needs go into the nodes.
+
+use std::sync::LazyLock;
+
+use webauthn_rs::prelude::{Passkey, SecurityKey};
+
+use super::ui::InputType;
+use super::{Flow, Node, NodeGroup, method_button, text};
+use crate::credential::webauthn::{self, Refusal, StoredKeys};
+use crate::engine::Identa;
+use crate::error::Result;
+use crate::identity::{CredentialType, Identity};
+
+/// Where hosts serve [`script`] (Kratos's path; the flows' script nodes point here).
+pub const SCRIPT_PATH: &str = "/.well-known/ory/webauthn.js";
+
+const SCRIPT: &str = include_str!("webauthn.js");
+
+/// The browser side of the ceremonies: `window.oryWebAuthnRegistration`,
+/// `oryWebAuthnLogin`, `oryPasskeyRegistration`, `oryPasskeySettingsRegistration` and
+/// `oryPasskeyLogin`, the functions the nodes' `onclickTrigger` names.
+pub fn script() -> &'static str {
+    SCRIPT
+}
+
+/// Subresource integrity of [`script`].
+static INTEGRITY: LazyLock<String> = LazyLock::new(|| {
+    use base64ct::{Base64, Encoding};
+    use sha2::{Digest, Sha512};
+    format!(
+        "sha512-{}",
+        Base64::encode_string(&Sha512::digest(SCRIPT.as_bytes()))
+    )
+});
+
+fn script_node(identa: &Identa, group: NodeGroup) -> Node {
+    let base = identa.config().flows.public_url.trim_end_matches('/');
+    Node::script(
+        group,
+        "webauthn_script",
+        format!("{base}{SCRIPT_PATH}"),
+        INTEGRITY.clone(),
+    )
+}
+
+/// The name an authenticator shows for an account: its first sign-in identifier.
+fn account_name(identity: &Identity) -> String {
+    [CredentialType::Password, CredentialType::Passkey]
+        .iter()
+        .filter_map(|t| identity.credential(*t))
+        .flat_map(|c| c.identifiers.iter())
+        .find(|id| !id.starts_with("key:"))
+        .cloned()
+        .unwrap_or_else(|| identity.id.to_string())
+}
+
+/// The security keys of an identity.
+pub(crate) fn security_keys(identity: &Identity) -> StoredKeys<SecurityKey> {
+    identity
+        .credential(CredentialType::Webauthn)
+        .map(|c| StoredKeys::read(&c.config))
+        .unwrap_or_default()
+}
+
+/// The passkeys of an identity.
+pub(crate) fn passkeys(identity: &Identity) -> StoredKeys<Passkey> {
+    identity
+        .credential(CredentialType::Passkey)
+        .map(|c| StoredKeys::read(&c.config))
+        .unwrap_or_default()
+}
+
+/// Whether removing one passkey would leave the identity no way to sign in.
+pub(crate) fn passkey_is_last_sign_in(identity: &Identity) -> bool {
+    identity.credential(CredentialType::Password).is_none() && passkeys(identity).keys.len() <= 1
+}
+
+/// The security-key and passkey part of a settings form: a remove button per key, and
+/// fresh ceremonies to add one of each.
+pub(crate) fn settings_nodes(identa: &Identa, flow: &mut Flow, identity: &Identity) -> Result<()> {
+    flow.ui
+        .nodes
+        .retain(|n| n.group != NodeGroup::Webauthn && n.group != NodeGroup::Passkey);
+    flow.internal.security_key = None;
+    flow.internal.passkey = None;
+    let Some(rp) = identa.webauthn() else {
+        return Ok(());
+    };
+    let name = account_name(identity);
+
+    let keys = security_keys(identity);
+    for key in &keys.keys {
+        flow.ui.nodes.push(
+            Node::input(NodeGroup::Webauthn, "webauthn_remove", InputType::Submit)
+                .with_value(key.id.clone())
+                .label(text::remove_key(false, &key.display_name, key.added_at)),
+        );
+    }
+    let (options, ceremony) =
+        webauthn::start_security_key_registration(rp, identity.id, &name, &keys)?;
+    flow.internal.security_key = ceremony.to_value();
+    flow.ui.nodes.push(
+        Node::input(
+            NodeGroup::Webauthn,
+            "webauthn_register_displayname",
+            InputType::Text,
+        )
+        .label(text::security_key_name()),
+    );
+    flow.ui.nodes.push(
+        Node::input(
+            NodeGroup::Webauthn,
+            "webauthn_register_trigger",
+            InputType::Button,
+        )
+        .with_value(options)
+        .on_click("oryWebAuthnRegistration")
+        .label(text::add_security_key()),
+    );
+    flow.ui.nodes.push(Node::input(
+        NodeGroup::Webauthn,
+        "webauthn_register",
+        InputType::Hidden,
+    ));
+    flow.ui.nodes.push(script_node(identa, NodeGroup::Webauthn));
+
+    let passkeys = passkeys(identity);
+    let last = passkey_is_last_sign_in(identity);
+    for key in &passkeys.keys {
+        let mut node = Node::input(NodeGroup::Passkey, "passkey_remove", InputType::Submit)
+            .with_value(key.id.clone())
+            .label(text::remove_key(true, &key.display_name, key.added_at));
+        if let super::ui::NodeAttributes::Input(input) = &mut node.attributes {
+            input.disabled = last;
+        }
+        flow.ui.nodes.push(node);
+    }
+    let (options, ceremony) =
+        webauthn::start_passkey_registration(rp, identity.id, &name, &passkeys)?;
+    flow.internal.passkey = ceremony.to_value();
+    flow.ui.nodes.push(
+        Node::input(NodeGroup::Passkey, "passkey_create_data", InputType::Hidden)
+            .with_value(webauthn::create_data(&options, "")),
+    );
+    flow.ui.nodes.push(
+        Node::input(
+            NodeGroup::Passkey,
+            "passkey_register_trigger",
+            InputType::Button,
+        )
+        .on_click("oryPasskeySettingsRegistration")
+        .label(text::add_passkey()),
+    );
+    flow.ui.nodes.push(Node::input(
+        NodeGroup::Passkey,
+        "passkey_settings_register",
+        InputType::Hidden,
+    ));
+    Ok(())
+}
+
+/// The security-key part of a second-factor login form, if the identity has keys.
+pub(crate) fn second_factor_nodes(
+    identa: &Identa,
+    flow: &mut Flow,
+    identity: &Identity,
+) -> Result<()> {
+    flow.ui.nodes.retain(|n| n.group != NodeGroup::Webauthn);
+    flow.internal.security_key = None;
+    let keys = security_keys(identity);
+    let Some(rp) = identa.webauthn().filter(|_| !keys.keys.is_empty()) else {
+        return Ok(());
+    };
+    let (options, ceremony) = webauthn::start_security_key_login(rp, &keys)?;
+    flow.internal.security_key = ceremony.to_value();
+    flow.ui.nodes.push(
+        Node::input(
+            NodeGroup::Webauthn,
+            "webauthn_login_trigger",
+            InputType::Button,
+        )
+        .with_value(options)
+        .on_click("oryWebAuthnLogin")
+        .label(text::sign_in_with_hardware_key()),
+    );
+    flow.ui.nodes.push(Node::input(
+        NodeGroup::Webauthn,
+        "webauthn_login",
+        InputType::Hidden,
+    ));
+    flow.ui.nodes.push(script_node(identa, NodeGroup::Webauthn));
+    Ok(())
+}
+
+/// The first step of a passkey sign-in on a login form: the identifier (shared with the
+/// password method) and a button that asks for the challenge.
+pub(crate) fn login_prompt_nodes(identa: &Identa, flow: &mut Flow) {
+    if identa.webauthn().is_some() {
+        flow.ui.nodes.push(method_button(
+            NodeGroup::Passkey,
+            "passkey",
+            text::sign_in_with_passkey(),
+        ));
+    }
+}
+
+/// The second step of a passkey sign-in: the challenge for the account `identifier`
+/// names (or a believable one if it names none), and the nodes the browser answers in.
+pub(crate) async fn passkey_challenge_nodes(
+    identa: &Identa,
+    flow: &mut Flow,
+    identifier: &str,
+) -> Result<()> {
+    let Some(rp) = identa.webauthn() else {
+        return Ok(());
+    };
+    let normalized = crate::identity::normalize::identifier(identifier);
+    let identity = identa
+        .store()
+        .identity_by_identifier(CredentialType::Passkey, &normalized)
+        .await?
+        .filter(Identity::is_active);
+    let keys = identity.as_ref().map(passkeys);
+    let account = identity.as_ref().zip(keys.as_ref()).map(|(i, k)| (i.id, k));
+    let rp_id = identa
+        .config()
+        .flows
+        .webauthn
+        .as_ref()
+        .map(|c| c.id.as_str())
+        .unwrap_or_default();
+    let (options, ceremony) =
+        webauthn::start_passkey_login(rp, rp_id, identa.keyring(), &normalized, account)?;
+    flow.internal.passkey = ceremony.to_value();
+    flow.ui.nodes.retain(|n| {
+        !matches!(
+            n.name(),
+            Some("passkey_challenge" | "passkey_login" | "passkey_login_trigger")
+        )
+    });
+    flow.ui.nodes.push(
+        Node::input(NodeGroup::Passkey, "passkey_challenge", InputType::Hidden).with_value(options),
+    );
+    flow.ui.nodes.push(Node::input(
+        NodeGroup::Passkey,
+        "passkey_login",
+        InputType::Hidden,
+    ));
+    flow.ui.nodes.push(
+        Node::input(
+            NodeGroup::Passkey,
+            "passkey_login_trigger",
+            InputType::Button,
+        )
+        .on_click("oryPasskeyLogin")
+        .label(text::sign_in_with_passkey()),
+    );
+    if !flow.ui.nodes.iter().any(|n| n.group == NodeGroup::Webauthn) {
+        flow.ui.nodes.push(script_node(identa, NodeGroup::Passkey));
+    }
+    flow.ui.messages.push(text::prepare_device());
+    Ok(())
+}
+
+/// The passkey part of a registration form: a ceremony for the identity about to be made
+/// (its id is chosen now), and the nodes the browser answers in. `name_field` is the
+/// form field whose value the authenticator should show.
+pub(crate) fn registration_nodes(identa: &Identa, flow: &mut Flow, name_field: &str) -> Result<()> {
+    flow.ui.nodes.retain(|n| n.group != NodeGroup::Passkey);
+    flow.internal.passkey = None;
+    let Some(rp) = identa.webauthn() else {
+        return Ok(());
+    };
+    let user_id = uuid::Uuid::new_v4();
+    let (options, ceremony) =
+        webauthn::start_passkey_registration(rp, user_id, "new account", &StoredKeys::default())?;
+    flow.internal.passkey = ceremony.to_value();
+    flow.ui.nodes.push(
+        Node::input(NodeGroup::Passkey, "passkey_create_data", InputType::Hidden)
+            .with_value(webauthn::create_data(&options, name_field)),
+    );
+    flow.ui.nodes.push(Node::input(
+        NodeGroup::Passkey,
+        "passkey_register",
+        InputType::Hidden,
+    ));
+    flow.ui.nodes.push(
+        Node::input(
+            NodeGroup::Passkey,
+            "passkey_register_trigger",
+            InputType::Button,
+        )
+        .on_click("oryPasskeyRegistration")
+        .label(text::sign_up_with_passkey()),
+    );
+    flow.ui.nodes.push(script_node(identa, NodeGroup::Passkey));
+    Ok(())
+}
+
+/// The message for a refused ceremony answer (the reason is logged, not shown: it
+/// would help an attacker more than a user).
+pub(crate) fn refusal_message(refusal: &Refusal) -> super::UiText {
+    match refusal {
+        Refusal::Refused(err) => tracing::debug!(error = %err, "webauthn answer refused"),
+        other => tracing::debug!(refusal = ?other, "webauthn answer refused"),
+    }
+    match refusal {
+        Refusal::NoCeremony => text::no_webauthn_device(),
+        Refusal::Malformed | Refusal::Refused(_) | Refusal::UnknownKey => text::webauthn_refused(),
+    }
+}

@@ -1,0 +1,652 @@
+//! Security keys and passkeys through real WebAuthn ceremonies, answered by the software
+//! authenticators of `webauthn-authenticator-rs` (`SoftPasskey`, `SoftToken`): adding a
+//! security key in settings and using it as the second factor, signing up and signing in
+//! with a passkey alone, and the refusals — another origin, a cloned authenticator whose
+//! counter went backwards, an answer replayed to a new challenge, removing the last way
+//! to sign in.
+
+use identa::config::RelyingParty;
+use identa::flow::login::{LoginIntent, LoginSubmission};
+use identa::flow::registration::RegistrationSubmission;
+use identa::flow::settings::SettingsSubmission;
+use identa::flow::{Flow, FlowRequest, FlowType};
+use identa::{Aal, CredentialType, Error, Identity, Password, SessionToken};
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_authenticator_rs::softtoken::SoftToken;
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+
+use crate::common::{Backend, TestEnv, test_config};
+use crate::on_every_backend;
+
+const ORIGIN: &str = "http://localhost:4455";
+const PASSWORD: &str = "a long and unusual passphrase";
+
+async fn webauthn_env(backend: Backend) -> TestEnv {
+    let mut config = test_config();
+    config.flows.webauthn = Some(RelyingParty::localhost(ORIGIN));
+    TestEnv::with_config(backend, config).await.unwrap()
+}
+
+fn origin(url: &str) -> Url {
+    Url::parse(url).unwrap()
+}
+
+fn node_value(flow: &Flow, name: &str) -> String {
+    flow.ui
+        .node(name)
+        .and_then(|n| n.value())
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("the flow has no `{name}` value"))
+        .to_owned()
+}
+
+fn creation_options(flow: &Flow, name: &str) -> CreationChallengeResponse {
+    let value: Value = serde_json::from_str(&node_value(flow, name)).unwrap();
+    let options = value.get("credentialOptions").cloned().unwrap_or(value);
+    serde_json::from_value(options).unwrap()
+}
+
+fn request_options(flow: &Flow, name: &str) -> RequestChallengeResponse {
+    serde_json::from_str(&node_value(flow, name)).unwrap()
+}
+
+/// The message ids a rejected flow shows (on its nodes and on the form).
+fn message_ids(err: Error) -> Vec<u32> {
+    match err {
+        Error::FlowInvalid(flow) => flow
+            .ui
+            .messages
+            .iter()
+            .chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter()))
+            .map(|m| m.id)
+            .collect(),
+        other => panic!("expected a flow with messages, got {other:?}"),
+    }
+}
+
+fn flow_of(err: Error) -> Flow {
+    match err {
+        Error::FlowInvalid(flow) => *flow,
+        other => panic!("expected a flow, got {other:?}"),
+    }
+}
+
+async fn register_with_password(env: &TestEnv, email: &str) -> (Identity, SessionToken) {
+    let req = FlowRequest::api();
+    let flow = env
+        .identa
+        .registration_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let done = env
+        .identa
+        .registration_flow()
+        .submit(
+            flow.id,
+            RegistrationSubmission::Password {
+                traits: json!({ "email": email }),
+                password: Password::new(PASSWORD),
+            },
+            &req,
+        )
+        .await
+        .unwrap();
+    (done.identity, done.login.unwrap().token)
+}
+
+fn with_session(token: &SessionToken) -> FlowRequest {
+    FlowRequest::api().with_session(SessionToken::from_client(token.expose()))
+}
+
+/// Adds a security key through a settings flow, answering from `from`.
+async fn add_security_key(
+    env: &TestEnv,
+    token: &SessionToken,
+    authenticator: &mut impl WebauthnAuthenticator,
+    from: &str,
+) -> Result<identa::flow::settings::SettingsSaved, Error> {
+    let req = with_session(token);
+    let settings = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await?;
+    let answer = authenticator
+        .do_registration(
+            origin(from),
+            creation_options(&settings, "webauthn_register_trigger"),
+        )
+        .unwrap();
+    env.identa
+        .settings_flow()
+        .submit(
+            settings.id,
+            SettingsSubmission::WebauthnRegister {
+                display_name: "  Blue key  ".into(),
+                response: serde_json::to_string(&answer).unwrap(),
+            },
+            &req,
+        )
+        .await
+}
+
+/// Completes a second-factor flow with a security key answering from `from`.
+async fn key_step_up(
+    env: &TestEnv,
+    token: &SessionToken,
+    authenticator: &mut impl WebauthnAuthenticator,
+    from: &str,
+) -> Result<identa::flow::login::LoggedIn, Error> {
+    let req = with_session(token);
+    let flow = env
+        .identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
+        .await?;
+    let answer = authenticator
+        .do_authentication(
+            origin(from),
+            request_options(&flow, "webauthn_login_trigger"),
+        )
+        .unwrap();
+    env.identa
+        .login_flow()
+        .submit(
+            flow.id,
+            LoginSubmission::Webauthn {
+                response: serde_json::to_string(&answer).unwrap(),
+            },
+            &req,
+        )
+        .await
+}
+
+async fn security_key_as_second_factor(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let (identity, token) = register_with_password(&env, "key@example.com").await;
+    assert_eq!(identity.highest_available_aal(), Aal::Aal1);
+    let mut key = SoftPasskey::new(true);
+
+    let saved = add_security_key(&env, &token, &mut key, ORIGIN)
+        .await
+        .unwrap();
+    assert_eq!(saved.identity.highest_available_aal(), Aal::Aal2);
+    let remove = saved
+        .flow
+        .ui
+        .node("webauthn_remove")
+        .expect("a remove button");
+    let label = remove.meta.label.as_ref().unwrap();
+    assert_eq!(label.id, 1_050_018);
+    assert_eq!(label.text, "Remove security key \"Blue key\"");
+    let key_id = remove.value().and_then(Value::as_str).unwrap().to_owned();
+    // The settings flow offers a fresh ceremony for another key, with its script.
+    assert!(saved.flow.ui.node("webauthn_register_trigger").is_some());
+    assert!(saved.flow.ui.nodes.iter().any(|n| matches!(
+        &n.attributes,
+        identa::flow::ui::NodeAttributes::Script(s)
+            if s.src.ends_with("/.well-known/ory/webauthn.js") && s.integrity.starts_with("sha512-")
+    )));
+
+    // Step up with the key: the same session becomes aal2, by method webauthn.
+    let upgraded = key_step_up(&env, &token, &mut key, ORIGIN).await.unwrap();
+    assert_eq!(upgraded.session.session.aal, Aal::Aal2);
+    assert!(
+        upgraded
+            .session
+            .session
+            .authentication_methods
+            .iter()
+            .any(|m| m.method == "webauthn" && m.aal == Aal::Aal2)
+    );
+    assert_eq!(
+        env.identa.whoami(&token).await.unwrap().session.aal,
+        Aal::Aal2
+    );
+
+    // A second sign-in needs the key again; an answer for an old challenge is refused.
+    let second = env
+        .identa
+        .login("key@example.com", &Password::new(PASSWORD), None)
+        .await
+        .unwrap()
+        .token;
+    let req = with_session(&second);
+    let first_flow = env
+        .identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
+        .await
+        .unwrap();
+    let old_answer = key
+        .do_authentication(
+            origin(ORIGIN),
+            request_options(&first_flow, "webauthn_login_trigger"),
+        )
+        .unwrap();
+    let other_flow = env
+        .identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
+        .await
+        .unwrap();
+    let replayed = env
+        .identa
+        .login_flow()
+        .submit(
+            other_flow.id,
+            LoginSubmission::Webauthn {
+                response: serde_json::to_string(&old_answer).unwrap(),
+            },
+            &req,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(message_ids(replayed), vec![4_000_001]);
+    assert_eq!(
+        env.identa.whoami(&second).await.unwrap().session.aal,
+        Aal::Aal1
+    );
+
+    // Removing the key (from the aal2 session) drops the second factor.
+    let req = with_session(&token);
+    let settings = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let removed = env
+        .identa
+        .settings_flow()
+        .submit(
+            settings.id,
+            SettingsSubmission::WebauthnRemove { id: key_id },
+            &req,
+        )
+        .await
+        .unwrap();
+    assert!(
+        removed
+            .identity
+            .credential(CredentialType::Webauthn)
+            .is_none()
+    );
+    assert!(removed.flow.ui.node("webauthn_remove").is_none());
+    assert_eq!(removed.identity.highest_available_aal(), Aal::Aal1);
+}
+
+async fn another_origin_is_refused(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let (_, token) = register_with_password(&env, "origin@example.com").await;
+    let mut key = SoftPasskey::new(true);
+    // Registration from a page on another origin (same host, other port).
+    let err = add_security_key(&env, &token, &mut key, "http://localhost:9999")
+        .await
+        .unwrap_err();
+    let flow = flow_of(err);
+    let messages: Vec<u32> = flow
+        .ui
+        .node("webauthn_register")
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(messages, vec![4_000_001]);
+    let identity = env.identa.whoami(&token).await.unwrap().identity;
+    assert!(identity.credential(CredentialType::Webauthn).is_none());
+
+    // Registered properly, the key's answer from another origin still fails.
+    add_security_key(&env, &token, &mut key, ORIGIN)
+        .await
+        .unwrap();
+    let err = key_step_up(&env, &token, &mut key, "http://localhost:9999")
+        .await
+        .unwrap_err();
+    assert_eq!(message_ids(err), vec![4_000_001]);
+    assert_eq!(
+        env.identa.whoami(&token).await.unwrap().session.aal,
+        Aal::Aal1
+    );
+}
+
+async fn cloned_authenticator_is_refused(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let (_, token) = register_with_password(&env, "clone@example.com").await;
+    let (mut original, _ca) = SoftToken::new(true).unwrap();
+    add_security_key(&env, &token, &mut original, ORIGIN)
+        .await
+        .unwrap();
+    // A copy of the authenticator as it was before its first use.
+    let mut clone = SoftToken::from_cbor(&original.to_cbor().unwrap()).unwrap();
+    key_step_up(&env, &token, &mut original, ORIGIN)
+        .await
+        .unwrap();
+
+    let second = env
+        .identa
+        .login("clone@example.com", &Password::new(PASSWORD), None)
+        .await
+        .unwrap()
+        .token;
+    // The copy's counter is behind the one identa stored: refused.
+    let err = key_step_up(&env, &second, &mut clone, ORIGIN)
+        .await
+        .unwrap_err();
+    assert_eq!(message_ids(err), vec![4_000_001]);
+    assert_eq!(
+        env.identa.whoami(&second).await.unwrap().session.aal,
+        Aal::Aal1
+    );
+    // The original, whose counter moves on, still works.
+    let ok = key_step_up(&env, &second, &mut original, ORIGIN)
+        .await
+        .unwrap();
+    assert_eq!(ok.session.session.aal, Aal::Aal2);
+}
+
+/// A login flow showing the passkey challenge for `identifier`.
+async fn passkey_challenge(env: &TestEnv, identifier: &str) -> Flow {
+    let req = FlowRequest::api();
+    let flow = env
+        .identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SignIn)
+        .await
+        .unwrap();
+    assert!(
+        flow.ui
+            .nodes
+            .iter()
+            .any(|n| n.value() == Some(&json!("passkey")))
+    );
+    flow_of(
+        env.identa
+            .login_flow()
+            .submit(
+                flow.id,
+                LoginSubmission::Passkey {
+                    identifier: identifier.into(),
+                    response: None,
+                },
+                &req,
+            )
+            .await
+            .unwrap_err(),
+    )
+}
+
+/// Signs in with a passkey: asks for the challenge, then answers it.
+async fn passkey_login(
+    env: &TestEnv,
+    identifier: &str,
+    authenticator: &mut impl WebauthnAuthenticator,
+) -> Result<identa::flow::login::LoggedIn, Error> {
+    let req = FlowRequest::api();
+    let challenged = passkey_challenge(env, identifier).await;
+    let flow = challenged.clone();
+    let answer = authenticator
+        .do_authentication(
+            origin(ORIGIN),
+            request_options(&challenged, "passkey_challenge"),
+        )
+        .unwrap();
+    env.identa
+        .login_flow()
+        .submit(
+            flow.id,
+            LoginSubmission::Passkey {
+                identifier: identifier.into(),
+                response: Some(serde_json::to_string(&answer).unwrap()),
+            },
+            &req,
+        )
+        .await
+}
+
+async fn passkey_sign_up_and_sign_in(env: TestEnv) {
+    use identa::sea_orm::{ConnectionTrait, Statement};
+    let env = webauthn_env(env.backend).await;
+    let req = FlowRequest::api();
+    let flow = env
+        .identa
+        .registration_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let create_data: Value =
+        serde_json::from_str(&node_value(&flow, "passkey_create_data")).unwrap();
+    assert_eq!(create_data["displayNameFieldName"], "traits.email");
+    let mut passkey = SoftPasskey::new(true);
+    let answer = passkey
+        .do_registration(
+            origin(ORIGIN),
+            creation_options(&flow, "passkey_create_data"),
+        )
+        .unwrap();
+    let done = env
+        .identa
+        .registration_flow()
+        .submit(
+            flow.id,
+            RegistrationSubmission::Passkey {
+                traits: json!({ "email": "Pass@Example.com" }),
+                response: serde_json::to_string(&answer).unwrap(),
+            },
+            &req,
+        )
+        .await
+        .unwrap();
+    let identity = done.identity;
+    assert!(identity.credential(CredentialType::Password).is_none());
+    let credential = identity.credential(CredentialType::Passkey).unwrap();
+    assert!(
+        credential
+            .identifiers
+            .contains(&"pass@example.com".to_owned())
+    );
+    let login = done.login.expect("registration signs in");
+    assert_eq!(
+        login.session.session.authentication_methods[0].method,
+        "passkey"
+    );
+
+    // Sign in with the passkey alone: aal1, method passkey.
+    let signed_in = passkey_login(&env, "pass@example.com", &mut passkey)
+        .await
+        .unwrap();
+    assert_eq!(signed_in.session.identity.id, identity.id);
+    assert_eq!(signed_in.session.session.aal, Aal::Aal1);
+    assert_eq!(
+        signed_in.session.session.authentication_methods[0].method,
+        "passkey"
+    );
+    // The ceremony state is gone from the completed flow's row.
+    let db = env.store.connection();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(document AS TEXT) AS d FROM identa_flows",
+        ))
+        .await
+        .unwrap();
+    let stored: Value = rows
+        .iter()
+        .map(|r| serde_json::from_str(&r.try_get::<String>("", "d").unwrap()).unwrap())
+        .find(|d: &Value| d["id"] == json!(signed_in.flow.id))
+        .expect("the login flow's row");
+    assert_eq!(stored["state"], "passed_challenge");
+    assert!(
+        stored["internal"]["passkey"].is_null(),
+        "{}",
+        stored["internal"]
+    );
+
+    // Another authenticator cannot answer for this account.
+    let mut stranger = SoftPasskey::new(true);
+    let _ = stranger
+        .do_registration(
+            origin(ORIGIN),
+            creation_options(
+                &env.identa
+                    .registration_flow()
+                    .create(FlowType::Api, &req)
+                    .await
+                    .unwrap(),
+                "passkey_create_data",
+            ),
+        )
+        .unwrap();
+    let challenged = passkey_challenge(&env, "pass@example.com").await;
+    assert!(
+        stranger
+            .do_authentication(
+                origin(ORIGIN),
+                request_options(&challenged, "passkey_challenge")
+            )
+            .is_err(),
+        "the challenge names only this account's passkeys"
+    );
+
+    // An unknown identifier gets a believable challenge, the same credential ids each time.
+    let unknown = async || {
+        let flow = passkey_challenge(&env, "nobody@example.com").await;
+        request_options(&flow, "passkey_challenge")
+            .public_key
+            .allow_credentials
+            .iter()
+            .map(|c| c.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = unknown().await;
+    assert!(!first.is_empty());
+    assert_eq!(first, unknown().await);
+    // Shaped like a real challenge, field for field.
+    let shape = |flow: &Flow| {
+        let v: Value = serde_json::from_str(&node_value(flow, "passkey_challenge")).unwrap();
+        let keys = |o: &Value| {
+            let mut k: Vec<String> = o.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        (
+            keys(&v),
+            keys(&v["publicKey"]),
+            keys(&v["publicKey"]["allowCredentials"][0]),
+        )
+    };
+    assert_eq!(
+        shape(&challenged),
+        shape(&passkey_challenge(&env, "nobody@example.com").await)
+    );
+
+    // The only passkey of an account without a password cannot be removed.
+    let req = with_session(&login.token);
+    let settings = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let remove = settings.ui.node("passkey_remove").unwrap();
+    let disabled = matches!(
+        &remove.attributes,
+        identa::flow::ui::NodeAttributes::Input(i) if i.disabled
+    );
+    assert!(disabled, "the button is disabled");
+    let id = remove.value().and_then(Value::as_str).unwrap().to_owned();
+    let err = env
+        .identa
+        .settings_flow()
+        .submit(settings.id, SettingsSubmission::PasskeyRemove { id }, &req)
+        .await
+        .unwrap_err();
+    assert_eq!(message_ids(err), vec![4_000_001]);
+    assert!(
+        env.identa
+            .identity(identity.id)
+            .await
+            .unwrap()
+            .credential(CredentialType::Passkey)
+            .is_some()
+    );
+}
+
+async fn passkey_added_in_settings_signs_in(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let (identity, token) = register_with_password(&env, "both@example.com").await;
+    let req = with_session(&token);
+    let settings = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let mut passkey = SoftPasskey::new(true);
+    let answer = passkey
+        .do_registration(
+            origin(ORIGIN),
+            creation_options(&settings, "passkey_create_data"),
+        )
+        .unwrap();
+    let saved = env
+        .identa
+        .settings_flow()
+        .submit(
+            settings.id,
+            SettingsSubmission::PasskeyRegister {
+                response: serde_json::to_string(&answer).unwrap(),
+            },
+            &req,
+        )
+        .await
+        .unwrap();
+    assert!(saved.flow.ui.node("passkey_remove").is_some());
+    let signed_in = passkey_login(&env, "both@example.com", &mut passkey)
+        .await
+        .unwrap();
+    assert_eq!(signed_in.session.identity.id, identity.id);
+
+    // With a password as well, the passkey can be removed; then it no longer signs in.
+    let settings = env
+        .identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let id = node_value(&settings, "passkey_remove");
+    let removed = env
+        .identa
+        .settings_flow()
+        .submit(settings.id, SettingsSubmission::PasskeyRemove { id }, &req)
+        .await
+        .unwrap();
+    assert!(
+        removed
+            .identity
+            .credential(CredentialType::Passkey)
+            .is_none()
+    );
+    let challenged = passkey_challenge(&env, "both@example.com").await;
+    assert!(
+        passkey
+            .do_authentication(
+                origin(ORIGIN),
+                request_options(&challenged, "passkey_challenge")
+            )
+            .is_err(),
+        "the removed passkey is no longer asked for"
+    );
+}
+
+on_every_backend!(
+    security_key_as_second_factor,
+    another_origin_is_refused,
+    cloned_authenticator_is_refused,
+    passkey_sign_up_and_sign_in,
+    passkey_added_in_settings_signs_in,
+);
