@@ -19,7 +19,7 @@ async fn start_for_tests() -> Host {
     };
     let running = start(config).await.unwrap();
     Host {
-        public: format!("http://{}", running.public_addr),
+        public: format!("http://localhost:{}", running.public_addr.port()),
         admin: format!("http://{}", running.admin_addr),
         guard: Box::new((running, dir)),
     }

@@ -5,19 +5,21 @@
 //! |---|---|
 //! | `IDENTA_DATABASE_URL` | `sqlite://identa.db?mode=rwc` (a file in the working directory); a `postgres://` URL switches the engine |
 //! | `IDENTA_PUBLIC_ADDR` / `IDENTA_ADMIN_ADDR` | `127.0.0.1:4433` / `127.0.0.1:4434` |
-//! | `IDENTA_PUBLIC_URL` | `http://<public addr>` |
+//! | `IDENTA_PUBLIC_URL` | `http://localhost:<port>` on a loopback address (WebAuthn needs a domain), else `http://<public addr>` |
 //! | `IDENTA_UI_URL` | `<public url>/ui` |
 //! | `IDENTA_SMTP_URL`, `IDENTA_SMTP_FROM` | none: the logging mailer |
 //! | `IDENTA_SECRETS_COOKIE`, `IDENTA_SECRETS_CIPHER` | development secrets generated into `IDENTA_SECRETS_FILE` (`identa-secrets.json`, mode 0600) with a warning; never printed (comma-separated lists; first signs/encrypts) |
 //! | `IDENTA_SCHEMA` | the built-in schema: `email` (identifier, verification, recovery) and `name` |
 //! | `IDENTA_ALLOWED_RETURN_URLS` | none (comma-separated) |
+//! | `IDENTA_WEBAUTHN_RP_ID` | the public URL's domain; `localhost` when it is an IP address (security keys and passkeys need a domain) |
+//! | `IDENTA_WEBAUTHN_ORIGINS` | the origins of the public and UI URLs, with `127.0.0.1` read as `localhost` (comma-separated) |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use identa::config::PasswordConfig;
+use identa::config::{PasswordConfig, RelyingParty};
 use identa::courier::{LoggingMailer, Mailer};
 use identa::http::HttpConfig;
 use identa::secret::{Secret, Secrets};
@@ -57,6 +59,10 @@ pub struct HostConfig {
     /// readable only by the owner), so a restart keeps flows, codes and queued mail.
     /// `None`: random secrets for this run only. Default: `identa-secrets.json`.
     pub secrets_file: Option<PathBuf>,
+    /// The WebAuthn relying party id (none: from the public URL).
+    pub webauthn_rp_id: Option<String>,
+    /// The origins WebAuthn ceremonies may come from (none: the public and UI URLs').
+    pub webauthn_origins: Vec<String>,
 }
 
 impl Default for HostConfig {
@@ -75,6 +81,8 @@ impl Default for HostConfig {
             allowed_return_urls: Vec::new(),
             password: PasswordConfig::default(),
             secrets_file: Some(PathBuf::from("identa-secrets.json")),
+            webauthn_rp_id: None,
+            webauthn_origins: Vec::new(),
         }
     }
 }
@@ -178,6 +186,8 @@ impl HostConfig {
             "secrets_cipher" => self.cipher_secrets = list(value),
             "schema" => self.schema = Some(PathBuf::from(value)),
             "allowed_return_urls" => self.allowed_return_urls = list(value),
+            "webauthn_rp_id" => self.webauthn_rp_id = Some(value.to_owned()),
+            "webauthn_origins" => self.webauthn_origins = list(value),
             "secrets_file" => {
                 self.secrets_file = Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty())
             }
@@ -253,6 +263,38 @@ impl HostConfig {
         })
     }
 
+    /// Every factor is on: security keys and passkeys for the public URL's domain (or
+    /// `localhost`, since WebAuthn needs a domain, not an IP address).
+    fn relying_party(&self, public_url: &str, ui_url: &str) -> Result<RelyingParty, BoxError> {
+        let as_domain = |raw: &str| -> Result<url::Url, BoxError> {
+            let mut url = url::Url::parse(raw).map_err(|e| format!("`{raw}`: {e}"))?;
+            if matches!(url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))) {
+                url.set_host(Some("localhost"))
+                    .map_err(|e| format!("`{raw}`: {e}"))?;
+            }
+            Ok(url)
+        };
+        let public = as_domain(public_url)?;
+        let id = match &self.webauthn_rp_id {
+            Some(id) => id.clone(),
+            None => public.host_str().unwrap_or("localhost").to_owned(),
+        };
+        let mut origins = self.webauthn_origins.clone();
+        if origins.is_empty() {
+            for url in [public, as_domain(ui_url)?] {
+                let origin = url.origin().ascii_serialization();
+                if !origins.contains(&origin) {
+                    origins.push(origin);
+                }
+            }
+        }
+        Ok(RelyingParty {
+            id,
+            name: "identa".into(),
+            origins,
+        })
+    }
+
     /// The engine, the HTTP settings and the mailer this configuration describes.
     pub async fn build(&self) -> Result<(Identa, HttpConfig, Arc<dyn Mailer>), BoxError> {
         let mut schemas = SchemaRegistry::new();
@@ -263,7 +305,7 @@ impl HostConfig {
         let public_url = self
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.public_addr));
+            .unwrap_or_else(|| default_public_url(self.public_addr));
         let mut config = Config {
             password: self.password.clone(),
             ..Config::default()
@@ -276,6 +318,7 @@ impl HostConfig {
             .clone()
             .unwrap_or_else(|| format!("{}/ui", public_url.trim_end_matches('/')));
         config.flows.allowed_return_urls.push(ui_url.clone());
+        config.flows.webauthn = Some(self.relying_party(&public_url, &ui_url)?);
         let store = SeaOrmStore::connect(&self.database_url).await?;
         let identa = Identa::builder()
             .store(store)
@@ -409,5 +452,15 @@ mod tests {
         };
         assert!(short.resolve_secrets().is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// The URL browsers reach a listener by: `localhost` for a loopback address, since
+/// security keys and passkeys are bound to a domain and refuse an IP address.
+fn default_public_url(addr: SocketAddr) -> String {
+    if addr.ip().is_loopback() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
     }
 }

@@ -130,6 +130,12 @@ fn node_html(node: &Value) -> String {
                 .unwrap_or_default();
             match kind {
                 "hidden" => format!("<input type=\"hidden\" name=\"{name}\" value=\"{value}\">"),
+                // A WebAuthn button: webauthn.js reads its value and runs the ceremony.
+                "button" if attrs["onclickTrigger"].is_string() => format!(
+                    "<button type=\"button\" name=\"{name}\" value=\"{value}\" data-identa-trigger=\"{}\">{}</button>{node_messages}",
+                    esc(attrs["onclickTrigger"].as_str().unwrap_or_default()),
+                    esc(&label)
+                ),
                 "submit" | "button" => {
                     let class = if name == "email" {
                         " class=\"secondary\""
@@ -165,6 +171,11 @@ fn node_html(node: &Value) -> String {
             attrs["height"].as_u64().unwrap_or(256),
             esc(&label)
         ),
+        // The same script the node names, from this page's own origin.
+        Some("script") => format!(
+            "<script src=\"{}\" async></script>",
+            identa::flow::webauthn::SCRIPT_PATH
+        ),
         Some("a") => format!(
             "<p><a href=\"{}\">{}</a></p>",
             esc(attrs["href"].as_str().unwrap_or_default()),
@@ -192,17 +203,27 @@ pub fn flow_forms(flow: &Value) -> String {
     // One form when there is one method; else one per method, so that a button submits
     // only its own inputs (and `required` on one method's input does not block another).
     let one_form = groups.len() <= 1;
-    let render = |filter: &dyn Fn(&str) -> bool| -> String {
+    // Signing up with a passkey sends the traits too (on registration, where they are
+    // not a profile form of their own).
+    let traits_in_passkey_form = !groups.contains(&"profile");
+    let render = |filter: &dyn Fn(&str) -> bool, passkey: bool| -> String {
         nodes
             .iter()
-            .filter(|n| filter(n["group"].as_str().unwrap_or("default")))
+            .filter(|n| {
+                filter(n["group"].as_str().unwrap_or("default"))
+                    || (passkey
+                        && traits_in_passkey_form
+                        && n["attributes"]["name"]
+                            .as_str()
+                            .is_some_and(|name| name.starts_with("traits.")))
+            })
             .map(|n| node_html(n))
             .collect()
     };
     if one_form || groups.is_empty() {
         return format!(
             "<form method=\"post\" action=\"{action}\">{}</form>",
-            render(&|_| true)
+            render(&|_| true, false)
         );
     }
     groups
@@ -220,7 +241,7 @@ pub fn flow_forms(flow: &Value) -> String {
             format!(
                 "<form method=\"post\" action=\"{action}\" class=\"card\"><h2>{}</h2>{}</form>",
                 esc(heading),
-                render(&|group| group == "default" || group == *g)
+                render(&|group| group == "default" || group == *g, *g == "passkey")
             )
         })
         .collect()

@@ -40,7 +40,7 @@ fn html_response(status: StatusCode, body: String) -> Response {
         .insert("x-frame-options", HeaderValue::from_static("DENY"));
     res.headers_mut().insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"),
     );
     res
 }
