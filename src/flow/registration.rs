@@ -107,13 +107,7 @@ impl Registrations<'_> {
             "password",
             text::sign_up(),
         ));
-        let name_field = schema
-            .trait_fields()
-            .iter()
-            .find(|f| f.json_type == "string")
-            .map(|f| format!("traits.{}", f.path))
-            .unwrap_or_default();
-        webauthn::registration_nodes(identa, &mut flow, &name_field)?;
+        webauthn::registration_nodes(identa, &mut flow, &passkey_name_field(identa)?)?;
         let commit = FlowCommit {
             flows: vec![FlowWrite::Insert(&flow)],
             ..FlowCommit::default()
@@ -180,16 +174,8 @@ impl Registrations<'_> {
             FirstFactor::Password(_) => CredentialType::Password,
             FirstFactor::Passkey(answer) => {
                 if let Err(message) = add_passkey(identa, &mut flow, &mut identity, answer)? {
-                    let name_field = flow
-                        .ui
-                        .node("passkey_create_data")
-                        .and_then(|n| n.value())
-                        .and_then(Value::as_str)
-                        .and_then(|v| serde_json::from_str::<Value>(v).ok())
-                        .and_then(|v| v["displayNameFieldName"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
                     // A fresh challenge for the next try; this one is spent.
-                    webauthn::registration_nodes(identa, &mut flow, &name_field)?;
+                    webauthn::registration_nodes(identa, &mut flow, &passkey_name_field(identa)?)?;
                     flow.ui.add_message(Some("passkey_register"), message);
                     return Err(reject(identa, flow).await);
                 }
@@ -331,4 +317,16 @@ fn add_passkey(
     );
     flow.internal.passkey = None;
     Ok(Ok(()))
+}
+
+/// The form field whose value an authenticator shows for a new passkey: the schema's
+/// first text trait.
+fn passkey_name_field(identa: &Identa) -> Result<String> {
+    let schema = identa.schemas().get(&default_schema(identa)?)?;
+    Ok(schema
+        .trait_fields()
+        .iter()
+        .find(|f| f.json_type == "string")
+        .map(|f| format!("traits.{}", f.path))
+        .unwrap_or_default())
 }

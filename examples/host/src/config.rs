@@ -363,6 +363,16 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The URL browsers reach a listener by: `localhost` for a loopback address, since
+/// security keys and passkeys are bound to a domain and refuse an IP address.
+fn default_public_url(addr: SocketAddr) -> String {
+    if addr.ip().is_loopback() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,15 +462,5 @@ mod tests {
         };
         assert!(short.resolve_secrets().is_err());
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
-/// The URL browsers reach a listener by: `localhost` for a loopback address, since
-/// security keys and passkeys are bound to a domain and refuse an IP address.
-fn default_public_url(addr: SocketAddr) -> String {
-    if addr.ip().is_loopback() {
-        format!("http://localhost:{}", addr.port())
-    } else {
-        format!("http://{addr}")
     }
 }
