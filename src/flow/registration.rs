@@ -18,7 +18,7 @@ use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal, Stor
 use crate::engine::{Identa, Login};
 use crate::error::{Error, Result};
 use crate::hook::{AfterEvent, BeforeEvent};
-use crate::identity::{Credential, CredentialType, Identity, NewIdentity};
+use crate::identity::{CredentialType, Identity, NewIdentity};
 use crate::session::{Aal, AuthenticatedSession, AuthenticationMethod};
 use crate::store::{FlowCommit, FlowWrite};
 
@@ -303,17 +303,12 @@ fn add_passkey(
     keys.add(key, name, now);
     let config = keys.to_config();
     identity.id = user_id;
-    identity.credentials.insert(
+    webauthn::set_keys(
+        identa,
+        identity,
         CredentialType::Passkey,
-        Credential {
-            id: uuid::Uuid::new_v4(),
-            credential_type: CredentialType::Passkey,
-            identifiers: cred_webauthn::passkey_identifiers(sign_in, &config),
-            config,
-            version: 0,
-            created_at: now,
-            updated_at: now,
-        },
+        cred_webauthn::passkey_identifiers(sign_in, &config),
+        config,
     );
     flow.internal.passkey = None;
     Ok(Ok(()))

@@ -297,7 +297,7 @@ impl SettingsFlows<'_> {
                         .add_message(Some("webauthn_register"), text::key_already_registered());
                     return Err(refill(flow).await);
                 }
-                set_keys(
+                webauthn::set_keys(
                     identa,
                     &mut identity,
                     CredentialType::Webauthn,
@@ -312,7 +312,7 @@ impl SettingsFlows<'_> {
                     flow.ui.messages.push(text::no_webauthn_device());
                     return Err(refill(flow).await);
                 }
-                set_keys(
+                webauthn::set_keys(
                     identa,
                     &mut identity,
                     CredentialType::Webauthn,
@@ -364,7 +364,7 @@ impl SettingsFlows<'_> {
                     return Err(refill(flow).await);
                 }
                 let config = keys.to_config();
-                set_keys(
+                webauthn::set_keys(
                     identa,
                     &mut identity,
                     CredentialType::Passkey,
@@ -385,7 +385,7 @@ impl SettingsFlows<'_> {
                 }
                 let config = keys.to_config();
                 let sign_in = identa.passkey_sign_in_identifiers(&identity)?;
-                set_keys(
+                webauthn::set_keys(
                     identa,
                     &mut identity,
                     CredentialType::Passkey,
@@ -724,40 +724,4 @@ fn key_name(typed: &str, fallback: &str) -> String {
     } else {
         name
     }
-}
-
-/// Stores a security-key or passkey list as the identity's credential of that type
-/// (removing the credential when the list is empty).
-fn set_keys(
-    identa: &Identa,
-    identity: &mut Identity,
-    credential_type: CredentialType,
-    identifiers: Vec<String>,
-    config: Value,
-) {
-    let now = identa.now();
-    identity.updated_at = now;
-    let empty = config
-        .get("keys")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty);
-    if empty {
-        identity.credentials.remove(&credential_type);
-        return;
-    }
-    let credential = identity
-        .credentials
-        .entry(credential_type)
-        .or_insert_with(|| Credential {
-            id: Uuid::new_v4(),
-            credential_type,
-            identifiers: Vec::new(),
-            config: Value::Null,
-            version: 0,
-            created_at: now,
-            updated_at: now,
-        });
-    credential.identifiers = identifiers;
-    credential.config = config;
-    credential.updated_at = now;
 }

@@ -12,7 +12,9 @@ use super::{Flow, Node, NodeGroup, method_button, text};
 use crate::credential::webauthn::{self, Refusal, StoredKeys};
 use crate::engine::Identa;
 use crate::error::Result;
-use crate::identity::{CredentialType, Identity};
+use crate::identity::{Credential, CredentialType, Identity};
+use serde_json::Value;
+use uuid::Uuid;
 
 /// Where hosts serve [`script`] (Kratos's path; the flows' script nodes point here).
 pub const SCRIPT_PATH: &str = "/.well-known/ory/webauthn.js";
@@ -311,4 +313,40 @@ pub(crate) fn refusal_message(refusal: &Refusal) -> super::UiText {
         Refusal::NoCeremony => text::no_webauthn_device(),
         Refusal::Malformed | Refusal::Refused(_) | Refusal::UnknownKey => text::webauthn_refused(),
     }
+}
+
+/// Stores a security-key or passkey list as the identity's credential of that type
+/// (removing the credential when the list is empty).
+pub(crate) fn set_keys(
+    identa: &Identa,
+    identity: &mut Identity,
+    credential_type: CredentialType,
+    identifiers: Vec<String>,
+    config: Value,
+) {
+    let now = identa.now();
+    identity.updated_at = now;
+    let empty = config
+        .get("keys")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if empty {
+        identity.credentials.remove(&credential_type);
+        return;
+    }
+    let credential = identity
+        .credentials
+        .entry(credential_type)
+        .or_insert_with(|| Credential {
+            id: Uuid::new_v4(),
+            credential_type,
+            identifiers: Vec::new(),
+            config: Value::Null,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        });
+    credential.identifiers = identifiers;
+    credential.config = config;
+    credential.updated_at = now;
 }

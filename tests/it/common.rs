@@ -6,6 +6,9 @@ use identa::config::PasswordConfig;
 use identa::{Config, Identa, ManualClock, SchemaRegistry, SeaOrmStore};
 use serde_json::{Value, json};
 
+/// The password the suite registers with.
+pub const PASSWORD: &str = "a long and unusual passphrase";
+
 /// Where a test's store lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -193,4 +196,35 @@ macro_rules! on_every_backend {
             }
         }
     )*};
+}
+
+/// Registers `email` through an API registration flow with [`PASSWORD`]; the identity and
+/// the session token registration issued.
+pub async fn register_with_password(
+    env: &TestEnv,
+    email: &str,
+) -> (identa::Identity, identa::SessionToken) {
+    use identa::flow::registration::RegistrationSubmission;
+    use identa::flow::{FlowRequest, FlowType};
+    let req = FlowRequest::api();
+    let flow = env
+        .identa
+        .registration_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let done = env
+        .identa
+        .registration_flow()
+        .submit(
+            flow.id,
+            RegistrationSubmission::Password {
+                traits: json!({ "email": email }),
+                password: identa::Password::new(PASSWORD),
+            },
+            &req,
+        )
+        .await
+        .unwrap();
+    (done.identity, done.login.unwrap().token)
 }

@@ -5,17 +5,13 @@
 use chrono::Duration;
 use identa::config::{RequiredAal, SessionCacheConfig};
 use identa::flow::login::{LoginIntent, LoginSubmission};
-use identa::flow::registration::RegistrationSubmission;
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::ui::NodeAttributes;
 use identa::flow::{Flow, FlowRequest, FlowType};
-use identa::{Aal, Error, ErrorKind, Identity, Password, SessionToken};
-use serde_json::json;
+use identa::{Aal, Error, ErrorKind, Password, SessionToken};
 
-use crate::common::TestEnv;
+use crate::common::{PASSWORD, TestEnv, register_with_password as register};
 use crate::on_every_backend;
-
-const PASSWORD: &str = "a long and unusual passphrase";
 
 /// The code an authenticator shows for `secret` (base32) at the test clock's now:
 /// `oathtool` (Debian's oath-toolkit) when present — required when
@@ -76,30 +72,6 @@ fn qr_src(flow: &Flow) -> String {
             _ => None,
         })
         .expect("a totp_qr node")
-}
-
-async fn register(env: &TestEnv, email: &str) -> (Identity, SessionToken) {
-    let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let done = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": email }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
-    (done.identity, done.login.unwrap().token)
 }
 
 async fn password_login(env: &TestEnv, email: &str) -> SessionToken {

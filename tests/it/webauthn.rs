@@ -10,18 +10,17 @@ use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::registration::RegistrationSubmission;
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::{Flow, FlowRequest, FlowType};
-use identa::{Aal, CredentialType, Error, Identity, Password, SessionToken};
+use identa::{Aal, CredentialType, Error, Password, SessionToken};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
-use crate::common::{Backend, TestEnv, test_config};
+use crate::common::{Backend, PASSWORD, TestEnv, register_with_password, test_config};
 use crate::on_every_backend;
 
 const ORIGIN: &str = "http://localhost:4455";
-const PASSWORD: &str = "a long and unusual passphrase";
 
 async fn webauthn_env(backend: Backend) -> TestEnv {
     let mut config = test_config();
@@ -71,30 +70,6 @@ fn flow_of(err: Error) -> Flow {
         Error::FlowInvalid(flow) => *flow,
         other => panic!("expected a flow, got {other:?}"),
     }
-}
-
-async fn register_with_password(env: &TestEnv, email: &str) -> (Identity, SessionToken) {
-    let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let done = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": email }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
-    (done.identity, done.login.unwrap().token)
 }
 
 fn with_session(token: &SessionToken) -> FlowRequest {
