@@ -242,7 +242,7 @@ pub(crate) fn start_security_key_registration(
     user_name: &str,
     existing: &StoredKeys<SecurityKey>,
 ) -> Result<(String, Ceremony), WebauthnError> {
-    let (options, state) = webauthn.start_securitykey_registration(
+    let (mut options, state) = webauthn.start_securitykey_registration(
         user_id,
         user_name,
         user_name,
@@ -250,6 +250,13 @@ pub(crate) fn start_security_key_registration(
         None,
         None,
     )?;
+    // webauthn-rs asks for credProtect "user verification required" while only preferring
+    // user verification; browsers that check the pair (Chromium) refuse the whole request.
+    // A second factor need not verify its user, so the request goes without it (the
+    // ceremony state does not depend on it: an absent answer is recorded as ignored).
+    if let Some(extensions) = options.public_key.extensions.as_mut() {
+        extensions.cred_protect = None;
+    }
     Ok((
         to_json(&options)?,
         Ceremony::SecurityKeyRegistration { state },

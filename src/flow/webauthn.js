@@ -130,9 +130,15 @@
 
   function passkeyCreate(resultName) {
     if (!supported()) return
+    var resultEl = named(resultName)
     var data = JSON.parse(named("passkey_create_data").value)
     var options = creationOptions(data.credentialOptions)
-    var nameEl = data.displayNameFieldName && named(data.displayNameFieldName)
+    // The name field of the form being submitted (a page may show the traits twice).
+    var field = data.displayNameFieldName
+    var form = resultEl.closest("form")
+    var nameEl =
+      field &&
+      ((form && form.querySelector("[name='" + CSS.escape(field) + "']")) || named(field))
     if (nameEl && nameEl.value) {
       options.publicKey.user.name = nameEl.value
       options.publicKey.user.displayName = nameEl.value
@@ -140,7 +146,7 @@
     navigator.credentials
       .create(options)
       .then(function (c) {
-        submit(named(resultName), attestation(c), "passkey")
+        submit(resultEl, attestation(c), "passkey")
       })
       .catch(fail)
   }

@@ -89,11 +89,22 @@ async fn add_security_key(
         .settings_flow()
         .create(FlowType::Api, &req)
         .await?;
+    let options = creation_options(&settings, "webauthn_register_trigger");
+    // Browsers that check it (Chromium) refuse credProtect "user verification required"
+    // unless user verification is required too; a second factor only prefers it.
+    let shown = serde_json::to_value(&options).unwrap();
+    assert_eq!(
+        shown["publicKey"]["authenticatorSelection"]["userVerification"],
+        "preferred"
+    );
+    assert!(
+        shown["publicKey"]["extensions"]
+            .get("credentialProtectionPolicy")
+            .is_none(),
+        "{shown}"
+    );
     let answer = authenticator
-        .do_registration(
-            origin(from),
-            creation_options(&settings, "webauthn_register_trigger"),
-        )
+        .do_registration(origin(from), options)
         .unwrap();
     env.identa
         .settings_flow()

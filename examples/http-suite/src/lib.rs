@@ -1276,6 +1276,37 @@ pub async fn kratos_sdk_roundtrip(host: &Host) {
 /// Skipped without Chromium or `npm ci --prefix examples/http-suite/browser`, unless
 /// `IDENTA_REQUIRE_BROWSER_TESTS` is set.
 pub async fn real_browser(host: &Host) {
+    let Some(out) = run_browser_script(host, "signup-login.mjs").await else {
+        return;
+    };
+    assert!(
+        out.contains("chromium sign-up, sign-out, sign-in: ok"),
+        "{out}"
+    );
+}
+
+/// The UI's security keys and passkeys in a real browser: Chromium's virtual
+/// authenticator (DevTools' WebAuthn domain) answers the ceremonies that the pages' own
+/// `webauthn.js` starts. A key is added in settings (and listed with its remove button),
+/// used to step up to aal2, and removed; an account is made with a passkey and signed in
+/// with it alone. Skipped like [`real_browser`].
+pub async fn real_browser_webauthn(host: &Host) {
+    let Some(out) = run_browser_script(host, "webauthn.mjs").await else {
+        return;
+    };
+    assert!(
+        out.contains("chromium security key: added, used for aal2, removed: ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("chromium passkey: signed up, signed in: ok"),
+        "{out}"
+    );
+}
+
+/// Runs `browser/<script>` against the host's public URL and returns its standard output;
+/// `None` when the browser is not installed (and not required).
+async fn run_browser_script(host: &Host, script: &str) -> Option<String> {
     let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/browser"));
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !dir.join("node_modules/puppeteer-core").exists()
@@ -1286,10 +1317,10 @@ pub async fn real_browser(host: &Host) {
             "IDENTA_REQUIRE_BROWSER_TESTS is set but Chromium ({chromium}) or puppeteer-core is missing"
         );
         eprintln!("skipped: install chromium and npm ci --prefix examples/http-suite/browser");
-        return;
+        return None;
     }
     let out = tokio::process::Command::new("node")
-        .arg("signup-login.mjs")
+        .arg(script)
         .arg(&host.public)
         .env("CHROMIUM", &chromium)
         .current_dir(dir)
@@ -1300,12 +1331,9 @@ pub async fn real_browser(host: &Host) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the browser check failed:\n{stdout}\n{stderr}"
+        "the browser check {script} failed:\n{stdout}\n{stderr}"
     );
-    assert!(
-        stdout.contains("chromium sign-up, sign-out, sign-in: ok"),
-        "{stdout}"
-    );
+    Some(stdout.into_owned())
 }
 
 /// Security keys and passkeys over HTTP, answered by a software authenticator on the
@@ -1507,6 +1535,7 @@ macro_rules! http_suite {
             ui_pages,
             kratos_sdk_roundtrip,
             real_browser,
+            real_browser_webauthn,
             second_factors,
             security_keys_and_passkeys,
         );
