@@ -629,7 +629,53 @@ async fn passkey_added_in_settings_signs_in(env: TestEnv) {
     );
 }
 
+/// A lost key: the admin deletes the identity's security keys, the second factor is gone,
+/// and the user enrols a new key that works.
+async fn lost_security_key_deleted_by_admin(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let (identity, token) = register_with_password(&env, "lost@example.com").await;
+    let mut lost = SoftPasskey::new(true);
+    add_security_key(&env, &token, &mut lost, ORIGIN)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.identa
+            .identity(identity.id)
+            .await
+            .unwrap()
+            .highest_available_aal(),
+        Aal::Aal2
+    );
+
+    let after = env
+        .identa
+        .delete_credential(identity.id, CredentialType::Webauthn)
+        .await
+        .unwrap();
+    assert!(after.credential(CredentialType::Webauthn).is_none());
+    assert!(after.credential(CredentialType::Password).is_some());
+    assert_eq!(after.highest_available_aal(), Aal::Aal1);
+    let err = env
+        .identa
+        .delete_credential(identity.id, CredentialType::Webauthn)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput(m) if m.contains("no webauthn credential")),
+        "{err:?}"
+    );
+
+    // A new key, enrolled from the aal1 session that is left, steps up.
+    let mut new = SoftPasskey::new(true);
+    add_security_key(&env, &token, &mut new, ORIGIN)
+        .await
+        .unwrap();
+    let stepped = key_step_up(&env, &token, &mut new, ORIGIN).await.unwrap();
+    assert_eq!(stepped.session.session.aal, Aal::Aal2);
+}
+
 on_every_backend!(
+    lost_security_key_deleted_by_admin,
     security_key_as_second_factor,
     another_origin_is_refused,
     cloned_authenticator_is_refused,

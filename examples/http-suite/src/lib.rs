@@ -1444,6 +1444,43 @@ pub async fn security_keys_and_passkeys(host: &Host) {
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["session"]["authenticator_assurance_level"], "aal2");
 
+    // The key is lost: an admin deletes the identity's security keys.
+    let id = done["session"]["identity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keys = format!("{}/admin/identities/{id}/credentials/webauthn", host.admin);
+    let res = c.delete(&keys).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (_, identity) = body(
+        c.get(format!("{}/admin/identities/{id}", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        identity["credentials"].get("webauthn").is_none(),
+        "{identity}"
+    );
+    assert!(
+        identity["credentials"].get("password").is_some(),
+        "{identity}"
+    );
+    let (status, gone) = body(c.delete(&keys).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
+    let (status, bad) = body(
+        c.delete(format!(
+            "{}/admin/identities/{id}/credentials/fingerprint",
+            host.admin
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
     // An account made with a passkey, no password.
     let (status, flow) = body(
         c.get(format!("{}/self-service/registration/api", host.public))
