@@ -51,15 +51,18 @@ rows = {
                                            pathlib.Path("benches/peer-tower-sessions/target/criterion")),
     "identa whoami uncached (PostgreSQL)": median(p, "identa_whoami_uncached"),
     "sqlx point lookup (PostgreSQL)": median(p, "sqlx_point_lookup"),
+    "sqlx point lookup, no ping (PostgreSQL)": median(p, "sqlx_point_lookup_no_ping"),
 }
 for name, ns in rows.items():
     shown = "not measured" if ns is None else (f"{ns/1e6:.2f} ms" if ns > 1e6 else f"{ns/1e3:.2f} µs")
-    print(f"{name:38} {shown}")
+    print(f"{name:40} {shown}")
 
 pairs = {
     "whoami_sqlite_vs_rusqlite": ratio(rows["identa whoami (SQLite)"], rows["rusqlite point lookup"]),
     "whoami_sqlite_vs_tower_sessions": ratio(rows["identa whoami (SQLite)"], rows["tower-sessions load (SQLite)"]),
     "whoami_pg_vs_sqlx": ratio(rows["identa whoami uncached (PostgreSQL)"], rows["sqlx point lookup (PostgreSQL)"]),
+    "whoami_pg_vs_sqlx_no_ping": ratio(rows["identa whoami uncached (PostgreSQL)"],
+                                       rows["sqlx point lookup, no ping (PostgreSQL)"]),
     "verify_vs_c": ratio(rows["identa verify"], rows["C verify"]),
     "verify2_vs_c": ratio(rows["identa verify x2"], rows["C verify x2"]),
     "login_http_vs_hash_bound": None,

@@ -9,7 +9,9 @@
 //!
 //! With the `postgres` feature and `IDENTA_BENCH_POSTGRES_URL` set, the same data goes
 //! into a fresh PostgreSQL schema, and identa's uncached `whoami` runs beside a raw sqlx
-//! point query of the same row.
+//! point query of the same row: on a pool with sqlx's defaults (`sqlx_point_lookup`,
+//! which pings each connection it hands out) and on one that does not ping
+//! (`sqlx_point_lookup_no_ping`, as identa's pool does for connections in use).
 
 use std::time::Duration;
 
@@ -172,6 +174,21 @@ fn session_lookup_postgres(c: &mut Criterion) {
             i = (i + STRIDE) % SESSIONS;
             let hash = tokens[i].hash().as_bytes().to_vec();
             rt.block_on(sqlx::query(row_query!("$1")).bind(hash).fetch_one(&raw))
+                .unwrap()
+                .get::<uuid::Uuid, _>(0)
+        })
+    });
+    let no_ping = rt.block_on(
+        sqlx::postgres::PgPoolOptions::new()
+            .test_before_acquire(false)
+            .connect(&url),
+    );
+    let no_ping = no_ping.unwrap();
+    group.bench_function("sqlx_point_lookup_no_ping", |b| {
+        b.iter(|| {
+            i = (i + STRIDE) % SESSIONS;
+            let hash = tokens[i].hash().as_bytes().to_vec();
+            rt.block_on(sqlx::query(row_query!("$1")).bind(hash).fetch_one(&no_ping))
                 .unwrap()
                 .get::<uuid::Uuid, _>(0)
         })

@@ -702,7 +702,7 @@ impl Identa {
                     .await?
                     .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
                 let found = AuthenticatedSession { session, identity };
-                cache.put(hash, found.clone(), generation);
+                cache.put(hash, &found, generation);
                 found
             }
         };

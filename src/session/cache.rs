@@ -200,8 +200,9 @@ impl SessionCache {
         self.lock_entries().by_token.get(token).cloned()
     }
 
-    /// Caches an entry whose store read began at `generation` (from [`Self::generation`]).
-    pub(crate) fn put(&self, token: TokenHash, value: AuthenticatedSession, generation: u64) {
+    /// Caches (a copy of) an entry whose store read began at `generation` (from
+    /// [`Self::generation`]); nothing is copied when the cache is off or the entry stale.
+    pub(crate) fn put(&self, token: TokenHash, value: &AuthenticatedSession, generation: u64) {
         let Some((_, capacity)) = self.enabled() else {
             return;
         };
@@ -215,7 +216,7 @@ impl SessionCache {
             *entries = Entries::default();
         }
         let (session_id, identity_id) = (value.session.id, value.identity.id);
-        entries.by_token.insert(token, value);
+        entries.by_token.insert(token, value.clone());
         entries.token_of_session.insert(session_id, token);
         entries
             .sessions_of_identity
@@ -297,7 +298,7 @@ mod tests {
     fn nothing_is_served_before_the_first_sync() {
         let cache = SessionCache::new(SessionCacheConfig::default());
         let (token, value) = entry(Uuid::new_v4());
-        cache.put(token, value, cache.generation());
+        cache.put(token, &value, cache.generation());
         assert!(cache.get(&token).is_none());
         cache.apply(0, &[], 0, true, Instant::now());
         assert!(cache.get(&token).is_some());
@@ -312,7 +313,7 @@ mod tests {
         let (t3, v3) = entry(Uuid::new_v4());
         let s1 = v1.session.id;
         for (t, v) in [(t1, v1), (t2, v2), (t3, v3)] {
-            cache.put(t, v, cache.generation());
+            cache.put(t, &v, cache.generation());
         }
         assert_eq!(cache.len(), 3);
         cache.invalidate(SessionEvent::Session(s1));
@@ -329,11 +330,11 @@ mod tests {
         let (token, value) = entry(Uuid::new_v4());
         let before = cache.generation();
         cache.invalidate(SessionEvent::Session(value.session.id));
-        cache.put(token, value.clone(), before);
+        cache.put(token, &value, before);
         assert!(cache.get(&token).is_none());
         let before = cache.generation();
         cache.apply(0, &[], 5, true, Instant::now());
-        cache.put(token, value, before);
+        cache.put(token, &value, before);
         assert!(cache.get(&token).is_none());
     }
 
@@ -343,8 +344,8 @@ mod tests {
         let (t1, v1) = entry(Uuid::new_v4());
         let (t2, v2) = entry(Uuid::new_v4());
         let s1 = v1.session.id;
-        cache.put(t1, v1, cache.generation());
-        cache.put(t2, v2, cache.generation());
+        cache.put(t1, &v1, cache.generation());
+        cache.put(t2, &v2, cache.generation());
         cache.apply(0, &[SessionEvent::Session(s1)], 7, true, Instant::now());
         assert!(cache.get(&t1).is_none());
         assert!(cache.get(&t2).is_some());
@@ -369,7 +370,7 @@ mod tests {
         );
         for _ in 0..3 {
             let (t, v) = entry(Uuid::new_v4());
-            cache.put(t, v, cache.generation());
+            cache.put(t, &v, cache.generation());
         }
         assert_eq!(cache.len(), 1, "full cache starts over");
 
@@ -381,7 +382,7 @@ mod tests {
 
         let off = SessionCache::new(SessionCacheConfig::Disabled);
         let (t, v) = entry(Uuid::new_v4());
-        off.put(t, v, off.generation());
+        off.put(t, &v, off.generation());
         assert!(off.get(&t).is_none());
         assert_eq!(off.sync_need(Instant::now()), SyncNeed::Fresh);
     }

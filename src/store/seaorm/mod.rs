@@ -6,6 +6,8 @@ mod courier;
 mod entity;
 mod flow;
 mod migration;
+#[cfg(feature = "postgres")]
+mod session_pg;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -65,10 +67,17 @@ async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
     let scheme = url.split(':').next().unwrap_or_default();
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false);
+    // No ping before every query: a SQLite connection is a file handle that nothing drops;
+    // PostgreSQL pings only connections that sat idle (below).
+    opts.test_before_acquire(false);
     match scheme {
         "sqlite" => configure_sqlite(&mut opts, url),
         "postgres" | "postgresql" if cfg!(feature = "postgres") => {
-            opts.max_connections(16).min_connections(1);
+            // sqlx pings every connection it hands out (a round trip per query); only one
+            // idle long enough to have been dropped by the server or a firewall is checked.
+            opts.max_connections(16)
+                .min_connections(1)
+                .test_before_acquire_if_idle_for(Duration::from_secs(30));
         }
         _ => {
             return Err(StoreError::UnsupportedUrl {
@@ -715,6 +724,34 @@ fn session_row(s: &Session) -> Result<session::ActiveModel, StoreError> {
     })
 }
 
+impl SeaOrmStore {
+    /// The session row of a token with its identity's row. Hand-written on PostgreSQL, where
+    /// it is the hot path of uncached lookups (see `session_pg`).
+    async fn session_rows(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(session::Model, identity::Model)>, StoreError> {
+        #[cfg(feature = "postgres")]
+        if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let pool = self.db.get_postgres_connection_pool();
+            return session_pg::session_by_token(pool, token.as_bytes())
+                .await
+                .map_err(|e| db_err(DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into()))));
+        }
+        let Some((row, identity_row)) = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(token.as_bytes().to_vec()))
+            .find_also_related(identity::Entity)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let identity_row = identity_row.ok_or_else(|| corrupt("session without its identity"))?;
+        Ok(Some((row, identity_row)))
+    }
+}
+
 #[async_trait]
 impl SessionStore for SeaOrmStore {
     async fn insert_session(&self, s: &Session, token: &TokenHash) -> Result<(), StoreError> {
@@ -725,18 +762,12 @@ impl SessionStore for SeaOrmStore {
         &self,
         token: &TokenHash,
     ) -> Result<Option<(Session, Identity)>, StoreError> {
-        // Session and identity rows in one query; the identity's children follow.
-        let Some((row, identity_row)) = session::Entity::find()
-            .filter(session::Column::TokenHash.eq(token.as_bytes().to_vec()))
-            .find_also_related(identity::Entity)
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-        else {
+        // Session and identity rows in one query; the identity's children follow only for
+        // rows written before identity documents.
+        let Some((row, identity_row)) = self.session_rows(token).await? else {
             return Ok(None);
         };
         let session = session_from_row(row)?;
-        let identity_row = identity_row.ok_or_else(|| corrupt("session without its identity"))?;
         let identity = load_identities(&self.db, vec![identity_row])
             .await?
             .pop()
