@@ -169,30 +169,26 @@ fn session_lookup_postgres(c: &mut Criterion) {
             rt.block_on(uncached.whoami(&tokens[i])).unwrap()
         })
     });
-    group.bench_function("sqlx_point_lookup", |b| {
-        b.iter(|| {
-            i = (i + STRIDE) % SESSIONS;
-            let hash = tokens[i].hash().as_bytes().to_vec();
-            rt.block_on(sqlx::query(row_query!("$1")).bind(hash).fetch_one(&raw))
-                .unwrap()
-                .get::<uuid::Uuid, _>(0)
-        })
-    });
     let no_ping = rt.block_on(
         sqlx::postgres::PgPoolOptions::new()
             .test_before_acquire(false)
             .connect(&url),
     );
     let no_ping = no_ping.unwrap();
-    group.bench_function("sqlx_point_lookup_no_ping", |b| {
-        b.iter(|| {
-            i = (i + STRIDE) % SESSIONS;
-            let hash = tokens[i].hash().as_bytes().to_vec();
-            rt.block_on(sqlx::query(row_query!("$1")).bind(hash).fetch_one(&no_ping))
-                .unwrap()
-                .get::<uuid::Uuid, _>(0)
-        })
-    });
+    for (name, pool) in [
+        ("sqlx_point_lookup", &raw),
+        ("sqlx_point_lookup_no_ping", &no_ping),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + STRIDE) % SESSIONS;
+                let hash = tokens[i].hash().as_bytes().to_vec();
+                rt.block_on(sqlx::query(row_query!("$1")).bind(hash).fetch_one(pool))
+                    .unwrap()
+                    .get::<uuid::Uuid, _>(0)
+            })
+        });
+    }
     group.finish();
     rt.block_on(async {
         let drop = sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"));

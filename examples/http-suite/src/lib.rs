@@ -1276,13 +1276,12 @@ pub async fn kratos_sdk_roundtrip(host: &Host) {
 /// Skipped without Chromium or `npm ci --prefix examples/http-suite/browser`, unless
 /// `IDENTA_REQUIRE_BROWSER_TESTS` is set.
 pub async fn real_browser(host: &Host) {
-    let Some(out) = run_browser_script(host, "signup-login.mjs").await else {
-        return;
-    };
-    assert!(
-        out.contains("chromium sign-up, sign-out, sign-in: ok"),
-        "{out}"
-    );
+    run_browser_script(
+        host,
+        "signup-login.mjs",
+        &["chromium sign-up, sign-out, sign-in: ok"],
+    )
+    .await;
 }
 
 /// The UI's security keys and passkeys in a real browser: Chromium's virtual
@@ -1291,22 +1290,21 @@ pub async fn real_browser(host: &Host) {
 /// used to step up to aal2, and removed; an account is made with a passkey and signed in
 /// with it alone. Skipped like [`real_browser`].
 pub async fn real_browser_webauthn(host: &Host) {
-    let Some(out) = run_browser_script(host, "webauthn.mjs").await else {
-        return;
-    };
-    assert!(
-        out.contains("chromium security key: added, used for aal2, removed: ok"),
-        "{out}"
-    );
-    assert!(
-        out.contains("chromium passkey: signed up, signed in: ok"),
-        "{out}"
-    );
+    run_browser_script(
+        host,
+        "webauthn.mjs",
+        &[
+            "chromium security key: added, used for aal2, removed: ok",
+            "chromium passkey: signed up, signed in: ok",
+        ],
+    )
+    .await;
 }
 
-/// Runs `browser/<script>` against the host's public URL and returns its standard output;
-/// `None` when the browser is not installed (and not required).
-async fn run_browser_script(host: &Host, script: &str) -> Option<String> {
+/// Runs `browser/<script>` against the host's public URL and checks that it succeeded and
+/// printed each of `expected`. Skips (with a note) when the browser is not installed and
+/// not required.
+async fn run_browser_script(host: &Host, script: &str, expected: &[&str]) {
     let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/browser"));
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !dir.join("node_modules/puppeteer-core").exists()
@@ -1317,7 +1315,7 @@ async fn run_browser_script(host: &Host, script: &str) -> Option<String> {
             "IDENTA_REQUIRE_BROWSER_TESTS is set but Chromium ({chromium}) or puppeteer-core is missing"
         );
         eprintln!("skipped: install chromium and npm ci --prefix examples/http-suite/browser");
-        return None;
+        return;
     }
     let out = tokio::process::Command::new("node")
         .arg(script)
@@ -1333,7 +1331,12 @@ async fn run_browser_script(host: &Host, script: &str) -> Option<String> {
         out.status.success(),
         "the browser check {script} failed:\n{stdout}\n{stderr}"
     );
-    Some(stdout.into_owned())
+    for line in expected {
+        assert!(
+            stdout.contains(line),
+            "{script} did not print {line:?}:\n{stdout}"
+        );
+    }
 }
 
 /// Security keys and passkeys over HTTP, answered by a software authenticator on the
