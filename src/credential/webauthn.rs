@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    AuthenticationResult, CreationChallengeResponse, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey,
-    SecurityKeyAuthentication, SecurityKeyRegistration, Url, Webauthn, WebauthnBuilder,
-    WebauthnError,
+    AuthenticationResult, CreationChallengeResponse, DiscoverableAuthentication, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, Url, Webauthn,
+    WebauthnBuilder, WebauthnError,
 };
+use webauthn_rs_proto::ResidentKeyRequirement;
 
 use crate::secret::{Keyring, MacPurpose, hex};
 
@@ -187,6 +188,13 @@ impl<K: Key> StoredKeys<K> {
         self.keys.len() != before
     }
 
+    /// The key with this authenticator credential id.
+    fn find(&self, credential_id: &[u8]) -> Option<&StoredKey<K>> {
+        self.keys
+            .iter()
+            .find(|k| k.key.credential_id() == credential_id)
+    }
+
     /// Records a successful authentication on the key that made it.
     fn record(&mut self, result: &AuthenticationResult) -> Result<(), Refusal> {
         let key = self
@@ -217,6 +225,9 @@ pub(crate) enum Ceremony {
     PasskeyLogin {
         found: Option<(Uuid, PasskeyAuthentication)>,
     },
+    /// Signing in with a discoverable passkey, no identifier asked: the answer names its
+    /// account (the user handle, which is the identity's id) and its key.
+    PasskeyDiscoverable { state: DiscoverableAuthentication },
 }
 
 impl Ceremony {
@@ -271,8 +282,16 @@ pub(crate) fn start_passkey_registration(
     existing: &StoredKeys<Passkey>,
 ) -> Result<(CreationChallengeResponse, Ceremony), WebauthnError> {
     let exclude = Some(existing.ids()).filter(|ids| !ids.is_empty());
-    let (options, state) =
+    let (mut options, state) =
         webauthn.start_passkey_registration(user_id, user_name, user_name, exclude)?;
+    // webauthn-rs discourages resident keys; identa prefers them, so that the passkey can
+    // sign in without an identifier (discoverable). An authenticator that cannot keep one
+    // still registers, and signs in identifier first. The ceremony state does not depend
+    // on it.
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(ResidentKeyRequirement::Preferred);
+        selection.require_resident_key = false;
+    }
     Ok((options, Ceremony::PasskeyRegistration { user_id, state }))
 }
 
@@ -322,6 +341,18 @@ pub(crate) fn start_passkey_login(
         }
     });
     Ok((options.to_string(), Ceremony::PasskeyLogin { found: None }))
+}
+
+/// Starts a passkey sign-in without an identifier: the browser offers the discoverable
+/// passkeys it holds for the relying party (user verification required).
+pub(crate) fn start_discoverable_login(
+    webauthn: &Webauthn,
+) -> Result<(String, Ceremony), WebauthnError> {
+    let (mut options, state) = webauthn.start_discoverable_authentication()?;
+    // webauthn-rs marks the request for autofill ("conditional") mediation; identa's
+    // trigger is a button, which wants the browser's ordinary prompt.
+    options.mediation = None;
+    Ok((to_json(&options)?, Ceremony::PasskeyDiscoverable { state }))
 }
 
 /// webauthn-rs's fake-passkey distribution, except that it never lists none: an account
@@ -396,34 +427,52 @@ pub(crate) fn finish_security_key_login(
     keys.record(&result)
 }
 
-/// Which account a passkey sign-in ceremony is for (`None`: no account, it will fail).
-pub(crate) fn passkey_login_account(ceremony: &Ceremony) -> Option<Uuid> {
+/// A browser's answer to a sign-in challenge.
+pub(crate) fn parse_assertion(answer: &str) -> Result<PublicKeyCredential, Refusal> {
+    serde_json::from_str(answer).map_err(|_| Refusal::Malformed)
+}
+
+/// Which account a passkey sign-in is for: the one the identifier named, or for a
+/// discoverable sign-in the one the answer's user handle names.
+pub(crate) fn passkey_login_account(
+    webauthn: &Webauthn,
+    ceremony: Option<&Ceremony>,
+    answer: &PublicKeyCredential,
+) -> Result<Uuid, Refusal> {
     match ceremony {
-        Ceremony::PasskeyLogin {
+        Some(Ceremony::PasskeyLogin {
             found: Some((id, _)),
-        } => Some(*id),
-        _ => None,
+        }) => Ok(*id),
+        Some(Ceremony::PasskeyLogin { found: None }) => Err(Refusal::UnknownKey),
+        Some(Ceremony::PasskeyDiscoverable { .. }) => webauthn
+            .identify_discoverable_authentication(answer)
+            .map(|(user, _)| user)
+            .map_err(Refusal::Refused),
+        _ => Err(Refusal::NoCeremony),
     }
 }
 
-/// Finishes a passkey sign-in, recording the new counter on the key.
+/// Finishes a passkey sign-in over the keys of the account [`passkey_login_account`]
+/// named, recording the new counter on the key.
 pub(crate) fn finish_passkey_login(
     webauthn: &Webauthn,
     ceremony: Option<Ceremony>,
-    answer: &str,
+    answer: &PublicKeyCredential,
     keys: &mut StoredKeys<Passkey>,
 ) -> Result<(), Refusal> {
-    let Some(Ceremony::PasskeyLogin {
-        found: Some((_, state)),
-    }) = ceremony
-    else {
-        return Err(Refusal::NoCeremony);
-    };
-    let answer: PublicKeyCredential =
-        serde_json::from_str(answer).map_err(|_| Refusal::Malformed)?;
-    let result = webauthn
-        .finish_passkey_authentication(&answer, &state)
-        .map_err(Refusal::Refused)?;
+    let result = match ceremony {
+        Some(Ceremony::PasskeyLogin {
+            found: Some((_, state)),
+        }) => webauthn.finish_passkey_authentication(answer, &state),
+        Some(Ceremony::PasskeyDiscoverable { state }) => {
+            let key = keys
+                .find(answer.get_credential_id())
+                .ok_or(Refusal::UnknownKey)?;
+            webauthn.finish_discoverable_authentication_v2(answer, state, &key.key)
+        }
+        _ => return Err(Refusal::NoCeremony),
+    }
+    .map_err(Refusal::Refused)?;
     keys.record(&result)
 }
 

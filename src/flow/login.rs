@@ -72,12 +72,15 @@ pub enum LoginSubmission {
         /// The answer, as JSON.
         response: String,
     },
-    /// A passkey sign-in (Kratos's `method: "passkey"`). First without `response`: the
-    /// flow comes back (as [`Error::FlowInvalid`]) with a challenge in `passkey_challenge`
-    /// for the account `identifier` names; then with the browser's answer in `response`
-    /// (`passkey_login`), which signs in.
+    /// A passkey sign-in (Kratos's `method: "passkey"`). A new login flow already holds a
+    /// challenge in `passkey_challenge` for any discoverable passkey: answer it in
+    /// `response` (`passkey_login`) with an empty `identifier`, and the passkey names its
+    /// account. For a passkey that is not discoverable, submit the `identifier` without
+    /// `response` first: the flow comes back (as [`Error::FlowInvalid`]) with a challenge
+    /// for that account's passkeys, which the answer then signs in with.
     Passkey {
-        /// Email, username, … (any identifier the schema marks for passwords or WebAuthn).
+        /// Email, username, … (any identifier the schema marks for passwords or WebAuthn);
+        /// empty for a discoverable sign-in.
         identifier: String,
         /// The answer to the challenge, as JSON.
         response: Option<String>,
@@ -165,7 +168,7 @@ impl Logins<'_> {
             "password",
             text::sign_in_with_password(),
         ));
-        webauthn::login_prompt_nodes(identa, &mut flow);
+        webauthn::login_prompt_nodes(identa, &mut flow)?;
         let commit = FlowCommit {
             flows: vec![FlowWrite::Insert(&flow)],
             ..FlowCommit::default()
@@ -481,7 +484,7 @@ impl Logins<'_> {
                 }
             }
             FirstFactor::Passkey(None) => {
-                webauthn::passkey_challenge_nodes(identa, &mut flow, &identifier).await?;
+                webauthn::passkey_challenge_nodes(identa, &mut flow, named(&identifier)).await?;
                 return Err(reject(identa, flow).await);
             }
             FirstFactor::Passkey(Some(answer)) => {
@@ -492,7 +495,8 @@ impl Logins<'_> {
                     }
                     Err(refusal) => {
                         // A fresh challenge for the next try; this one is spent.
-                        webauthn::passkey_challenge_nodes(identa, &mut flow, &identifier).await?;
+                        webauthn::passkey_challenge_nodes(identa, &mut flow, named(&identifier))
+                            .await?;
                         flow.ui.clear_messages();
                         flow.ui.add_message(
                             Some("passkey_login"),
@@ -588,11 +592,13 @@ impl Logins<'_> {
             return Ok(Err(Refusal::NoCeremony));
         };
         let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
-        let Some(account) = ceremony
-            .as_ref()
-            .and_then(cred_webauthn::passkey_login_account)
-        else {
-            return Ok(Err(Refusal::UnknownKey));
+        let answer = match cred_webauthn::parse_assertion(answer) {
+            Ok(answer) => answer,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let account = match cred_webauthn::passkey_login_account(rp, ceremony.as_ref(), &answer) {
+            Ok(account) => account,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let Some(mut identity) = identa
             .store()
@@ -603,7 +609,8 @@ impl Logins<'_> {
             return Ok(Err(Refusal::UnknownKey));
         };
         let mut keys = webauthn::passkeys(&identity);
-        if let Err(refusal) = cred_webauthn::finish_passkey_login(rp, ceremony, answer, &mut keys) {
+        if let Err(refusal) = cred_webauthn::finish_passkey_login(rp, ceremony, &answer, &mut keys)
+        {
             return Ok(Err(refusal));
         }
         if let Some(credential) = identity.credentials.get_mut(&CredentialType::Passkey) {
@@ -612,6 +619,11 @@ impl Logins<'_> {
         }
         Ok(Ok(identity))
     }
+}
+
+/// The identifier a passkey submission named, if any (none: a discoverable sign-in).
+fn named(identifier: &str) -> Option<&str> {
+    Some(identifier).filter(|i| !i.trim().is_empty())
 }
 
 /// A first factor submitted to a login flow.

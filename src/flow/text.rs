@@ -236,6 +236,11 @@ pub(crate) fn prepare_device() -> UiText {
 pub(crate) fn sign_in_with_passkey() -> UiText {
     UiText::info(1_010_021, "Sign in with passkey")
 }
+/// identa's own label (no Kratos equivalent): a passkey sign-in for the identifier typed,
+/// for authenticators whose passkeys are not discoverable.
+pub(crate) fn sign_in_with_passkey_by_identifier() -> UiText {
+    UiText::info(1_900_002, "Sign in with a passkey of this identifier")
+}
 pub(crate) fn sign_up_with_passkey() -> UiText {
     UiText::info(1_040_007, "Sign up with passkey")
 }

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use webauthn_rs::prelude::{Passkey, SecurityKey};
 
-use super::ui::InputType;
+use super::ui::{InputType, NodeType};
 use super::{Flow, Node, NodeGroup, method_button, text};
 use crate::credential::webauthn::{self, Refusal, StoredKeys};
 use crate::engine::Identa;
@@ -197,26 +197,38 @@ pub(crate) fn second_factor_nodes(
     Ok(())
 }
 
-/// The first step of a passkey sign-in on a login form: the identifier (shared with the
-/// password method) and a button that asks for the challenge.
-pub(crate) fn login_prompt_nodes(identa: &Identa, flow: &mut Flow) {
-    if identa.webauthn().is_some() {
-        flow.ui.nodes.push(method_button(
-            NodeGroup::Passkey,
-            "passkey",
-            text::sign_in_with_passkey(),
-        ));
-    }
+/// The passkey part of a new login form: a challenge any discoverable passkey answers
+/// (no identifier needed), and a button that asks for a challenge for the identifier
+/// typed instead (for passkeys that are not discoverable).
+pub(crate) fn login_prompt_nodes(identa: &Identa, flow: &mut Flow) -> Result<()> {
+    let Some(rp) = identa.webauthn() else {
+        return Ok(());
+    };
+    let (options, ceremony) = webauthn::start_discoverable_login(rp)?;
+    flow.internal.passkey = ceremony.to_value();
+    challenge_nodes(identa, flow, options);
+    flow.ui.nodes.push(method_button(
+        NodeGroup::Passkey,
+        "passkey",
+        text::sign_in_with_passkey_by_identifier(),
+    ));
+    Ok(())
 }
 
-/// The second step of a passkey sign-in: the challenge for the account `identifier`
-/// names (or a believable one if it names none), and the nodes the browser answers in.
+/// A fresh passkey challenge on a login form: for the account `identifier` names (or a
+/// believable one if it names none), or without one for any discoverable passkey.
 pub(crate) async fn passkey_challenge_nodes(
     identa: &Identa,
     flow: &mut Flow,
-    identifier: &str,
+    identifier: Option<&str>,
 ) -> Result<()> {
     let Some(rp) = identa.webauthn() else {
+        return Ok(());
+    };
+    let Some(identifier) = identifier else {
+        let (options, ceremony) = webauthn::start_discoverable_login(rp)?;
+        flow.internal.passkey = ceremony.to_value();
+        challenge_nodes(identa, flow, options);
         return Ok(());
     };
     let normalized = crate::identity::normalize::identifier(identifier);
@@ -237,6 +249,13 @@ pub(crate) async fn passkey_challenge_nodes(
     let (options, ceremony) =
         webauthn::start_passkey_login(rp, rp_id, identa.keyring(), &normalized, account)?;
     flow.internal.passkey = ceremony.to_value();
+    challenge_nodes(identa, flow, options);
+    flow.ui.messages.push(text::prepare_device());
+    Ok(())
+}
+
+/// The nodes a browser answers a passkey challenge in (replacing earlier ones).
+fn challenge_nodes(identa: &Identa, flow: &mut Flow, options: String) {
     flow.ui.nodes.retain(|n| {
         !matches!(
             n.name(),
@@ -260,11 +279,14 @@ pub(crate) async fn passkey_challenge_nodes(
         .on_click("oryPasskeyLogin")
         .label(text::sign_in_with_passkey()),
     );
-    if !flow.ui.nodes.iter().any(|n| n.group == NodeGroup::Webauthn) {
+    if !flow
+        .ui
+        .nodes
+        .iter()
+        .any(|n| n.node_type == NodeType::Script)
+    {
         flow.ui.nodes.push(script_node(identa, NodeGroup::Passkey));
     }
-    flow.ui.messages.push(text::prepare_device());
-    Ok(())
 }
 
 /// The passkey part of a registration form: a ceremony for the identity about to be made

@@ -562,6 +562,178 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     );
 }
 
+/// What an authenticator holding a discoverable (resident) passkey answers to a challenge
+/// that names no credential: it picks its own credential for the relying party, signs,
+/// and returns the user handle it was registered with. `SoftPasskey` keeps no resident
+/// keys, so the test names the credential and adds the handle (which the signature does
+/// not cover); the browser suite runs the same sign-in with Chromium's authenticator.
+fn discoverable_answer(
+    authenticator: &mut SoftPasskey,
+    challenged: &Flow,
+    credential_id: &[u8],
+    user_handle: Option<&[u8]>,
+) -> String {
+    let mut options = request_options(challenged, "passkey_challenge");
+    options.public_key.allow_credentials = vec![webauthn_rs_proto::AllowCredentials {
+        type_: "public-key".into(),
+        id: credential_id.to_vec(),
+        transports: None,
+    }];
+    let mut answer = authenticator
+        .do_authentication(origin(ORIGIN), options)
+        .unwrap();
+    answer.response.user_handle = user_handle.map(<[u8]>::to_vec);
+    serde_json::to_string(&answer).unwrap()
+}
+
+/// Signs up with a passkey: the identity and the authenticator's credential id.
+async fn passkey_account(
+    env: &TestEnv,
+    email: &str,
+    authenticator: &mut SoftPasskey,
+) -> (identa::Identity, Vec<u8>) {
+    let req = FlowRequest::api();
+    let flow = env
+        .identa
+        .registration_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let answer = authenticator
+        .do_registration(
+            origin(ORIGIN),
+            creation_options(&flow, "passkey_create_data"),
+        )
+        .unwrap();
+    let done = env
+        .identa
+        .registration_flow()
+        .submit(
+            flow.id,
+            RegistrationSubmission::Passkey {
+                traits: json!({ "email": email }),
+                response: serde_json::to_string(&answer).unwrap(),
+            },
+            &req,
+        )
+        .await
+        .unwrap();
+    (done.identity, answer.raw_id)
+}
+
+async fn passkey_discoverable_sign_in(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let req = FlowRequest::api();
+    // Registration prefers a discoverable passkey (and still takes one that is not).
+    let flow = env
+        .identa
+        .registration_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    let selection = &serde_json::from_str::<Value>(&node_value(&flow, "passkey_create_data"))
+        .unwrap()["credentialOptions"]["publicKey"]["authenticatorSelection"];
+    assert_eq!(selection["residentKey"], "preferred", "{selection}");
+    assert_eq!(selection["requireResidentKey"], false, "{selection}");
+    assert_eq!(selection["userVerification"], "required", "{selection}");
+
+    let mut ada_key = SoftPasskey::new(true);
+    let (ada, ada_credential) = passkey_account(&env, "ada@example.com", &mut ada_key).await;
+    let mut bob_key = SoftPasskey::new(true);
+    let (bob, _) = passkey_account(&env, "bob@example.com", &mut bob_key).await;
+    let bob_sessions = env.identa.sessions(bob.id).await.unwrap().len();
+
+    // A new login flow already carries a challenge for any passkey, naming none.
+    let login = async || {
+        env.identa
+            .login_flow()
+            .create(FlowType::Api, &req, LoginIntent::SignIn)
+            .await
+            .unwrap()
+    };
+    let flow = login().await;
+    let challenge: Value = serde_json::from_str(&node_value(&flow, "passkey_challenge")).unwrap();
+    let listed = challenge["publicKey"]["allowCredentials"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(listed, 0, "{challenge}");
+    assert_eq!(challenge["publicKey"]["userVerification"], "required");
+    assert!(challenge.get("mediation").is_none(), "{challenge}");
+    let trigger = flow.ui.node("passkey_login_trigger").unwrap();
+    assert_eq!(
+        serde_json::to_value(trigger).unwrap()["attributes"]["onclickTrigger"],
+        "oryPasskeyLogin"
+    );
+    let submit = |flow: uuid::Uuid, answer: String| {
+        let req = req.clone();
+        let identa = env.identa.clone();
+        async move {
+            identa
+                .login_flow()
+                .submit(
+                    flow,
+                    LoginSubmission::Passkey {
+                        identifier: String::new(),
+                        response: Some(answer),
+                    },
+                    &req,
+                )
+                .await
+        }
+    };
+
+    // The answer's user handle names the account; no identifier was typed.
+    let answer = discoverable_answer(
+        &mut ada_key,
+        &flow,
+        &ada_credential,
+        Some(ada.id.as_bytes()),
+    );
+    let signed_in = submit(flow.id, answer.clone()).await.unwrap();
+    assert_eq!(signed_in.session.identity.id, ada.id);
+    assert_eq!(signed_in.session.session.aal, Aal::Aal1);
+    assert_eq!(
+        signed_in.session.session.authentication_methods[0].method,
+        "passkey"
+    );
+    assert!(signed_in.token.is_some());
+    // The same answer cannot sign in again, in this flow or another.
+    assert!(submit(flow.id, answer.clone()).await.is_err());
+    let other = login().await;
+    let err = submit(other.id, answer).await.unwrap_err();
+    assert_eq!(message_ids(err), vec![4_000_001]);
+
+    // Ada's key claiming to be Bob's, a handle naming nobody, and no handle: refused,
+    // each time with a fresh challenge for the next try.
+    for handle in [
+        Some(bob.id.as_bytes().to_vec()),
+        Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+        None,
+    ] {
+        let flow = login().await;
+        let answer = discoverable_answer(&mut ada_key, &flow, &ada_credential, handle.as_deref());
+        let refused = flow_of(submit(flow.id, answer).await.unwrap_err());
+        let ids: Vec<u32> = refused
+            .ui
+            .nodes
+            .iter()
+            .flat_map(|n| n.messages.iter())
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, vec![4_000_001], "handle {handle:?}");
+        assert_ne!(
+            node_value(&refused, "passkey_challenge"),
+            node_value(&flow, "passkey_challenge"),
+            "a fresh challenge"
+        );
+    }
+    assert_eq!(
+        env.identa.sessions(bob.id).await.unwrap().len(),
+        bob_sessions,
+        "nobody signed in as Bob"
+    );
+}
+
 async fn passkey_added_in_settings_signs_in(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let (identity, token) = register_with_password(&env, "both@example.com").await;
@@ -680,5 +852,6 @@ on_every_backend!(
     another_origin_is_refused,
     cloned_authenticator_is_refused,
     passkey_sign_up_and_sign_in,
+    passkey_discoverable_sign_in,
     passkey_added_in_settings_signs_in,
 );

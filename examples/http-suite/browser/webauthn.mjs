@@ -169,8 +169,19 @@ try {
     const made = await credentials();
     assert.equal(made.length, 1, "the authenticator made one credential");
     assert.equal(made[0].rpId, "localhost");
+    assert.equal(made[0].isResidentCredential, true, "a discoverable passkey");
+    assert.ok(made[0].userHandle, "kept with its user handle");
 
-    // Sign in with the passkey alone: the identifier first, then the authenticator.
+    // Sign in with the passkey alone, no identifier typed: the browser offers the
+    // discoverable passkey, whose user handle names the account.
+    await signOut(page);
+    await navigate(page, problems, async () =>
+      (await inForm(page, "Passkeys", 'button[name="passkey_login_trigger"]')).click(),
+    );
+    assert.match(page.url(), /\/ui\/dashboard$/, page.url());
+    assert.ok((await bodyText(page)).includes(email));
+
+    // The same passkey, identifier first (how a passkey that is not discoverable signs in).
     await signOut(page);
     await (await inForm(page, "Passkeys", 'input[name="identifier"]')).type(email);
     await navigate(page, problems, async () =>
@@ -183,7 +194,7 @@ try {
     assert.match(page.url(), /\/ui\/dashboard$/, page.url());
     const text = await bodyText(page);
     assert.ok(text.includes(email), text);
-    console.log("chromium passkey: signed up, signed in: ok");
+    console.log("chromium passkey: signed up, signed in without and with identifier: ok");
   }
 } finally {
   await browser.close();

@@ -1288,14 +1288,14 @@ pub async fn real_browser(host: &Host) {
 /// authenticator (DevTools' WebAuthn domain) answers the ceremonies that the pages' own
 /// `webauthn.js` starts. A key is added in settings (and listed with its remove button),
 /// used to step up to aal2, and removed; an account is made with a passkey and signed in
-/// with it alone. Skipped like [`real_browser`].
+/// with it alone (discoverable, then identifier first). Skipped like [`real_browser`].
 pub async fn real_browser_webauthn(host: &Host) {
     run_browser_script(
         host,
         "webauthn.mjs",
         &[
             "chromium security key: added, used for aal2, removed: ok",
-            "chromium passkey: signed up, signed in: ok",
+            "chromium passkey: signed up, signed in without and with identifier: ok",
         ],
     )
     .await;
