@@ -52,6 +52,7 @@ rows = {
     "identa whoami uncached (PostgreSQL)": median(p, "identa_whoami_uncached"),
     "sqlx point lookup (PostgreSQL)": median(p, "sqlx_point_lookup"),
     "sqlx point lookup, no ping (PostgreSQL)": median(p, "sqlx_point_lookup_no_ping"),
+    "sqlx whoami statement, no ping (PostgreSQL)": median(p, "sqlx_whoami_statement_no_ping"),
 }
 for name, ns in rows.items():
     shown = "not measured" if ns is None else (f"{ns/1e6:.2f} ms" if ns > 1e6 else f"{ns/1e3:.2f} µs")
@@ -63,6 +64,8 @@ pairs = {
     "whoami_pg_vs_sqlx": ratio(rows["identa whoami uncached (PostgreSQL)"], rows["sqlx point lookup (PostgreSQL)"]),
     "whoami_pg_vs_sqlx_no_ping": ratio(rows["identa whoami uncached (PostgreSQL)"],
                                        rows["sqlx point lookup, no ping (PostgreSQL)"]),
+    "whoami_pg_vs_same_statement": ratio(rows["identa whoami uncached (PostgreSQL)"],
+                                         rows["sqlx whoami statement, no ping (PostgreSQL)"]),
     "verify_vs_c": ratio(rows["identa verify"], rows["C verify"]),
     "verify2_vs_c": ratio(rows["identa verify x2"], rows["C verify x2"]),
     "login_http_vs_hash_bound": None,

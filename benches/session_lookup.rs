@@ -11,7 +11,9 @@
 //! into a fresh PostgreSQL schema, and identa's uncached `whoami` runs beside a raw sqlx
 //! point query of the same row: on a pool with sqlx's defaults (`sqlx_point_lookup`,
 //! which pings each connection it hands out) and on one that does not ping
-//! (`sqlx_point_lookup_no_ping`, as identa's pool does for connections in use).
+//! (`sqlx_point_lookup_no_ping`, as identa's pool does for connections in use). A third
+//! baseline, `sqlx_whoami_statement_no_ping`, runs identa's own statement (the session
+//! joined to its identity) raw: what identa adds on top of its query.
 
 use std::time::Duration;
 
@@ -38,6 +40,15 @@ macro_rules! row_query {
         )
     };
 }
+
+/// The statement identa's uncached `whoami` runs on PostgreSQL
+/// (`src/store/seaorm/session_pg.rs`).
+#[cfg(feature = "postgres")]
+const WHOAMI_STATEMENT: &str = "SELECT s.id, s.identity_id, s.active, s.issued_at, \
+     s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \
+     i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, \
+     i.document, i.created_at, i.updated_at \
+     FROM sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1";
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -175,15 +186,16 @@ fn session_lookup_postgres(c: &mut Criterion) {
             .connect(&url),
     );
     let no_ping = no_ping.unwrap();
-    for (name, pool) in [
-        ("sqlx_point_lookup", &raw),
-        ("sqlx_point_lookup_no_ping", &no_ping),
+    for (name, pool, statement) in [
+        ("sqlx_point_lookup", &raw, row_query!("$1")),
+        ("sqlx_point_lookup_no_ping", &no_ping, row_query!("$1")),
+        ("sqlx_whoami_statement_no_ping", &no_ping, WHOAMI_STATEMENT),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 i = (i + STRIDE) % SESSIONS;
                 let hash = tokens[i].hash().as_bytes().to_vec();
-                rt.block_on(sqlx::query(row_query!("$1")).bind(hash).fetch_one(pool))
+                rt.block_on(sqlx::query(statement).bind(hash).fetch_one(pool))
                     .unwrap()
                     .get::<uuid::Uuid, _>(0)
             })

@@ -231,13 +231,21 @@ fn identity_row(i: &Identity) -> Result<identity::ActiveModel, StoreError> {
 
 /// An identity from its row alone, when the row carries its document.
 fn identity_from_document(
-    row: identity::Model,
+    mut row: identity::Model,
 ) -> Result<Result<Identity, identity::Model>, StoreError> {
-    let Some(document) = row.document.clone() else {
+    let Some(document) = row.document.take() else {
         return Ok(Err(row));
     };
     let doc: IdentityDocument = serde_json::from_value(document).map_err(corrupt)?;
-    Ok(Ok(Identity {
+    identity_from_parts(row, doc).map(Ok)
+}
+
+/// An identity from its row's columns and its decoded document.
+fn identity_from_parts(
+    row: identity::Model,
+    doc: IdentityDocument,
+) -> Result<Identity, StoreError> {
+    Ok(Identity {
         id: row.id,
         schema_id: row.schema_id,
         state: row.state.parse()?,
@@ -265,7 +273,7 @@ fn identity_from_document(
             .collect(),
         created_at: row.created_at,
         updated_at: row.updated_at,
-    }))
+    })
 }
 
 /// Inserts everything an identity owns (its row must exist).
@@ -725,18 +733,27 @@ fn session_row(s: &Session) -> Result<session::ActiveModel, StoreError> {
 }
 
 impl SeaOrmStore {
-    /// The session row of a token with its identity's row. Hand-written on PostgreSQL, where
-    /// it is the hot path of uncached lookups (see `session_pg`).
+    /// The session of a token with its identity, or the identity's row when it predates
+    /// identity documents. Hand-written on PostgreSQL, where it is the hot path of uncached
+    /// lookups (see `session_pg`).
     async fn session_rows(
         &self,
         token: &TokenHash,
-    ) -> Result<Option<(session::Model, identity::Model)>, StoreError> {
+    ) -> Result<Option<(Session, Result<Identity, identity::Model>)>, StoreError> {
         #[cfg(feature = "postgres")]
         if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
             let pool = self.db.get_postgres_connection_pool();
             return session_pg::session_by_token(pool, token.as_bytes())
                 .await
-                .map_err(|e| db_err(DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into()))));
+                .map_err(|e| db_err(DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into()))))?
+                .map(|(session, identity, document)| {
+                    let identity = match document {
+                        Some(document) => Ok(identity_from_parts(identity, document)?),
+                        None => Err(identity),
+                    };
+                    Ok((session, identity))
+                })
+                .transpose();
         }
         let Some((row, identity_row)) = session::Entity::find()
             .filter(session::Column::TokenHash.eq(token.as_bytes().to_vec()))
@@ -748,7 +765,10 @@ impl SeaOrmStore {
             return Ok(None);
         };
         let identity_row = identity_row.ok_or_else(|| corrupt("session without its identity"))?;
-        Ok(Some((row, identity_row)))
+        Ok(Some((
+            session_from_row(row)?,
+            identity_from_document(identity_row)?,
+        )))
     }
 }
 
@@ -764,14 +784,16 @@ impl SessionStore for SeaOrmStore {
     ) -> Result<Option<(Session, Identity)>, StoreError> {
         // Session and identity rows in one query; the identity's children follow only for
         // rows written before identity documents.
-        let Some((row, identity_row)) = self.session_rows(token).await? else {
+        let Some((session, identity)) = self.session_rows(token).await? else {
             return Ok(None);
         };
-        let session = session_from_row(row)?;
-        let identity = load_identities(&self.db, vec![identity_row])
-            .await?
-            .pop()
-            .ok_or_else(|| corrupt("session without its identity"))?;
+        let identity = match identity {
+            Ok(identity) => identity,
+            Err(legacy) => load_identities(&self.db, vec![legacy])
+                .await?
+                .pop()
+                .ok_or_else(|| corrupt("session without its identity"))?,
+        };
         Ok(Some((session, identity)))
     }
 
