@@ -144,21 +144,13 @@ pub(crate) fn remaining(config: &Value) -> usize {
 
 /// The id under which a used code is recorded as spent (races refused by the database).
 pub(crate) fn spent_id(identity_id: Uuid, index: usize, config: &Value) -> Uuid {
-    use sha2::{Digest, Sha256};
     let tag = config
         .get("codes")
         .and_then(|c| c.get(index))
         .and_then(|e| e.get("tag"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let mut hash = Sha256::new();
-    hash.update(b"identa/lookup_secret/");
-    hash.update(identity_id.as_bytes());
-    hash.update(tag.as_bytes());
-    let digest = hash.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
-    Uuid::from_bytes(bytes)
+    super::spent_marker(b"identa/lookup_secret/", identity_id, tag.as_bytes())
 }
 
 /// Seals a set to keep inside a settings flow until the user confirms it.

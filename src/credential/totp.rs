@@ -146,6 +146,11 @@ pub(crate) fn read_config(config: &Value) -> Option<(String, Option<u64>)> {
     Some((sealed, config.get("last_step").and_then(Value::as_u64)))
 }
 
+/// The spent-code id of a TOTP step of an identity (see [`super::spent_marker`]).
+pub(crate) fn spent_id(identity_id: Uuid, step: u64) -> Uuid {
+    super::spent_marker(b"identa/totp/step/", identity_id, &step.to_be_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

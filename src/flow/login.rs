@@ -291,7 +291,7 @@ impl Logins<'_> {
                 }
                 (
                     CredentialType::Totp,
-                    Some(spent_id(identity.id, step)),
+                    Some(totp::spent_id(identity.id, step)),
                     "totp_code",
                 )
             }
@@ -631,19 +631,6 @@ enum FirstFactor {
     Password(Password),
     /// A passkey: without an answer, a request for the challenge.
     Passkey(Option<String>),
-}
-
-/// The spent-code id of a TOTP step of an identity: a digest, so it reveals neither.
-fn spent_id(identity_id: Uuid, step: u64) -> Uuid {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    hash.update(b"identa/totp/step/");
-    hash.update(identity_id.as_bytes());
-    hash.update(step.to_be_bytes());
-    let digest = hash.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
-    Uuid::from_bytes(bytes)
 }
 
 /// A second factor submitted to an `aal2` flow.
