@@ -301,15 +301,8 @@ fn add_passkey(
     let now = identa.now();
     let mut keys = StoredKeys::default();
     keys.add(key, name, now);
-    let config = keys.to_config();
     identity.id = user_id;
-    webauthn::set_keys(
-        identa,
-        identity,
-        CredentialType::Passkey,
-        cred_webauthn::passkey_identifiers(sign_in, &config),
-        config,
-    );
+    webauthn::store_passkeys(identa, identity, &keys, sign_in);
     flow.internal.passkey = None;
     Ok(Ok(()))
 }

@@ -297,13 +297,7 @@ impl SettingsFlows<'_> {
                         .add_message(Some("webauthn_register"), text::key_already_registered());
                     return Err(refill(flow).await);
                 }
-                webauthn::set_keys(
-                    identa,
-                    &mut identity,
-                    CredentialType::Webauthn,
-                    keys.key_identifiers(),
-                    keys.to_config(),
-                );
+                webauthn::store_security_keys(identa, &mut identity, &keys);
             }
             SettingsSubmission::WebauthnRemove { id } => {
                 require_privileged(identa, &current)?;
@@ -312,13 +306,7 @@ impl SettingsFlows<'_> {
                     flow.ui.messages.push(text::no_webauthn_device());
                     return Err(refill(flow).await);
                 }
-                webauthn::set_keys(
-                    identa,
-                    &mut identity,
-                    CredentialType::Webauthn,
-                    keys.key_identifiers(),
-                    keys.to_config(),
-                );
+                webauthn::store_security_keys(identa, &mut identity, &keys);
             }
             SettingsSubmission::PasskeyRegister { response } => {
                 require_privileged(identa, &current)?;
@@ -363,14 +351,7 @@ impl SettingsFlows<'_> {
                     );
                     return Err(refill(flow).await);
                 }
-                let config = keys.to_config();
-                webauthn::set_keys(
-                    identa,
-                    &mut identity,
-                    CredentialType::Passkey,
-                    cred_webauthn::passkey_identifiers(sign_in, &config),
-                    config,
-                );
+                webauthn::store_passkeys(identa, &mut identity, &keys, sign_in);
             }
             SettingsSubmission::PasskeyRemove { id } => {
                 require_privileged(identa, &current)?;
@@ -383,15 +364,8 @@ impl SettingsFlows<'_> {
                     flow.ui.messages.push(text::no_webauthn_device());
                     return Err(refill(flow).await);
                 }
-                let config = keys.to_config();
                 let sign_in = identa.passkey_sign_in_identifiers(&identity)?;
-                webauthn::set_keys(
-                    identa,
-                    &mut identity,
-                    CredentialType::Passkey,
-                    cred_webauthn::passkey_identifiers(sign_in, &config),
-                    config,
-                );
+                webauthn::store_passkeys(identa, &mut identity, &keys, sign_in);
             }
             SettingsSubmission::TotpUnlink => {
                 require_privileged(identa, &current)?;

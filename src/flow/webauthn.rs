@@ -337,9 +337,44 @@ pub(crate) fn refusal_message(refusal: &Refusal) -> super::UiText {
     }
 }
 
+/// Stores an identity's security keys (removing the credential when none are left).
+pub(crate) fn store_security_keys(
+    identa: &Identa,
+    identity: &mut Identity,
+    keys: &StoredKeys<SecurityKey>,
+) {
+    let identifiers = keys.key_identifiers();
+    set_keys(
+        identa,
+        identity,
+        CredentialType::Webauthn,
+        identifiers,
+        keys.to_config(),
+    );
+}
+
+/// Stores an identity's passkeys, which sign in by `sign_in` (the identity's passkey
+/// identifiers), removing the credential when none are left.
+pub(crate) fn store_passkeys(
+    identa: &Identa,
+    identity: &mut Identity,
+    keys: &StoredKeys<Passkey>,
+    sign_in: Vec<String>,
+) {
+    let config = keys.to_config();
+    let identifiers = webauthn::passkey_identifiers(sign_in, &config);
+    set_keys(
+        identa,
+        identity,
+        CredentialType::Passkey,
+        identifiers,
+        config,
+    );
+}
+
 /// Stores a security-key or passkey list as the identity's credential of that type
 /// (removing the credential when the list is empty).
-pub(crate) fn set_keys(
+fn set_keys(
     identa: &Identa,
     identity: &mut Identity,
     credential_type: CredentialType,
