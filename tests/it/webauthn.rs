@@ -7,7 +7,7 @@
 
 use identa::config::RelyingParty;
 use identa::flow::login::{LoginIntent, LoginSubmission};
-use identa::flow::registration::RegistrationSubmission;
+use identa::flow::registration::{Registered, RegistrationSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::{Flow, FlowRequest, FlowType};
 use identa::{Aal, CredentialType, Error, Password, SessionToken};
@@ -398,35 +398,8 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     use identa::sea_orm::{ConnectionTrait, Statement};
     let env = webauthn_env(env.backend).await;
     let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let create_data: Value =
-        serde_json::from_str(&node_value(&flow, "passkey_create_data")).unwrap();
-    assert_eq!(create_data["displayNameFieldName"], "traits.email");
     let mut passkey = SoftPasskey::new(true);
-    let answer = passkey
-        .do_registration(
-            origin(ORIGIN),
-            creation_options(&flow, "passkey_create_data"),
-        )
-        .unwrap();
-    let done = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Passkey {
-                traits: json!({ "email": "Pass@Example.com" }),
-                response: serde_json::to_string(&answer).unwrap(),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
+    let (done, _) = passkey_account(&env, "Pass@Example.com", &mut passkey).await;
     let identity = done.identity;
     assert!(identity.credential(CredentialType::Password).is_none());
     let credential = identity.credential(CredentialType::Passkey).unwrap();
@@ -586,12 +559,12 @@ fn discoverable_answer(
     serde_json::to_string(&answer).unwrap()
 }
 
-/// Signs up with a passkey: the identity and the authenticator's credential id.
+/// Signs up with a passkey: the registration and the authenticator's credential id.
 async fn passkey_account(
     env: &TestEnv,
     email: &str,
     authenticator: &mut SoftPasskey,
-) -> (identa::Identity, Vec<u8>) {
+) -> (Registered, Vec<u8>) {
     let req = FlowRequest::api();
     let flow = env
         .identa
@@ -618,7 +591,7 @@ async fn passkey_account(
         )
         .await
         .unwrap();
-    (done.identity, answer.raw_id)
+    (done, answer.raw_id)
 }
 
 async fn passkey_discoverable_sign_in(env: TestEnv) {
@@ -631,16 +604,22 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
         .create(FlowType::Api, &req)
         .await
         .unwrap();
-    let selection = &serde_json::from_str::<Value>(&node_value(&flow, "passkey_create_data"))
-        .unwrap()["credentialOptions"]["publicKey"]["authenticatorSelection"];
+    let create_data: Value =
+        serde_json::from_str(&node_value(&flow, "passkey_create_data")).unwrap();
+    assert_eq!(create_data["displayNameFieldName"], "traits.email");
+    let selection = &create_data["credentialOptions"]["publicKey"]["authenticatorSelection"];
     assert_eq!(selection["residentKey"], "preferred", "{selection}");
     assert_eq!(selection["requireResidentKey"], false, "{selection}");
     assert_eq!(selection["userVerification"], "required", "{selection}");
 
     let mut ada_key = SoftPasskey::new(true);
     let (ada, ada_credential) = passkey_account(&env, "ada@example.com", &mut ada_key).await;
+    let ada = ada.identity;
     let mut bob_key = SoftPasskey::new(true);
-    let (bob, _) = passkey_account(&env, "bob@example.com", &mut bob_key).await;
+    let bob = passkey_account(&env, "bob@example.com", &mut bob_key)
+        .await
+        .0
+        .identity;
     let bob_sessions = env.identa.sessions(bob.id).await.unwrap().len();
 
     // A new login flow already carries a challenge for any passkey, naming none.
