@@ -198,21 +198,26 @@ macro_rules! on_every_backend {
     )*};
 }
 
+/// A new API registration flow.
+pub async fn api_registration_flow(env: &TestEnv) -> identa::flow::Flow {
+    use identa::flow::{FlowRequest, FlowType};
+    env.identa
+        .registration_flow()
+        .create(FlowType::Api, &FlowRequest::api())
+        .await
+        .unwrap()
+}
+
 /// Registers `email` through an API registration flow with [`PASSWORD`]; the identity and
 /// the session token registration issued.
 pub async fn register_with_password(
     env: &TestEnv,
     email: &str,
 ) -> (identa::Identity, identa::SessionToken) {
+    use identa::flow::FlowRequest;
     use identa::flow::registration::RegistrationSubmission;
-    use identa::flow::{FlowRequest, FlowType};
     let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let flow = api_registration_flow(env).await;
     let done = env
         .identa
         .registration_flow()

@@ -16,7 +16,7 @@ use identa::flow::{ContinueWith, Flow, FlowRequest, FlowState, FlowType, UiText}
 use identa::{Error, ErrorKind, PageRequest, Password};
 use serde_json::{Value, json};
 
-use crate::common::TestEnv;
+use crate::common::{TestEnv, api_registration_flow};
 use crate::on_every_backend;
 
 const PASSWORD: &str = "a long and unusual passphrase";
@@ -75,12 +75,7 @@ async fn code_sent_to(env: &TestEnv, to: &str, kind: TemplateKind) -> String {
 
 async fn register(env: &TestEnv, email: &str) -> Registered {
     let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let flow = api_registration_flow(env).await;
     env.identa
         .registration_flow()
         .submit(
@@ -123,12 +118,7 @@ async fn api_login(
 
 async fn registration_creates_identity_session_and_verification(env: TestEnv) {
     let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let flow = api_registration_flow(&env).await;
     assert_eq!(flow.state, FlowState::ChooseMethod);
     let names: Vec<&str> = flow.ui.nodes.iter().filter_map(|n| n.name()).collect();
     assert!(names.contains(&"traits.email"), "{names:?}");
@@ -392,12 +382,7 @@ async fn browser_flows_need_the_csrf_pair(env: TestEnv) {
 
 async fn expired_flows_are_refused_with_a_typed_error(env: TestEnv) {
     let req = FlowRequest::api();
-    let reg = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let reg = api_registration_flow(&env).await;
     let login = env
         .identa
         .login_flow()

@@ -17,7 +17,9 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
-use crate::common::{Backend, PASSWORD, TestEnv, register_with_password, test_config};
+use crate::common::{
+    Backend, PASSWORD, TestEnv, api_registration_flow, register_with_password, test_config,
+};
 use crate::on_every_backend;
 
 const ORIGIN: &str = "http://localhost:4455";
@@ -397,7 +399,6 @@ async fn passkey_login(
 async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     use identa::sea_orm::{ConnectionTrait, Statement};
     let env = webauthn_env(env.backend).await;
-    let req = FlowRequest::api();
     let mut passkey = SoftPasskey::new(true);
     let (done, _) = passkey_account(&env, "Pass@Example.com", &mut passkey).await;
     let identity = done.identity;
@@ -450,14 +451,7 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     let _ = stranger
         .do_registration(
             origin(ORIGIN),
-            creation_options(
-                &env.identa
-                    .registration_flow()
-                    .create(FlowType::Api, &req)
-                    .await
-                    .unwrap(),
-                "passkey_create_data",
-            ),
+            creation_options(&api_registration_flow(&env).await, "passkey_create_data"),
         )
         .unwrap();
     let challenged = passkey_challenge(&env, "pass@example.com").await;
@@ -566,12 +560,7 @@ async fn passkey_account(
     authenticator: &mut SoftPasskey,
 ) -> (Registered, Vec<u8>) {
     let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let flow = api_registration_flow(env).await;
     let answer = authenticator
         .do_registration(
             origin(ORIGIN),
@@ -598,12 +587,7 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let req = FlowRequest::api();
     // Registration prefers a discoverable passkey (and still takes one that is not).
-    let flow = env
-        .identa
-        .registration_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let flow = api_registration_flow(&env).await;
     let create_data: Value =
         serde_json::from_str(&node_value(&flow, "passkey_create_data")).unwrap();
     assert_eq!(create_data["displayNameFieldName"], "traits.email");
