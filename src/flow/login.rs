@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::ui::InputType;
 use super::{
     ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup,
-    commit_with_hook, current_session, load_for_submit, method_button, new_flow, reject,
-    show_hook_error, show_input_error, text, webauthn,
+    check_for_submit, commit_with_hook, current_session, fetch_flow, method_button, new_flow,
+    reject, show_hook_error, show_input_error, text, webauthn,
 };
 use crate::credential::lookup;
 use crate::credential::password::Password;
@@ -406,8 +406,20 @@ impl Logins<'_> {
         submission: LoginSubmission,
         req: &FlowRequest,
     ) -> Result<LoggedIn> {
+        let flow = fetch_flow(self.identa, flow_id).await?;
+        self.submit_loaded(flow, submission, req).await
+    }
+
+    /// [`Self::submit`] for a flow the caller has just read (the HTTP layer reads it to
+    /// learn its type).
+    pub(crate) async fn submit_loaded(
+        &self,
+        flow: Flow,
+        submission: LoginSubmission,
+        req: &FlowRequest,
+    ) -> Result<LoggedIn> {
         let identa = self.identa;
-        let mut flow = load_for_submit(identa, flow_id, FlowKind::Login, req).await?;
+        let mut flow = check_for_submit(identa, flow, FlowKind::Login, req)?;
         if flow.state != FlowState::ChooseMethod {
             return Err(Error::FlowState {
                 kind: flow.kind,

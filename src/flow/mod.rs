@@ -721,19 +721,24 @@ fn return_to_allowed(config: &FlowsConfig, url: &str) -> bool {
     below(&config.public_url) || config.allowed_return_urls.iter().any(|e| below(e))
 }
 
-/// Loads a flow for a submission: it must exist, be of `kind`, not be expired, and pass
-/// the CSRF check. Clears the messages of the previous submission.
-pub(crate) async fn load_for_submit(
-    identa: &Identa,
-    id: Uuid,
-    kind: FlowKind,
-    req: &FlowRequest,
-) -> Result<Flow> {
-    let mut flow = identa
+/// A flow a submission names (see [`check_for_submit`]).
+pub(crate) async fn fetch_flow(identa: &Identa, id: Uuid) -> Result<Flow> {
+    identa
         .store()
         .flow(id)
         .await?
-        .ok_or(Error::FlowNotFound(id))?;
+        .ok_or(Error::FlowNotFound(id))
+}
+
+/// Checks a flow read for a submission: it must be of `kind`, not be expired, and pass
+/// the CSRF check. Clears the messages of the previous submission.
+pub(crate) fn check_for_submit(
+    identa: &Identa,
+    mut flow: Flow,
+    kind: FlowKind,
+    req: &FlowRequest,
+) -> Result<Flow> {
+    let id = flow.id;
     if flow.kind != kind {
         return Err(Error::InvalidInput(format!(
             "flow {id} is a {} flow, not a {kind} flow; submit it to its own endpoint",

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::one_time::{self, Judged, Purpose};
 use super::settings::settings_flow_for;
 use super::{
-    ContinueFlow, ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, commit_with_hook,
-    load_for_submit, new_flow, reject, show_hook_error, text,
+    ContinueFlow, ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, check_for_submit,
+    commit_with_hook, fetch_flow, new_flow, reject, show_hook_error, text,
 };
 use crate::engine::Identa;
 use crate::error::{Error, Result};
@@ -165,8 +165,20 @@ impl RecoveryFlows<'_> {
         submission: RecoverySubmission,
         req: &FlowRequest,
     ) -> Result<RecoveryStep> {
+        let flow = fetch_flow(self.identa, flow_id).await?;
+        self.submit_loaded(flow, submission, req).await
+    }
+
+    /// [`Self::submit`] for a flow the caller has just read (the HTTP layer reads it to
+    /// learn its type).
+    pub(crate) async fn submit_loaded(
+        &self,
+        flow: Flow,
+        submission: RecoverySubmission,
+        req: &FlowRequest,
+    ) -> Result<RecoveryStep> {
         let identa = self.identa;
-        let mut flow = load_for_submit(identa, flow_id, FlowKind::Recovery, req).await?;
+        let mut flow = check_for_submit(identa, flow, FlowKind::Recovery, req)?;
         match (flow.state, submission) {
             (FlowState::PassedChallenge, _) => {
                 flow.ui.messages.push(text::recovery_retry_success());

@@ -9,9 +9,9 @@ use serde_json::Value;
 use super::ui::InputType;
 use super::{
     AfterRegistration, ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node,
-    NodeGroup, commit_with_hook, current_session, load_for_submit, method_button, new_flow,
-    refill_traits, reject, show_hook_error, show_input_error, text, trait_nodes, verification,
-    webauthn,
+    NodeGroup, check_for_submit, commit_with_hook, current_session, fetch_flow, method_button,
+    new_flow, refill_traits, reject, show_hook_error, show_input_error, text, trait_nodes,
+    verification, webauthn,
 };
 use crate::credential::password::Password;
 use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal, StoredKeys};
@@ -124,8 +124,20 @@ impl Registrations<'_> {
         submission: RegistrationSubmission,
         req: &FlowRequest,
     ) -> Result<Registered> {
+        let flow = fetch_flow(self.identa, flow_id).await?;
+        self.submit_loaded(flow, submission, req).await
+    }
+
+    /// [`Self::submit`] for a flow the caller has just read (the HTTP layer reads it to
+    /// learn its type).
+    pub(crate) async fn submit_loaded(
+        &self,
+        flow: Flow,
+        submission: RegistrationSubmission,
+        req: &FlowRequest,
+    ) -> Result<Registered> {
         let identa = self.identa;
-        let mut flow = load_for_submit(identa, flow_id, FlowKind::Registration, req).await?;
+        let mut flow = check_for_submit(identa, flow, FlowKind::Registration, req)?;
         if flow.state != FlowState::ChooseMethod {
             return Err(Error::FlowState {
                 kind: flow.kind,

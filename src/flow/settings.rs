@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::ui::{ImageAttributes, InputType, Meta, NodeAttributes, NodeType};
 use super::{
     ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup, OtherSessions,
-    commit_with_hook, current_session, load_for_submit, method_button, new_flow, refill_traits,
-    reject, show_hook_error, show_input_error, text, trait_nodes, verification, webauthn,
+    check_for_submit, commit_with_hook, current_session, fetch_flow, method_button, new_flow,
+    refill_traits, reject, show_hook_error, show_input_error, text, trait_nodes, verification,
+    webauthn,
 };
 use crate::credential::lookup;
 use crate::credential::password::Password;
@@ -131,8 +132,20 @@ impl SettingsFlows<'_> {
         submission: SettingsSubmission,
         req: &FlowRequest,
     ) -> Result<SettingsSaved> {
+        let flow = fetch_flow(self.identa, flow_id).await?;
+        self.submit_loaded(flow, submission, req).await
+    }
+
+    /// [`Self::submit`] for a flow the caller has just read (the HTTP layer reads it to
+    /// learn its type).
+    pub(crate) async fn submit_loaded(
+        &self,
+        flow: Flow,
+        submission: SettingsSubmission,
+        req: &FlowRequest,
+    ) -> Result<SettingsSaved> {
         let identa = self.identa;
-        let mut flow = load_for_submit(identa, flow_id, FlowKind::Settings, req).await?;
+        let mut flow = check_for_submit(identa, flow, FlowKind::Settings, req)?;
         let current = current_session(identa, req)
             .await?
             .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;

@@ -333,12 +333,14 @@ impl PublicApi {
             Ok(body) => body,
             Err(err) => return from_body_error(&err),
         };
-        // The flow's own type decides how to answer; an unknown flow is a plain 404.
-        let (flow_type, flow_identity) = match self.identa.store().flow(flow_id).await {
-            Ok(Some(flow)) => (flow.flow_type, flow.identity_id),
+        // The flow's own type decides how to answer; an unknown flow is a plain 404. The
+        // submission below takes this read of it.
+        let flow = match self.identa.store().flow(flow_id).await {
+            Ok(Some(flow)) => flow,
             Ok(None) => return from_error(&Error::FlowNotFound(flow_id)),
             Err(err) => return from_error(&err.into()),
         };
+        let (flow_type, flow_identity) = (flow.flow_type, flow.identity_id);
         // HTML forms send strings: give number and boolean traits their declared types.
         let form = inc
             .header("content-type")
@@ -406,7 +408,7 @@ impl PublicApi {
                 match self
                     .identa
                     .registration_flow()
-                    .submit(flow_id, submission, &req)
+                    .submit_loaded(flow, submission, &req)
                     .await
                 {
                     Ok(done) => {
@@ -483,7 +485,7 @@ impl PublicApi {
                 match self
                     .identa
                     .login_flow()
-                    .submit(flow_id, submission, &req)
+                    .submit_loaded(flow, submission, &req)
                     .await
                 {
                     Ok(done) => {
@@ -565,7 +567,7 @@ impl PublicApi {
                 match self
                     .identa
                     .settings_flow()
-                    .submit(flow_id, submission, &req)
+                    .submit_loaded(flow, submission, &req)
                     .await
                 {
                     Ok(saved) => {
@@ -590,7 +592,7 @@ impl PublicApi {
                 match self
                     .identa
                     .recovery_flow()
-                    .submit(flow_id, submission, &req)
+                    .submit_loaded(flow, submission, &req)
                     .await
                 {
                     Ok(RecoveryStep::CodeSent(flow)) => {
@@ -643,7 +645,7 @@ impl PublicApi {
                 match self
                     .identa
                     .verification_flow()
-                    .submit(flow_id, submission, &req)
+                    .submit_loaded(flow, submission, &req)
                     .await
                 {
                     Ok(step) => {
