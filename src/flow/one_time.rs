@@ -6,14 +6,16 @@ use chrono::Duration;
 
 use super::ui::InputType;
 use super::{
-    CodeFlowConfig, Flow, FlowState, Node, NodeGroup, UnknownRecipients, method_button, text,
+    CodeFlowConfig, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup,
+    UnknownRecipients, method_button, new_flow, text,
 };
 use crate::courier::{QueuedMessage, TemplateKind, TemplateVars};
 use crate::credential::code::{CodeTarget, OneTimeCode, PendingCode};
 use crate::engine::Identa;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::identity::normalize;
 use crate::identity::schema::AddressVia;
+use crate::store::{FlowCommit, FlowWrite};
 
 /// Which flow uses the code method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,13 @@ impl Purpose {
         }
     }
 
+    fn kind(self) -> FlowKind {
+        match self {
+            Self::Recovery => FlowKind::Recovery,
+            Self::Verification => FlowKind::Verification,
+        }
+    }
+
     fn templates(self) -> (TemplateKind, TemplateKind) {
         match self {
             Self::Recovery => (
@@ -42,6 +51,34 @@ impl Purpose {
             ),
         }
     }
+}
+
+/// Starts a recovery or verification flow: it asks for the address to send a code to.
+pub(crate) async fn create(
+    identa: &Identa,
+    purpose: Purpose,
+    flow_type: FlowType,
+    req: &FlowRequest,
+) -> Result<Flow> {
+    let config = purpose.config(identa);
+    if !config.enabled {
+        return Err(Error::FlowDisabled(purpose.kind()));
+    }
+    let mut flow = new_flow(
+        identa,
+        purpose.kind(),
+        flow_type,
+        req,
+        config.lifespan,
+        FlowState::ChooseMethod,
+    )?;
+    address_nodes(&mut flow, None);
+    let commit = FlowCommit {
+        flows: vec![FlowWrite::Insert(&flow)],
+        ..FlowCommit::default()
+    };
+    identa.store().commit_flow(&commit, None).await?;
+    Ok(flow)
 }
 
 /// The longest email address accepted (RFC 5321's path limit).

@@ -88,26 +88,7 @@ impl Identa {
 impl RecoveryFlows<'_> {
     /// Starts a recovery flow.
     pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
-        let identa = self.identa;
-        let config = &identa.config().flows.recovery;
-        if !config.enabled {
-            return Err(Error::FlowDisabled(FlowKind::Recovery));
-        }
-        let mut flow = new_flow(
-            identa,
-            FlowKind::Recovery,
-            flow_type,
-            req,
-            config.lifespan,
-            FlowState::ChooseMethod,
-        )?;
-        one_time::address_nodes(&mut flow, None);
-        let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(&flow)],
-            ..FlowCommit::default()
-        };
-        identa.store().commit_flow(&commit, None).await?;
-        Ok(flow)
+        one_time::create(self.identa, Purpose::Recovery, flow_type, req).await
     }
 
     /// Creates a recovery flow and code for an identity, for an administrator to hand over

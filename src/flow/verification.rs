@@ -61,26 +61,7 @@ impl Identa {
 impl Verifications<'_> {
     /// Starts a verification flow.
     pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
-        let identa = self.identa;
-        let config = &identa.config().flows.verification;
-        if !config.enabled {
-            return Err(Error::FlowDisabled(FlowKind::Verification));
-        }
-        let mut flow = new_flow(
-            identa,
-            FlowKind::Verification,
-            flow_type,
-            req,
-            config.lifespan,
-            FlowState::ChooseMethod,
-        )?;
-        one_time::address_nodes(&mut flow, None);
-        let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(&flow)],
-            ..FlowCommit::default()
-        };
-        identa.store().commit_flow(&commit, None).await?;
-        Ok(flow)
+        one_time::create(self.identa, Purpose::Verification, flow_type, req).await
     }
 
     /// Submits an address or a code.
