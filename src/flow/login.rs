@@ -351,6 +351,7 @@ impl Logins<'_> {
             completed_at: now,
         });
         flow.state = FlowState::PassedChallenge;
+        let ceremonies = flow.internal.take_ceremonies();
         flow.version += 1;
         flow.updated_at = now;
         let commit = FlowCommit {
@@ -372,6 +373,7 @@ impl Logins<'_> {
             let mut flow = flow.clone();
             flow.version -= 1;
             flow.state = FlowState::ChooseMethod;
+            flow.internal.put_back(ceremonies);
             match failure {
                 Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
                 // The step was accepted by a racing request: a replay.
@@ -526,6 +528,7 @@ impl Logins<'_> {
             completed_at: now,
         };
         flow.state = FlowState::PassedChallenge;
+        let ceremonies = flow.internal.take_ceremonies();
         flow.version += 1;
         flow.updated_at = now;
 
@@ -566,6 +569,7 @@ impl Logins<'_> {
             let mut flow = flow.clone();
             flow.version -= 1;
             flow.state = FlowState::ChooseMethod;
+            flow.internal.put_back(ceremonies);
             match failure {
                 Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
                 Err(err) => show_input_error(&mut flow.ui, err)?,

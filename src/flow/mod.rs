@@ -282,6 +282,27 @@ pub(crate) struct Internal {
     pub(crate) passkey: Option<Value>,
 }
 
+/// The WebAuthn ceremonies of a flow, taken out when it completes (a completed flow
+/// answers none) and put back if completing fails.
+pub(crate) struct Ceremonies {
+    security_key: Option<Value>,
+    passkey: Option<Value>,
+}
+
+impl Internal {
+    pub(crate) fn take_ceremonies(&mut self) -> Ceremonies {
+        Ceremonies {
+            security_key: self.security_key.take(),
+            passkey: self.passkey.take(),
+        }
+    }
+
+    pub(crate) fn put_back(&mut self, ceremonies: Ceremonies) {
+        self.security_key = ceremonies.security_key;
+        self.passkey = ceremonies.passkey;
+    }
+}
+
 impl Flow {
     /// The flow in Kratos's JSON shape (what the public API returns): internal state
     /// left out, kind-specific fields only where Kratos has them.

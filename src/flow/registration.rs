@@ -212,6 +212,7 @@ impl Registrations<'_> {
             verification::codes_for_new_addresses(identa, &identity, &[], flow.flow_type, req)?;
 
         flow.state = FlowState::PassedChallenge;
+        let ceremonies = flow.internal.take_ceremonies();
         flow.version += 1;
         flow.updated_at = identa.now();
         flow.continue_with = sends.continue_with.clone();
@@ -238,6 +239,7 @@ impl Registrations<'_> {
             flow.state = FlowState::ChooseMethod;
             flow.version -= 1;
             flow.continue_with.clear();
+            flow.internal.put_back(ceremonies);
             match failure {
                 Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
                 Err(err) => show_input_error(&mut flow.ui, err)?,

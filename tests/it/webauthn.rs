@@ -396,8 +396,90 @@ async fn passkey_login(
         .await
 }
 
-async fn passkey_sign_up_and_sign_in(env: TestEnv) {
+/// A flow as its database row holds it, internal state included.
+async fn stored_flow(env: &TestEnv, id: uuid::Uuid) -> Value {
     use identa::sea_orm::{ConnectionTrait, Statement};
+    let db = env.store.connection();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(document AS TEXT) AS d FROM identa_flows",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| serde_json::from_str(&r.try_get::<String>("", "d").unwrap()).unwrap())
+        .find(|d: &Value| d["id"] == json!(id))
+        .expect("the flow's row")
+}
+
+/// Flows completed without WebAuthn (a password) keep none of the ceremonies they
+/// offered: registration's passkey ceremony and login's discoverable challenge go.
+async fn completed_flows_hold_no_ceremony(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let req = FlowRequest::api();
+    let flow = api_registration_flow(&env).await;
+    let open = stored_flow(&env, flow.id).await;
+    assert!(
+        open["internal"]["passkey"].is_object(),
+        "{}",
+        open["internal"]
+    );
+    let registered = env
+        .identa
+        .registration_flow()
+        .submit(
+            flow.id,
+            RegistrationSubmission::Password {
+                traits: json!({ "email": "plain@example.com" }),
+                password: Password::new(PASSWORD),
+            },
+            &req,
+        )
+        .await
+        .unwrap();
+    let done = stored_flow(&env, registered.flow.id).await;
+    assert_eq!(done["state"], "passed_challenge");
+    assert!(
+        done["internal"]["passkey"].is_null(),
+        "{}",
+        done["internal"]
+    );
+
+    let login = env
+        .identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SignIn)
+        .await
+        .unwrap();
+    let open = stored_flow(&env, login.id).await;
+    assert!(
+        open["internal"]["passkey"].is_object(),
+        "{}",
+        open["internal"]
+    );
+    env.identa
+        .login_flow()
+        .submit(
+            login.id,
+            LoginSubmission::Password {
+                identifier: "plain@example.com".into(),
+                password: Password::new(PASSWORD),
+            },
+            &req,
+        )
+        .await
+        .unwrap();
+    let done = stored_flow(&env, login.id).await;
+    assert_eq!(done["state"], "passed_challenge");
+    assert!(
+        done["internal"]["passkey"].is_null(),
+        "{}",
+        done["internal"]
+    );
+}
+
+async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let mut passkey = SoftPasskey::new(true);
     let (done, _) = passkey_account(&env, "Pass@Example.com", &mut passkey).await;
@@ -426,19 +508,7 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
         "passkey"
     );
     // The ceremony state is gone from the completed flow's row.
-    let db = env.store.connection();
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT CAST(document AS TEXT) AS d FROM identa_flows",
-        ))
-        .await
-        .unwrap();
-    let stored: Value = rows
-        .iter()
-        .map(|r| serde_json::from_str(&r.try_get::<String>("", "d").unwrap()).unwrap())
-        .find(|d: &Value| d["id"] == json!(signed_in.flow.id))
-        .expect("the login flow's row");
+    let stored = stored_flow(&env, signed_in.flow.id).await;
     assert_eq!(stored["state"], "passed_challenge");
     assert!(
         stored["internal"]["passkey"].is_null(),
@@ -816,5 +886,6 @@ on_every_backend!(
     cloned_authenticator_is_refused,
     passkey_sign_up_and_sign_in,
     passkey_discoverable_sign_in,
+    completed_flows_hold_no_ceremony,
     passkey_added_in_settings_signs_in,
 );
