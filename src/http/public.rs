@@ -5,9 +5,6 @@
 // Handlers return a ready `Response` on their error path; it is built once per request.
 #![allow(clippy::result_large_err)]
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -29,25 +26,17 @@ use crate::flow::{Flow, FlowKind, FlowRequest, FlowType};
 use crate::session::{AuthenticatedSession, SessionToken};
 use crate::{Password, parse_id};
 
-/// How many recent browser errors `GET /self-service/errors?id=` can show.
-const KEPT_ERRORS: usize = 1000;
-
 /// The public API. Build it once and share it (it is `Send + Sync`).
 #[derive(Debug)]
 pub struct PublicApi {
     identa: Identa,
     config: HttpConfig,
-    errors: Mutex<VecDeque<(Uuid, Value)>>,
 }
 
 impl PublicApi {
     /// The public API of `identa`.
     pub fn new(identa: Identa, config: HttpConfig) -> Self {
-        Self {
-            identa,
-            config,
-            errors: Mutex::new(VecDeque::new()),
-        }
+        Self { identa, config }
     }
 
     /// The engine.
@@ -80,7 +69,7 @@ impl PublicApi {
                 .unwrap_or_default(),
             (Method::GET, ["schemas"]) => self.schemas(),
             (Method::GET, ["schemas", id]) => self.schema(id),
-            (Method::GET, ["self-service", "errors"]) => self.stored_error(&inc),
+            (Method::GET, ["self-service", "errors"]) => self.stored_error(&inc).await,
             (Method::GET, ["self-service", "logout", "browser"]) => self.logout_url(&inc).await,
             (Method::GET, ["self-service", "logout"]) => self.logout_browser(&inc).await,
             (Method::DELETE, ["self-service", "logout", "api"]) => self.logout_api(&inc).await,
@@ -248,7 +237,7 @@ impl PublicApi {
             Err(Error::SessionInactive(_)) if browser_page && kind == FlowKind::Settings => {
                 redirect(&self.login_redirect(false, None))
             }
-            Err(err) => self.error_response(inc, flow_type, &err),
+            Err(err) => self.error_response(inc, flow_type, &err).await,
         };
         self.with_csrf_cookie(res, new_cookie)
     }
@@ -742,31 +731,44 @@ impl PublicApi {
                 redirect(&self.login_redirect(false, None))
             }
             Error::Aal2Required => self.aal2_required(browser_page),
-            other => self.error_response(inc, flow_type, &other),
+            other => self.error_response(inc, flow_type, &other).await,
         }
     }
 
-    /// An error as JSON, or, for a browser page, a redirect to the error UI.
-    fn error_response(&self, inc: &Incoming<'_>, flow_type: FlowType, err: &Error) -> Response {
+    /// An error as JSON, or, for a browser page, a redirect to the error UI (the error is
+    /// recorded in the database, so any instance can show it; `prune` drops it after a
+    /// day). If it cannot be recorded, the page gets the JSON error itself.
+    async fn error_response(
+        &self,
+        inc: &Incoming<'_>,
+        flow_type: FlowType,
+        err: &Error,
+    ) -> Response {
         let res = from_error(err);
         if flow_type == FlowType::Browser && !inc.wants_json() && res.status().is_client_error() {
             let id = Uuid::new_v4();
             let body: Value = serde_json::from_slice(res.body()).unwrap_or_default();
-            if let Ok(mut errors) = self.errors.lock() {
-                errors.push_back((id, body));
-                while errors.len() > KEPT_ERRORS {
-                    errors.pop_front();
+            let recorded = self
+                .identa
+                .store()
+                .insert_error(id, &body, self.identa.now())
+                .await;
+            match recorded {
+                Ok(()) => {
+                    return redirect(&format!(
+                        "{}/error?id={id}",
+                        self.config.ui_url.trim_end_matches('/')
+                    ));
+                }
+                Err(store_err) => {
+                    tracing::warn!(error = %store_err, "a browser error could not be recorded");
                 }
             }
-            return redirect(&format!(
-                "{}/error?id={id}",
-                self.config.ui_url.trim_end_matches('/')
-            ));
         }
         res
     }
 
-    fn stored_error(&self, inc: &Incoming<'_>) -> Response {
+    async fn stored_error(&self, inc: &Incoming<'_>) -> Response {
         let id = match inc.query("id").map(parse_id) {
             Some(Ok(id)) => id,
             Some(Err(err)) => return from_error(&err),
@@ -778,12 +780,10 @@ impl PublicApi {
                 );
             }
         };
-        let found = self.errors.lock().ok().and_then(|errors| {
-            errors
-                .iter()
-                .find(|(e, _)| *e == id)
-                .map(|(_, body)| body.clone())
-        });
+        let found = match self.identa.store().error(id).await {
+            Ok(found) => found,
+            Err(err) => return from_error(&err.into()),
+        };
         match found {
             Some(body) => json(
                 StatusCode::OK,

@@ -247,8 +247,19 @@ pub trait FlowStore: Send + Sync {
         commit: &FlowCommit<'_>,
         hook: Option<&dyn CommitHook>,
     ) -> Result<(), StoreError>;
-    /// Deletes flows that expired before `before`; returns how many.
+    /// Deletes flows that expired before `before`, and the browser errors recorded before
+    /// it; returns how many flows.
     async fn delete_expired_flows(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records an error a browser flow redirects to (the JSON `GET /self-service/errors`
+    /// shows).
+    async fn insert_error(
+        &self,
+        id: Uuid,
+        error: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A recorded browser error.
+    async fn error(&self, id: Uuid) -> Result<Option<serde_json::Value>, StoreError>;
 }
 
 /// Everything identa persists.

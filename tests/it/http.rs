@@ -135,6 +135,25 @@ async fn browser_errors_go_to_the_error_page(env: TestEnv) {
         .await;
     assert_eq!(stored.status(), 200);
     assert_eq!(json_of(&stored)["error"]["id"], "security_csrf_violation");
+    // Another instance on the same database shows it too (the error page may be served
+    // by any of them).
+    let other = PublicApi::new(
+        env.second_engine(identa::config::SessionCacheConfig::Disabled)
+            .await,
+        HttpConfig::default(),
+    );
+    let stored = other
+        .handle(get(&format!("/self-service/errors?id={id}")))
+        .await;
+    assert_eq!(stored.status(), 200);
+    assert_eq!(json_of(&stored)["error"]["id"], "security_csrf_violation");
+    // Pruning drops errors older than a day.
+    env.clock.advance(Duration::days(2));
+    env.identa.prune().await.unwrap();
+    let gone = other
+        .handle(get(&format!("/self-service/errors?id={id}")))
+        .await;
+    assert_eq!(gone.status(), 404);
 }
 
 on_every_backend!(

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use uuid::Uuid;
 
-use super::entity::{courier_message, flow, spent_code};
+use super::entity::{courier_message, flow, self_service_error, spent_code};
 use super::{
     SeaOrmStore, corrupt, db_err, insert_identity_in, insert_session_in, replace_identity_in,
     revoke_sessions_in, update_session_in,
@@ -142,11 +142,41 @@ impl FlowStore for SeaOrmStore {
             .exec(&self.db)
             .await
             .map_err(db_err)?;
+        self_service_error::Entity::delete_many()
+            .filter(self_service_error::Column::CreatedAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
         let res = flow::Entity::delete_many()
             .filter(flow::Column::ExpiresAt.lt(before))
             .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(res.rows_affected)
+    }
+
+    async fn insert_error(
+        &self,
+        id: Uuid,
+        error: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self_service_error::Entity::insert(self_service_error::ActiveModel {
+            id: Set(id),
+            error: Set(error.clone()),
+            created_at: Set(at),
+        })
+        .exec(&self.db)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn error(&self, id: Uuid) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self_service_error::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|row| row.error))
     }
 }
