@@ -198,6 +198,26 @@ macro_rules! on_every_backend {
     )*};
 }
 
+/// The `document` column of every row of `table` (`identa_flows`, `identities`) as the
+/// database stores it, so tests can check what is kept in the clear.
+pub async fn stored_documents(env: &TestEnv, table: &str) -> Vec<String> {
+    use identa::sea_orm::{ConnectionTrait, Statement};
+    let db = env.store.connection();
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        format!("SELECT CAST(document AS TEXT) AS d FROM {table}"),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| {
+        row.try_get::<Option<String>>("", "d")
+            .unwrap()
+            .unwrap_or_default()
+    })
+    .collect()
+}
+
 /// A new API registration flow.
 pub async fn api_registration_flow(env: &TestEnv) -> identa::flow::Flow {
     use identa::flow::{FlowRequest, FlowType};

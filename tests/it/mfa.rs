@@ -10,7 +10,7 @@ use identa::flow::ui::NodeAttributes;
 use identa::flow::{Flow, FlowRequest, FlowType};
 use identa::{Aal, Error, ErrorKind, Password, SessionToken};
 
-use crate::common::{PASSWORD, TestEnv, register_with_password as register};
+use crate::common::{PASSWORD, TestEnv, register_with_password as register, stored_documents};
 use crate::on_every_backend;
 
 /// The code an authenticator shows for `secret` (base32) at the test clock's now:
@@ -111,7 +111,6 @@ fn totp_node_ids(err: Error) -> Vec<u32> {
 }
 
 async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
-    use identa::sea_orm::{ConnectionTrait, Statement};
     let (identity, token) = register(&env, "totp@example.com").await;
     let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
     let settings = env
@@ -124,17 +123,9 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     assert_eq!(secret.len(), 32, "160 bits in base32");
     assert!(qr_src(&settings).starts_with("data:image/png;base64,"));
     // Neither the flow row nor any other row holds the secret in the clear.
-    let db = env.store.connection();
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT CAST(document AS TEXT) AS d FROM identa_flows",
-        ))
-        .await
-        .unwrap();
+    let rows = stored_documents(&env, "identa_flows").await;
     assert!(!rows.is_empty());
-    for row in rows {
-        let stored: String = row.try_get("", "d").unwrap();
+    for stored in rows {
         assert!(!stored.contains(&secret), "a stored flow holds the secret");
         assert!(
             !stored.contains("data:image/png"),
@@ -422,7 +413,6 @@ fn lookup_node_ids(err: Error) -> Vec<u32> {
 }
 
 async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
-    use identa::sea_orm::{ConnectionTrait, Statement};
     let (identity, token) = register(&env, "backup@example.com").await;
     let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
     let settings = env
@@ -449,16 +439,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
         "not stored before confirmation"
     );
     // Shown once: the stored flow does not hold them.
-    let db = env.store.connection();
-    for row in db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT CAST(document AS TEXT) AS d FROM identa_flows",
-        ))
-        .await
-        .unwrap()
-    {
-        let stored: String = row.try_get("", "d").unwrap();
+    for stored in stored_documents(&env, "identa_flows").await {
         assert!(!stored.contains(&codes[0]));
     }
     let confirmed = env
@@ -474,15 +455,9 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     assert!(!credential.config.to_string().contains(&codes[0]));
     assert!(confirmed.flow.ui.node("lookup_secret_disable").is_some());
     // The stored identity row holds no code either.
-    for row in db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT CAST(document AS TEXT) AS d FROM identities",
-        ))
-        .await
-        .unwrap()
-    {
-        let stored: String = row.try_get("", "d").unwrap_or_default();
+    let identities = stored_documents(&env, "identities").await;
+    assert!(!identities.is_empty());
+    for stored in identities {
         assert!(codes.iter().all(|c| !stored.contains(c.as_str())));
     }
 

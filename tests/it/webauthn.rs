@@ -18,7 +18,8 @@ use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
 use crate::common::{
-    Backend, PASSWORD, TestEnv, api_registration_flow, register_with_password, test_config,
+    Backend, PASSWORD, TestEnv, api_registration_flow, register_with_password, stored_documents,
+    test_config,
 };
 use crate::on_every_backend;
 
@@ -398,17 +399,10 @@ async fn passkey_login(
 
 /// A flow as its database row holds it, internal state included.
 async fn stored_flow(env: &TestEnv, id: uuid::Uuid) -> Value {
-    use identa::sea_orm::{ConnectionTrait, Statement};
-    let db = env.store.connection();
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT CAST(document AS TEXT) AS d FROM identa_flows",
-        ))
+    stored_documents(env, "identa_flows")
         .await
-        .unwrap();
-    rows.iter()
-        .map(|r| serde_json::from_str(&r.try_get::<String>("", "d").unwrap()).unwrap())
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
         .find(|d: &Value| d["id"] == json!(id))
         .expect("the flow's row")
 }
