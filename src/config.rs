@@ -11,7 +11,6 @@ pub use crate::flow::{
     SettingsConfig, TotpConfig, UnknownRecipients,
 };
 pub use crate::secret::{Secret, Secrets};
-pub use crate::session::SessionCacheConfig;
 
 /// Everything an [`Identa`](crate::Identa) engine can be tuned with.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,6 +57,29 @@ impl Default for SessionConfig {
             lifespan: Duration::hours(24),
             cache: SessionCacheConfig::default(),
             whoami_required_aal: RequiredAal::default(),
+        }
+    }
+}
+
+/// How the `whoami` cache behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCacheConfig {
+    /// Every `whoami` reads the database.
+    Disabled,
+    /// Sessions are cached in this process.
+    InProcess {
+        /// How long another process's revocation may go unseen here. Default 1 s.
+        max_staleness: std::time::Duration,
+        /// At most this many sessions are cached; when full, the cache starts over.
+        capacity: usize,
+    },
+}
+
+impl Default for SessionCacheConfig {
+    fn default() -> Self {
+        Self::InProcess {
+            max_staleness: std::time::Duration::from_secs(1),
+            capacity: 100_000,
         }
     }
 }

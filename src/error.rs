@@ -57,6 +57,9 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The courier failed (not a delivery failure: those are recorded on the message).
+    #[error(transparent)]
+    Courier(#[from] crate::courier::CourierError),
     /// webauthn-rs could not start a ceremony (e.g. it could not serialise its state).
     #[error("WebAuthn: {0}")]
     Webauthn(#[from] webauthn_rs::prelude::WebauthnError),
@@ -130,7 +133,9 @@ impl From<StoreError> for Error {
         match err {
             StoreError::Conflict { what } => Self::Duplicate { what },
             StoreError::Stale { what } => Self::ConcurrentUpdate { what },
-            StoreError::Hook(err) => Self::HookRefused(err),
+            StoreError::Spent => Self::ConcurrentUpdate {
+                what: "one-time code",
+            },
             other => Self::Store(other),
         }
     }
@@ -247,7 +252,9 @@ impl Error {
             Self::Aal2Required => ErrorKind::Aal2Required,
             Self::SessionInactive(_) => ErrorKind::SessionInactive,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
-            Self::Password(_) | Self::Store(_) | Self::Webauthn(_) => ErrorKind::Internal,
+            Self::Password(_) | Self::Store(_) | Self::Courier(_) | Self::Webauthn(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }

@@ -21,10 +21,11 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
+use uuid::Uuid;
 
-use crate::flow::{Flow, UiText};
 use crate::identity::{Identity, VerifiableAddress};
 use crate::session::Session;
+use crate::store::Transaction;
 
 /// What a before hook is shown.
 #[derive(Debug)]
@@ -32,15 +33,15 @@ use crate::session::Session;
 pub enum BeforeEvent<'a> {
     /// A registration is about to be judged.
     Registration {
-        /// The flow.
-        flow: &'a Flow,
+        /// The flow's id.
+        flow_id: Uuid,
         /// The traits submitted (not yet validated).
         traits: &'a Value,
     },
     /// A login is about to be judged.
     Login {
-        /// The flow.
-        flow: &'a Flow,
+        /// The flow's id.
+        flow_id: Uuid,
         /// The identifier submitted (not yet checked).
         identifier: &'a str,
     },
@@ -52,8 +53,8 @@ pub enum BeforeEvent<'a> {
 pub enum AfterEvent<'a> {
     /// A new identity (and its session, if one is issued).
     Registration {
-        /// The flow.
-        flow: &'a Flow,
+        /// The flow's id.
+        flow_id: Uuid,
         /// The identity being created.
         identity: &'a Identity,
         /// The session being issued, if any.
@@ -61,8 +62,8 @@ pub enum AfterEvent<'a> {
     },
     /// A sign-in.
     Login {
-        /// The flow.
-        flow: &'a Flow,
+        /// The flow's id.
+        flow_id: Uuid,
         /// Who signed in.
         identity: &'a Identity,
         /// The session issued or refreshed.
@@ -70,15 +71,15 @@ pub enum AfterEvent<'a> {
     },
     /// Saved settings.
     Settings {
-        /// The flow.
-        flow: &'a Flow,
+        /// The flow's id.
+        flow_id: Uuid,
         /// The identity as it will be.
         identity: &'a Identity,
     },
     /// A recovered account.
     Recovery {
-        /// The flow.
-        flow: &'a Flow,
+        /// The flow's id.
+        flow_id: Uuid,
         /// The recovered identity.
         identity: &'a Identity,
         /// The session issued.
@@ -86,8 +87,8 @@ pub enum AfterEvent<'a> {
     },
     /// A verified address.
     Verification {
-        /// The flow.
-        flow: &'a Flow,
+        /// The flow's id.
+        flow_id: Uuid,
         /// The identity as it will be.
         identity: &'a Identity,
         /// The address just verified.
@@ -95,58 +96,44 @@ pub enum AfterEvent<'a> {
     },
 }
 
-/// The transaction an after hook runs in.
-pub struct Transaction<'a> {
-    pub(crate) sea_orm: Option<&'a sea_orm::DatabaseTransaction>,
-}
-
-impl std::fmt::Debug for Transaction<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Transaction")
-    }
-}
-
-impl<'a> Transaction<'a> {
-    /// The sea-orm transaction, when the store is identa's [`SeaOrmStore`](crate::SeaOrmStore):
-    /// write your own rows through it and they commit with the flow.
-    pub fn sea_orm(&self) -> Option<&'a sea_orm::DatabaseTransaction> {
-        self.sea_orm
-    }
-}
-
-/// A hook refused the flow (or failed). The user sees `message` on the flow.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{}", .message.text)]
-pub struct HookError {
-    /// The message shown.
-    pub message: UiText,
-    /// The input it is about (`traits.email`), or `None` for the whole form.
-    pub field: Option<String>,
+/// A hook refused the flow, or failed. The user sees the message on the flow: a refusal
+/// as a validation message (Kratos's generic id 4000001), a failure as a system error
+/// (5000001) after which the flow can be retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookError {
+    /// The host refuses the submission.
+    #[error("{message}")]
+    Refused {
+        /// The input it is about (`traits.email`), or `None` for the whole form.
+        field: Option<String>,
+        /// What the user is told.
+        message: String,
+    },
+    /// The hook itself failed (a system error); nothing was written.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl HookError {
-    /// Refuses with a message for the whole form (Kratos's generic validation id 4000001).
+    /// Refuses with a message for the whole form.
     pub fn refuse(text: impl Into<String>) -> Self {
-        Self {
-            message: crate::flow::text::generic(text),
+        Self::Refused {
             field: None,
+            message: text.into(),
         }
     }
 
     /// Refuses with a message on one input (`traits.email`).
     pub fn refuse_field(field: impl Into<String>, text: impl Into<String>) -> Self {
-        Self {
-            message: crate::flow::text::generic(text),
+        Self::Refused {
             field: Some(field.into()),
+            message: text.into(),
         }
     }
 
-    /// The hook itself failed (a system error, id 5000001); the flow can be retried.
+    /// The hook itself failed; the flow can be retried.
     pub fn failed(reason: impl std::fmt::Display) -> Self {
-        Self {
-            message: crate::flow::text::system_error(&reason.to_string()),
-            field: None,
-        }
+        Self::Failed(reason.to_string())
     }
 }
 

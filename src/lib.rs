@@ -69,10 +69,11 @@ pub use credential::password::{Password, PasswordConfig};
 pub use engine::{Identa, IdentaBuilder, Login};
 pub use error::{Error, ErrorKind, Result};
 pub use flow::{Flow, FlowKind, FlowRequest, FlowState, FlowType};
+pub use identity::Aal;
 pub use identity::{
     CredentialType, Identity, IdentityState, IdentityUpdate, NewIdentity, SchemaRegistry,
 };
-pub use session::{Aal, AuthenticatedSession, Device, Session, SessionToken};
+pub use session::{AuthenticatedSession, Device, Session, SessionToken};
 pub use store::{PageRequest, SeaOrmStore, Store};
 
 /// Parses an id a client sent (a session or identity id), with a clear error.

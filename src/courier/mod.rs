@@ -17,13 +17,12 @@ pub mod worker;
 use std::fmt;
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::identity::UnknownVariant;
-use crate::store::{Page, PageRequest, StoreError};
+use crate::store::{MessageStatus, OutboxMessage, StoreError};
 
 pub use mailer::{LoggingMailer, MailError, Mailer};
 pub use template::{Template, TemplateVars, Templates};
@@ -101,82 +100,6 @@ impl fmt::Debug for Email {
     }
 }
 
-/// Where a message is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    /// Waiting for (another) delivery attempt.
-    Queued,
-    /// Claimed by a worker that is sending it.
-    Processing,
-    /// Delivered to the mail server.
-    Sent,
-    /// Failed too often; no more attempts.
-    Abandoned,
-}
-
-impl MessageStatus {
-    /// The stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Processing => "processing",
-            Self::Sent => "sent",
-            Self::Abandoned => "abandoned",
-        }
-    }
-}
-
-impl FromStr for MessageStatus {
-    type Err = UnknownVariant;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "queued" => Ok(Self::Queued),
-            "processing" => Ok(Self::Processing),
-            "sent" => Ok(Self::Sent),
-            "abandoned" => Ok(Self::Abandoned),
-            other => Err(UnknownVariant::new("message status", other)),
-        }
-    }
-}
-
-/// An outbox row as stored: the email is sealed (see [`crate::secret`]).
-#[derive(Clone, PartialEq, Eq)]
-pub struct QueuedMessage {
-    /// Message id.
-    pub id: Uuid,
-    /// Where it is in its life.
-    pub status: MessageStatus,
-    /// Which template made it.
-    pub template: TemplateKind,
-    /// The recipient (kept in the clear so an admin can list messages by address).
-    pub recipient: String,
-    /// The sealed [`Email`] (JSON, encrypted and authenticated).
-    pub sealed: Vec<u8>,
-    /// Delivery attempts so far.
-    pub send_count: u32,
-    /// Why the last attempt failed (never contains the body).
-    pub last_error: Option<String>,
-    /// Not to be attempted before this time.
-    pub next_attempt_at: DateTime<Utc>,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-impl fmt::Debug for QueuedMessage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueuedMessage")
-            .field("id", &self.id)
-            .field("status", &self.status)
-            .field("template", &self.template)
-            .field("recipient", &self.recipient)
-            .field("send_count", &self.send_count)
-            .finish_non_exhaustive()
-    }
-}
-
 /// An outbox message with its email opened, as hosts and tests read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -198,52 +121,23 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
 }
 
-/// How a failed delivery is recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Retry {
-    /// Try again, not before this time.
-    At(DateTime<Utc>),
-    /// Give up: the message is abandoned.
-    Abandon,
-}
-
-/// The outbox. Messages are inserted by flow commits (see `FlowStore`); this trait is
-/// the worker's and the reader's side.
-#[async_trait]
-pub trait CourierStore: Send + Sync {
-    /// Inserts messages outside a flow (e.g. an admin-triggered code), all or nothing.
-    async fn enqueue(&self, messages: &[QueuedMessage]) -> Result<(), StoreError>;
-    /// Atomically claims up to `limit` messages that are due at `now`: queued ones whose
-    /// `next_attempt_at` has come, and processing ones whose claim lapsed (a worker died).
-    /// Claimed messages are `processing` until `now + lease`; two workers never claim
-    /// the same message at the same time.
-    async fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: u64,
-        lease: Duration,
-    ) -> Result<Vec<QueuedMessage>, StoreError>;
-    /// Marks a claimed message sent (counting the attempt).
-    async fn mark_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Records a failed attempt: queued again for `Retry::At`, or abandoned.
-    async fn mark_failed(
-        &self,
-        id: Uuid,
-        error: &str,
-        retry: Retry,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    /// Lists messages, newest first, optionally only those with `status`.
-    async fn messages(
-        &self,
-        status: Option<MessageStatus>,
-        page: PageRequest,
-    ) -> Result<Page<QueuedMessage>, StoreError>;
-    /// One message.
-    async fn message(&self, id: Uuid) -> Result<Option<QueuedMessage>, StoreError>;
-    /// Deletes sent and abandoned messages last changed before `before`; returns how many.
-    /// Queued and processing messages are never deleted.
-    async fn delete_finished_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+/// What went wrong in the courier (delivery failures are [`MailError`]s, recorded on the
+/// message, not errors of the courier).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CourierError {
+    /// The outbox could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An email could not be serialised or sealed.
+    #[error("an email could not be sealed: {0}")]
+    Sealing(String),
+    /// A stored message does not open with the configured cipher secrets (they changed
+    /// without keeping the old one), or is damaged.
+    #[error(
+        "message {0} cannot be opened with the configured cipher secrets; keep the old secret in the list when rotating"
+    )]
+    Unreadable(Uuid),
 }
 
 /// How the courier delivers.
@@ -314,20 +208,19 @@ impl Courier {
         &self,
         kind: TemplateKind,
         vars: &TemplateVars,
-    ) -> Result<QueuedMessage, crate::Error> {
+    ) -> Result<OutboxMessage, CourierError> {
         let email = self.templates.render(kind, vars);
         let id = Uuid::now_v7();
-        let json = serde_json::to_vec(&email)
-            .map_err(|e| crate::Error::InvalidInput(format!("email not serialisable: {e}")))?;
+        let json = serde_json::to_vec(&email).map_err(|e| CourierError::Sealing(e.to_string()))?;
         let sealed = self
             .keyring
             .seal(&seal_context(id), &json)
-            .map_err(|e| crate::Error::Store(StoreError::Corrupt(e.to_string())))?;
+            .map_err(|e| CourierError::Sealing(e.to_string()))?;
         let now = self.now();
-        Ok(QueuedMessage {
+        Ok(OutboxMessage {
             id,
             status: MessageStatus::Queued,
-            template: kind,
+            template: kind.as_str().to_owned(),
             recipient: email.to,
             sealed,
             send_count: 0,
@@ -339,17 +232,18 @@ impl Courier {
     }
 
     /// Opens a stored message.
-    pub(crate) fn open(&self, m: QueuedMessage) -> Result<Message, crate::Error> {
+    pub(crate) fn open(&self, m: OutboxMessage) -> Result<Message, CourierError> {
         let json = self
             .keyring
             .open(&seal_context(m.id), &m.sealed)
-            .map_err(|e| crate::Error::Store(StoreError::Corrupt(e.to_string())))?;
-        let email: Email = serde_json::from_slice(&json)
-            .map_err(|e| crate::Error::Store(StoreError::Corrupt(e.to_string())))?;
+            .map_err(|_| CourierError::Unreadable(m.id))?;
+        let email: Email =
+            serde_json::from_slice(&json).map_err(|_| CourierError::Unreadable(m.id))?;
+        let template = m.template.parse().map_err(StoreError::from)?;
         Ok(Message {
             id: m.id,
             status: m.status,
-            template: m.template,
+            template,
             email,
             send_count: m.send_count,
             last_error: m.last_error,
@@ -366,7 +260,7 @@ impl Courier {
         &self,
         kind: TemplateKind,
         vars: &TemplateVars,
-    ) -> Result<Uuid, crate::Error> {
+    ) -> Result<Uuid, CourierError> {
         let message = self.compose(kind, vars)?;
         let id = message.id;
         self.store.enqueue(std::slice::from_ref(&message)).await?;

@@ -14,9 +14,8 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{Courier, MailError, Mailer, Message, MessageStatus, QueuedMessage, Retry};
-use crate::error::Error;
-use crate::store::{Page, PageRequest};
+use super::{Courier, CourierError, MailError, Mailer, Message};
+use crate::store::{MessageStatus, OutboxMessage, Page, PageRequest, Retry};
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,7 +70,7 @@ impl Courier {
     }
 
     /// Runs one delivery round: claims up to `batch_size` due messages and tries each.
-    pub async fn dispatch_once(&self, mailer: &dyn Mailer) -> Result<DispatchReport, Error> {
+    pub async fn dispatch_once(&self, mailer: &dyn Mailer) -> Result<DispatchReport, CourierError> {
         let now = self.now_us();
         let claimed = self
             .store
@@ -86,13 +85,13 @@ impl Courier {
 
     async fn deliver(
         &self,
-        message: QueuedMessage,
+        message: OutboxMessage,
         mailer: &dyn Mailer,
         report: &mut DispatchReport,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CourierError> {
         let id = message.id;
         let attempts = message.send_count.saturating_add(1);
-        let template = message.template;
+        let template = message.template.clone();
         let outcome = match self.open(message) {
             Ok(opened) => mailer.send(&opened.email).await,
             Err(err) => Err(MailError::Permanent(err.to_string())),
@@ -167,7 +166,7 @@ impl Courier {
         &self,
         status: Option<MessageStatus>,
         page: PageRequest,
-    ) -> Result<Page<Message>, Error> {
+    ) -> Result<Page<Message>, CourierError> {
         let page = self.store.messages(status, page).await?;
         let items = page
             .items
@@ -181,7 +180,7 @@ impl Courier {
     }
 
     /// One outbox message, opened.
-    pub async fn message(&self, id: Uuid) -> Result<Option<Message>, Error> {
+    pub async fn message(&self, id: Uuid) -> Result<Option<Message>, CourierError> {
         self.store
             .message(id)
             .await?

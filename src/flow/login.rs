@@ -22,10 +22,10 @@ use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::{AfterEvent, BeforeEvent};
+use crate::identity::Aal;
 use crate::identity::CredentialType;
-use crate::session::{
-    Aal, AuthenticatedSession, AuthenticationMethod, SessionEvent, SessionRefusal, SessionToken,
-};
+use crate::session::{AuthenticatedSession, AuthenticationMethod, SessionRefusal, SessionToken};
+use crate::store::SessionEvent;
 use crate::store::{FlowCommit, FlowWrite};
 
 /// Why a login flow is started.
@@ -170,7 +170,7 @@ impl Logins<'_> {
         ));
         webauthn::login_prompt_nodes(identa, &mut flow)?;
         let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(&flow)],
+            flows: vec![FlowWrite::Insert(flow.to_record()?)],
             ..FlowCommit::default()
         };
         identa.store().commit_flow(&commit, None).await?;
@@ -235,7 +235,7 @@ impl Logins<'_> {
         }
         webauthn::second_factor_nodes(identa, &mut flow, &current.identity)?;
         let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(&flow)],
+            flows: vec![FlowWrite::Insert(flow.to_record()?)],
             ..FlowCommit::default()
         };
         identa.store().commit_flow(&commit, None).await?;
@@ -355,7 +355,7 @@ impl Logins<'_> {
         flow.version += 1;
         flow.updated_at = now;
         let commit = FlowCommit {
-            flows: vec![FlowWrite::Update(&flow)],
+            flows: vec![FlowWrite::Update(flow.to_record()?)],
             replace_identity: Some(&identity),
             update_session: Some(&session),
             spend: spent
@@ -365,7 +365,7 @@ impl Logins<'_> {
             ..FlowCommit::default()
         };
         let event = AfterEvent::Login {
-            flow: &flow,
+            flow_id: flow.id,
             identity: &identity,
             session: &session,
         };
@@ -479,7 +479,7 @@ impl Logins<'_> {
         }
 
         let before = BeforeEvent::Login {
-            flow: &flow,
+            flow_id: flow.id,
             identifier: &identifier,
         };
         if let Err(err) = identa.hooks().before(&before).await {
@@ -552,7 +552,7 @@ impl Logins<'_> {
             }
         };
         let mut commit = FlowCommit {
-            flows: vec![FlowWrite::Update(&flow)],
+            flows: vec![FlowWrite::Update(flow.to_record()?)],
             replace_identity: changed.then_some(&identity),
             ..FlowCommit::default()
         };
@@ -561,7 +561,7 @@ impl Logins<'_> {
             None => commit.update_session = Some(&session),
         }
         let event = AfterEvent::Login {
-            flow: &flow,
+            flow_id: flow.id,
             identity: &identity,
             session: &session,
         };

@@ -29,8 +29,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::credential::code::PendingCode;
+use crate::identity::Aal;
 use crate::identity::UnknownVariant;
-use crate::session::{Aal, Device, SessionToken};
+use crate::session::{Device, SessionToken};
 
 pub use ui::{Node, NodeGroup, UiContainer, UiText};
 
@@ -336,6 +337,30 @@ impl Flow {
         out
     }
 
+    /// The flow as the store keeps it.
+    pub(crate) fn to_record(&self) -> Result<FlowRecord, StoreError> {
+        Ok(FlowRecord {
+            id: self.id,
+            kind: self.kind.as_str().to_owned(),
+            flow_type: self.flow_type.as_str().to_owned(),
+            state: self.state.as_str().to_owned(),
+            version: self.version,
+            expires_at: self.expires_at,
+            created_at: self.issued_at,
+            updated_at: self.updated_at,
+            document: serde_json::to_value(self)
+                .map_err(|e| StoreError::Corrupt(format!("flow {}: {e}", self.id)))?,
+        })
+    }
+
+    /// A flow read back from the store (its version is the record's).
+    pub(crate) fn from_record(record: FlowRecord) -> Result<Self, StoreError> {
+        let mut flow: Flow = serde_json::from_value(record.document)
+            .map_err(|e| StoreError::Corrupt(format!("flow {}: {e}", record.id)))?;
+        flow.version = record.version;
+        Ok(flow)
+    }
+
     /// Whether the flow no longer accepts submissions at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.expires_at
@@ -609,10 +634,11 @@ impl Default for CodeFlowConfig {
 
 use crate::engine::Identa;
 use crate::error::{Error, Result};
-use crate::hook::{AfterEvent, Hooks, Transaction};
+use crate::hook::{AfterEvent, Hooks};
 use crate::identity::schema::TraitField;
 use crate::session::AuthenticatedSession;
-use crate::store::{CommitHook, FlowCommit, FlowWrite, StoreError};
+use crate::store::Transaction;
+use crate::store::{CommitHook, FlowCommit, FlowRecord, FlowWrite, Rollback, StoreError};
 use ui::{InputType, NodeAttributes};
 
 impl Identa {
@@ -620,11 +646,7 @@ impl Identa {
     /// A browser flow is only shown to the browser it was made for (the CSRF cookie must
     /// match). Expired flows are still returned; submitting them fails.
     pub async fn flow(&self, id: Uuid, req: &FlowRequest) -> Result<Flow> {
-        let flow = self
-            .store()
-            .flow(id)
-            .await?
-            .ok_or(Error::FlowNotFound(id))?;
+        let flow = fetch_flow(self, id).await?;
         if flow.flow_type == FlowType::Browser {
             let rendered = flow
                 .value("csrf_token")
@@ -744,11 +766,12 @@ fn return_to_allowed(config: &FlowsConfig, url: &str) -> bool {
 
 /// A flow a submission names (see [`check_for_submit`]).
 pub(crate) async fn fetch_flow(identa: &Identa, id: Uuid) -> Result<Flow> {
-    identa
+    let record = identa
         .store()
         .flow(id)
         .await?
-        .ok_or(Error::FlowNotFound(id))
+        .ok_or(Error::FlowNotFound(id))?;
+    Ok(Flow::from_record(record)?)
 }
 
 /// Checks a flow read for a submission: it must be of `kind`, not be expired, and pass
@@ -783,8 +806,12 @@ pub(crate) fn check_for_submit(
 pub(crate) async fn reject(identa: &Identa, mut flow: Flow) -> Error {
     flow.version += 1;
     flow.updated_at = identa.now();
+    let record = match flow.to_record() {
+        Ok(record) => record,
+        Err(err) => return err.into(),
+    };
     let commit = FlowCommit {
-        flows: vec![FlowWrite::Update(&flow)],
+        flows: vec![FlowWrite::Update(record)],
         ..FlowCommit::default()
     };
     match identa.store().commit_flow(&commit, None).await {
@@ -820,10 +847,19 @@ pub(crate) async fn commit_with_hook(
     let hook = AfterHook {
         hooks: identa.hooks(),
         event,
+        refusal: std::sync::Mutex::new(None),
     };
     match identa.store().commit_flow(commit, Some(&hook)).await {
         Ok(()) => Ok(()),
-        Err(StoreError::Hook(err)) => Err(Ok(err)),
+        Err(StoreError::Aborted) => {
+            let refusal = hook
+                .refusal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_else(|| crate::hook::HookError::failed("the hook rolled back"));
+            Err(Ok(refusal))
+        }
         Err(err) => Err(Err(err.into())),
     }
 }
@@ -831,12 +867,17 @@ pub(crate) async fn commit_with_hook(
 struct AfterHook<'a> {
     hooks: &'a dyn Hooks,
     event: AfterEvent<'a>,
+    /// Why the hook rolled the commit back.
+    refusal: std::sync::Mutex<Option<crate::hook::HookError>>,
 }
 
 #[async_trait::async_trait]
 impl CommitHook for AfterHook<'_> {
-    async fn run(&self, tx: &Transaction<'_>) -> std::result::Result<(), crate::hook::HookError> {
-        self.hooks.after(&self.event, tx).await
+    async fn run(&self, tx: &Transaction<'_>) -> std::result::Result<(), Rollback> {
+        self.hooks.after(&self.event, tx).await.map_err(|err| {
+            *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+            Rollback
+        })
     }
 }
 
@@ -943,7 +984,12 @@ pub(crate) fn show_input_error(ui: &mut UiContainer, err: Error) -> Result<()> {
 
 /// Shows a hook's refusal on the form.
 pub(crate) fn show_hook_error(ui: &mut UiContainer, err: crate::hook::HookError) {
-    ui.add_message(err.field.as_deref(), err.message);
+    match err {
+        crate::hook::HookError::Refused { field, message } => {
+            ui.add_message(field.as_deref(), text::generic(message));
+        }
+        crate::hook::HookError::Failed(reason) => ui.messages.push(text::system_error(&reason)),
+    }
 }
 
 /// A submit button `method=<value>`.

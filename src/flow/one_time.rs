@@ -9,12 +9,13 @@ use super::{
     CodeFlowConfig, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup,
     UnknownRecipients, method_button, new_flow, text,
 };
-use crate::courier::{QueuedMessage, TemplateKind, TemplateVars};
+use crate::courier::{TemplateKind, TemplateVars};
 use crate::credential::code::{CodeTarget, OneTimeCode, PendingCode};
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::identity::normalize;
 use crate::identity::schema::AddressVia;
+use crate::store::OutboxMessage;
 use crate::store::{FlowCommit, FlowWrite};
 
 /// Which flow uses the code method.
@@ -74,7 +75,7 @@ pub(crate) async fn create(
     )?;
     address_nodes(&mut flow, None);
     let commit = FlowCommit {
-        flows: vec![FlowWrite::Insert(&flow)],
+        flows: vec![FlowWrite::Insert(flow.to_record()?)],
         ..FlowCommit::default()
     };
     identa.store().commit_flow(&commit, None).await?;
@@ -153,7 +154,7 @@ pub(crate) fn send_code(
     purpose: Purpose,
     address: &str,
     identity_id: Option<uuid::Uuid>,
-) -> Result<Option<QueuedMessage>> {
+) -> Result<Option<OutboxMessage>> {
     let config = purpose.config(identa);
     let code = OneTimeCode::generate(config.code_digits);
     let now = identa.now();

@@ -19,9 +19,10 @@ use super::{
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::AfterEvent;
+use crate::identity::Aal;
 use crate::identity::Identity;
 use crate::identity::schema::AddressVia;
-use crate::session::{Aal, AuthenticatedSession, AuthenticationMethod, SessionToken};
+use crate::session::{AuthenticatedSession, AuthenticationMethod, SessionToken};
 use crate::store::{AddressKind, FlowCommit, FlowWrite};
 
 /// What a user submits to a recovery flow.
@@ -128,7 +129,7 @@ impl RecoveryFlows<'_> {
         );
         let expires_at = identa.now() + expires_in;
         let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(&flow)],
+            flows: vec![FlowWrite::Insert(flow.to_record()?)],
             ..FlowCommit::default()
         };
         identa.store().commit_flow(&commit, None).await?;
@@ -187,7 +188,7 @@ impl RecoveryFlows<'_> {
                 flow.version += 1;
                 flow.updated_at = identa.now();
                 let commit = FlowCommit {
-                    flows: vec![FlowWrite::Update(&flow)],
+                    flows: vec![FlowWrite::Update(flow.to_record()?)],
                     messages: message.into_iter().collect(),
                     ..FlowCommit::default()
                 };
@@ -272,13 +273,16 @@ impl RecoveryFlows<'_> {
         flow.updated_at = now;
 
         let commit = FlowCommit {
-            flows: vec![FlowWrite::Update(&flow), FlowWrite::Insert(&settings_flow)],
+            flows: vec![
+                FlowWrite::Update(flow.to_record()?),
+                FlowWrite::Insert(settings_flow.to_record()?),
+            ],
             replace_identity: verified.then_some(&identity),
             insert_session: Some((&current.session, token.hash())),
             ..FlowCommit::default()
         };
         let event = AfterEvent::Recovery {
-            flow: &flow,
+            flow_id: flow.id,
             identity: &identity,
             session: &current.session,
         };
@@ -291,7 +295,7 @@ impl RecoveryFlows<'_> {
             return Err(reject(identa, flow).await);
         }
         if verified {
-            identa.invalidate(crate::session::SessionEvent::Identity(identity.id));
+            identa.invalidate(crate::store::SessionEvent::Identity(identity.id));
         }
         let mut continue_with = Vec::new();
         if flow.flow_type == FlowType::Api {

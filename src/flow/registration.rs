@@ -18,8 +18,9 @@ use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal, Stor
 use crate::engine::{Identa, Login};
 use crate::error::{Error, Result};
 use crate::hook::{AfterEvent, BeforeEvent};
+use crate::identity::Aal;
 use crate::identity::{CredentialType, Identity, NewIdentity};
-use crate::session::{Aal, AuthenticatedSession, AuthenticationMethod};
+use crate::session::{AuthenticatedSession, AuthenticationMethod};
 use crate::store::{FlowCommit, FlowWrite};
 
 /// What a user submits to register.
@@ -109,7 +110,7 @@ impl Registrations<'_> {
         ));
         webauthn::registration_nodes(identa, &mut flow, &passkey_name_field(identa)?)?;
         let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(&flow)],
+            flows: vec![FlowWrite::Insert(flow.to_record()?)],
             ..FlowCommit::default()
         };
         identa.store().commit_flow(&commit, None).await?;
@@ -159,7 +160,7 @@ impl Registrations<'_> {
         refill_traits(&mut flow.ui, &traits);
 
         let before = BeforeEvent::Registration {
-            flow: &flow,
+            flow_id: flow.id,
             traits: &traits,
         };
         if let Err(err) = identa.hooks().before(&before).await {
@@ -218,19 +219,23 @@ impl Registrations<'_> {
         flow.continue_with = sends.continue_with.clone();
 
         let mut commit = FlowCommit {
-            flows: vec![FlowWrite::Update(&flow)],
+            flows: vec![FlowWrite::Update(flow.to_record()?)],
             insert_identity: Some(&identity),
             messages: sends.messages,
             ..FlowCommit::default()
         };
-        commit
-            .flows
-            .extend(sends.flows.iter().map(FlowWrite::Insert));
+        commit.flows.extend(
+            sends
+                .flows
+                .iter()
+                .map(|f| f.to_record().map(FlowWrite::Insert))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        );
         if let Some((session, token)) = &issued {
             commit.insert_session = Some((session, token.hash()));
         }
         let event = AfterEvent::Registration {
-            flow: &flow,
+            flow_id: flow.id,
             identity: &identity,
             session: issued.as_ref().map(|(s, _)| s),
         };

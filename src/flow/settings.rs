@@ -25,7 +25,8 @@ use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::AfterEvent;
 use crate::identity::{Credential, CredentialType, Identity};
-use crate::session::{AuthenticatedSession, SessionEvent, SessionRefusal};
+use crate::session::{AuthenticatedSession, SessionRefusal};
+use crate::store::SessionEvent;
 use crate::store::{FlowCommit, FlowWrite};
 
 /// What a user submits to a settings flow.
@@ -117,7 +118,7 @@ impl SettingsFlows<'_> {
         require_highest_aal(&current)?;
         let mut flow = settings_flow_for(self.identa, flow_type, req, &current)?;
         let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(&flow)],
+            flows: vec![FlowWrite::Insert(flow.to_record()?)],
             ..FlowCommit::default()
         };
         self.identa.store().commit_flow(&commit, None).await?;
@@ -409,17 +410,21 @@ impl SettingsFlows<'_> {
         flow.continue_with = sends.continue_with.clone();
 
         let mut commit = FlowCommit {
-            flows: vec![FlowWrite::Update(&flow)],
+            flows: vec![FlowWrite::Update(flow.to_record()?)],
             replace_identity: Some(&identity),
             revoke_sessions: revoke,
             messages: sends.messages,
             ..FlowCommit::default()
         };
-        commit
-            .flows
-            .extend(sends.flows.iter().map(FlowWrite::Insert));
+        commit.flows.extend(
+            sends
+                .flows
+                .iter()
+                .map(|f| f.to_record().map(FlowWrite::Insert))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        );
         let event = AfterEvent::Settings {
-            flow: &flow,
+            flow_id: flow.id,
             identity: &identity,
         };
         if let Err(failure) = commit_with_hook(identa, &commit, event).await {

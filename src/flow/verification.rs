@@ -12,12 +12,12 @@ use super::{
     ContinueFlow, ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, check_for_submit,
     commit_with_hook, fetch_flow, new_flow, reject, show_hook_error, text,
 };
-use crate::courier::QueuedMessage;
 use crate::engine::Identa;
 use crate::error::{Error, Result};
 use crate::hook::AfterEvent;
 use crate::identity::schema::AddressVia;
 use crate::identity::{Identity, VerifiableAddress, VerificationStatus};
+use crate::store::OutboxMessage;
 use crate::store::{AddressKind, FlowCommit, FlowWrite};
 
 /// What a user submits to a verification flow.
@@ -115,7 +115,7 @@ impl Verifications<'_> {
                 flow.version += 1;
                 flow.updated_at = identa.now();
                 let commit = FlowCommit {
-                    flows: vec![FlowWrite::Update(&flow)],
+                    flows: vec![FlowWrite::Update(flow.to_record()?)],
                     messages: message.into_iter().collect(),
                     ..FlowCommit::default()
                 };
@@ -166,12 +166,12 @@ impl Verifications<'_> {
         flow.version += 1;
         flow.updated_at = now;
         let commit = FlowCommit {
-            flows: vec![FlowWrite::Update(&flow)],
+            flows: vec![FlowWrite::Update(flow.to_record()?)],
             replace_identity: Some(&identity),
             ..FlowCommit::default()
         };
         let event = AfterEvent::Verification {
-            flow: &flow,
+            flow_id: flow.id,
             identity: &identity,
             address: &verified,
         };
@@ -183,7 +183,7 @@ impl Verifications<'_> {
             show_hook_error(&mut flow.ui, hook_err);
             return Err(reject(identa, flow).await);
         }
-        identa.invalidate(crate::session::SessionEvent::Identity(identity.id));
+        identa.invalidate(crate::store::SessionEvent::Identity(identity.id));
         Ok(VerificationStep::Verified {
             flow: Box::new(flow),
             identity: Box::new(identity),
@@ -215,7 +215,7 @@ pub(crate) fn mark_verified(
 /// for every unverified email address of `identity` that is not in `known`.
 pub(crate) struct CodeSends {
     pub(crate) flows: Vec<Flow>,
-    pub(crate) messages: Vec<QueuedMessage>,
+    pub(crate) messages: Vec<OutboxMessage>,
     pub(crate) continue_with: Vec<ContinueWith>,
 }
 

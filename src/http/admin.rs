@@ -16,10 +16,10 @@ use uuid::Uuid;
 use super::request::Incoming;
 use super::response::{empty, error, from_body_error, from_error, json};
 use super::{HttpConfig, Request, Response};
-use crate::courier::MessageStatus;
 use crate::engine::Identa;
 use crate::error::Error;
 use crate::identity::{Identity, IdentityState, IdentityUpdate, NewIdentity};
+use crate::store::MessageStatus;
 use crate::store::PageRequest;
 use crate::{Password, parse_id};
 
@@ -280,7 +280,11 @@ impl AdminApi {
             kind.parse().map_err(|e: crate::identity::UnknownVariant| {
                 error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string())
             })?;
-        let identity = self.identa.identity(id).await.map_err(|e| from_error(&e))?;
+        let identity = self
+            .identa
+            .identity(id)
+            .await
+            .map_err(|e| from_error(&e))?;
         if kind != crate::identity::CredentialType::Password && identity.credential(kind).is_none()
         {
             return Err(error(
@@ -349,7 +353,11 @@ impl AdminApi {
 
     async fn get_session(&self, id: &str) -> Result<Response, Response> {
         let id = parse_id(id).map_err(|e| from_error(&e))?;
-        let session = self.identa.session(id).await.map_err(|e| from_error(&e))?;
+        let session = self
+            .identa
+            .session(id)
+            .await
+            .map_err(|e| from_error(&e))?;
         let identity = self
             .identa
             .identity(session.identity_id)
@@ -372,7 +380,11 @@ impl AdminApi {
 
     async fn revoke_session(&self, id: &str) -> Result<Response, Response> {
         let id = parse_id(id).map_err(|e| from_error(&e))?;
-        let session = self.identa.session(id).await.map_err(|e| from_error(&e))?;
+        let session = self
+            .identa
+            .session(id)
+            .await
+            .map_err(|e| from_error(&e))?;
         match self.identa.revoke_session(session.identity_id, id).await {
             Ok(()) | Err(Error::SessionNotFound(_)) => Ok(empty(StatusCode::NO_CONTENT)),
             Err(e) => Err(from_error(&e)),
@@ -433,7 +445,7 @@ impl AdminApi {
             .courier()
             .messages(status, page)
             .await
-            .map_err(|e| from_error(&e))?;
+            .map_err(|e| from_error(&e.into()))?;
         let list: Vec<Value> = page.items.iter().map(message_json).collect();
         Ok(json(StatusCode::OK, &json!(list)))
     }
@@ -445,7 +457,7 @@ impl AdminApi {
             .courier()
             .message(id)
             .await
-            .map_err(|e| from_error(&e))?
+            .map_err(|e| from_error(&e.into()))?
         {
             Some(m) => Ok(json(StatusCode::OK, &message_json(&m))),
             None => Err(error(

@@ -324,10 +324,9 @@ impl PublicApi {
         };
         // The flow's own type decides how to answer; an unknown flow is a plain 404. The
         // submission below takes this read of it.
-        let flow = match self.identa.store().flow(flow_id).await {
-            Ok(Some(flow)) => flow,
-            Ok(None) => return from_error(&Error::FlowNotFound(flow_id)),
-            Err(err) => return from_error(&err.into()),
+        let flow = match crate::flow::fetch_flow(&self.identa, flow_id).await {
+            Ok(flow) => flow,
+            Err(err) => return from_error(&err),
         };
         let (flow_type, flow_identity) = (flow.flow_type, flow.identity_id);
         // HTML forms send strings: give number and boolean traits their declared types.

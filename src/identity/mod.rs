@@ -51,6 +51,45 @@ impl FromStr for IdentityState {
     }
 }
 
+/// Authenticator assurance level: how strongly someone proved who they are. An identity
+/// can reach `aal2` once it has a second factor ([`Identity::highest_available_aal`]); a
+/// session records the level its holder reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aal {
+    /// One factor (e.g. a password).
+    Aal1,
+    /// Two factors (e.g. a password and TOTP).
+    Aal2,
+}
+
+impl Aal {
+    /// The stable string stored in the database and sent over the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aal1 => "aal1",
+            Self::Aal2 => "aal2",
+        }
+    }
+}
+
+impl fmt::Display for Aal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Aal {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "aal1" => Ok(Self::Aal1),
+            "aal2" => Ok(Self::Aal2),
+            other => Err(UnknownVariant::new("assurance level", other)),
+        }
+    }
+}
+
 /// The verification progress of a verifiable address (Kratos's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -273,7 +312,7 @@ impl Identity {
 
     /// The highest assurance level the identity can reach with its credentials: `aal2`
     /// once a second factor (TOTP, backup codes, a security key) is set up.
-    pub fn highest_available_aal(&self) -> crate::session::Aal {
+    pub fn highest_available_aal(&self) -> Aal {
         let second_factors = [
             CredentialType::Totp,
             CredentialType::LookupSecret,
@@ -283,9 +322,9 @@ impl Identity {
             .iter()
             .any(|t| self.credentials.contains_key(t))
         {
-            crate::session::Aal::Aal2
+            Aal::Aal2
         } else {
-            crate::session::Aal::Aal1
+            Aal::Aal1
         }
     }
 

@@ -1,57 +1,15 @@
 //! Sessions: who is signed in, since when, how strongly (AAL), with which methods, and
 //! from which devices. A session is found by the hash of its token ([`token`]).
 
-pub mod cache;
 pub mod token;
-
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::identity::{Identity, UnknownVariant};
+use crate::identity::{Aal, Identity};
 
-pub use cache::{SessionCacheConfig, SessionEvent};
 pub use token::{SessionToken, TokenHash};
-
-/// Authenticator assurance level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Aal {
-    /// One factor (e.g. a password).
-    Aal1,
-    /// Two factors (e.g. a password and TOTP).
-    Aal2,
-}
-
-impl Aal {
-    /// The stable string stored in the database and sent over the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Aal1 => "aal1",
-            Self::Aal2 => "aal2",
-        }
-    }
-}
-
-impl fmt::Display for Aal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Aal {
-    type Err = UnknownVariant;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "aal1" => Ok(Self::Aal1),
-            "aal2" => Ok(Self::Aal2),
-            other => Err(UnknownVariant::new("assurance level", other)),
-        }
-    }
-}
 
 /// One completed authentication step of a session (Kratos's AMR entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

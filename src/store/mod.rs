@@ -6,19 +6,18 @@
 //! The one implementation is [`SeaOrmStore`] (SQLite by default, PostgreSQL with the
 //! `postgres` feature). A host may implement the traits over its own storage.
 
+mod outbox;
 mod seaorm;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::courier::{CourierStore, QueuedMessage};
-use crate::flow::Flow;
 use crate::identity::schema::AddressVia;
 use crate::identity::{CredentialType, Identity};
-use crate::session::cache::SessionEvent;
 use crate::session::{Session, TokenHash};
 
+pub use outbox::{MessageStatus, OutboxMessage, OutboxStore, Retry};
 pub use seaorm::SeaOrmStore;
 
 /// What went wrong in storage.
@@ -53,9 +52,13 @@ pub enum StoreError {
         /// What changed.
         what: &'static str,
     },
-    /// A host hook refused or failed inside the transaction; nothing was written.
-    #[error("hook refused: {0}")]
-    Hook(crate::hook::HookError),
+    /// A one-time value in the commit was spent already (by a racing request).
+    #[error("a one-time code in this commit was already used")]
+    Spent,
+    /// Code running inside the transaction (a [`CommitHook`]) rolled it back; nothing was
+    /// written. The hook keeps its own reason.
+    #[error("rolled back by code running inside the transaction")]
+    Aborted,
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(String),
@@ -93,6 +96,16 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// The token for the next page, if there is one.
     pub next: Option<Uuid>,
+}
+
+/// A change that makes cached entries stale, as read from the store's event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// One session changed (revoked, extended).
+    Session(Uuid),
+    /// Everything cached for an identity is stale (identity changed, deleted, or all
+    /// its sessions revoked).
+    Identity(Uuid),
 }
 
 /// Events read from the session event log.
@@ -195,22 +208,57 @@ pub trait SessionStore: Send + Sync {
     async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError>;
 }
 
+/// A self-service flow as stored: a few columns the store can query by, and the flow's
+/// whole document as JSON, which the store never interprets (like tower-sessions' record).
+#[derive(Clone, PartialEq)]
+pub struct FlowRecord {
+    /// The flow's id.
+    pub id: Uuid,
+    /// Which flow (`login`, `registration`, …).
+    pub kind: String,
+    /// `browser` or `api`.
+    pub flow_type: String,
+    /// Its state (`choose_method`, …).
+    pub state: String,
+    /// Increases with each change; an update names the version it replaces.
+    pub version: i64,
+    /// When it stops accepting submissions.
+    pub expires_at: DateTime<Utc>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The flow itself, as JSON.
+    pub document: serde_json::Value,
+}
+
+impl std::fmt::Debug for FlowRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowRecord")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("state", &self.state)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How a flow is written in a [`FlowCommit`].
-#[derive(Debug, Clone, Copy)]
-pub enum FlowWrite<'a> {
+#[derive(Debug, Clone)]
+pub enum FlowWrite {
     /// A new flow.
-    Insert(&'a Flow),
+    Insert(FlowRecord),
     /// A changed flow whose `version` was incremented by one since it was loaded: the
     /// write succeeds only if the stored version is still `version - 1`, else
     /// [`StoreError::Stale`].
-    Update(&'a Flow),
+    Update(FlowRecord),
 }
 
 /// A flow change and all of its effects, written in one transaction.
 #[derive(Debug, Default)]
 pub struct FlowCommit<'a> {
     /// Flows to insert or update.
-    pub flows: Vec<FlowWrite<'a>>,
+    pub flows: Vec<FlowWrite>,
     /// A new identity.
     pub insert_identity: Option<&'a Identity>,
     /// A changed identity (replaced whole; logs a session event).
@@ -222,25 +270,61 @@ pub struct FlowCommit<'a> {
     /// Revoke this identity's active sessions except the one given.
     pub revoke_sessions: Option<(Uuid, Option<Uuid>)>,
     /// Mail for the outbox.
-    pub messages: Vec<QueuedMessage>,
+    pub messages: Vec<OutboxMessage>,
     /// One-time values accepted by this commit (id, kept until): if one was already
-    /// spent, the whole commit fails with [`StoreError::Stale`] (`what: "one-time code"`).
+    /// spent, the whole commit fails with [`StoreError::Spent`].
     pub spend: Vec<(Uuid, DateTime<Utc>)>,
 }
 
+/// The transaction a commit runs in, as code writing beside identa sees it (a host's
+/// after hook).
+pub struct Transaction<'a> {
+    sea_orm: Option<&'a sea_orm::DatabaseTransaction>,
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transaction")
+    }
+}
+
+impl<'a> Transaction<'a> {
+    /// A transaction over a sea-orm one. [`SeaOrmStore`] hands these to hooks; a host's
+    /// own tests of a hook can make one over a transaction they opened.
+    pub fn new(tx: &'a sea_orm::DatabaseTransaction) -> Self {
+        Self { sea_orm: Some(tx) }
+    }
+
+    /// A transaction with no database behind it: what a store other than [`SeaOrmStore`]
+    /// hands out, and what a hook's unit test can use when the hook writes nothing.
+    pub fn detached() -> Transaction<'static> {
+        Transaction { sea_orm: None }
+    }
+
+    /// The sea-orm transaction, when the store is identa's [`SeaOrmStore`]: write your own
+    /// rows through it and they commit (or roll back) with the flow.
+    pub fn sea_orm(&self) -> Option<&'a sea_orm::DatabaseTransaction> {
+        self.sea_orm
+    }
+}
+
+/// The commit was rolled back by its [`CommitHook`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollback;
+
 /// Runs inside a [`FlowCommit`]'s transaction, after its writes and before the commit;
-/// an error rolls everything back.
+/// [`Rollback`] undoes everything and the commit fails with [`StoreError::Aborted`].
 #[async_trait]
 pub trait CommitHook: Send + Sync {
     /// Runs the hook.
-    async fn run(&self, tx: &crate::hook::Transaction<'_>) -> Result<(), crate::hook::HookError>;
+    async fn run(&self, tx: &Transaction<'_>) -> Result<(), Rollback>;
 }
 
 /// Self-service flows.
 #[async_trait]
 pub trait FlowStore: Send + Sync {
     /// A flow by id.
-    async fn flow(&self, id: Uuid) -> Result<Option<Flow>, StoreError>;
+    async fn flow(&self, id: Uuid) -> Result<Option<FlowRecord>, StoreError>;
     /// Writes `commit` in one transaction, running `hook` inside it before committing.
     async fn commit_flow(
         &self,
@@ -264,7 +348,7 @@ pub trait FlowStore: Send + Sync {
 
 /// Everything identa persists.
 #[async_trait]
-pub trait Store: IdentityStore + SessionStore + FlowStore + CourierStore {
+pub trait Store: IdentityStore + SessionStore + FlowStore + OutboxStore {
     /// Brings the schema up to date (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
 }

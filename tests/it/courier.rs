@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::Duration;
 use identa::PageRequest;
-use identa::courier::{
-    CourierStore, DispatchReport, Email, MailError, Mailer, MessageStatus, TemplateKind,
-    TemplateVars,
-};
+use identa::courier::{DispatchReport, Email, MailError, Mailer, TemplateKind, TemplateVars};
+use identa::store::{MessageStatus, OutboxStore};
 
 use crate::common::TestEnv;
 use crate::on_every_backend;
@@ -292,8 +290,9 @@ mod smtp {
     use std::process::{Child, Command, Stdio};
 
     use chrono::Duration;
+    use identa::courier::TemplateKind;
     use identa::courier::smtp::SmtpMailer;
-    use identa::courier::{MessageStatus, TemplateKind};
+    use identa::store::MessageStatus;
 
     use super::vars;
     use crate::common::{Backend, TestEnv};

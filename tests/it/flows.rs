@@ -1232,7 +1232,7 @@ impl identa::hook::Hooks for HostHooks {
     async fn after(
         &self,
         event: &identa::hook::AfterEvent<'_>,
-        tx: &identa::hook::Transaction<'_>,
+        tx: &identa::store::Transaction<'_>,
     ) -> Result<(), identa::hook::HookError> {
         use identa::sea_orm::{ConnectionTrait, Statement};
         match event {
@@ -1294,7 +1294,7 @@ async fn hooks_refuse_and_share_the_transaction(env: TestEnv) {
         async fn after(
             &self,
             e: &identa::hook::AfterEvent<'_>,
-            tx: &identa::hook::Transaction<'_>,
+            tx: &identa::store::Transaction<'_>,
         ) -> Result<(), identa::hook::HookError> {
             self.0.after(e, tx).await
         }

@@ -10,14 +10,15 @@ use uuid::Uuid;
 
 use super::entity::courier_message::{self, Column};
 use super::{SeaOrmStore, corrupt, db_err};
-use crate::courier::{CourierStore, MessageStatus, QueuedMessage, Retry};
-use crate::store::{Page, PageRequest, StoreError};
+use crate::store::{
+    MessageStatus, OutboxMessage, OutboxStore, Page, PageRequest, Retry, StoreError,
+};
 
-fn from_row(row: courier_message::Model) -> Result<QueuedMessage, StoreError> {
-    Ok(QueuedMessage {
+fn from_row(row: courier_message::Model) -> Result<OutboxMessage, StoreError> {
+    Ok(OutboxMessage {
         id: row.id,
         status: row.status.parse()?,
-        template: row.template.parse()?,
+        template: row.template,
         recipient: row.recipient,
         sealed: row.payload,
         send_count: u32::try_from(row.send_count).map_err(corrupt)?,
@@ -45,8 +46,8 @@ fn due(now: DateTime<Utc>) -> Condition {
 }
 
 #[async_trait]
-impl CourierStore for SeaOrmStore {
-    async fn enqueue(&self, messages: &[QueuedMessage]) -> Result<(), StoreError> {
+impl OutboxStore for SeaOrmStore {
+    async fn enqueue(&self, messages: &[OutboxMessage]) -> Result<(), StoreError> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -62,7 +63,7 @@ impl CourierStore for SeaOrmStore {
         now: DateTime<Utc>,
         limit: u64,
         lease: Duration,
-    ) -> Result<Vec<QueuedMessage>, StoreError> {
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         let candidates: Vec<Uuid> = courier_message::Entity::find()
             .select_only()
             .column(Column::Id)
@@ -158,7 +159,7 @@ impl CourierStore for SeaOrmStore {
         &self,
         status: Option<MessageStatus>,
         page: PageRequest,
-    ) -> Result<Page<QueuedMessage>, StoreError> {
+    ) -> Result<Page<OutboxMessage>, StoreError> {
         let size = page.clamped_size();
         let mut q = courier_message::Entity::find().order_by_desc(Column::Id);
         if let Some(status) = status {
@@ -195,7 +196,7 @@ impl CourierStore for SeaOrmStore {
         Ok(res.rows_affected)
     }
 
-    async fn message(&self, id: Uuid) -> Result<Option<QueuedMessage>, StoreError> {
+    async fn message(&self, id: Uuid) -> Result<Option<OutboxMessage>, StoreError> {
         courier_message::Entity::find_by_id(id)
             .one(&self.db)
             .await

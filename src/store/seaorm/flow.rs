@@ -8,34 +8,34 @@ use uuid::Uuid;
 
 use super::entity::{courier_message, flow, self_service_error, spent_code};
 use super::{
-    SeaOrmStore, corrupt, db_err, insert_identity_in, insert_session_in, replace_identity_in,
+    SeaOrmStore, db_err, insert_identity_in, insert_session_in, replace_identity_in,
     revoke_sessions_in, update_session_in,
 };
-use crate::courier::QueuedMessage;
-use crate::flow::Flow;
-use crate::hook::Transaction;
-use crate::store::{CommitHook, FlowCommit, FlowStore, FlowWrite, StoreError};
+use crate::store::{
+    CommitHook, FlowCommit, FlowRecord, FlowStore, FlowWrite, OutboxMessage, StoreError,
+    Transaction,
+};
 
-fn flow_row(f: &Flow) -> Result<flow::ActiveModel, StoreError> {
-    Ok(flow::ActiveModel {
+fn flow_row(f: &FlowRecord) -> flow::ActiveModel {
+    flow::ActiveModel {
         id: Set(f.id),
-        kind: Set(f.kind.as_str().to_owned()),
-        flow_type: Set(f.flow_type.as_str().to_owned()),
-        state: Set(f.state.as_str().to_owned()),
+        kind: Set(f.kind.clone()),
+        flow_type: Set(f.flow_type.clone()),
+        state: Set(f.state.clone()),
         version: Set(f.version),
         expires_at: Set(f.expires_at),
-        document: Set(serde_json::to_value(f).map_err(corrupt)?),
-        created_at: Set(f.issued_at),
+        document: Set(f.document.clone()),
+        created_at: Set(f.created_at),
         updated_at: Set(f.updated_at),
-    })
+    }
 }
 
 /// The outbox row for a queued message.
-pub(super) fn outbox_row(m: &QueuedMessage) -> courier_message::ActiveModel {
+pub(super) fn outbox_row(m: &OutboxMessage) -> courier_message::ActiveModel {
     courier_message::ActiveModel {
         id: Set(m.id),
         status: Set(m.status.as_str().to_owned()),
-        template: Set(m.template.as_str().to_owned()),
+        template: Set(m.template.clone()),
         recipient: Set(m.recipient.clone()),
         payload: Set(m.sealed.clone()),
         send_count: Set(i32::try_from(m.send_count).unwrap_or(i32::MAX)),
@@ -50,17 +50,22 @@ pub(super) fn outbox_row(m: &QueuedMessage) -> courier_message::ActiveModel {
 
 #[async_trait]
 impl FlowStore for SeaOrmStore {
-    async fn flow(&self, id: Uuid) -> Result<Option<Flow>, StoreError> {
-        let Some(row) = flow::Entity::find_by_id(id)
+    async fn flow(&self, id: Uuid) -> Result<Option<FlowRecord>, StoreError> {
+        let row = flow::Entity::find_by_id(id)
             .one(&self.db)
             .await
-            .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        let mut flow: Flow = serde_json::from_value(row.document).map_err(corrupt)?;
-        flow.version = row.version;
-        Ok(Some(flow))
+            .map_err(db_err)?;
+        Ok(row.map(|row| FlowRecord {
+            id: row.id,
+            kind: row.kind,
+            flow_type: row.flow_type,
+            state: row.state,
+            version: row.version,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            document: row.document,
+        }))
     }
 
     async fn commit_flow(
@@ -72,14 +77,14 @@ impl FlowStore for SeaOrmStore {
         for write in &commit.flows {
             match write {
                 FlowWrite::Insert(f) => {
-                    flow::Entity::insert(flow_row(f)?)
+                    flow::Entity::insert(flow_row(f))
                         .exec(&tx)
                         .await
                         .map_err(db_err)?;
                 }
                 FlowWrite::Update(f) => {
                     let res = flow::Entity::update_many()
-                        .set(flow_row(f)?)
+                        .set(flow_row(f))
                         .filter(flow::Column::Id.eq(f.id))
                         .filter(flow::Column::Version.eq(f.version - 1))
                         .exec(&tx)
@@ -98,9 +103,7 @@ impl FlowStore for SeaOrmStore {
             };
             if let Err(err) = spent_code::Entity::insert(spent).exec(&tx).await {
                 return Err(match db_err(err) {
-                    StoreError::Conflict { .. } => StoreError::Stale {
-                        what: "one-time code",
-                    },
+                    StoreError::Conflict { .. } => StoreError::Spent,
                     other => other,
                 });
             }
@@ -129,9 +132,9 @@ impl FlowStore for SeaOrmStore {
                 .map_err(db_err)?;
         }
         if let Some(hook) = hook {
-            hook.run(&Transaction { sea_orm: Some(&tx) })
+            hook.run(&Transaction::new(&tx))
                 .await
-                .map_err(StoreError::Hook)?;
+                .map_err(|_| StoreError::Aborted)?;
         }
         tx.commit().await.map_err(db_err)
     }

@@ -34,8 +34,8 @@ use crate::identity::schema::AddressVia;
 use crate::identity::{
     Credential, CredentialType, Identity, RecoveryAddress, UnknownVariant, VerifiableAddress,
 };
-use crate::session::cache::SessionEvent;
 use crate::session::{Session, TokenHash};
+use crate::store::SessionEvent;
 
 /// The store on sea-orm. Cheap to clone (a pool handle).
 #[derive(Debug, Clone)]

@@ -5,52 +5,22 @@
 //! - The process that revokes a session, or changes an identity, drops the affected
 //!   entries at once: it never serves them again.
 //! - Other processes sharing the database learn of such changes from the store's session
-//!   event log, which each engine reads at most [`SessionCacheConfig::max_staleness`]
-//!   after its previous read (lazily, on the `whoami` path). A change is therefore seen
-//!   everywhere within that bound; a bound of zero reads the log on every `whoami`.
+//!   event log, which each engine reads at most `max_staleness` (see
+//!   [`SessionCacheConfig`]) after its previous read, by the engine's clock (lazily, on the
+//!   `whoami` path). A change is therefore seen everywhere within that bound; a bound of
+//!   zero reads the log on every `whoami`.
 //! - Expiry is checked against the clock on every hit, never cached.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::{AuthenticatedSession, TokenHash};
-
-/// How the `whoami` cache behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionCacheConfig {
-    /// Every `whoami` reads the database.
-    Disabled,
-    /// Sessions are cached in this process.
-    InProcess {
-        /// How long another process's revocation may go unseen here. Default 1 s.
-        max_staleness: Duration,
-        /// At most this many sessions are cached; when full, the cache starts over.
-        capacity: usize,
-    },
-}
-
-impl Default for SessionCacheConfig {
-    fn default() -> Self {
-        Self::InProcess {
-            max_staleness: Duration::from_secs(1),
-            capacity: 100_000,
-        }
-    }
-}
-
-/// A change that makes cached entries stale, as read from the store's event log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// One session changed (revoked, extended).
-    Session(Uuid),
-    /// Everything cached for an identity is stale (identity changed, deleted, or all
-    /// its sessions revoked).
-    Identity(Uuid),
-}
+use crate::config::SessionCacheConfig;
+use crate::session::{AuthenticatedSession, TokenHash};
+use crate::store::SessionEvent;
 
 #[derive(Debug, Default)]
 struct Entries {
@@ -99,7 +69,7 @@ pub(crate) struct SessionCache {
 struct SyncState {
     /// The last event-log sequence number applied.
     cursor: i64,
-    last_read: Option<Instant>,
+    last_read: Option<DateTime<Utc>>,
     /// Bumped by every invalidation, local or from the log: a store read that began
     /// under an older generation may predate it and is not cached.
     generation: u64,
@@ -134,7 +104,10 @@ impl SessionCache {
             SessionCacheConfig::InProcess {
                 max_staleness,
                 capacity,
-            } => Some((max_staleness, capacity)),
+            } => Some((
+                Duration::from_std(max_staleness).unwrap_or(Duration::MAX),
+                capacity,
+            )),
         }
     }
 
@@ -147,13 +120,15 @@ impl SessionCache {
     }
 
     /// Whether the event log must be read before serving from the cache.
-    pub(crate) fn sync_need(&self, now: Instant) -> SyncNeed {
+    /// `now` comes from the engine's clock; a clock that went backwards since the last
+    /// read counts as stale.
+    pub(crate) fn sync_need(&self, now: DateTime<Utc>) -> SyncNeed {
         let Some((max_staleness, _)) = self.enabled() else {
             return SyncNeed::Fresh;
         };
         let sync = self.lock_sync();
         match sync.last_read {
-            Some(at) if now.saturating_duration_since(at) < max_staleness => SyncNeed::Fresh,
+            Some(at) if at <= now && now - at < max_staleness => SyncNeed::Fresh,
             _ => SyncNeed::ReadAfter(sync.cursor),
         }
     }
@@ -166,7 +141,7 @@ impl SessionCache {
         events: &[SessionEvent],
         cursor: i64,
         complete: bool,
-        read_at: Instant,
+        read_at: DateTime<Utc>,
     ) {
         let mut sync = self.lock_sync();
         if sync.cursor != from {
@@ -251,9 +226,13 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Aal;
     use crate::identity::{Identity, IdentityState};
-    use crate::session::{Aal, Session, SessionToken};
-    use chrono::{DateTime, Utc};
+    use crate::session::{Session, SessionToken};
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap()
+    }
 
     fn entry(identity_id: Uuid) -> (TokenHash, AuthenticatedSession) {
         let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
@@ -290,7 +269,7 @@ mod tests {
 
     fn synced(config: SessionCacheConfig) -> SessionCache {
         let cache = SessionCache::new(config);
-        cache.apply(0, &[], 0, true, Instant::now());
+        cache.apply(0, &[], 0, true, t0());
         cache
     }
 
@@ -300,7 +279,7 @@ mod tests {
         let (token, value) = entry(Uuid::new_v4());
         cache.put(token, &value, cache.generation());
         assert!(cache.get(&token).is_none());
-        cache.apply(0, &[], 0, true, Instant::now());
+        cache.apply(0, &[], 0, true, t0());
         assert!(cache.get(&token).is_some());
     }
 
@@ -333,7 +312,7 @@ mod tests {
         cache.put(token, &value, before);
         assert!(cache.get(&token).is_none());
         let before = cache.generation();
-        cache.apply(0, &[], 5, true, Instant::now());
+        cache.apply(0, &[], 5, true, t0());
         cache.put(token, &value, before);
         assert!(cache.get(&token).is_none());
     }
@@ -346,26 +325,26 @@ mod tests {
         let s1 = v1.session.id;
         cache.put(t1, &v1, cache.generation());
         cache.put(t2, &v2, cache.generation());
-        cache.apply(0, &[SessionEvent::Session(s1)], 7, true, Instant::now());
+        cache.apply(0, &[SessionEvent::Session(s1)], 7, true, t0());
         assert!(cache.get(&t1).is_none());
         assert!(cache.get(&t2).is_some());
         // A stale cursor (another task applied first) changes nothing.
-        cache.apply(0, &[], 9, false, Instant::now());
+        cache.apply(0, &[], 9, false, t0());
         assert!(cache.get(&t2).is_some());
-        cache.apply(7, &[], 9, false, Instant::now());
+        cache.apply(7, &[], 9, false, t0());
         assert_eq!(cache.len(), 0);
     }
 
     #[test]
     fn staleness_bound_and_capacity() {
         let cache = synced(SessionCacheConfig::InProcess {
-            max_staleness: Duration::from_secs(60),
+            max_staleness: std::time::Duration::from_secs(60),
             capacity: 2,
         });
-        let now = Instant::now();
+        let now = t0();
         assert_eq!(cache.sync_need(now), SyncNeed::Fresh);
         assert_eq!(
-            cache.sync_need(now + Duration::from_secs(61)),
+            cache.sync_need(now + Duration::seconds(61)),
             SyncNeed::ReadAfter(0)
         );
         for _ in 0..3 {
@@ -375,15 +354,15 @@ mod tests {
         assert_eq!(cache.len(), 1, "full cache starts over");
 
         let zero = synced(SessionCacheConfig::InProcess {
-            max_staleness: Duration::ZERO,
+            max_staleness: std::time::Duration::ZERO,
             capacity: 10,
         });
-        assert_eq!(zero.sync_need(Instant::now()), SyncNeed::ReadAfter(0));
+        assert_eq!(zero.sync_need(t0()), SyncNeed::ReadAfter(0));
 
         let off = SessionCache::new(SessionCacheConfig::Disabled);
         let (t, v) = entry(Uuid::new_v4());
         off.put(t, &v, off.generation());
         assert!(off.get(&t).is_none());
-        assert_eq!(off.sync_need(Instant::now()), SyncNeed::Fresh);
+        assert_eq!(off.sync_need(t0()), SyncNeed::Fresh);
     }
 }

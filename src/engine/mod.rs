@@ -16,17 +16,20 @@ use crate::credential::password::{self, Password, PasswordHasher};
 use crate::credential::webauthn;
 use crate::error::{Error, Result};
 use crate::hook::{Hooks, NoHooks};
+use crate::identity::Aal;
 use crate::identity::schema::{AddressSpec, AddressVia};
 use crate::identity::{
     Credential, CredentialType, ExtractedTraits, Identity, IdentityUpdate, NewIdentity,
     RecoveryAddress, SchemaRegistry, VerifiableAddress, VerificationStatus, normalize,
 };
 use crate::secret::Keyring;
-use crate::session::cache::{SessionCache, SessionEvent, SyncNeed};
+use crate::store::SessionEvent;
+mod cache;
 use crate::session::{
-    Aal, AuthenticatedSession, AuthenticationMethod, Device, Session, SessionRefusal, SessionToken,
+    AuthenticatedSession, AuthenticationMethod, Device, Session, SessionRefusal, SessionToken,
 };
 use crate::store::{Page, PageRequest, Store};
+use cache::{SessionCache, SyncNeed};
 
 /// The largest traits document accepted, serialized (a guard against abuse, not a policy).
 const MAX_TRAITS_BYTES: usize = 64 * 1024;
@@ -682,8 +685,8 @@ impl Identa {
         }
         let hash = token.hash();
         let cache = &self.inner.cache;
-        if let SyncNeed::ReadAfter(cursor) = cache.sync_need(std::time::Instant::now()) {
-            let read_at = std::time::Instant::now();
+        if let SyncNeed::ReadAfter(cursor) = cache.sync_need(self.inner.clock.now()) {
+            let read_at = self.inner.clock.now();
             let log = self
                 .inner
                 .store
