@@ -7,6 +7,11 @@
 //! ```
 //!
 //! where `start_for_tests()` is an `async fn() -> identa_http_suite::Host`.
+//!
+//! Cases that need something beyond Rust (Node and npm packages, Chromium, `oathtool`) are
+//! `#[ignore]`d, with what they need and how to install it as the reason; `cargo test --
+//! --ignored` runs them, and there a missing tool fails the case, naming it. No case
+//! passes without having run.
 
 mod admin;
 mod browser;
@@ -17,18 +22,19 @@ mod sdk;
 mod second_factors;
 mod sessions;
 mod support;
+mod tools;
 mod ui;
 mod webauthn;
 
 use std::any::Any;
 
 pub use admin::admin_identities;
-pub use browser::{real_browser, real_browser_webauthn};
+pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
 pub use health::health_schemas_and_separate_admin;
 pub use native_flows::{native_flows, return_to_and_bad_input};
 pub use sdk::kratos_sdk_roundtrip;
-pub use second_factors::second_factors;
+pub use second_factors::{second_factors, totp_from_oathtool};
 pub use sessions::settings_and_sessions;
 pub use support::{app, browser};
 pub use tokio;
@@ -46,7 +52,8 @@ pub struct Host {
 }
 
 /// Every case, as `#[tokio::test]`s in the calling crate, each against a fresh host from
-/// `$start` (an `async fn() -> Host`).
+/// `$start` (an `async fn() -> Host`). The cases that need tools beyond Rust are ignored
+/// unless asked for (`cargo test -- --ignored`).
 #[macro_export]
 macro_rules! http_suite {
     ($start:path) => {
@@ -58,16 +65,24 @@ macro_rules! http_suite {
             admin_identities,
             settings_and_sessions,
             ui_pages,
-            kratos_sdk_roundtrip,
-            real_browser,
-            real_browser_webauthn,
             second_factors,
             security_keys_and_passkeys,
         );
+        $crate::http_suite!(@cases $start;
+            #[ignore = "needs Node and the Kratos SDK: npm ci --prefix examples/http-suite/sdk; run with `cargo test -- --ignored`"]
+            kratos_sdk_roundtrip,
+            #[ignore = "needs Chromium and puppeteer-core: apt-get install chromium, npm ci --prefix examples/http-suite/browser; run with `cargo test -- --ignored`"]
+            real_browser,
+            #[ignore = "needs Chromium and puppeteer-core: apt-get install chromium, npm ci --prefix examples/http-suite/browser; run with `cargo test -- --ignored`"]
+            real_browser_webauthn,
+            #[ignore = "needs oathtool: apt-get install oathtool; run with `cargo test -- --ignored`"]
+            totp_from_oathtool,
+        );
     };
-    (@cases $start:path; $($case:ident),* $(,)?) => {
+    (@cases $start:path; $($(#[$attr:meta])* $case:ident),* $(,)?) => {
         $(
             #[$crate::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn $case() {
                 let host = $start().await;
                 $crate::$case(&host).await;
