@@ -33,13 +33,13 @@ pub async fn real_browser_webauthn(host: &Host) {
     .await;
 }
 
-/// Runs `browser/<script>` against a host's public base URL (its only argument) and checks
-/// that it succeeded and printed each of `expected`. Fails naming Chromium, Node or
-/// puppeteer-core when one is missing.
-pub async fn run_browser_script(public: &str, script: &str, expected: &[&str]) {
+/// Runs `browser/<script>` with `url` as its only argument (a host's public base URL, or
+/// for `first-run.mjs` the address to open) and checks that it succeeded and printed each
+/// of `expected`. Fails naming Chromium, Node or puppeteer-core when one is missing.
+pub async fn run_browser_script(url: &str, script: &str, expected: &[&str]) {
     let chromium = tools::chromium();
     let dir = tools::npm_dir("browser", "puppeteer-core");
-    let stdout = tools::node(&dir, script, &[public], &[("CHROMIUM", &chromium)]).await;
+    let stdout = tools::node(&dir, script, &[url], &[("CHROMIUM", &chromium)]).await;
     for line in expected {
         assert!(
             stdout.contains(line),

@@ -38,7 +38,7 @@ pub use second_factors::{second_factors, totp_from_oathtool};
 pub use sessions::settings_and_sessions;
 pub use support::{app, browser};
 pub use tokio;
-pub use ui::ui_pages;
+pub use ui::{ui_home, ui_pages};
 pub use webauthn::security_keys_and_passkeys;
 
 /// A running host under test.
@@ -65,6 +65,7 @@ macro_rules! http_suite {
             admin_identities,
             settings_and_sessions,
             ui_pages,
+            ui_home,
             second_factors,
             security_keys_and_passkeys,
         );

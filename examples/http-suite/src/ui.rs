@@ -52,11 +52,9 @@ fn url_origin(url: &str) -> String {
     url[..end].to_owned()
 }
 
-/// The server-rendered UI: sign up through the form, see the dashboard, revoke a session,
-/// and see a wrong password's message on the login page.
-pub async fn ui_pages(host: &Host) {
-    let b = browser();
-    let (url, status, html) = follow(&b, &format!("{}/ui/registration", host.public)).await;
+/// Signs up through the UI's registration form; returns where that led (URL, status, page).
+async fn sign_up(b: &Client, host: &Host, email: &str, name: &str) -> (String, StatusCode, String) {
+    let (url, status, html) = follow(b, &format!("{}/ui/registration", host.public)).await;
     assert_eq!(status, StatusCode::OK, "{url}");
     assert!(url.contains("/ui/registration?flow="), "{url}");
     assert!(html.contains("name=\"traits.email\""), "{html}");
@@ -66,8 +64,8 @@ pub async fn ui_pages(host: &Host) {
         .post(&action)
         .form(&[
             ("csrf_token", csrf.as_str()),
-            ("traits.email", "ui@example.com"),
-            ("traits.name", "Uma"),
+            ("traits.email", email),
+            ("traits.name", name),
             ("password", PASSWORD),
             ("method", "password"),
         ])
@@ -75,7 +73,43 @@ pub async fn ui_pages(host: &Host) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let (url, status, html) = follow(&b, res.headers()[LOCATION].to_str().unwrap()).await;
+    follow(b, res.headers()[LOCATION].to_str().unwrap()).await
+}
+
+/// The addresses a person types land on a page: `/`, `/ui` and `/ui/` lead a signed-out
+/// browser to the sign-in page and a signed-in one to the dashboard.
+pub async fn ui_home(host: &Host) {
+    let b = browser();
+    let homes = ["/", "/ui", "/ui/"].map(|path| format!("{}{path}", host.public));
+    for home in &homes {
+        let (url, status, html) = follow(&b, home).await;
+        assert_eq!(status, StatusCode::OK, "{home} led to {url}: {html}");
+        assert!(url.contains("/ui/login?flow="), "{home} led to {url}");
+        assert!(
+            html.contains("<title>Sign in · identa</title>")
+                && html.contains("name=\"identifier\""),
+            "{home}: {html}"
+        );
+    }
+    let (url, status, _) = sign_up(&b, host, "home@example.com", "Hana").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(url.ends_with("/ui/dashboard"), "{url}");
+    for home in &homes {
+        let (url, status, html) = follow(&b, home).await;
+        assert_eq!(status, StatusCode::OK, "{home} led to {url}: {html}");
+        assert!(url.ends_with("/ui/dashboard"), "{home} led to {url}");
+        assert!(
+            html.contains("<title>Dashboard · identa</title>") && html.contains("home@example.com"),
+            "{home}: {html}"
+        );
+    }
+}
+
+/// The server-rendered UI: sign up through the form, see the dashboard, revoke a session,
+/// and see a wrong password's message on the login page.
+pub async fn ui_pages(host: &Host) {
+    let b = browser();
+    let (url, status, html) = sign_up(&b, host, "ui@example.com", "Uma").await;
     assert_eq!(status, StatusCode::OK);
     assert!(url.ends_with("/ui/dashboard"), "{url}");
     assert!(
