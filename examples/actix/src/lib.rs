@@ -1,6 +1,6 @@
-//! identa inside an actix-web application: the public API (with the UI under `/ui`) and
-//! the admin API on two listeners, and [`CurrentSession`], the extractor a host's own
-//! handlers use to require a signed-in user.
+//! identa inside an actix-web application: the public API (with the UI under `/ui` and at
+//! `/`) and the admin API on two listeners, and [`CurrentSession`], the extractor a host's
+//! own handlers use to require a signed-in user.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -48,7 +48,7 @@ async fn public(
     ui: web::Data<identa_ui::Ui>,
 ) -> HttpResponse {
     let converted = to_identa(&req, body);
-    if req.path() == "/ui" || req.path().starts_with("/ui/") {
+    if identa_ui::Ui::serves(req.path()) {
         if let Some(res) = ui.handle(converted).await {
             return from_identa(res);
         }

@@ -56,7 +56,7 @@ pub fn public_router(api: Arc<PublicApi>) -> Router {
     })
 }
 
-/// The server-rendered UI under `/ui`, as an axum router.
+/// The server-rendered UI under `/ui` (and at `/`, which leads to it), as an axum router.
 pub fn ui_router(ui: identa_ui::Ui, limit: usize) -> Router {
     let handler = move |req: Request| {
         let ui = ui.clone();
@@ -74,8 +74,11 @@ pub fn ui_router(ui: identa_ui::Ui, limit: usize) -> Router {
             .await
         }
     };
+    // `/ui/{*rest}` does not match `/ui/` (an empty rest): that one is routed by itself.
     Router::new()
+        .route("/", axum::routing::any(handler.clone()))
         .route("/ui", axum::routing::any(handler.clone()))
+        .route("/ui/", axum::routing::any(handler.clone()))
         .route("/ui/{*rest}", axum::routing::any(handler))
 }
 

@@ -6,6 +6,8 @@
 //! Pages: `/ui/login`, `/ui/registration`, `/ui/settings`, `/ui/recovery`,
 //! `/ui/verification` (each `?flow=<id>`; without one a new flow is started), `/ui/error`,
 //! and `/ui/dashboard` (the signed-in identity and its sessions, with revoke buttons).
+//! `/ui` and the site's root `/` lead to the dashboard, which sends a signed-out browser
+//! to sign in: the address a person types lands on a page.
 
 pub mod html;
 
@@ -98,11 +100,21 @@ impl Ui {
         )
     }
 
-    /// Answers a request under `/ui`, or `None` for other paths.
+    /// Whether [`Ui::handle`] answers `path`: the root `/`, `/ui` and everything under
+    /// `/ui/` (with or without a trailing slash). A host routes these paths to the UI.
+    pub fn serves(path: &str) -> bool {
+        path == "/" || path == "/ui" || path.starts_with("/ui/")
+    }
+
+    /// Answers a request for `/` or under `/ui`, or `None` for other paths.
     pub async fn handle(&self, req: identa::http::Request) -> Option<Response> {
         let inc = Incoming::new(&req);
         let path = inc.path().to_owned();
-        let rest = path.strip_prefix("/ui")?;
+        // The site's root is the UI's home, as `/ui` is.
+        let rest = match path.as_str() {
+            "/" => "",
+            _ => path.strip_prefix("/ui")?,
+        };
         let res = match (req.method().clone(), rest.trim_start_matches('/')) {
             (Method::GET, "") => redirect("/ui/dashboard"),
             (

@@ -1,0 +1,200 @@
+//! Browser flows over plain HTTP: redirects to the UI, cookies, CSRF, form posts, logout.
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, LOCATION, SET_COOKIE};
+
+use crate::Host;
+use crate::support::{PASSWORD, app, body, browser, node};
+
+/// A browser: redirects to the UI, cookies, CSRF, form posts, logout.
+pub async fn browser_flows(host: &Host) {
+    let b = browser();
+    let res = b
+        .get(format!("{}/self-service/registration/browser", host.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.contains("/registration?flow="), "{location}");
+    assert!(
+        res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().contains("HttpOnly"))
+    );
+    let flow_id = location.rsplit("flow=").next().unwrap().to_owned();
+    let (status, flow) = body(
+        b.get(format!(
+            "{}/self-service/registration/flows?id={flow_id}",
+            host.public
+        ))
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{flow}");
+    assert_eq!(flow["type"], "browser");
+    let csrf = node(&flow, "csrf_token")["attributes"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another browser (no cookie) cannot read or submit it.
+    let (status, _) = body(
+        app()
+            .get(format!(
+                "{}/self-service/registration/flows?id={flow_id}",
+                host.public
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let form = [
+        ("method", "password"),
+        ("traits.email", "browser@example.com"),
+        ("traits.name", "Bea"),
+        ("password", PASSWORD),
+    ];
+    let (status, err) = body(
+        b.post(format!(
+            "{}/self-service/registration?flow={flow_id}",
+            host.public
+        ))
+        .header(ACCEPT, "application/json")
+        .form(&form)
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(err["error"]["id"], "security_csrf_violation");
+    // The form post with the token: 303 to the default return URL, a session cookie.
+    let mut with_token = form.to_vec();
+    with_token.push(("csrf_token", &csrf));
+    let res = b
+        .post(format!(
+            "{}/self-service/registration?flow={flow_id}",
+            host.public
+        ))
+        .form(&with_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session_cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("identa_session="))
+        .expect("a session cookie");
+    assert!(
+        session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"),
+        "{session_cookie}"
+    );
+    let (status, me) = body(
+        b.get(format!("{}/sessions/whoami", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["identity"]["traits"]["name"], "Bea");
+    // The host's own protected route sees the same session.
+    let (status, mine) = body(
+        b.get(format!("{}/app/me", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["email"], "browser@example.com");
+    let (status, _) = body(
+        app()
+            .get(format!("{}/app/me", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Logged in: a new login flow goes to the default return URL instead.
+    let res = b
+        .get(format!("{}/self-service/login/browser", host.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        res.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("/dashboard")
+    );
+    // Logout through the logout URL.
+    let (status, logout) = body(
+        b.get(format!("{}/self-service/logout/browser", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{logout}");
+    let url = logout["logout_url"].as_str().unwrap();
+    assert!(url.contains("/self-service/logout?token="));
+    let res = b.get(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, _) = body(
+        b.get(format!("{}/sessions/whoami", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A login through the browser form.
+    let res = b
+        .get(format!("{}/self-service/login/browser", host.public))
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    let (status, flow) = body(res).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = node(&flow, "csrf_token")["attributes"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = b
+        .post(format!(
+            "{}/self-service/login?flow={}",
+            host.public,
+            flow["id"].as_str().unwrap()
+        ))
+        .form(&[
+            ("method", "password"),
+            ("identifier", "browser@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, _) = body(
+        b.get(format!("{}/sessions/whoami", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}

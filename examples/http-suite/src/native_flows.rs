@@ -1,0 +1,214 @@
+//! Native (API) flows as an app uses them: sign-up, whoami, logout, sign-in, and the
+//! refusals of bad input and foreign `return_to` URLs.
+
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::json;
+
+use crate::Host;
+use crate::support::{PASSWORD, api_login, api_register, app, body, message_ids, node};
+
+/// The native round trip: register, whoami, logout, login, wrong password.
+pub async fn native_flows(host: &Host) {
+    let c = app();
+    let token = api_register(host, "native@example.com").await;
+    let (status, me) = body(
+        c.get(format!("{}/sessions/whoami", host.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["identity"]["traits"]["email"], "native@example.com");
+    assert_eq!(me["authenticator_assurance_level"], "aal1");
+    let (status, _) = body(
+        c.get(format!("{}/sessions/whoami", host.public))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let res = c
+        .delete(format!("{}/self-service/logout/api", host.public))
+        .json(&json!({ "session_token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, err) = body(
+        c.get(format!("{}/sessions/whoami", host.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(err["error"]["id"], "session_inactive");
+
+    let (status, done) = api_login(host, "native@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done["session_token"].as_str().is_some());
+    assert_eq!(
+        done["session"]["identity"]["traits"]["email"],
+        "native@example.com"
+    );
+    let (status, flow) = api_login(host, "native@example.com", "wrong password!").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(message_ids(&flow), vec![4_000_006]);
+    assert_eq!(
+        node(&flow, "identifier")["attributes"]["value"],
+        "native@example.com"
+    );
+    assert!(node(&flow, "password")["attributes"].get("value").is_none());
+
+    // Registration errors come back as the flow with messages on the nodes.
+    let (_, flow) = body(
+        c.get(format!("{}/self-service/registration/api", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (status, shown) = body(
+        c.post(format!("{}/self-service/registration?flow={}", host.public, flow["id"].as_str().unwrap()))
+            .json(&json!({ "method": "password", "traits": { "email": "native@example.com" }, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(message_ids(&shown), vec![4_000_007]);
+}
+
+/// `return_to` must be allowed; bad input gets 4xx JSON, never a 500.
+pub async fn return_to_and_bad_input(host: &Host) {
+    let c = app();
+    let (status, err) = body(
+        c.get(format!(
+            "{}/self-service/login/api?return_to=https://evil.example/",
+            host.public
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["id"], "self_service_flow_return_to_forbidden");
+    let (_, flow) = body(
+        c.get(format!("{}/self-service/login/api", host.public))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let submit = format!(
+        "{}/self-service/login?flow={}",
+        host.public,
+        flow["id"].as_str().unwrap()
+    );
+    let (status, err) = body(
+        c.post(&submit)
+            .header(CONTENT_TYPE, "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (status, _) = body(
+        c.post(&submit)
+            .header(CONTENT_TYPE, "text/plain")
+            .body("hello")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = body(
+        c.post(&submit)
+            .json(&json!({ "method": "carrier-pigeon" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let big = "x".repeat(200_000);
+    // Its own client: the server may close the connection before reading such a body, and
+    // a pooled connection must not be reused after that.
+    let res = app()
+        .post(&submit)
+        .json(&json!({ "method": "password", "identifier": big, "password": "p" }))
+        .send()
+        .await;
+    match res {
+        Ok(res) => assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        // The host refused the body and closed while the client was still sending it:
+        // a reset mid-request, not a refused connection or a hang.
+        Err(err) => assert!(
+            err.is_request() && !err.is_connect() && !err.is_timeout(),
+            "an oversized body should be refused, not fail like this: {err:?}"
+        ),
+    }
+    let (status, _) = body(
+        c.post(format!(
+            "{}/self-service/login?flow=not-a-uuid",
+            host.public
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = body(
+        c.post(format!(
+            "{}/self-service/login?flow=6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+            host.public
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = body(
+        c.get(format!("{}/admin/identities/not-a-uuid", host.admin))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = body(
+        c.get(format!(
+            "{}/admin/identities/6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+            host.admin
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = body(
+        c.post(format!("{}/admin/identities", host.admin))
+            .json(&json!({ "traits": {} }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
