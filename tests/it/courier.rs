@@ -613,11 +613,7 @@ mod smtp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         assert!(mail.contains("X-Envelope-To: dora@example.com"), "{mail}");
-        let code: String = mail
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap()
-            .to_owned();
+        let code = crate::common::six_digit_code(&mail);
         worker.shutdown().await;
         let step = env
             .identa

@@ -5,114 +5,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Duration;
-use identa::courier::{Message, TemplateKind};
+use identa::courier::TemplateKind;
 use identa::flow::csrf;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::recovery::{RecoveryStep, RecoverySubmission};
-use identa::flow::registration::{Registered, RegistrationSubmission};
+use identa::flow::registration::RegistrationSubmission;
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::verification::{VerificationStep, VerificationSubmission};
 use identa::flow::{ContinueWith, Flow, FlowRequest, FlowState, FlowType, UiText};
-use identa::{Error, ErrorKind, PageRequest, Password};
+use identa::{Error, ErrorKind, Password};
 use serde_json::{Value, json};
 
-use crate::common::{TestEnv, api_registration_flow};
+use crate::common::{
+    PASSWORD, TestEnv, api_login, api_registration_flow, code_sent_to, form_message_ids,
+    invalid_flow, mail_to, node_message_ids, node_value, register, with_session,
+};
 use crate::on_every_backend;
-
-const PASSWORD: &str = "a long and unusual passphrase";
-
-fn node_value<'a>(flow: &'a Flow, name: &str) -> Option<&'a Value> {
-    flow.ui.node(name).and_then(|n| n.value())
-}
-
-fn node_message_ids(flow: &Flow, name: &str) -> Vec<u32> {
-    flow.ui
-        .node(name)
-        .map(|n| n.messages.iter().map(|m| m.id).collect())
-        .unwrap_or_default()
-}
-
-fn form_message_ids(flow: &Flow) -> Vec<u32> {
-    flow.ui.messages.iter().map(|m| m.id).collect()
-}
-
-fn invalid_flow(err: Error) -> Flow {
-    match err {
-        Error::FlowInvalid(flow) => *flow,
-        other => panic!("expected a flow with validation messages, got {other:?}"),
-    }
-}
-
-/// All outbox messages to `to`, newest first.
-async fn mail_to(env: &TestEnv, to: &str) -> Vec<Message> {
-    env.identa
-        .courier()
-        .messages(None, PageRequest::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|m| m.email.to == to)
-        .collect()
-}
-
-/// The code in the newest message of `kind` to `to`.
-async fn code_sent_to(env: &TestEnv, to: &str, kind: TemplateKind) -> String {
-    let mail = mail_to(env, to).await;
-    let message = mail
-        .iter()
-        .find(|m| m.template == kind)
-        .unwrap_or_else(|| panic!("no {kind} message to {to}"));
-    let text = &message.email.text;
-    let code: String = text
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .unwrap_or_else(|| panic!("no 6-digit code in {text:?}"))
-        .to_owned();
-    assert!(message.email.html.contains(&code));
-    code
-}
-
-async fn register(env: &TestEnv, email: &str) -> Registered {
-    let req = FlowRequest::api();
-    let flow = api_registration_flow(env).await;
-    env.identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": email, "name": { "first": "Ada" } }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap()
-}
-
-async fn api_login(
-    env: &TestEnv,
-    identifier: &str,
-    password: &str,
-) -> Result<identa::flow::login::LoggedIn, Error> {
-    let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SignIn)
-        .await?;
-    env.identa
-        .login_flow()
-        .submit(
-            flow.id,
-            LoginSubmission::Password {
-                identifier: identifier.into(),
-                password: Password::new(password),
-            },
-            &req,
-        )
-        .await
-}
 
 // ---- registration ---------------------------------------------------------------------
 
@@ -551,8 +459,7 @@ async fn login_issues_sessions_and_refuses_alike(env: TestEnv) {
 async fn login_with_a_session_needs_refresh(env: TestEnv) {
     let reg = register(&env, "linus@example.com").await;
     let token = reg.login.unwrap().token;
-    let with_session =
-        FlowRequest::api().with_session(identa::SessionToken::from_client(token.expose()));
+    let with_session = with_session(&token);
     let err = env
         .identa
         .login_flow()
@@ -645,7 +552,7 @@ async fn logout_by_url_and_by_token(env: TestEnv) {
 async fn settings_profile_and_password(env: TestEnv) {
     let reg = register(&env, "mary@example.com").await;
     let token = reg.login.unwrap().token;
-    let req = FlowRequest::api().with_session(identa::SessionToken::from_client(token.expose()));
+    let req = with_session(&token);
     let settings = env.identa.settings_flow();
     assert_eq!(
         settings
@@ -841,7 +748,7 @@ async fn password_change_can_revoke_other_sessions(env: TestEnv) {
         .unwrap()
         .token
         .unwrap();
-    let req = FlowRequest::api().with_session(identa::SessionToken::from_client(current.expose()));
+    let req = with_session(&current);
     let flow = env
         .identa
         .settings_flow()

@@ -5,9 +5,7 @@ use identa::identity::schema::{SchemaError, ViolationKind};
 use identa::{Error, ErrorKind, IdentityState, IdentityUpdate, NewIdentity, PageRequest, Password};
 use serde_json::json;
 
-use crate::common::TestEnv;
-
-const PW: &str = "a sturdy passphrase 42";
+use crate::common::{PASSWORD, TestEnv};
 
 fn violations(err: &Error) -> Vec<(String, ViolationKind)> {
     match err {
@@ -29,7 +27,7 @@ async fn count(env: &TestEnv) -> usize {
 }
 
 async fn schema_errors_name_the_field(env: TestEnv) {
-    let pw = Password::new(PW);
+    let pw = Password::new(PASSWORD);
     let err = env
         .identa
         .register(json!({ "username": "ada" }), &pw)
@@ -79,7 +77,7 @@ async fn create_get_and_normalise(env: TestEnv) {
         .identa
         .register(
             json!({ "email": "Ada.Lovelace@Example.COM", "username": "  ＡＤＡ ", "name": { "first": "Ada" } }),
-            &Password::new(PW),
+            &Password::new(PASSWORD),
         )
         .await
         .unwrap();
@@ -129,7 +127,7 @@ async fn racing_registrations_make_one_identity(env: TestEnv) {
         .map(|_| {
             let identa = env.identa.clone();
             let traits = traits.clone();
-            tokio::spawn(async move { identa.register(traits, &Password::new(PW)).await })
+            tokio::spawn(async move { identa.register(traits, &Password::new(PASSWORD)).await })
         })
         .collect();
     let mut results = Vec::new();
@@ -146,7 +144,7 @@ async fn racing_registrations_make_one_identity(env: TestEnv) {
 }
 
 async fn identifiers_follow_traits_updates(env: TestEnv) {
-    let pw = Password::new(PW);
+    let pw = Password::new(PASSWORD);
     let ada = env
         .identa
         .register(json!({ "email": "ada@example.com" }), &pw)
@@ -196,7 +194,7 @@ async fn identifiers_follow_traits_updates(env: TestEnv) {
 }
 
 async fn conflicting_update_changes_nothing(env: TestEnv) {
-    let pw = Password::new(PW);
+    let pw = Password::new(PASSWORD);
     let ada = env
         .identa
         .register(json!({ "email": "ada@example.com" }), &pw)
@@ -259,7 +257,7 @@ async fn state_and_metadata_updates(env: TestEnv) {
 }
 
 async fn delete_and_list_with_pagination(env: TestEnv) {
-    let pw = Password::new(PW);
+    let pw = Password::new(PASSWORD);
     let mut ids = Vec::new();
     for n in 0..5 {
         let i = env
@@ -311,7 +309,7 @@ async fn delete_and_list_with_pagination(env: TestEnv) {
 }
 
 async fn bad_input_is_refused_cleanly(env: TestEnv) {
-    let pw = Password::new(PW);
+    let pw = Password::new(PASSWORD);
     let err = env
         .identa
         .create_identity(
@@ -377,7 +375,7 @@ async fn bad_input_is_refused_cleanly(env: TestEnv) {
 
 async fn rows_without_a_document_load_from_the_child_tables(env: TestEnv) {
     use sea_orm::{ConnectionTrait, Statement};
-    let pw = Password::new(PW);
+    let pw = Password::new(PASSWORD);
     let ada = env
         .identa
         .register(

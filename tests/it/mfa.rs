@@ -8,9 +8,12 @@ use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::ui::NodeAttributes;
 use identa::flow::{Flow, FlowRequest, FlowType};
-use identa::{Aal, Error, ErrorKind, Password, SessionToken};
+use identa::{Aal, Error, ErrorKind, SessionToken};
 
-use crate::common::{PASSWORD, TestEnv, register_with_password as register, stored_documents};
+use crate::common::{
+    TestEnv, invalid_flow, node_message_ids, register_with_password as register, sign_in,
+    stored_documents, with_session,
+};
 use crate::on_every_backend;
 
 /// The code an authenticator shows for `secret` (base32) at the test clock's now:
@@ -74,20 +77,12 @@ fn qr_src(flow: &Flow) -> String {
         .expect("a totp_qr node")
 }
 
-async fn password_login(env: &TestEnv, email: &str) -> SessionToken {
-    env.identa
-        .login(email, &Password::new(PASSWORD), None)
-        .await
-        .unwrap()
-        .token
-}
-
 async fn step_up(
     env: &TestEnv,
     token: &SessionToken,
     code: &str,
 ) -> Result<identa::flow::login::LoggedIn, Error> {
-    let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
+    let req = with_session(token);
     let flow = env
         .identa
         .login_flow()
@@ -100,19 +95,12 @@ async fn step_up(
 }
 
 fn totp_node_ids(err: Error) -> Vec<u32> {
-    match err {
-        Error::FlowInvalid(flow) => flow
-            .ui
-            .node("totp_code")
-            .map(|n| n.messages.iter().map(|m| m.id).collect())
-            .unwrap_or_default(),
-        other => panic!("expected a flow with messages, got {other:?}"),
-    }
+    node_message_ids(&invalid_flow(err), "totp_code")
 }
 
 async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     let (identity, token) = register(&env, "totp@example.com").await;
-    let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
+    let req = with_session(&token);
     let settings = env
         .identa
         .settings_flow()
@@ -206,14 +194,14 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
         "totp"
     );
     // The same code again, from another session: refused (replay).
-    let other = password_login(&env, "totp@example.com").await;
+    let other = sign_in(&env, "totp@example.com").await.token;
     assert_eq!(
         totp_node_ids(step_up(&env, &other, &next).await.unwrap_err()),
         vec![4_000_008]
     );
     // Two sessions racing with the next code: at most one succeeds.
     env.clock.advance(Duration::seconds(30));
-    let third = password_login(&env, "totp@example.com").await;
+    let third = sign_in(&env, "totp@example.com").await.token;
     let racing = authenticator_code(&env, &secret);
     let (a, b) = tokio::join!(
         step_up(&env, &other, &racing),
@@ -249,8 +237,8 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
         ErrorKind::InvalidInput
     );
     // Without TOTP, an aal1 session may change settings again: enrol once more.
-    let fresh = password_login(&env, "totp@example.com").await;
-    let fresh_req = FlowRequest::api().with_session(SessionToken::from_client(fresh.expose()));
+    let fresh = sign_in(&env, "totp@example.com").await.token;
+    let fresh_req = with_session(&fresh);
     let again = env
         .identa
         .settings_flow()
@@ -268,7 +256,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     env.clock.advance(Duration::seconds(30));
     let code = authenticator_code(&env, &secret);
     step_up(&env, &token, &code).await.unwrap_err();
-    let aal1 = password_login(&env, "totp@example.com").await;
+    let aal1 = sign_in(&env, "totp@example.com").await.token;
     step_up(&env, &aal1, &code).await.unwrap();
     let req = FlowRequest::api().with_session(aal1);
 
@@ -298,7 +286,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
 
 async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
     let (_, token) = register(&env, "strict@example.com").await;
-    let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
+    let req = with_session(&token);
     let settings = env
         .identa
         .settings_flow()
@@ -312,7 +300,7 @@ async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
         .submit(settings.id, SettingsSubmission::Totp { code }, &req)
         .await
         .unwrap();
-    let aal1 = password_login(&env, "strict@example.com").await;
+    let aal1 = sign_in(&env, "strict@example.com").await.token;
     // Another instance that demands the highest available level.
     let mut config = env.identa.config().clone();
     config.session.whoami_required_aal = RequiredAal::HighestAvailable;
@@ -384,7 +372,7 @@ async fn lookup_step_up(
     token: &SessionToken,
     code: &str,
 ) -> Result<identa::flow::login::LoggedIn, Error> {
-    let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
+    let req = with_session(token);
     let flow = env
         .identa
         .login_flow()
@@ -402,19 +390,12 @@ async fn lookup_step_up(
 }
 
 fn lookup_node_ids(err: Error) -> Vec<u32> {
-    match err {
-        Error::FlowInvalid(flow) => flow
-            .ui
-            .node("lookup_secret")
-            .map(|n| n.messages.iter().map(|m| m.id).collect())
-            .unwrap_or_default(),
-        other => panic!("expected a flow with messages, got {other:?}"),
-    }
+    node_message_ids(&invalid_flow(err), "lookup_secret")
 }
 
 async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     let (identity, token) = register(&env, "backup@example.com").await;
-    let req = FlowRequest::api().with_session(SessionToken::from_client(token.expose()));
+    let req = with_session(&token);
     let settings = env
         .identa
         .settings_flow()
@@ -476,7 +457,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
             .method,
         "lookup_secret"
     );
-    let other = password_login(&env, "backup@example.com").await;
+    let other = sign_in(&env, "backup@example.com").await.token;
     assert_eq!(
         lookup_node_ids(lookup_step_up(&env, &other, &codes[0]).await.unwrap_err()),
         vec![4_000_016]
@@ -486,7 +467,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
         vec![4_000_016]
     );
     // Two sessions racing with one code: at most one succeeds.
-    let third = password_login(&env, "backup@example.com").await;
+    let third = sign_in(&env, "backup@example.com").await.token;
     let (a, b) = tokio::join!(
         lookup_step_up(&env, &other, &codes[1]),
         lookup_step_up(&env, &third, &codes[1])
@@ -499,7 +480,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     // Using codes until few are left brings a warning.
     let mut warned = false;
     for code in &codes[2..9] {
-        let session = password_login(&env, "backup@example.com").await;
+        let session = sign_in(&env, "backup@example.com").await.token;
         let done = lookup_step_up(&env, &session, code).await.unwrap();
         warned |= done.flow.ui.messages.iter().any(|m| m.id == 1_900_001);
     }
@@ -533,7 +514,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
             .len(),
         12
     );
-    let session = password_login(&env, "backup@example.com").await;
+    let session = sign_in(&env, "backup@example.com").await.token;
     assert_eq!(
         lookup_node_ids(
             lookup_step_up(&env, &session, &codes[10])

@@ -5,20 +5,10 @@ use identa::config::SessionCacheConfig;
 use identa::session::SessionRefusal;
 use identa::{Device, ErrorKind, IdentityState, IdentityUpdate, Password, SessionToken};
 use sea_orm::{ConnectionTrait, Statement};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::time::Duration as StdDuration;
 
-use crate::common::{Backend, TestEnv};
-
-const PW: &str = "a sturdy passphrase 42";
-
-async fn signed_up(env: &TestEnv, email: &str) -> identa::Identity {
-    env.identa
-        .register(json!({ "email": email }), &Password::new(PW))
-        .await
-        .unwrap()
-}
+use crate::common::{Backend, PASSWORD, TestEnv, create_account, sign_in};
 
 fn refusal(err: identa::Error) -> SessionRefusal {
     match err {
@@ -28,11 +18,11 @@ fn refusal(err: identa::Error) -> SessionRefusal {
 }
 
 async fn login_whoami_logout(env: TestEnv) {
-    let ada = signed_up(&env, "ada@example.com").await;
+    let ada = create_account(&env, "ada@example.com").await;
     let device = Device::new(Some("203.0.113.9"), Some("curl/8"));
     let login = env
         .identa
-        .login("ada@example.com", &Password::new(PW), Some(device))
+        .login("ada@example.com", &Password::new(PASSWORD), Some(device))
         .await
         .unwrap();
     let me = env.identa.whoami(&login.token).await.unwrap();
@@ -76,12 +66,8 @@ async fn garbage_tokens_are_refused(env: TestEnv) {
 }
 
 async fn expired_sessions_are_refused(env: TestEnv) {
-    signed_up(&env, "ada@example.com").await;
-    let login = env
-        .identa
-        .login("ada@example.com", &Password::new(PW), None)
-        .await
-        .unwrap();
+    create_account(&env, "ada@example.com").await;
+    let login = sign_in(&env, "ada@example.com").await;
     env.clock.advance(Duration::hours(23));
     env.identa.whoami(&login.token).await.unwrap();
     env.clock.advance(Duration::hours(1));
@@ -98,12 +84,8 @@ async fn expired_sessions_are_refused(env: TestEnv) {
 }
 
 async fn extend_pushes_expiry(env: TestEnv) {
-    signed_up(&env, "ada@example.com").await;
-    let login = env
-        .identa
-        .login("ada@example.com", &Password::new(PW), None)
-        .await
-        .unwrap();
+    create_account(&env, "ada@example.com").await;
+    let login = sign_in(&env, "ada@example.com").await;
     env.clock.advance(Duration::hours(20));
     let extended = env
         .identa
@@ -121,12 +103,8 @@ async fn extend_pushes_expiry(env: TestEnv) {
 }
 
 async fn disabled_identity_sessions_are_refused(env: TestEnv) {
-    let ada = signed_up(&env, "ada@example.com").await;
-    let login = env
-        .identa
-        .login("ada@example.com", &Password::new(PW), None)
-        .await
-        .unwrap();
+    let ada = create_account(&env, "ada@example.com").await;
+    let login = sign_in(&env, "ada@example.com").await;
     env.identa
         .update_identity(
             ada.id,
@@ -155,24 +133,13 @@ async fn disabled_identity_sessions_are_refused(env: TestEnv) {
 }
 
 async fn revoke_one_others_and_all(env: TestEnv) {
-    let ada = signed_up(&env, "ada@example.com").await;
-    let bob = signed_up(&env, "bob@example.com").await;
-    let pw = Password::new(PW);
+    let ada = create_account(&env, "ada@example.com").await;
+    let bob = create_account(&env, "bob@example.com").await;
     let mut tokens = Vec::new();
     for _ in 0..4 {
-        tokens.push(
-            env.identa
-                .login("ada@example.com", &pw, None)
-                .await
-                .unwrap()
-                .token,
-        );
+        tokens.push(sign_in(&env, "ada@example.com").await.token);
     }
-    let bobs = env
-        .identa
-        .login("bob@example.com", &pw, None)
-        .await
-        .unwrap();
+    let bobs = sign_in(&env, "bob@example.com").await;
 
     // Revoke one, by id; another identity's session id is not ours to revoke.
     let victim = env.identa.whoami(&tokens[3]).await.unwrap().session.id;
@@ -212,24 +179,15 @@ async fn revoke_one_others_and_all(env: TestEnv) {
 }
 
 async fn with_a_zero_bound_other_engines_see_changes_at_once(env: TestEnv) {
-    let ada = signed_up(&env, "ada@example.com").await;
+    let ada = create_account(&env, "ada@example.com").await;
     let other = env
         .second_engine(SessionCacheConfig::InProcess {
             max_staleness: StdDuration::ZERO,
             capacity: 1000,
         })
         .await;
-    let pw = Password::new(PW);
-    let first = env
-        .identa
-        .login("ada@example.com", &pw, None)
-        .await
-        .unwrap();
-    let second = env
-        .identa
-        .login("ada@example.com", &pw, None)
-        .await
-        .unwrap();
+    let first = sign_in(&env, "ada@example.com").await;
+    let second = sign_in(&env, "ada@example.com").await;
     other.whoami(&first.token).await.unwrap();
     other.whoami(&second.token).await.unwrap();
 
@@ -257,13 +215,9 @@ async fn with_a_zero_bound_other_engines_see_changes_at_once(env: TestEnv) {
 }
 
 async fn other_engines_see_revocation_within_the_default_bound(env: TestEnv) {
-    signed_up(&env, "ada@example.com").await;
+    create_account(&env, "ada@example.com").await;
     let other = env.second_engine(SessionCacheConfig::default()).await;
-    let login = env
-        .identa
-        .login("ada@example.com", &Password::new(PW), None)
-        .await
-        .unwrap();
+    let login = sign_in(&env, "ada@example.com").await;
     other.whoami(&login.token).await.unwrap();
 
     env.identa.logout(&login.token).await.unwrap();
@@ -291,12 +245,8 @@ async fn other_engines_see_revocation_within_the_default_bound(env: TestEnv) {
 }
 
 async fn the_cache_never_outlives_expiry_or_deletion(env: TestEnv) {
-    let ada = signed_up(&env, "ada@example.com").await;
-    let login = env
-        .identa
-        .login("ada@example.com", &Password::new(PW), None)
-        .await
-        .unwrap();
+    let ada = create_account(&env, "ada@example.com").await;
+    let login = sign_in(&env, "ada@example.com").await;
     env.identa.whoami(&login.token).await.unwrap();
     env.identa.whoami(&login.token).await.unwrap();
     env.clock.advance(Duration::hours(25));
@@ -314,12 +264,8 @@ async fn the_cache_never_outlives_expiry_or_deletion(env: TestEnv) {
 }
 
 async fn no_token_in_the_clear(env: TestEnv) {
-    signed_up(&env, "ada@example.com").await;
-    let login = env
-        .identa
-        .login("ada@example.com", &Password::new(PW), None)
-        .await
-        .unwrap();
+    create_account(&env, "ada@example.com").await;
+    let login = sign_in(&env, "ada@example.com").await;
     let token = login.token.expose().to_owned();
     let db = env.store.connection();
     let rows = db
@@ -367,15 +313,10 @@ async fn no_token_in_the_clear(env: TestEnv) {
 async fn the_event_log_reports_gaps_after_pruning(env: TestEnv) {
     use identa::session::SessionEvent;
     use identa::store::SessionStore;
-    let ada = signed_up(&env, "ada@example.com").await;
-    let pw = Password::new(PW);
+    let ada = create_account(&env, "ada@example.com").await;
     let mut ids = Vec::new();
     for _ in 0..5 {
-        let login = env
-            .identa
-            .login("ada@example.com", &pw, None)
-            .await
-            .unwrap();
+        let login = sign_in(&env, "ada@example.com").await;
         ids.push(login.session.session.id);
         env.identa.logout(&login.token).await.unwrap();
     }
@@ -416,10 +357,7 @@ async fn the_event_log_reports_gaps_after_pruning(env: TestEnv) {
     assert_eq!(recent.events.len(), 2);
 
     // Revoking all sessions logs one identity-wide event.
-    env.identa
-        .login("ada@example.com", &pw, None)
-        .await
-        .unwrap();
+    sign_in(&env, "ada@example.com").await;
     env.identa.revoke_all_sessions(ada.id).await.unwrap();
     let last = store.session_events_after(all.cursor, 100).await.unwrap();
     assert_eq!(last.events, vec![SessionEvent::Identity(ada.id)]);

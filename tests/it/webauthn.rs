@@ -18,9 +18,14 @@ use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
 use crate::common::{
-    Backend, PASSWORD, TestEnv, api_registration_flow, register_with_password, stored_documents,
-    test_config,
+    Backend, PASSWORD, TestEnv, all_message_ids, api_registration_flow, invalid_flow, node_str,
+    register_with_password, sign_in, stored_documents, test_config, with_session,
 };
+
+/// The message ids a refused submission shows (on its nodes and on the form).
+fn message_ids(err: Error) -> Vec<u32> {
+    all_message_ids(&invalid_flow(err))
+}
 use crate::on_every_backend;
 
 const ORIGIN: &str = "http://localhost:4455";
@@ -35,48 +40,14 @@ fn origin(url: &str) -> Url {
     Url::parse(url).unwrap()
 }
 
-fn node_value(flow: &Flow, name: &str) -> String {
-    flow.ui
-        .node(name)
-        .and_then(|n| n.value())
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("the flow has no `{name}` value"))
-        .to_owned()
-}
-
 fn creation_options(flow: &Flow, name: &str) -> CreationChallengeResponse {
-    let value: Value = serde_json::from_str(&node_value(flow, name)).unwrap();
+    let value: Value = serde_json::from_str(&node_str(flow, name)).unwrap();
     let options = value.get("credentialOptions").cloned().unwrap_or(value);
     serde_json::from_value(options).unwrap()
 }
 
 fn request_options(flow: &Flow, name: &str) -> RequestChallengeResponse {
-    serde_json::from_str(&node_value(flow, name)).unwrap()
-}
-
-/// The message ids a rejected flow shows (on its nodes and on the form).
-fn message_ids(err: Error) -> Vec<u32> {
-    match err {
-        Error::FlowInvalid(flow) => flow
-            .ui
-            .messages
-            .iter()
-            .chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter()))
-            .map(|m| m.id)
-            .collect(),
-        other => panic!("expected a flow with messages, got {other:?}"),
-    }
-}
-
-fn flow_of(err: Error) -> Flow {
-    match err {
-        Error::FlowInvalid(flow) => *flow,
-        other => panic!("expected a flow, got {other:?}"),
-    }
-}
-
-fn with_session(token: &SessionToken) -> FlowRequest {
-    FlowRequest::api().with_session(SessionToken::from_client(token.expose()))
+    serde_json::from_str(&node_str(flow, name)).unwrap()
 }
 
 /// Adds a security key through a settings flow, answering from `from`.
@@ -197,12 +168,7 @@ async fn security_key_as_second_factor(env: TestEnv) {
     );
 
     // A second sign-in needs the key again; an answer for an old challenge is refused.
-    let second = env
-        .identa
-        .login("key@example.com", &Password::new(PASSWORD), None)
-        .await
-        .unwrap()
-        .token;
+    let second = sign_in(&env, "key@example.com").await.token;
     let req = with_session(&second);
     let first_flow = env
         .identa
@@ -276,7 +242,7 @@ async fn another_origin_is_refused(env: TestEnv) {
     let err = add_security_key(&env, &token, &mut key, "http://localhost:9999")
         .await
         .unwrap_err();
-    let flow = flow_of(err);
+    let flow = invalid_flow(err);
     let messages: Vec<u32> = flow
         .ui
         .node("webauthn_register")
@@ -316,12 +282,7 @@ async fn cloned_authenticator_is_refused(env: TestEnv) {
         .await
         .unwrap();
 
-    let second = env
-        .identa
-        .login("clone@example.com", &Password::new(PASSWORD), None)
-        .await
-        .unwrap()
-        .token;
+    let second = sign_in(&env, "clone@example.com").await.token;
     // The copy's counter is behind the one identa stored: refused.
     let err = key_step_up(&env, &second, &mut clone, ORIGIN)
         .await
@@ -353,7 +314,7 @@ async fn passkey_challenge(env: &TestEnv, identifier: &str) -> Flow {
             .iter()
             .any(|n| n.value() == Some(&json!("passkey")))
     );
-    flow_of(
+    invalid_flow(
         env.identa
             .login_flow()
             .submit(
@@ -544,7 +505,7 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     assert_eq!(first, unknown().await);
     // Shaped like a real challenge, field for field.
     let shape = |flow: &Flow| {
-        let v: Value = serde_json::from_str(&node_value(flow, "passkey_challenge")).unwrap();
+        let v: Value = serde_json::from_str(&node_str(flow, "passkey_challenge")).unwrap();
         let keys = |o: &Value| {
             let mut k: Vec<String> = o.as_object().unwrap().keys().cloned().collect();
             k.sort();
@@ -652,8 +613,7 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
     let req = FlowRequest::api();
     // Registration prefers a discoverable passkey (and still takes one that is not).
     let flow = api_registration_flow(&env).await;
-    let create_data: Value =
-        serde_json::from_str(&node_value(&flow, "passkey_create_data")).unwrap();
+    let create_data: Value = serde_json::from_str(&node_str(&flow, "passkey_create_data")).unwrap();
     assert_eq!(create_data["displayNameFieldName"], "traits.email");
     let selection = &create_data["credentialOptions"]["publicKey"]["authenticatorSelection"];
     assert_eq!(selection["residentKey"], "preferred", "{selection}");
@@ -679,7 +639,7 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
             .unwrap()
     };
     let flow = login().await;
-    let challenge: Value = serde_json::from_str(&node_value(&flow, "passkey_challenge")).unwrap();
+    let challenge: Value = serde_json::from_str(&node_str(&flow, "passkey_challenge")).unwrap();
     let listed = challenge["publicKey"]["allowCredentials"]
         .as_array()
         .map_or(0, Vec::len);
@@ -739,7 +699,7 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
     ] {
         let flow = login().await;
         let answer = discoverable_answer(&mut ada_key, &flow, &ada_credential, handle.as_deref());
-        let refused = flow_of(submit(flow.id, answer).await.unwrap_err());
+        let refused = invalid_flow(submit(flow.id, answer).await.unwrap_err());
         let ids: Vec<u32> = refused
             .ui
             .nodes
@@ -749,8 +709,8 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
             .collect();
         assert_eq!(ids, vec![4_000_001], "handle {handle:?}");
         assert_ne!(
-            node_value(&refused, "passkey_challenge"),
-            node_value(&flow, "passkey_challenge"),
+            node_str(&refused, "passkey_challenge"),
+            node_str(&flow, "passkey_challenge"),
             "a fresh challenge"
         );
     }
@@ -803,7 +763,7 @@ async fn passkey_added_in_settings_signs_in(env: TestEnv) {
         .create(FlowType::Api, &req)
         .await
         .unwrap();
-    let id = node_value(&settings, "passkey_remove");
+    let id = node_str(&settings, "passkey_remove");
     let removed = env
         .identa
         .settings_flow()

@@ -1,4 +1,15 @@
-//! Test environment: a fresh engine on a chosen backend, a manual clock, cheap hashing.
+//! Test environment: a fresh engine on a chosen backend, a manual clock, cheap hashing;
+//! and the helpers more than one test file needs (each defined once, here):
+//! [`accounts`] (signing up and in), [`ui`] (reading a flow's nodes and messages) and
+//! [`mail`] (reading the outbox).
+
+pub mod accounts;
+pub mod mail;
+pub mod ui;
+
+pub use accounts::*;
+pub use mail::*;
+pub use ui::*;
 
 use std::sync::Arc;
 
@@ -216,40 +227,4 @@ pub async fn stored_documents(env: &TestEnv, table: &str) -> Vec<String> {
             .unwrap_or_default()
     })
     .collect()
-}
-
-/// A new API registration flow.
-pub async fn api_registration_flow(env: &TestEnv) -> identa::flow::Flow {
-    use identa::flow::{FlowRequest, FlowType};
-    env.identa
-        .registration_flow()
-        .create(FlowType::Api, &FlowRequest::api())
-        .await
-        .unwrap()
-}
-
-/// Registers `email` through an API registration flow with [`PASSWORD`]; the identity and
-/// the session token registration issued.
-pub async fn register_with_password(
-    env: &TestEnv,
-    email: &str,
-) -> (identa::Identity, identa::SessionToken) {
-    use identa::flow::FlowRequest;
-    use identa::flow::registration::RegistrationSubmission;
-    let req = FlowRequest::api();
-    let flow = api_registration_flow(env).await;
-    let done = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": email }),
-                password: identa::Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
-    (done.identity, done.login.unwrap().token)
 }
