@@ -3,11 +3,18 @@
 
 mod common;
 mod courier;
-mod flows;
+mod flow_guards;
+mod hooks;
 #[cfg(feature = "http")]
 mod http;
 mod identities;
+mod login;
+mod logout;
 mod mfa;
 mod passwords;
+mod recovery;
+mod registration;
 mod sessions;
+mod settings;
+mod verification;
 mod webauthn;
