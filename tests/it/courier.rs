@@ -1,5 +1,6 @@
 //! The courier: the sealed outbox, delivery rounds with retries, backoff and abandonment,
-//! exactly-once claiming by racing workers, and real SMTP delivery (aiosmtpd on loopback).
+//! exactly-once claiming by racing workers, and real SMTP delivery (aiosmtpd on loopback:
+//! those tests are ignored unless asked for, `cargo test -- --ignored`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -296,7 +297,7 @@ mod smtp {
     use identa::courier::{MessageStatus, TemplateKind};
 
     use super::vars;
-    use crate::common::{Backend, TestEnv};
+    use crate::common::{Backend, TestEnv, needs};
 
     /// A real SMTP server (aiosmtpd) on loopback, killed on drop.
     struct SmtpSink {
@@ -312,21 +313,6 @@ mod smtp {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-
-    fn aiosmtpd_available() -> bool {
-        let ok = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            assert!(
-                std::env::var("IDENTA_REQUIRE_SMTP_TESTS").is_err(),
-                "IDENTA_REQUIRE_SMTP_TESTS is set but python3 cannot import aiosmtpd: pip install aiosmtpd"
-            );
-            eprintln!("skipped: python3 cannot import aiosmtpd (pip install aiosmtpd)");
-        }
-        ok
     }
 
     fn free_port() -> u16 {
@@ -409,13 +395,12 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn a_recovery_code_arrives_over_smtp() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
         let sink = SmtpSink::start(free_port());
         let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
         courier
             .enqueue(
@@ -449,13 +434,12 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn smtp_without_starttls_is_refused_and_nothing_is_lost() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
         let sink = SmtpSink::start(free_port());
         let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
         let id = courier
             .enqueue(
@@ -481,7 +465,7 @@ mod smtp {
 
     /// Sends one message through `url` and returns what the sink received.
     async fn deliver_via(url: &str, sink: &SmtpSink) -> String {
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
         courier
             .enqueue(
@@ -497,10 +481,10 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server and openssl: `python3 -m pip install aiosmtpd`, `apt-get install openssl`; run with `cargo test -- --ignored`"]
     async fn smtps_and_starttls_deliver_over_tls() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
+        needs::openssl();
         // Implicit TLS (self-signed certificate, so verification is skipped).
         let port = free_port();
         let sink = SmtpSink::start_tls(port, "tls");
@@ -520,7 +504,7 @@ mod smtp {
         .await;
         assert!(mail.contains("808080"), "{mail}");
         // Without skipping verification, a self-signed certificate is refused.
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
         courier
             .enqueue(
@@ -537,12 +521,11 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn delivery_resumes_after_the_server_was_down() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
         let port = free_port();
-        let env = TestEnv::new(Backend::SqliteFile).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteFile).await;
         let courier = env.identa.courier();
         let id = courier
             .enqueue(
@@ -571,13 +554,12 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn a_spawned_worker_delivers_flow_mail() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
         let sink = SmtpSink::start(free_port());
         let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let mailer = SmtpMailer::from_url(&plain(port), "no-reply@example.com").unwrap();
         let worker = env.identa.courier().spawn(std::sync::Arc::new(mailer));
         env.identa

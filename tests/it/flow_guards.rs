@@ -300,7 +300,7 @@ async fn return_to_must_be_allowed_and_settings_flows_stay_private(env: TestEnv)
     }
     let mut config = crate::common::test_config();
     config.flows.allowed_return_urls = vec!["https://app.example.com".into()];
-    let env2 = TestEnv::with_config(env.backend, config).await.unwrap();
+    let env2 = TestEnv::with_config(env.backend, config).await;
     let r = env2.identa.registration_flow();
     r.create(FlowType::Api, &ok("https://app.example.com/after"))
         .await

@@ -155,7 +155,7 @@ async fn recovery_for_unknown_address_looks_the_same(env: TestEnv) {
     // With notification on, the unknown address gets an "account not found" email.
     let mut config = crate::common::test_config();
     config.flows.recovery.unknown_recipients = identa::config::UnknownRecipients::Notify;
-    let env = TestEnv::with_config(env.backend, config).await.unwrap();
+    let env = TestEnv::with_config(env.backend, config).await;
     start_recovery(&env, "stranger@example.com").await;
     let mail = mail_to(&env, "stranger@example.com").await;
     assert_eq!(mail.len(), 1);

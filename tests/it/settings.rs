@@ -207,7 +207,7 @@ async fn settings_profile_and_password(env: TestEnv) {
 async fn password_change_can_revoke_other_sessions(env: TestEnv) {
     let mut config = crate::common::test_config();
     config.flows.settings.after_password_change = identa::config::OtherSessions::Revoke;
-    let env = TestEnv::with_config(env.backend, config).await.unwrap();
+    let env = TestEnv::with_config(env.backend, config).await;
     let current = register(&env, "sid@example.com").await.login.unwrap().token;
     let elsewhere = api_login(&env, "sid@example.com", PASSWORD)
         .await

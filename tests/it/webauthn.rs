@@ -33,7 +33,7 @@ const ORIGIN: &str = "http://localhost:4455";
 async fn webauthn_env(backend: Backend) -> TestEnv {
     let mut config = test_config();
     config.flows.webauthn = Some(RelyingParty::localhost(ORIGIN));
-    TestEnv::with_config(backend, config).await.unwrap()
+    TestEnv::with_config(backend, config).await
 }
 
 fn origin(url: &str) -> Url {
