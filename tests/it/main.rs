@@ -19,5 +19,6 @@ mod recovery;
 mod registration;
 mod sessions;
 mod settings;
+mod store;
 mod verification;
 mod webauthn;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::common::{
     PASSWORD, TestEnv, api_registration_flow, code_sent_to, form_message_ids, invalid_flow,
-    mail_to, node_message_ids, node_value, register,
+    mail_to, node_message_ids, node_value, register, verification_flow_of,
 };
 use crate::on_every_backend;
 
@@ -68,14 +68,7 @@ async fn registration_creates_identity_session_and_verification(env: TestEnv) {
         done.continue_with.first(),
         Some(ContinueWith::SetOrySessionToken { ory_session_token }) if ory_session_token == login.token.expose()
     ));
-    let verification_flow = done
-        .continue_with
-        .iter()
-        .find_map(|c| match c {
-            ContinueWith::ShowVerificationUi { flow } => Some(flow.id),
-            _ => None,
-        })
-        .expect("a verification flow for the new address");
+    let verification_flow = verification_flow_of(&done.continue_with);
     let stored = env.identa.flow(verification_flow, &req).await.unwrap();
     assert_eq!(stored.state, FlowState::SentEmail);
     // The token never rests in the stored flow.

@@ -1,26 +1,21 @@
 //! Verification by code: the code sent at registration marks the address verified;
-//! unknown addresses look like known ones.
+//! unknown addresses look like known ones; a code works once, also when raced.
 
-use identa::ErrorKind;
 use identa::courier::TemplateKind;
 use identa::flow::verification::{VerificationStep, VerificationSubmission};
-use identa::flow::{ContinueWith, FlowRequest, FlowState, FlowType};
+use identa::flow::{FlowRequest, FlowState, FlowType};
+use identa::{Error, ErrorKind};
 
+use crate::common::race::{ROUNDS, released_together};
 use crate::common::{
     TestEnv, code_sent_to, form_message_ids, invalid_flow, mail_to, node_message_ids, register,
+    verification_flow_of,
 };
-use crate::on_every_backend;
+use crate::{on_every_backend, on_pooled_backends};
 
 async fn verification_marks_the_address_verified(env: TestEnv) {
     let reg = register(&env, "vera@example.com").await;
-    let flow_id = reg
-        .continue_with
-        .iter()
-        .find_map(|c| match c {
-            ContinueWith::ShowVerificationUi { flow } => Some(flow.id),
-            _ => None,
-        })
-        .unwrap();
+    let flow_id = verification_flow_of(&reg.continue_with);
     let code = code_sent_to(
         &env,
         "vera@example.com",
@@ -98,3 +93,41 @@ async fn verification_marks_the_address_verified(env: TestEnv) {
 }
 
 on_every_backend!(verification_marks_the_address_verified,);
+
+/// One verification code, submitted by `TASKS` tasks at once, is accepted exactly once;
+/// the others are refused as a replay: the flow was completed before they read it
+/// ("already completed", 4070002), or while they were judged, so the version check refused
+/// their write. Each round is a new account, with the code registration sent.
+async fn verification_code_is_accepted_once_under_a_race(env: TestEnv) {
+    let req = FlowRequest::api();
+    for round in 0..ROUNDS {
+        let address = format!("race{round}@example.com");
+        let flow_id = verification_flow_of(&register(&env, &address).await.continue_with);
+        let code = code_sent_to(&env, &address, TemplateKind::VerificationCodeValid).await;
+        let results = released_together(|_| {
+            let (identa, req, code) = (env.identa.clone(), req.clone(), code.clone());
+            async move {
+                identa
+                    .verification_flow()
+                    .submit(flow_id, VerificationSubmission::Code(code), &req)
+                    .await
+            }
+        })
+        .await;
+        let verified = results
+            .iter()
+            .filter(|r| matches!(r, Ok(VerificationStep::Verified { .. })))
+            .count();
+        assert_eq!(verified, 1, "round {round}: {results:#?}");
+        for result in results.iter().filter(|r| r.is_err()) {
+            let replay = match result {
+                Err(Error::FlowInvalid(flow)) => form_message_ids(flow) == vec![4_070_002],
+                Err(Error::ConcurrentUpdate { what: "flow" }) => true,
+                _ => false,
+            };
+            assert!(replay, "round {round}: {result:#?}");
+        }
+    }
+}
+
+on_pooled_backends!(verification_code_is_accepted_once_under_a_race);

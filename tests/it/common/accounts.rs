@@ -3,7 +3,7 @@
 
 use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::registration::{Registered, RegistrationSubmission};
-use identa::flow::{Flow, FlowRequest, FlowType};
+use identa::flow::{ContinueWith, Flow, FlowRequest, FlowType};
 use identa::{Error, Identity, Login, Password, SessionToken};
 use serde_json::json;
 
@@ -35,6 +35,18 @@ pub async fn register(env: &TestEnv, email: &str) -> Registered {
         )
         .await
         .unwrap()
+}
+
+/// The verification flow in a `continue_with` list (registration starts one for a new
+/// address).
+pub fn verification_flow_of(continue_with: &[ContinueWith]) -> uuid::Uuid {
+    continue_with
+        .iter()
+        .find_map(|c| match c {
+            ContinueWith::ShowVerificationUi { flow } => Some(flow.id),
+            _ => None,
+        })
+        .expect("a verification flow for the new address")
 }
 
 /// [`register`], keeping the identity and the session token registration issued.

@@ -1,8 +1,72 @@
 //! Second factors as the flow tests use them.
 
+use identa::SessionToken;
 use identa::credential::totp::TotpSecret;
+use identa::flow::settings::SettingsSubmission;
+use identa::flow::ui::NodeAttributes;
+use identa::flow::{Flow, FlowType};
 
-use super::TestEnv;
+use super::{TestEnv, with_session};
+
+/// The TOTP secret (base32) a settings flow shows for enrolment.
+pub fn shown_secret(flow: &Flow) -> String {
+    flow.ui
+        .nodes
+        .iter()
+        .find_map(|n| match &n.attributes {
+            NodeAttributes::Text(t) if t.id == "totp_secret_key" => Some(t.text.text.clone()),
+            _ => None,
+        })
+        .expect("a totp_secret_key node")
+}
+
+/// The backup codes a settings flow shows after `LookupRegenerate`.
+pub fn shown_codes(flow: &Flow) -> Vec<String> {
+    flow.ui
+        .nodes
+        .iter()
+        .find_map(|n| match &n.attributes {
+            NodeAttributes::Text(t) if t.id == "lookup_secret_codes" => Some(t.text.text.clone()),
+            _ => None,
+        })
+        .expect("the backup codes")
+        .split(", ")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Enrols TOTP for the identity of `token` (an `aal1` session will do while it has no
+/// second factor) through a settings flow; the secret, base32. The code comes from
+/// [`identa_totp_code`]: callers test what the factor does to flows, not TOTP.
+pub async fn enrol_totp(env: &TestEnv, token: &SessionToken) -> String {
+    let req = with_session(token);
+    let settings = env.identa.settings_flow();
+    let flow = settings.create(FlowType::Api, &req).await.unwrap();
+    let secret = shown_secret(&flow);
+    let code = identa_totp_code(env, &secret);
+    settings
+        .submit(flow.id, SettingsSubmission::Totp { code }, &req)
+        .await
+        .unwrap();
+    secret
+}
+
+/// Enrols a set of backup codes for the identity of `token` through a settings flow
+/// (regenerate, then confirm); the codes.
+pub async fn enrol_backup_codes(env: &TestEnv, token: &SessionToken) -> Vec<String> {
+    let req = with_session(token);
+    let settings = env.identa.settings_flow();
+    let flow = settings.create(FlowType::Api, &req).await.unwrap();
+    let shown = settings
+        .submit(flow.id, SettingsSubmission::LookupRegenerate, &req)
+        .await
+        .unwrap();
+    settings
+        .submit(flow.id, SettingsSubmission::LookupConfirm, &req)
+        .await
+        .unwrap();
+    shown_codes(&shown.flow)
+}
 
 /// The TOTP code for `secret` (base32) at the test clock's now, from identa's own
 /// generator. Only for tests whose point is a flow (enrolment, step-up, replay, races),

@@ -1,13 +1,14 @@
 //! Test environment: a fresh engine on a chosen backend, a manual clock, cheap hashing;
 //! and the helpers more than one test file needs (each defined once, here):
 //! [`accounts`] (signing up and in), [`ui`] (reading a flow's nodes and messages),
-//! [`mail`] (reading the outbox), [`factors`] (second factors); and [`needs`], what the
-//! ignored tests need beyond Rust.
+//! [`mail`] (reading the outbox), [`factors`] (second factors), [`race`] (tasks released
+//! together); and [`needs`], what the ignored tests need beyond Rust.
 
 pub mod accounts;
 pub mod factors;
 pub mod mail;
 pub mod needs;
+pub mod race;
 pub mod ui;
 
 pub use accounts::*;
@@ -198,6 +199,30 @@ macro_rules! on_every_backend {
                 super::$case(TestEnv::new(Backend::SqliteFile).await).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
+            async fn postgres() {
+                super::$case(TestEnv::new(Backend::Postgres).await).await;
+            }
+        }
+    )*};
+}
+
+/// Runs each listed `async fn(TestEnv)` on the backends whose pool has several
+/// connections, as tests named `<case>::sqlite_file` and `<case>::postgres` (ignored like
+/// [`on_every_backend!`]'s), on a runtime with four worker threads: for races
+/// ([`race::released_together`]). SQLite in memory is left out on purpose: its pool is one
+/// connection, so requests queue on it and no two transactions ever overlap; a race test
+/// there would pass whether or not the guard it is about exists.
+#[macro_export]
+macro_rules! on_pooled_backends {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use $crate::common::{Backend, TestEnv};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite_file() {
+                super::$case(TestEnv::new(Backend::SqliteFile).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             #[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
             async fn postgres() {
                 super::$case(TestEnv::new(Backend::Postgres).await).await;
