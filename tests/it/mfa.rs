@@ -19,7 +19,7 @@ use crate::common::race::{ROUNDS, TASKS, released_together};
 use crate::common::{
     Backend, TestEnv, enrol_backup_codes, enrol_totp, identa_totp_code, invalid_flow, needs,
     node_message_ids, register_with_password as register, shown_codes, shown_secret, sign_in,
-    stored_documents, with_session,
+    step_up, stored_documents, with_session,
 };
 use crate::{on_every_backend, on_pooled_backends};
 
@@ -34,21 +34,13 @@ fn qr_src(flow: &Flow) -> String {
         .expect("a totp_qr node")
 }
 
-async fn step_up(
+/// A step-up with a TOTP code.
+async fn totp_step_up(
     env: &TestEnv,
     token: &SessionToken,
     code: &str,
 ) -> Result<identa::flow::login::LoggedIn, Error> {
-    let req = with_session(token);
-    let flow = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
-        .await?;
-    env.identa
-        .login_flow()
-        .submit(flow.id, LoginSubmission::Totp { code: code.into() }, &req)
-        .await
+    step_up(env, token, LoginSubmission::Totp { code: code.into() }).await
 }
 
 fn totp_node_ids(err: Error) -> Vec<u32> {
@@ -128,7 +120,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
 
     // The enrolment code cannot be replayed for the step-up; the next step's code works.
     assert_eq!(
-        totp_node_ids(step_up(&env, &token, &code).await.unwrap_err()),
+        totp_node_ids(totp_step_up(&env, &token, &code).await.unwrap_err()),
         vec![4_000_008]
     );
     // Settings now need aal2.
@@ -141,7 +133,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     assert_eq!(err.kind(), ErrorKind::Aal2Required);
     env.clock.advance(Duration::seconds(30));
     let next = identa_totp_code(&env, &secret);
-    let upgraded = step_up(&env, &token, &next).await.unwrap();
+    let upgraded = totp_step_up(&env, &token, &next).await.unwrap();
     assert_eq!(upgraded.session.session.aal, Aal::Aal2);
     assert!(upgraded.token.is_none(), "the session is upgraded in place");
     let me = env.identa.whoami(&token).await.unwrap();
@@ -153,7 +145,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     // The same code again, from another session: refused (replay).
     let other = sign_in(&env, "totp@example.com").await.token;
     assert_eq!(
-        totp_node_ids(step_up(&env, &other, &next).await.unwrap_err()),
+        totp_node_ids(totp_step_up(&env, &other, &next).await.unwrap_err()),
         vec![4_000_008]
     );
     // An administrator can remove the factor (a lost device); the password stays.
@@ -198,9 +190,9 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
         .unwrap();
     env.clock.advance(Duration::seconds(30));
     let code = identa_totp_code(&env, &secret);
-    step_up(&env, &token, &code).await.unwrap_err();
+    totp_step_up(&env, &token, &code).await.unwrap_err();
     let aal1 = sign_in(&env, "totp@example.com").await.token;
-    step_up(&env, &aal1, &code).await.unwrap();
+    totp_step_up(&env, &aal1, &code).await.unwrap();
     let req = FlowRequest::api().with_session(aal1);
 
     // Settings with the aal2 session: unlink.
@@ -266,7 +258,7 @@ async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
     env.identa.whoami(&aal1).await.unwrap();
     env.clock.advance(Duration::seconds(30));
     let code = identa_totp_code(&env, &secret);
-    step_up(&env, &aal1, &code).await.unwrap();
+    totp_step_up(&env, &aal1, &code).await.unwrap();
     assert_eq!(strict.whoami(&aal1).await.unwrap().session.aal, Aal::Aal2);
     // An identity without a second factor passes with aal1.
     let (_, plain) = register(&env, "plain@example.com").await;
@@ -296,26 +288,18 @@ async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
     assert_eq!(err.kind(), ErrorKind::SessionInactive);
 }
 
+/// A step-up with a backup code.
 async fn lookup_step_up(
     env: &TestEnv,
     token: &SessionToken,
     code: &str,
 ) -> Result<identa::flow::login::LoggedIn, Error> {
-    let req = with_session(token);
-    let flow = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
-        .await?;
-    assert!(flow.ui.node("lookup_secret").is_some());
-    env.identa
-        .login_flow()
-        .submit(
-            flow.id,
-            LoginSubmission::LookupSecret { code: code.into() },
-            &req,
-        )
-        .await
+    step_up(
+        env,
+        token,
+        LoginSubmission::LookupSecret { code: code.into() },
+    )
+    .await
 }
 
 fn lookup_node_ids(err: Error) -> Vec<u32> {
@@ -371,7 +355,14 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
         assert!(codes.iter().all(|c| !stored.contains(c.as_str())));
     }
 
-    // A code works once, as a second factor.
+    // A second-factor flow now asks for a backup code; a code works once.
+    let offered = env
+        .identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
+        .await
+        .unwrap();
+    assert!(offered.ui.node("lookup_secret").is_some());
     let upgraded = lookup_step_up(&env, &token, &codes[0].to_uppercase())
         .await
         .unwrap();
@@ -594,7 +585,7 @@ async fn oathtool_codes_enrol_and_step_up() {
     );
     env.clock.advance(Duration::seconds(30));
     let code = needs::oathtool_totp(&secret, env.clock_now());
-    let upgraded = step_up(&env, &token, &code).await.unwrap();
+    let upgraded = totp_step_up(&env, &token, &code).await.unwrap();
     assert_eq!(upgraded.session.session.aal, Aal::Aal2);
     for _ in 0..40 {
         env.clock.advance(Duration::seconds(17));

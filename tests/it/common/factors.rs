@@ -1,10 +1,11 @@
 //! Second factors as the flow tests use them.
 
-use identa::SessionToken;
 use identa::credential::totp::TotpSecret;
+use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::ui::NodeAttributes;
 use identa::flow::{Flow, FlowType};
+use identa::{Error, SessionToken};
 
 use super::{TestEnv, with_session};
 
@@ -97,4 +98,23 @@ fn base32_decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Completes a second-factor login flow (`aal2`) for the session of `token` with
+/// `submission`: on success the session is upgraded in place.
+pub async fn step_up(
+    env: &TestEnv,
+    token: &SessionToken,
+    submission: LoginSubmission,
+) -> Result<LoggedIn, Error> {
+    let req = with_session(token);
+    let flow = env
+        .identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
+        .await?;
+    env.identa
+        .login_flow()
+        .submit(flow.id, submission, &req)
+        .await
 }
