@@ -95,7 +95,11 @@ async fn outbox_is_sealed_and_readable(env: TestEnv) {
     let stranger = env
         .second_engine(identa::config::SessionCacheConfig::Disabled)
         .await;
-    assert!(stranger.courier().message(id).await.is_err());
+    let err = stranger.courier().message(id).await.unwrap_err();
+    assert!(
+        matches!(&err, identa::Error::Store(identa::store::StoreError::Corrupt(why)) if why.contains("could not be decrypted")),
+        "{err:?}"
+    );
 }
 
 async fn failures_back_off_then_abandon(env: TestEnv) {
@@ -175,6 +179,8 @@ async fn permanent_failures_abandon_at_once(env: TestEnv) {
     assert_eq!(message.send_count, 1);
 }
 
+/// `TASKS` workers released together, each running delivery rounds until the outbox is
+/// empty, send each of 24 messages exactly once.
 async fn racing_workers_send_each_message_once(env: TestEnv) {
     let courier = env.identa.courier();
     for n in 0..24 {

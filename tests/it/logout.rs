@@ -1,8 +1,9 @@
 //! Logout: by the logout URL's token (bound to its session) and by session token.
 
 use identa::ErrorKind;
+use identa::session::SessionRefusal;
 
-use crate::common::{PASSWORD, TestEnv, api_login, register};
+use crate::common::{PASSWORD, TestEnv, api_login, register, session_refusal};
 use crate::on_every_backend;
 
 async fn logout_by_url_and_by_token(env: TestEnv) {
@@ -33,14 +34,14 @@ async fn logout_by_url_and_by_token(env: TestEnv) {
         .await
         .unwrap();
     assert_eq!(
-        env.identa.whoami(&token).await.unwrap_err().kind(),
-        ErrorKind::SessionInactive
+        session_refusal(env.identa.whoami(&token).await.unwrap_err()),
+        SessionRefusal::Revoked
     );
     // API logout by session token.
     env.identa.logout(&other).await.unwrap();
     assert_eq!(
-        env.identa.whoami(&other).await.unwrap_err().kind(),
-        ErrorKind::SessionInactive
+        session_refusal(env.identa.whoami(&other).await.unwrap_err()),
+        SessionRefusal::Revoked
     );
 }
 

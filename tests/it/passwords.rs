@@ -115,12 +115,12 @@ async fn set_password_replaces_the_old_one(env: TestEnv) {
         .await
         .unwrap();
     env.identa.set_password(ada.id, &new).await.unwrap();
-    assert!(
-        env.identa
-            .login("ada@example.com", &old, None)
-            .await
-            .is_err()
-    );
+    let refused = env
+        .identa
+        .login("ada@example.com", &old, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::InvalidCredentials), "{refused:?}");
     assert!(
         env.identa
             .login("ada@example.com", &new, None)

@@ -8,14 +8,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use sha2::{Digest, Sha256};
 use std::time::Duration as StdDuration;
 
-use crate::common::{Backend, PASSWORD, TestEnv, create_account, sign_in};
-
-fn refusal(err: identa::Error) -> SessionRefusal {
-    match err {
-        identa::Error::SessionInactive(reason) => reason,
-        other => panic!("expected a refused session, got {other:?}"),
-    }
-}
+use crate::common::{Backend, PASSWORD, TestEnv, create_account, session_refusal, sign_in};
 
 async fn login_whoami_logout(env: TestEnv) {
     let ada = create_account(&env, "ada@example.com").await;
@@ -45,12 +38,12 @@ async fn login_whoami_logout(env: TestEnv) {
 
     env.identa.logout(&login.token).await.unwrap();
     assert_eq!(
-        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
         SessionRefusal::Revoked
     );
     assert_eq!(
-        env.identa.logout(&login.token).await.unwrap_err().kind(),
-        ErrorKind::SessionInactive
+        session_refusal(env.identa.logout(&login.token).await.unwrap_err()),
+        SessionRefusal::Revoked
     );
 }
 
@@ -61,7 +54,7 @@ async fn garbage_tokens_are_refused(env: TestEnv) {
             .whoami(&SessionToken::from_client(token))
             .await
             .unwrap_err();
-        assert_eq!(refusal(err), SessionRefusal::Unknown);
+        assert_eq!(session_refusal(err), SessionRefusal::Unknown);
     }
 }
 
@@ -72,7 +65,7 @@ async fn expired_sessions_are_refused(env: TestEnv) {
     env.identa.whoami(&login.token).await.unwrap();
     env.clock.advance(Duration::hours(1));
     assert_eq!(
-        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
         SessionRefusal::Expired
     );
     let err = env
@@ -80,7 +73,7 @@ async fn expired_sessions_are_refused(env: TestEnv) {
         .extend_session(login.session.session.id)
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::SessionInactive);
+    assert_eq!(session_refusal(err), SessionRefusal::Expired);
 }
 
 async fn extend_pushes_expiry(env: TestEnv) {
@@ -96,9 +89,10 @@ async fn extend_pushes_expiry(env: TestEnv) {
     env.clock.advance(Duration::hours(10));
     env.identa.whoami(&login.token).await.unwrap();
     let missing = uuid::Uuid::new_v4();
-    assert_eq!(
-        env.identa.extend_session(missing).await.unwrap_err().kind(),
-        ErrorKind::NotFound
+    let err = env.identa.extend_session(missing).await.unwrap_err();
+    assert!(
+        matches!(err, identa::Error::SessionNotFound(id) if id == missing),
+        "{err:?}"
     );
 }
 
@@ -116,7 +110,7 @@ async fn disabled_identity_sessions_are_refused(env: TestEnv) {
         .await
         .unwrap();
     assert_eq!(
-        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
         SessionRefusal::IdentityDisabled
     );
     env.identa
@@ -152,14 +146,20 @@ async fn revoke_one_others_and_all(env: TestEnv) {
         ErrorKind::NotFound
     );
     env.identa.revoke_session(ada.id, victim).await.unwrap();
-    assert!(env.identa.whoami(&tokens[3]).await.is_err());
+    assert_eq!(
+        session_refusal(env.identa.whoami(&tokens[3]).await.unwrap_err()),
+        SessionRefusal::Revoked
+    );
 
     // Revoke all others: only the current one stays.
     let current = env.identa.whoami(&tokens[0]).await.unwrap();
     assert_eq!(env.identa.revoke_other_sessions(&current).await.unwrap(), 2);
     env.identa.whoami(&tokens[0]).await.unwrap();
     for token in &tokens[1..] {
-        assert!(env.identa.whoami(token).await.is_err());
+        assert_eq!(
+            session_refusal(env.identa.whoami(token).await.unwrap_err()),
+            SessionRefusal::Revoked
+        );
     }
     let listed = env.identa.sessions(ada.id).await.unwrap();
     assert_eq!(listed.len(), 4);
@@ -174,7 +174,10 @@ async fn revoke_one_others_and_all(env: TestEnv) {
 
     // Revoke all: none stays; bob is untouched.
     assert_eq!(env.identa.revoke_all_sessions(ada.id).await.unwrap(), 1);
-    assert!(env.identa.whoami(&tokens[0]).await.is_err());
+    assert_eq!(
+        session_refusal(env.identa.whoami(&tokens[0]).await.unwrap_err()),
+        SessionRefusal::Revoked
+    );
     env.identa.whoami(&bobs.token).await.unwrap();
 }
 
@@ -193,7 +196,7 @@ async fn with_a_zero_bound_other_engines_see_changes_at_once(env: TestEnv) {
 
     env.identa.logout(&first.token).await.unwrap();
     assert_eq!(
-        refusal(other.whoami(&first.token).await.unwrap_err()),
+        session_refusal(other.whoami(&first.token).await.unwrap_err()),
         SessionRefusal::Revoked
     );
 
@@ -209,11 +212,17 @@ async fn with_a_zero_bound_other_engines_see_changes_at_once(env: TestEnv) {
         .await
         .unwrap();
     assert_eq!(
-        refusal(other.whoami(&second.token).await.unwrap_err()),
+        session_refusal(other.whoami(&second.token).await.unwrap_err()),
         SessionRefusal::IdentityDisabled
     );
 }
 
+/// Another engine with the default cache sees a revocation made elsewhere within the
+/// bound (1 s): once that long has passed since it last read the event log, its next
+/// `whoami` reads the log before answering. An engine with a longer bound may go on
+/// serving the revoked session from its cache until its own bound has passed; that is what
+/// the bound permits, and shows the cache is in play. No timing is asserted: the test waits
+/// out the bound (the cache measures it with `std::time::Instant`, not the engine's clock).
 async fn other_engines_see_revocation_within_the_default_bound(env: TestEnv) {
     create_account(&env, "ada@example.com").await;
     let other = env.second_engine(SessionCacheConfig::default()).await;
@@ -223,7 +232,7 @@ async fn other_engines_see_revocation_within_the_default_bound(env: TestEnv) {
     env.identa.logout(&login.token).await.unwrap();
     // The revoking engine refuses at once.
     assert_eq!(
-        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
         SessionRefusal::Revoked
     );
     let revoked_at = std::time::Instant::now();
@@ -251,14 +260,14 @@ async fn the_cache_never_outlives_expiry_or_deletion(env: TestEnv) {
     env.identa.whoami(&login.token).await.unwrap();
     env.clock.advance(Duration::hours(25));
     assert_eq!(
-        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
         SessionRefusal::Expired
     );
     env.clock.advance(Duration::hours(-25));
     env.identa.whoami(&login.token).await.unwrap();
     env.identa.delete_identity(ada.id).await.unwrap();
     assert_eq!(
-        refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
         SessionRefusal::Unknown
     );
 }

@@ -7,9 +7,11 @@ use identa::courier::TemplateKind;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::{ContinueWith, FlowRequest, FlowState, FlowType};
+use identa::session::SessionRefusal;
 use identa::{Aal, CredentialType, Error, ErrorKind, Password};
 use serde_json::json;
 
+use crate::common::session_refusal;
 use crate::common::{
     PASSWORD, TestEnv, api_login, code_sent_to, enrol_backup_codes, enrol_totp, form_message_ids,
     identa_totp_code, invalid_flow, node_message_ids, node_value, register, register_with_password,
@@ -23,12 +25,13 @@ async fn settings_profile_and_password(env: TestEnv) {
     let req = with_session(&token);
     let settings = env.identa.settings_flow();
     assert_eq!(
-        settings
-            .create(FlowType::Api, &FlowRequest::api())
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::SessionInactive
+        session_refusal(
+            settings
+                .create(FlowType::Api, &FlowRequest::api())
+                .await
+                .unwrap_err()
+        ),
+        SessionRefusal::Unknown
     );
     let flow = settings.create(FlowType::Api, &req).await.unwrap();
     assert_eq!(flow.state, FlowState::ShowForm);
@@ -236,8 +239,8 @@ async fn password_change_can_revoke_other_sessions(env: TestEnv) {
         .unwrap();
     env.identa.whoami(&current).await.unwrap();
     assert_eq!(
-        env.identa.whoami(&elsewhere).await.unwrap_err().kind(),
-        ErrorKind::SessionInactive
+        session_refusal(env.identa.whoami(&elsewhere).await.unwrap_err()),
+        SessionRefusal::Revoked
     );
 }
 

@@ -9,10 +9,11 @@ use identa::config::RelyingParty;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::registration::{Registered, RegistrationSubmission};
 use identa::flow::settings::SettingsSubmission;
-use identa::flow::{Flow, FlowRequest, FlowType};
+use identa::flow::{Flow, FlowRequest, FlowState, FlowType};
 use identa::{Aal, CredentialType, Error, Password, SessionToken};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::error::WebauthnCError;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
@@ -48,6 +49,21 @@ fn creation_options(flow: &Flow, name: &str) -> CreationChallengeResponse {
 
 fn request_options(flow: &Flow, name: &str) -> RequestChallengeResponse {
     serde_json::from_str(&node_str(flow, name)).unwrap()
+}
+
+/// The credential ids a request challenge (node `name`) allows.
+fn allowed_ids(flow: &Flow, name: &str) -> Vec<Vec<u8>> {
+    request_options(flow, name)
+        .public_key
+        .allow_credentials
+        .iter()
+        .map(|c| c.id.to_vec())
+        .collect()
+}
+
+/// What the software authenticator answers to a challenge naming none of its credentials.
+fn has_no_allowed_credential(answer: Result<impl std::fmt::Debug, WebauthnCError>) -> bool {
+    matches!(answer, Err(WebauthnCError::Internal))
 }
 
 /// Adds a security key through a settings flow, answering from `from`.
@@ -437,7 +453,7 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
 async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let mut passkey = SoftPasskey::new(true);
-    let (done, _) = passkey_account(&env, "Pass@Example.com", &mut passkey).await;
+    let (done, credential_id) = passkey_account(&env, "Pass@Example.com", &mut passkey).await;
     let identity = done.identity;
     assert!(identity.credential(CredentialType::Password).is_none());
     let credential = identity.credential(CredentialType::Passkey).unwrap();
@@ -473,22 +489,24 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
 
     // Another authenticator cannot answer for this account.
     let mut stranger = SoftPasskey::new(true);
-    let _ = stranger
+    let strangers = stranger
         .do_registration(
             origin(ORIGIN),
             creation_options(&api_registration_flow(&env).await, "passkey_create_data"),
         )
-        .unwrap();
+        .unwrap()
+        .raw_id;
     let challenged = passkey_challenge(&env, "pass@example.com").await;
-    assert!(
-        stranger
-            .do_authentication(
-                origin(ORIGIN),
-                request_options(&challenged, "passkey_challenge")
-            )
-            .is_err(),
-        "the challenge names only this account's passkeys"
+    assert_eq!(
+        allowed_ids(&challenged, "passkey_challenge"),
+        vec![credential_id.to_vec()],
+        "the challenge names only this account's passkey"
     );
+    assert_ne!(strangers.to_vec(), credential_id.to_vec());
+    assert!(has_no_allowed_credential(stranger.do_authentication(
+        origin(ORIGIN),
+        request_options(&challenged, "passkey_challenge")
+    )));
 
     // An unknown identifier gets a believable challenge, the same credential ids each time.
     let unknown = async || {
@@ -684,8 +702,18 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
         "passkey"
     );
     assert!(signed_in.token.is_some());
-    // The same answer cannot sign in again, in this flow or another.
-    assert!(submit(flow.id, answer.clone()).await.is_err());
+    // The same answer cannot sign in again, in this flow (it is complete) or another.
+    let err = submit(flow.id, answer.clone()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::FlowState {
+                state: FlowState::PassedChallenge,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let other = login().await;
     let err = submit(other.id, answer).await.unwrap_err();
     assert_eq!(message_ids(err), vec![4_000_001]);
@@ -778,14 +806,13 @@ async fn passkey_added_in_settings_signs_in(env: TestEnv) {
     );
     let challenged = passkey_challenge(&env, "both@example.com").await;
     assert!(
-        passkey
-            .do_authentication(
-                origin(ORIGIN),
-                request_options(&challenged, "passkey_challenge")
-            )
-            .is_err(),
+        !allowed_ids(&challenged, "passkey_challenge").contains(&answer.raw_id.to_vec()),
         "the removed passkey is no longer asked for"
     );
+    assert!(has_no_allowed_credential(passkey.do_authentication(
+        origin(ORIGIN),
+        request_options(&challenged, "passkey_challenge")
+    )));
 }
 
 /// A lost key: the admin deletes the identity's security keys, the second factor is gone,

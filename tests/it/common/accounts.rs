@@ -4,6 +4,7 @@
 use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::registration::{Registered, RegistrationSubmission};
 use identa::flow::{ContinueWith, Flow, FlowRequest, FlowType};
+use identa::session::SessionRefusal;
 use identa::{Error, Identity, Login, Password, SessionToken};
 use serde_json::json;
 
@@ -90,6 +91,14 @@ pub async fn api_login(env: &TestEnv, identifier: &str, password: &str) -> Resul
             &req,
         )
         .await
+}
+
+/// Why a session was refused (`Error::SessionInactive`); panics on any other error.
+pub fn session_refusal(err: Error) -> SessionRefusal {
+    match err {
+        Error::SessionInactive(reason) => reason,
+        other => panic!("expected a refused session, got {other:?}"),
+    }
 }
 
 /// An API request presenting `token` (as a client would send it back).
