@@ -20,7 +20,7 @@ use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, 
 
 use crate::common::{
     Backend, PASSWORD, TestEnv, all_message_ids, api_registration_flow, invalid_flow, node_str,
-    register_with_password, sign_in, stored_documents, test_config, with_session,
+    register_with_password, sign_in, stored_flow_document, test_config, with_session,
 };
 
 /// The message ids a refused submission shows (on its nodes and on the form).
@@ -374,23 +374,13 @@ async fn passkey_login(
         .await
 }
 
-/// A flow as its database row holds it, internal state included.
-async fn stored_flow(env: &TestEnv, id: uuid::Uuid) -> Value {
-    stored_documents(env, "identa_flows")
-        .await
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .find(|d: &Value| d["id"] == json!(id))
-        .expect("the flow's row")
-}
-
 /// Flows completed without WebAuthn (a password) keep none of the ceremonies they
 /// offered: registration's passkey ceremony and login's discoverable challenge go.
 async fn completed_flows_hold_no_ceremony(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let req = FlowRequest::api();
     let flow = api_registration_flow(&env).await;
-    let open = stored_flow(&env, flow.id).await;
+    let open = stored_flow_document(&env, flow.id).await;
     assert!(
         open["internal"]["passkey"].is_object(),
         "{}",
@@ -409,7 +399,7 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
         )
         .await
         .unwrap();
-    let done = stored_flow(&env, registered.flow.id).await;
+    let done = stored_flow_document(&env, registered.flow.id).await;
     assert_eq!(done["state"], "passed_challenge");
     assert!(
         done["internal"]["passkey"].is_null(),
@@ -423,7 +413,7 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
         .create(FlowType::Api, &req, LoginIntent::SignIn)
         .await
         .unwrap();
-    let open = stored_flow(&env, login.id).await;
+    let open = stored_flow_document(&env, login.id).await;
     assert!(
         open["internal"]["passkey"].is_object(),
         "{}",
@@ -441,7 +431,7 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
         )
         .await
         .unwrap();
-    let done = stored_flow(&env, login.id).await;
+    let done = stored_flow_document(&env, login.id).await;
     assert_eq!(done["state"], "passed_challenge");
     assert!(
         done["internal"]["passkey"].is_null(),
@@ -479,7 +469,7 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
         "passkey"
     );
     // The ceremony state is gone from the completed flow's row.
-    let stored = stored_flow(&env, signed_in.flow.id).await;
+    let stored = stored_flow_document(&env, signed_in.flow.id).await;
     assert_eq!(stored["state"], "passed_challenge");
     assert!(
         stored["internal"]["passkey"].is_null(),

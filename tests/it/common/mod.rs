@@ -231,6 +231,16 @@ macro_rules! on_pooled_backends {
     )*};
 }
 
+/// The document of flow `id` as its database row holds it, internal state included.
+pub async fn stored_flow_document(env: &TestEnv, id: uuid::Uuid) -> Value {
+    stored_documents(env, "identa_flows")
+        .await
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .find(|d: &Value| d["id"] == json!(id))
+        .expect("the flow's row")
+}
+
 /// The `document` column of every row of `table` (`identa_flows`, `identities`) as the
 /// database stores it, so tests can check what is kept in the clear.
 pub async fn stored_documents(env: &TestEnv, table: &str) -> Vec<String> {
