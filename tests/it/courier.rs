@@ -14,6 +14,7 @@ use identa::courier::{
 };
 
 use crate::common::TestEnv;
+use crate::common::race::released_together;
 use crate::on_every_backend;
 
 fn vars(to: &str, code: &str) -> TemplateVars {
@@ -193,24 +194,18 @@ async fn racing_workers_send_each_message_once(env: TestEnv) {
             .unwrap();
     }
     let mailer = Arc::new(Recorder::new(Behaviour::Deliver));
-    let (a, b) = (courier.clone(), courier.clone());
-    let (ma, mb) = (mailer.clone(), mailer.clone());
-    let task_a = tokio::spawn(async move {
-        let mut total = 0;
-        for _ in 0..4 {
-            total += a.dispatch_once(ma.as_ref()).await.unwrap().sent;
+    let sent = released_together(|_| {
+        let (courier, mailer) = (courier.clone(), mailer.clone());
+        async move {
+            let mut total = 0;
+            for _ in 0..4 {
+                total += courier.dispatch_once(mailer.as_ref()).await.unwrap().sent;
+            }
+            total
         }
-        total
-    });
-    let task_b = tokio::spawn(async move {
-        let mut total = 0;
-        for _ in 0..4 {
-            total += b.dispatch_once(mb.as_ref()).await.unwrap().sent;
-        }
-        total
-    });
-    let (sent_a, sent_b) = (task_a.await.unwrap(), task_b.await.unwrap());
-    assert_eq!(sent_a + sent_b, 24);
+    })
+    .await;
+    assert_eq!(sent.iter().sum::<u32>(), 24, "{sent:?}");
     for n in 0..24 {
         assert_eq!(mailer.count(&format!("user{n}@example.com")), 1);
     }
@@ -288,9 +283,10 @@ on_every_backend!(
     outbox_is_sealed_and_readable,
     failures_back_off_then_abandon,
     permanent_failures_abandon_at_once,
-    racing_workers_send_each_message_once,
     lapsed_claims_are_taken_over,
 );
+
+crate::on_pooled_backends!(racing_workers_send_each_message_once);
 
 #[cfg(feature = "smtp")]
 mod smtp {
