@@ -280,11 +280,7 @@ impl AdminApi {
             kind.parse().map_err(|e: crate::identity::UnknownVariant| {
                 error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string())
             })?;
-        let identity = self
-            .identa
-            .identity(id)
-            .await
-            .map_err(|e| from_error(&e))?;
+        let identity = self.identa.identity(id).await.map_err(|e| from_error(&e))?;
         if kind != crate::identity::CredentialType::Password && identity.credential(kind).is_none()
         {
             return Err(error(
@@ -353,11 +349,7 @@ impl AdminApi {
 
     async fn get_session(&self, id: &str) -> Result<Response, Response> {
         let id = parse_id(id).map_err(|e| from_error(&e))?;
-        let session = self
-            .identa
-            .session(id)
-            .await
-            .map_err(|e| from_error(&e))?;
+        let session = self.identa.session(id).await.map_err(|e| from_error(&e))?;
         let identity = self
             .identa
             .identity(session.identity_id)
@@ -380,11 +372,7 @@ impl AdminApi {
 
     async fn revoke_session(&self, id: &str) -> Result<Response, Response> {
         let id = parse_id(id).map_err(|e| from_error(&e))?;
-        let session = self
-            .identa
-            .session(id)
-            .await
-            .map_err(|e| from_error(&e))?;
+        let session = self.identa.session(id).await.map_err(|e| from_error(&e))?;
         match self.identa.revoke_session(session.identity_id, id).await {
             Ok(()) | Err(Error::SessionNotFound(_)) => Ok(empty(StatusCode::NO_CONTENT)),
             Err(e) => Err(from_error(&e)),

@@ -1,5 +1,6 @@
 //! The courier: the sealed outbox, delivery rounds with retries, backoff and abandonment,
-//! exactly-once claiming by racing workers, and real SMTP delivery (aiosmtpd on loopback).
+//! exactly-once claiming by racing workers, and real SMTP delivery (aiosmtpd on loopback:
+//! those tests are ignored unless asked for, `cargo test -- --ignored`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use identa::courier::{DispatchReport, Email, MailError, Mailer, TemplateKind, Te
 use identa::store::{MessageStatus, OutboxStore};
 
 use crate::common::TestEnv;
+use crate::common::race::released_together;
 use crate::on_every_backend;
 
 fn vars(to: &str, code: &str) -> TemplateVars {
@@ -92,7 +94,11 @@ async fn outbox_is_sealed_and_readable(env: TestEnv) {
     let stranger = env
         .second_engine(identa::config::SessionCacheConfig::Disabled)
         .await;
-    assert!(stranger.courier().message(id).await.is_err());
+    let err = stranger.courier().message(id).await.unwrap_err();
+    assert!(
+        matches!(&err, identa::courier::CourierError::Unreadable(unread) if *unread == id),
+        "{err:?}"
+    );
 }
 
 async fn failures_back_off_then_abandon(env: TestEnv) {
@@ -172,6 +178,8 @@ async fn permanent_failures_abandon_at_once(env: TestEnv) {
     assert_eq!(message.send_count, 1);
 }
 
+/// `TASKS` workers released together, each running delivery rounds until the outbox is
+/// empty, send each of 24 messages exactly once.
 async fn racing_workers_send_each_message_once(env: TestEnv) {
     let courier = env.identa.courier();
     for n in 0..24 {
@@ -184,24 +192,18 @@ async fn racing_workers_send_each_message_once(env: TestEnv) {
             .unwrap();
     }
     let mailer = Arc::new(Recorder::new(Behaviour::Deliver));
-    let (a, b) = (courier.clone(), courier.clone());
-    let (ma, mb) = (mailer.clone(), mailer.clone());
-    let task_a = tokio::spawn(async move {
-        let mut total = 0;
-        for _ in 0..4 {
-            total += a.dispatch_once(ma.as_ref()).await.unwrap().sent;
+    let sent = released_together(|_| {
+        let (courier, mailer) = (courier.clone(), mailer.clone());
+        async move {
+            let mut total = 0;
+            for _ in 0..4 {
+                total += courier.dispatch_once(mailer.as_ref()).await.unwrap().sent;
+            }
+            total
         }
-        total
-    });
-    let task_b = tokio::spawn(async move {
-        let mut total = 0;
-        for _ in 0..4 {
-            total += b.dispatch_once(mb.as_ref()).await.unwrap().sent;
-        }
-        total
-    });
-    let (sent_a, sent_b) = (task_a.await.unwrap(), task_b.await.unwrap());
-    assert_eq!(sent_a + sent_b, 24);
+    })
+    .await;
+    assert_eq!(sent.iter().sum::<u32>(), 24, "{sent:?}");
     for n in 0..24 {
         assert_eq!(mailer.count(&format!("user{n}@example.com")), 1);
     }
@@ -279,9 +281,10 @@ on_every_backend!(
     outbox_is_sealed_and_readable,
     failures_back_off_then_abandon,
     permanent_failures_abandon_at_once,
-    racing_workers_send_each_message_once,
     lapsed_claims_are_taken_over,
 );
+
+crate::on_pooled_backends!(racing_workers_send_each_message_once);
 
 #[cfg(feature = "smtp")]
 mod smtp {
@@ -295,7 +298,7 @@ mod smtp {
     use identa::store::MessageStatus;
 
     use super::vars;
-    use crate::common::{Backend, TestEnv};
+    use crate::common::{Backend, TestEnv, needs};
 
     /// A real SMTP server (aiosmtpd) on loopback, killed on drop.
     struct SmtpSink {
@@ -311,21 +314,6 @@ mod smtp {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-
-    fn aiosmtpd_available() -> bool {
-        let ok = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            assert!(
-                std::env::var("IDENTA_REQUIRE_SMTP_TESTS").is_err(),
-                "IDENTA_REQUIRE_SMTP_TESTS is set but python3 cannot import aiosmtpd: pip install aiosmtpd"
-            );
-            eprintln!("skipped: python3 cannot import aiosmtpd (pip install aiosmtpd)");
-        }
-        ok
     }
 
     fn free_port() -> u16 {
@@ -408,13 +396,12 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn a_recovery_code_arrives_over_smtp() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
         let sink = SmtpSink::start(free_port());
         let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
         courier
             .enqueue(
@@ -448,13 +435,12 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn smtp_without_starttls_is_refused_and_nothing_is_lost() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
         let sink = SmtpSink::start(free_port());
         let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
         let id = courier
             .enqueue(
@@ -480,7 +466,7 @@ mod smtp {
 
     /// Sends one message through `url` and returns what the sink received.
     async fn deliver_via(url: &str, sink: &SmtpSink) -> String {
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
         courier
             .enqueue(
@@ -496,10 +482,10 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server and openssl: `python3 -m pip install aiosmtpd`, `apt-get install openssl`; run with `cargo test -- --ignored`"]
     async fn smtps_and_starttls_deliver_over_tls() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
+        needs::openssl();
         // Implicit TLS (self-signed certificate, so verification is skipped).
         let port = free_port();
         let sink = SmtpSink::start_tls(port, "tls");
@@ -519,7 +505,7 @@ mod smtp {
         .await;
         assert!(mail.contains("808080"), "{mail}");
         // Without skipping verification, a self-signed certificate is refused.
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
         courier
             .enqueue(
@@ -536,12 +522,11 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn delivery_resumes_after_the_server_was_down() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
         let port = free_port();
-        let env = TestEnv::new(Backend::SqliteFile).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteFile).await;
         let courier = env.identa.courier();
         let id = courier
             .enqueue(
@@ -570,13 +555,12 @@ mod smtp {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn a_spawned_worker_delivers_flow_mail() {
-        if !aiosmtpd_available() {
-            return;
-        }
+        needs::aiosmtpd();
         let sink = SmtpSink::start(free_port());
         let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await.unwrap();
+        let env = TestEnv::new(Backend::SqliteMemory).await;
         let mailer = SmtpMailer::from_url(&plain(port), "no-reply@example.com").unwrap();
         let worker = env.identa.courier().spawn(std::sync::Arc::new(mailer));
         env.identa
@@ -612,11 +596,7 @@ mod smtp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         assert!(mail.contains("X-Envelope-To: dora@example.com"), "{mail}");
-        let code: String = mail
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap()
-            .to_owned();
+        let code = crate::common::six_digit_code(&mail);
         worker.shutdown().await;
         let step = env
             .identa

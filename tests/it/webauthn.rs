@@ -9,18 +9,24 @@ use identa::config::RelyingParty;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::registration::{Registered, RegistrationSubmission};
 use identa::flow::settings::SettingsSubmission;
-use identa::flow::{Flow, FlowRequest, FlowType};
+use identa::flow::{Flow, FlowRequest, FlowState, FlowType};
 use identa::{Aal, CredentialType, Error, Password, SessionToken};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::error::WebauthnCError;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
 use crate::common::{
-    Backend, PASSWORD, TestEnv, api_registration_flow, register_with_password, stored_documents,
-    test_config,
+    Backend, PASSWORD, TestEnv, all_message_ids, api_registration_flow, invalid_flow, node_str,
+    register_with_password, sign_in, stored_flow_document, test_config, with_session,
 };
+
+/// The message ids a refused submission shows (on its nodes and on the form).
+fn message_ids(err: Error) -> Vec<u32> {
+    all_message_ids(&invalid_flow(err))
+}
 use crate::on_every_backend;
 
 const ORIGIN: &str = "http://localhost:4455";
@@ -28,55 +34,36 @@ const ORIGIN: &str = "http://localhost:4455";
 async fn webauthn_env(backend: Backend) -> TestEnv {
     let mut config = test_config();
     config.flows.webauthn = Some(RelyingParty::localhost(ORIGIN));
-    TestEnv::with_config(backend, config).await.unwrap()
+    TestEnv::with_config(backend, config).await
 }
 
 fn origin(url: &str) -> Url {
     Url::parse(url).unwrap()
 }
 
-fn node_value(flow: &Flow, name: &str) -> String {
-    flow.ui
-        .node(name)
-        .and_then(|n| n.value())
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("the flow has no `{name}` value"))
-        .to_owned()
-}
-
 fn creation_options(flow: &Flow, name: &str) -> CreationChallengeResponse {
-    let value: Value = serde_json::from_str(&node_value(flow, name)).unwrap();
+    let value: Value = serde_json::from_str(&node_str(flow, name)).unwrap();
     let options = value.get("credentialOptions").cloned().unwrap_or(value);
     serde_json::from_value(options).unwrap()
 }
 
 fn request_options(flow: &Flow, name: &str) -> RequestChallengeResponse {
-    serde_json::from_str(&node_value(flow, name)).unwrap()
+    serde_json::from_str(&node_str(flow, name)).unwrap()
 }
 
-/// The message ids a rejected flow shows (on its nodes and on the form).
-fn message_ids(err: Error) -> Vec<u32> {
-    match err {
-        Error::FlowInvalid(flow) => flow
-            .ui
-            .messages
-            .iter()
-            .chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter()))
-            .map(|m| m.id)
-            .collect(),
-        other => panic!("expected a flow with messages, got {other:?}"),
-    }
+/// The credential ids a request challenge (node `name`) allows.
+fn allowed_ids(flow: &Flow, name: &str) -> Vec<Vec<u8>> {
+    request_options(flow, name)
+        .public_key
+        .allow_credentials
+        .iter()
+        .map(|c| c.id.to_vec())
+        .collect()
 }
 
-fn flow_of(err: Error) -> Flow {
-    match err {
-        Error::FlowInvalid(flow) => *flow,
-        other => panic!("expected a flow, got {other:?}"),
-    }
-}
-
-fn with_session(token: &SessionToken) -> FlowRequest {
-    FlowRequest::api().with_session(SessionToken::from_client(token.expose()))
+/// What the software authenticator answers to a challenge naming none of its credentials.
+fn has_no_allowed_credential(answer: Result<impl std::fmt::Debug, WebauthnCError>) -> bool {
+    matches!(answer, Err(WebauthnCError::Internal))
 }
 
 /// Adds a security key through a settings flow, answering from `from`.
@@ -197,12 +184,7 @@ async fn security_key_as_second_factor(env: TestEnv) {
     );
 
     // A second sign-in needs the key again; an answer for an old challenge is refused.
-    let second = env
-        .identa
-        .login("key@example.com", &Password::new(PASSWORD), None)
-        .await
-        .unwrap()
-        .token;
+    let second = sign_in(&env, "key@example.com").await.token;
     let req = with_session(&second);
     let first_flow = env
         .identa
@@ -276,7 +258,7 @@ async fn another_origin_is_refused(env: TestEnv) {
     let err = add_security_key(&env, &token, &mut key, "http://localhost:9999")
         .await
         .unwrap_err();
-    let flow = flow_of(err);
+    let flow = invalid_flow(err);
     let messages: Vec<u32> = flow
         .ui
         .node("webauthn_register")
@@ -316,12 +298,7 @@ async fn cloned_authenticator_is_refused(env: TestEnv) {
         .await
         .unwrap();
 
-    let second = env
-        .identa
-        .login("clone@example.com", &Password::new(PASSWORD), None)
-        .await
-        .unwrap()
-        .token;
+    let second = sign_in(&env, "clone@example.com").await.token;
     // The copy's counter is behind the one identa stored: refused.
     let err = key_step_up(&env, &second, &mut clone, ORIGIN)
         .await
@@ -353,7 +330,7 @@ async fn passkey_challenge(env: &TestEnv, identifier: &str) -> Flow {
             .iter()
             .any(|n| n.value() == Some(&json!("passkey")))
     );
-    flow_of(
+    invalid_flow(
         env.identa
             .login_flow()
             .submit(
@@ -397,23 +374,13 @@ async fn passkey_login(
         .await
 }
 
-/// A flow as its database row holds it, internal state included.
-async fn stored_flow(env: &TestEnv, id: uuid::Uuid) -> Value {
-    stored_documents(env, "identa_flows")
-        .await
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .find(|d: &Value| d["id"] == json!(id))
-        .expect("the flow's row")
-}
-
 /// Flows completed without WebAuthn (a password) keep none of the ceremonies they
 /// offered: registration's passkey ceremony and login's discoverable challenge go.
 async fn completed_flows_hold_no_ceremony(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let req = FlowRequest::api();
     let flow = api_registration_flow(&env).await;
-    let open = stored_flow(&env, flow.id).await;
+    let open = stored_flow_document(&env, flow.id).await;
     assert!(
         open["internal"]["passkey"].is_object(),
         "{}",
@@ -432,7 +399,7 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
         )
         .await
         .unwrap();
-    let done = stored_flow(&env, registered.flow.id).await;
+    let done = stored_flow_document(&env, registered.flow.id).await;
     assert_eq!(done["state"], "passed_challenge");
     assert!(
         done["internal"]["passkey"].is_null(),
@@ -446,7 +413,7 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
         .create(FlowType::Api, &req, LoginIntent::SignIn)
         .await
         .unwrap();
-    let open = stored_flow(&env, login.id).await;
+    let open = stored_flow_document(&env, login.id).await;
     assert!(
         open["internal"]["passkey"].is_object(),
         "{}",
@@ -464,7 +431,7 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
         )
         .await
         .unwrap();
-    let done = stored_flow(&env, login.id).await;
+    let done = stored_flow_document(&env, login.id).await;
     assert_eq!(done["state"], "passed_challenge");
     assert!(
         done["internal"]["passkey"].is_null(),
@@ -476,7 +443,7 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
 async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let mut passkey = SoftPasskey::new(true);
-    let (done, _) = passkey_account(&env, "Pass@Example.com", &mut passkey).await;
+    let (done, credential_id) = passkey_account(&env, "Pass@Example.com", &mut passkey).await;
     let identity = done.identity;
     assert!(identity.credential(CredentialType::Password).is_none());
     let credential = identity.credential(CredentialType::Passkey).unwrap();
@@ -502,7 +469,7 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
         "passkey"
     );
     // The ceremony state is gone from the completed flow's row.
-    let stored = stored_flow(&env, signed_in.flow.id).await;
+    let stored = stored_flow_document(&env, signed_in.flow.id).await;
     assert_eq!(stored["state"], "passed_challenge");
     assert!(
         stored["internal"]["passkey"].is_null(),
@@ -512,22 +479,24 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
 
     // Another authenticator cannot answer for this account.
     let mut stranger = SoftPasskey::new(true);
-    let _ = stranger
+    let strangers = stranger
         .do_registration(
             origin(ORIGIN),
             creation_options(&api_registration_flow(&env).await, "passkey_create_data"),
         )
-        .unwrap();
+        .unwrap()
+        .raw_id;
     let challenged = passkey_challenge(&env, "pass@example.com").await;
-    assert!(
-        stranger
-            .do_authentication(
-                origin(ORIGIN),
-                request_options(&challenged, "passkey_challenge")
-            )
-            .is_err(),
-        "the challenge names only this account's passkeys"
+    assert_eq!(
+        allowed_ids(&challenged, "passkey_challenge"),
+        vec![credential_id.to_vec()],
+        "the challenge names only this account's passkey"
     );
+    assert_ne!(strangers.to_vec(), credential_id.to_vec());
+    assert!(has_no_allowed_credential(stranger.do_authentication(
+        origin(ORIGIN),
+        request_options(&challenged, "passkey_challenge")
+    )));
 
     // An unknown identifier gets a believable challenge, the same credential ids each time.
     let unknown = async || {
@@ -544,7 +513,7 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     assert_eq!(first, unknown().await);
     // Shaped like a real challenge, field for field.
     let shape = |flow: &Flow| {
-        let v: Value = serde_json::from_str(&node_value(flow, "passkey_challenge")).unwrap();
+        let v: Value = serde_json::from_str(&node_str(flow, "passkey_challenge")).unwrap();
         let keys = |o: &Value| {
             let mut k: Vec<String> = o.as_object().unwrap().keys().cloned().collect();
             k.sort();
@@ -652,8 +621,7 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
     let req = FlowRequest::api();
     // Registration prefers a discoverable passkey (and still takes one that is not).
     let flow = api_registration_flow(&env).await;
-    let create_data: Value =
-        serde_json::from_str(&node_value(&flow, "passkey_create_data")).unwrap();
+    let create_data: Value = serde_json::from_str(&node_str(&flow, "passkey_create_data")).unwrap();
     assert_eq!(create_data["displayNameFieldName"], "traits.email");
     let selection = &create_data["credentialOptions"]["publicKey"]["authenticatorSelection"];
     assert_eq!(selection["residentKey"], "preferred", "{selection}");
@@ -679,7 +647,7 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
             .unwrap()
     };
     let flow = login().await;
-    let challenge: Value = serde_json::from_str(&node_value(&flow, "passkey_challenge")).unwrap();
+    let challenge: Value = serde_json::from_str(&node_str(&flow, "passkey_challenge")).unwrap();
     let listed = challenge["publicKey"]["allowCredentials"]
         .as_array()
         .map_or(0, Vec::len);
@@ -724,8 +692,18 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
         "passkey"
     );
     assert!(signed_in.token.is_some());
-    // The same answer cannot sign in again, in this flow or another.
-    assert!(submit(flow.id, answer.clone()).await.is_err());
+    // The same answer cannot sign in again, in this flow (it is complete) or another.
+    let err = submit(flow.id, answer.clone()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::FlowState {
+                state: FlowState::PassedChallenge,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let other = login().await;
     let err = submit(other.id, answer).await.unwrap_err();
     assert_eq!(message_ids(err), vec![4_000_001]);
@@ -739,7 +717,7 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
     ] {
         let flow = login().await;
         let answer = discoverable_answer(&mut ada_key, &flow, &ada_credential, handle.as_deref());
-        let refused = flow_of(submit(flow.id, answer).await.unwrap_err());
+        let refused = invalid_flow(submit(flow.id, answer).await.unwrap_err());
         let ids: Vec<u32> = refused
             .ui
             .nodes
@@ -749,8 +727,8 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
             .collect();
         assert_eq!(ids, vec![4_000_001], "handle {handle:?}");
         assert_ne!(
-            node_value(&refused, "passkey_challenge"),
-            node_value(&flow, "passkey_challenge"),
+            node_str(&refused, "passkey_challenge"),
+            node_str(&flow, "passkey_challenge"),
             "a fresh challenge"
         );
     }
@@ -803,7 +781,7 @@ async fn passkey_added_in_settings_signs_in(env: TestEnv) {
         .create(FlowType::Api, &req)
         .await
         .unwrap();
-    let id = node_value(&settings, "passkey_remove");
+    let id = node_str(&settings, "passkey_remove");
     let removed = env
         .identa
         .settings_flow()
@@ -818,14 +796,13 @@ async fn passkey_added_in_settings_signs_in(env: TestEnv) {
     );
     let challenged = passkey_challenge(&env, "both@example.com").await;
     assert!(
-        passkey
-            .do_authentication(
-                origin(ORIGIN),
-                request_options(&challenged, "passkey_challenge")
-            )
-            .is_err(),
+        !allowed_ids(&challenged, "passkey_challenge").contains(&answer.raw_id.to_vec()),
         "the removed passkey is no longer asked for"
     );
+    assert!(has_no_allowed_credential(passkey.do_authentication(
+        origin(ORIGIN),
+        request_options(&challenged, "passkey_challenge")
+    )));
 }
 
 /// A lost key: the admin deletes the identity's security keys, the second factor is gone,

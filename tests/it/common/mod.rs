@@ -1,4 +1,20 @@
-//! Test environment: a fresh engine on a chosen backend, a manual clock, cheap hashing.
+//! Test environment: a fresh engine on a chosen backend, a manual clock, cheap hashing;
+//! and the helpers more than one test file needs (each defined once, here):
+//! [`accounts`] (signing up and in), [`ui`] (reading a flow's nodes and messages),
+//! [`mail`] (reading the outbox), [`factors`] (second factors), [`race`] (tasks released
+//! together); and [`needs`], what the ignored tests need beyond Rust.
+
+pub mod accounts;
+pub mod factors;
+pub mod mail;
+pub mod needs;
+pub mod race;
+pub mod ui;
+
+pub use accounts::*;
+pub use factors::*;
+pub use mail::*;
+pub use ui::*;
 
 use std::sync::Arc;
 
@@ -79,13 +95,13 @@ pub fn test_config() -> Config {
 }
 
 impl TestEnv {
-    /// A fresh environment, or `None` when the backend is not available here
-    /// (PostgreSQL without `IDENTA_TEST_POSTGRES_URL`, or without the feature).
-    pub async fn new(backend: Backend) -> Option<Self> {
+    /// A fresh environment on `backend`. PostgreSQL needs `IDENTA_TEST_POSTGRES_URL` and
+    /// the `postgres` feature: without them this fails, naming what is missing.
+    pub async fn new(backend: Backend) -> Self {
         Self::with_config(backend, test_config()).await
     }
 
-    pub async fn with_config(backend: Backend, config: Config) -> Option<Self> {
+    pub async fn with_config(backend: Backend, config: Config) -> Self {
         let (url, dir, sqlite_path) = match backend {
             Backend::SqliteMemory => ("sqlite::memory:".to_owned(), None, None),
             Backend::SqliteFile => {
@@ -97,7 +113,7 @@ impl TestEnv {
                     Some(path),
                 )
             }
-            Backend::Postgres => (postgres_schema_url().await?, None, None),
+            Backend::Postgres => (postgres_schema_url().await, None, None),
         };
         let store = SeaOrmStore::connect(&url).await.unwrap();
         // Whole seconds, so expected instants are exact at the stores' microsecond precision.
@@ -114,14 +130,14 @@ impl TestEnv {
             .clock(clock.clone())
             .build()
             .unwrap();
-        Some(Self {
+        Self {
             identa,
             clock,
             store,
             backend,
             sqlite_path,
             _dir: dir,
-        })
+        }
     }
 
     /// The test clock's now.
@@ -146,34 +162,29 @@ impl TestEnv {
     }
 }
 
-/// A URL to a fresh PostgreSQL schema, so tests running at once never see each other.
-#[cfg(feature = "postgres")]
-async fn postgres_schema_url() -> Option<String> {
+/// A URL to a fresh PostgreSQL schema on [`needs::postgres_url`]'s server, so tests
+/// running at once never see each other.
+async fn postgres_schema_url() -> String {
     use sea_orm::{ConnectionTrait, Database};
-    let base = std::env::var("IDENTA_TEST_POSTGRES_URL").ok()?;
+    let base = needs::postgres_url();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(base.as_str()).await.unwrap();
+    let admin = Database::connect(base.as_str())
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to IDENTA_TEST_POSTGRES_URL: {err}"));
     admin
         .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
         .await
         .unwrap();
     admin.close().await.unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options[search_path]={schema}"))
-}
-
-#[cfg(not(feature = "postgres"))]
-async fn postgres_schema_url() -> Option<String> {
-    if std::env::var("IDENTA_TEST_POSTGRES_URL").is_ok() {
-        eprintln!(
-            "IDENTA_TEST_POSTGRES_URL is set but the `postgres` feature is off: run with --all-features"
-        );
-    }
-    None
+    format!("{base}{sep}options[search_path]={schema}")
 }
 
 /// Runs each listed `async fn(TestEnv)` on every backend, as tests named
-/// `<case>::sqlite_memory`, `<case>::sqlite_file` and `<case>::postgres`.
+/// `<case>::sqlite_memory`, `<case>::sqlite_file` and `<case>::postgres`. The PostgreSQL
+/// variant needs a server, so it is ignored by `cargo test` and runs with
+/// `cargo test -- --ignored` (where it fails if `IDENTA_TEST_POSTGRES_URL` or the
+/// `postgres` feature is missing).
 #[macro_export]
 macro_rules! on_every_backend {
     ($($case:ident),* $(,)?) => {$(
@@ -181,21 +192,53 @@ macro_rules! on_every_backend {
             use $crate::common::{Backend, TestEnv};
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite_memory() {
-                super::$case(TestEnv::new(Backend::SqliteMemory).await.unwrap()).await;
+                super::$case(TestEnv::new(Backend::SqliteMemory).await).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite_file() {
-                super::$case(TestEnv::new(Backend::SqliteFile).await.unwrap()).await;
+                super::$case(TestEnv::new(Backend::SqliteFile).await).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
             async fn postgres() {
-                match TestEnv::new(Backend::Postgres).await {
-                    Some(env) => super::$case(env).await,
-                    None => eprintln!("skipped: set IDENTA_TEST_POSTGRES_URL (and --all-features) to run on PostgreSQL"),
-                }
+                super::$case(TestEnv::new(Backend::Postgres).await).await;
             }
         }
     )*};
+}
+
+/// Runs each listed `async fn(TestEnv)` on the backends whose pool has several
+/// connections, as tests named `<case>::sqlite_file` and `<case>::postgres` (ignored like
+/// [`on_every_backend!`]'s), on a runtime with four worker threads: for races
+/// ([`race::released_together`]). SQLite in memory is left out on purpose: its pool is one
+/// connection, so requests queue on it and no two transactions ever overlap; a race test
+/// there would pass whether or not the guard it is about exists.
+#[macro_export]
+macro_rules! on_pooled_backends {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use $crate::common::{Backend, TestEnv};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite_file() {
+                super::$case(TestEnv::new(Backend::SqliteFile).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
+            async fn postgres() {
+                super::$case(TestEnv::new(Backend::Postgres).await).await;
+            }
+        }
+    )*};
+}
+
+/// The document of flow `id` as its database row holds it, internal state included.
+pub async fn stored_flow_document(env: &TestEnv, id: uuid::Uuid) -> Value {
+    stored_documents(env, "identa_flows")
+        .await
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .find(|d: &Value| d["id"] == json!(id))
+        .expect("the flow's row")
 }
 
 /// The `document` column of every row of `table` (`identa_flows`, `identities`) as the
@@ -216,40 +259,4 @@ pub async fn stored_documents(env: &TestEnv, table: &str) -> Vec<String> {
             .unwrap_or_default()
     })
     .collect()
-}
-
-/// A new API registration flow.
-pub async fn api_registration_flow(env: &TestEnv) -> identa::flow::Flow {
-    use identa::flow::{FlowRequest, FlowType};
-    env.identa
-        .registration_flow()
-        .create(FlowType::Api, &FlowRequest::api())
-        .await
-        .unwrap()
-}
-
-/// Registers `email` through an API registration flow with [`PASSWORD`]; the identity and
-/// the session token registration issued.
-pub async fn register_with_password(
-    env: &TestEnv,
-    email: &str,
-) -> (identa::Identity, identa::SessionToken) {
-    use identa::flow::FlowRequest;
-    use identa::flow::registration::RegistrationSubmission;
-    let req = FlowRequest::api();
-    let flow = api_registration_flow(env).await;
-    let done = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": email }),
-                password: identa::Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
-    (done.identity, done.login.unwrap().token)
 }

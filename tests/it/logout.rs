@@ -1,0 +1,48 @@
+//! Logout: by the logout URL's token (bound to its session) and by session token.
+
+use identa::ErrorKind;
+use identa::session::SessionRefusal;
+
+use crate::common::{PASSWORD, TestEnv, api_login, register, session_refusal};
+use crate::on_every_backend;
+
+async fn logout_by_url_and_by_token(env: TestEnv) {
+    let reg = register(&env, "logout@example.com").await;
+    let token = reg.login.unwrap().token;
+    let url = env.identa.logout_url(&token).await.unwrap();
+    assert!(
+        url.logout_url
+            .ends_with(&format!("/self-service/logout?token={}", url.logout_token))
+    );
+    // Another session's logout token does not sign this one out.
+    let other = api_login(&env, "logout@example.com", PASSWORD)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let other_url = env.identa.logout_url(&other).await.unwrap();
+    assert_ne!(other_url.logout_token, url.logout_token);
+    let err = env
+        .identa
+        .logout_with_token(&token, &other_url.logout_token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    env.identa.whoami(&token).await.unwrap();
+    env.identa
+        .logout_with_token(&token, &url.logout_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        session_refusal(env.identa.whoami(&token).await.unwrap_err()),
+        SessionRefusal::Revoked
+    );
+    // API logout by session token.
+    env.identa.logout(&other).await.unwrap();
+    assert_eq!(
+        session_refusal(env.identa.whoami(&other).await.unwrap_err()),
+        SessionRefusal::Revoked
+    );
+}
+
+on_every_backend!(logout_by_url_and_by_token,);

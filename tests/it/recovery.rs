@@ -1,0 +1,291 @@
+//! Recovery by code: the code signs in and opens settings; unknown addresses look the
+//! same; attempts are limited; codes expire and work once, also when raced.
+
+use chrono::Duration;
+use identa::courier::TemplateKind;
+use identa::flow::recovery::{RecoveryStep, RecoverySubmission};
+use identa::flow::settings::SettingsSubmission;
+use identa::flow::{ContinueWith, Flow, FlowRequest, FlowState, FlowType};
+use identa::{Error, Password};
+use serde_json::Value;
+
+use crate::common::race::{ROUNDS, released_together};
+use crate::common::{
+    TestEnv, api_login, code_sent_to, form_message_ids, invalid_flow, mail_to, node_message_ids,
+    register,
+};
+use crate::{on_every_backend, on_pooled_backends};
+
+async fn start_recovery(env: &TestEnv, address: &str) -> Flow {
+    let req = FlowRequest::api();
+    let flow = env
+        .identa
+        .recovery_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    match env
+        .identa
+        .recovery_flow()
+        .submit(flow.id, RecoverySubmission::Email(address.into()), &req)
+        .await
+        .unwrap()
+    {
+        RecoveryStep::CodeSent(flow) => *flow,
+        other => panic!("expected CodeSent, got {other:?}"),
+    }
+}
+
+async fn recovery_by_code_signs_in_and_opens_settings(env: TestEnv) {
+    register(&env, "rita@example.com").await;
+    let req = FlowRequest::api();
+    let sent = start_recovery(&env, "Rita@Example.com").await;
+    assert_eq!(sent.state, FlowState::SentEmail);
+    assert_eq!(form_message_ids(&sent), vec![1_060_003]);
+    assert!(sent.ui.node("code").is_some());
+    let code = code_sent_to(&env, "rita@example.com", TemplateKind::RecoveryCodeValid).await;
+
+    // A wrong code first.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let shown = invalid_flow(
+        env.identa
+            .recovery_flow()
+            .submit(sent.id, RecoverySubmission::Code(wrong.into()), &req)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(node_message_ids(&shown, "code"), vec![4_060_006]);
+
+    let step = env
+        .identa
+        .recovery_flow()
+        .submit(sent.id, RecoverySubmission::Code(code.clone()), &req)
+        .await
+        .unwrap();
+    let RecoveryStep::Recovered(done) = step else {
+        panic!("expected Recovered")
+    };
+    assert_eq!(done.flow.state, FlowState::PassedChallenge);
+    let me = env.identa.whoami(&done.token).await.unwrap();
+    assert_eq!(me.session.authentication_methods[0].method, "code_recovery");
+    assert!(
+        me.identity.verifiable_addresses[0].verified,
+        "the code proved the address"
+    );
+    match &done.continue_with[..] {
+        [
+            ContinueWith::SetOrySessionToken { ory_session_token },
+            ContinueWith::ShowSettingsUi { flow },
+        ] => {
+            assert_eq!(ory_session_token, done.token.expose());
+            assert_eq!(flow.id, done.settings_flow.id);
+        }
+        other => panic!("unexpected continue_with {other:?}"),
+    }
+    assert_eq!(form_message_ids(&done.settings_flow), vec![1_060_001]);
+    // The fresh session may set a new password at once.
+    let settings_req = FlowRequest::api().with_session(done.token);
+    env.identa
+        .settings_flow()
+        .submit(
+            done.settings_flow.id,
+            SettingsSubmission::Password {
+                password: Password::new("my brand new passphrase"),
+            },
+            &settings_req,
+        )
+        .await
+        .unwrap();
+    api_login(&env, "rita@example.com", "my brand new passphrase")
+        .await
+        .unwrap();
+    // The used flow refuses more codes.
+    let again = invalid_flow(
+        env.identa
+            .recovery_flow()
+            .submit(sent.id, RecoverySubmission::Code(code), &req)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(form_message_ids(&again), vec![4_060_001]);
+}
+
+/// The parts of a flow a client sees that could tell two flows apart, minus ids.
+fn visible_shape(flow: &Flow) -> Value {
+    let mut json = flow.to_kratos_json();
+    for key in ["id", "expires_at", "issued_at", "created_at", "updated_at"] {
+        json.as_object_mut().unwrap().remove(key);
+    }
+    json["ui"]["action"] = Value::Null;
+    json
+}
+
+async fn recovery_for_unknown_address_looks_the_same(env: TestEnv) {
+    register(&env, "known@example.com").await;
+    let known = start_recovery(&env, "known@example.com").await;
+    let unknown = start_recovery(&env, "unknown@example.com").await;
+    let (mut k, mut u) = (visible_shape(&known), visible_shape(&unknown));
+    // The resend button carries the address the user typed.
+    for shape in [&mut k, &mut u] {
+        for node in shape["ui"]["nodes"].as_array_mut().unwrap() {
+            if node["attributes"]["name"] == "email" {
+                node["attributes"]["value"] = Value::Null;
+            }
+        }
+    }
+    assert_eq!(k, u);
+    assert!(
+        mail_to(&env, "unknown@example.com").await.is_empty(),
+        "silent by default"
+    );
+    // No code works for the unknown address, not even the one sent to the known one.
+    let code = code_sent_to(&env, "known@example.com", TemplateKind::RecoveryCodeValid).await;
+    let shown = invalid_flow(
+        env.identa
+            .recovery_flow()
+            .submit(
+                unknown.id,
+                RecoverySubmission::Code(code),
+                &FlowRequest::api(),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(node_message_ids(&shown, "code"), vec![4_060_006]);
+
+    // With notification on, the unknown address gets an "account not found" email.
+    let mut config = crate::common::test_config();
+    config.flows.recovery.unknown_recipients = identa::config::UnknownRecipients::Notify;
+    let env = TestEnv::with_config(env.backend, config).await;
+    start_recovery(&env, "stranger@example.com").await;
+    let mail = mail_to(&env, "stranger@example.com").await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].template, TemplateKind::RecoveryCodeInvalid);
+    assert!(!mail[0].email.text.chars().any(|c| c.is_ascii_digit()));
+}
+
+async fn recovery_code_attempts_are_limited(env: TestEnv) {
+    register(&env, "tries@example.com").await;
+    let sent = start_recovery(&env, "tries@example.com").await;
+    let code = code_sent_to(&env, "tries@example.com", TemplateKind::RecoveryCodeValid).await;
+    let wrong = if code == "123456" { "654321" } else { "123456" };
+    let req = FlowRequest::api();
+    for _ in 0..5 {
+        let shown = invalid_flow(
+            env.identa
+                .recovery_flow()
+                .submit(sent.id, RecoverySubmission::Code(wrong.into()), &req)
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(node_message_ids(&shown, "code"), vec![4_060_006]);
+    }
+    let shown = invalid_flow(
+        env.identa
+            .recovery_flow()
+            .submit(sent.id, RecoverySubmission::Code(code.clone()), &req)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        shown.ui.messages[0].text,
+        "The request was submitted too often. Please request another code."
+    );
+    assert_eq!(shown.ui.messages[0].id, 4_000_001);
+    // Asking for a new code on the same flow does not buy more attempts.
+    env.identa
+        .recovery_flow()
+        .submit(
+            sent.id,
+            RecoverySubmission::Email("tries@example.com".into()),
+            &req,
+        )
+        .await
+        .unwrap();
+    let fresh = code_sent_to(&env, "tries@example.com", TemplateKind::RecoveryCodeValid).await;
+    let err = env
+        .identa
+        .recovery_flow()
+        .submit(sent.id, RecoverySubmission::Code(fresh), &req)
+        .await
+        .unwrap_err();
+    assert_eq!(form_message_ids(&invalid_flow(err)), vec![4_000_001]);
+}
+
+async fn recovery_code_expires(env: TestEnv) {
+    register(&env, "slow@example.com").await;
+    let sent = start_recovery(&env, "slow@example.com").await;
+    let code = code_sent_to(&env, "slow@example.com", TemplateKind::RecoveryCodeValid).await;
+    env.clock.advance(Duration::minutes(16));
+    let shown = invalid_flow(
+        env.identa
+            .recovery_flow()
+            .submit(sent.id, RecoverySubmission::Code(code), &FlowRequest::api())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(node_message_ids(&shown, "code"), vec![4_060_006]);
+}
+
+/// Whether `result` is how a submission of an already-used recovery code is refused: the
+/// flow was completed before this submission read it ("already completed", 4060001), or
+/// while this one was judged, so the version check refused its write.
+fn refused_as_used(result: &Result<RecoveryStep, Error>) -> bool {
+    match result {
+        Err(Error::FlowInvalid(flow)) => form_message_ids(flow) == vec![4_060_001],
+        Err(Error::ConcurrentUpdate { what: "flow" }) => true,
+        _ => false,
+    }
+}
+
+/// One recovery code, submitted by `TASKS` tasks at once, signs in exactly one of them;
+/// the others are refused as a replay. Each round is a new account and code.
+async fn recovery_code_is_accepted_once_under_a_race(env: TestEnv) {
+    let req = FlowRequest::api();
+    for round in 0..ROUNDS {
+        let address = format!("race{round}@example.com");
+        let identity = register(&env, &address).await.identity;
+        let sent = start_recovery(&env, &address).await;
+        let code = code_sent_to(&env, &address, TemplateKind::RecoveryCodeValid).await;
+        let results = released_together(|_| {
+            let (identa, req, code) = (env.identa.clone(), req.clone(), code.clone());
+            async move {
+                identa
+                    .recovery_flow()
+                    .submit(sent.id, RecoverySubmission::Code(code), &req)
+                    .await
+            }
+        })
+        .await;
+        let recovered = results
+            .iter()
+            .filter(|r| matches!(r, Ok(RecoveryStep::Recovered(_))))
+            .count();
+        assert_eq!(recovered, 1, "round {round}: {results:#?}");
+        for result in results.iter().filter(|r| r.is_err()) {
+            assert!(refused_as_used(result), "round {round}: {result:#?}");
+        }
+        let recovery_sessions = env
+            .identa
+            .sessions(identity.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| {
+                s.authentication_methods
+                    .iter()
+                    .any(|m| m.method == "code_recovery")
+            })
+            .count();
+        assert_eq!(recovery_sessions, 1, "round {round}");
+    }
+}
+
+on_every_backend!(
+    recovery_by_code_signs_in_and_opens_settings,
+    recovery_for_unknown_address_looks_the_same,
+    recovery_code_attempts_are_limited,
+    recovery_code_expires,
+);
+
+on_pooled_backends!(recovery_code_is_accepted_once_under_a_race);
