@@ -26,10 +26,18 @@ export memory_line
 http_line=$(cargo bench -p identa-axum --bench login_http 2>/dev/null | grep '^login_http_per_s=' || echo "")
 export http_line
 
+# Criterion writes under the target directory, wherever cargo puts it (CARGO_TARGET_DIR,
+# .cargo/config.toml, …): ask cargo, for this workspace and for the peer's package.
+target_dir() { cargo metadata --format-version 1 --no-deps --manifest-path "$1" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'; }
+CRITERION_DIR="$(target_dir Cargo.toml)/criterion"
+PEER_CRITERION_DIR="$(target_dir benches/peer-tower-sessions/Cargo.toml)/criterion"
+export CRITERION_DIR PEER_CRITERION_DIR
+
 python3 - <<'PY'
 import json, os, pathlib
 
-def median(group, bench, root=pathlib.Path("target/criterion")):
+def median(group, bench, root=pathlib.Path(os.environ["CRITERION_DIR"])):
     path = root / group / bench / "new" / "estimates.json"
     if not path.exists():
         return None
@@ -44,11 +52,11 @@ rows = {
     "C verify": median(h, "c_reference_verify"),
     "identa verify x2": median(h, "identa_verify_x2_concurrent"),
     "C verify x2": median(h, "c_reference_verify_x2_concurrent"),
-    "identa whoami (SQLite)": median(s, "identa_whoami"),
+    "identa whoami, cached (SQLite)": median(s, "identa_whoami"),
     "identa whoami uncached (SQLite)": median(s, "identa_whoami_uncached"),
     "rusqlite point lookup": median(s, "rusqlite_point_lookup"),
     "tower-sessions load (SQLite)": median(s, "tower_sessions_load",
-                                           pathlib.Path("benches/peer-tower-sessions/target/criterion")),
+                                           pathlib.Path(os.environ["PEER_CRITERION_DIR"])),
     "identa whoami uncached (PostgreSQL)": median(p, "identa_whoami_uncached"),
     "sqlx point lookup (PostgreSQL)": median(p, "sqlx_point_lookup"),
     "sqlx point lookup, no ping (PostgreSQL)": median(p, "sqlx_point_lookup_no_ping"),
@@ -59,8 +67,10 @@ for name, ns in rows.items():
     print(f"{name:40} {shown}")
 
 pairs = {
-    "whoami_sqlite_vs_rusqlite": ratio(rows["identa whoami (SQLite)"], rows["rusqlite point lookup"]),
-    "whoami_sqlite_vs_tower_sessions": ratio(rows["identa whoami (SQLite)"], rows["tower-sessions load (SQLite)"]),
+    "whoami_sqlite_vs_rusqlite": ratio(rows["identa whoami, cached (SQLite)"], rows["rusqlite point lookup"]),
+    "whoami_sqlite_uncached_vs_rusqlite": ratio(rows["identa whoami uncached (SQLite)"],
+                                                rows["rusqlite point lookup"]),
+    "whoami_sqlite_vs_tower_sessions": ratio(rows["identa whoami, cached (SQLite)"], rows["tower-sessions load (SQLite)"]),
     "whoami_pg_vs_sqlx": ratio(rows["identa whoami uncached (PostgreSQL)"], rows["sqlx point lookup (PostgreSQL)"]),
     "whoami_pg_vs_sqlx_no_ping": ratio(rows["identa whoami uncached (PostgreSQL)"],
                                        rows["sqlx point lookup, no ping (PostgreSQL)"]),
@@ -80,8 +90,11 @@ if "login_http_vs_hash_bound" in http:
 bars = [
     ("verify (ms)", rows["identa verify"], rows["C verify"], "libargon2", 1e6),
     ("2 verifies at once (ms)", rows["identa verify x2"], rows["C verify x2"], "libargon2", 1e6),
-    ("whoami SQLite (µs)", rows["identa whoami (SQLite)"], rows["rusqlite point lookup"], "rusqlite", 1e3),
-    ("whoami SQLite vs tower-sessions (µs)", rows["identa whoami (SQLite)"],
+    ("whoami SQLite, cached: no database read (µs)", rows["identa whoami, cached (SQLite)"],
+     rows["rusqlite point lookup"], "rusqlite", 1e3),
+    ("whoami SQLite, uncached (µs)", rows["identa whoami uncached (SQLite)"],
+     rows["rusqlite point lookup"], "rusqlite", 1e3),
+    ("whoami SQLite, cached, vs tower-sessions (µs)", rows["identa whoami, cached (SQLite)"],
      rows["tower-sessions load (SQLite)"], "tower-sessions", 1e3),
     ("whoami PostgreSQL, uncached (µs)", rows["identa whoami uncached (PostgreSQL)"],
      rows["sqlx point lookup (PostgreSQL)"], "sqlx", 1e3),

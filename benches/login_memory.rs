@@ -10,7 +10,8 @@ use std::time::Instant;
 
 mod support;
 
-use identa::{Config, Password};
+use identa::Config;
+use identa::credential::password::Password;
 use serde_json::json;
 
 const LOGINS: usize = 200;

@@ -20,9 +20,13 @@ use std::time::Duration;
 mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use identa::config::{PasswordConfig, SessionCacheConfig};
+use identa::SessionCacheConfig;
+use identa::credential::password::Password;
+use identa::credential::password::PasswordConfig;
+use identa::identity::Aal;
 use identa::session::AuthenticationMethod;
-use identa::{Aal, Config, Identa, Password, SessionToken};
+use identa::session::SessionToken;
+use identa::{Config, Identa};
 use serde_json::json;
 use tokio::runtime::Runtime;
 

@@ -8,7 +8,11 @@
 //! shows that the token no longer works. Run it twice: the second run finds the user
 //! already registered and signs in.
 
-use identa::{Device, ErrorKind, Identa, Password, SchemaRegistry, SeaOrmStore};
+use identa::credential::password::Password;
+use identa::identity::SchemaRegistry;
+use identa::session::Device;
+use identa::store::SeaOrmStore;
+use identa::{ErrorKind, Identa};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]

@@ -9,12 +9,16 @@
 //! through the logging mailer; the codes are read back from the outbox, as a test would.
 
 use identa::courier::{LoggingMailer, TemplateKind};
+use identa::credential::password::Password;
+use identa::flow::CodeSubmission;
 use identa::flow::login::{LoginIntent, LoginSubmission};
-use identa::flow::recovery::{RecoveryStep, RecoverySubmission};
+use identa::flow::recovery::RecoveryStep;
 use identa::flow::registration::RegistrationSubmission;
-use identa::flow::verification::{VerificationStep, VerificationSubmission};
+use identa::flow::verification::VerificationStep;
 use identa::flow::{ContinueWith, FlowRequest, FlowType};
-use identa::{Error, Identa, PageRequest, Password, SchemaRegistry, SeaOrmStore};
+use identa::identity::SchemaRegistry;
+use identa::store::{PageRequest, SeaOrmStore};
+use identa::{Error, Identa};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
@@ -60,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await
         .unwrap_err();
-    if let Error::FlowInvalid(shown) = &err
+    if let Error::Flow(identa::flow::FlowError::Invalid(shown)) = &err
         && let Some(node) = shown.ui.node("password")
     {
         for m in &node.messages {
@@ -94,7 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(id) = verification {
         let step = identa
             .verification_flow()
-            .submit(id, VerificationSubmission::Code(code), &req)
+            .submit(id, CodeSubmission::Code(code), &req)
             .await?;
         if let VerificationStep::Verified { identity, .. } = step {
             println!(
@@ -121,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &req,
         )
         .await;
-    if let Err(Error::FlowInvalid(shown)) = &wrong {
+    if let Err(Error::Flow(identa::flow::FlowError::Invalid(shown))) = &wrong {
         println!("login refused: {}", shown.ui.messages[0].text);
     }
     let ok = identa
@@ -143,14 +147,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .recovery_flow()
         .submit(
             recovery.id,
-            RecoverySubmission::Email("ada@example.com".into()),
+            CodeSubmission::Email("ada@example.com".into()),
             &req,
         )
         .await?;
     let code = latest_code(&identa, TemplateKind::RecoveryCodeValid).await?;
     if let RecoveryStep::Recovered(done) = identa
         .recovery_flow()
-        .submit(recovery.id, RecoverySubmission::Code(code), &req)
+        .submit(recovery.id, CodeSubmission::Code(code), &req)
         .await?
     {
         println!(

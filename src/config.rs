@@ -3,14 +3,10 @@
 
 use chrono::Duration;
 
-pub use crate::courier::CourierConfig;
-pub use crate::credential::password::PasswordConfig;
-pub use crate::credential::webauthn::RelyingParty;
-pub use crate::flow::{
-    AfterRegistration, CodeFlowConfig, FlowsConfig, LoginConfig, OtherSessions, RegistrationConfig,
-    SettingsConfig, TotpConfig, UnknownRecipients,
-};
-pub use crate::secret::{Secret, Secrets};
+use crate::courier::CourierConfig;
+use crate::credential::password::PasswordConfig;
+use crate::flow::FlowsConfig;
+use crate::secret::Secrets;
 
 /// Everything an [`Identa`](crate::Identa) engine can be tuned with.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -36,7 +32,8 @@ pub struct SessionConfig {
     /// The in-process `whoami` cache. Default: on, with revocations by other processes
     /// seen within 1 second. See [`SessionCacheConfig`].
     pub cache: SessionCacheConfig,
-    /// The assurance level `whoami` demands. Default: [`RequiredAal::Aal1`] (as Kratos).
+    /// The assurance level `whoami` demands. Default: [`RequiredAal::Aal1`] (Kratos's
+    /// default is `highest_available`).
     pub whoami_required_aal: RequiredAal,
 }
 

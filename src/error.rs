@@ -1,147 +1,122 @@
-//! The error every engine call returns, with a stable [`ErrorKind`] that hosts and the
-//! HTTP layer map to responses. Messages say what went wrong and what to do next, and
-//! never carry a secret.
+//! The error every engine call returns. Each layer has its own error ([`FlowError`],
+//! [`IdentityError`], [`CredentialError`], [`SessionError`], [`StoreError`],
+//! [`CourierError`]); [`Error`] wraps them, and [`ErrorKind`] gives every error a stable,
+//! machine-readable class (`as_str()` is the id the HTTP layer answers with). Messages say
+//! what went wrong and what to do next, and never carry a secret.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::courier::CourierError;
+use crate::credential::CredentialError;
 use crate::credential::password::{PasswordError, PolicyViolation};
-use crate::flow::csrf::CsrfRefusal;
-use crate::flow::{Flow, FlowKind, FlowState};
-use crate::hook::HookError;
-use crate::identity::SchemaError;
-use crate::session::SessionRefusal;
+use crate::flow::FlowError;
+use crate::identity::{IdentityError, SchemaError};
+use crate::session::SessionError;
 use crate::store::StoreError;
 
 /// An engine error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The traits do not satisfy the identity schema, or the schema is unknown or invalid.
+    /// A flow refused the request (expired, CSRF, wrong state, …), or the submission has
+    /// errors the returned flow shows ([`FlowError::Invalid`]).
     #[error(transparent)]
-    Schema(#[from] SchemaError),
-    /// The password breaks the policy.
-    #[error("{0}")]
-    PasswordPolicy(PolicyViolation),
-    /// Another identity already uses one of these identifiers or addresses.
-    #[error(
-        "an account with the same identifier (email, phone, username, ...) exists already ({what} taken)"
-    )]
-    Duplicate {
-        /// What clashed, without the value.
-        what: &'static str,
-    },
-    /// Wrong identifier or password. Deliberately does not say which.
-    #[error(
-        "the provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number"
-    )]
-    InvalidCredentials,
-    /// The identity is inactive and may not sign in.
-    #[error("this account is disabled; an administrator can reactivate it")]
-    IdentityDisabled,
-    /// No identity has this id.
-    #[error("identity {0} not found")]
-    IdentityNotFound(Uuid),
-    /// No session has this id (for this identity).
-    #[error("session {0} not found")]
-    SessionNotFound(Uuid),
-    /// The presented session cannot be used; sign in again.
-    #[error("no valid session: {}; sign in again", .0.as_str())]
-    SessionInactive(SessionRefusal),
-    /// The request itself is malformed.
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
-    /// Hashing failed, or a stored hash is in a format identa cannot verify.
+    Flow(FlowError),
+    /// Traits or metadata were refused, or the schema is unknown or invalid.
     #[error(transparent)]
-    Password(#[from] PasswordError),
-    /// Storage failed.
+    Identity(IdentityError),
+    /// A credential operation failed (the password policy, hashing, WebAuthn, sealing).
+    #[error(transparent)]
+    Credential(CredentialError),
+    /// The presented session cannot be used, or the identity may not sign in.
+    #[error(transparent)]
+    Session(SessionError),
+    /// Storage failed, or refused a write (a taken identifier, a lost race).
     #[error(transparent)]
     Store(StoreError),
     /// The courier failed (not a delivery failure: those are recorded on the message).
     #[error(transparent)]
-    Courier(#[from] crate::courier::CourierError),
-    /// webauthn-rs could not start a ceremony (e.g. it could not serialise its state).
-    #[error("WebAuthn: {0}")]
-    Webauthn(#[from] webauthn_rs::prelude::WebauthnError),
-    /// No flow has this id.
-    #[error("flow {0} not found; start a new flow")]
-    FlowNotFound(Uuid),
-    /// The flow expired: the front end must start a new flow of the same kind.
-    #[error("the {kind} flow {flow_id} expired at {expired_at}; start a new {kind} flow")]
-    FlowExpired {
-        /// The expired flow.
-        flow_id: Uuid,
-        /// Its kind, so the front end knows which flow to start.
-        kind: FlowKind,
-        /// When it expired.
-        expired_at: DateTime<Utc>,
-    },
-    /// The submission was not judged: the input has errors, shown on the returned flow
-    /// (its nodes and `ui.messages`, with Kratos message ids). Render the flow again.
-    #[error("the submission has errors; show the flow's messages to the user")]
-    FlowInvalid(Box<Flow>),
-    /// A browser submission failed the CSRF check.
-    #[error("CSRF check failed: {}", .0.as_str())]
-    Csrf(CsrfRefusal),
-    /// The flow does not accept this input in its current state.
-    #[error("the {kind} flow is in state `{state}`, where {reason}")]
-    FlowState {
-        /// The flow's kind.
-        kind: FlowKind,
-        /// Its state.
-        state: FlowState,
-        /// What is not possible there.
-        reason: &'static str,
-    },
-    /// This flow is turned off in the configuration.
-    #[error("the {0} flow is disabled in the configuration")]
-    FlowDisabled(FlowKind),
-    /// A login flow was started or submitted while a valid session exists; pass
-    /// `refresh` to re-authenticate instead.
-    #[error(
-        "a valid session was detected; sign out first, or start a login flow with refresh to re-authenticate"
-    )]
-    SessionAlreadyAvailable,
-    /// The change needs a recent sign-in: re-authenticate with a login flow with
-    /// refresh, then submit again.
-    #[error(
-        "this change needs a recent sign-in: re-authenticate with a login flow with refresh=true, then try again"
-    )]
-    SessionRefreshRequired,
-    /// The session presented does not belong to the flow's identity.
-    #[error("the session does not belong to the identity this flow was started for")]
-    IdentityMismatch,
-    /// Another request changed the same record first; load it again and retry.
-    #[error("{what} was changed by another request; load it again")]
-    ConcurrentUpdate {
-        /// What changed.
+    Courier(CourierError),
+    /// No identity or session has this id.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked for (`identity`, `session`).
         what: &'static str,
+        /// Its id.
+        id: Uuid,
     },
-    /// A host hook refused the operation.
-    #[error("refused by a hook: {0}")]
-    HookRefused(HookError),
-    /// The session must complete its second factor first (a login flow with `aal2`).
-    #[error("this session must complete the second factor first: start a login flow with aal=aal2")]
-    Aal2Required,
-    /// `return_to` points somewhere not allowed (an open redirect).
-    #[error("return_to `{0}` is not allowed: add its origin to flows.allowed_return_urls")]
-    ReturnToForbidden(String),
+    /// The request itself is malformed, or the engine is misconfigured.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
 }
 
-impl From<StoreError> for Error {
-    fn from(err: StoreError) -> Self {
+impl From<FlowError> for Error {
+    /// Lower-layer errors a flow passes on become the top-level variant of their layer,
+    /// so each error has one shape whichever way it arrived.
+    fn from(err: FlowError) -> Self {
         match err {
-            StoreError::Conflict { what } => Self::Duplicate { what },
-            StoreError::Stale { what } => Self::ConcurrentUpdate { what },
-            StoreError::Spent => Self::ConcurrentUpdate {
-                what: "one-time code",
-            },
-            other => Self::Store(other),
+            FlowError::Identity(err) => Self::Identity(err),
+            FlowError::Credential(err) => Self::Credential(err),
+            FlowError::Session(err) => Self::Session(err),
+            FlowError::Store(err) => Self::Store(err),
+            other => Self::Flow(other),
         }
     }
 }
 
-/// A stable, machine-readable class of [`Error`].
+impl From<IdentityError> for Error {
+    fn from(err: IdentityError) -> Self {
+        Self::Identity(err)
+    }
+}
+
+impl From<SchemaError> for Error {
+    fn from(err: SchemaError) -> Self {
+        Self::Identity(err.into())
+    }
+}
+
+impl From<CredentialError> for Error {
+    fn from(err: CredentialError) -> Self {
+        Self::Credential(err)
+    }
+}
+
+impl From<PasswordError> for Error {
+    fn from(err: PasswordError) -> Self {
+        Self::Credential(err.into())
+    }
+}
+
+impl From<PolicyViolation> for Error {
+    fn from(err: PolicyViolation) -> Self {
+        Self::Credential(CredentialError::Policy(err))
+    }
+}
+
+impl From<SessionError> for Error {
+    fn from(err: SessionError) -> Self {
+        Self::Session(err)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<CourierError> for Error {
+    fn from(err: CourierError) -> Self {
+        match err {
+            CourierError::Store(err) => Self::Store(err),
+            other => Self::Courier(other),
+        }
+    }
+}
+
+/// A stable, machine-readable class of [`Error`]. [`ErrorKind::as_str`] is the id the
+/// HTTP layer answers with (Kratos's id where Kratos has one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -159,7 +134,7 @@ pub enum ErrorKind {
     InvalidCredentials,
     /// Identity disabled.
     IdentityDisabled,
-    /// Identity or session not found.
+    /// Identity, session or flow not found.
     NotFound,
     /// Session missing, expired, revoked or of a disabled identity.
     SessionInactive,
@@ -185,8 +160,6 @@ pub enum ErrorKind {
     IdentityMismatch,
     /// Lost a race with another request.
     Conflict,
-    /// A host hook refused.
-    HookRefused,
     /// `return_to` not allowed.
     ReturnToForbidden,
     /// The second factor is needed.
@@ -194,7 +167,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The stable id (snake case, Kratos-style where Kratos has one).
+    /// The stable id (snake case; Kratos's id where Kratos has one).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidTraits => "invalid_traits",
@@ -206,8 +179,8 @@ impl ErrorKind {
             Self::IdentityDisabled => "identity_disabled",
             Self::NotFound => "not_found",
             Self::SessionInactive => "session_inactive",
-            Self::InvalidInput => "invalid_input",
-            Self::Internal => "internal",
+            Self::InvalidInput => "bad_request",
+            Self::Internal => "internal_server_error",
             Self::FlowExpired => "self_service_flow_expired",
             Self::ValidationFailed => "validation_failed",
             Self::CsrfViolation => "security_csrf_violation",
@@ -217,10 +190,15 @@ impl ErrorKind {
             Self::SessionRefreshRequired => "session_refresh_required",
             Self::IdentityMismatch => "security_identity_mismatch",
             Self::Conflict => "concurrent_update",
-            Self::HookRefused => "hook_refused",
             Self::ReturnToForbidden => "self_service_flow_return_to_forbidden",
             Self::Aal2Required => "session_aal2_required",
         }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -228,34 +206,100 @@ impl Error {
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Schema(SchemaError::Traits { .. }) => ErrorKind::InvalidTraits,
-            Self::Schema(SchemaError::NotFound { .. }) => ErrorKind::SchemaNotFound,
-            Self::Schema(_) => ErrorKind::InvalidSchema,
-            Self::PasswordPolicy(_) => ErrorKind::PasswordPolicy,
-            Self::Duplicate { .. } => ErrorKind::Duplicate,
-            Self::InvalidCredentials => ErrorKind::InvalidCredentials,
-            Self::IdentityDisabled => ErrorKind::IdentityDisabled,
-            Self::IdentityNotFound(_) | Self::SessionNotFound(_) | Self::FlowNotFound(_) => {
-                ErrorKind::NotFound
-            }
-            Self::FlowExpired { .. } => ErrorKind::FlowExpired,
-            Self::FlowInvalid(_) => ErrorKind::ValidationFailed,
-            Self::Csrf(_) => ErrorKind::CsrfViolation,
-            Self::FlowState { .. } => ErrorKind::FlowState,
-            Self::FlowDisabled(_) => ErrorKind::FlowDisabled,
-            Self::SessionAlreadyAvailable => ErrorKind::SessionAlreadyAvailable,
-            Self::SessionRefreshRequired => ErrorKind::SessionRefreshRequired,
-            Self::IdentityMismatch => ErrorKind::IdentityMismatch,
-            Self::ConcurrentUpdate { .. } => ErrorKind::Conflict,
-            Self::HookRefused(_) => ErrorKind::HookRefused,
-            Self::ReturnToForbidden(_) => ErrorKind::ReturnToForbidden,
-            Self::Aal2Required => ErrorKind::Aal2Required,
-            Self::SessionInactive(_) => ErrorKind::SessionInactive,
+            Self::Flow(err) => flow_kind(err),
+            Self::Identity(err) => identity_kind(err),
+            Self::Credential(err) => credential_kind(err),
+            Self::Session(err) => session_kind(*err),
+            Self::Store(err) => store_kind(err),
+            Self::Courier(err) => courier_kind(err),
+            Self::NotFound { .. } => ErrorKind::NotFound,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
-            Self::Password(_) | Self::Store(_) | Self::Courier(_) | Self::Webauthn(_) => {
-                ErrorKind::Internal
-            }
         }
+    }
+
+    /// The flow that shows what to fix, when this is [`FlowError::Invalid`].
+    pub fn into_invalid_flow(self) -> Result<crate::flow::Flow, Self> {
+        match self {
+            Self::Flow(FlowError::Invalid(flow)) => Ok(*flow),
+            other => Err(other),
+        }
+    }
+}
+
+fn flow_kind(err: &FlowError) -> ErrorKind {
+    match err {
+        FlowError::NotFound(_) => ErrorKind::NotFound,
+        FlowError::WrongKind { .. } | FlowError::NoCsrfCookie | FlowError::NoSecondFactor => {
+            ErrorKind::InvalidInput
+        }
+        FlowError::Expired { .. } => ErrorKind::FlowExpired,
+        FlowError::Invalid(_) => ErrorKind::ValidationFailed,
+        FlowError::Csrf(_) => ErrorKind::CsrfViolation,
+        FlowError::State { .. } => ErrorKind::FlowState,
+        FlowError::Disabled(_) => ErrorKind::FlowDisabled,
+        FlowError::SessionAlreadyAvailable => ErrorKind::SessionAlreadyAvailable,
+        FlowError::RefreshRequired => ErrorKind::SessionRefreshRequired,
+        FlowError::IdentityMismatch => ErrorKind::IdentityMismatch,
+        FlowError::Aal2Required => ErrorKind::Aal2Required,
+        FlowError::ReturnToForbidden(_) => ErrorKind::ReturnToForbidden,
+        FlowError::InvalidCredentials => ErrorKind::InvalidCredentials,
+        FlowError::Identity(err) => identity_kind(err),
+        FlowError::Credential(err) => credential_kind(err),
+        FlowError::Session(err) => session_kind(*err),
+        FlowError::Store(err) => store_kind(err),
+    }
+}
+
+fn identity_kind(err: &IdentityError) -> ErrorKind {
+    match err {
+        IdentityError::Schema(SchemaError::Traits { .. }) => ErrorKind::InvalidTraits,
+        IdentityError::Schema(SchemaError::NotFound { .. }) => ErrorKind::SchemaNotFound,
+        IdentityError::Schema(SchemaError::Invalid { .. } | SchemaError::Read { .. }) => {
+            ErrorKind::InvalidSchema
+        }
+        IdentityError::TooLarge { .. }
+        | IdentityError::IdentifierTooLong { .. }
+        | IdentityError::Nul(_) => ErrorKind::InvalidInput,
+    }
+}
+
+fn credential_kind(err: &CredentialError) -> ErrorKind {
+    match err {
+        CredentialError::Policy(_) => ErrorKind::PasswordPolicy,
+        CredentialError::Password(
+            PasswordError::InvalidConfig(_)
+            | PasswordError::UnsupportedHash { .. }
+            | PasswordError::Hashing(_)
+            | PasswordError::WorkerGone,
+        )
+        | CredentialError::Webauthn(_)
+        | CredentialError::Sealing(_) => ErrorKind::Internal,
+    }
+}
+
+fn session_kind(err: SessionError) -> ErrorKind {
+    match err {
+        SessionError::Inactive(_) => ErrorKind::SessionInactive,
+        SessionError::IdentityDisabled => ErrorKind::IdentityDisabled,
+    }
+}
+
+fn store_kind(err: &StoreError) -> ErrorKind {
+    match err {
+        StoreError::Conflict { .. } => ErrorKind::Duplicate,
+        StoreError::Stale { .. } | StoreError::Spent => ErrorKind::Conflict,
+        StoreError::NotFound { .. } => ErrorKind::NotFound,
+        StoreError::Corrupt(_)
+        | StoreError::UnsupportedUrl { .. }
+        | StoreError::Aborted
+        | StoreError::Database(_) => ErrorKind::Internal,
+    }
+}
+
+fn courier_kind(err: &CourierError) -> ErrorKind {
+    match err {
+        CourierError::Store(err) => store_kind(err),
+        CourierError::Sealing(_) | CourierError::Unreadable(_) => ErrorKind::Internal,
     }
 }
 

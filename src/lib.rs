@@ -5,7 +5,11 @@
 //! only as hashes — in-process, on SQLite or PostgreSQL through sea-orm.
 //!
 //! ```
-//! use identa::{Identa, Password, SchemaRegistry, SeaOrmStore, SessionToken};
+//! use identa::Identa;
+//! use identa::credential::password::Password;
+//! use identa::identity::SchemaRegistry;
+//! use identa::session::SessionToken;
+//! use identa::store::SeaOrmStore;
 //! use serde_json::json;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -19,7 +23,7 @@
 //!             "credentials": { "password": { "identifier": true } } } } } } }
 //! }))?;
 //! # let mut config = identa::Config::default();
-//! # config.password = identa::config::PasswordConfig::insecure_fast_for_tests();
+//! # config.password = identa::credential::password::PasswordConfig::insecure_fast_for_tests();
 //! let identa = Identa::builder()
 //!     .store(SeaOrmStore::connect("sqlite::memory:").await?)
 //!     .schemas(schemas)
@@ -35,8 +39,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The modules follow the data: [`engine`] holds the rules, [`identity`],
-//! [`credential`] and [`session`] the models, and [`store`] the persistence.
+//! The modules are layers, each using only those below it (docs/architecture.md has the
+//! map, and a test keeps it true): [`identity`]; [`credential`] and [`session`]; [`store`]
+//! (persistence); [`courier`] and [`hook`]; [`flow`] (the flows' state machines); the
+//! engine ([`Identa`], which applies what flows decide); and [`http`] (Kratos's routes).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -44,44 +50,32 @@
     clippy::indexing_slicing
 )]
 
-pub mod clock;
-pub mod config;
+mod clock;
+mod config;
 pub mod courier;
 pub mod credential;
-pub mod engine;
-pub mod error;
+mod engine;
+mod error;
 pub mod flow;
 pub mod hook;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
-pub mod secret;
+mod secret;
 pub mod session;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The sea-orm version identa uses, for hooks that write through
-/// [`hook::Transaction::sea_orm`].
+/// [`store::Transaction::sea_orm`].
 pub use sea_orm;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, SessionConfig};
-pub use credential::password::{Password, PasswordConfig};
-pub use engine::{Identa, IdentaBuilder, Login};
-pub use error::{Error, ErrorKind, Result};
-pub use flow::{Flow, FlowKind, FlowRequest, FlowState, FlowType};
-pub use identity::Aal;
-pub use identity::{
-    CredentialType, Identity, IdentityState, IdentityUpdate, NewIdentity, SchemaRegistry,
+pub use config::{Config, RequiredAal, SessionCacheConfig, SessionConfig};
+pub use engine::{
+    Identa, IdentaBuilder, LoginFlows, RecoveryFlows, RegistrationFlows, SettingsFlows,
+    VerificationFlows,
 };
-pub use session::{AuthenticatedSession, Device, Session, SessionToken};
-pub use store::{PageRequest, SeaOrmStore, Store};
-
-/// Parses an id a client sent (a session or identity id), with a clear error.
-pub fn parse_id(text: &str) -> Result<uuid::Uuid> {
-    uuid::Uuid::parse_str(text.trim()).map_err(|_| {
-        let shown: String = text.chars().take(40).collect();
-        Error::InvalidInput(format!(
-            "`{shown}` is not a UUID (expected e.g. 6ba7b810-9dad-11d1-80b4-00c04fd430c8)"
-        ))
-    })
-}
+pub use error::{Error, ErrorKind, Result};
+pub use secret::{MIN_SECRET_BYTES, Secret, SecretError, Secrets};

@@ -1,6 +1,8 @@
 //! What the benches share: the engine they measure, on a store URL and a config.
 
-use identa::{Config, Identa, SchemaRegistry, SeaOrmStore};
+use identa::identity::SchemaRegistry;
+use identa::store::SeaOrmStore;
+use identa::{Config, Identa};
 use serde_json::json;
 
 /// An engine whose schema has one trait, `email`, the password identifier.

@@ -8,11 +8,11 @@
 //! - [`smtp`] (feature `smtp`): delivery over SMTP with lettre.
 //! - [`worker`]: claiming due messages, sending, retrying, abandoning.
 
-pub mod mailer;
+mod mailer;
 #[cfg(feature = "smtp")]
 pub mod smtp;
-pub mod template;
-pub mod worker;
+mod template;
+mod worker;
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,7 +25,7 @@ use crate::identity::UnknownVariant;
 use crate::store::{MessageStatus, OutboxMessage, StoreError};
 
 pub use mailer::{LoggingMailer, MailError, Mailer};
-pub use template::{Template, TemplateVars, Templates};
+pub use template::{Template, TemplateError, TemplateVars, Templates};
 pub use worker::{CourierWorker, DispatchReport};
 
 /// Which message a template renders (Kratos's template type names).
@@ -143,7 +143,8 @@ pub enum CourierError {
 /// How the courier delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CourierConfig {
-    /// Attempts before a message is abandoned. Default: 5 (Kratos's `message_retries`).
+    /// Attempts before a message is abandoned, in all. Default: 5 (Kratos's
+    /// `message_retries: 5` counts retries, so it makes up to 6).
     pub max_attempts: u32,
     /// Wait after the first failure; doubled after each further one. Default: 2 seconds.
     pub backoff_base: Duration,

@@ -8,6 +8,36 @@ pub mod webauthn;
 
 use uuid::Uuid;
 
+use password::{PasswordError, PolicyViolation};
+
+/// What went wrong with a credential: hashing, the password policy, a WebAuthn ceremony
+/// that could not start, a secret that could not be sealed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// Hashing failed, or a stored hash is in a format identa cannot verify.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// The password breaks the policy.
+    #[error("{0}")]
+    Policy(PolicyViolation),
+    /// A WebAuthn ceremony could not be started (webauthn-rs refused its options).
+    #[error("WebAuthn: {0}")]
+    Webauthn(String),
+    /// A secret (a TOTP seed, backup codes waiting for confirmation) could not be sealed or
+    /// opened with the configured cipher secrets.
+    #[error(
+        "the {0} cannot be sealed or opened with the configured cipher secrets; keep the old secret in the list when rotating"
+    )]
+    Sealing(&'static str),
+}
+
+impl From<webauthn_rs::prelude::WebauthnError> for CredentialError {
+    fn from(err: webauthn_rs::prelude::WebauthnError) -> Self {
+        Self::Webauthn(err.to_string())
+    }
+}
+
 /// The id under which a spent one-time factor (a TOTP step, a backup code) is recorded, so
 /// that a second use — even a racing one — is refused: a digest of what was spent, which
 /// reveals neither the code nor the step.

@@ -1,4 +1,5 @@
-//! Password credentials: argon2id hashing and verification, and the password policy.
+//! Password credentials: argon2id hashing, verification of argon2 and bcrypt hashes, and
+//! the password policy.
 //!
 //! Hashing is memory-hard on purpose, so it is treated as a scarce resource: it runs on
 //! Tokio's blocking threads (never on the async executor), at most
@@ -8,7 +9,8 @@
 //!
 //! Hashes are PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), the format Kratos
 //! stores, so hashes move between the two. Imported argon2id and argon2i hashes verify
-//! within Kratos's import bounds; other algorithms are refused for now. Verifying an
+//! within Kratos's import bounds, and bcrypt hashes (`$2a$`, `$2b$`, `$2x$`, `$2y$`, cost
+//! at most 15); other algorithms are refused. Verifying an
 //! unknown account runs the same work against a dummy hash, so timing does not tell
 //! which accounts exist.
 
@@ -137,8 +139,9 @@ pub enum PasswordError {
     /// The configured argon2 parameters are invalid.
     #[error("invalid password hashing configuration: {0}")]
     InvalidConfig(String),
-    /// A stored hash is not an argon2 PHC string identa can verify, or exceeds the import
-    /// bounds (m ≤ 2^20 KiB, t ≤ 10, p ≤ 16, v=19).
+    /// A stored hash is neither an argon2 PHC string nor a bcrypt hash identa can verify,
+    /// or exceeds the import bounds (argon2: m ≤ 2^20 KiB, t ≤ 10, p ≤ 16, v=19; bcrypt:
+    /// cost ≤ 15).
     #[error("unsupported stored password hash: {reason}")]
     UnsupportedHash {
         /// What is wrong with it.
@@ -365,8 +368,8 @@ impl PasswordHasher {
     /// # Errors
     ///
     /// [`PasswordError::UnsupportedHash`], before any hashing, if `stored` is not an
-    /// argon2id/argon2i PHC string within the bounds (other algorithms such as bcrypt
-    /// are not verified yet); otherwise as for [`hash`](Self::hash).
+    /// argon2id/argon2i PHC string or a bcrypt hash within the bounds; otherwise as for
+    /// [`hash`](Self::hash).
     pub async fn verify(
         &self,
         password: &Password,
@@ -386,8 +389,8 @@ impl PasswordHasher {
         Ok(matched && stored.is_some())
     }
 
-    /// Whether `stored` is a hash identa can verify (an argon2id/argon2i PHC string within
-    /// the import bounds): what an import checks before accepting it.
+    /// Whether `stored` is a hash identa can verify (an argon2id/argon2i PHC string or a
+    /// bcrypt hash within the import bounds): what an import checks before accepting it.
     #[must_use]
     pub fn can_verify(&self, stored: &str) -> bool {
         Stored::parse(stored).is_ok()
@@ -548,6 +551,41 @@ impl PolicyViolation {
             Self::TooLong { .. } => 4_000_033,
             Self::TooSimilarToIdentifier => 4_000_031,
         }
+    }
+}
+
+/// Gives `identity` a password credential holding `hash` for `identifiers` (replacing any,
+/// keeping when it was first added).
+pub(crate) fn set_on(
+    identity: &mut crate::identity::Identity,
+    identifiers: Vec<String>,
+    hash: String,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let kind = crate::identity::CredentialType::Password;
+    let created_at = identity.credential(kind).map_or(now, |c| c.created_at);
+    let mut credential = credential(identifiers, hash, now);
+    credential.created_at = created_at;
+    identity.credentials.insert(kind, credential);
+    identity.updated_at = now;
+}
+
+/// A password credential for `identifiers` holding `hash` (identifiers kept sorted, as the
+/// store returns them).
+pub(crate) fn credential(
+    mut identifiers: Vec<String>,
+    hash: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::identity::Credential {
+    identifiers.sort();
+    crate::identity::Credential {
+        id: uuid::Uuid::new_v4(),
+        credential_type: crate::identity::CredentialType::Password,
+        identifiers,
+        config: serde_json::json!({ "hashed_password": hash }),
+        version: 0,
+        created_at: now,
+        updated_at: now,
     }
 }
 

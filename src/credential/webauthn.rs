@@ -22,6 +22,7 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
+use crate::identity::{Credential, CredentialType, ExtractedTraits, Identity};
 use crate::secret::{Keyring, MacPurpose, hex};
 
 /// The WebAuthn relying party: the site security keys and passkeys are bound to.
@@ -492,4 +493,118 @@ pub(crate) fn create_data(options: &CreationChallengeResponse, name_field: &str)
         "displayNameFieldName": name_field,
     })
     .to_string()
+}
+
+/// The security keys of an identity.
+pub(crate) fn security_keys(identity: &Identity) -> StoredKeys<SecurityKey> {
+    identity
+        .credential(CredentialType::Webauthn)
+        .map(|c| StoredKeys::read(&c.config))
+        .unwrap_or_default()
+}
+
+/// The passkeys of an identity.
+pub(crate) fn passkeys(identity: &Identity) -> StoredKeys<Passkey> {
+    identity
+        .credential(CredentialType::Passkey)
+        .map(|c| StoredKeys::read(&c.config))
+        .unwrap_or_default()
+}
+
+/// Whether removing one passkey would leave the identity no way to sign in.
+pub(crate) fn passkey_is_last_sign_in(identity: &Identity) -> bool {
+    identity.credential(CredentialType::Password).is_none() && passkeys(identity).keys.len() <= 1
+}
+
+/// The identifiers a passkey signs in by: the password and WebAuthn identifiers of the
+/// traits, sorted, without repeats.
+pub(crate) fn sign_in_identifiers(extracted: &ExtractedTraits) -> Vec<String> {
+    let mut ids: Vec<String> = extracted
+        .password_identifiers
+        .iter()
+        .chain(&extracted.webauthn_identifiers)
+        .cloned()
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Makes the passkey credential's identifiers follow new traits.
+pub(crate) fn follow_traits(
+    identity: &mut Identity,
+    extracted: &ExtractedTraits,
+    now: DateTime<Utc>,
+) {
+    if let Some(cred) = identity.credentials.get_mut(&CredentialType::Passkey) {
+        let identifiers = passkey_identifiers(sign_in_identifiers(extracted), &cred.config);
+        if cred.identifiers != identifiers {
+            cred.identifiers = identifiers;
+            cred.updated_at = now;
+        }
+    }
+}
+
+/// Stores an identity's security keys (removing the credential when none are left).
+pub(crate) fn store_security_keys(
+    identity: &mut Identity,
+    keys: &StoredKeys<SecurityKey>,
+    now: DateTime<Utc>,
+) {
+    let identifiers = keys.key_identifiers();
+    set_keys(
+        identity,
+        CredentialType::Webauthn,
+        identifiers,
+        keys.to_config(),
+        now,
+    );
+}
+
+/// Stores an identity's passkeys, which sign in by `sign_in` (the identity's passkey
+/// identifiers), removing the credential when none are left.
+pub(crate) fn store_passkeys(
+    identity: &mut Identity,
+    keys: &StoredKeys<Passkey>,
+    sign_in: Vec<String>,
+    now: DateTime<Utc>,
+) {
+    let config = keys.to_config();
+    let identifiers = passkey_identifiers(sign_in, &config);
+    set_keys(identity, CredentialType::Passkey, identifiers, config, now);
+}
+
+/// Stores a security-key or passkey list as the identity's credential of that type
+/// (removing the credential when the list is empty).
+fn set_keys(
+    identity: &mut Identity,
+    credential_type: CredentialType,
+    identifiers: Vec<String>,
+    config: Value,
+    now: DateTime<Utc>,
+) {
+    identity.updated_at = now;
+    let empty = config
+        .get("keys")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if empty {
+        identity.credentials.remove(&credential_type);
+        return;
+    }
+    let credential = identity
+        .credentials
+        .entry(credential_type)
+        .or_insert_with(|| Credential {
+            id: Uuid::new_v4(),
+            credential_type,
+            identifiers: Vec::new(),
+            config: Value::Null,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        });
+    credential.identifiers = identifiers;
+    credential.config = config;
+    credential.updated_at = now;
 }

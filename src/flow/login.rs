@@ -1,32 +1,39 @@
-//! Login: an identifier and a password issue a session (aal1, method `password`). With
+//! Login: an identifier and a password (or a passkey) issue a session (aal1). With
 //! [`LoginIntent::Refresh`] the user proves again who they are and the existing session
 //! is refreshed in place (its `authenticated_at` moves to now), which is what privileged
-//! settings changes ask for. A login flow for a user who already has a valid session is
-//! refused unless it is a refresh.
+//! settings changes ask for. With [`LoginIntent::SecondFactor`] a TOTP code, a backup code
+//! or a security key steps the current session up to `aal2` in place. A login flow for a
+//! user who already has a valid session is refused unless it is one of those.
 //!
-//! States: `choose_method` → `passed_challenge`.
+//! States: `choose_method` ─(valid first or second factor)─▶ `passed_challenge`.
+//! Effects: issue a session, or update the current one; re-hash an outdated password;
+//! record a key's counter or a TOTP step; spend a TOTP step or backup code.
 
 use serde_json::Value;
-use uuid::Uuid;
 
-use super::ui::InputType;
-use super::{
-    ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup,
-    check_for_submit, commit_with_hook, current_session, fetch_flow, method_button, new_flow,
-    reject, show_hook_error, show_input_error, text, webauthn,
+use super::form::{echoable, method_button, show_hook_error, show_input_error};
+use super::lifecycle::new_flow;
+use super::text;
+use super::ui::{InputType, Node, NodeGroup};
+use super::webauthn::{
+    login_prompt_nodes, passkey_challenge_nodes, refusal_message, second_factor_nodes,
 };
+use super::{ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind, FlowRequest};
+use super::{FlowState, FlowType, Result, Step, Transition};
 use crate::credential::lookup;
 use crate::credential::password::Password;
 use crate::credential::totp::{self, TotpSecret};
 use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
-use crate::engine::Identa;
-use crate::error::{Error, Result};
-use crate::hook::{AfterEvent, BeforeEvent};
-use crate::identity::Aal;
-use crate::identity::CredentialType;
-use crate::session::{AuthenticatedSession, AuthenticationMethod, SessionRefusal, SessionToken};
-use crate::store::SessionEvent;
-use crate::store::{FlowCommit, FlowWrite};
+use crate::credential::{CredentialError, webauthn::passkeys, webauthn::security_keys};
+use crate::hook::BeforeEvent;
+use crate::identity::{Aal, Credential, CredentialType, Identity, normalize};
+use crate::session::{
+    AuthenticatedSession, AuthenticationMethod, Session, SessionError, SessionRefusal, SessionToken,
+};
+
+/// How long a spent TOTP step or backup code is remembered (longer than any step is
+/// accepted).
+const SPENT_KEPT: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Why a login flow is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,7 +83,7 @@ pub enum LoginSubmission {
     /// challenge in `passkey_challenge` for any discoverable passkey: answer it in
     /// `response` (`passkey_login`) with an empty `identifier`, and the passkey names its
     /// account. For a passkey that is not discoverable, submit the `identifier` without
-    /// `response` first: the flow comes back (as [`Error::FlowInvalid`]) with a challenge
+    /// `response` first: the flow comes back (as [`FlowError::Invalid`]) with a challenge
     /// for that account's passkeys, which the answer then signs in with.
     Passkey {
         /// Email, username, … (any identifier the schema marks for passwords or WebAuthn);
@@ -95,546 +102,540 @@ pub struct LoggedIn {
     /// The session (new, or refreshed) with its identity.
     pub session: AuthenticatedSession,
     /// The token of a new session (give it to the client; identa keeps only its hash).
-    /// `None` for a refresh: the client keeps the token it has.
+    /// `None` for a refresh or a step-up: the client keeps the token it has.
     pub token: Option<SessionToken>,
     /// What the client should do next (for API flows: store the session token).
     pub continue_with: Vec<ContinueWith>,
 }
 
-/// Login flows of an engine. Get it with [`Identa::login_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct Logins<'a> {
-    identa: &'a Identa,
+/// What a login transition tells its caller beyond the flow.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) session: AuthenticatedSession,
+    pub(crate) token: Option<SessionToken>,
+    pub(crate) continue_with: Vec<ContinueWith>,
 }
 
-impl Identa {
-    /// Login flows.
-    pub fn login_flow(&self) -> Logins<'_> {
-        Logins { identa: self }
+impl Outcome {
+    /// The caller's answer, with the flow that was saved.
+    pub(crate) fn into_logged_in(self, flow: Flow) -> LoggedIn {
+        LoggedIn {
+            flow,
+            session: self.session,
+            token: self.token,
+            continue_with: self.continue_with,
+        }
     }
 }
 
-impl Logins<'_> {
-    /// Starts a login flow.
-    pub async fn create(
-        &self,
-        flow_type: FlowType,
-        req: &FlowRequest,
-        intent: LoginIntent,
-    ) -> Result<Flow> {
-        let identa = self.identa;
-        let current = current_session(identa, req).await?;
-        if current.is_some() && intent == LoginIntent::SignIn {
-            return Err(Error::SessionAlreadyAvailable);
+/// A new login flow (not stored).
+pub(crate) fn create(
+    facts: &dyn Facts,
+    flow_type: FlowType,
+    req: &FlowRequest,
+    intent: LoginIntent,
+    current: Option<&AuthenticatedSession>,
+) -> Result<Flow> {
+    let second_factor = match (intent, current) {
+        (LoginIntent::SignIn, Some(_)) => return Err(FlowError::SessionAlreadyAvailable),
+        (LoginIntent::SecondFactor, None) => {
+            return Err(SessionError::Inactive(SessionRefusal::Unknown).into());
         }
-        if intent == LoginIntent::SecondFactor {
-            let current = current.ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
-            return self.create_second_factor(flow_type, req, &current).await;
-        }
-        let mut flow = new_flow(
-            identa,
-            FlowKind::Login,
-            flow_type,
-            req,
-            identa.config().flows.login.lifespan,
-            FlowState::ChooseMethod,
-        )?;
-        let mut identifier = Node::input(NodeGroup::Default, "identifier", InputType::Text)
-            .required()
-            .autocomplete("username")
-            .label(text::label_id());
-        if let Some(current) = &current {
-            flow.refresh = true;
-            flow.session_id = Some(current.session.id);
-            flow.identity_id = Some(current.identity.id);
-            flow.ui.messages.push(text::reauth());
-            if let Some(first) = current
-                .identity
-                .credential(CredentialType::Password)
-                .and_then(|c| c.identifiers.first())
-            {
-                identifier = identifier.with_value(first.clone());
-            }
-        }
-        flow.ui.nodes.push(identifier);
-        flow.ui.nodes.push(
-            Node::input(NodeGroup::Password, "password", InputType::Password)
-                .required()
-                .autocomplete("current-password")
-                .label(text::label_password()),
-        );
-        flow.ui.nodes.push(method_button(
-            NodeGroup::Password,
-            "password",
-            text::sign_in_with_password(),
-        ));
-        webauthn::login_prompt_nodes(identa, &mut flow)?;
-        let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(flow.to_record()?)],
-            ..FlowCommit::default()
-        };
-        identa.store().commit_flow(&commit, None).await?;
-        Ok(flow)
+        (LoginIntent::SecondFactor, Some(current)) => Some(current),
+        (LoginIntent::SignIn | LoginIntent::Refresh, _) => None,
+    };
+    let lifespan = facts.config().login.lifespan;
+    let mut flow = new_flow(
+        facts,
+        FlowKind::Login,
+        flow_type,
+        req,
+        lifespan,
+        FlowState::ChooseMethod,
+    )?;
+    if let Some(current) = second_factor {
+        second_factor_form(facts, &mut flow, current)?;
+        return Ok(flow);
     }
-
-    async fn create_second_factor(
-        &self,
-        flow_type: FlowType,
-        req: &FlowRequest,
-        current: &AuthenticatedSession,
-    ) -> Result<Flow> {
-        let identa = self.identa;
-        if current.identity.highest_available_aal() < Aal::Aal2 {
-            return Err(Error::InvalidInput(
-                "this account has no second factor set up: add one in the settings".into(),
-            ));
-        }
-        if current.session.aal >= Aal::Aal2 {
-            return Err(Error::SessionAlreadyAvailable);
-        }
-        let mut flow = new_flow(
-            identa,
-            FlowKind::Login,
-            flow_type,
-            req,
-            identa.config().flows.login.lifespan,
-            FlowState::ChooseMethod,
-        )?;
-        flow.requested_aal = Aal::Aal2;
+    if let Some(current) = current {
+        flow.refresh = true;
         flow.session_id = Some(current.session.id);
         flow.identity_id = Some(current.identity.id);
-        flow.ui.messages.push(text::second_factor());
-        if current.identity.credential(CredentialType::Totp).is_some() {
-            flow.ui.nodes.push(
-                Node::input(NodeGroup::Totp, "totp_code", InputType::Text)
-                    .required()
-                    .autocomplete("one-time-code")
-                    .label(text::totp_login_label()),
-            );
-            flow.ui.nodes.push(method_button(
-                NodeGroup::Totp,
-                "totp",
-                text::use_authenticator(),
-            ));
-        }
-        if current
-            .identity
-            .credential(CredentialType::LookupSecret)
-            .is_some()
-        {
-            flow.ui.nodes.push(
-                Node::input(NodeGroup::LookupSecret, "lookup_secret", InputType::Text)
-                    .required()
-                    .label(text::lookup_login_label()),
-            );
-            flow.ui.nodes.push(method_button(
-                NodeGroup::LookupSecret,
-                "lookup_secret",
-                text::use_lookup(),
-            ));
-        }
-        webauthn::second_factor_nodes(identa, &mut flow, &current.identity)?;
-        let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(flow.to_record()?)],
-            ..FlowCommit::default()
-        };
-        identa.store().commit_flow(&commit, None).await?;
-        Ok(flow)
+        flow.ui.messages.push(text::reauth());
     }
+    let mut identifier = Node::input(NodeGroup::Default, "identifier", InputType::Text)
+        .required()
+        .autocomplete("username")
+        .label(text::label_id());
+    if let Some(first) = current
+        .filter(|_| flow.refresh)
+        .and_then(|c| c.identity.credential(CredentialType::Password))
+        .and_then(|c| c.identifiers.first())
+    {
+        identifier = identifier.with_value(first.clone());
+    }
+    flow.ui.nodes.push(identifier);
+    flow.ui.nodes.push(
+        Node::input(NodeGroup::Password, "password", InputType::Password)
+            .required()
+            .autocomplete("current-password")
+            .label(text::label_password()),
+    );
+    flow.ui.nodes.push(method_button(
+        NodeGroup::Password,
+        "password",
+        text::sign_in_with_password(),
+    ));
+    login_prompt_nodes(facts, &mut flow)?;
+    Ok(flow)
+}
 
-    /// Completes a second-factor flow with a TOTP or backup code: the session becomes
-    /// `aal2`.
-    async fn submit_second_factor(
-        &self,
-        mut flow: Flow,
-        factor: SecondFactor<'_>,
-        req: &FlowRequest,
-    ) -> Result<LoggedIn> {
-        let identa = self.identa;
-        let current = current_session(identa, req)
-            .await?
-            .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
-        if flow.requested_aal != Aal::Aal2 || flow.session_id != Some(current.session.id) {
-            return Err(Error::IdentityMismatch);
-        }
-        let mut identity = current.identity.clone();
-        let now = identa.now();
-        let (method, spent, field) = match factor {
-            SecondFactor::Totp(code) => {
-                let stored = identity
-                    .credential(CredentialType::Totp)
-                    .and_then(|c| totp::read_config(&c.config));
-                let Some((sealed, last_step)) = stored else {
-                    flow.ui
-                        .add_message(Some("totp_code"), text::no_totp_device());
-                    return Err(reject(identa, flow).await);
-                };
-                let secret = TotpSecret::open(
-                    identa.keyring(),
-                    &totp::credential_context(identity.id),
-                    &sealed,
-                )
-                .ok_or_else(|| {
-                    Error::InvalidInput(
-                        "the TOTP secret cannot be opened with the configured cipher secrets"
-                            .into(),
-                    )
-                })?;
-                let unix = u64::try_from(now.timestamp()).unwrap_or(0);
-                let Some(step) = secret.accept(code, unix, last_step) else {
-                    flow.ui.add_message(Some("totp_code"), text::totp_wrong());
-                    return Err(reject(identa, flow).await);
-                };
-                if let Some(credential) = identity.credentials.get_mut(&CredentialType::Totp) {
-                    credential.config = totp::credential_config(&sealed, Some(step));
-                    credential.updated_at = now;
-                }
-                (
-                    CredentialType::Totp,
-                    Some(totp::spent_id(identity.id, step)),
-                    "totp_code",
-                )
-            }
-            SecondFactor::SecurityKey(answer) => {
-                let mut keys = webauthn::security_keys(&identity);
-                let ceremony = Ceremony::from_value(flow.internal.security_key.as_ref());
-                let outcome = match identa.webauthn() {
-                    Some(rp) => {
-                        cred_webauthn::finish_security_key_login(rp, ceremony, answer, &mut keys)
-                    }
-                    None => Err(Refusal::NoCeremony),
-                };
-                if let Err(refusal) = outcome {
-                    // A fresh challenge for the next try; this one is spent.
-                    webauthn::second_factor_nodes(identa, &mut flow, &identity)?;
-                    flow.ui
-                        .add_message(Some("webauthn_login"), webauthn::refusal_message(&refusal));
-                    return Err(reject(identa, flow).await);
-                }
-                if let Some(credential) = identity.credentials.get_mut(&CredentialType::Webauthn) {
-                    credential.config = keys.to_config();
-                    credential.updated_at = now;
-                }
-                flow.internal.security_key = None;
-                (CredentialType::Webauthn, None, "webauthn_login")
-            }
-            SecondFactor::Lookup(code) => {
-                let found = identity
-                    .credential(CredentialType::LookupSecret)
-                    .and_then(|c| {
-                        lookup::find_unused(identa.keyring(), identity.id, &c.config, code)
-                            .map(|i| (i, lookup::spent_id(identity.id, i, &c.config)))
-                    });
-                let Some((index, spent)) = found else {
-                    flow.ui
-                        .add_message(Some("lookup_secret"), text::lookup_invalid());
-                    return Err(reject(identa, flow).await);
-                };
-                if let Some(credential) =
-                    identity.credentials.get_mut(&CredentialType::LookupSecret)
-                {
-                    lookup::mark_used(&mut credential.config, index, now);
-                    credential.updated_at = now;
-                    let left = lookup::remaining(&credential.config);
-                    if left <= lookup::FEW_LEFT {
-                        flow.ui.messages.push(text::lookup_few_left(left));
-                    }
-                }
-                (CredentialType::LookupSecret, Some(spent), "lookup_secret")
-            }
-        };
-        let mut session = current.session.clone();
-        session.aal = Aal::Aal2;
-        session.authentication_methods.push(AuthenticationMethod {
-            method: method.as_str().to_owned(),
-            aal: Aal::Aal2,
-            completed_at: now,
+/// The form of a second-factor flow: the factors the identity has.
+fn second_factor_form(
+    facts: &dyn Facts,
+    flow: &mut Flow,
+    current: &AuthenticatedSession,
+) -> Result<()> {
+    if current.identity.highest_available_aal() < Aal::Aal2 {
+        return Err(FlowError::NoSecondFactor);
+    }
+    if current.session.aal >= Aal::Aal2 {
+        return Err(FlowError::SessionAlreadyAvailable);
+    }
+    flow.requested_aal = Aal::Aal2;
+    flow.session_id = Some(current.session.id);
+    flow.identity_id = Some(current.identity.id);
+    flow.ui.messages.push(text::second_factor());
+    if current.identity.credential(CredentialType::Totp).is_some() {
+        flow.ui.nodes.push(
+            Node::input(NodeGroup::Totp, "totp_code", InputType::Text)
+                .required()
+                .autocomplete("one-time-code")
+                .label(text::totp_login_label()),
+        );
+        flow.ui.nodes.push(method_button(
+            NodeGroup::Totp,
+            "totp",
+            text::use_authenticator(),
+        ));
+    }
+    if current
+        .identity
+        .credential(CredentialType::LookupSecret)
+        .is_some()
+    {
+        flow.ui.nodes.push(
+            Node::input(NodeGroup::LookupSecret, "lookup_secret", InputType::Text)
+                .required()
+                .label(text::lookup_login_label()),
+        );
+        flow.ui.nodes.push(method_button(
+            NodeGroup::LookupSecret,
+            "lookup_secret",
+            text::use_lookup(),
+        ));
+    }
+    second_factor_nodes(facts, flow, &current.identity)
+}
+
+/// Judges a login. A wrong identifier or password comes back as [`Step::Reject`] with
+/// Kratos's message 4000006 on the flow.
+pub(crate) async fn submit(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    submission: LoginSubmission,
+    req: &FlowRequest,
+    current: Option<&AuthenticatedSession>,
+) -> Result<Step<Outcome>> {
+    if flow.state != FlowState::ChooseMethod {
+        return Err(FlowError::State {
+            kind: flow.kind,
+            state: flow.state,
+            reason: "the login is already complete; start a new flow",
         });
-        flow.state = FlowState::PassedChallenge;
-        let ceremonies = flow.internal.take_ceremonies();
-        flow.version += 1;
-        flow.updated_at = now;
-        let commit = FlowCommit {
-            flows: vec![FlowWrite::Update(flow.to_record()?)],
-            replace_identity: Some(&identity),
-            update_session: Some(&session),
-            spend: spent
-                .map(|id| (id, now + chrono::Duration::minutes(5)))
-                .into_iter()
-                .collect(),
-            ..FlowCommit::default()
-        };
-        let event = AfterEvent::Login {
-            flow_id: flow.id,
-            identity: &identity,
-            session: &session,
-        };
-        if let Err(failure) = commit_with_hook(identa, &commit, event).await {
-            let mut flow = flow.clone();
-            flow.version -= 1;
-            flow.state = FlowState::ChooseMethod;
-            flow.internal.put_back(ceremonies);
-            match failure {
-                Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
-                // The step was accepted by a racing request: a replay.
-                Err(Error::ConcurrentUpdate {
-                    what: "one-time code",
-                }) => {
-                    let message = match method {
-                        CredentialType::LookupSecret => text::lookup_invalid(),
-                        _ => text::totp_wrong(),
-                    };
-                    flow.ui.add_message(Some(field), message);
-                }
-                Err(err) => return Err(err),
-            }
-            return Err(reject(identa, flow).await);
+    }
+    let (identifier, factor) = match submission {
+        LoginSubmission::Password {
+            identifier,
+            password,
+        } => (identifier, FirstFactor::Password(password)),
+        LoginSubmission::Passkey {
+            identifier,
+            response,
+        } => (identifier, FirstFactor::Passkey(response)),
+        LoginSubmission::Totp { code } => {
+            return submit_second_factor(facts, flow, SecondFactor::Totp(&code), current).await;
         }
-        identa.invalidate(SessionEvent::Session(session.id));
-        identa.invalidate(SessionEvent::Identity(identity.id));
-        Ok(LoggedIn {
-            flow,
-            session: AuthenticatedSession { session, identity },
-            token: None,
-            continue_with: Vec::new(),
-        })
+        LoginSubmission::LookupSecret { code } => {
+            return submit_second_factor(facts, flow, SecondFactor::Lookup(&code), current).await;
+        }
+        LoginSubmission::Webauthn { response } => {
+            return submit_second_factor(
+                facts,
+                flow,
+                SecondFactor::SecurityKey(&response),
+                current,
+            )
+            .await;
+        }
+    };
+    if flow.requested_aal == Aal::Aal2 {
+        return Err(FlowError::State {
+            kind: flow.kind,
+            state: flow.state,
+            reason: "this flow completes a second factor: submit method `totp`, \
+                     `lookup_secret` or `webauthn`",
+        });
+    }
+    let refreshing = match (current, flow.refresh) {
+        (Some(_), false) => return Err(FlowError::SessionAlreadyAvailable),
+        (Some(current), true) => {
+            if flow.session_id != Some(current.session.id) {
+                return Err(FlowError::IdentityMismatch);
+            }
+            Some(current)
+        }
+        (None, _) => None,
+    };
+    let typed = Value::from(identifier.clone());
+    if echoable(&typed) {
+        flow.ui.set_value("identifier", typed);
     }
 
-    /// Submits credentials. A wrong identifier or password comes back as
-    /// [`Error::FlowInvalid`] with Kratos's message 4000006 on the flow.
-    pub async fn submit(
-        &self,
-        flow_id: Uuid,
-        submission: LoginSubmission,
-        req: &FlowRequest,
-    ) -> Result<LoggedIn> {
-        let flow = fetch_flow(self.identa, flow_id).await?;
-        self.submit_loaded(flow, submission, req).await
+    let before = BeforeEvent::Login {
+        flow_id: flow.id,
+        identifier: &identifier,
+    };
+    if let Err(err) = facts.before(&before).await {
+        show_hook_error(&mut flow.ui, err);
+        return Ok(Step::Reject(flow));
     }
 
-    /// [`Self::submit`] for a flow the caller has just read (the HTTP layer reads it to
-    /// learn its type).
-    pub(crate) async fn submit_loaded(
-        &self,
-        flow: Flow,
-        submission: LoginSubmission,
-        req: &FlowRequest,
-    ) -> Result<LoggedIn> {
-        let identa = self.identa;
-        let mut flow = check_for_submit(identa, flow, FlowKind::Login, req)?;
-        if flow.state != FlowState::ChooseMethod {
-            return Err(Error::FlowState {
-                kind: flow.kind,
-                state: flow.state,
-                reason: "the login is already complete; start a new flow",
-            });
-        }
-        let (identifier, factor) = match submission {
-            LoginSubmission::Password {
-                identifier,
-                password,
-            } => (identifier, FirstFactor::Password(password)),
-            LoginSubmission::Passkey {
-                identifier,
-                response,
-            } => (identifier, FirstFactor::Passkey(response)),
-            LoginSubmission::Totp { code } => {
-                return self
-                    .submit_second_factor(flow, SecondFactor::Totp(&code), req)
-                    .await;
-            }
-            LoginSubmission::LookupSecret { code } => {
-                return self
-                    .submit_second_factor(flow, SecondFactor::Lookup(&code), req)
-                    .await;
-            }
-            LoginSubmission::Webauthn { response } => {
-                return self
-                    .submit_second_factor(flow, SecondFactor::SecurityKey(&response), req)
-                    .await;
-            }
-        };
-        if flow.requested_aal == Aal::Aal2 {
-            return Err(Error::FlowState {
-                kind: flow.kind,
-                state: flow.state,
-                reason: "this flow completes a second factor: submit method `totp`, \
-                         `lookup_secret` or `webauthn`",
-            });
-        }
-        let current = current_session(identa, req).await?;
-        let refreshing = match (&current, flow.refresh) {
-            (Some(_), false) => return Err(Error::SessionAlreadyAvailable),
-            (Some(current), true) => {
-                if flow.session_id != Some(current.session.id) {
-                    return Err(Error::IdentityMismatch);
-                }
-                Some(current.clone())
-            }
-            (None, _) => None,
-        };
-        let typed = Value::from(identifier.clone());
-        if super::echoable(&typed) {
-            flow.ui.set_value("identifier", typed);
-        }
-
-        let before = BeforeEvent::Login {
-            flow_id: flow.id,
-            identifier: &identifier,
-        };
-        if let Err(err) = identa.hooks().before(&before).await {
-            show_hook_error(&mut flow.ui, err);
-            return Err(reject(identa, flow).await);
-        }
-
-        let (identity, method, changed) = match factor {
-            FirstFactor::Password(password) => {
-                match identa.check_password(&identifier, &password).await {
-                    Ok(identity) => (identity, CredentialType::Password, false),
-                    Err(err) => {
-                        show_input_error(&mut flow.ui, err)?;
-                        return Err(reject(identa, flow).await);
+    let mut effects = Vec::new();
+    let (identity, method) = match factor {
+        FirstFactor::Password(password) => {
+            match check_password(facts, &identifier, &password).await {
+                Ok(checked) => {
+                    if let Some(rehashed) = checked.rehashed {
+                        effects.push(Effect::RehashPassword(rehashed));
                     }
+                    (checked.identity, CredentialType::Password)
+                }
+                Err(err) => {
+                    show_input_error(&mut flow.ui, err)?;
+                    return Ok(Step::Reject(flow));
                 }
             }
-            FirstFactor::Passkey(None) => {
-                webauthn::passkey_challenge_nodes(identa, &mut flow, named(&identifier)).await?;
-                return Err(reject(identa, flow).await);
+        }
+        FirstFactor::Passkey(None) => {
+            passkey_challenge_nodes(facts, &mut flow, named(&identifier)).await?;
+            return Ok(Step::Reject(flow));
+        }
+        FirstFactor::Passkey(Some(answer)) => match verify_passkey(facts, &flow, &answer).await? {
+            Ok(identity) => {
+                flow.internal.passkey = None;
+                effects.push(Effect::UpdateIdentity(identity.clone()));
+                (identity, CredentialType::Passkey)
             }
-            FirstFactor::Passkey(Some(answer)) => {
-                match self.verify_passkey(&flow, &answer).await? {
-                    Ok(identity) => {
-                        flow.internal.passkey = None;
-                        (identity, CredentialType::Passkey, true)
-                    }
-                    Err(refusal) => {
-                        // A fresh challenge for the next try; this one is spent.
-                        webauthn::passkey_challenge_nodes(identa, &mut flow, named(&identifier))
-                            .await?;
-                        flow.ui.clear_messages();
-                        flow.ui.add_message(
-                            Some("passkey_login"),
-                            webauthn::refusal_message(&refusal),
-                        );
-                        return Err(reject(identa, flow).await);
-                    }
-                }
+            Err(refusal) => {
+                // A fresh challenge for the next try; this one is spent.
+                passkey_challenge_nodes(facts, &mut flow, named(&identifier)).await?;
+                flow.ui.clear_messages();
+                flow.ui
+                    .add_message(Some("passkey_login"), refusal_message(&refusal));
+                return Ok(Step::Reject(flow));
             }
-        };
-        let now = identa.now();
-        let method = AuthenticationMethod {
-            method: method.as_str().to_owned(),
-            aal: Aal::Aal1,
-            completed_at: now,
-        };
-        flow.state = FlowState::PassedChallenge;
-        let ceremonies = flow.internal.take_ceremonies();
-        flow.version += 1;
-        flow.updated_at = now;
+        },
+    };
+    let fallback = Fallback::to(flow.clone());
+    let now = facts.now();
+    let method = AuthenticationMethod {
+        method: method.as_str().to_owned(),
+        aal: Aal::Aal1,
+        completed_at: now,
+    };
+    flow.state = FlowState::PassedChallenge;
+    flow.internal.clear_ceremonies();
 
-        let (session, token) = match refreshing {
-            Some(current) => {
-                if current.identity.id != identity.id {
-                    return Err(Error::IdentityMismatch);
-                }
-                let mut session = current.session;
-                session.authenticated_at = now;
-                session.authentication_methods.push(method);
-                if let Some(device) = req.device.clone() {
-                    session.devices.push(device);
-                }
-                (session, None)
+    let (session, token) = match refreshing {
+        Some(current) => {
+            if current.identity.id != identity.id {
+                return Err(FlowError::IdentityMismatch);
             }
-            None => {
-                let (session, token) =
-                    identa.new_session(&identity, vec![method], req.device.clone())?;
-                (session, Some(token))
+            let mut session = current.session.clone();
+            session.authenticated_at = now;
+            session.authentication_methods.push(method);
+            if let Some(device) = req.device.clone() {
+                session.devices.push(device);
             }
-        };
-        let mut commit = FlowCommit {
-            flows: vec![FlowWrite::Update(flow.to_record()?)],
-            replace_identity: changed.then_some(&identity),
-            ..FlowCommit::default()
-        };
-        match &token {
-            Some(token) => commit.insert_session = Some((&session, token.hash())),
-            None => commit.update_session = Some(&session),
+            effects.push(Effect::UpdateSession(session.clone()));
+            (session, None)
         }
-        let event = AfterEvent::Login {
-            flow_id: flow.id,
-            identity: &identity,
-            session: &session,
-        };
-        if let Err(failure) = commit_with_hook(identa, &commit, event).await {
-            let mut flow = flow.clone();
-            flow.version -= 1;
-            flow.state = FlowState::ChooseMethod;
-            flow.internal.put_back(ceremonies);
-            match failure {
-                Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
-                Err(err) => show_input_error(&mut flow.ui, err)?,
-            }
-            return Err(reject(identa, flow).await);
-        }
-        if token.is_none() {
-            identa.invalidate(SessionEvent::Session(session.id));
-        }
-        if changed {
-            identa.invalidate(SessionEvent::Identity(identity.id));
-        }
-        let mut continue_with = Vec::new();
-        if let (Some(token), FlowType::Api) = (&token, flow.flow_type) {
-            continue_with.push(ContinueWith::SetOrySessionToken {
-                ory_session_token: token.expose().to_owned(),
+        None => {
+            let (session, token) = Session::issue(
+                &identity,
+                vec![method],
+                req.device.clone(),
+                now,
+                facts.session_lifespan(),
+            )?;
+            effects.push(Effect::IssueSession {
+                session: session.clone(),
+                token: token.hash(),
             });
+            (session, Some(token))
         }
-        Ok(LoggedIn {
-            flow,
+    };
+    let mut continue_with = Vec::new();
+    if let (Some(token), FlowType::Api) = (&token, flow.flow_type) {
+        continue_with.push(ContinueWith::SetOrySessionToken {
+            ory_session_token: token.expose().to_owned(),
+        });
+    }
+    Ok(Step::Advance(Transition {
+        flow,
+        effects,
+        outcome: Outcome {
             session: AuthenticatedSession { session, identity },
             token,
             continue_with,
-        })
-    }
+        },
+        fallback,
+    }))
+}
 
-    /// Checks a passkey's answer to the flow's challenge: the identity it signs in, with
-    /// the key's new counter recorded (not yet stored), or why not.
-    async fn verify_passkey(
-        &self,
-        flow: &Flow,
-        answer: &str,
-    ) -> Result<std::result::Result<crate::identity::Identity, Refusal>> {
-        let identa = self.identa;
-        let Some(rp) = identa.webauthn() else {
-            return Ok(Err(Refusal::NoCeremony));
-        };
-        let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
-        let answer = match cred_webauthn::parse_assertion(answer) {
-            Ok(answer) => answer,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let account = match cred_webauthn::passkey_login_account(rp, ceremony.as_ref(), &answer) {
-            Ok(account) => account,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let Some(mut identity) = identa
-            .store()
-            .identity(account)
-            .await?
-            .filter(crate::identity::Identity::is_active)
-        else {
-            return Ok(Err(Refusal::UnknownKey));
-        };
-        let mut keys = webauthn::passkeys(&identity);
-        if let Err(refusal) = cred_webauthn::finish_passkey_login(rp, ceremony, &answer, &mut keys)
-        {
-            return Ok(Err(refusal));
-        }
-        if let Some(credential) = identity.credentials.get_mut(&CredentialType::Passkey) {
-            credential.config = keys.to_config();
-            credential.updated_at = identa.now();
-        }
-        Ok(Ok(identity))
+/// An identity whose password checked out, and, if its hash was outdated, the identity
+/// with the password re-hashed at the current parameters (to be stored).
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub(crate) identity: Identity,
+    pub(crate) rehashed: Option<Identity>,
+}
+
+/// Checks an identifier and password.
+///
+/// A wrong password and an unknown identifier fail alike ([`FlowError::InvalidCredentials`])
+/// and take the same time: an unknown identifier, or one too long to exist, is verified
+/// against a dummy hash. A password longer than the policy allows is refused before any
+/// hashing, whatever the account.
+pub(crate) async fn check_password(
+    facts: &dyn Facts,
+    identifier: &str,
+    password: &Password,
+) -> Result<Checked> {
+    if password.expose().len() > facts.password_config().max_length {
+        return Err(FlowError::InvalidCredentials);
     }
+    let identity = match normalize::lookup_identifier(identifier) {
+        Some(normalized) => {
+            facts
+                .identity_by_identifier(CredentialType::Password, &normalized)
+                .await?
+        }
+        None => None,
+    };
+    let stored = identity
+        .as_ref()
+        .and_then(|i| i.credential(CredentialType::Password))
+        .and_then(Credential::hashed_password)
+        .map(str::to_owned);
+    let verified = match facts.verify_password(password, stored.as_deref()).await {
+        Ok(ok) => ok,
+        Err(err) => {
+            // An unusable stored hash fails before any hashing; do the same work as a
+            // verification anyway, so timing does not single this account out.
+            tracing::warn!(error = %err, "stored password hash could not be verified");
+            let _ = facts.verify_password(password, None).await;
+            false
+        }
+    };
+    let Some(identity) = identity.filter(|_| verified) else {
+        return Err(FlowError::InvalidCredentials);
+    };
+    if !identity.is_active() {
+        return Err(SessionError::IdentityDisabled.into());
+    }
+    let outdated = stored.as_deref().is_some_and(|s| facts.needs_rehash(s));
+    let rehashed = if outdated {
+        match facts.hash_password(password).await {
+            Ok(hash) => {
+                let mut updated = identity.clone();
+                if let Some(cred) = updated.credentials.get_mut(&CredentialType::Password) {
+                    cred.config = serde_json::json!({ "hashed_password": hash });
+                    cred.updated_at = facts.now();
+                }
+                Some(updated)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, identity = %identity.id, "password rehash failed; login goes on");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Checked { identity, rehashed })
+}
+
+/// Completes a second-factor flow: the current session becomes `aal2`.
+async fn submit_second_factor(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    factor: SecondFactor<'_>,
+    current: Option<&AuthenticatedSession>,
+) -> Result<Step<Outcome>> {
+    let current = current.ok_or(SessionError::Inactive(SessionRefusal::Unknown))?;
+    if flow.requested_aal != Aal::Aal2 || flow.session_id != Some(current.session.id) {
+        return Err(FlowError::IdentityMismatch);
+    }
+    let mut identity = current.identity.clone();
+    let now = facts.now();
+    let mut effects = Vec::new();
+    let (method, replay) = match factor {
+        SecondFactor::Totp(code) => {
+            let stored = identity
+                .credential(CredentialType::Totp)
+                .and_then(|c| totp::read_config(&c.config));
+            let Some((sealed, last_step)) = stored else {
+                flow.ui
+                    .add_message(Some("totp_code"), text::no_totp_device());
+                return Ok(Step::Reject(flow));
+            };
+            let secret = TotpSecret::open(
+                facts.keyring(),
+                &totp::credential_context(identity.id),
+                &sealed,
+            )
+            .ok_or(CredentialError::Sealing("TOTP secret"))?;
+            let unix = u64::try_from(now.timestamp()).unwrap_or(0);
+            let Some(step) = secret.accept(code, unix, last_step) else {
+                flow.ui.add_message(Some("totp_code"), text::totp_wrong());
+                return Ok(Step::Reject(flow));
+            };
+            if let Some(credential) = identity.credentials.get_mut(&CredentialType::Totp) {
+                credential.config = totp::credential_config(&sealed, Some(step));
+                credential.updated_at = now;
+            }
+            effects.push(Effect::SpendCode {
+                marker: totp::spent_id(identity.id, step),
+                until: now + SPENT_KEPT,
+            });
+            (
+                CredentialType::Totp,
+                Some(("totp_code", text::totp_wrong())),
+            )
+        }
+        SecondFactor::SecurityKey(answer) => {
+            let mut keys = security_keys(&identity);
+            let ceremony = Ceremony::from_value(flow.internal.security_key.as_ref());
+            let outcome = match facts.webauthn() {
+                Some((rp, _)) => {
+                    cred_webauthn::finish_security_key_login(rp, ceremony, answer, &mut keys)
+                }
+                None => Err(Refusal::NoCeremony),
+            };
+            if let Err(refusal) = outcome {
+                // A fresh challenge for the next try; this one is spent.
+                second_factor_nodes(facts, &mut flow, &identity)?;
+                flow.ui
+                    .add_message(Some("webauthn_login"), refusal_message(&refusal));
+                return Ok(Step::Reject(flow));
+            }
+            if let Some(credential) = identity.credentials.get_mut(&CredentialType::Webauthn) {
+                credential.config = keys.to_config();
+                credential.updated_at = now;
+            }
+            flow.internal.security_key = None;
+            (CredentialType::Webauthn, None)
+        }
+        SecondFactor::Lookup(code) => {
+            let found = identity
+                .credential(CredentialType::LookupSecret)
+                .and_then(|c| {
+                    lookup::find_unused(facts.keyring(), identity.id, &c.config, code)
+                        .map(|i| (i, lookup::spent_id(identity.id, i, &c.config)))
+                });
+            let Some((index, marker)) = found else {
+                flow.ui
+                    .add_message(Some("lookup_secret"), text::lookup_invalid());
+                return Ok(Step::Reject(flow));
+            };
+            if let Some(credential) = identity.credentials.get_mut(&CredentialType::LookupSecret) {
+                lookup::mark_used(&mut credential.config, index, now);
+                credential.updated_at = now;
+                let left = lookup::remaining(&credential.config);
+                if left <= lookup::FEW_LEFT {
+                    flow.ui.messages.push(text::lookup_few_left(left));
+                }
+            }
+            effects.push(Effect::SpendCode {
+                marker,
+                until: now + SPENT_KEPT,
+            });
+            (
+                CredentialType::LookupSecret,
+                Some(("lookup_secret", text::lookup_invalid())),
+            )
+        }
+    };
+    let mut fallback = Fallback::to(flow.clone());
+    if let Some((field, message)) = replay {
+        fallback = fallback.with_replay(field, message);
+    }
+    let mut session = current.session.clone();
+    session.aal = Aal::Aal2;
+    session.authentication_methods.push(AuthenticationMethod {
+        method: method.as_str().to_owned(),
+        aal: Aal::Aal2,
+        completed_at: now,
+    });
+    flow.state = FlowState::PassedChallenge;
+    flow.internal.clear_ceremonies();
+    effects.push(Effect::UpdateIdentity(identity.clone()));
+    effects.push(Effect::UpdateSession(session.clone()));
+    Ok(Step::Advance(Transition {
+        flow,
+        effects,
+        outcome: Outcome {
+            session: AuthenticatedSession { session, identity },
+            token: None,
+            continue_with: Vec::new(),
+        },
+        fallback,
+    }))
+}
+
+/// Checks a passkey's answer to the flow's challenge: the identity it signs in, with the
+/// key's new counter recorded (not yet stored), or why not.
+async fn verify_passkey(
+    facts: &dyn Facts,
+    flow: &Flow,
+    answer: &str,
+) -> Result<std::result::Result<Identity, Refusal>> {
+    let Some((rp, _)) = facts.webauthn() else {
+        return Ok(Err(Refusal::NoCeremony));
+    };
+    let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
+    let answer = match cred_webauthn::parse_assertion(answer) {
+        Ok(answer) => answer,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let account = match cred_webauthn::passkey_login_account(rp, ceremony.as_ref(), &answer) {
+        Ok(account) => account,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let Some(mut identity) = facts.identity(account).await?.filter(Identity::is_active) else {
+        return Ok(Err(Refusal::UnknownKey));
+    };
+    let mut keys = passkeys(&identity);
+    if let Err(refusal) = cred_webauthn::finish_passkey_login(rp, ceremony, &answer, &mut keys) {
+        return Ok(Err(refusal));
+    }
+    if let Some(credential) = identity.credentials.get_mut(&CredentialType::Passkey) {
+        credential.config = keys.to_config();
+        credential.updated_at = facts.now();
+    }
+    Ok(Ok(identity))
 }
 
 /// The identifier a passkey submission named, if any (none: a discoverable sign-in).
@@ -654,4 +655,142 @@ enum SecondFactor<'a> {
     Totp(&'a str),
     Lookup(&'a str),
     SecurityKey(&'a str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::testing::{
+        PASSWORD, TestFacts, advanced, api, effect_names, message_ids, rejected,
+    };
+
+    fn password(identifier: &str, password: &str) -> LoginSubmission {
+        LoginSubmission::Password {
+            identifier: identifier.into(),
+            password: Password::new(password),
+        }
+    }
+
+    async fn login(facts: &TestFacts, submission: LoginSubmission) -> Step<Outcome> {
+        let flow = create(facts, FlowType::Api, &api(), LoginIntent::SignIn, None).unwrap();
+        submit(facts, flow, submission, &api(), None).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_right_password_issues_a_session() {
+        let facts = TestFacts::new();
+        let ada = facts.add_identity("ada@example.com").await;
+        let t = advanced(login(&facts, password(" ADA@example.com ", PASSWORD)).await);
+        assert_eq!(t.flow.state, FlowState::PassedChallenge);
+        assert_eq!(effect_names(&t.effects), ["issue_session"]);
+        let Effect::IssueSession { session, token } = &t.effects[0] else {
+            unreachable!()
+        };
+        assert_eq!(session.identity_id, ada.id);
+        assert_eq!(session.aal, Aal::Aal1);
+        assert_eq!(session.authentication_methods[0].method, "password");
+        let issued = t.outcome.token.unwrap();
+        assert_eq!(
+            issued.hash(),
+            *token,
+            "the effect stores the hash of the token handed out"
+        );
+        assert_eq!(t.outcome.session.identity.id, ada.id);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_and_an_unknown_account_look_the_same() {
+        let facts = TestFacts::new();
+        facts.add_identity("ada@example.com").await;
+        let wrong = rejected(login(&facts, password("ada@example.com", "not it at all")).await);
+        let unknown = rejected(login(&facts, password("bob@example.com", PASSWORD)).await);
+        assert_eq!(message_ids(&wrong), [4_000_006]);
+        assert_eq!(message_ids(&unknown), [4_000_006]);
+        assert_eq!(wrong.state, FlowState::ChooseMethod);
+    }
+
+    #[tokio::test]
+    async fn an_outdated_hash_is_rehashed_with_the_session() {
+        let facts = TestFacts::new();
+        let ada = facts.add_identity("ada@example.com").await;
+        // A bcrypt hash (an import) of the same password.
+        let bcrypt = bcrypt::hash(PASSWORD, 4).unwrap();
+        facts.identities.lock().unwrap()[0]
+            .credentials
+            .get_mut(&CredentialType::Password)
+            .unwrap()
+            .config = serde_json::json!({ "hashed_password": bcrypt });
+        let t = advanced(login(&facts, password("ada@example.com", PASSWORD)).await);
+        assert_eq!(
+            effect_names(&t.effects),
+            ["rehash_password", "issue_session"]
+        );
+        let Effect::RehashPassword(rehashed) = &t.effects[0] else {
+            unreachable!()
+        };
+        assert_eq!(rehashed.id, ada.id);
+        let hash = rehashed
+            .credential(CredentialType::Password)
+            .and_then(Credential::hashed_password)
+            .unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+    }
+
+    #[tokio::test]
+    async fn a_signed_in_user_is_refused_a_new_sign_in_but_may_refresh() {
+        let facts = TestFacts::new();
+        facts.add_identity("ada@example.com").await;
+        let t = advanced(login(&facts, password("ada@example.com", PASSWORD)).await);
+        let current = t.outcome.session;
+        let err = create(
+            &facts,
+            FlowType::Api,
+            &api(),
+            LoginIntent::SignIn,
+            Some(&current),
+        )
+        .unwrap_err();
+        assert!(matches!(err, FlowError::SessionAlreadyAvailable));
+
+        facts.advance(chrono::Duration::hours(1));
+        let flow = create(
+            &facts,
+            FlowType::Api,
+            &api(),
+            LoginIntent::Refresh,
+            Some(&current),
+        )
+        .unwrap();
+        assert!(flow.refresh);
+        let step = submit(
+            &facts,
+            flow,
+            password("ada@example.com", PASSWORD),
+            &api(),
+            Some(&current),
+        )
+        .await;
+        let t = advanced(step.unwrap());
+        // The session is refreshed in place: no new token, authenticated now.
+        assert_eq!(effect_names(&t.effects), ["update_session"]);
+        assert!(t.outcome.token.is_none());
+        assert_eq!(t.outcome.session.session.id, current.session.id);
+        assert_eq!(t.outcome.session.session.authenticated_at, facts.now());
+    }
+
+    #[tokio::test]
+    async fn a_second_factor_flow_needs_a_second_factor() {
+        let facts = TestFacts::new();
+        facts.add_identity("ada@example.com").await;
+        let t = advanced(login(&facts, password("ada@example.com", PASSWORD)).await);
+        let err = create(
+            &facts,
+            FlowType::Api,
+            &api(),
+            LoginIntent::SecondFactor,
+            Some(&t.outcome.session),
+        )
+        .unwrap_err();
+        assert!(matches!(err, FlowError::NoSecondFactor));
+    }
 }

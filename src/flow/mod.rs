@@ -1,39 +1,69 @@
-//! Self-service flows as persisted state machines: registration, login, settings,
-//! recovery and verification (plus logout, which needs no flow). A flow is created, shown
-//! by any front end through its UI container, and submitted; each submission loads it,
-//! checks expiry and CSRF, judges the input against the flow's state, and commits the flow
-//! change with all of its effects (identity, session, code, mail) in one transaction.
+//! Self-service flows as state machines: registration, login, settings, recovery and
+//! verification. A flow is a persisted record ([`Flow`]) with Kratos's states and UI
+//! container; each flow kind's module is a state machine over it:
 //!
-//! Each flow type has its own module with its rules; this module owns the record they
-//! share ([`Flow`]), the request context ([`FlowRequest`]) and the plumbing (expiry,
-//! CSRF, committing).
+//! ```text
+//! (flow, submission, who is asking, facts, now) ──▶ Step::Advance(Transition { flow, effects, outcome })
+//!                                                └─▶ Step::Reject(flow showing what to fix)
+//!                                                └─▶ FlowError (a typed refusal)
+//! ```
+//!
+//! A transition never writes: its effects (insert an identity, issue a session, queue
+//! mail, spend a code, …) are values the engine applies with the flow in one transaction.
+//! What a flow needs to read (an identity by identifier, a password check, the keyring,
+//! the relying party, the host's before hook) comes through the narrow [`Facts`] trait, so
+//! a flow is tested without a database. Flows know no HTTP: routes, cookie names and the
+//! WebAuthn browser script belong to [`crate::http`].
+//!
+//! - [`registration`], [`login`], [`settings`], [`recovery`], [`verification`]: the kinds.
+//! - `code`: the code method recovery and verification share.
+//! - [`ui`]: Kratos's UI container and nodes; `text`: Kratos's message ids and texts.
+//! - [`csrf`]: the CSRF token of browser flows.
+//! - `transition`: [`Effect`]s and the [`Transition`] a submission returns.
 
+mod code;
+mod config;
 pub mod csrf;
+mod facts;
+mod form;
+mod lifecycle;
 pub mod login;
-pub mod logout;
-pub(crate) mod one_time;
 pub mod recovery;
 pub mod registration;
 pub mod settings;
-pub mod text;
+mod text;
+mod transition;
 pub mod ui;
 pub mod verification;
-pub mod webauthn;
+mod webauthn;
+
+#[cfg(test)]
+mod testing;
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::credential::CredentialError;
 use crate::credential::code::PendingCode;
-use crate::identity::Aal;
-use crate::identity::UnknownVariant;
-use crate::session::{Device, SessionToken};
+use crate::identity::{Aal, IdentityError, UnknownVariant};
+use crate::session::{Device, SessionError, SessionToken};
+use crate::store::{FlowRecord, StoreError};
+use csrf::CsrfRefusal;
+use ui::{Node, UiContainer, UiText};
 
-pub use ui::{Node, NodeGroup, UiContainer, UiText};
+pub use code::CodeSubmission;
+pub use config::{
+    AfterRegistration, CodeFlowConfig, FlowsConfig, LoginConfig, OtherSessions, RegistrationConfig,
+    SettingsConfig, TotpConfig, UnknownRecipients,
+};
+pub(crate) use facts::Facts;
+pub(crate) use lifecycle::{check_submit, check_view};
+pub(crate) use transition::{CommitRefusal, Effect, Fallback, Step, Transition};
 
 /// Which self-service flow a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -283,24 +313,11 @@ pub(crate) struct Internal {
     pub(crate) passkey: Option<Value>,
 }
 
-/// The WebAuthn ceremonies of a flow, taken out when it completes (a completed flow
-/// answers none) and put back if completing fails.
-pub(crate) struct Ceremonies {
-    security_key: Option<Value>,
-    passkey: Option<Value>,
-}
-
 impl Internal {
-    pub(crate) fn take_ceremonies(&mut self) -> Ceremonies {
-        Ceremonies {
-            security_key: self.security_key.take(),
-            passkey: self.passkey.take(),
-        }
-    }
-
-    pub(crate) fn put_back(&mut self, ceremonies: Ceremonies) {
-        self.security_key = ceremonies.security_key;
-        self.passkey = ceremonies.passkey;
+    /// Drops the WebAuthn ceremonies: a completed flow answers none.
+    pub(crate) fn clear_ceremonies(&mut self) {
+        self.security_key = None;
+        self.passkey = None;
     }
 }
 
@@ -451,550 +468,119 @@ impl FlowRequest {
     }
 }
 
-/// Flow lifespans and switches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlowsConfig {
-    /// TOTP as a second factor.
-    pub totp: TotpConfig,
-    /// Security keys (a second factor) and passkeys (sign-in without a password), both
-    /// WebAuthn. `None` (the default) turns them off: they are bound to the domain your
-    /// users see, which only you can name. Development: `Some(RelyingParty::localhost(url))`.
-    pub webauthn: Option<crate::credential::webauthn::RelyingParty>,
-    /// The public base URL of the HTTP API, used in each flow's `ui.action`.
-    /// Default: `http://127.0.0.1:4433`.
-    pub public_url: String,
-    /// Where flows may send the user when done, besides paths on this site and the public
-    /// URL: absolute URLs (an origin, or a path below it), e.g. your front end's
-    /// `https://app.example.com`. A `return_to` elsewhere is refused (no open redirects).
-    /// Default: none.
-    pub allowed_return_urls: Vec<String>,
-    /// Registration.
-    pub registration: RegistrationConfig,
-    /// Login.
-    pub login: LoginConfig,
-    /// Settings.
-    pub settings: SettingsConfig,
-    /// Recovery.
-    pub recovery: CodeFlowConfig,
-    /// Verification.
-    pub verification: CodeFlowConfig,
+/// Why a flow refused a request. Input the user can fix is not an error: it comes back
+/// as [`FlowError::Invalid`], the flow showing what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// No flow has this id.
+    #[error("flow {0} not found; start a new flow")]
+    NotFound(Uuid),
+    /// The flow was submitted to another kind's endpoint.
+    #[error("flow {id} is a {actual} flow, not a {expected} flow; submit it to its own endpoint")]
+    WrongKind {
+        /// The flow.
+        id: Uuid,
+        /// What it is.
+        actual: FlowKind,
+        /// What the request expected.
+        expected: FlowKind,
+    },
+    /// The flow expired: the front end must start a new flow of the same kind.
+    #[error("the {kind} flow {flow_id} expired at {expired_at}; start a new {kind} flow")]
+    Expired {
+        /// The expired flow.
+        flow_id: Uuid,
+        /// Its kind, so the front end knows which flow to start.
+        kind: FlowKind,
+        /// When it expired.
+        expired_at: DateTime<Utc>,
+    },
+    /// The submission was not judged: the input has errors, shown on the returned flow
+    /// (its nodes and `ui.messages`, with Kratos message ids). Render the flow again.
+    #[error("the submission has errors; show the flow's messages to the user")]
+    Invalid(Box<Flow>),
+    /// A browser submission failed the CSRF check.
+    #[error("CSRF check failed: {}", .0.as_str())]
+    Csrf(CsrfRefusal),
+    /// A browser flow was started without the browser's CSRF cookie value.
+    #[error(
+        "a browser flow needs the browser's CSRF cookie value: create one with identa::flow::csrf::new_cookie_value(), set it as a cookie, and pass it in FlowRequest::browser"
+    )]
+    NoCsrfCookie,
+    /// The flow does not accept this input in its current state.
+    #[error("the {kind} flow is in state `{state}`, where {reason}")]
+    State {
+        /// The flow's kind.
+        kind: FlowKind,
+        /// Its state.
+        state: FlowState,
+        /// What is not possible there.
+        reason: &'static str,
+    },
+    /// This flow is turned off in the configuration.
+    #[error("the {0} flow is disabled in the configuration")]
+    Disabled(FlowKind),
+    /// A login or registration flow was started or submitted while a valid session exists;
+    /// start a login flow with refresh to re-authenticate instead.
+    #[error(
+        "a valid session was detected; sign out first, or start a login flow with refresh to re-authenticate"
+    )]
+    SessionAlreadyAvailable,
+    /// The change needs a recent sign-in: re-authenticate with a login flow with refresh,
+    /// then submit again.
+    #[error(
+        "this change needs a recent sign-in: re-authenticate with a login flow with refresh=true, then try again"
+    )]
+    RefreshRequired,
+    /// The session presented does not belong to the flow's identity.
+    #[error("the session does not belong to the identity this flow was started for")]
+    IdentityMismatch,
+    /// The session must complete its second factor first (a login flow with `aal2`).
+    #[error("this session must complete the second factor first: start a login flow with aal=aal2")]
+    Aal2Required,
+    /// A second-factor login flow was asked for an account without a second factor.
+    #[error("this account has no second factor set up: add one in the settings")]
+    NoSecondFactor,
+    /// `return_to` points somewhere not allowed (an open redirect).
+    #[error("return_to `{0}` is not allowed: add its origin to flows.allowed_return_urls")]
+    ReturnToForbidden(String),
+    /// Wrong identifier or password. Deliberately does not say which.
+    #[error(
+        "the provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number"
+    )]
+    InvalidCredentials,
+    /// Traits or metadata were refused.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// A credential operation failed.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// The session cannot be used (or the identity may not hold one).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// A read through [`Facts`] failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-impl Default for FlowsConfig {
-    fn default() -> Self {
-        Self {
-            totp: TotpConfig::default(),
-            webauthn: None,
-            public_url: "http://127.0.0.1:4433".into(),
-            allowed_return_urls: Vec::new(),
-            registration: RegistrationConfig::default(),
-            login: LoginConfig::default(),
-            settings: SettingsConfig::default(),
-            recovery: CodeFlowConfig::default(),
-            verification: CodeFlowConfig::default(),
-        }
+impl From<crate::identity::SchemaError> for FlowError {
+    fn from(err: crate::identity::SchemaError) -> Self {
+        Self::Identity(err.into())
     }
 }
 
-/// TOTP (authenticator apps) as a second factor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TotpConfig {
-    /// Whether settings offer TOTP enrolment. Default: true.
-    pub enabled: bool,
-    /// The issuer shown in authenticator apps. Default: `identa`.
-    pub issuer: String,
-}
-
-impl Default for TotpConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            issuer: "identa".into(),
-        }
+impl From<crate::credential::password::PasswordError> for FlowError {
+    fn from(err: crate::credential::password::PasswordError) -> Self {
+        Self::Credential(err.into())
     }
 }
 
-/// What happens after a registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterRegistration {
-    /// Sign the new user in (issue a session). The default.
-    IssueSession,
-    /// Create the account only; the user signs in next.
-    AccountOnly,
-}
-
-/// Registration settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistrationConfig {
-    /// Whether users may sign up. Default: true.
-    pub enabled: bool,
-    /// How long a flow accepts submissions. Default: 1 hour.
-    pub lifespan: Duration,
-    /// What happens after a registration. Default: [`AfterRegistration::IssueSession`].
-    pub after: AfterRegistration,
-}
-
-impl Default for RegistrationConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            lifespan: Duration::hours(1),
-            after: AfterRegistration::IssueSession,
-        }
+impl From<webauthn_rs::prelude::WebauthnError> for FlowError {
+    fn from(err: webauthn_rs::prelude::WebauthnError) -> Self {
+        Self::Credential(err.into())
     }
 }
 
-/// Login settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginConfig {
-    /// How long a flow accepts submissions. Default: 1 hour.
-    pub lifespan: Duration,
-}
-
-impl Default for LoginConfig {
-    fn default() -> Self {
-        Self {
-            lifespan: Duration::hours(1),
-        }
-    }
-}
-
-/// What happens to a user's other sessions when they change their password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OtherSessions {
-    /// They stay signed in. The default (as in Kratos).
-    Keep,
-    /// They are signed out; the session that made the change stays.
-    Revoke,
-}
-
-/// Settings-flow settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SettingsConfig {
-    /// How long a flow accepts submissions. Default: 1 hour.
-    pub lifespan: Duration,
-    /// How recently the user must have signed in to change a password or an
-    /// identifier/address. Default: 15 minutes.
-    pub privileged_session_max_age: Duration,
-    /// Other sessions after a password change. Default: [`OtherSessions::Keep`].
-    pub after_password_change: OtherSessions,
-}
-
-impl Default for SettingsConfig {
-    fn default() -> Self {
-        Self {
-            lifespan: Duration::hours(1),
-            privileged_session_max_age: Duration::minutes(15),
-            after_password_change: OtherSessions::Keep,
-        }
-    }
-}
-
-/// Whether mail goes to addresses that belong to no account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownRecipients {
-    /// Send nothing (the response still looks the same). The default, as in Kratos.
-    Silent,
-    /// Send an "account not found" email, so a user who mistyped learns why.
-    Notify,
-}
-
-/// Recovery or verification by code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeFlowConfig {
-    /// Whether the flow is offered. Default: true.
-    pub enabled: bool,
-    /// How long a flow accepts submissions. Default: 1 hour.
-    pub lifespan: Duration,
-    /// How long a code is valid. Default: 15 minutes.
-    pub code_lifespan: Duration,
-    /// Digits per code. Default: 6.
-    pub code_digits: u8,
-    /// Code submissions allowed per flow; after that even the right code is refused.
-    /// Default: 5.
-    pub max_attempts: u32,
-    /// Mail to unknown addresses. Default: [`UnknownRecipients::Silent`].
-    pub unknown_recipients: UnknownRecipients,
-}
-
-impl Default for CodeFlowConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            lifespan: Duration::hours(1),
-            code_lifespan: Duration::minutes(15),
-            code_digits: 6,
-            max_attempts: 5,
-            unknown_recipients: UnknownRecipients::Silent,
-        }
-    }
-}
-
-// ---- the plumbing every flow shares ---------------------------------------------------
-
-use crate::engine::Identa;
-use crate::error::{Error, Result};
-use crate::hook::{AfterEvent, Hooks};
-use crate::identity::schema::TraitField;
-use crate::session::AuthenticatedSession;
-use crate::store::Transaction;
-use crate::store::{CommitHook, FlowCommit, FlowRecord, FlowWrite, Rollback, StoreError};
-use ui::{InputType, NodeAttributes};
-
-impl Identa {
-    /// A flow by id, for showing it (Kratos's `GET /self-service/<flow>/flows?id=`).
-    /// A browser flow is only shown to the browser it was made for (the CSRF cookie must
-    /// match). Expired flows are still returned; submitting them fails.
-    pub async fn flow(&self, id: Uuid, req: &FlowRequest) -> Result<Flow> {
-        let flow = fetch_flow(self, id).await?;
-        if flow.flow_type == FlowType::Browser {
-            let rendered = flow
-                .value("csrf_token")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let probe = FlowRequest {
-                csrf_cookie: req.csrf_cookie.clone(),
-                csrf_token: Some(rendered),
-                ..FlowRequest::default()
-            };
-            csrf::check(self.keyring(), &flow, &probe).map_err(Error::Csrf)?;
-        }
-        let mut flow = flow;
-        if flow.kind == FlowKind::Settings {
-            // A settings flow shows the user's traits: only to that user.
-            let current = current_session(self, req)
-                .await?
-                .ok_or(Error::SessionInactive(
-                    crate::session::SessionRefusal::Unknown,
-                ))?;
-            if flow.identity_id != Some(current.identity.id) {
-                return Err(Error::IdentityMismatch);
-            }
-            settings::hydrate_totp(self, &mut flow, &current.identity);
-        }
-        Ok(flow)
-    }
-}
-
-/// A new flow of `kind` for `req`, with the CSRF node for browser flows.
-pub(crate) fn new_flow(
-    identa: &Identa,
-    kind: FlowKind,
-    flow_type: FlowType,
-    req: &FlowRequest,
-    lifespan: Duration,
-    state: FlowState,
-) -> Result<Flow> {
-    let now = identa.now();
-    let id = Uuid::new_v4();
-    let config = &identa.config().flows;
-    let mut nodes = Vec::new();
-    if flow_type == FlowType::Browser {
-        let cookie = req
-            .csrf_cookie
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                Error::InvalidInput(
-                    "a browser flow needs the browser's CSRF cookie value: create one with \
-                 identa::flow::csrf::new_cookie_value(), set it as a cookie, and pass it in \
-                 FlowRequest::browser"
-                        .into(),
-                )
-            })?;
-        nodes.push(
-            Node::input(NodeGroup::Default, "csrf_token", InputType::Hidden)
-                .required()
-                .with_value(csrf::token(identa.keyring(), cookie, id)),
-        );
-    }
-    if let Some(url) = &req.return_to
-        && !return_to_allowed(config, url)
-    {
-        let shown: String = url.chars().take(200).collect();
-        return Err(Error::ReturnToForbidden(shown));
-    }
-    let base = config.public_url.trim_end_matches('/');
-    Ok(Flow {
-        id,
-        kind,
-        flow_type,
-        state,
-        issued_at: now,
-        expires_at: now + lifespan,
-        updated_at: now,
-        request_url: req
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("{base}/self-service/{kind}/{}", flow_type.as_str())),
-        return_to: req.return_to.clone(),
-        ui: UiContainer {
-            action: format!("{base}/self-service/{kind}?flow={id}"),
-            method: "POST".into(),
-            nodes,
-            messages: Vec::new(),
-        },
-        continue_with: Vec::new(),
-        refresh: false,
-        requested_aal: Aal::Aal1,
-        identity_id: None,
-        session_id: None,
-        version: 0,
-        internal: Internal::default(),
-    })
-}
-
-/// Whether `url` may be a flow's `return_to`: a path on this site (`/dashboard`), or a URL
-/// at or below the public URL or an entry of `allowed_return_urls`.
-fn return_to_allowed(config: &FlowsConfig, url: &str) -> bool {
-    if url.chars().any(|c| c.is_control() || c == '\\') {
-        return false;
-    }
-    if url.starts_with('/') {
-        return !url.starts_with("//");
-    }
-    let below = |entry: &str| {
-        let entry = entry.trim();
-        !entry.is_empty()
-            && url.strip_prefix(entry).is_some_and(|rest| {
-                rest.is_empty() || entry.ends_with('/') || rest.starts_with(['/', '?', '#'])
-            })
-    };
-    below(&config.public_url) || config.allowed_return_urls.iter().any(|e| below(e))
-}
-
-/// A flow a submission names (see [`check_for_submit`]).
-pub(crate) async fn fetch_flow(identa: &Identa, id: Uuid) -> Result<Flow> {
-    let record = identa
-        .store()
-        .flow(id)
-        .await?
-        .ok_or(Error::FlowNotFound(id))?;
-    Ok(Flow::from_record(record)?)
-}
-
-/// Checks a flow read for a submission: it must be of `kind`, not be expired, and pass
-/// the CSRF check. Clears the messages of the previous submission.
-pub(crate) fn check_for_submit(
-    identa: &Identa,
-    mut flow: Flow,
-    kind: FlowKind,
-    req: &FlowRequest,
-) -> Result<Flow> {
-    let id = flow.id;
-    if flow.kind != kind {
-        return Err(Error::InvalidInput(format!(
-            "flow {id} is a {} flow, not a {kind} flow; submit it to its own endpoint",
-            flow.kind
-        )));
-    }
-    if flow.is_expired(identa.now()) {
-        return Err(Error::FlowExpired {
-            flow_id: id,
-            kind,
-            expired_at: flow.expires_at,
-        });
-    }
-    csrf::check(identa.keyring(), &flow, req).map_err(Error::Csrf)?;
-    flow.ui.clear_messages();
-    Ok(flow)
-}
-
-/// Persists a flow that carries validation messages and returns the error that hands it
-/// back to the caller.
-pub(crate) async fn reject(identa: &Identa, mut flow: Flow) -> Error {
-    flow.version += 1;
-    flow.updated_at = identa.now();
-    let record = match flow.to_record() {
-        Ok(record) => record,
-        Err(err) => return err.into(),
-    };
-    let commit = FlowCommit {
-        flows: vec![FlowWrite::Update(record)],
-        ..FlowCommit::default()
-    };
-    match identa.store().commit_flow(&commit, None).await {
-        Ok(()) => Error::FlowInvalid(Box::new(flow)),
-        Err(err) => err.into(),
-    }
-}
-
-/// The session the request presents, if it is usable; `None` if there is none or it is
-/// expired, revoked or unknown.
-pub(crate) async fn current_session(
-    identa: &Identa,
-    req: &FlowRequest,
-) -> Result<Option<AuthenticatedSession>> {
-    let Some(token) = &req.session else {
-        return Ok(None);
-    };
-    match identa.authenticate(token).await {
-        Ok(session) => Ok(Some(session)),
-        Err(Error::SessionInactive(_)) => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
-/// Commits `commit` with the host's after hook inside the transaction. A hook refusal
-/// comes back as `Err(Ok(message))` so the flow can show it; other failures as
-/// `Err(Err(error))`.
-pub(crate) async fn commit_with_hook(
-    identa: &Identa,
-    commit: &FlowCommit<'_>,
-    event: AfterEvent<'_>,
-) -> std::result::Result<(), std::result::Result<crate::hook::HookError, Error>> {
-    let hook = AfterHook {
-        hooks: identa.hooks(),
-        event,
-        refusal: std::sync::Mutex::new(None),
-    };
-    match identa.store().commit_flow(commit, Some(&hook)).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::Aborted) => {
-            let refusal = hook
-                .refusal
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-                .unwrap_or_else(|| crate::hook::HookError::failed("the hook rolled back"));
-            Err(Ok(refusal))
-        }
-        Err(err) => Err(Err(err.into())),
-    }
-}
-
-struct AfterHook<'a> {
-    hooks: &'a dyn Hooks,
-    event: AfterEvent<'a>,
-    /// Why the hook rolled the commit back.
-    refusal: std::sync::Mutex<Option<crate::hook::HookError>>,
-}
-
-#[async_trait::async_trait]
-impl CommitHook for AfterHook<'_> {
-    async fn run(&self, tx: &Transaction<'_>) -> std::result::Result<(), Rollback> {
-        self.hooks.after(&self.event, tx).await.map_err(|err| {
-            *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
-            Rollback
-        })
-    }
-}
-
-/// The input nodes for an identity schema's traits, in `group`, filled from `traits`.
-pub(crate) fn trait_nodes(fields: &[TraitField], group: NodeGroup, traits: &Value) -> Vec<Node> {
-    fields
-        .iter()
-        .map(|field| {
-            let input_type = match (field.json_type.as_str(), field.format.as_deref()) {
-                (_, Some("email")) => InputType::Email,
-                (_, Some("tel")) => InputType::Tel,
-                (_, Some("uri" | "url")) => InputType::Url,
-                (_, Some("date")) => InputType::Date,
-                ("number" | "integer", _) => InputType::Number,
-                ("boolean", _) => InputType::Checkbox,
-                _ => InputType::Text,
-            };
-            let name = format!("traits.{}", field.path);
-            let title = field.title.clone().unwrap_or_else(|| field.path.clone());
-            let mut node =
-                Node::input(group, &name, input_type).label(text::label_generated(&title, &name));
-            if field.required {
-                node = node.required();
-            }
-            if let Some(value) = trait_value(traits, &field.path) {
-                node = node.with_value(value);
-            }
-            node
-        })
-        .collect()
-}
-
-/// The value at a dotted path below the traits object.
-pub(crate) fn trait_value(traits: &Value, path: &str) -> Option<Value> {
-    let mut current = traits;
-    for part in path.split('.') {
-        current = current.get(part)?;
-    }
-    (!current.is_null()).then(|| current.clone())
-}
-
-/// The longest value shown back in a node, serialized.
-const MAX_ECHO_BYTES: usize = 4096;
-
-/// Whether a value the user typed may be shown back in the form: not too long, and free
-/// of NUL characters (which no database stores in JSON).
-pub(crate) fn echoable(value: &Value) -> bool {
-    fn has_nul(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(items) => items.iter().any(has_nul),
-            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
-        }
-    }
-    !has_nul(value) && serde_json::to_string(value).is_ok_and(|s| s.len() <= MAX_ECHO_BYTES)
-}
-
-/// Sets every `traits.*` input of the form from `traits` (after a submission, so the user
-/// sees what they typed). Values that cannot be shown back are left out.
-pub(crate) fn refill_traits(ui: &mut UiContainer, traits: &Value) {
-    for node in &mut ui.nodes {
-        if let NodeAttributes::Input(input) = &mut node.attributes
-            && let Some(path) = input.name.strip_prefix("traits.")
-        {
-            input.value = trait_value(traits, path).filter(echoable);
-        }
-    }
-}
-
-/// Puts an engine error that is about the user's input on the form; returns other errors.
-pub(crate) fn show_input_error(ui: &mut UiContainer, err: Error) -> Result<()> {
-    match err {
-        Error::Schema(crate::identity::SchemaError::Traits { violations, .. }) => {
-            for v in &violations {
-                let field = (v.path != "traits").then_some(v.path.as_str());
-                ui.add_message(field, text::trait_violation(v));
-            }
-            Ok(())
-        }
-        Error::PasswordPolicy(v) => {
-            ui.add_message(Some("password"), text::password_policy(&v));
-            Ok(())
-        }
-        Error::Duplicate { .. } => {
-            ui.messages.push(text::duplicate());
-            Ok(())
-        }
-        Error::InvalidCredentials => {
-            ui.messages.push(text::invalid_credentials());
-            Ok(())
-        }
-        Error::IdentityDisabled => {
-            ui.messages.push(text::identity_disabled());
-            Ok(())
-        }
-        Error::InvalidInput(reason) => {
-            ui.messages.push(text::generic(reason));
-            Ok(())
-        }
-        other => Err(other),
-    }
-}
-
-/// Shows a hook's refusal on the form.
-pub(crate) fn show_hook_error(ui: &mut UiContainer, err: crate::hook::HookError) {
-    match err {
-        crate::hook::HookError::Refused { field, message } => {
-            ui.add_message(field.as_deref(), text::generic(message));
-        }
-        crate::hook::HookError::Failed(reason) => ui.messages.push(text::system_error(&reason)),
-    }
-}
-
-/// A submit button `method=<value>`.
-pub(crate) fn method_button(group: NodeGroup, value: &str, label: UiText) -> Node {
-    Node::input(group, "method", InputType::Submit)
-        .with_value(value)
-        .label(label)
-}
+/// `Result` with [`FlowError`].
+pub(crate) type Result<T, E = FlowError> = std::result::Result<T, E>;

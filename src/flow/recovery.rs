@@ -2,38 +2,27 @@
 //! code signs the user in (a new session, method `code_recovery`) and opens a settings
 //! flow where they set a new password. The address the code reached counts as verified.
 //!
-//! States: `choose_method` → `sent_email` → `passed_challenge`. An unknown address gets
-//! exactly the same response as a known one (and, if configured, an "account not found"
-//! email), so recovery cannot be used to find out who has an account. Each flow accepts a
-//! bounded number of code submissions; after that even the right code is refused. A code
-//! works once: two submissions racing with the right code succeed at most once.
+//! States: `choose_method` ─(address)─▶ `sent_email` ─(the right code)─▶
+//! `passed_challenge`. An unknown address gets exactly the same response as a known one
+//! (and, if configured, an "account not found" email), so recovery cannot be used to find
+//! out who has an account. Each flow accepts a bounded number of code submissions; after
+//! that even the right code is refused. A code works once.
+//! Effects: queue the code's mail; then issue a session, store the settings flow, mark the
+//! address verified.
 
-use uuid::Uuid;
+use chrono::{DateTime, Duration, Utc};
 
-use super::one_time::{self, Judged, Purpose};
+use super::code::{self, CodeSubmission, Judged, Purpose};
+use super::lifecycle::new_flow;
 use super::settings::settings_flow_for;
-use super::{
-    ContinueFlow, ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, check_for_submit,
-    commit_with_hook, fetch_flow, new_flow, reject, show_hook_error, text,
+use super::text;
+use super::{ContinueFlow, ContinueWith, Effect, Facts, Fallback, Flow, FlowKind, FlowRequest};
+use super::{FlowState, FlowType, Result, Step, Transition};
+use crate::credential::code::OneTimeCode;
+use crate::identity::{Aal, Identity};
+use crate::session::{
+    AuthenticatedSession, AuthenticationMethod, Session, SessionError, SessionToken,
 };
-use crate::engine::Identa;
-use crate::error::{Error, Result};
-use crate::hook::AfterEvent;
-use crate::identity::Aal;
-use crate::identity::Identity;
-use crate::identity::schema::AddressVia;
-use crate::session::{AuthenticatedSession, AuthenticationMethod, SessionToken};
-use crate::store::{AddressKind, FlowCommit, FlowWrite};
-
-/// What a user submits to a recovery flow.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum RecoverySubmission {
-    /// Send a code to this address (again, in `sent_email`).
-    Email(String),
-    /// The code received.
-    Code(String),
-}
 
 /// Where a recovery flow got to.
 #[derive(Debug)]
@@ -68,248 +57,344 @@ pub struct AdminRecoveryCode {
     /// The recovery flow (API type, already `sent_email`); the user submits the code to it.
     pub flow: Flow,
     /// The code.
-    pub code: crate::credential::code::OneTimeCode,
+    pub code: OneTimeCode,
     /// When the code stops working.
-    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
-/// Recovery flows of an engine. Get it with [`Identa::recovery_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct RecoveryFlows<'a> {
-    identa: &'a Identa,
+/// What a recovery transition tells its caller beyond the flow.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per submission, moved once
+pub(crate) enum Outcome {
+    CodeSent,
+    Recovered {
+        session: AuthenticatedSession,
+        token: SessionToken,
+        settings_flow: Flow,
+        continue_with: Vec<ContinueWith>,
+    },
 }
 
-impl Identa {
-    /// Recovery flows.
-    pub fn recovery_flow(&self) -> RecoveryFlows<'_> {
-        RecoveryFlows { identa: self }
-    }
-}
-
-impl RecoveryFlows<'_> {
-    /// Starts a recovery flow.
-    pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
-        one_time::create(self.identa, Purpose::Recovery, flow_type, req).await
-    }
-
-    /// Creates a recovery flow and code for an identity, for an administrator to hand over
-    /// (nothing is emailed). The code works once, until `expires_in` has passed.
-    pub async fn create_code_for(
-        &self,
-        identity_id: Uuid,
-        expires_in: chrono::Duration,
-    ) -> Result<AdminRecoveryCode> {
-        let identa = self.identa;
-        let identity = identa.identity(identity_id).await?;
-        if !identity.is_active() {
-            return Err(Error::IdentityDisabled);
+impl Outcome {
+    /// The caller's answer, with the flow that was saved.
+    pub(crate) fn into_step(self, flow: Flow) -> RecoveryStep {
+        match self {
+            Self::CodeSent => RecoveryStep::CodeSent(Box::new(flow)),
+            Self::Recovered {
+                session,
+                token,
+                settings_flow,
+                continue_with,
+            } => RecoveryStep::Recovered(Box::new(Recovered {
+                flow,
+                session,
+                token,
+                settings_flow,
+                continue_with,
+            })),
         }
-        let config = &identa.config().flows.recovery;
-        let expires_in = expires_in.max(chrono::Duration::minutes(1));
-        let mut flow = new_flow(
-            identa,
-            FlowKind::Recovery,
-            FlowType::Api,
-            &FlowRequest::api(),
-            expires_in.max(config.lifespan),
-            FlowState::ChooseMethod,
-        )?;
-        let address = identity
-            .recovery_addresses
-            .first()
-            .map(|a| a.value.clone())
-            .unwrap_or_default();
-        let code = one_time::issue_code(
-            identa,
-            &mut flow,
-            Purpose::Recovery,
-            &address,
-            identity.id,
-            expires_in,
-        );
-        let expires_at = identa.now() + expires_in;
-        let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(flow.to_record()?)],
-            ..FlowCommit::default()
-        };
-        identa.store().commit_flow(&commit, None).await?;
-        Ok(AdminRecoveryCode {
+    }
+}
+
+/// A new recovery flow (not stored).
+pub(crate) fn create(facts: &dyn Facts, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
+    code::create(facts, Purpose::Recovery, flow_type, req)
+}
+
+/// A recovery flow and code for `identity`, for an administrator to hand over (nothing is
+/// emailed; the flow is not stored). The code works once, until `expires_in` has passed
+/// (at least a minute).
+pub(crate) fn admin_code(
+    facts: &dyn Facts,
+    identity: &Identity,
+    expires_in: Duration,
+) -> Result<AdminRecoveryCode> {
+    if !identity.is_active() {
+        return Err(SessionError::IdentityDisabled.into());
+    }
+    let expires_in = expires_in.max(Duration::minutes(1));
+    let mut flow = new_flow(
+        facts,
+        FlowKind::Recovery,
+        FlowType::Api,
+        &FlowRequest::api(),
+        expires_in.max(facts.config().recovery.lifespan),
+        FlowState::ChooseMethod,
+    )?;
+    let address = identity
+        .recovery_addresses
+        .first()
+        .map(|a| a.value.clone())
+        .unwrap_or_default();
+    let code = code::issue_code(
+        facts,
+        &mut flow,
+        Purpose::Recovery,
+        &address,
+        identity.id,
+        expires_in,
+    );
+    Ok(AdminRecoveryCode {
+        flow,
+        code,
+        expires_at: facts.now() + expires_in,
+    })
+}
+
+/// Judges an address or a code.
+pub(crate) async fn submit(
+    facts: &dyn Facts,
+    flow: Flow,
+    submission: CodeSubmission,
+    req: &FlowRequest,
+) -> Result<Step<Outcome>> {
+    match code::judge(facts, flow, Purpose::Recovery, submission).await? {
+        Judged::CodeSent { flow, mail } => Ok(Step::Advance(Transition {
+            fallback: Fallback::to(flow.clone()),
             flow,
-            code,
-            expires_at,
-        })
-    }
-
-    /// Submits an address or a code.
-    pub async fn submit(
-        &self,
-        flow_id: Uuid,
-        submission: RecoverySubmission,
-        req: &FlowRequest,
-    ) -> Result<RecoveryStep> {
-        let flow = fetch_flow(self.identa, flow_id).await?;
-        self.submit_loaded(flow, submission, req).await
-    }
-
-    /// [`Self::submit`] for a flow the caller has just read (the HTTP layer reads it to
-    /// learn its type).
-    pub(crate) async fn submit_loaded(
-        &self,
-        flow: Flow,
-        submission: RecoverySubmission,
-        req: &FlowRequest,
-    ) -> Result<RecoveryStep> {
-        let identa = self.identa;
-        let mut flow = check_for_submit(identa, flow, FlowKind::Recovery, req)?;
-        match (flow.state, submission) {
-            (FlowState::PassedChallenge, _) => {
-                flow.ui.messages.push(text::recovery_retry_success());
-                Err(Error::FlowInvalid(Box::new(flow)))
-            }
-            (FlowState::ChooseMethod | FlowState::SentEmail, RecoverySubmission::Email(raw)) => {
-                let address = match one_time::check_address(&raw) {
-                    Ok(address) => address,
-                    Err(message) => {
-                        flow.ui.add_message(Some("email"), message);
-                        return Err(reject(identa, flow).await);
-                    }
-                };
-                let owner = identa
-                    .store()
-                    .identity_by_address(AddressKind::Recovery, AddressVia::Email, &address)
-                    .await?;
-                let message = one_time::send_code(
-                    identa,
-                    &mut flow,
-                    Purpose::Recovery,
-                    &address,
-                    owner.filter(Identity::is_active).map(|i| i.id),
-                )?;
-                flow.version += 1;
-                flow.updated_at = identa.now();
-                let commit = FlowCommit {
-                    flows: vec![FlowWrite::Update(flow.to_record()?)],
-                    messages: message.into_iter().collect(),
-                    ..FlowCommit::default()
-                };
-                identa.store().commit_flow(&commit, None).await?;
-                Ok(RecoveryStep::CodeSent(Box::new(flow)))
-            }
-            (FlowState::SentEmail, RecoverySubmission::Code(code)) => {
-                self.check_code(flow, &code, req).await
-            }
-            (state, _) => Err(Error::FlowState {
-                kind: FlowKind::Recovery,
-                state,
-                reason: "a code can only be submitted after an address was given",
-            }),
-        }
-    }
-
-    async fn check_code(
-        &self,
-        mut flow: Flow,
-        code: &str,
-        req: &FlowRequest,
-    ) -> Result<RecoveryStep> {
-        let identa = self.identa;
-        let judged = one_time::judge(identa, &mut flow, Purpose::Recovery, code);
-        let (identity_id, address) = match judged {
-            Judged::Accepted {
-                identity_id,
-                address,
-            } => (identity_id, address),
-            Judged::Rejected => {
-                flow.ui
-                    .add_message(Some("code"), text::recovery_code_invalid());
-                return Err(reject(identa, flow).await);
-            }
-            Judged::TooManyAttempts => {
-                flow.ui.messages.push(text::submitted_too_often());
-                return Err(reject(identa, flow).await);
-            }
-        };
-        let mut identity = identa.identity(identity_id).await?;
-        if !identity.is_active() {
-            flow.ui.messages.push(text::identity_disabled());
-            return Err(reject(identa, flow).await);
-        }
-        let now = identa.now();
-        // The code reached this address: it is verified now.
-        let verified = super::verification::mark_verified(&mut identity, &address, now).is_some();
-        let method = AuthenticationMethod {
-            method: "code_recovery".into(),
-            aal: Aal::Aal1,
-            completed_at: now,
-        };
-        let (session, token) = identa.new_session(&identity, vec![method], req.device.clone())?;
-        let current = AuthenticatedSession {
-            session,
-            identity: identity.clone(),
-        };
-        let settings_req = FlowRequest {
-            csrf_cookie: req.csrf_cookie.clone(),
-            return_to: flow.return_to.clone(),
-            ..FlowRequest::default()
-        };
-        let mut settings_flow = settings_flow_for(identa, flow.flow_type, &settings_req, &current)?;
-        let minutes = one_time::minutes(identa.config().flows.settings.privileged_session_max_age);
-        settings_flow
-            .ui
-            .messages
-            .push(text::recovery_successful(minutes));
-
-        flow.state = FlowState::PassedChallenge;
-        flow.ui.nodes.retain(|n| n.name() == Some("csrf_token"));
-        flow.ui.messages.clear();
-        flow.continue_with = vec![ContinueWith::ShowSettingsUi {
-            flow: ContinueFlow {
-                id: settings_flow.id,
-                url: None,
-                verifiable_address: None,
-            },
-        }];
-        flow.version += 1;
-        flow.updated_at = now;
-
-        let commit = FlowCommit {
-            flows: vec![
-                FlowWrite::Update(flow.to_record()?),
-                FlowWrite::Insert(settings_flow.to_record()?),
-            ],
-            replace_identity: verified.then_some(&identity),
-            insert_session: Some((&current.session, token.hash())),
-            ..FlowCommit::default()
-        };
-        let event = AfterEvent::Recovery {
-            flow_id: flow.id,
-            identity: &identity,
-            session: &current.session,
-        };
-        if let Err(failure) = commit_with_hook(identa, &commit, event).await {
-            let hook_err = failure?;
-            let mut flow = flow.clone();
-            flow.version -= 1;
-            flow.state = FlowState::SentEmail;
-            show_hook_error(&mut flow.ui, hook_err);
-            return Err(reject(identa, flow).await);
-        }
-        if verified {
-            identa.invalidate(crate::store::SessionEvent::Identity(identity.id));
-        }
-        let mut continue_with = Vec::new();
-        if flow.flow_type == FlowType::Api {
-            continue_with.push(ContinueWith::SetOrySessionToken {
-                ory_session_token: token.expose().to_owned(),
-            });
-        }
-        continue_with.extend(flow.continue_with.iter().cloned());
-        Ok(RecoveryStep::Recovered(Box::new(Recovered {
+            effects: mail.into_iter().collect(),
+            outcome: Outcome::CodeSent,
+        })),
+        Judged::Retry(flow) => Ok(Step::Reject(flow)),
+        Judged::Accepted {
             flow,
+            identity_id,
+            address,
+        } => recover(facts, flow, identity_id, &address, req).await,
+    }
+}
+
+/// The right code: sign the user in and open a settings flow.
+async fn recover(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    identity_id: uuid::Uuid,
+    address: &str,
+    req: &FlowRequest,
+) -> Result<Step<Outcome>> {
+    let Some(mut identity) = facts.identity(identity_id).await? else {
+        // Deleted since the code was sent.
+        flow.ui
+            .add_message(Some("code"), text::recovery_code_invalid());
+        return Ok(Step::Reject(flow));
+    };
+    if !identity.is_active() {
+        flow.ui.messages.push(text::identity_disabled());
+        return Ok(Step::Reject(flow));
+    }
+    let fallback = Fallback::to(flow.clone());
+    let now = facts.now();
+    // The code reached this address: it is verified now.
+    let verified = identity.mark_verified(address, now).is_some();
+    let method = AuthenticationMethod {
+        method: "code_recovery".into(),
+        aal: Aal::Aal1,
+        completed_at: now,
+    };
+    let (session, token) = Session::issue(
+        &identity,
+        vec![method],
+        req.device.clone(),
+        now,
+        facts.session_lifespan(),
+    )?;
+    let current = AuthenticatedSession {
+        session,
+        identity: identity.clone(),
+    };
+    let settings_req = FlowRequest {
+        csrf_cookie: req.csrf_cookie.clone(),
+        return_to: flow.return_to.clone(),
+        ..FlowRequest::default()
+    };
+    let mut settings_flow = settings_flow_for(facts, flow.flow_type, &settings_req, &current)?;
+    let minutes = code::minutes(facts.config().settings.privileged_session_max_age);
+    settings_flow
+        .ui
+        .messages
+        .push(text::recovery_successful(minutes));
+
+    flow.state = FlowState::PassedChallenge;
+    flow.ui.nodes.retain(|n| n.name() == Some("csrf_token"));
+    flow.ui.messages.clear();
+    flow.continue_with = vec![ContinueWith::ShowSettingsUi {
+        flow: ContinueFlow {
+            id: settings_flow.id,
+            url: None,
+            verifiable_address: None,
+        },
+    }];
+
+    let mut effects = vec![
+        Effect::InsertFlow(settings_flow.clone()),
+        Effect::IssueSession {
+            session: current.session.clone(),
+            token: token.hash(),
+        },
+    ];
+    if verified {
+        effects.push(Effect::UpdateIdentity(identity));
+    }
+    let mut continue_with = Vec::new();
+    if flow.flow_type == FlowType::Api {
+        continue_with.push(ContinueWith::SetOrySessionToken {
+            ory_session_token: token.expose().to_owned(),
+        });
+    }
+    continue_with.extend(flow.continue_with.iter().cloned());
+    Ok(Step::Advance(Transition {
+        flow,
+        effects,
+        outcome: Outcome::Recovered {
             session: current,
             token,
             settings_flow,
             continue_with,
-        })))
+        },
+        fallback,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::courier::TemplateKind;
+    use crate::flow::check_submit;
+    use crate::flow::testing::{
+        TestFacts, advanced, api, effect_names, mailed_code, message_ids, rejected,
+    };
+
+    async fn send(facts: &TestFacts, address: &str) -> Transition<Outcome> {
+        let flow = create(facts, FlowType::Api, &api()).unwrap();
+        let req = api();
+        let step = submit(facts, flow, CodeSubmission::Email(address.into()), &req).await;
+        advanced(step.unwrap())
+    }
+
+    /// The flow, checked for a new submission as the engine would.
+    fn again(facts: &TestFacts, flow: Flow) -> Flow {
+        check_submit(
+            flow,
+            FlowKind::Recovery,
+            &api(),
+            facts.keyring(),
+            facts.now(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_known_and_an_unknown_address_get_the_same_answer() {
+        let facts = TestFacts::new();
+        facts.add_identity("ada@example.com").await;
+        let known = send(&facts, "ADA@example.com").await;
+        let unknown = send(&facts, "nobody@example.com").await;
+        for t in [&known, &unknown] {
+            assert_eq!(t.flow.state, FlowState::SentEmail);
+            assert_eq!(message_ids(&t.flow), [1_060_003]);
+        }
+        assert_eq!(effect_names(&known.effects), ["send_mail"]);
+        assert!(matches!(
+            &known.effects[0],
+            Effect::SendMail { template: TemplateKind::RecoveryCodeValid, vars }
+                if vars.to == "ada@example.com" && vars.code.is_some()
+        ));
+        // Silent by default: nothing goes to an address without an account.
+        assert!(unknown.effects.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_right_code_signs_in_verifies_the_address_and_opens_settings() {
+        let facts = TestFacts::new();
+        let req = api();
+        let ada = facts.add_identity("ada@example.com").await;
+        let sent = send(&facts, "ada@example.com").await;
+        let code = mailed_code(&sent.effects).unwrap();
+        let step = submit(
+            &facts,
+            again(&facts, sent.flow),
+            CodeSubmission::Code(code),
+            &req,
+        );
+        let t = advanced(step.await.unwrap());
+        assert_eq!(t.flow.state, FlowState::PassedChallenge);
+        assert_eq!(
+            effect_names(&t.effects),
+            ["insert_flow", "issue_session", "update_identity"]
+        );
+        let Effect::UpdateIdentity(identity) = &t.effects[2] else {
+            unreachable!()
+        };
+        assert!(identity.verifiable_addresses[0].verified);
+        let Outcome::Recovered {
+            session,
+            settings_flow,
+            continue_with,
+            ..
+        } = t.outcome
+        else {
+            panic!("not recovered")
+        };
+        assert_eq!(session.identity.id, ada.id);
+        assert_eq!(
+            session.session.authentication_methods[0].method,
+            "code_recovery"
+        );
+        assert_eq!(settings_flow.kind, FlowKind::Settings);
+        assert!(matches!(
+            &continue_with[..],
+            [ContinueWith::SetOrySessionToken { .. }, ContinueWith::ShowSettingsUi { flow }]
+                if flow.id == settings_flow.id
+        ));
+    }
+
+    #[tokio::test]
+    async fn wrong_late_and_too_many_codes_are_refused() {
+        let facts = TestFacts::new();
+        let req = api();
+        facts.add_identity("ada@example.com").await;
+        let sent = send(&facts, "ada@example.com").await;
+        let code = mailed_code(&sent.effects).unwrap();
+        let mut flow = sent.flow;
+        for _ in 0..4 {
+            let step = submit(
+                &facts,
+                again(&facts, flow),
+                CodeSubmission::Code("000000".into()),
+                &req,
+            );
+            flow = rejected(step.await.unwrap());
+            assert_eq!(message_ids(&flow), [4_060_006]);
+        }
+        // The fifth try is the last one allowed, but the code is 16 minutes old.
+        facts.advance(chrono::Duration::minutes(16));
+        let step = submit(
+            &facts,
+            again(&facts, flow.clone()),
+            CodeSubmission::Code(code.clone()),
+            &req,
+        );
+        flow = rejected(step.await.unwrap());
+        assert_eq!(message_ids(&flow), [4_060_006]);
+        // After five tries even a fresh right code is refused.
+        let resent = {
+            let step = submit(
+                &facts,
+                again(&facts, flow),
+                CodeSubmission::Email("ada@example.com".into()),
+                &req,
+            );
+            advanced(step.await.unwrap())
+        };
+        let fresh = mailed_code(&resent.effects).unwrap();
+        let step = submit(
+            &facts,
+            again(&facts, resent.flow),
+            CodeSubmission::Code(fresh),
+            &req,
+        );
+        let flow = rejected(step.await.unwrap());
+        assert_eq!(message_ids(&flow), [4_000_001]);
+        assert_eq!(flow.internal.code_attempts, 6);
     }
 }

@@ -1,27 +1,30 @@
-//! Registration: a new user submits traits and a password. On success the identity, its
-//! credential and addresses are created; then (by configuration) a session is issued and
-//! each new verifiable address is sent a verification code, all in one commit.
+//! Registration: a new user submits traits and a password (or a passkey). On success the
+//! identity, its credential and addresses are created; then (by configuration) a session
+//! is issued and each new verifiable address is sent a verification code, all in one
+//! commit.
 //!
-//! States: `choose_method` → `passed_challenge`.
+//! States: `choose_method` ─(valid traits and first factor)─▶ `passed_challenge`.
+//! Effects: insert identity; issue session (unless `AccountOnly`); a verification flow and
+//! its mail per new email address.
 
 use serde_json::Value;
 
-use super::ui::InputType;
-use super::{
-    AfterRegistration, ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node,
-    NodeGroup, check_for_submit, commit_with_hook, current_session, fetch_flow, method_button,
-    new_flow, refill_traits, reject, show_hook_error, show_input_error, text, trait_nodes,
-    verification, webauthn,
+use super::code::verify_new_addresses;
+use super::form::{method_button, refill_traits, show_hook_error, show_input_error, trait_nodes};
+use super::lifecycle::new_flow;
+use super::text;
+use super::ui::{InputType, Node, NodeGroup, UiText};
+use super::webauthn::{refusal_message, registration_nodes};
+use super::{AfterRegistration, ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
+use super::{FlowKind, FlowRequest, FlowState, FlowType, Result, Step, Transition};
+use crate::credential::CredentialError;
+use crate::credential::password::{self, Password};
+use crate::credential::webauthn::{
+    self as cred_webauthn, Ceremony, Refusal, StoredKeys, sign_in_identifiers,
 };
-use crate::credential::password::Password;
-use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal, StoredKeys};
-use crate::engine::{Identa, Login};
-use crate::error::{Error, Result};
-use crate::hook::{AfterEvent, BeforeEvent};
-use crate::identity::Aal;
-use crate::identity::{CredentialType, Identity, NewIdentity};
-use crate::session::{AuthenticatedSession, AuthenticationMethod};
-use crate::store::{FlowCommit, FlowWrite};
+use crate::hook::BeforeEvent;
+use crate::identity::{Aal, CredentialType, Identity, IdentitySchema, NewIdentity};
+use crate::session::{AuthenticatedSession, AuthenticationMethod, Login, Session};
 
 /// What a user submits to register.
 #[derive(Debug)]
@@ -59,232 +62,223 @@ pub struct Registered {
     pub continue_with: Vec<ContinueWith>,
 }
 
-/// Registration flows of an engine. Get it with [`Identa::registration_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct Registrations<'a> {
-    identa: &'a Identa,
+/// What a registration transition tells its caller beyond the flow.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) identity: Identity,
+    pub(crate) login: Option<Login>,
+    pub(crate) continue_with: Vec<ContinueWith>,
 }
 
-impl Identa {
-    /// Registration flows.
-    pub fn registration_flow(&self) -> Registrations<'_> {
-        Registrations { identa: self }
-    }
-}
-
-impl Registrations<'_> {
-    /// Starts a registration flow. Refused when the request already has a valid session.
-    pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
-        let identa = self.identa;
-        let config = &identa.config().flows.registration;
-        if !config.enabled {
-            return Err(Error::FlowDisabled(FlowKind::Registration));
-        }
-        if current_session(identa, req).await?.is_some() {
-            return Err(Error::SessionAlreadyAvailable);
-        }
-        let mut flow = new_flow(
-            identa,
-            FlowKind::Registration,
-            flow_type,
-            req,
-            config.lifespan,
-            FlowState::ChooseMethod,
-        )?;
-        let schema = identa.schemas().get(&default_schema(identa)?)?;
-        flow.ui.nodes.extend(trait_nodes(
-            &schema.trait_fields(),
-            NodeGroup::Password,
-            &Value::Null,
-        ));
-        flow.ui.nodes.push(
-            Node::input(NodeGroup::Password, "password", InputType::Password)
-                .required()
-                .autocomplete("new-password")
-                .label(text::label_password()),
-        );
-        flow.ui.nodes.push(method_button(
-            NodeGroup::Password,
-            "password",
-            text::sign_up(),
-        ));
-        webauthn::registration_nodes(identa, &mut flow, &passkey_name_field(identa)?)?;
-        let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(flow.to_record()?)],
-            ..FlowCommit::default()
-        };
-        identa.store().commit_flow(&commit, None).await?;
-        Ok(flow)
-    }
-
-    /// Submits a registration. Input errors come back as [`Error::FlowInvalid`] with the
-    /// flow showing them (values kept, password never).
-    pub async fn submit(
-        &self,
-        flow_id: uuid::Uuid,
-        submission: RegistrationSubmission,
-        req: &FlowRequest,
-    ) -> Result<Registered> {
-        let flow = fetch_flow(self.identa, flow_id).await?;
-        self.submit_loaded(flow, submission, req).await
-    }
-
-    /// [`Self::submit`] for a flow the caller has just read (the HTTP layer reads it to
-    /// learn its type).
-    pub(crate) async fn submit_loaded(
-        &self,
-        flow: Flow,
-        submission: RegistrationSubmission,
-        req: &FlowRequest,
-    ) -> Result<Registered> {
-        let identa = self.identa;
-        let mut flow = check_for_submit(identa, flow, FlowKind::Registration, req)?;
-        if flow.state != FlowState::ChooseMethod {
-            return Err(Error::FlowState {
-                kind: flow.kind,
-                state: flow.state,
-                reason: "the registration is already complete; start a new flow",
-            });
-        }
-        if current_session(identa, req).await?.is_some() {
-            return Err(Error::SessionAlreadyAvailable);
-        }
-        let (traits, factor) = match submission {
-            RegistrationSubmission::Password { traits, password } => {
-                (traits, FirstFactor::Password(password))
-            }
-            RegistrationSubmission::Passkey { traits, response } => {
-                (traits, FirstFactor::Passkey(response))
-            }
-        };
-        refill_traits(&mut flow.ui, &traits);
-
-        let before = BeforeEvent::Registration {
-            flow_id: flow.id,
-            traits: &traits,
-        };
-        if let Err(err) = identa.hooks().before(&before).await {
-            show_hook_error(&mut flow.ui, err);
-            return Err(reject(identa, flow).await);
-        }
-
-        let new = NewIdentity {
-            traits,
-            ..NewIdentity::default()
-        };
-        let password = match &factor {
-            FirstFactor::Password(password) => Some(password),
-            FirstFactor::Passkey(_) => None,
-        };
-        let mut identity = match identa.prepare_identity(new, password).await {
-            Ok(identity) => identity,
-            Err(err) => {
-                show_input_error(&mut flow.ui, err)?;
-                return Err(reject(identa, flow).await);
-            }
-        };
-        let method = match &factor {
-            FirstFactor::Password(_) => CredentialType::Password,
-            FirstFactor::Passkey(answer) => {
-                if let Err(message) = add_passkey(identa, &mut flow, &mut identity, answer)? {
-                    // A fresh challenge for the next try; this one is spent.
-                    webauthn::registration_nodes(identa, &mut flow, &passkey_name_field(identa)?)?;
-                    flow.ui.add_message(Some("passkey_register"), message);
-                    return Err(reject(identa, flow).await);
-                }
-                CredentialType::Passkey
-            }
-        };
-
-        let config = &identa.config().flows;
-        let issued = match config.registration.after {
-            AfterRegistration::IssueSession => {
-                let method = AuthenticationMethod {
-                    method: method.as_str().to_owned(),
-                    aal: Aal::Aal1,
-                    completed_at: identa.now(),
-                };
-                Some(identa.new_session(&identity, vec![method], req.device.clone())?)
-            }
-            AfterRegistration::AccountOnly => None,
-        };
-
-        let sends =
-            verification::codes_for_new_addresses(identa, &identity, &[], flow.flow_type, req)?;
-
-        flow.state = FlowState::PassedChallenge;
-        let ceremonies = flow.internal.take_ceremonies();
-        flow.version += 1;
-        flow.updated_at = identa.now();
-        flow.continue_with = sends.continue_with.clone();
-
-        let mut commit = FlowCommit {
-            flows: vec![FlowWrite::Update(flow.to_record()?)],
-            insert_identity: Some(&identity),
-            messages: sends.messages,
-            ..FlowCommit::default()
-        };
-        commit.flows.extend(
-            sends
-                .flows
-                .iter()
-                .map(|f| f.to_record().map(FlowWrite::Insert))
-                .collect::<std::result::Result<Vec<_>, _>>()?,
-        );
-        if let Some((session, token)) = &issued {
-            commit.insert_session = Some((session, token.hash()));
-        }
-        let event = AfterEvent::Registration {
-            flow_id: flow.id,
-            identity: &identity,
-            session: issued.as_ref().map(|(s, _)| s),
-        };
-        if let Err(failure) = commit_with_hook(identa, &commit, event).await {
-            let mut flow = flow.clone();
-            flow.state = FlowState::ChooseMethod;
-            flow.version -= 1;
-            flow.continue_with.clear();
-            flow.internal.put_back(ceremonies);
-            match failure {
-                Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
-                Err(err) => show_input_error(&mut flow.ui, err)?,
-            }
-            return Err(reject(identa, flow).await);
-        }
-
-        let mut continue_with = flow.continue_with.clone();
-        let login = issued.map(|(session, token)| {
-            if flow.flow_type == FlowType::Api {
-                continue_with.insert(
-                    0,
-                    ContinueWith::SetOrySessionToken {
-                        ory_session_token: token.expose().to_owned(),
-                    },
-                );
-            }
-            Login {
-                session: AuthenticatedSession {
-                    session,
-                    identity: identity.clone(),
-                },
-                token,
-            }
-        });
-        Ok(Registered {
+impl Outcome {
+    /// The caller's answer, with the flow that was saved.
+    pub(crate) fn into_registered(self, flow: Flow) -> Registered {
+        Registered {
             flow,
+            identity: self.identity,
+            login: self.login,
+            continue_with: self.continue_with,
+        }
+    }
+}
+
+/// A new registration flow (not stored). Refused while the request has a valid session.
+pub(crate) fn create(
+    facts: &dyn Facts,
+    flow_type: FlowType,
+    req: &FlowRequest,
+    current: Option<&AuthenticatedSession>,
+) -> Result<Flow> {
+    let config = &facts.config().registration;
+    if !config.enabled {
+        return Err(FlowError::Disabled(FlowKind::Registration));
+    }
+    if current.is_some() {
+        return Err(FlowError::SessionAlreadyAvailable);
+    }
+    let mut flow = new_flow(
+        facts,
+        FlowKind::Registration,
+        flow_type,
+        req,
+        config.lifespan,
+        FlowState::ChooseMethod,
+    )?;
+    let schema = default_schema(facts)?;
+    flow.ui.nodes.extend(trait_nodes(
+        &schema.trait_fields(),
+        NodeGroup::Password,
+        &Value::Null,
+    ));
+    flow.ui.nodes.push(
+        Node::input(NodeGroup::Password, "password", InputType::Password)
+            .required()
+            .autocomplete("new-password")
+            .label(text::label_password()),
+    );
+    flow.ui.nodes.push(method_button(
+        NodeGroup::Password,
+        "password",
+        text::sign_up(),
+    ));
+    registration_nodes(facts, &mut flow, &passkey_name_field(&schema))?;
+    Ok(flow)
+}
+
+/// Judges a registration. Input errors come back as [`Step::Reject`] with the flow
+/// showing them (values kept, the password never).
+pub(crate) async fn submit(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    submission: RegistrationSubmission,
+    req: &FlowRequest,
+    current: Option<&AuthenticatedSession>,
+) -> Result<Step<Outcome>> {
+    if flow.state != FlowState::ChooseMethod {
+        return Err(FlowError::State {
+            kind: flow.kind,
+            state: flow.state,
+            reason: "the registration is already complete; start a new flow",
+        });
+    }
+    if current.is_some() {
+        return Err(FlowError::SessionAlreadyAvailable);
+    }
+    let (traits, factor) = match submission {
+        RegistrationSubmission::Password { traits, password } => {
+            (traits, FirstFactor::Password(password))
+        }
+        RegistrationSubmission::Passkey { traits, response } => {
+            (traits, FirstFactor::Passkey(response))
+        }
+    };
+    refill_traits(&mut flow.ui, &traits);
+
+    let before = BeforeEvent::Registration {
+        flow_id: flow.id,
+        traits: &traits,
+    };
+    if let Err(err) = facts.before(&before).await {
+        show_hook_error(&mut flow.ui, err);
+        return Ok(Step::Reject(flow));
+    }
+
+    let now = facts.now();
+    let schema = default_schema(facts)?;
+    let new = NewIdentity {
+        traits,
+        ..NewIdentity::default()
+    };
+    let (mut identity, extracted) = match Identity::draft(&schema, new, now) {
+        Ok(drafted) => drafted,
+        Err(err) => {
+            show_input_error(&mut flow.ui, err.into())?;
+            return Ok(Step::Reject(flow));
+        }
+    };
+    let method = match factor {
+        FirstFactor::Password(password) => {
+            let identifiers = extracted.password_identifiers;
+            if identifiers.is_empty() {
+                flow.ui.messages.push(text::generic(
+                    "The identity schema marks no trait as an identifier to sign in with a password by.",
+                ));
+                return Ok(Step::Reject(flow));
+            }
+            if let Err(violation) =
+                password::check_policy(facts.password_config(), &password, &identifiers)
+            {
+                let err = FlowError::Credential(CredentialError::Policy(violation));
+                show_input_error(&mut flow.ui, err)?;
+                return Ok(Step::Reject(flow));
+            }
+            let hash = facts.hash_password(&password).await?;
+            identity.credentials.insert(
+                CredentialType::Password,
+                password::credential(identifiers, hash, now),
+            );
+            CredentialType::Password
+        }
+        FirstFactor::Passkey(answer) => {
+            let sign_in = sign_in_identifiers(&extracted);
+            if let Err(message) = add_passkey(facts, &mut flow, &mut identity, &answer, sign_in) {
+                // A fresh challenge for the next try; this one is spent.
+                registration_nodes(facts, &mut flow, &passkey_name_field(&schema))?;
+                flow.ui.add_message(Some("passkey_register"), message);
+                return Ok(Step::Reject(flow));
+            }
+            CredentialType::Passkey
+        }
+    };
+    let fallback = Fallback::to(flow.clone());
+
+    let issued = match facts.config().registration.after {
+        AfterRegistration::IssueSession => {
+            let method = AuthenticationMethod {
+                method: method.as_str().to_owned(),
+                aal: Aal::Aal1,
+                completed_at: now,
+            };
+            Some(Session::issue(
+                &identity,
+                vec![method],
+                req.device.clone(),
+                now,
+                facts.session_lifespan(),
+            )?)
+        }
+        AfterRegistration::AccountOnly => None,
+    };
+    let (verification, mut continue_with) =
+        verify_new_addresses(facts, &identity, &[], flow.flow_type, req)?;
+
+    flow.state = FlowState::PassedChallenge;
+    flow.internal.clear_ceremonies();
+    flow.continue_with = continue_with.clone();
+
+    let mut effects = vec![Effect::InsertIdentity(identity.clone())];
+    if let Some((session, token)) = &issued {
+        effects.push(Effect::IssueSession {
+            session: session.clone(),
+            token: token.hash(),
+        });
+    }
+    effects.extend(verification);
+
+    let login = issued.map(|(session, token)| {
+        if flow.flow_type == FlowType::Api {
+            continue_with.insert(
+                0,
+                ContinueWith::SetOrySessionToken {
+                    ory_session_token: token.expose().to_owned(),
+                },
+            );
+        }
+        Login {
+            session: AuthenticatedSession {
+                session,
+                identity: identity.clone(),
+            },
+            token,
+        }
+    });
+    Ok(Step::Advance(Transition {
+        flow,
+        effects,
+        outcome: Outcome {
             identity,
             login,
             continue_with,
-        })
-    }
+        },
+        fallback,
+    }))
 }
 
-fn default_schema(identa: &Identa) -> Result<String> {
-    identa
-        .schemas()
-        .default_id()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::InvalidInput("no identity schema registered".into()))
+/// The schema new identities follow.
+fn default_schema(facts: &dyn Facts) -> Result<std::sync::Arc<IdentitySchema>> {
+    let schemas = facts.schemas();
+    let id = schemas.default_id().unwrap_or_default();
+    Ok(schemas.get(id)?)
 }
 
 /// A first factor submitted to a registration flow.
@@ -295,45 +289,205 @@ enum FirstFactor {
 }
 
 /// Checks the passkey answer of a registration and gives the new identity its passkey
-/// (and the id the passkey was made for). The inner error is the message to show.
+/// (and the id the passkey was made for). The error is the message to show.
 fn add_passkey(
-    identa: &Identa,
+    facts: &dyn Facts,
     flow: &mut Flow,
     identity: &mut Identity,
     answer: &str,
-) -> Result<std::result::Result<(), super::UiText>> {
+    sign_in: Vec<String>,
+) -> std::result::Result<(), UiText> {
     let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
-    let finished = match identa.webauthn() {
-        Some(rp) => cred_webauthn::finish_passkey_registration(rp, ceremony, answer),
+    let finished = match facts.webauthn() {
+        Some((rp, _)) => cred_webauthn::finish_passkey_registration(rp, ceremony, answer),
         None => Err(Refusal::NoCeremony),
     };
-    let (user_id, key) = match finished {
-        Ok(done) => done,
-        Err(refusal) => return Ok(Err(webauthn::refusal_message(&refusal))),
-    };
-    let sign_in = identa.passkey_sign_in_identifiers(identity)?;
+    let (user_id, key) = finished.map_err(|refusal| refusal_message(&refusal))?;
     let Some(name) = sign_in.first().cloned() else {
-        return Ok(Err(text::generic(
+        return Err(text::generic(
             "The identity schema marks no trait as an identifier to sign in with a passkey by.",
-        )));
+        ));
     };
-    let now = identa.now();
+    let now = facts.now();
     let mut keys = StoredKeys::default();
     keys.add(key, name, now);
     identity.id = user_id;
-    webauthn::store_passkeys(identa, identity, &keys, sign_in);
+    cred_webauthn::store_passkeys(identity, &keys, sign_in, now);
     flow.internal.passkey = None;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// The form field whose value an authenticator shows for a new passkey: the schema's
 /// first text trait.
-fn passkey_name_field(identa: &Identa) -> Result<String> {
-    let schema = identa.schemas().get(&default_schema(identa)?)?;
-    Ok(schema
+fn passkey_name_field(schema: &IdentitySchema) -> String {
+    schema
         .trait_fields()
         .iter()
         .find(|f| f.json_type == "string")
         .map(|f| format!("traits.{}", f.path))
-        .unwrap_or_default())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::courier::TemplateKind;
+    use crate::flow::check_submit;
+    use crate::flow::testing::{
+        PASSWORD, TestFacts, advanced, api, effect_names, message_ids, rejected,
+    };
+    use crate::hook::HookError;
+
+    fn password(email: &str, password: &str) -> RegistrationSubmission {
+        RegistrationSubmission::Password {
+            traits: json!({ "email": email }),
+            password: Password::new(password),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_valid_sign_up_creates_the_identity_signs_in_and_asks_to_verify() {
+        let facts = TestFacts::new();
+        let flow = create(&facts, FlowType::Api, &api(), None).unwrap();
+        let step = submit(
+            &facts,
+            flow,
+            password("Ada@Example.com", PASSWORD),
+            &api(),
+            None,
+        )
+        .await;
+        let t = advanced(step.unwrap());
+
+        assert_eq!(t.flow.state, FlowState::PassedChallenge);
+        assert_eq!(
+            effect_names(&t.effects),
+            [
+                "insert_identity",
+                "issue_session",
+                "insert_flow",
+                "send_mail"
+            ]
+        );
+        let Effect::InsertIdentity(identity) = &t.effects[0] else {
+            unreachable!()
+        };
+        assert_eq!(identity.traits["email"], "Ada@Example.com");
+        let password = identity.credential(CredentialType::Password).unwrap();
+        assert_eq!(password.identifiers, ["ada@example.com"]);
+        assert!(
+            password
+                .hashed_password()
+                .unwrap()
+                .starts_with("$argon2id$")
+        );
+        assert!(matches!(
+            &t.effects[3],
+            Effect::SendMail { template: TemplateKind::VerificationCodeValid, vars }
+                if vars.to == "ada@example.com"
+        ));
+        // An API client gets its session token first, then the verification flow.
+        let login = t.outcome.login.unwrap();
+        assert_eq!(login.session.identity.id, identity.id);
+        assert!(matches!(
+            &t.outcome.continue_with[..],
+            [ContinueWith::SetOrySessionToken { ory_session_token }, ContinueWith::ShowVerificationUi { .. }]
+                if ory_session_token == login.token.expose()
+        ));
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_shown_on_the_form_and_changes_nothing() {
+        let facts = TestFacts::new();
+        let flow = create(&facts, FlowType::Api, &api(), None).unwrap();
+
+        let flow = rejected(
+            submit(
+                &facts,
+                flow,
+                password("not an email", PASSWORD),
+                &api(),
+                None,
+            )
+            .await
+            .unwrap(),
+        );
+        // Kratos's "not a valid email" id, on the field.
+        assert_eq!(message_ids(&flow), [4_000_004]);
+        assert_eq!(flow.state, FlowState::ChooseMethod);
+
+        // A new submission starts from a clean form, as the engine's check gives it.
+        let flow = check_submit(
+            flow,
+            FlowKind::Registration,
+            &api(),
+            facts.keyring(),
+            facts.now(),
+        )
+        .unwrap();
+        let flow = rejected(
+            submit(
+                &facts,
+                flow,
+                password("ada@example.com", "short"),
+                &api(),
+                None,
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(message_ids(&flow), [4_000_032]);
+        // What was typed stays; the password never comes back.
+        assert_eq!(flow.value("traits.email"), Some(&json!("ada@example.com")));
+        assert_eq!(flow.value("password"), None);
+    }
+
+    #[tokio::test]
+    async fn the_hosts_before_hook_can_refuse() {
+        let facts = TestFacts::new();
+        *facts.before.lock().unwrap() = Some(HookError::refuse_field(
+            "traits.email",
+            "sign-ups from this domain are closed",
+        ));
+        let flow = create(&facts, FlowType::Api, &api(), None).unwrap();
+        let step = submit(
+            &facts,
+            flow,
+            password("ada@example.com", PASSWORD),
+            &api(),
+            None,
+        )
+        .await;
+        let flow = rejected(step.unwrap());
+        let node = flow.ui.node("traits.email").unwrap();
+        assert_eq!(
+            node.messages[0].text,
+            "sign-ups from this domain are closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_completed_or_signed_in_registration_is_refused() {
+        let facts = TestFacts::new();
+        let mut flow = create(&facts, FlowType::Api, &api(), None).unwrap();
+        flow.state = FlowState::PassedChallenge;
+        let err = submit(
+            &facts,
+            flow,
+            password("ada@example.com", PASSWORD),
+            &api(),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            FlowError::State {
+                state: FlowState::PassedChallenge,
+                ..
+            }
+        ));
+    }
 }

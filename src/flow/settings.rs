@@ -1,33 +1,36 @@
-//! Settings: a signed-in user changes their profile (traits) or password. Changing a
-//! password, an identifier or an address is sensitive: it needs a session authenticated
-//! within `privileged_session_max_age`, otherwise the answer is
-//! [`Error::SessionRefreshRequired`] (re-authenticate with a login flow with
-//! [`LoginIntent::Refresh`](super::login::LoginIntent::Refresh), then submit again).
-//! A new email address is unverified and is sent a verification code.
+//! Settings: a signed-in user changes their profile (traits), password, or second factors
+//! and passkeys. Changing a password, an identifier, an address or a factor is sensitive:
+//! it needs a session authenticated within `privileged_session_max_age`, otherwise the
+//! answer is [`FlowError::RefreshRequired`] (re-authenticate with a login flow with
+//! [`LoginIntent::Refresh`](super::login::LoginIntent::Refresh), then submit again). An
+//! identity with a second factor changes nothing from an `aal1` session. A new email
+//! address is unverified and is sent a verification code.
 //!
-//! States: `show_form` → `success` (and further submissions stay in `success`).
+//! States: `show_form` ─(a valid change)─▶ `success` (and further changes stay there).
+//! Effects: update identity; revoke the other sessions (after a password change, when
+//! configured); a verification flow and its mail per new email address.
 
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::ui::{ImageAttributes, InputType, Meta, NodeAttributes, NodeType};
-use super::{
-    ContinueWith, Flow, FlowKind, FlowRequest, FlowState, FlowType, Node, NodeGroup, OtherSessions,
-    check_for_submit, commit_with_hook, current_session, fetch_flow, method_button, new_flow,
-    refill_traits, reject, show_hook_error, show_input_error, text, trait_nodes, verification,
-    webauthn,
-};
+use super::code::verify_new_addresses;
+use super::form::{method_button, refill_traits, show_input_error, trait_nodes};
+use super::lifecycle::new_flow;
+use super::text;
+use super::ui::{ImageAttributes, InputType, Meta, Node, NodeAttributes, NodeGroup, NodeType};
+use super::webauthn::{refusal_message, settings_nodes};
+use super::{ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind, FlowRequest};
+use super::{FlowState, FlowType, OtherSessions, Result, Step, Transition};
+use crate::credential::CredentialError;
 use crate::credential::lookup;
-use crate::credential::password::Password;
+use crate::credential::password::{self, Password};
 use crate::credential::totp::{self, TotpSecret};
-use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
-use crate::engine::Identa;
-use crate::error::{Error, Result};
-use crate::hook::AfterEvent;
-use crate::identity::{Credential, CredentialType, Identity};
-use crate::session::{AuthenticatedSession, SessionRefusal};
-use crate::store::SessionEvent;
-use crate::store::{FlowCommit, FlowWrite};
+use crate::credential::webauthn::{
+    self as cred_webauthn, Ceremony, Refusal, passkey_is_last_sign_in, passkeys, security_keys,
+    sign_in_identifiers,
+};
+use crate::identity::{Credential, CredentialType, Identity, check_traits};
+use crate::session::{AuthenticatedSession, SessionError, SessionRefusal};
 
 /// What a user submits to a settings flow.
 #[derive(Debug)]
@@ -96,376 +99,360 @@ pub struct SettingsSaved {
     pub continue_with: Vec<ContinueWith>,
 }
 
-/// Settings flows of an engine. Get it with [`Identa::settings_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct SettingsFlows<'a> {
-    identa: &'a Identa,
+/// What a settings transition tells its caller beyond the flow.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) identity: Identity,
+    pub(crate) continue_with: Vec<ContinueWith>,
 }
 
-impl Identa {
-    /// Settings flows.
-    pub fn settings_flow(&self) -> SettingsFlows<'_> {
-        SettingsFlows { identa: self }
-    }
-}
-
-impl SettingsFlows<'_> {
-    /// Starts a settings flow for the signed-in user of `req`.
-    pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
-        let current = current_session(self.identa, req)
-            .await?
-            .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
-        require_highest_aal(&current)?;
-        let mut flow = settings_flow_for(self.identa, flow_type, req, &current)?;
-        let commit = FlowCommit {
-            flows: vec![FlowWrite::Insert(flow.to_record()?)],
-            ..FlowCommit::default()
-        };
-        self.identa.store().commit_flow(&commit, None).await?;
-        hydrate_totp(self.identa, &mut flow, &current.identity);
-        Ok(flow)
-    }
-
-    /// Submits a change.
-    pub async fn submit(
-        &self,
-        flow_id: Uuid,
-        submission: SettingsSubmission,
-        req: &FlowRequest,
-    ) -> Result<SettingsSaved> {
-        let flow = fetch_flow(self.identa, flow_id).await?;
-        self.submit_loaded(flow, submission, req).await
-    }
-
-    /// [`Self::submit`] for a flow the caller has just read (the HTTP layer reads it to
-    /// learn its type).
-    pub(crate) async fn submit_loaded(
-        &self,
-        flow: Flow,
-        submission: SettingsSubmission,
-        req: &FlowRequest,
-    ) -> Result<SettingsSaved> {
-        let identa = self.identa;
-        let mut flow = check_for_submit(identa, flow, FlowKind::Settings, req)?;
-        let current = current_session(identa, req)
-            .await?
-            .ok_or(Error::SessionInactive(SessionRefusal::Unknown))?;
-        if flow.identity_id != Some(current.identity.id) {
-            return Err(Error::IdentityMismatch);
-        }
-        require_highest_aal(&current)?;
-        let before = current.identity.clone();
-        let mut identity = current.identity.clone();
-        let mut revoke = None;
-        let refill = |flow: Flow| async { reject_settings(identa, flow, &before).await };
-        match submission {
-            SettingsSubmission::Profile { traits } => {
-                refill_traits(&mut flow.ui, &traits);
-                if let Err(err) = identa.apply_traits(&mut identity, traits) {
-                    show_input_error(&mut flow.ui, err)?;
-                    return Err(refill(flow).await);
-                }
-                if changes_sign_in_or_addresses(&before, &identity) {
-                    require_privileged(identa, &current)?;
-                }
-            }
-            SettingsSubmission::Password { password } => {
-                require_privileged(identa, &current)?;
-                let old = before
-                    .credential(CredentialType::Password)
-                    .and_then(Credential::hashed_password);
-                if old.is_some()
-                    && identa
-                        .hasher()
-                        .verify(&password, old)
-                        .await
-                        .unwrap_or(false)
-                {
-                    flow.ui
-                        .add_message(Some("password"), text::new_password_same_as_old());
-                    return Err(refill(flow).await);
-                }
-                if let Err(err) = identa.apply_password(&mut identity, &password).await {
-                    show_input_error(&mut flow.ui, err)?;
-                    return Err(refill(flow).await);
-                }
-                if identa.config().flows.settings.after_password_change == OtherSessions::Revoke {
-                    revoke = Some((identity.id, Some(current.session.id)));
-                }
-            }
-            SettingsSubmission::Totp { code } => {
-                require_privileged(identa, &current)?;
-                let pending = flow.internal.pending_totp.as_deref().and_then(|sealed| {
-                    TotpSecret::open(identa.keyring(), &totp::pending_context(flow.id), sealed)
-                });
-                let Some(secret) = pending else {
-                    flow.ui
-                        .add_message(Some("totp_code"), text::no_totp_device());
-                    return Err(refill(flow).await);
-                };
-                let now = u64::try_from(identa.now().timestamp()).unwrap_or(0);
-                let Some(step) = secret.accept(&code, now, None) else {
-                    flow.ui.add_message(Some("totp_code"), text::totp_wrong());
-                    return Err(refill(flow).await);
-                };
-                let sealed = secret
-                    .seal(identa.keyring(), &totp::credential_context(identity.id))
-                    .ok_or_else(|| {
-                        Error::InvalidInput("the TOTP secret could not be sealed".into())
-                    })?;
-                let at = identa.now();
-                identity.credentials.insert(
-                    CredentialType::Totp,
-                    Credential {
-                        id: Uuid::new_v4(),
-                        credential_type: CredentialType::Totp,
-                        identifiers: vec![identity.id.to_string()],
-                        config: totp::credential_config(&sealed, Some(step)),
-                        version: 0,
-                        created_at: at,
-                        updated_at: at,
-                    },
-                );
-                identity.updated_at = at;
-            }
-            SettingsSubmission::LookupRegenerate => {
-                require_privileged(identa, &current)?;
-                let codes = lookup::generate_set();
-                flow.internal.pending_lookup = Some(
-                    lookup::seal_pending(identa.keyring(), flow.id, &codes).ok_or_else(|| {
-                        Error::InvalidInput("backup codes could not be sealed".into())
-                    })?,
-                );
-            }
-            SettingsSubmission::LookupConfirm => {
-                require_privileged(identa, &current)?;
-                let pending = flow
-                    .internal
-                    .pending_lookup
-                    .as_deref()
-                    .and_then(|sealed| lookup::open_pending(identa.keyring(), flow.id, sealed));
-                let Some(codes) = pending else {
-                    flow.ui.messages.push(text::generic(
-                        "There are no new backup codes to confirm: generate them first.",
-                    ));
-                    return Err(refill(flow).await);
-                };
-                let at = identa.now();
-                identity.credentials.insert(
-                    CredentialType::LookupSecret,
-                    Credential {
-                        id: Uuid::new_v4(),
-                        credential_type: CredentialType::LookupSecret,
-                        identifiers: vec![identity.id.to_string()],
-                        config: lookup::config_for(identa.keyring(), identity.id, &codes),
-                        version: 0,
-                        created_at: at,
-                        updated_at: at,
-                    },
-                );
-                identity.updated_at = at;
-                flow.internal.pending_lookup = None;
-            }
-            SettingsSubmission::LookupDisable => {
-                require_privileged(identa, &current)?;
-                flow.internal.pending_lookup = None;
-                if identity
-                    .credentials
-                    .remove(&CredentialType::LookupSecret)
-                    .is_none()
-                {
-                    flow.ui
-                        .messages
-                        .push(text::generic("There are no backup codes to disable."));
-                    return Err(refill(flow).await);
-                }
-                identity.updated_at = identa.now();
-            }
-            SettingsSubmission::WebauthnRegister {
-                display_name,
-                response,
-            } => {
-                require_privileged(identa, &current)?;
-                let ceremony = Ceremony::from_value(flow.internal.security_key.as_ref());
-                let added = match identa.webauthn() {
-                    Some(rp) => {
-                        cred_webauthn::finish_security_key_registration(rp, ceremony, &response)
-                    }
-                    None => Err(Refusal::NoCeremony),
-                };
-                let key = match added {
-                    Ok(key) => key,
-                    Err(refusal) => {
-                        webauthn::settings_nodes(identa, &mut flow, &before)?;
-                        flow.ui.add_message(
-                            Some("webauthn_register"),
-                            webauthn::refusal_message(&refusal),
-                        );
-                        return Err(refill(flow).await);
-                    }
-                };
-                let mut keys = webauthn::security_keys(&identity);
-                if !keys.add(key, key_name(&display_name, "Security key"), identa.now()) {
-                    webauthn::settings_nodes(identa, &mut flow, &before)?;
-                    flow.ui
-                        .add_message(Some("webauthn_register"), text::key_already_registered());
-                    return Err(refill(flow).await);
-                }
-                webauthn::store_security_keys(identa, &mut identity, &keys);
-            }
-            SettingsSubmission::WebauthnRemove { id } => {
-                require_privileged(identa, &current)?;
-                let mut keys = webauthn::security_keys(&identity);
-                if !keys.remove(&id) {
-                    flow.ui.messages.push(text::no_webauthn_device());
-                    return Err(refill(flow).await);
-                }
-                webauthn::store_security_keys(identa, &mut identity, &keys);
-            }
-            SettingsSubmission::PasskeyRegister { response } => {
-                require_privileged(identa, &current)?;
-                let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
-                let added = match identa.webauthn() {
-                    Some(rp) => cred_webauthn::finish_passkey_registration(rp, ceremony, &response)
-                        .and_then(|(user, key)| {
-                            if user == identity.id {
-                                Ok(key)
-                            } else {
-                                Err(Refusal::NoCeremony)
-                            }
-                        }),
-                    None => Err(Refusal::NoCeremony),
-                };
-                let sign_in = identa.passkey_sign_in_identifiers(&identity)?;
-                let key = match added {
-                    Ok(key) if !sign_in.is_empty() => key,
-                    Ok(_) => {
-                        webauthn::settings_nodes(identa, &mut flow, &before)?;
-                        flow.ui.messages.push(text::generic(
-                            "Your profile has no identifier to sign in with a passkey by.",
-                        ));
-                        return Err(refill(flow).await);
-                    }
-                    Err(refusal) => {
-                        webauthn::settings_nodes(identa, &mut flow, &before)?;
-                        flow.ui.add_message(
-                            Some("passkey_settings_register"),
-                            webauthn::refusal_message(&refusal),
-                        );
-                        return Err(refill(flow).await);
-                    }
-                };
-                let mut keys = webauthn::passkeys(&identity);
-                let name = sign_in.first().cloned().unwrap_or_default();
-                if !keys.add(key, name, identa.now()) {
-                    webauthn::settings_nodes(identa, &mut flow, &before)?;
-                    flow.ui.add_message(
-                        Some("passkey_settings_register"),
-                        text::key_already_registered(),
-                    );
-                    return Err(refill(flow).await);
-                }
-                webauthn::store_passkeys(identa, &mut identity, &keys, sign_in);
-            }
-            SettingsSubmission::PasskeyRemove { id } => {
-                require_privileged(identa, &current)?;
-                if webauthn::passkey_is_last_sign_in(&identity) {
-                    flow.ui.messages.push(text::last_first_factor());
-                    return Err(refill(flow).await);
-                }
-                let mut keys = webauthn::passkeys(&identity);
-                if !keys.remove(&id) {
-                    flow.ui.messages.push(text::no_webauthn_device());
-                    return Err(refill(flow).await);
-                }
-                let sign_in = identa.passkey_sign_in_identifiers(&identity)?;
-                webauthn::store_passkeys(identa, &mut identity, &keys, sign_in);
-            }
-            SettingsSubmission::TotpUnlink => {
-                require_privileged(identa, &current)?;
-                if identity.credentials.remove(&CredentialType::Totp).is_none() {
-                    flow.ui.messages.push(text::no_totp_device());
-                    return Err(refill(flow).await);
-                }
-                identity.updated_at = identa.now();
-            }
-        }
-        totp_nodes(identa, &mut flow, &identity)?;
-        lookup_nodes(&mut flow, &identity);
-        webauthn::settings_nodes(identa, &mut flow, &identity)?;
-
-        let sends = verification::codes_for_new_addresses(
-            identa,
-            &identity,
-            &before.verifiable_addresses,
-            flow.flow_type,
-            req,
-        )?;
-        let now = identa.now();
-        flow.state = FlowState::Success;
-        flow.version += 1;
-        flow.updated_at = now;
-        refill_traits(&mut flow.ui, &identity.traits);
-        flow.ui.messages = vec![text::settings_saved()];
-        flow.continue_with = sends.continue_with.clone();
-
-        let mut commit = FlowCommit {
-            flows: vec![FlowWrite::Update(flow.to_record()?)],
-            replace_identity: Some(&identity),
-            revoke_sessions: revoke,
-            messages: sends.messages,
-            ..FlowCommit::default()
-        };
-        commit.flows.extend(
-            sends
-                .flows
-                .iter()
-                .map(|f| f.to_record().map(FlowWrite::Insert))
-                .collect::<std::result::Result<Vec<_>, _>>()?,
-        );
-        let event = AfterEvent::Settings {
-            flow_id: flow.id,
-            identity: &identity,
-        };
-        if let Err(failure) = commit_with_hook(identa, &commit, event).await {
-            let mut flow = flow.clone();
-            flow.version -= 1;
-            flow.ui.messages.clear();
-            flow.continue_with.clear();
-            match failure {
-                Ok(hook_err) => show_hook_error(&mut flow.ui, hook_err),
-                Err(err) => show_input_error(&mut flow.ui, err)?,
-            }
-            return Err(reject(identa, flow).await);
-        }
-        identa.invalidate(SessionEvent::Identity(identity.id));
-        hydrate_totp(identa, &mut flow, &identity);
-        Ok(SettingsSaved {
-            continue_with: flow.continue_with.clone(),
+impl Outcome {
+    /// The caller's answer, with the flow that was saved.
+    pub(crate) fn into_saved(self, flow: Flow) -> SettingsSaved {
+        SettingsSaved {
             flow,
+            identity: self.identity,
+            continue_with: self.continue_with,
+        }
+    }
+}
+
+/// A new settings flow for the signed-in user (not stored).
+pub(crate) fn create(
+    facts: &dyn Facts,
+    flow_type: FlowType,
+    req: &FlowRequest,
+    current: Option<&AuthenticatedSession>,
+) -> Result<Flow> {
+    let current = current.ok_or(SessionError::Inactive(SessionRefusal::Unknown))?;
+    require_highest_aal(current)?;
+    settings_flow_for(facts, flow_type, req, current)
+}
+
+/// Judges a change.
+pub(crate) async fn submit(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    submission: SettingsSubmission,
+    req: &FlowRequest,
+    current: Option<&AuthenticatedSession>,
+) -> Result<Step<Outcome>> {
+    let current = current.ok_or(SessionError::Inactive(SessionRefusal::Unknown))?;
+    if flow.identity_id != Some(current.identity.id) {
+        return Err(FlowError::IdentityMismatch);
+    }
+    require_highest_aal(current)?;
+    let before = &current.identity;
+    let mut identity = current.identity.clone();
+    let now = facts.now();
+    let mut effects = Vec::new();
+    let privileged = || require_privileged(facts, current);
+    match submission {
+        SettingsSubmission::Profile { traits } => {
+            refill_traits(&mut flow.ui, &traits);
+            let schema = facts.schemas().get(&identity.schema_id)?;
+            match identity.set_traits(&schema, traits, now) {
+                Ok(extracted) => cred_webauthn::follow_traits(&mut identity, &extracted, now),
+                Err(err) => {
+                    show_input_error(&mut flow.ui, err.into())?;
+                    return Ok(Step::Reject(flow));
+                }
+            }
+            if changes_sign_in_or_addresses(before, &identity) {
+                privileged()?;
+            }
+        }
+        SettingsSubmission::Password { password } => {
+            privileged()?;
+            let old = before
+                .credential(CredentialType::Password)
+                .and_then(Credential::hashed_password);
+            if old.is_some() && facts.verify_password(&password, old).await.unwrap_or(false) {
+                flow.ui
+                    .add_message(Some("password"), text::new_password_same_as_old());
+                return Ok(Step::Reject(flow));
+            }
+            if let Err(err) = set_password(facts, &mut identity, &password).await {
+                show_input_error(&mut flow.ui, err)?;
+                return Ok(Step::Reject(flow));
+            }
+            if facts.config().settings.after_password_change == OtherSessions::Revoke {
+                effects.push(Effect::RevokeSessions {
+                    identity_id: identity.id,
+                    keep: Some(current.session.id),
+                });
+            }
+        }
+        SettingsSubmission::Totp { code } => {
+            privileged()?;
+            let pending = flow.internal.pending_totp.as_deref().and_then(|sealed| {
+                TotpSecret::open(facts.keyring(), &totp::pending_context(flow.id), sealed)
+            });
+            let Some(secret) = pending else {
+                flow.ui
+                    .add_message(Some("totp_code"), text::no_totp_device());
+                return Ok(Step::Reject(flow));
+            };
+            let unix = u64::try_from(now.timestamp()).unwrap_or(0);
+            let Some(step) = secret.accept(&code, unix, None) else {
+                flow.ui.add_message(Some("totp_code"), text::totp_wrong());
+                return Ok(Step::Reject(flow));
+            };
+            let sealed = secret
+                .seal(facts.keyring(), &totp::credential_context(identity.id))
+                .ok_or(CredentialError::Sealing("TOTP secret"))?;
+            identity.credentials.insert(
+                CredentialType::Totp,
+                second_factor(
+                    &identity,
+                    CredentialType::Totp,
+                    totp::credential_config(&sealed, Some(step)),
+                    now,
+                ),
+            );
+            identity.updated_at = now;
+        }
+        SettingsSubmission::LookupRegenerate => {
+            privileged()?;
+            let codes = lookup::generate_set();
+            flow.internal.pending_lookup = Some(
+                lookup::seal_pending(facts.keyring(), flow.id, &codes)
+                    .ok_or(CredentialError::Sealing("backup codes"))?,
+            );
+        }
+        SettingsSubmission::LookupConfirm => {
+            privileged()?;
+            let pending = flow
+                .internal
+                .pending_lookup
+                .as_deref()
+                .and_then(|sealed| lookup::open_pending(facts.keyring(), flow.id, sealed));
+            let Some(codes) = pending else {
+                flow.ui.messages.push(text::generic(
+                    "There are no new backup codes to confirm: generate them first.",
+                ));
+                return Ok(Step::Reject(flow));
+            };
+            let config = lookup::config_for(facts.keyring(), identity.id, &codes);
+            identity.credentials.insert(
+                CredentialType::LookupSecret,
+                second_factor(&identity, CredentialType::LookupSecret, config, now),
+            );
+            identity.updated_at = now;
+            flow.internal.pending_lookup = None;
+        }
+        SettingsSubmission::LookupDisable => {
+            privileged()?;
+            flow.internal.pending_lookup = None;
+            if identity
+                .credentials
+                .remove(&CredentialType::LookupSecret)
+                .is_none()
+            {
+                flow.ui
+                    .messages
+                    .push(text::generic("There are no backup codes to disable."));
+                return Ok(Step::Reject(flow));
+            }
+            identity.updated_at = now;
+        }
+        SettingsSubmission::WebauthnRegister {
+            display_name,
+            response,
+        } => {
+            privileged()?;
+            let ceremony = Ceremony::from_value(flow.internal.security_key.as_ref());
+            let added = match facts.webauthn() {
+                Some((rp, _)) => {
+                    cred_webauthn::finish_security_key_registration(rp, ceremony, &response)
+                }
+                None => Err(Refusal::NoCeremony),
+            };
+            let key = match added {
+                Ok(key) => key,
+                Err(refusal) => {
+                    settings_nodes(facts, &mut flow, before)?;
+                    flow.ui
+                        .add_message(Some("webauthn_register"), refusal_message(&refusal));
+                    return Ok(Step::Reject(flow));
+                }
+            };
+            let mut keys = security_keys(&identity);
+            if !keys.add(key, key_name(&display_name, "Security key"), now) {
+                settings_nodes(facts, &mut flow, before)?;
+                flow.ui
+                    .add_message(Some("webauthn_register"), text::key_already_registered());
+                return Ok(Step::Reject(flow));
+            }
+            cred_webauthn::store_security_keys(&mut identity, &keys, now);
+        }
+        SettingsSubmission::WebauthnRemove { id } => {
+            privileged()?;
+            let mut keys = security_keys(&identity);
+            if !keys.remove(&id) {
+                flow.ui.messages.push(text::no_webauthn_device());
+                return Ok(Step::Reject(flow));
+            }
+            cred_webauthn::store_security_keys(&mut identity, &keys, now);
+        }
+        SettingsSubmission::PasskeyRegister { response } => {
+            privileged()?;
+            let ceremony = Ceremony::from_value(flow.internal.passkey.as_ref());
+            let added = match facts.webauthn() {
+                Some((rp, _)) => cred_webauthn::finish_passkey_registration(
+                    rp, ceremony, &response,
+                )
+                .and_then(|(user, key)| {
+                    if user == identity.id {
+                        Ok(key)
+                    } else {
+                        Err(Refusal::NoCeremony)
+                    }
+                }),
+                None => Err(Refusal::NoCeremony),
+            };
+            let sign_in = passkey_sign_in(facts, &identity)?;
+            let key = match added {
+                Ok(key) if !sign_in.is_empty() => key,
+                Ok(_) => {
+                    settings_nodes(facts, &mut flow, before)?;
+                    flow.ui.messages.push(text::generic(
+                        "Your profile has no identifier to sign in with a passkey by.",
+                    ));
+                    return Ok(Step::Reject(flow));
+                }
+                Err(refusal) => {
+                    settings_nodes(facts, &mut flow, before)?;
+                    flow.ui
+                        .add_message(Some("passkey_settings_register"), refusal_message(&refusal));
+                    return Ok(Step::Reject(flow));
+                }
+            };
+            let mut keys = passkeys(&identity);
+            let name = sign_in.first().cloned().unwrap_or_default();
+            if !keys.add(key, name, now) {
+                settings_nodes(facts, &mut flow, before)?;
+                flow.ui.add_message(
+                    Some("passkey_settings_register"),
+                    text::key_already_registered(),
+                );
+                return Ok(Step::Reject(flow));
+            }
+            cred_webauthn::store_passkeys(&mut identity, &keys, sign_in, now);
+        }
+        SettingsSubmission::PasskeyRemove { id } => {
+            privileged()?;
+            if passkey_is_last_sign_in(&identity) {
+                flow.ui.messages.push(text::last_first_factor());
+                return Ok(Step::Reject(flow));
+            }
+            let mut keys = passkeys(&identity);
+            if !keys.remove(&id) {
+                flow.ui.messages.push(text::no_webauthn_device());
+                return Ok(Step::Reject(flow));
+            }
+            let sign_in = passkey_sign_in(facts, &identity)?;
+            cred_webauthn::store_passkeys(&mut identity, &keys, sign_in, now);
+        }
+        SettingsSubmission::TotpUnlink => {
+            privileged()?;
+            if identity.credentials.remove(&CredentialType::Totp).is_none() {
+                flow.ui.messages.push(text::no_totp_device());
+                return Ok(Step::Reject(flow));
+            }
+            identity.updated_at = now;
+        }
+    }
+    let fallback = Fallback::to(flow.clone());
+    totp_nodes(facts, &mut flow, &identity)?;
+    lookup_nodes(&mut flow, &identity);
+    settings_nodes(facts, &mut flow, &identity)?;
+
+    let (verification, continue_with) = verify_new_addresses(
+        facts,
+        &identity,
+        &before.verifiable_addresses,
+        flow.flow_type,
+        req,
+    )?;
+    flow.state = FlowState::Success;
+    refill_traits(&mut flow.ui, &identity.traits);
+    flow.ui.messages = vec![text::settings_saved()];
+    flow.continue_with = continue_with.clone();
+
+    effects.insert(0, Effect::UpdateIdentity(identity.clone()));
+    effects.extend(verification);
+    Ok(Step::Advance(Transition {
+        flow,
+        effects,
+        outcome: Outcome {
             identity,
-        })
+            continue_with,
+        },
+        fallback,
+    }))
+}
+
+/// Checks the policy, hashes, and puts the password on the identity (not stored).
+async fn set_password(
+    facts: &dyn Facts,
+    identity: &mut Identity,
+    password: &Password,
+) -> Result<()> {
+    let schema = facts.schemas().get(&identity.schema_id)?;
+    let identifiers = check_traits(&schema, &identity.traits)?.password_identifiers;
+    password::check_policy(facts.password_config(), password, &identifiers)
+        .map_err(CredentialError::Policy)?;
+    let hash = facts.hash_password(password).await?;
+    password::set_on(identity, identifiers, hash, facts.now());
+    Ok(())
+}
+
+/// What an identity's traits let it sign in with a passkey by.
+fn passkey_sign_in(facts: &dyn Facts, identity: &Identity) -> Result<Vec<String>> {
+    let schema = facts.schemas().get(&identity.schema_id)?;
+    Ok(sign_in_identifiers(&check_traits(
+        &schema,
+        &identity.traits,
+    )?))
+}
+
+/// A second-factor credential (TOTP, backup codes) of `identity`, identified by its id.
+fn second_factor(
+    identity: &Identity,
+    credential_type: CredentialType,
+    config: Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Credential {
+    Credential {
+        id: Uuid::new_v4(),
+        credential_type,
+        identifiers: vec![identity.id.to_string()],
+        config,
+        version: 0,
+        created_at: now,
+        updated_at: now,
     }
 }
 
 /// A settings flow (not stored) for the session's identity.
 pub(crate) fn settings_flow_for(
-    identa: &Identa,
+    facts: &dyn Facts,
     flow_type: FlowType,
     req: &FlowRequest,
     current: &AuthenticatedSession,
 ) -> Result<Flow> {
     let mut flow = new_flow(
-        identa,
+        facts,
         FlowKind::Settings,
         flow_type,
         req,
-        identa.config().flows.settings.lifespan,
+        facts.config().settings.lifespan,
         FlowState::ShowForm,
     )?;
     flow.identity_id = Some(current.identity.id);
     flow.session_id = Some(current.session.id);
-    let schema = identa.schemas().get(&current.identity.schema_id)?;
+    let schema = facts.schemas().get(&current.identity.schema_id)?;
     flow.ui.nodes.extend(trait_nodes(
         &schema.trait_fields(),
         NodeGroup::Profile,
@@ -487,15 +474,15 @@ pub(crate) fn settings_flow_for(
         "password",
         text::label_save(),
     ));
-    totp_nodes(identa, &mut flow, &current.identity)?;
+    totp_nodes(facts, &mut flow, &current.identity)?;
     lookup_nodes(&mut flow, &current.identity);
-    webauthn::settings_nodes(identa, &mut flow, &current.identity)?;
+    settings_nodes(facts, &mut flow, &current.identity)?;
     Ok(flow)
 }
 
 /// The backup-code part of a settings form: with a set waiting for confirmation, the
-/// codes (filled in only when shown, see [`hydrate_totp`]) and a confirm button; else a
-/// button to generate a set, and, with a set stored, one to disable it.
+/// codes (filled in only when shown, see [`hydrate`]) and a confirm button; else a button
+/// to generate a set, and, with a set stored, one to disable it.
 fn lookup_nodes(flow: &mut Flow, identity: &Identity) {
     flow.ui.nodes.retain(|n| n.group != NodeGroup::LookupSecret);
     if flow.internal.pending_lookup.is_some() {
@@ -546,11 +533,11 @@ fn lookup_nodes(flow: &mut Flow, identity: &Identity) {
 
 /// The TOTP part of a settings form: for an identity without TOTP, a fresh secret to
 /// enrol (kept sealed in the flow; the QR code and the secret are filled in only when the
-/// flow is shown, see [`hydrate_totp`]) and a code input; with TOTP, an unlink button.
-fn totp_nodes(identa: &Identa, flow: &mut Flow, identity: &Identity) -> Result<()> {
+/// flow is shown, see [`hydrate`]) and a code input; with TOTP, an unlink button.
+fn totp_nodes(facts: &dyn Facts, flow: &mut Flow, identity: &Identity) -> Result<()> {
     flow.ui.nodes.retain(|n| n.group != NodeGroup::Totp);
     flow.internal.pending_totp = None;
-    if !identa.config().flows.totp.enabled {
+    if !facts.config().totp.enabled {
         return Ok(());
     }
     if identity.credential(CredentialType::Totp).is_some() {
@@ -564,8 +551,8 @@ fn totp_nodes(identa: &Identa, flow: &mut Flow, identity: &Identity) -> Result<(
     let secret = TotpSecret::generate();
     flow.internal.pending_totp = Some(
         secret
-            .seal(identa.keyring(), &totp::pending_context(flow.id))
-            .ok_or_else(|| Error::InvalidInput("the TOTP secret could not be sealed".into()))?,
+            .seal(facts.keyring(), &totp::pending_context(flow.id))
+            .ok_or(CredentialError::Sealing("TOTP secret"))?,
     );
     flow.ui.nodes.push(Node {
         node_type: NodeType::Img,
@@ -597,16 +584,16 @@ fn totp_nodes(identa: &Identa, flow: &mut Flow, identity: &Identity) -> Result<(
     Ok(())
 }
 
-/// Fills the TOTP QR code and secret into a settings flow about to be shown. The stored
-/// flow never holds them in the clear.
-pub(crate) fn hydrate_totp(identa: &Identa, flow: &mut Flow, identity: &Identity) {
-    hydrate_lookup(identa, flow);
+/// Fills the TOTP QR code and secret, and backup codes waiting for confirmation, into a
+/// settings flow about to be shown. The stored flow never holds them in the clear.
+pub(crate) fn hydrate(facts: &dyn Facts, flow: &mut Flow, identity: &Identity) {
+    hydrate_lookup(facts, flow);
     let Some(secret) = flow.internal.pending_totp.as_deref().and_then(|sealed| {
-        TotpSecret::open(identa.keyring(), &totp::pending_context(flow.id), sealed)
+        TotpSecret::open(facts.keyring(), &totp::pending_context(flow.id), sealed)
     }) else {
         return;
     };
-    let issuer = identa.config().flows.totp.issuer.clone();
+    let issuer = facts.config().totp.issuer.clone();
     let account = identity
         .credential(CredentialType::Password)
         .and_then(|c| c.identifiers.first().cloned())
@@ -625,12 +612,12 @@ pub(crate) fn hydrate_totp(identa: &Identa, flow: &mut Flow, identity: &Identity
 }
 
 /// Fills pending backup codes into a settings flow about to be shown.
-fn hydrate_lookup(identa: &Identa, flow: &mut Flow) {
+fn hydrate_lookup(facts: &dyn Facts, flow: &mut Flow) {
     let Some(codes) = flow
         .internal
         .pending_lookup
         .as_deref()
-        .and_then(|sealed| lookup::open_pending(identa.keyring(), flow.id, sealed))
+        .and_then(|sealed| lookup::open_pending(facts.keyring(), flow.id, sealed))
     else {
         return;
     };
@@ -644,30 +631,19 @@ fn hydrate_lookup(identa: &Identa, flow: &mut Flow) {
     }
 }
 
-/// [`reject`] for settings flows: saved without the TOTP secret, shown with it.
-async fn reject_settings(identa: &Identa, flow: Flow, identity: &Identity) -> Error {
-    match reject(identa, flow).await {
-        Error::FlowInvalid(mut shown) => {
-            hydrate_totp(identa, &mut shown, identity);
-            Error::FlowInvalid(shown)
-        }
-        other => other,
-    }
-}
-
 /// Settings changes of an identity with a second factor need a session that used it.
 fn require_highest_aal(current: &AuthenticatedSession) -> Result<()> {
     if current.session.aal < current.identity.highest_available_aal() {
-        return Err(Error::Aal2Required);
+        return Err(FlowError::Aal2Required);
     }
     Ok(())
 }
 
 /// Refuses unless the session signed in recently enough for a sensitive change.
-fn require_privileged(identa: &Identa, current: &AuthenticatedSession) -> Result<()> {
-    let max_age = identa.config().flows.settings.privileged_session_max_age;
-    if identa.now() - current.session.authenticated_at > max_age {
-        return Err(Error::SessionRefreshRequired);
+fn require_privileged(facts: &dyn Facts, current: &AuthenticatedSession) -> Result<()> {
+    let max_age = facts.config().settings.privileged_session_max_age;
+    if facts.now() - current.session.authenticated_at > max_age {
+        return Err(FlowError::RefreshRequired);
     }
     Ok(())
 }
@@ -715,5 +691,149 @@ fn key_name(typed: &str, fallback: &str) -> String {
         fallback.to_owned()
     } else {
         name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::courier::TemplateKind;
+    use crate::flow::login;
+    use crate::flow::login::{LoginIntent, LoginSubmission};
+    use crate::flow::testing::{
+        PASSWORD, TestFacts, advanced, api, effect_names, message_ids, rejected,
+    };
+    use crate::identity::Aal;
+
+    /// Ada, signed in now.
+    async fn signed_in(facts: &TestFacts) -> AuthenticatedSession {
+        facts.add_identity("ada@example.com").await;
+        let flow = login::create(facts, FlowType::Api, &api(), LoginIntent::SignIn, None).unwrap();
+        let submission = LoginSubmission::Password {
+            identifier: "ada@example.com".into(),
+            password: Password::new(PASSWORD),
+        };
+        let step = login::submit(facts, flow, submission, &api(), None).await;
+        advanced(step.unwrap()).outcome.session
+    }
+
+    #[tokio::test]
+    async fn a_new_email_is_saved_unverified_and_sent_a_code() {
+        let facts = TestFacts::new();
+        let me = signed_in(&facts).await;
+        let flow = create(&facts, FlowType::Api, &api(), Some(&me)).unwrap();
+        assert_eq!(flow.state, FlowState::ShowForm);
+        let submission = SettingsSubmission::Profile {
+            traits: json!({ "email": "ada@new.example" }),
+        };
+        let t = advanced(
+            submit(&facts, flow, submission, &api(), Some(&me))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(t.flow.state, FlowState::Success);
+        assert_eq!(message_ids(&t.flow), [1_050_001]);
+        assert_eq!(
+            effect_names(&t.effects),
+            ["update_identity", "insert_flow", "send_mail"]
+        );
+        let Effect::UpdateIdentity(identity) = &t.effects[0] else {
+            unreachable!()
+        };
+        let address = &identity.verifiable_addresses[0];
+        assert_eq!(
+            (address.value.as_str(), address.verified),
+            ("ada@new.example", false)
+        );
+        assert_eq!(
+            identity
+                .credential(CredentialType::Password)
+                .unwrap()
+                .identifiers,
+            ["ada@new.example"]
+        );
+        assert!(matches!(
+            &t.effects[2],
+            Effect::SendMail { template: TemplateKind::VerificationCodeValid, vars }
+                if vars.to == "ada@new.example"
+        ));
+    }
+
+    #[tokio::test]
+    async fn sensitive_changes_need_a_recent_sign_in() {
+        let facts = TestFacts::new();
+        let me = signed_in(&facts).await;
+        let flow = create(&facts, FlowType::Api, &api(), Some(&me)).unwrap();
+        facts.advance(chrono::Duration::minutes(16));
+        let submission = SettingsSubmission::Password {
+            password: Password::new("an entirely new passphrase"),
+        };
+        let err = submit(&facts, flow.clone(), submission, &api(), Some(&me))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FlowError::RefreshRequired));
+        // A profile change that touches no identifier or address needs none.
+        let submission = SettingsSubmission::Profile {
+            traits: json!({ "email": "ada@example.com" }),
+        };
+        advanced(
+            submit(&facts, flow, submission, &api(), Some(&me))
+                .await
+                .unwrap(),
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_password_again_is_refused() {
+        let facts = TestFacts::new();
+        let me = signed_in(&facts).await;
+        let flow = create(&facts, FlowType::Api, &api(), Some(&me)).unwrap();
+        let submission = SettingsSubmission::Password {
+            password: Password::new(PASSWORD),
+        };
+        let flow = rejected(
+            submit(&facts, flow, submission, &api(), Some(&me))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(message_ids(&flow), [4_000_039]);
+    }
+
+    #[tokio::test]
+    async fn an_identity_with_a_second_factor_changes_nothing_from_an_aal1_session() {
+        let facts = TestFacts::new();
+        let mut me = signed_in(&facts).await;
+        let flow = create(&facts, FlowType::Api, &api(), Some(&me)).unwrap();
+        // A second factor is enrolled after the flow was made (elsewhere).
+        me.identity.credentials.insert(
+            CredentialType::Totp,
+            second_factor(&me.identity, CredentialType::Totp, json!({}), facts.now()),
+        );
+        assert_eq!(me.session.aal, Aal::Aal1);
+        let submission = SettingsSubmission::Profile {
+            traits: json!({ "email": "ada@example.com" }),
+        };
+        let err = submit(&facts, flow, submission, &api(), Some(&me))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FlowError::Aal2Required));
+    }
+
+    #[tokio::test]
+    async fn a_settings_flow_belongs_to_its_identity() {
+        let facts = TestFacts::new();
+        let me = signed_in(&facts).await;
+        let flow = create(&facts, FlowType::Api, &api(), Some(&me)).unwrap();
+        let mut other = me.clone();
+        other.identity.id = Uuid::new_v4();
+        let submission = SettingsSubmission::Profile {
+            traits: json!({ "email": "ada@example.com" }),
+        };
+        let err = submit(&facts, flow, submission, &api(), Some(&other))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FlowError::IdentityMismatch));
     }
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::ui::UiText;
 use crate::credential::password::PolicyViolation;
-use crate::identity::schema::TraitViolation;
+use crate::identity::TraitViolation;
 
 pub(crate) fn reauth() -> UiText {
     UiText::info(
@@ -281,4 +281,10 @@ pub(crate) fn key_already_registered() -> UiText {
 }
 pub(crate) fn last_first_factor() -> UiText {
     generic("Unable to remove this passkey because it would lock you out of your account.")
+}
+pub(crate) fn invalid_email() -> UiText {
+    UiText::error(
+        4_000_004,
+        "The provided value is not a valid email address.",
+    )
 }

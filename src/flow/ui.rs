@@ -257,16 +257,17 @@ impl Node {
         self
     }
 
-    /// A script the page must load (Kratos's `webauthn_script`).
-    pub fn script(group: NodeGroup, id: &str, src: String, integrity: String) -> Self {
+    /// A script the page must load (Kratos's `webauthn_script`). Where it is served
+    /// (`src`, `integrity`) is filled in by whoever serves it (the HTTP layer).
+    pub fn script(group: NodeGroup, id: &str) -> Self {
         Self {
             node_type: NodeType::Script,
             group,
             attributes: NodeAttributes::Script(ScriptAttributes {
                 id: id.to_owned(),
-                src,
+                src: String::new(),
                 is_async: true,
-                integrity,
+                integrity: String::new(),
                 script_type: "text/javascript".into(),
                 nonce: String::new(),
                 referrerpolicy: "no-referrer".into(),

@@ -1,51 +1,23 @@
 //! The WebAuthn part of flow forms: the nodes Kratos front ends render for security keys
-//! (group `webauthn`) and passkeys (group `passkey`), the browser script those nodes
-//! load (`webauthn.js`), and the ceremonies the nodes start. The ceremony state goes into
-//! the flow's internal context; only the options a browser needs go into the nodes.
+//! (group `webauthn`) and passkeys (group `passkey`), and the ceremonies the nodes start.
+//! The ceremony state goes into the flow's internal context; only the options a browser
+//! needs go into the nodes. The browser script the nodes load is the HTTP layer's.
 
-use std::sync::LazyLock;
+use super::form::method_button;
+use super::text;
+use super::ui::{InputType, Node, NodeAttributes, NodeGroup, NodeType, UiText};
+use super::{Facts, Flow, Result};
+use crate::credential::webauthn::{
+    self, Refusal, StoredKeys, passkey_is_last_sign_in, passkeys, security_keys,
+};
+use crate::identity::{CredentialType, Identity, normalize};
 
-use webauthn_rs::prelude::{Passkey, SecurityKey};
+/// The id of the script node every WebAuthn form carries. The HTTP layer, which serves the
+/// browser script (Kratos's `webauthn.js`), fills in where it is and its integrity.
+pub(crate) const SCRIPT_NODE: &str = "webauthn_script";
 
-use super::ui::{InputType, NodeType};
-use super::{Flow, Node, NodeGroup, method_button, text};
-use crate::credential::webauthn::{self, Refusal, StoredKeys};
-use crate::engine::Identa;
-use crate::error::Result;
-use crate::identity::{Credential, CredentialType, Identity};
-use serde_json::Value;
-use uuid::Uuid;
-
-/// Where hosts serve [`script`] (Kratos's path; the flows' script nodes point here).
-pub const SCRIPT_PATH: &str = "/.well-known/ory/webauthn.js";
-
-const SCRIPT: &str = include_str!("webauthn.js");
-
-/// The browser side of the ceremonies: `window.oryWebAuthnRegistration`,
-/// `oryWebAuthnLogin`, `oryPasskeyRegistration`, `oryPasskeySettingsRegistration` and
-/// `oryPasskeyLogin`, the functions the nodes' `onclickTrigger` names.
-pub fn script() -> &'static str {
-    SCRIPT
-}
-
-/// Subresource integrity of [`script`].
-static INTEGRITY: LazyLock<String> = LazyLock::new(|| {
-    use base64ct::{Base64, Encoding};
-    use sha2::{Digest, Sha512};
-    format!(
-        "sha512-{}",
-        Base64::encode_string(&Sha512::digest(SCRIPT.as_bytes()))
-    )
-});
-
-fn script_node(identa: &Identa, group: NodeGroup) -> Node {
-    let base = identa.config().flows.public_url.trim_end_matches('/');
-    Node::script(
-        group,
-        "webauthn_script",
-        format!("{base}{SCRIPT_PATH}"),
-        INTEGRITY.clone(),
-    )
+fn script_node(group: NodeGroup) -> Node {
+    Node::script(group, SCRIPT_NODE)
 }
 
 /// The name an authenticator shows for an account: its first sign-in identifier.
@@ -59,36 +31,19 @@ fn account_name(identity: &Identity) -> String {
         .unwrap_or_else(|| identity.id.to_string())
 }
 
-/// The security keys of an identity.
-pub(crate) fn security_keys(identity: &Identity) -> StoredKeys<SecurityKey> {
-    identity
-        .credential(CredentialType::Webauthn)
-        .map(|c| StoredKeys::read(&c.config))
-        .unwrap_or_default()
-}
-
-/// The passkeys of an identity.
-pub(crate) fn passkeys(identity: &Identity) -> StoredKeys<Passkey> {
-    identity
-        .credential(CredentialType::Passkey)
-        .map(|c| StoredKeys::read(&c.config))
-        .unwrap_or_default()
-}
-
-/// Whether removing one passkey would leave the identity no way to sign in.
-pub(crate) fn passkey_is_last_sign_in(identity: &Identity) -> bool {
-    identity.credential(CredentialType::Password).is_none() && passkeys(identity).keys.len() <= 1
-}
-
 /// The security-key and passkey part of a settings form: a remove button per key, and
 /// fresh ceremonies to add one of each.
-pub(crate) fn settings_nodes(identa: &Identa, flow: &mut Flow, identity: &Identity) -> Result<()> {
+pub(crate) fn settings_nodes(
+    facts: &dyn Facts,
+    flow: &mut Flow,
+    identity: &Identity,
+) -> Result<()> {
     flow.ui
         .nodes
         .retain(|n| n.group != NodeGroup::Webauthn && n.group != NodeGroup::Passkey);
     flow.internal.security_key = None;
     flow.internal.passkey = None;
-    let Some(rp) = identa.webauthn() else {
+    let Some((rp, _)) = facts.webauthn() else {
         return Ok(());
     };
     let name = account_name(identity);
@@ -127,7 +82,7 @@ pub(crate) fn settings_nodes(identa: &Identa, flow: &mut Flow, identity: &Identi
         "webauthn_register",
         InputType::Hidden,
     ));
-    flow.ui.nodes.push(script_node(identa, NodeGroup::Webauthn));
+    flow.ui.nodes.push(script_node(NodeGroup::Webauthn));
 
     let passkeys = passkeys(identity);
     let last = passkey_is_last_sign_in(identity);
@@ -135,7 +90,7 @@ pub(crate) fn settings_nodes(identa: &Identa, flow: &mut Flow, identity: &Identi
         let mut node = Node::input(NodeGroup::Passkey, "passkey_remove", InputType::Submit)
             .with_value(key.id.clone())
             .label(text::remove_key(true, &key.display_name, key.added_at));
-        if let super::ui::NodeAttributes::Input(input) = &mut node.attributes {
+        if let NodeAttributes::Input(input) = &mut node.attributes {
             input.disabled = last;
         }
         flow.ui.nodes.push(node);
@@ -166,14 +121,14 @@ pub(crate) fn settings_nodes(identa: &Identa, flow: &mut Flow, identity: &Identi
 
 /// The security-key part of a second-factor login form, if the identity has keys.
 pub(crate) fn second_factor_nodes(
-    identa: &Identa,
+    facts: &dyn Facts,
     flow: &mut Flow,
     identity: &Identity,
 ) -> Result<()> {
     flow.ui.nodes.retain(|n| n.group != NodeGroup::Webauthn);
     flow.internal.security_key = None;
     let keys = security_keys(identity);
-    let Some(rp) = identa.webauthn().filter(|_| !keys.keys.is_empty()) else {
+    let Some((rp, _)) = facts.webauthn().filter(|_| !keys.keys.is_empty()) else {
         return Ok(());
     };
     let (options, ceremony) = webauthn::start_security_key_login(rp, &keys)?;
@@ -193,20 +148,20 @@ pub(crate) fn second_factor_nodes(
         "webauthn_login",
         InputType::Hidden,
     ));
-    flow.ui.nodes.push(script_node(identa, NodeGroup::Webauthn));
+    flow.ui.nodes.push(script_node(NodeGroup::Webauthn));
     Ok(())
 }
 
 /// The passkey part of a new login form: a challenge any discoverable passkey answers
 /// (no identifier needed), and a button that asks for a challenge for the identifier
 /// typed instead (for passkeys that are not discoverable).
-pub(crate) fn login_prompt_nodes(identa: &Identa, flow: &mut Flow) -> Result<()> {
-    let Some(rp) = identa.webauthn() else {
+pub(crate) fn login_prompt_nodes(facts: &dyn Facts, flow: &mut Flow) -> Result<()> {
+    let Some((rp, _)) = facts.webauthn() else {
         return Ok(());
     };
     let (options, ceremony) = webauthn::start_discoverable_login(rp)?;
     flow.internal.passkey = ceremony.to_value();
-    challenge_nodes(identa, flow, options);
+    challenge_nodes(flow, options);
     flow.ui.nodes.push(method_button(
         NodeGroup::Passkey,
         "passkey",
@@ -218,44 +173,36 @@ pub(crate) fn login_prompt_nodes(identa: &Identa, flow: &mut Flow) -> Result<()>
 /// A fresh passkey challenge on a login form: for the account `identifier` names (or a
 /// believable one if it names none), or without one for any discoverable passkey.
 pub(crate) async fn passkey_challenge_nodes(
-    identa: &Identa,
+    facts: &dyn Facts,
     flow: &mut Flow,
     identifier: Option<&str>,
 ) -> Result<()> {
-    let Some(rp) = identa.webauthn() else {
+    let Some((rp, party)) = facts.webauthn() else {
         return Ok(());
     };
     let Some(identifier) = identifier else {
         let (options, ceremony) = webauthn::start_discoverable_login(rp)?;
         flow.internal.passkey = ceremony.to_value();
-        challenge_nodes(identa, flow, options);
+        challenge_nodes(flow, options);
         return Ok(());
     };
-    let normalized = crate::identity::normalize::identifier(identifier);
-    let identity = identa
-        .store()
+    let normalized = normalize::identifier(identifier);
+    let identity = facts
         .identity_by_identifier(CredentialType::Passkey, &normalized)
         .await?
         .filter(Identity::is_active);
     let keys = identity.as_ref().map(passkeys);
     let account = identity.as_ref().zip(keys.as_ref()).map(|(i, k)| (i.id, k));
-    let rp_id = identa
-        .config()
-        .flows
-        .webauthn
-        .as_ref()
-        .map(|c| c.id.as_str())
-        .unwrap_or_default();
     let (options, ceremony) =
-        webauthn::start_passkey_login(rp, rp_id, identa.keyring(), &normalized, account)?;
+        webauthn::start_passkey_login(rp, &party.id, facts.keyring(), &normalized, account)?;
     flow.internal.passkey = ceremony.to_value();
-    challenge_nodes(identa, flow, options);
+    challenge_nodes(flow, options);
     flow.ui.messages.push(text::prepare_device());
     Ok(())
 }
 
 /// The nodes a browser answers a passkey challenge in (replacing earlier ones).
-fn challenge_nodes(identa: &Identa, flow: &mut Flow, options: String) {
+fn challenge_nodes(flow: &mut Flow, options: String) {
     flow.ui.nodes.retain(|n| {
         !matches!(
             n.name(),
@@ -285,17 +232,21 @@ fn challenge_nodes(identa: &Identa, flow: &mut Flow, options: String) {
         .iter()
         .any(|n| n.node_type == NodeType::Script)
     {
-        flow.ui.nodes.push(script_node(identa, NodeGroup::Passkey));
+        flow.ui.nodes.push(script_node(NodeGroup::Passkey));
     }
 }
 
 /// The passkey part of a registration form: a ceremony for the identity about to be made
 /// (its id is chosen now), and the nodes the browser answers in. `name_field` is the
 /// form field whose value the authenticator should show.
-pub(crate) fn registration_nodes(identa: &Identa, flow: &mut Flow, name_field: &str) -> Result<()> {
+pub(crate) fn registration_nodes(
+    facts: &dyn Facts,
+    flow: &mut Flow,
+    name_field: &str,
+) -> Result<()> {
     flow.ui.nodes.retain(|n| n.group != NodeGroup::Passkey);
     flow.internal.passkey = None;
-    let Some(rp) = identa.webauthn() else {
+    let Some((rp, _)) = facts.webauthn() else {
         return Ok(());
     };
     let user_id = uuid::Uuid::new_v4();
@@ -320,13 +271,13 @@ pub(crate) fn registration_nodes(identa: &Identa, flow: &mut Flow, name_field: &
         .on_click("oryPasskeyRegistration")
         .label(text::sign_up_with_passkey()),
     );
-    flow.ui.nodes.push(script_node(identa, NodeGroup::Passkey));
+    flow.ui.nodes.push(script_node(NodeGroup::Passkey));
     Ok(())
 }
 
 /// The message for a refused ceremony answer (the reason is logged, not shown: it
 /// would help an attacker more than a user).
-pub(crate) fn refusal_message(refusal: &Refusal) -> super::UiText {
+pub(crate) fn refusal_message(refusal: &Refusal) -> UiText {
     match refusal {
         Refusal::Refused(err) => tracing::debug!(error = %err, "webauthn answer refused"),
         other => tracing::debug!(refusal = ?other, "webauthn answer refused"),
@@ -335,75 +286,4 @@ pub(crate) fn refusal_message(refusal: &Refusal) -> super::UiText {
         Refusal::NoCeremony => text::no_webauthn_device(),
         Refusal::Malformed | Refusal::Refused(_) | Refusal::UnknownKey => text::webauthn_refused(),
     }
-}
-
-/// Stores an identity's security keys (removing the credential when none are left).
-pub(crate) fn store_security_keys(
-    identa: &Identa,
-    identity: &mut Identity,
-    keys: &StoredKeys<SecurityKey>,
-) {
-    let identifiers = keys.key_identifiers();
-    set_keys(
-        identa,
-        identity,
-        CredentialType::Webauthn,
-        identifiers,
-        keys.to_config(),
-    );
-}
-
-/// Stores an identity's passkeys, which sign in by `sign_in` (the identity's passkey
-/// identifiers), removing the credential when none are left.
-pub(crate) fn store_passkeys(
-    identa: &Identa,
-    identity: &mut Identity,
-    keys: &StoredKeys<Passkey>,
-    sign_in: Vec<String>,
-) {
-    let config = keys.to_config();
-    let identifiers = webauthn::passkey_identifiers(sign_in, &config);
-    set_keys(
-        identa,
-        identity,
-        CredentialType::Passkey,
-        identifiers,
-        config,
-    );
-}
-
-/// Stores a security-key or passkey list as the identity's credential of that type
-/// (removing the credential when the list is empty).
-fn set_keys(
-    identa: &Identa,
-    identity: &mut Identity,
-    credential_type: CredentialType,
-    identifiers: Vec<String>,
-    config: Value,
-) {
-    let now = identa.now();
-    identity.updated_at = now;
-    let empty = config
-        .get("keys")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty);
-    if empty {
-        identity.credentials.remove(&credential_type);
-        return;
-    }
-    let credential = identity
-        .credentials
-        .entry(credential_type)
-        .or_insert_with(|| Credential {
-            id: Uuid::new_v4(),
-            credential_type,
-            identifiers: Vec::new(),
-            config: Value::Null,
-            version: 0,
-            created_at: now,
-            updated_at: now,
-        });
-    credential.identifiers = identifiers;
-    credential.config = config;
-    credential.updated_at = now;
 }

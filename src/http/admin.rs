@@ -13,15 +13,15 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::request::Incoming;
+use super::request::{Incoming, parse_id};
 use super::response::{empty, error, from_body_error, from_error, json};
 use super::{HttpConfig, Request, Response};
+use crate::credential::password::Password;
 use crate::engine::Identa;
 use crate::error::Error;
 use crate::identity::{Identity, IdentityState, IdentityUpdate, NewIdentity};
 use crate::store::MessageStatus;
 use crate::store::PageRequest;
-use crate::{Password, parse_id};
 
 /// The admin API. Build it once and share it.
 #[derive(Debug)]
@@ -374,7 +374,7 @@ impl AdminApi {
         let id = parse_id(id).map_err(|e| from_error(&e))?;
         let session = self.identa.session(id).await.map_err(|e| from_error(&e))?;
         match self.identa.revoke_session(session.identity_id, id).await {
-            Ok(()) | Err(Error::SessionNotFound(_)) => Ok(empty(StatusCode::NO_CONTENT)),
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(empty(StatusCode::NO_CONTENT)),
             Err(e) => Err(from_error(&e)),
         }
     }

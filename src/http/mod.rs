@@ -7,21 +7,33 @@
 //! courier messages; port 4434). Mount them on **separate listeners**: nothing of the admin
 //! API is reachable through the public one.
 //!
-//! - [`request`]: reading requests (cookies, tokens, bodies in JSON or form encoding).
-//! - [`response`]: Kratos's JSON shapes and errors, cookies, redirects.
-//! - [`public`] and [`admin`]: the routes.
+//! - [`request`]: reading requests (cookies, the session token, bodies in JSON or form
+//!   encoding) — [`request::session_token`] is the one place a token is read.
+//! - [`response`]: Kratos's JSON shapes, the error table (`ErrorKind` → status), cookies.
+//! - `router`: the public routes; `flows`, `sessions`: what they do; `respond`: every
+//!   flow outcome turned into a Kratos response.
+//! - `admin`: the admin routes. `script`: the WebAuthn browser script.
 
-pub mod admin;
-pub mod public;
+mod admin;
+mod flows;
 pub mod request;
+mod respond;
 pub mod response;
+mod router;
+mod script;
+mod sessions;
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
 
 pub use admin::AdminApi;
-pub use public::PublicApi;
+pub use router::PublicApi;
+pub use script::{WEBAUTHN_SCRIPT_PATH, webauthn_script};
+
+/// The name of the cookie holding a browser's CSRF value (Kratos names its own
+/// `csrf_token_<hash>`).
+pub const CSRF_COOKIE: &str = "identa_csrf";
 
 /// The request type the APIs take.
 pub type Request = http::Request<Bytes>;

@@ -7,6 +7,7 @@ use http::header;
 use serde_json::{Map, Value};
 
 use super::{ClientIp, Request};
+use crate::error::Error;
 use crate::session::{Device, SessionToken};
 
 /// A request, read.
@@ -15,6 +16,60 @@ pub struct Incoming<'a> {
     req: &'a Request,
     query: Vec<(String, String)>,
     cookies: Vec<(String, String)>,
+}
+
+/// Parses an id a client sent (a flow, session or identity id), with a clear error.
+pub fn parse_id(text: &str) -> Result<uuid::Uuid, Error> {
+    uuid::Uuid::parse_str(text.trim()).map_err(|_| {
+        let shown: String = text.chars().take(40).collect();
+        Error::InvalidInput(format!(
+            "`{shown}` is not a UUID (expected e.g. 6ba7b810-9dad-11d1-80b4-00c04fd430c8)"
+        ))
+    })
+}
+
+/// Where a session token may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFrom<'a> {
+    /// `X-Session-Token` or `Authorization: Bearer` only: what native apps send, and all an
+    /// API flow accepts (a cookie a browser attaches to a cross-site request must not act).
+    Headers,
+    /// A header, else the session cookie of this name: what browsers send.
+    HeadersOrCookie(&'a str),
+}
+
+/// The session token a request presents: `X-Session-Token`, then `Authorization: Bearer`
+/// (the scheme in any case), then — if `from` allows — the session cookie.
+///
+/// Written over plain accessors so every host uses this one reading, whatever its `http`
+/// crate: `header` gives a header's value by (lower-case) name, `cookie_headers` every
+/// `Cookie` header's value.
+pub fn session_token<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+    cookie_headers: impl IntoIterator<Item = &'a str>,
+    from: TokenFrom<'_>,
+) -> Option<SessionToken> {
+    if let Some(token) = header("x-session-token")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Some(SessionToken::from_client(token));
+    }
+    if let Some((scheme, token)) = header("authorization").and_then(|a| a.trim().split_once(' '))
+        && scheme.eq_ignore_ascii_case("bearer")
+        && !token.trim().is_empty()
+    {
+        return Some(SessionToken::from_client(token.trim()));
+    }
+    let TokenFrom::HeadersOrCookie(name) = from else {
+        return None;
+    };
+    cookie_headers
+        .into_iter()
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| key.trim() == name && !value.trim().is_empty())
+        .map(|(_, value)| SessionToken::from_client(value.trim().trim_matches('"')))
 }
 
 /// Why a body was refused.
@@ -96,38 +151,30 @@ impl<'a> Incoming<'a> {
         self.req.headers().get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Whether the body is an HTML form (`application/x-www-form-urlencoded`).
+    pub fn is_form(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+    }
+
     /// Whether the client asked for JSON (`Accept: application/json`) rather than a page.
     pub fn wants_json(&self) -> bool {
         self.header("accept")
             .is_some_and(|a| a.contains("application/json"))
     }
 
-    /// The session token from `X-Session-Token` or `Authorization: Bearer` (not a cookie).
-    pub fn session_token_header(&self) -> Option<SessionToken> {
-        if let Some(token) = self.header("x-session-token").filter(|t| !t.is_empty()) {
-            return Some(SessionToken::from_client(token));
-        }
-        let auth = self.header("authorization")?;
-        let token = auth
-            .strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("bearer "))?;
-        Some(SessionToken::from_client(token.trim()))
-    }
-
-    /// The session token the client presented: `X-Session-Token`, `Authorization: Bearer`,
-    /// or the session cookie, in that order.
-    pub fn session_token(&self, cookie_name: &str) -> Option<SessionToken> {
-        if let Some(token) = self.header("x-session-token").filter(|t| !t.is_empty()) {
-            return Some(SessionToken::from_client(token));
-        }
-        if let Some(auth) = self.header("authorization")
-            && let Some(token) = auth
-                .strip_prefix("Bearer ")
-                .or_else(|| auth.strip_prefix("bearer "))
-        {
-            return Some(SessionToken::from_client(token.trim()));
-        }
-        self.cookie(cookie_name).map(SessionToken::from_client)
+    /// The session token the client presented (see [`session_token`]): from a header
+    /// only, or from a header or the session cookie named `cookie`.
+    pub fn session_token(&self, from: TokenFrom<'_>) -> Option<SessionToken> {
+        let headers = self.req.headers();
+        session_token(
+            |name| headers.get(name).and_then(|v| v.to_str().ok()),
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+            from,
+        )
     }
 
     /// The device: the client address (from [`ClientIp`]) and `User-Agent`.
@@ -216,6 +263,49 @@ fn insert_path(map: &mut Map<String, Value>, parts: &[&str], value: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn token_of<'a>(headers: &[(&'a str, &'a str)], from: TokenFrom<'_>) -> Option<String> {
+        let header = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let cookies = headers
+            .iter()
+            .filter(|(n, _)| *n == "cookie")
+            .map(|(_, v)| *v);
+        session_token(header, cookies, from).map(|t| t.expose().to_owned())
+    }
+
+    #[test]
+    fn session_tokens_come_from_headers_then_the_cookie() {
+        let cookie = TokenFrom::HeadersOrCookie("identa_session");
+        assert_eq!(
+            token_of(
+                &[("x-session-token", "a"), ("authorization", "Bearer b")],
+                cookie
+            ),
+            Some("a".into())
+        );
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let auth = format!("{scheme} b");
+            assert_eq!(
+                token_of(&[("authorization", &auth)], cookie),
+                Some("b".into())
+            );
+        }
+        assert_eq!(token_of(&[("authorization", "Basic b")], cookie), None);
+        assert_eq!(
+            token_of(&[("cookie", "x=1; identa_session=c; y=2")], cookie),
+            Some("c".into())
+        );
+        assert_eq!(
+            token_of(&[("cookie", "x=1"), ("cookie", "identa_session=d")], cookie),
+            Some("d".into())
+        );
+        // API flows never take the cookie.
+        assert_eq!(
+            token_of(&[("cookie", "identa_session=c")], TokenFrom::Headers),
+            None
+        );
+        assert_eq!(token_of(&[("cookie", "identa_session=")], cookie), None);
+    }
 
     #[test]
     fn forms_nest_dotted_names() {

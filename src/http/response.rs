@@ -67,46 +67,48 @@ fn message_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// The response for an engine error (a flow's validation errors are handled by the routes,
-/// which answer with the flow itself).
-pub fn from_error(err: &Error) -> Response {
-    let (status, id) = match err.kind() {
+/// The HTTP status of each kind of error: the one table the HTTP layer answers from (the
+/// error's id is [`ErrorKind::as_str`]). Exhaustive, so a new kind cannot silently become
+/// a 500.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
         ErrorKind::InvalidTraits
+        | ErrorKind::InvalidSchema
         | ErrorKind::InvalidInput
         | ErrorKind::PasswordPolicy
         | ErrorKind::InvalidCredentials
         | ErrorKind::ValidationFailed
         | ErrorKind::FlowState
-        | ErrorKind::HookRefused
-        | ErrorKind::InvalidSchema => (StatusCode::BAD_REQUEST, "bad_request"),
-        ErrorKind::SessionAlreadyAvailable => {
-            (StatusCode::BAD_REQUEST, "session_already_available")
-        }
-        ErrorKind::FlowDisabled => (StatusCode::BAD_REQUEST, "self_service_flow_disabled"),
-        ErrorKind::ReturnToForbidden => (
-            StatusCode::BAD_REQUEST,
-            "self_service_flow_return_to_forbidden",
-        ),
-        ErrorKind::Duplicate => (StatusCode::CONFLICT, "conflict"),
-        ErrorKind::Conflict => (StatusCode::CONFLICT, "concurrent_update"),
-        ErrorKind::SchemaNotFound | ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-        ErrorKind::SessionInactive => (StatusCode::UNAUTHORIZED, "session_inactive"),
-        ErrorKind::IdentityDisabled => (StatusCode::UNAUTHORIZED, "identity_disabled"),
-        ErrorKind::FlowExpired => (StatusCode::GONE, "self_service_flow_expired"),
-        ErrorKind::CsrfViolation => (StatusCode::FORBIDDEN, "security_csrf_violation"),
-        ErrorKind::SessionRefreshRequired => (StatusCode::FORBIDDEN, "session_refresh_required"),
-        ErrorKind::IdentityMismatch => (StatusCode::FORBIDDEN, "security_identity_mismatch"),
-        ErrorKind::Aal2Required => (StatusCode::FORBIDDEN, "session_aal2_required"),
-        _ => {
-            tracing::error!(error = %err, "request failed inside identa");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_server_error",
-                "identa could not complete the request; the server log has the details",
-            );
-        }
-    };
-    error(status, id, &err.to_string())
+        | ErrorKind::FlowDisabled
+        | ErrorKind::SessionAlreadyAvailable
+        | ErrorKind::ReturnToForbidden => StatusCode::BAD_REQUEST,
+        ErrorKind::SessionInactive | ErrorKind::IdentityDisabled => StatusCode::UNAUTHORIZED,
+        ErrorKind::CsrfViolation
+        | ErrorKind::SessionRefreshRequired
+        | ErrorKind::IdentityMismatch
+        | ErrorKind::Aal2Required => StatusCode::FORBIDDEN,
+        ErrorKind::SchemaNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Duplicate | ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::FlowExpired => StatusCode::GONE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The response for an engine error (a flow's validation errors are answered with the
+/// flow itself by the routes). Failures inside identa are logged and answered without
+/// their details.
+pub fn from_error(err: &Error) -> Response {
+    let kind = err.kind();
+    let status = status_of(kind);
+    if status.is_server_error() {
+        tracing::error!(error = %err, "request failed inside identa");
+        return error(
+            status,
+            kind.as_str(),
+            "identa could not complete the request; the server log has the details",
+        );
+    }
+    error(status, kind.as_str(), &err.to_string())
 }
 
 /// The response for a body that could not be read.

@@ -6,7 +6,7 @@
 //! are secret-bearing and only the admin surface shows (a redacted view of) them.
 
 pub mod normalize;
-pub mod schema;
+mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use schema::{AddressVia, ExtractedTraits, IdentitySchema, SchemaError, SchemaRegistry};
+pub use schema::{
+    AddressSpec, AddressVia, ExtractedTraits, IdentitySchema, SchemaError, SchemaRegistry,
+    TraitField, TraitViolation, UnknownAddressVia, ViolationKind,
+};
 
 /// Whether an identity may sign in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -360,4 +363,242 @@ pub struct IdentityUpdate {
     pub metadata_public: Option<Option<Value>>,
     /// New admin metadata (`Some(None)` clears it).
     pub metadata_admin: Option<Option<Value>>,
+}
+
+/// The largest traits document accepted, serialized (a guard against abuse, not a policy).
+pub const MAX_TRAITS_BYTES: usize = 64 * 1024;
+
+/// Why traits or metadata were refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The traits break the schema, or the schema is unknown.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// The traits are larger than [`MAX_TRAITS_BYTES`].
+    #[error("traits are {size} bytes; at most {MAX_TRAITS_BYTES} are accepted")]
+    TooLarge {
+        /// Their size, serialized.
+        size: usize,
+    },
+    /// An identifier is longer than [`normalize::MAX_IDENTIFIER_BYTES`] (normalised).
+    #[error(
+        "an identifier is {len} bytes long; at most {} are accepted",
+        normalize::MAX_IDENTIFIER_BYTES
+    )]
+    IdentifierTooLong {
+        /// Its length, normalised.
+        len: usize,
+    },
+    /// A value holds a NUL character, which no database stores portably.
+    #[error("{0} must not contain NUL characters (\\u0000)")]
+    Nul(&'static str),
+}
+
+/// Refuses JSON holding a NUL character: no database stores it portably (PostgreSQL
+/// refuses it in text and JSON), so it is bad input, not a storage failure.
+pub(crate) fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+fn check_no_nul(what: &'static str, value: Option<&Value>) -> Result<(), IdentityError> {
+    match value {
+        Some(v) if has_nul(v) => Err(IdentityError::Nul(what)),
+        _ => Ok(()),
+    }
+}
+
+/// Checks traits against `schema` (size, NUL characters, the schema itself) and returns
+/// what its extension marks in them.
+pub(crate) fn check_traits(
+    schema: &IdentitySchema,
+    traits: &Value,
+) -> Result<ExtractedTraits, IdentityError> {
+    let size = serde_json::to_vec(traits).map_or(usize::MAX, |v| v.len());
+    if size > MAX_TRAITS_BYTES {
+        return Err(IdentityError::TooLarge { size });
+    }
+    check_no_nul("traits", Some(traits))?;
+    let extracted = schema.validate(traits)?;
+    let longest = extracted
+        .password_identifiers
+        .iter()
+        .chain(&extracted.webauthn_identifiers)
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
+    if longest > normalize::MAX_IDENTIFIER_BYTES {
+        return Err(IdentityError::IdentifierTooLong { len: longest });
+    }
+    Ok(extracted)
+}
+
+impl Identity {
+    /// A new identity of `schema` (not yet stored, without credentials): traits checked,
+    /// addresses extracted. Returns what the schema marks in the traits too.
+    pub(crate) fn draft(
+        schema: &IdentitySchema,
+        new: NewIdentity,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, ExtractedTraits), IdentityError> {
+        check_no_nul("metadata_public", new.metadata_public.as_ref())?;
+        check_no_nul("metadata_admin", new.metadata_admin.as_ref())?;
+        let extracted = check_traits(schema, &new.traits)?;
+        let identity = Self {
+            id: Uuid::new_v4(),
+            schema_id: schema.id().to_owned(),
+            state: new.state,
+            state_changed_at: None,
+            traits: new.traits,
+            verifiable_addresses: sync_verifiable(&[], &extracted.verifiable_addresses, now),
+            recovery_addresses: sync_recovery(&[], &extracted.recovery_addresses, now),
+            metadata_public: new.metadata_public,
+            metadata_admin: new.metadata_admin,
+            credentials: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        Ok((identity, extracted))
+    }
+
+    /// Replaces the traits (checked against `schema`): addresses follow (an address that
+    /// stays keeps its verification status), and so do the password credential's
+    /// identifiers. Not stored. Returns what the schema marks in the new traits.
+    pub(crate) fn set_traits(
+        &mut self,
+        schema: &IdentitySchema,
+        traits: Value,
+        now: DateTime<Utc>,
+    ) -> Result<ExtractedTraits, IdentityError> {
+        let extracted = check_traits(schema, &traits)?;
+        self.traits = traits;
+        self.verifiable_addresses = sync_verifiable(
+            &self.verifiable_addresses,
+            &extracted.verifiable_addresses,
+            now,
+        );
+        self.recovery_addresses =
+            sync_recovery(&self.recovery_addresses, &extracted.recovery_addresses, now);
+        if let Some(cred) = self.credentials.get_mut(&CredentialType::Password) {
+            let mut identifiers = extracted.password_identifiers.clone();
+            identifiers.sort();
+            if cred.identifiers != identifiers {
+                cred.identifiers = identifiers;
+                cred.updated_at = now;
+            }
+        }
+        self.updated_at = now;
+        Ok(extracted)
+    }
+
+    /// Applies an administrator's change of state or metadata (traits go through
+    /// [`Identity::set_traits`]).
+    pub(crate) fn set_state_and_metadata(
+        &mut self,
+        state: Option<IdentityState>,
+        metadata_public: Option<Option<Value>>,
+        metadata_admin: Option<Option<Value>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), IdentityError> {
+        if let Some(state) = state.filter(|s| *s != self.state) {
+            self.state = state;
+            self.state_changed_at = Some(now);
+        }
+        if let Some(metadata) = metadata_public {
+            check_no_nul("metadata_public", metadata.as_ref())?;
+            self.metadata_public = metadata;
+        }
+        if let Some(metadata) = metadata_admin {
+            check_no_nul("metadata_admin", metadata.as_ref())?;
+            self.metadata_admin = metadata;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Marks `address` (an email address of this identity) verified; returns it, or
+    /// `None` if the identity no longer has it.
+    pub(crate) fn mark_verified(
+        &mut self,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Option<VerifiableAddress> {
+        let a = self
+            .verifiable_addresses
+            .iter_mut()
+            .find(|a| a.via == AddressVia::Email && a.value == address)?;
+        if !a.verified {
+            a.verified = true;
+            a.verified_at = Some(now);
+            a.updated_at = now;
+        }
+        a.status = VerificationStatus::Completed;
+        Some(a.clone())
+    }
+}
+
+/// The addresses for `wanted`: those that stay keep their rows (and, for verifiable
+/// addresses, their verification); new ones are made by `fresh`.
+fn sync_addresses<A: Clone>(
+    existing: &[A],
+    wanted: &[AddressSpec],
+    key: impl Fn(&A) -> (AddressVia, &str),
+    fresh: impl Fn(&AddressSpec) -> A,
+) -> Vec<A> {
+    wanted
+        .iter()
+        .map(|spec| {
+            existing
+                .iter()
+                .find(|a| key(a) == (spec.via, spec.value.as_str()))
+                .cloned()
+                .unwrap_or_else(|| fresh(spec))
+        })
+        .collect()
+}
+
+fn sync_verifiable(
+    existing: &[VerifiableAddress],
+    wanted: &[AddressSpec],
+    now: DateTime<Utc>,
+) -> Vec<VerifiableAddress> {
+    sync_addresses(
+        existing,
+        wanted,
+        |a| (a.via, a.value.as_str()),
+        |spec| VerifiableAddress {
+            id: Uuid::new_v4(),
+            value: spec.value.clone(),
+            via: spec.via,
+            verified: false,
+            status: VerificationStatus::Pending,
+            verified_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+}
+
+fn sync_recovery(
+    existing: &[RecoveryAddress],
+    wanted: &[AddressSpec],
+    now: DateTime<Utc>,
+) -> Vec<RecoveryAddress> {
+    sync_addresses(
+        existing,
+        wanted,
+        |a| (a.via, a.value.as_str()),
+        |spec| RecoveryAddress {
+            id: Uuid::new_v4(),
+            value: spec.value.clone(),
+            via: spec.via,
+            created_at: now,
+            updated_at: now,
+        },
+    )
 }

@@ -20,6 +20,21 @@ pub fn identifier(raw: &str) -> String {
     folded.trim().to_owned()
 }
 
+/// The longest identifier, normalised, in bytes: registration refuses longer ones, so a
+/// sign-in with a longer one is not even looked up.
+pub const MAX_IDENTIFIER_BYTES: usize = 1024;
+
+/// A typed identifier, normalised for a lookup, or `None` when no stored identifier can
+/// match it (longer than [`MAX_IDENTIFIER_BYTES`] once normalised, or holding a NUL,
+/// which registration refuses too).
+pub fn lookup_identifier(raw: &str) -> Option<String> {
+    // NFKC can grow a string a few times over; anything this long cannot shrink back.
+    if raw.len() > 4 * MAX_IDENTIFIER_BYTES || raw.contains('\0') {
+        return None;
+    }
+    Some(identifier(raw)).filter(|id| id.len() <= MAX_IDENTIFIER_BYTES)
+}
+
 /// An address to verify or recover through, normalised for its channel: emails like
 /// [`identifier`]; phone numbers NFKC-folded with spaces, dashes, dots and parentheses
 /// removed (`+49 (30) 123-45` becomes `+493012345`).

@@ -1,7 +1,7 @@
 //! Sessions: who is signed in, since when, how strongly (AAL), with which methods, and
 //! from which devices. A session is found by the hash of its token ([`token`]).
 
-pub mod token;
+mod token;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,33 @@ pub struct Session {
 }
 
 impl Session {
+    /// A new session for `identity`, which has just authenticated with `methods` (its
+    /// level is the highest of theirs), and its token. Not stored.
+    pub(crate) fn issue(
+        identity: &Identity,
+        methods: Vec<AuthenticationMethod>,
+        device: Option<Device>,
+        now: DateTime<Utc>,
+        lifespan: chrono::Duration,
+    ) -> Result<(Self, SessionToken), SessionError> {
+        if !identity.is_active() {
+            return Err(SessionError::IdentityDisabled);
+        }
+        let aal = methods.iter().map(|m| m.aal).max().unwrap_or(Aal::Aal1);
+        let session = Self {
+            id: Uuid::new_v4(),
+            identity_id: identity.id,
+            active: true,
+            issued_at: now,
+            authenticated_at: now,
+            expires_at: now + lifespan,
+            aal,
+            authentication_methods: methods,
+            devices: device.into_iter().collect(),
+        };
+        Ok((session, SessionToken::generate()))
+    }
+
     /// Why a session cannot be used at `now`, or `None` if it can. The identity's state
     /// counts: a disabled identity's sessions are refused.
     pub fn unusable_reason(
@@ -122,6 +149,28 @@ impl SessionRefusal {
             Self::IdentityDisabled => "the identity is disabled",
         }
     }
+}
+
+/// What went wrong with a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The presented session cannot be used; sign in again.
+    #[error("no valid session: {}; sign in again", .0.as_str())]
+    Inactive(SessionRefusal),
+    /// The identity is disabled: it may not sign in or hold sessions.
+    #[error("this account is disabled; an administrator can reactivate it")]
+    IdentityDisabled,
+}
+
+/// A new session: the session with its identity, and its token, shown only now (identa
+/// keeps only the token's hash).
+#[derive(Debug)]
+pub struct Login {
+    /// The new session and its identity.
+    pub session: AuthenticatedSession,
+    /// The session token: give it to the client.
+    pub token: SessionToken,
 }
 
 /// A session together with its identity: what `whoami` answers. Serializes to

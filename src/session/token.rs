@@ -1,4 +1,5 @@
-//! Session tokens: 256 bits from the OS's CSPRNG, handed to the caller once and stored
+//! Session tokens: 256 bits from `rand`'s cryptographically secure generator (seeded by
+//! the OS), handed to the caller once and stored
 //! only as their SHA-256 digest, so a copy of the database signs nobody in.
 //!
 //! Lookup is by digest through a unique index. No constant-time comparison is needed

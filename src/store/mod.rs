@@ -1,7 +1,12 @@
-//! Persistence behind object-safe async traits. Every method is a whole operation (an
-//! identity with its credentials and addresses is written in one transaction); callers
-//! never see a transaction. Uniqueness is the database's job: a clash surfaces as
-//! [`StoreError::Conflict`], never as a read-then-write race.
+//! Persistence behind object-safe async traits, over *records*: identities with their
+//! credentials and addresses, sessions, flows ([`FlowRecord`]: a few columns and an opaque
+//! JSON document), outbox messages, the session-event log. The store knows no rules: the
+//! flows decide, the engine hands the store a [`Commit`] of writes that succeed or fail
+//! together. Writes that change one thing are whole operations (an identity with its
+//! credentials and addresses in one transaction); callers never see a transaction.
+//! Housekeeping (`delete_expired_*`, `prune_session_events`) and the courier's claiming
+//! run statement by statement, each safe on its own. Uniqueness is the database's job: a
+//! clash surfaces as [`StoreError::Conflict`], never as a read-then-write race.
 //!
 //! The one implementation is [`SeaOrmStore`] (SQLite by default, PostgreSQL with the
 //! `postgres` feature). A host may implement the traits over its own storage.
@@ -13,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::identity::schema::AddressVia;
+use crate::identity::AddressVia;
 use crate::identity::{CredentialType, Identity};
 use crate::session::{Session, TokenHash};
 
@@ -243,37 +248,49 @@ impl std::fmt::Debug for FlowRecord {
     }
 }
 
-/// How a flow is written in a [`FlowCommit`].
-#[derive(Debug, Clone)]
-pub enum FlowWrite {
+/// One write of a [`Commit`].
+#[derive(Debug)]
+pub enum Write<'a> {
     /// A new flow.
-    Insert(FlowRecord),
+    InsertFlow(FlowRecord),
     /// A changed flow whose `version` was incremented by one since it was loaded: the
     /// write succeeds only if the stored version is still `version - 1`, else
     /// [`StoreError::Stale`].
-    Update(FlowRecord),
+    UpdateFlow(FlowRecord),
+    /// A new identity with its credentials and addresses (a taken identifier or address
+    /// is [`StoreError::Conflict`]).
+    InsertIdentity(&'a Identity),
+    /// A changed identity, replaced whole; logs a [`SessionEvent::Identity`].
+    ReplaceIdentity(&'a Identity),
+    /// A new session under the hash of its token.
+    InsertSession(&'a Session, TokenHash),
+    /// A changed session; logs a [`SessionEvent::Session`]. [`StoreError::NotFound`] if
+    /// it is gone.
+    UpdateSession(&'a Session),
+    /// Revoke an identity's active sessions but `keep`; logs a [`SessionEvent::Identity`].
+    RevokeSessions {
+        /// Whose.
+        identity_id: Uuid,
+        /// The one that stays.
+        keep: Option<Uuid>,
+    },
+    /// Mail for the outbox.
+    Enqueue(OutboxMessage),
+    /// A one-time value accepted (a TOTP step, a backup code), kept until `until`: if it
+    /// was spent already the whole commit fails with [`StoreError::Spent`].
+    Spend {
+        /// The marker naming what was spent.
+        marker: Uuid,
+        /// How long it is kept.
+        until: DateTime<Utc>,
+    },
 }
 
-/// A flow change and all of its effects, written in one transaction.
+/// Writes that succeed or fail together, in one transaction, in the order given.
 #[derive(Debug, Default)]
-pub struct FlowCommit<'a> {
-    /// Flows to insert or update.
-    pub flows: Vec<FlowWrite>,
-    /// A new identity.
-    pub insert_identity: Option<&'a Identity>,
-    /// A changed identity (replaced whole; logs a session event).
-    pub replace_identity: Option<&'a Identity>,
-    /// A new session and the hash of its token.
-    pub insert_session: Option<(&'a Session, TokenHash)>,
-    /// A changed session (logs a session event).
-    pub update_session: Option<&'a Session>,
-    /// Revoke this identity's active sessions except the one given.
-    pub revoke_sessions: Option<(Uuid, Option<Uuid>)>,
-    /// Mail for the outbox.
-    pub messages: Vec<OutboxMessage>,
-    /// One-time values accepted by this commit (id, kept until): if one was already
-    /// spent, the whole commit fails with [`StoreError::Spent`].
-    pub spend: Vec<(Uuid, DateTime<Utc>)>,
+pub struct Commit<'a> {
+    /// The writes.
+    pub writes: Vec<Write<'a>>,
 }
 
 /// The transaction a commit runs in, as code writing beside identa sees it (a host's
@@ -312,7 +329,7 @@ impl<'a> Transaction<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rollback;
 
-/// Runs inside a [`FlowCommit`]'s transaction, after its writes and before the commit;
+/// Runs inside a [`Commit`]'s transaction, after its writes and before the commit;
 /// [`Rollback`] undoes everything and the commit fails with [`StoreError::Aborted`].
 #[async_trait]
 pub trait CommitHook: Send + Sync {
@@ -326,9 +343,9 @@ pub trait FlowStore: Send + Sync {
     /// A flow by id.
     async fn flow(&self, id: Uuid) -> Result<Option<FlowRecord>, StoreError>;
     /// Writes `commit` in one transaction, running `hook` inside it before committing.
-    async fn commit_flow(
+    async fn commit(
         &self,
-        commit: &FlowCommit<'_>,
+        commit: &Commit<'_>,
         hook: Option<&dyn CommitHook>,
     ) -> Result<(), StoreError>;
     /// Deletes flows that expired before `before`, and the browser errors recorded before

@@ -1,5 +1,6 @@
 //! The outbox record: mail a flow queued, sealed, waiting for the courier's worker. The
-//! courier composes and delivers; the store only keeps the rows and claims them atomically.
+//! courier composes and delivers; the store keeps the rows and claims them, each message by
+//! one conditional update, so no message is claimed by two workers at once.
 
 use std::fmt;
 use std::str::FromStr;
@@ -103,7 +104,7 @@ pub enum Retry {
 pub trait OutboxStore: Send + Sync {
     /// Inserts messages outside a flow (e.g. an admin-triggered code), all or nothing.
     async fn enqueue(&self, messages: &[OutboxMessage]) -> Result<(), StoreError>;
-    /// Atomically claims up to `limit` messages that are due at `now`: queued ones whose
+    /// Claims up to `limit` messages that are due at `now`: queued ones whose
     /// `next_attempt_at` has come, and processing ones whose claim lapsed (a worker died).
     /// Claimed messages are `processing` until `now + lease`; two workers never claim
     /// the same message at the same time.

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Duration;
-use identa::PageRequest;
 use identa::courier::{DispatchReport, Email, MailError, Mailer, TemplateKind, TemplateVars};
+use identa::store::PageRequest;
 use identa::store::{MessageStatus, OutboxStore};
 
 use crate::common::TestEnv;
@@ -92,7 +92,7 @@ async fn outbox_is_sealed_and_readable(env: TestEnv) {
     assert!(!raw.sealed.windows(7).any(|w| w == b"recover"));
     // Another engine with other secrets cannot open it.
     let stranger = env
-        .second_engine(identa::config::SessionCacheConfig::Disabled)
+        .second_engine(identa::SessionCacheConfig::Disabled)
         .await;
     let err = stranger.courier().message(id).await.unwrap_err();
     assert!(
@@ -566,22 +566,22 @@ mod smtp {
         env.identa
             .register(
                 serde_json::json!({ "email": "dora@example.com" }),
-                &identa::Password::new("a long and unusual passphrase"),
+                &identa::credential::password::Password::new("a long and unusual passphrase"),
             )
             .await
             .unwrap();
-        let req = identa::FlowRequest::api();
+        let req = identa::flow::FlowRequest::api();
         let flow = env
             .identa
             .recovery_flow()
-            .create(identa::FlowType::Api, &req)
+            .create(identa::flow::FlowType::Api, &req)
             .await
             .unwrap();
         env.identa
             .recovery_flow()
             .submit(
                 flow.id,
-                identa::flow::recovery::RecoverySubmission::Email("dora@example.com".into()),
+                identa::flow::CodeSubmission::Email("dora@example.com".into()),
                 &req,
             )
             .await
@@ -601,11 +601,7 @@ mod smtp {
         let step = env
             .identa
             .recovery_flow()
-            .submit(
-                flow.id,
-                identa::flow::recovery::RecoverySubmission::Code(code),
-                &req,
-            )
+            .submit(flow.id, identa::flow::CodeSubmission::Code(code), &req)
             .await
             .unwrap();
         assert!(matches!(

@@ -3,13 +3,14 @@
 //! flows shown only to their own user.
 
 use chrono::Duration;
+use identa::credential::password::Password;
+use identa::flow::CodeSubmission;
 use identa::flow::csrf;
 use identa::flow::login::{LoginIntent, LoginSubmission};
-use identa::flow::recovery::RecoverySubmission;
 use identa::flow::registration::RegistrationSubmission;
 use identa::flow::{ContinueWith, FlowRequest, FlowType};
 use identa::session::SessionRefusal;
-use identa::{Error, ErrorKind, Password};
+use identa::{Error, ErrorKind};
 use serde_json::{Value, json};
 
 use crate::common::session_refusal;
@@ -39,7 +40,10 @@ async fn browser_flows_need_the_csrf_pair(env: TestEnv) {
     let other = FlowRequest::browser(csrf::new_cookie_value()).with_csrf_token(token.clone());
     let err = reg.submit(flow.id, submission(), &other).await.unwrap_err();
     assert!(
-        matches!(err, Error::Csrf(csrf::CsrfRefusal::Mismatch)),
+        matches!(
+            err,
+            Error::Flow(identa::flow::FlowError::Csrf(csrf::CsrfRefusal::Mismatch))
+        ),
         "{err:?}"
     );
     // No cookie at all.
@@ -52,7 +56,10 @@ async fn browser_flows_need_the_csrf_pair(env: TestEnv) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Csrf(csrf::CsrfRefusal::NoCookie)),
+        matches!(
+            err,
+            Error::Flow(identa::flow::FlowError::Csrf(csrf::CsrfRefusal::NoCookie))
+        ),
         "{err:?}"
     );
     // Another browser cannot even read the flow.
@@ -122,9 +129,9 @@ async fn expired_flows_are_refused_with_a_typed_error(env: TestEnv) {
         .await
         .unwrap_err();
     match &err {
-        Error::FlowExpired { flow_id, kind, .. } => {
+        Error::Flow(identa::flow::FlowError::Expired { flow_id, kind, .. }) => {
             assert_eq!(*flow_id, reg.id);
-            assert_eq!(*kind, identa::FlowKind::Registration);
+            assert_eq!(*kind, identa::flow::FlowKind::Registration);
         }
         other => panic!("expected FlowExpired, got {other:?}"),
     }
@@ -148,7 +155,7 @@ async fn expired_flows_are_refused_with_a_typed_error(env: TestEnv) {
         .recovery_flow()
         .submit(
             recovery.id,
-            RecoverySubmission::Email("x@example.com".into()),
+            CodeSubmission::Email("x@example.com".into()),
             &req,
         )
         .await
@@ -258,7 +265,7 @@ async fn hostile_input_gets_clear_errors(env: TestEnv) {
         .recovery_flow()
         .submit(
             recovery.id,
-            RecoverySubmission::Email("nul\0@example.com".into()),
+            CodeSubmission::Email("nul\0@example.com".into()),
             &req,
         )
         .await;
@@ -268,7 +275,7 @@ async fn hostile_input_gets_clear_errors(env: TestEnv) {
     let step = env
         .identa
         .recovery_flow()
-        .submit(recovery.id, RecoverySubmission::Email(long.clone()), &req)
+        .submit(recovery.id, CodeSubmission::Email(long.clone()), &req)
         .await;
     assert_eq!(
         node_message_ids(&invalid_flow(step.unwrap_err()), "email"),
@@ -295,7 +302,7 @@ async fn return_to_must_be_allowed_and_settings_flows_stay_private(env: TestEnv)
     ] {
         let err = reg.create(FlowType::Api, &ok(forbidden)).await.unwrap_err();
         assert!(
-            matches!(&err, Error::ReturnToForbidden(url) if url == forbidden),
+            matches!(&err, Error::Flow(identa::flow::FlowError::ReturnToForbidden(url)) if url == forbidden),
             "{forbidden}: {err:?}"
         );
         assert_eq!(err.kind().as_str(), "self_service_flow_return_to_forbidden");
@@ -311,7 +318,13 @@ async fn return_to_must_be_allowed_and_settings_flows_stay_private(env: TestEnv)
         .create(FlowType::Api, &ok("https://app.example.com.evil.example/"))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::ReturnToForbidden(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Flow(identa::flow::FlowError::ReturnToForbidden(_))
+        ),
+        "{err:?}"
+    );
 
     // A settings flow is shown only to its own user.
     let mary = register(&env, "private@example.com")

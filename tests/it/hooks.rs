@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use identa::Password;
+use identa::credential::password::Password;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::registration::RegistrationSubmission;
-use identa::flow::{FlowRequest, FlowState, FlowType, UiText};
+use identa::flow::ui::UiText;
+use identa::flow::{FlowRequest, FlowState, FlowType};
 use serde_json::json;
 
 use crate::common::{PASSWORD, TestEnv, invalid_flow, mail_to};
@@ -86,7 +87,7 @@ async fn hooks_refuse_and_share_the_transaction(env: TestEnv) {
         .await
         .unwrap();
     let hooks = Arc::new(HostHooks::default());
-    let mut schemas = identa::SchemaRegistry::new();
+    let mut schemas = identa::identity::SchemaRegistry::new();
     schemas
         .add("default", crate::common::person_schema())
         .unwrap();

@@ -138,7 +138,7 @@ async fn browser_errors_go_to_the_error_page(env: TestEnv) {
     // Another instance on the same database shows it too (the error page may be served
     // by any of them).
     let other = PublicApi::new(
-        env.second_engine(identa::config::SessionCacheConfig::Disabled)
+        env.second_engine(identa::SessionCacheConfig::Disabled)
             .await,
         HttpConfig::default(),
     );
@@ -205,7 +205,7 @@ on_every_backend!(api_flows_ignore_session_cookies);
 
 /// An HTML form sends strings; traits declared as numbers or booleans get those types.
 async fn form_values_take_the_schema_types(env: TestEnv) {
-    let mut schemas = identa::SchemaRegistry::new();
+    let mut schemas = identa::identity::SchemaRegistry::new();
     schemas
         .add(
             "default",

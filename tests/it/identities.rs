@@ -1,9 +1,12 @@
 //! Identities: schema validation, creation, updates that identifiers follow, deletion,
 //! listing, and that failures leave nothing half-written.
 
-use identa::identity::schema::{SchemaError, ViolationKind};
+use identa::credential::password::Password;
+use identa::identity::{IdentityState, IdentityUpdate, NewIdentity};
+use identa::identity::{SchemaError, ViolationKind};
 use identa::session::SessionRefusal;
-use identa::{Error, ErrorKind, IdentityState, IdentityUpdate, NewIdentity, PageRequest, Password};
+use identa::store::PageRequest;
+use identa::{Error, ErrorKind};
 use serde_json::json;
 
 use crate::common::race::{ROUNDS, released_together};
@@ -11,7 +14,9 @@ use crate::common::{PASSWORD, TestEnv, session_refusal};
 
 fn violations(err: &Error) -> Vec<(String, ViolationKind)> {
     match err {
-        Error::Schema(SchemaError::Traits { violations }) => violations
+        Error::Identity(identa::identity::IdentityError::Schema(SchemaError::Traits {
+            violations,
+        })) => violations
             .iter()
             .map(|v| (v.path.clone(), v.kind))
             .collect(),
@@ -87,7 +92,9 @@ async fn create_get_and_normalise(env: TestEnv) {
     assert_eq!(loaded, created);
     assert_eq!(loaded.schema_id, "default");
     assert_eq!(loaded.state, IdentityState::Active);
-    let password = loaded.credential(identa::CredentialType::Password).unwrap();
+    let password = loaded
+        .credential(identa::identity::CredentialType::Password)
+        .unwrap();
     let mut identifiers = password.identifiers.clone();
     identifiers.sort();
     assert_eq!(identifiers, vec!["ada", "ada.lovelace@example.com"]);
@@ -138,7 +145,10 @@ async fn racing_registrations_make_one_identity(env: TestEnv) {
         assert_eq!(ok, 1, "round {round}: {results:?}");
         for result in results.iter().filter(|r| r.is_err()) {
             assert!(
-                matches!(result, Err(Error::Duplicate { .. })),
+                matches!(
+                    result,
+                    Err(Error::Store(identa::store::StoreError::Conflict { .. }))
+                ),
                 "round {round}: {result:?}"
             );
         }
@@ -173,7 +183,13 @@ async fn identifiers_follow_traits_updates(env: TestEnv) {
         .login("ada@example.com", &pw, None)
         .await
         .unwrap_err();
-    assert!(matches!(old, Error::InvalidCredentials), "{old:?}");
+    assert!(
+        matches!(
+            old,
+            Error::Flow(identa::flow::FlowError::InvalidCredentials)
+        ),
+        "{old:?}"
+    );
     assert!(
         env.identa
             .login("countess@example.com", &pw, None)
@@ -365,7 +381,9 @@ async fn bad_input_is_refused_cleanly(env: TestEnv) {
     assert_eq!(err.kind(), ErrorKind::InvalidTraits);
 
     assert_eq!(
-        identa::parse_id("not-a-uuid").unwrap_err().kind(),
+        identa::http::request::parse_id("not-a-uuid")
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidInput
     );
     let missing = uuid::Uuid::new_v4();

@@ -2,9 +2,10 @@
 //! refresh of an existing session.
 
 use chrono::Duration;
+use identa::ErrorKind;
+use identa::credential::password::Password;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::{ContinueWith, FlowState, FlowType};
-use identa::{ErrorKind, Password};
 use serde_json::json;
 
 use crate::common::{
@@ -24,7 +25,7 @@ async fn login_issues_sessions_and_refuses_alike(env: TestEnv) {
         done.session.session.authentication_methods[0].method,
         "password"
     );
-    assert_eq!(done.session.session.aal, identa::Aal::Aal1);
+    assert_eq!(done.session.session.aal, identa::identity::Aal::Aal1);
     assert!(
         matches!(&done.continue_with[..], [ContinueWith::SetOrySessionToken { ory_session_token }] if ory_session_token == token.expose())
     );
@@ -58,8 +59,8 @@ async fn login_issues_sessions_and_refuses_alike(env: TestEnv) {
     env.identa
         .update_identity(
             grace.id,
-            identa::IdentityUpdate {
-                state: Some(identa::IdentityState::Inactive),
+            identa::identity::IdentityUpdate {
+                state: Some(identa::identity::IdentityState::Inactive),
                 ..Default::default()
             },
         )

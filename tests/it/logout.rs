@@ -9,28 +9,26 @@ use crate::on_every_backend;
 async fn logout_by_url_and_by_token(env: TestEnv) {
     let reg = register(&env, "logout@example.com").await;
     let token = reg.login.unwrap().token;
-    let url = env.identa.logout_url(&token).await.unwrap();
-    assert!(
-        url.logout_url
-            .ends_with(&format!("/self-service/logout?token={}", url.logout_token))
-    );
+    let logout_token = env.identa.logout_token(&token).await.unwrap();
+    // Bound to the session: asked again, the same token.
+    assert_eq!(env.identa.logout_token(&token).await.unwrap(), logout_token);
     // Another session's logout token does not sign this one out.
     let other = api_login(&env, "logout@example.com", PASSWORD)
         .await
         .unwrap()
         .token
         .unwrap();
-    let other_url = env.identa.logout_url(&other).await.unwrap();
-    assert_ne!(other_url.logout_token, url.logout_token);
+    let other_token = env.identa.logout_token(&other).await.unwrap();
+    assert_ne!(other_token, logout_token);
     let err = env
         .identa
-        .logout_with_token(&token, &other_url.logout_token)
+        .logout_with_token(&token, &other_token)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     env.identa.whoami(&token).await.unwrap();
     env.identa
-        .logout_with_token(&token, &url.logout_token)
+        .logout_with_token(&token, &logout_token)
         .await
         .unwrap();
     assert_eq!(

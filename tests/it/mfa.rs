@@ -8,13 +8,15 @@
 //! oathtool and is therefore ignored unless asked for (`cargo test -- --ignored`).
 
 use chrono::Duration;
-use identa::config::{RequiredAal, SessionCacheConfig};
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::ui::NodeAttributes;
 use identa::flow::{Flow, FlowRequest, FlowType};
+use identa::identity::Aal;
 use identa::session::SessionRefusal;
-use identa::{Aal, Error, ErrorKind, SessionToken};
+use identa::session::SessionToken;
+use identa::{Error, ErrorKind};
+use identa::{RequiredAal, SessionCacheConfig};
 
 use crate::common::race::{ROUNDS, TASKS, released_together};
 use crate::common::session_refusal;
@@ -105,7 +107,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     assert!(
         saved
             .identity
-            .credential(identa::CredentialType::Totp)
+            .credential(identa::identity::CredentialType::Totp)
             .is_some()
     );
     assert!(
@@ -114,7 +116,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     );
     let stored = env.identa.identity(identity.id).await.unwrap();
     let config = stored
-        .credential(identa::CredentialType::Totp)
+        .credential(identa::identity::CredentialType::Totp)
         .unwrap()
         .config
         .to_string();
@@ -153,13 +155,17 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     // An administrator can remove the factor (a lost device); the password stays.
     let removed = env
         .identa
-        .delete_credential(identity.id, identa::CredentialType::Totp)
+        .delete_credential(identity.id, identa::identity::CredentialType::Totp)
         .await
         .unwrap();
-    assert!(removed.credential(identa::CredentialType::Totp).is_none());
+    assert!(
+        removed
+            .credential(identa::identity::CredentialType::Totp)
+            .is_none()
+    );
     assert_eq!(
         env.identa
-            .delete_credential(identity.id, identa::CredentialType::Password)
+            .delete_credential(identity.id, identa::identity::CredentialType::Password)
             .await
             .unwrap_err()
             .kind(),
@@ -167,7 +173,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     );
     assert_eq!(
         env.identa
-            .delete_credential(identity.id, identa::CredentialType::Totp)
+            .delete_credential(identity.id, identa::identity::CredentialType::Totp)
             .await
             .unwrap_err()
             .kind(),
@@ -194,7 +200,13 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     let code = identa_totp_code(&env, &secret);
     // The first session is aal2 already: it has nothing to step up (and spends no code).
     let err = totp_step_up(&env, &token, &code).await.unwrap_err();
-    assert!(matches!(err, Error::SessionAlreadyAvailable), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Flow(identa::flow::FlowError::SessionAlreadyAvailable)
+        ),
+        "{err:?}"
+    );
     let aal1 = sign_in(&env, "totp@example.com").await.token;
     totp_step_up(&env, &aal1, &code).await.unwrap();
     let req = FlowRequest::api().with_session(aal1);
@@ -214,7 +226,7 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
         .unwrap();
     assert!(
         done.identity
-            .credential(identa::CredentialType::Totp)
+            .credential(identa::identity::CredentialType::Totp)
             .is_none()
     );
     assert!(
@@ -244,7 +256,7 @@ async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
     let mut config = env.identa.config().clone();
     config.session.whoami_required_aal = RequiredAal::HighestAvailable;
     config.session.cache = SessionCacheConfig::Disabled;
-    let mut schemas = identa::SchemaRegistry::new();
+    let mut schemas = identa::identity::SchemaRegistry::new();
     schemas
         .add("default", crate::common::person_schema())
         .unwrap();
@@ -332,7 +344,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     assert!(
         shown
             .identity
-            .credential(identa::CredentialType::LookupSecret)
+            .credential(identa::identity::CredentialType::LookupSecret)
             .is_none(),
         "not stored before confirmation"
     );
@@ -348,7 +360,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
         .unwrap();
     let credential = confirmed
         .identity
-        .credential(identa::CredentialType::LookupSecret)
+        .credential(identa::identity::CredentialType::LookupSecret)
         .unwrap();
     assert!(!credential.config.to_string().contains(&codes[0]));
     assert!(confirmed.flow.ui.node("lookup_secret_disable").is_some());
@@ -419,7 +431,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
         .unwrap();
     assert_eq!(
         done.identity
-            .credential(identa::CredentialType::LookupSecret)
+            .credential(identa::identity::CredentialType::LookupSecret)
             .unwrap()
             .config["codes"]
             .as_array()
@@ -451,7 +463,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
         .unwrap();
     assert!(
         off.identity
-            .credential(identa::CredentialType::LookupSecret)
+            .credential(identa::identity::CredentialType::LookupSecret)
             .is_none()
     );
     let _ = identity;
@@ -584,7 +596,7 @@ async fn oathtool_codes_enrol_and_step_up() {
     assert!(
         saved
             .identity
-            .credential(identa::CredentialType::Totp)
+            .credential(identa::identity::CredentialType::Totp)
             .is_some()
     );
     env.clock.advance(Duration::seconds(30));

@@ -2,11 +2,13 @@
 //! same; attempts are limited; codes expire and work once, also when raced.
 
 use chrono::Duration;
+use identa::Error;
 use identa::courier::TemplateKind;
-use identa::flow::recovery::{RecoveryStep, RecoverySubmission};
+use identa::credential::password::Password;
+use identa::flow::CodeSubmission;
+use identa::flow::recovery::RecoveryStep;
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::{ContinueWith, Flow, FlowRequest, FlowState, FlowType};
-use identa::{Error, Password};
 use serde_json::Value;
 
 use crate::common::race::{ROUNDS, released_together};
@@ -27,7 +29,7 @@ async fn start_recovery(env: &TestEnv, address: &str) -> Flow {
     match env
         .identa
         .recovery_flow()
-        .submit(flow.id, RecoverySubmission::Email(address.into()), &req)
+        .submit(flow.id, CodeSubmission::Email(address.into()), &req)
         .await
         .unwrap()
     {
@@ -50,7 +52,7 @@ async fn recovery_by_code_signs_in_and_opens_settings(env: TestEnv) {
     let shown = invalid_flow(
         env.identa
             .recovery_flow()
-            .submit(sent.id, RecoverySubmission::Code(wrong.into()), &req)
+            .submit(sent.id, CodeSubmission::Code(wrong.into()), &req)
             .await
             .unwrap_err(),
     );
@@ -59,7 +61,7 @@ async fn recovery_by_code_signs_in_and_opens_settings(env: TestEnv) {
     let step = env
         .identa
         .recovery_flow()
-        .submit(sent.id, RecoverySubmission::Code(code.clone()), &req)
+        .submit(sent.id, CodeSubmission::Code(code.clone()), &req)
         .await
         .unwrap();
     let RecoveryStep::Recovered(done) = step else {
@@ -103,7 +105,7 @@ async fn recovery_by_code_signs_in_and_opens_settings(env: TestEnv) {
     let again = invalid_flow(
         env.identa
             .recovery_flow()
-            .submit(sent.id, RecoverySubmission::Code(code), &req)
+            .submit(sent.id, CodeSubmission::Code(code), &req)
             .await
             .unwrap_err(),
     );
@@ -143,11 +145,7 @@ async fn recovery_for_unknown_address_looks_the_same(env: TestEnv) {
     let shown = invalid_flow(
         env.identa
             .recovery_flow()
-            .submit(
-                unknown.id,
-                RecoverySubmission::Code(code),
-                &FlowRequest::api(),
-            )
+            .submit(unknown.id, CodeSubmission::Code(code), &FlowRequest::api())
             .await
             .unwrap_err(),
     );
@@ -155,7 +153,7 @@ async fn recovery_for_unknown_address_looks_the_same(env: TestEnv) {
 
     // With notification on, the unknown address gets an "account not found" email.
     let mut config = crate::common::test_config();
-    config.flows.recovery.unknown_recipients = identa::config::UnknownRecipients::Notify;
+    config.flows.recovery.unknown_recipients = identa::flow::UnknownRecipients::Notify;
     let env = TestEnv::with_config(env.backend, config).await;
     start_recovery(&env, "stranger@example.com").await;
     let mail = mail_to(&env, "stranger@example.com").await;
@@ -174,7 +172,7 @@ async fn recovery_code_attempts_are_limited(env: TestEnv) {
         let shown = invalid_flow(
             env.identa
                 .recovery_flow()
-                .submit(sent.id, RecoverySubmission::Code(wrong.into()), &req)
+                .submit(sent.id, CodeSubmission::Code(wrong.into()), &req)
                 .await
                 .unwrap_err(),
         );
@@ -183,7 +181,7 @@ async fn recovery_code_attempts_are_limited(env: TestEnv) {
     let shown = invalid_flow(
         env.identa
             .recovery_flow()
-            .submit(sent.id, RecoverySubmission::Code(code.clone()), &req)
+            .submit(sent.id, CodeSubmission::Code(code.clone()), &req)
             .await
             .unwrap_err(),
     );
@@ -197,7 +195,7 @@ async fn recovery_code_attempts_are_limited(env: TestEnv) {
         .recovery_flow()
         .submit(
             sent.id,
-            RecoverySubmission::Email("tries@example.com".into()),
+            CodeSubmission::Email("tries@example.com".into()),
             &req,
         )
         .await
@@ -206,7 +204,7 @@ async fn recovery_code_attempts_are_limited(env: TestEnv) {
     let err = env
         .identa
         .recovery_flow()
-        .submit(sent.id, RecoverySubmission::Code(fresh), &req)
+        .submit(sent.id, CodeSubmission::Code(fresh), &req)
         .await
         .unwrap_err();
     assert_eq!(form_message_ids(&invalid_flow(err)), vec![4_000_001]);
@@ -220,7 +218,7 @@ async fn recovery_code_expires(env: TestEnv) {
     let shown = invalid_flow(
         env.identa
             .recovery_flow()
-            .submit(sent.id, RecoverySubmission::Code(code), &FlowRequest::api())
+            .submit(sent.id, CodeSubmission::Code(code), &FlowRequest::api())
             .await
             .unwrap_err(),
     );
@@ -232,8 +230,10 @@ async fn recovery_code_expires(env: TestEnv) {
 /// while this one was judged, so the version check refused its write.
 fn refused_as_used(result: &Result<RecoveryStep, Error>) -> bool {
     match result {
-        Err(Error::FlowInvalid(flow)) => form_message_ids(flow) == vec![4_060_001],
-        Err(Error::ConcurrentUpdate { what: "flow" }) => true,
+        Err(Error::Flow(identa::flow::FlowError::Invalid(flow))) => {
+            form_message_ids(flow) == vec![4_060_001]
+        }
+        Err(Error::Store(identa::store::StoreError::Stale { what: "flow" })) => true,
         _ => false,
     }
 }
@@ -252,7 +252,7 @@ async fn recovery_code_is_accepted_once_under_a_race(env: TestEnv) {
             async move {
                 identa
                     .recovery_flow()
-                    .submit(sent.id, RecoverySubmission::Code(code), &req)
+                    .submit(sent.id, CodeSubmission::Code(code), &req)
                     .await
             }
         })

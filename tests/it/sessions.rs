@@ -1,9 +1,12 @@
 //! Sessions: issue, whoami, expiry, revocation, extension, and tokens never at rest.
 
 use chrono::Duration;
-use identa::config::SessionCacheConfig;
+use identa::ErrorKind;
+use identa::SessionCacheConfig;
+use identa::credential::password::Password;
+use identa::identity::{IdentityState, IdentityUpdate};
 use identa::session::SessionRefusal;
-use identa::{Device, ErrorKind, IdentityState, IdentityUpdate, Password, SessionToken};
+use identa::session::{Device, SessionToken};
 use sea_orm::{ConnectionTrait, Statement};
 use sha2::{Digest, Sha256};
 use std::time::Duration as StdDuration;
@@ -20,7 +23,7 @@ async fn login_whoami_logout(env: TestEnv) {
         .unwrap();
     let me = env.identa.whoami(&login.token).await.unwrap();
     assert_eq!(me.identity.id, ada.id);
-    assert_eq!(me.session.aal, identa::Aal::Aal1);
+    assert_eq!(me.session.aal, identa::identity::Aal::Aal1);
     assert_eq!(me.session.authentication_methods[0].method, "password");
     assert_eq!(
         me.session.devices[0].ip_address.as_deref(),
@@ -91,7 +94,7 @@ async fn extend_pushes_expiry(env: TestEnv) {
     let missing = uuid::Uuid::new_v4();
     let err = env.identa.extend_session(missing).await.unwrap_err();
     assert!(
-        matches!(err, identa::Error::SessionNotFound(id) if id == missing),
+        matches!(err, identa::Error::NotFound { what: "session", id } if id == missing),
         "{err:?}"
     );
 }

@@ -4,11 +4,13 @@
 
 use chrono::Duration;
 use identa::courier::TemplateKind;
+use identa::credential::password::Password;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::{ContinueWith, FlowRequest, FlowState, FlowType};
+use identa::identity::{Aal, CredentialType};
 use identa::session::SessionRefusal;
-use identa::{Aal, CredentialType, Error, ErrorKind, Password};
+use identa::{Error, ErrorKind};
 use serde_json::json;
 
 use crate::common::session_refusal;
@@ -41,7 +43,7 @@ async fn settings_profile_and_password(env: TestEnv) {
     );
     assert_eq!(
         flow.ui.node("traits.email").unwrap().group,
-        identa::flow::NodeGroup::Profile
+        identa::flow::ui::NodeGroup::Profile
     );
 
     // A name change is not sensitive: fine even 20 minutes after sign-in.
@@ -211,7 +213,7 @@ async fn settings_profile_and_password(env: TestEnv) {
 
 async fn password_change_can_revoke_other_sessions(env: TestEnv) {
     let mut config = crate::common::test_config();
-    config.flows.settings.after_password_change = identa::config::OtherSessions::Revoke;
+    config.flows.settings.after_password_change = identa::flow::OtherSessions::Revoke;
     let env = TestEnv::with_config(env.backend, config).await;
     let current = register(&env, "sid@example.com").await.login.unwrap().token;
     let elsewhere = api_login(&env, "sid@example.com", PASSWORD)
@@ -301,7 +303,10 @@ async fn settings_refuse_an_aal1_submission_to_a_flow_an_aal2_session_made(env: 
             .submit(flow.id, submission, &weak)
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Aal2Required), "{err:?}");
+        assert!(
+            matches!(err, Error::Flow(identa::flow::FlowError::Aal2Required)),
+            "{err:?}"
+        );
     }
     let unchanged = env.identa.identity(identity.id).await.unwrap();
     assert_eq!(unchanged.traits, json!({ "email": email }));
@@ -349,7 +354,10 @@ async fn settings_refuse_an_aal1_submission_once_a_second_factor_is_added(env: T
             .submit(early.id, submission, &req)
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Aal2Required), "{err:?}");
+        assert!(
+            matches!(err, Error::Flow(identa::flow::FlowError::Aal2Required)),
+            "{err:?}"
+        );
     }
     let unchanged = env.identa.identity(identity.id).await.unwrap();
     assert_eq!(unchanged.traits, json!({ "email": email }));

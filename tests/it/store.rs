@@ -1,17 +1,28 @@
-//! The store's two guards that single use rests on, through the `identa::store` traits
-//! alone: a flow write names the version it was loaded at and is refused once another
-//! write got there first (`StoreError::Stale`), and a one-time marker (a spent TOTP step
-//! or backup code) can be spent once. A refused commit writes nothing at all. Then both
-//! again with many writers at once.
+//! The store: the conformance suite every store must pass (`identa::testing`), on SQLite in
+//! memory, a SQLite file and PostgreSQL; and its two guards under contention — a flow
+//! write names the version it was loaded at, a one-time marker is spent once — with many
+//! writers at once.
 
 use chrono::Duration;
 use identa::flow::{FlowRequest, FlowType};
-use identa::store::{FlowCommit, FlowRecord, FlowStore, FlowWrite, StoreError};
+use identa::store::{Commit, FlowRecord, FlowStore, StoreError, Write};
 use uuid::Uuid;
 
-use crate::common::TestEnv;
 use crate::common::race::{ROUNDS, TASKS, released_together};
-use crate::{on_every_backend, on_pooled_backends};
+use crate::common::{Backend, TestEnv};
+use crate::on_pooled_backends;
+
+identa::store_conformance!(conformance_sqlite_memory, async {
+    TestEnv::new(Backend::SqliteMemory).await.into_store()
+});
+identa::store_conformance!(conformance_sqlite_file, async {
+    TestEnv::new(Backend::SqliteFile).await.into_store()
+});
+identa::store_conformance!(
+    conformance_postgres,
+    async { TestEnv::new(Backend::Postgres).await.into_store() },
+    #[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
+);
 
 /// A new flow (a recovery flow: nothing but its row), as the store returns it.
 async fn stored_flow(env: &TestEnv) -> FlowRecord {
@@ -33,152 +44,6 @@ fn next_version(loaded: &FlowRecord, mark: &str) -> FlowRecord {
     next
 }
 
-/// Commits `commit` through the `FlowStore` trait, without a hook.
-async fn commit(env: &TestEnv, commit: FlowCommit<'_>) -> Result<(), StoreError> {
-    env.store.commit_flow(&commit, None).await
-}
-
-async fn a_stale_flow_version_is_refused(env: TestEnv) {
-    let loaded = stored_flow(&env).await;
-    let first = next_version(&loaded, "first");
-    commit(
-        &env,
-        FlowCommit {
-            flows: vec![FlowWrite::Update(first.clone())],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap();
-
-    // A second writer that loaded the same version, with other effects in its commit.
-    let second = next_version(&loaded, "second");
-    let mut other = loaded.clone();
-    other.id = Uuid::new_v4();
-    let marker = Uuid::new_v4();
-    let kept_until = env.clock_now() + Duration::minutes(5);
-    let err = commit(
-        &env,
-        FlowCommit {
-            flows: vec![
-                FlowWrite::Insert(other.clone()),
-                FlowWrite::Update(second.clone()),
-            ],
-            spend: vec![(marker, kept_until)],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, StoreError::Stale { what: "flow" }), "{err:?}");
-    let stored = env.store.flow(loaded.id).await.unwrap().unwrap();
-    assert_eq!(stored.version, loaded.version + 1);
-    assert_eq!(stored.state, "first");
-    // Nothing of the refused commit was written: not the flow it inserted, not its marker.
-    assert!(env.store.flow(other.id).await.unwrap().is_none());
-    commit(
-        &env,
-        FlowCommit {
-            spend: vec![(marker, kept_until)],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap();
-
-    // Loaded again, the flow takes the next write.
-    let third = next_version(&stored, "third");
-    commit(
-        &env,
-        FlowCommit {
-            flows: vec![FlowWrite::Update(third.clone())],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        env.store.flow(loaded.id).await.unwrap().unwrap().state,
-        "third"
-    );
-}
-
-async fn a_one_time_marker_is_spent_once(env: TestEnv) {
-    let marker = Uuid::new_v4();
-    let kept_until = env.clock_now() + Duration::minutes(5);
-    commit(
-        &env,
-        FlowCommit {
-            spend: vec![(marker, kept_until)],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap();
-
-    // Spending it again fails the whole commit: the flow write in it is rolled back.
-    let loaded = stored_flow(&env).await;
-    let changed = next_version(&loaded, "spent twice");
-    let err = commit(
-        &env,
-        FlowCommit {
-            flows: vec![FlowWrite::Update(changed.clone())],
-            spend: vec![(marker, kept_until)],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, StoreError::Spent), "{err:?}");
-    let stored = env.store.flow(loaded.id).await.unwrap().unwrap();
-    assert_eq!(stored.version, loaded.version);
-    assert_ne!(stored.state, "spent twice");
-
-    // Another marker is another value.
-    commit(
-        &env,
-        FlowCommit {
-            spend: vec![(Uuid::new_v4(), kept_until)],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap();
-    // The marker is kept until the time it was given; pruning after that lets it go.
-    env.store
-        .delete_expired_flows(kept_until - Duration::seconds(1))
-        .await
-        .unwrap();
-    let again = commit(
-        &env,
-        FlowCommit {
-            spend: vec![(marker, kept_until)],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(again, StoreError::Spent), "{again:?}");
-    env.store
-        .delete_expired_flows(kept_until + Duration::seconds(1))
-        .await
-        .unwrap();
-    commit(
-        &env,
-        FlowCommit {
-            spend: vec![(marker, kept_until)],
-            ..FlowCommit::default()
-        },
-    )
-    .await
-    .unwrap();
-}
-
-on_every_backend!(
-    a_stale_flow_version_is_refused,
-    a_one_time_marker_is_spent_once
-);
-
 /// `TASKS` writers at once, each with the flow as loaded at the same version: exactly one
 /// write lands, the rest are `Stale`. Then `TASKS` commits spending one marker at once:
 /// exactly one succeeds.
@@ -188,11 +53,10 @@ async fn raced_commits_land_once(env: TestEnv) {
         let results = released_together(|i| {
             let (store, next) = (env.store.clone(), next_version(&loaded, &format!("w{i}")));
             async move {
-                let commit = FlowCommit {
-                    flows: vec![FlowWrite::Update(next.clone())],
-                    ..FlowCommit::default()
+                let commit = Commit {
+                    writes: vec![Write::UpdateFlow(next)],
                 };
-                store.commit_flow(&commit, None).await
+                store.commit(&commit, None).await
             }
         })
         .await;
@@ -208,15 +72,14 @@ async fn raced_commits_land_once(env: TestEnv) {
         assert_eq!(stored.state, format!("w{}", landed[0]));
 
         let marker = Uuid::new_v4();
-        let kept_until = env.clock_now() + Duration::minutes(5);
+        let until = env.clock_now() + Duration::minutes(5);
         let results = released_together(|_| {
             let store = env.store.clone();
             async move {
-                let commit = FlowCommit {
-                    spend: vec![(marker, kept_until)],
-                    ..FlowCommit::default()
+                let commit = Commit {
+                    writes: vec![Write::Spend { marker, until }],
                 };
-                store.commit_flow(&commit, None).await
+                store.commit(&commit, None).await
             }
         })
         .await;

@@ -2,7 +2,8 @@
 //! unknown addresses look like known ones; a code works once, also when raced.
 
 use identa::courier::TemplateKind;
-use identa::flow::verification::{VerificationStep, VerificationSubmission};
+use identa::flow::CodeSubmission;
+use identa::flow::verification::VerificationStep;
 use identa::flow::{FlowRequest, FlowState, FlowType};
 use identa::{Error, ErrorKind};
 
@@ -27,7 +28,7 @@ async fn verification_marks_the_address_verified(env: TestEnv) {
     let shown = invalid_flow(
         env.identa
             .verification_flow()
-            .submit(flow_id, VerificationSubmission::Code(wrong.into()), &req)
+            .submit(flow_id, CodeSubmission::Code(wrong.into()), &req)
             .await
             .unwrap_err(),
     );
@@ -35,7 +36,7 @@ async fn verification_marks_the_address_verified(env: TestEnv) {
     let step = env
         .identa
         .verification_flow()
-        .submit(flow_id, VerificationSubmission::Code(code), &req)
+        .submit(flow_id, CodeSubmission::Code(code), &req)
         .await
         .unwrap();
     let VerificationStep::Verified { flow, identity } = step else {
@@ -62,7 +63,7 @@ async fn verification_marks_the_address_verified(env: TestEnv) {
         .verification_flow()
         .submit(
             start.id,
-            VerificationSubmission::Email("ghost@example.com".into()),
+            CodeSubmission::Email("ghost@example.com".into()),
             &req,
         )
         .await
@@ -82,11 +83,7 @@ async fn verification_marks_the_address_verified(env: TestEnv) {
     let err = env
         .identa
         .verification_flow()
-        .submit(
-            fresh.id,
-            VerificationSubmission::Code("123456".into()),
-            &req,
-        )
+        .submit(fresh.id, CodeSubmission::Code("123456".into()), &req)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FlowState);
@@ -109,7 +106,7 @@ async fn verification_code_is_accepted_once_under_a_race(env: TestEnv) {
             async move {
                 identa
                     .verification_flow()
-                    .submit(flow_id, VerificationSubmission::Code(code), &req)
+                    .submit(flow_id, CodeSubmission::Code(code), &req)
                     .await
             }
         })
@@ -121,8 +118,10 @@ async fn verification_code_is_accepted_once_under_a_race(env: TestEnv) {
         assert_eq!(verified, 1, "round {round}: {results:#?}");
         for result in results.iter().filter(|r| r.is_err()) {
             let replay = match result {
-                Err(Error::FlowInvalid(flow)) => form_message_ids(flow) == vec![4_070_002],
-                Err(Error::ConcurrentUpdate { what: "flow" }) => true,
+                Err(Error::Flow(identa::flow::FlowError::Invalid(flow))) => {
+                    form_message_ids(flow) == vec![4_070_002]
+                }
+                Err(Error::Store(identa::store::StoreError::Stale { what: "flow" })) => true,
                 _ => false,
             };
             assert!(replay, "round {round}: {result:#?}");

@@ -5,12 +5,15 @@
 //! counter went backwards, an answer replayed to a new challenge, removing the last way
 //! to sign in.
 
-use identa::config::RelyingParty;
+use identa::Error;
+use identa::credential::password::Password;
+use identa::credential::webauthn::RelyingParty;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::registration::{Registered, RegistrationSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::{Flow, FlowRequest, FlowState, FlowType};
-use identa::{Aal, CredentialType, Error, Password, SessionToken};
+use identa::identity::{Aal, CredentialType};
+use identa::session::SessionToken;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::error::WebauthnCError;
@@ -159,12 +162,12 @@ async fn security_key_as_second_factor(env: TestEnv) {
     assert_eq!(label.id, 1_050_018);
     assert_eq!(label.text, "Remove security key \"Blue key\"");
     let key_id = remove.value().and_then(Value::as_str).unwrap().to_owned();
-    // The settings flow offers a fresh ceremony for another key, with its script.
+    // The settings flow offers a fresh ceremony for another key, with its script node
+    // (where the script is served, the HTTP layer fills in).
     assert!(saved.flow.ui.node("webauthn_register_trigger").is_some());
     assert!(saved.flow.ui.nodes.iter().any(|n| matches!(
         &n.attributes,
-        identa::flow::ui::NodeAttributes::Script(s)
-            if s.src.ends_with("/.well-known/ory/webauthn.js") && s.integrity.starts_with("sha512-")
+        identa::flow::ui::NodeAttributes::Script(s) if s.id == "webauthn_script"
     )));
 
     // Step up with the key: the same session becomes aal2, by method webauthn.
@@ -697,10 +700,10 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
     assert!(
         matches!(
             err,
-            Error::FlowState {
+            Error::Flow(identa::flow::FlowError::State {
                 state: FlowState::PassedChallenge,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );

@@ -1,6 +1,6 @@
-//! identa inside an actix-web application: the public API (with the UI under `/ui` and at
-//! `/`) and the admin API on two listeners, and [`CurrentSession`], the extractor a host's
-//! own handlers use to require a signed-in user.
+//! identa inside an actix-web application: the public API (with the UI) and the admin API
+//! on two listeners, and [`CurrentSession`], the extractor a host's own handlers use to
+//! require a signed-in user. Everything not actix-specific is [`identa_host`]'s.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use identa::http::{AdminApi, ClientIp, PublicApi};
-use identa::{AuthenticatedSession, Identa, SessionToken};
+use identa::Identa;
+use identa::http::ClientIp;
+use identa::session::AuthenticatedSession;
+use identa_host::{BoxError, Host};
 
 pub use identa_host::HostConfig;
 
@@ -41,101 +43,59 @@ fn from_identa(res: identa::http::Response) -> HttpResponse {
     out.body(res.into_body().to_vec())
 }
 
-async fn public(
-    req: HttpRequest,
-    body: web::Bytes,
-    api: web::Data<Arc<PublicApi>>,
-    ui: web::Data<identa_ui::Ui>,
-) -> HttpResponse {
+async fn public(req: HttpRequest, body: web::Bytes, host: web::Data<Arc<Host>>) -> HttpResponse {
     let converted = to_identa(&req, body);
     if identa_ui::Ui::serves(req.path()) {
-        if let Some(res) = ui.handle(converted).await {
+        if let Some(res) = host.ui.handle(converted).await {
             return from_identa(res);
         }
         return HttpResponse::NotFound().finish();
     }
-    from_identa(api.handle(converted).await)
+    from_identa(host.public.handle(converted).await)
 }
 
-async fn admin(req: HttpRequest, body: web::Bytes, api: web::Data<Arc<AdminApi>>) -> HttpResponse {
-    from_identa(api.handle(to_identa(&req, body)).await)
+async fn admin(req: HttpRequest, body: web::Bytes, host: web::Data<Arc<Host>>) -> HttpResponse {
+    from_identa(host.admin.handle(to_identa(&req, body)).await)
 }
 
 /// The signed-in user of a request (session cookie, `X-Session-Token` or
 /// `Authorization: Bearer`), for a host's own handlers; 401 with Kratos's
-/// `session_inactive` error when there is none.
+/// `session_inactive` error when there is none. Needs `web::Data<Arc<Host>>` as app data.
 #[derive(Debug, Clone)]
 pub struct CurrentSession(pub AuthenticatedSession);
-
-/// What [`CurrentSession`] needs, as app data.
-#[derive(Clone)]
-pub struct SessionState {
-    /// The engine.
-    pub identa: Identa,
-    /// The session cookie's name.
-    pub cookie_name: String,
-}
 
 impl FromRequest for CurrentSession {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<SessionState>>().cloned();
-        let header = |name: &str| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let token = header("x-session-token")
-            .filter(|t| !t.is_empty())
-            .or_else(|| {
-                header("authorization")
-                    .and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_owned()))
-            })
-            .or_else(|| {
-                let name = state
-                    .as_ref()
-                    .map(|s| s.cookie_name.clone())
-                    .unwrap_or_default();
-                req.headers()
-                    .get_all("cookie")
-                    .filter_map(|v| v.to_str().ok())
-                    .flat_map(|v| v.split(';'))
-                    .filter_map(|pair| pair.trim().split_once('='))
-                    .find(|(n, v)| *n == name && !v.is_empty())
-                    .map(|(_, v)| v.to_owned())
-            });
+        let host = req.app_data::<web::Data<Arc<Host>>>().cloned();
+        let req = req.clone();
         Box::pin(async move {
-            let refused = |err: &identa::Error| {
-                actix_web::error::InternalError::from_response(
-                    err.to_string(),
-                    from_identa(identa::http::response::from_error(err)),
-                )
-                .into()
+            let refused = |res: identa::http::Response| {
+                let reason = String::from_utf8_lossy(res.body()).into_owned();
+                actix_web::error::InternalError::from_response(reason, from_identa(res)).into()
             };
-            let inactive = identa::Error::SessionInactive(identa::session::SessionRefusal::Unknown);
-            let (Some(state), Some(token)) = (state, token) else {
-                return Err(refused(&inactive));
+            let Some(host) = host else {
+                return Err(actix_web::error::ErrorInternalServerError(
+                    "CurrentSession needs web::Data<Arc<Host>> as app data",
+                ));
             };
-            state
-                .identa
-                .whoami(&SessionToken::from_client(token))
-                .await
-                .map(CurrentSession)
-                .map_err(|e| refused(&e))
+            let headers = req.headers();
+            host.current_session(
+                |name| headers.get(name).and_then(|v| v.to_str().ok()),
+                headers.get_all("cookie").filter_map(|v| v.to_str().ok()),
+            )
+            .await
+            .map(CurrentSession)
+            .map_err(refused)
         })
     }
 }
 
-/// A tiny protected route: what a host's own handler using [`CurrentSession`] looks like.
+/// The example's protected route.
 async fn me(CurrentSession(me): CurrentSession) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "identity_id": me.identity.id,
-        "email": me.identity.traits.get("email"),
-        "session_id": me.session.id,
-    }))
+    HttpResponse::Ok().json(identa_host::me(&me))
 }
 
 /// A running host.
@@ -148,7 +108,7 @@ pub struct Running {
     pub identa: Identa,
     handles: Vec<actix_web::dev::ServerHandle>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    _courier: identa::courier::CourierWorker,
+    _host: Arc<Host>,
 }
 
 impl Running {
@@ -171,31 +131,23 @@ impl Drop for Running {
     }
 }
 
-/// Builds the engine from `config` and serves both APIs (and the courier worker).
-pub async fn start(
-    mut config: HostConfig,
-) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
-    let public_listener = TcpListener::bind(config.public_addr)?;
-    let admin_listener = TcpListener::bind(config.admin_addr)?;
+/// Builds the host from `config` and serves both APIs.
+pub async fn start(mut config: HostConfig) -> Result<Running, BoxError> {
+    let public_listener = TcpListener::bind(config.public_addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.public_addr))?;
+    let admin_listener = TcpListener::bind(config.admin_addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.admin_addr))?;
     let public_addr = public_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     config.public_addr = public_addr;
-    let (identa, http_config, mailer) = config.build().await?;
-    let courier = identa.courier().spawn(mailer);
-    let limit = http_config.max_body_bytes;
-    let public_api = Arc::new(PublicApi::new(identa.clone(), http_config.clone()));
-    let admin_api = Arc::new(AdminApi::new(identa.clone(), http_config.clone()));
-    let ui = identa_ui::Ui::new(public_api.clone());
-    let session_state = SessionState {
-        identa: identa.clone(),
-        cookie_name: http_config.cookies.session_name.clone(),
-    };
+    let host = Arc::new(Host::build(&config).await?);
+    let limit = host.body_limit;
+    let data = web::Data::new(host.clone());
+    let public_data = data.clone();
     let public_server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(web::PayloadConfig::new(limit))
-            .app_data(web::Data::new(public_api.clone()))
-            .app_data(web::Data::new(ui.clone()))
-            .app_data(web::Data::new(session_state.clone()))
+            .app_data(public_data.clone())
             .route("/app/me", web::get().to(me))
             .default_service(web::to(public))
     })
@@ -205,7 +157,7 @@ pub async fn start(
     let admin_server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(web::PayloadConfig::new(limit))
-            .app_data(web::Data::new(admin_api.clone()))
+            .app_data(data.clone())
             .default_service(web::to(admin))
     })
     .workers(1)
@@ -219,13 +171,12 @@ pub async fn start(
             }
         })
     };
-    let tasks = vec![spawn(public_server), spawn(admin_server)];
     Ok(Running {
         public_addr,
         admin_addr,
-        identa,
+        identa: host.identa.clone(),
         handles,
-        tasks,
-        _courier: courier,
+        tasks: vec![spawn(public_server), spawn(admin_server)],
+        _host: host,
     })
 }

@@ -1,6 +1,6 @@
 //! The shared HTTP suite against the actix-web host.
 
-use identa::config::PasswordConfig;
+use identa::credential::password::PasswordConfig;
 use identa_actix::{HostConfig, start};
 use identa_http_suite::Host;
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use identa::Password;
-use identa::config::PasswordConfig;
+use identa::credential::password::Password;
+use identa::credential::password::PasswordConfig;
 use identa::credential::password::PasswordHasher;
 use identa_axum::{HostConfig, start};
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-use identa::config::PasswordConfig;
+use identa::credential::password::PasswordConfig;
 use identa_axum::{HostConfig, start};
 
 /// The address the README tells a new user to open.

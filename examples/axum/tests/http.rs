@@ -1,6 +1,6 @@
 //! The shared HTTP suite against the axum host.
 
-use identa::config::PasswordConfig;
+use identa::credential::password::PasswordConfig;
 use identa_axum::{HostConfig, start};
 use identa_http_suite::Host;
 

@@ -19,14 +19,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use identa::config::{PasswordConfig, RelyingParty};
 use identa::courier::{LoggingMailer, Mailer};
+use identa::credential::password::PasswordConfig;
+use identa::credential::webauthn::RelyingParty;
 use identa::http::HttpConfig;
-use identa::secret::{Secret, Secrets};
-use identa::{Config, Identa, SchemaRegistry, SeaOrmStore};
+use identa::identity::SchemaRegistry;
+use identa::store::SeaOrmStore;
+use identa::{Config, Identa, Secret, Secrets};
 use serde_json::{Value, json};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 /// Everything the host needs to start.
 #[derive(Debug, Clone)]

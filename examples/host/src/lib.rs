@@ -1,7 +1,151 @@
 //! What the example hosts share: their configuration ([`HostConfig`]: defaults, a JSON
-//! file, environment variables) and building the engine, HTTP settings and mailer from it.
-//! Each host (`identa-axum`, `identa-actix`) adds only its framework's glue.
+//! file, environment variables) and everything a host runs whatever its framework
+//! ([`Host`]: the engine, the public and admin APIs, the UI, the courier worker and the
+//! hourly housekeeping; the extractor's logic; the `/app/me` example route). Each
+//! framework crate (`identa-axum`, `identa-actix`) keeps only its adapter: converting
+//! requests, listening, and its `CurrentSession` extractor over [`Host::current_session`].
 
 pub mod config;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use identa::Identa;
+use identa::courier::CourierWorker;
+use identa::http::request::{TokenFrom, session_token};
+use identa::http::{AdminApi, PublicApi};
+use identa::session::{AuthenticatedSession, SessionError, SessionRefusal};
+use identa_ui::Ui;
+use serde_json::{Value, json};
+
 pub use config::{HostConfig, default_schema};
+
+/// An error a host's start-up reports.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How often the hosts run [`Identa::prune`].
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Everything a host serves, built from its configuration. Dropping it stops its
+/// background tasks (the courier worker, housekeeping).
+#[derive(Debug)]
+pub struct Host {
+    /// The engine.
+    pub identa: Identa,
+    /// The public API (port 4433 by convention).
+    pub public: Arc<PublicApi>,
+    /// The admin API (port 4434): serve it on its own, private listener.
+    pub admin: Arc<AdminApi>,
+    /// The server-rendered UI under `/ui` (and `/`).
+    pub ui: Ui,
+    /// The largest request body read.
+    pub body_limit: usize,
+    _courier: CourierWorker,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.housekeeping.abort();
+    }
+}
+
+impl Host {
+    /// Builds the engine, the APIs and the UI from `config`, and starts the courier worker
+    /// and hourly housekeeping ([`Identa::prune`]). Call it inside a Tokio runtime.
+    pub async fn build(config: &HostConfig) -> Result<Self, BoxError> {
+        let (identa, http_config, mailer) = config.build().await?;
+        let courier = identa.courier().spawn(mailer);
+        let housekeeping = {
+            let identa = identa.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(PRUNE_EVERY);
+                loop {
+                    every.tick().await;
+                    if let Err(err) = identa.prune().await {
+                        tracing::warn!(error = %err, "housekeeping failed; retrying in an hour");
+                    }
+                }
+            })
+        };
+        let public = Arc::new(PublicApi::new(identa.clone(), http_config.clone()));
+        let admin = Arc::new(AdminApi::new(identa.clone(), http_config.clone()));
+        Ok(Self {
+            ui: Ui::new(public.clone()),
+            identa,
+            public,
+            admin,
+            body_limit: http_config.max_body_bytes,
+            _courier: courier,
+            housekeeping,
+        })
+    }
+
+    /// The signed-in user of a request — what a framework's `CurrentSession` extractor
+    /// calls: the token from `X-Session-Token`, `Authorization: Bearer` or the session
+    /// cookie (read by identa's one reader, [`session_token`]), then `whoami`. Refused
+    /// with the response to send: Kratos's 401 `session_inactive` (or 403 when a second
+    /// factor is needed).
+    ///
+    /// `header` gives a header's value by lower-case name; `cookies` every `Cookie`
+    /// header's value — whatever `http` crate the framework uses.
+    pub async fn current_session<'a>(
+        &self,
+        header: impl Fn(&str) -> Option<&'a str>,
+        cookies: impl IntoIterator<Item = &'a str>,
+    ) -> Result<AuthenticatedSession, identa::http::Response> {
+        let cookie = TokenFrom::HeadersOrCookie(&self.public.config().cookies.session_name);
+        let token = session_token(header, cookies, cookie).ok_or_else(|| {
+            identa::http::response::from_error(
+                &SessionError::Inactive(SessionRefusal::Unknown).into(),
+            )
+        })?;
+        self.identa
+            .whoami(&token)
+            .await
+            .map_err(|err| identa::http::response::from_error(&err))
+    }
+}
+
+/// What the example's `/app/me` route answers: a host's own handler behind
+/// `CurrentSession`, in a few lines.
+pub fn me(session: &AuthenticatedSession) -> Value {
+    json!({
+        "identity_id": session.identity.id,
+        "email": session.identity.traits.get("email"),
+        "session_id": session.session.id,
+    })
+}
+
+/// Logs to stderr at `RUST_LOG`'s level (default `info`).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+}
+
+/// Logs where a started host listens, and where a person opens it.
+pub fn announce(framework: &str, public: std::net::SocketAddr, admin: std::net::SocketAddr) {
+    let ui = if public.ip().is_loopback() {
+        format!("http://localhost:{}/ui/", public.port())
+    } else {
+        format!("http://{public}/ui/")
+    };
+    tracing::info!(
+        %ui,
+        public = %format!("http://{public}"),
+        admin = %format!("http://{admin}"),
+        "identa ({framework}) is listening: open the UI in a browser (the admin API stays private)"
+    );
+}
+
+/// Runs until `serving` ends or Ctrl-C.
+pub async fn until_ctrl_c(serving: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        () = serving => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+    }
+}

@@ -60,6 +60,29 @@ pub async fn security_keys_and_passkeys(host: &Host) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{flow}");
+    // The form posts to this API, and its script node loads the script served above.
+    assert_eq!(
+        flow["ui"]["action"],
+        format!(
+            "{}/self-service/settings?flow={}",
+            host.public,
+            flow["id"].as_str().unwrap()
+        )
+    );
+    let script = flow["ui"]["nodes"]
+        .as_array()
+        .and_then(|nodes| {
+            nodes
+                .iter()
+                .find(|n| n["attributes"]["id"] == "webauthn_script")
+        })
+        .map(|n| &n["attributes"])
+        .expect("a script node");
+    assert_eq!(
+        script["src"],
+        format!("{}/.well-known/ory/webauthn.js", host.public)
+    );
+    assert!(script["integrity"].as_str().unwrap().starts_with("sha512-"));
     let mut key = SoftPasskey::new(true);
     let options: CreationChallengeResponse =
         serde_json::from_str(&value_of(&flow, "webauthn_register_trigger")).unwrap();

@@ -174,7 +174,7 @@ fn node_html(node: &Value) -> String {
         // The same script the node names, from this page's own origin.
         Some("script") => format!(
             "<script src=\"{}\" async></script>",
-            identa::flow::webauthn::SCRIPT_PATH
+            identa::http::WEBAUTHN_SCRIPT_PATH
         ),
         Some("a") => format!(
             "<p><a href=\"{}\">{}</a></p>",

@@ -231,9 +231,7 @@ impl Ui {
         let (_, logout) = self
             .call(req, Method::GET, "/self-service/logout/browser", None)
             .await;
-        let csrf = inc
-            .cookie(identa::flow::csrf::COOKIE_NAME)
-            .unwrap_or_default();
+        let csrf = inc.cookie(identa::http::CSRF_COOKIE).unwrap_or_default();
         let identity = &me["identity"];
         let traits: String = identity["traits"]
             .as_object()
@@ -324,9 +322,7 @@ impl Ui {
     async fn revoke(&self, req: &identa::http::Request, inc: &Incoming<'_>) -> Response {
         let form = inc.body(4096).unwrap_or_default();
         let submitted = form["csrf"].as_str().unwrap_or_default();
-        let cookie = inc
-            .cookie(identa::flow::csrf::COOKIE_NAME)
-            .unwrap_or_default();
+        let cookie = inc.cookie(identa::http::CSRF_COOKIE).unwrap_or_default();
         // Double submit: only a page of this site can know the cookie's value.
         let same: bool =
             subtle::ConstantTimeEq::ct_eq(submitted.as_bytes(), cookie.as_bytes()).into();

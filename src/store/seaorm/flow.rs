@@ -12,8 +12,7 @@ use super::{
     revoke_sessions_in, update_session_in,
 };
 use crate::store::{
-    CommitHook, FlowCommit, FlowRecord, FlowStore, FlowWrite, OutboxMessage, StoreError,
-    Transaction,
+    Commit, CommitHook, FlowRecord, FlowStore, OutboxMessage, StoreError, Transaction, Write,
 };
 
 fn flow_row(f: &FlowRecord) -> flow::ActiveModel {
@@ -68,21 +67,21 @@ impl FlowStore for SeaOrmStore {
         }))
     }
 
-    async fn commit_flow(
+    async fn commit(
         &self,
-        commit: &FlowCommit<'_>,
+        commit: &Commit<'_>,
         hook: Option<&dyn CommitHook>,
     ) -> Result<(), StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
-        for write in &commit.flows {
+        for write in &commit.writes {
             match write {
-                FlowWrite::Insert(f) => {
+                Write::InsertFlow(f) => {
                     flow::Entity::insert(flow_row(f))
                         .exec(&tx)
                         .await
                         .map_err(db_err)?;
                 }
-                FlowWrite::Update(f) => {
+                Write::UpdateFlow(f) => {
                     let res = flow::Entity::update_many()
                         .set(flow_row(f))
                         .filter(flow::Column::Id.eq(f.id))
@@ -94,42 +93,38 @@ impl FlowStore for SeaOrmStore {
                         return Err(StoreError::Stale { what: "flow" });
                     }
                 }
+                Write::Spend { marker, until } => {
+                    let spent = spent_code::ActiveModel {
+                        id: Set(*marker),
+                        expires_at: Set(*until),
+                    };
+                    if let Err(err) = spent_code::Entity::insert(spent).exec(&tx).await {
+                        return Err(match db_err(err) {
+                            StoreError::Conflict { .. } => StoreError::Spent,
+                            other => other,
+                        });
+                    }
+                }
+                Write::InsertIdentity(identity) => insert_identity_in(&tx, identity).await?,
+                Write::ReplaceIdentity(identity) => replace_identity_in(&tx, identity).await?,
+                Write::RevokeSessions { identity_id, keep } => {
+                    revoke_sessions_in(&tx, *identity_id, *keep).await?;
+                }
+                Write::InsertSession(session, token) => {
+                    insert_session_in(&tx, session, token).await?;
+                }
+                Write::UpdateSession(session) => {
+                    if !update_session_in(&tx, session).await? {
+                        return Err(StoreError::NotFound { what: "session" });
+                    }
+                }
+                Write::Enqueue(message) => {
+                    courier_message::Entity::insert(outbox_row(message))
+                        .exec(&tx)
+                        .await
+                        .map_err(db_err)?;
+                }
             }
-        }
-        for (id, expires_at) in &commit.spend {
-            let spent = spent_code::ActiveModel {
-                id: Set(*id),
-                expires_at: Set(*expires_at),
-            };
-            if let Err(err) = spent_code::Entity::insert(spent).exec(&tx).await {
-                return Err(match db_err(err) {
-                    StoreError::Conflict { .. } => StoreError::Spent,
-                    other => other,
-                });
-            }
-        }
-        if let Some(identity) = commit.insert_identity {
-            insert_identity_in(&tx, identity).await?;
-        }
-        if let Some(identity) = commit.replace_identity {
-            replace_identity_in(&tx, identity).await?;
-        }
-        if let Some((identity_id, keep)) = commit.revoke_sessions {
-            revoke_sessions_in(&tx, identity_id, keep).await?;
-        }
-        if let Some((session, token)) = &commit.insert_session {
-            insert_session_in(&tx, session, token).await?;
-        }
-        if let Some(session) = commit.update_session
-            && !update_session_in(&tx, session).await?
-        {
-            return Err(StoreError::NotFound { what: "session" });
-        }
-        if !commit.messages.is_empty() {
-            courier_message::Entity::insert_many(commit.messages.iter().map(outbox_row))
-                .exec(&tx)
-                .await
-                .map_err(db_err)?;
         }
         if let Some(hook) = hook {
             hook.run(&Transaction::new(&tx))

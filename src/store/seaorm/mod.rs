@@ -1,6 +1,8 @@
 //! The sea-orm store: SQLite (a file in WAL mode, or `sqlite::memory:` pinned to one
-//! connection) and, with the `postgres` feature, PostgreSQL. Each trait method is one
-//! transaction; unique indexes turn clashes into [`StoreError::Conflict`].
+//! connection) and, with the `postgres` feature, PostgreSQL. Each write that changes one
+//! thing is one transaction, a [`Commit`](crate::store::Commit) is one transaction;
+//! housekeeping deletes statement by statement. Unique indexes turn clashes into
+//! [`StoreError::Conflict`].
 
 mod courier;
 mod entity;
@@ -30,7 +32,7 @@ use self::entity::{
 use super::{
     AddressKind, IdentityStore, Page, PageRequest, SessionEvents, SessionStore, Store, StoreError,
 };
-use crate::identity::schema::AddressVia;
+use crate::identity::AddressVia;
 use crate::identity::{
     Credential, CredentialType, Identity, RecoveryAddress, UnknownVariant, VerifiableAddress,
 };

@@ -1,11 +1,14 @@
 //! Signing up and signing in, the ways the suite does it: through the library calls
 //! (`Identa::register`, `Identa::login`) or through API self-service flows.
 
+use identa::Error;
+use identa::credential::password::Password;
 use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::registration::{Registered, RegistrationSubmission};
 use identa::flow::{ContinueWith, Flow, FlowRequest, FlowType};
+use identa::identity::Identity;
 use identa::session::SessionRefusal;
-use identa::{Error, Identity, Login, Password, SessionToken};
+use identa::session::{Login, SessionToken};
 use serde_json::json;
 
 use super::{PASSWORD, TestEnv};
@@ -96,7 +99,7 @@ pub async fn api_login(env: &TestEnv, identifier: &str, password: &str) -> Resul
 /// Why a session was refused (`Error::SessionInactive`); panics on any other error.
 pub fn session_refusal(err: Error) -> SessionRefusal {
     match err {
-        Error::SessionInactive(reason) => reason,
+        Error::Session(identa::session::SessionError::Inactive(reason)) => reason,
         other => panic!("expected a refused session, got {other:?}"),
     }
 }

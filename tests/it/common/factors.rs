@@ -1,11 +1,12 @@
 //! Second factors as the flow tests use them.
 
+use identa::Error;
 use identa::credential::totp::TotpSecret;
 use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::ui::NodeAttributes;
 use identa::flow::{Flow, FlowType};
-use identa::{Error, SessionToken};
+use identa::session::SessionToken;
 
 use super::{TestEnv, with_session};
 

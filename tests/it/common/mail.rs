@@ -1,7 +1,7 @@
 //! Reading the outbox: the messages to an address, and the code one of them carries.
 
-use identa::PageRequest;
 use identa::courier::{Message, TemplateKind};
+use identa::store::PageRequest;
 
 use super::TestEnv;
 

@@ -18,8 +18,10 @@ pub use ui::*;
 
 use std::sync::Arc;
 
-use identa::config::PasswordConfig;
-use identa::{Config, Identa, ManualClock, SchemaRegistry, SeaOrmStore};
+use identa::credential::password::PasswordConfig;
+use identa::identity::SchemaRegistry;
+use identa::store::SeaOrmStore;
+use identa::{Config, Identa, ManualClock};
 use serde_json::{Value, json};
 
 /// The password the suite registers with.
@@ -140,6 +142,12 @@ impl TestEnv {
         }
     }
 
+    /// The store, and what must outlive it (a SQLite file's directory): a fixture for
+    /// the store conformance suite.
+    pub fn into_store(self) -> (SeaOrmStore, Option<tempfile::TempDir>) {
+        (self.store, self._dir)
+    }
+
     /// The test clock's now.
     pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
         identa::Clock::now(&*self.clock)
@@ -147,7 +155,7 @@ impl TestEnv {
 
     /// A second engine on the same database (another "app instance"), with its own
     /// session cache.
-    pub async fn second_engine(&self, cache: identa::config::SessionCacheConfig) -> Identa {
+    pub async fn second_engine(&self, cache: identa::SessionCacheConfig) -> Identa {
         let mut config = test_config();
         config.session.cache = cache;
         let mut schemas = SchemaRegistry::new();

@@ -44,7 +44,7 @@ pub fn all_message_ids(flow: &Flow) -> Vec<u32> {
 /// The flow of a submission refused with messages to show (`Error::FlowInvalid`).
 pub fn invalid_flow(err: Error) -> Flow {
     match err {
-        Error::FlowInvalid(flow) => *flow,
+        Error::Flow(identa::flow::FlowError::Invalid(flow)) => *flow,
         other => panic!("expected a flow with validation messages, got {other:?}"),
     }
 }

@@ -1,0 +1,109 @@
+//! Building an [`Identa`]: a store and at least one identity schema are required; the
+//! rest has defaults (configuration, templates, no hooks, the system clock).
+
+use std::sync::Arc;
+
+use super::cache::SessionCache;
+use super::{Identa, Inner};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::courier::Templates;
+use crate::credential::password::PasswordHasher;
+use crate::error::{Error, Result};
+use crate::hook::{Hooks, NoHooks};
+use crate::identity::SchemaRegistry;
+use crate::secret::Keyring;
+use crate::store::Store;
+
+/// Builds an [`Identa`]: a store and at least one identity schema are required.
+#[must_use]
+#[derive(Default)]
+pub struct IdentaBuilder {
+    config: Config,
+    schemas: SchemaRegistry,
+    store: Option<Arc<dyn Store>>,
+    clock: Option<Arc<dyn Clock>>,
+    templates: Templates,
+    hooks: Option<Arc<dyn Hooks>>,
+}
+
+impl IdentaBuilder {
+    /// Uses this configuration (default: [`Config::default`]).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Uses this store (required), e.g. a [`SeaOrmStore`](crate::store::SeaOrmStore).
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Uses a shared store.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses this schema registry (required: at least one schema).
+    pub fn schemas(mut self, schemas: SchemaRegistry) -> Self {
+        self.schemas = schemas;
+        self
+    }
+
+    /// Uses these email templates (default: the built-in English ones).
+    pub fn templates(mut self, templates: Templates) -> Self {
+        self.templates = templates;
+        self
+    }
+
+    /// Runs these hooks in every flow (default: none). See [`crate::hook`].
+    pub fn hooks(mut self, hooks: impl Hooks + 'static) -> Self {
+        self.hooks = Some(Arc::new(hooks));
+        self
+    }
+
+    /// Uses this clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Builds the engine. Fails if no store or no schema was given, or if the password
+    /// parameters, secrets or WebAuthn relying party are invalid.
+    pub fn build(self) -> Result<Identa> {
+        let store = self.store.ok_or_else(|| {
+            Error::InvalidInput(
+                "no store configured: call IdentaBuilder::store(SeaOrmStore::connect(url).await?)"
+                    .into(),
+            )
+        })?;
+        if self.schemas.default_id().is_none() {
+            return Err(Error::InvalidInput(
+                "no identity schema registered: add one with SchemaRegistry::add".into(),
+            ));
+        }
+        let hasher = PasswordHasher::new(self.config.password.clone())?;
+        let keyring = Keyring::new(&self.config.secrets)
+            .map_err(|e| Error::InvalidInput(format!("secrets: {e}")))?;
+        let webauthn = match &self.config.flows.webauthn {
+            Some(rp) => Some(rp.build().map_err(Error::InvalidInput)?),
+            None => None,
+        };
+        Ok(Identa {
+            inner: Arc::new(Inner {
+                cache: SessionCache::new(self.config.session.cache),
+                keyring: Arc::new(keyring),
+                templates: Arc::new(self.templates),
+                hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
+                webauthn,
+                config: self.config,
+                schemas: self.schemas,
+                hasher,
+                store,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            }),
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! The engine's answers to what flows may read ([`Facts`]): the store for identities, the
+//! bounded hasher for passwords, the configuration, and the host's before hook.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::Identa;
+use crate::credential::password::{Password, PasswordConfig, PasswordError};
+use crate::credential::webauthn::RelyingParty;
+use crate::flow::{Facts, FlowsConfig};
+use crate::hook::{BeforeEvent, HookError};
+use crate::identity::{AddressVia, CredentialType, Identity, SchemaRegistry};
+use crate::secret::Keyring;
+use crate::store::{AddressKind, StoreError};
+
+#[async_trait]
+impl Facts for Identa {
+    fn now(&self) -> DateTime<Utc> {
+        Identa::now(self)
+    }
+
+    fn config(&self) -> &FlowsConfig {
+        &self.inner.config.flows
+    }
+
+    fn password_config(&self) -> &PasswordConfig {
+        &self.inner.config.password
+    }
+
+    fn session_lifespan(&self) -> Duration {
+        self.inner.config.session.lifespan
+    }
+
+    fn schemas(&self) -> &SchemaRegistry {
+        &self.inner.schemas
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    fn webauthn(&self) -> Option<(&webauthn_rs::Webauthn, &RelyingParty)> {
+        self.inner
+            .webauthn
+            .as_ref()
+            .zip(self.inner.config.flows.webauthn.as_ref())
+    }
+
+    async fn identity(&self, id: Uuid) -> Result<Option<Identity>, StoreError> {
+        self.inner.store.identity(id).await
+    }
+
+    async fn identity_by_identifier(
+        &self,
+        credential_type: CredentialType,
+        identifier: &str,
+    ) -> Result<Option<Identity>, StoreError> {
+        self.inner
+            .store
+            .identity_by_identifier(credential_type, identifier)
+            .await
+    }
+
+    async fn identity_by_address(
+        &self,
+        kind: AddressKind,
+        via: AddressVia,
+        value: &str,
+    ) -> Result<Option<Identity>, StoreError> {
+        self.inner.store.identity_by_address(kind, via, value).await
+    }
+
+    async fn hash_password(&self, password: &Password) -> Result<String, PasswordError> {
+        self.inner.hasher.hash(password).await
+    }
+
+    async fn verify_password(
+        &self,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<bool, PasswordError> {
+        self.inner.hasher.verify(password, stored).await
+    }
+
+    fn needs_rehash(&self, stored: &str) -> bool {
+        self.inner.hasher.needs_rehash(stored)
+    }
+
+    async fn before(&self, event: &BeforeEvent<'_>) -> Result<(), HookError> {
+        self.inner.hooks.before(event).await
+    }
+}

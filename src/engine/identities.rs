@@ -1,0 +1,200 @@
+//! Identities and their credentials, outside any flow: what a host or the admin API does
+//! directly (register, create, import, read, change, delete, list).
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::Identa;
+use crate::credential::password::{self, Password};
+use crate::credential::webauthn;
+use crate::error::{Error, Result};
+use crate::identity::{
+    CredentialType, Identity, IdentityUpdate, NewIdentity, check_traits, normalize,
+};
+use crate::store::{Page, PageRequest, SessionEvent};
+
+impl Identa {
+    /// Registers a user of the default schema with a password: validates the traits,
+    /// checks the password policy, and stores identity, credential and addresses at once.
+    pub async fn register(&self, traits: Value, password: &Password) -> Result<Identity> {
+        self.create_identity(
+            NewIdentity {
+                traits,
+                ..NewIdentity::default()
+            },
+            Some(password),
+        )
+        .await
+    }
+
+    /// Creates an identity, optionally with a password (policy-checked and hashed).
+    pub async fn create_identity(
+        &self,
+        new: NewIdentity,
+        password: Option<&Password>,
+    ) -> Result<Identity> {
+        let (mut identity, identifiers) = self.draft_identity(new)?;
+        if let Some(password) = password {
+            let identifiers = needs_password_identifiers(&identity, identifiers)?;
+            password::check_policy(&self.inner.config.password, password, &identifiers)?;
+            let hash = self.inner.hasher.hash(password).await?;
+            password::set_on(&mut identity, identifiers, hash, self.now());
+        }
+        self.inner.store.insert_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    /// Creates an identity whose password is already hashed (an import from Kratos or
+    /// another system). The hash must be one identa can verify; it is re-hashed with the
+    /// configured parameters at the first successful login.
+    pub async fn import_identity(
+        &self,
+        new: NewIdentity,
+        hashed_password: &str,
+    ) -> Result<Identity> {
+        if !self.inner.hasher.can_verify(hashed_password) {
+            return Err(Error::InvalidInput(
+                "hashed_password is not a hash identa can verify: use an argon2id or argon2i PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash) or a bcrypt hash ($2a$/$2b$/$2y$, cost 4 to 15)"
+                    .into(),
+            ));
+        }
+        let (mut identity, identifiers) = self.draft_identity(new)?;
+        let identifiers = needs_password_identifiers(&identity, identifiers)?;
+        password::set_on(
+            &mut identity,
+            identifiers,
+            hashed_password.to_owned(),
+            self.now(),
+        );
+        self.inner.store.insert_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    /// A new identity of the schema `new` names (or the default), validated, without
+    /// credentials, and the password identifiers its traits mark.
+    fn draft_identity(&self, new: NewIdentity) -> Result<(Identity, Vec<String>)> {
+        let schema_id = match &new.schema_id {
+            Some(id) => id.clone(),
+            None => self
+                .inner
+                .schemas
+                .default_id()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let schema = self.inner.schemas.get(&schema_id)?;
+        let (identity, extracted) = Identity::draft(&schema, new, self.now())?;
+        Ok((identity, extracted.password_identifiers))
+    }
+
+    /// An identity by id.
+    pub async fn identity(&self, id: Uuid) -> Result<Identity> {
+        self.inner.store.identity(id).await?.ok_or(Error::NotFound {
+            what: "identity",
+            id,
+        })
+    }
+
+    /// Changes traits, state or metadata. New traits are validated, and identifiers and
+    /// addresses follow them (an address that stays keeps its verification status).
+    pub async fn update_identity(&self, id: Uuid, update: IdentityUpdate) -> Result<Identity> {
+        let mut identity = self.identity(id).await?;
+        let now = self.now();
+        if let Some(traits) = update.traits {
+            let schema = self.inner.schemas.get(&identity.schema_id)?;
+            let extracted = identity.set_traits(&schema, traits, now)?;
+            webauthn::follow_traits(&mut identity, &extracted, now);
+        }
+        identity.set_state_and_metadata(
+            update.state,
+            update.metadata_public,
+            update.metadata_admin,
+            now,
+        )?;
+        self.inner.store.replace_identity(&identity).await?;
+        self.invalidate(SessionEvent::Identity(id));
+        Ok(identity)
+    }
+
+    /// Sets (or replaces) an identity's password, after the policy check.
+    pub async fn set_password(&self, id: Uuid, password: &Password) -> Result<Identity> {
+        let mut identity = self.identity(id).await?;
+        let schema = self.inner.schemas.get(&identity.schema_id)?;
+        let identifiers = check_traits(&schema, &identity.traits)?.password_identifiers;
+        password::check_policy(&self.inner.config.password, password, &identifiers)?;
+        let hash = self.inner.hasher.hash(password).await?;
+        password::set_on(&mut identity, identifiers, hash, self.now());
+        self.inner.store.replace_identity(&identity).await?;
+        self.invalidate(SessionEvent::Identity(id));
+        Ok(identity)
+    }
+
+    /// Removes one credential of an identity (a lost TOTP device, say), so the identity
+    /// can sign in without it. The password credential cannot be removed this way.
+    pub async fn delete_credential(
+        &self,
+        id: Uuid,
+        credential_type: CredentialType,
+    ) -> Result<Identity> {
+        if credential_type == CredentialType::Password {
+            return Err(Error::InvalidInput(
+                "the password credential cannot be deleted; set a new password instead".into(),
+            ));
+        }
+        let mut identity = self.identity(id).await?;
+        if identity.credentials.remove(&credential_type).is_none() {
+            return Err(Error::InvalidInput(format!(
+                "identity {id} has no {credential_type} credential"
+            )));
+        }
+        identity.updated_at = self.now();
+        self.inner.store.replace_identity(&identity).await?;
+        self.invalidate(SessionEvent::Identity(id));
+        Ok(identity)
+    }
+
+    /// Deletes an identity with its credentials, addresses and sessions.
+    pub async fn delete_identity(&self, id: Uuid) -> Result<()> {
+        if self.inner.store.delete_identity(id).await? {
+            self.invalidate(SessionEvent::Identity(id));
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                what: "identity",
+                id,
+            })
+        }
+    }
+
+    /// Lists identities, a page at a time (pass `next` back as `after`).
+    pub async fn list_identities(&self, page: PageRequest) -> Result<Page<Identity>> {
+        Ok(self.inner.store.list_identities(page).await?)
+    }
+
+    /// The identity that signs in with this password identifier (normalised first).
+    pub async fn identity_by_identifier(&self, identifier: &str) -> Result<Option<Identity>> {
+        let Some(normalized) = normalize::lookup_identifier(identifier) else {
+            return Ok(None);
+        };
+        Ok(self
+            .inner
+            .store
+            .identity_by_identifier(CredentialType::Password, &normalized)
+            .await?)
+    }
+}
+
+/// The password identifiers of a new identity, or why it cannot have a password.
+fn needs_password_identifiers(
+    identity: &Identity,
+    identifiers: Vec<String>,
+) -> Result<Vec<String>> {
+    if identifiers.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "schema `{}` marks no trait as a password identifier; add \
+             \"ory.sh/kratos\": {{\"credentials\": {{\"password\": {{\"identifier\": true}}}}}} to one",
+            identity.schema_id
+        )));
+    }
+    Ok(identifiers)
+}

@@ -1,0 +1,185 @@
+//! How flows are configured: lifespans, switches, code rules, and where users may be sent
+//! when a flow is done. Every field has a documented default.
+
+use chrono::Duration;
+
+use crate::credential::webauthn::RelyingParty;
+
+/// Flow lifespans and switches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowsConfig {
+    /// TOTP as a second factor.
+    pub totp: TotpConfig,
+    /// Security keys (a second factor) and passkeys (sign-in without a password), both
+    /// WebAuthn. `None` (the default) turns them off: they are bound to the domain your
+    /// users see, which only you can name. Development: `Some(RelyingParty::localhost(url))`.
+    pub webauthn: Option<RelyingParty>,
+    /// The public base URL of the site flows run on: `return_to` may point below it, and
+    /// the HTTP layer builds each flow's `ui.action` from it. Default: `http://127.0.0.1:4433`.
+    pub public_url: String,
+    /// Where flows may send the user when done, besides paths on this site and the public
+    /// URL: absolute URLs (an origin, or a path below it), e.g. your front end's
+    /// `https://app.example.com`. A `return_to` elsewhere is refused (no open redirects).
+    /// Default: none.
+    pub allowed_return_urls: Vec<String>,
+    /// Registration.
+    pub registration: RegistrationConfig,
+    /// Login.
+    pub login: LoginConfig,
+    /// Settings.
+    pub settings: SettingsConfig,
+    /// Recovery.
+    pub recovery: CodeFlowConfig,
+    /// Verification.
+    pub verification: CodeFlowConfig,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        Self {
+            totp: TotpConfig::default(),
+            webauthn: None,
+            public_url: "http://127.0.0.1:4433".into(),
+            allowed_return_urls: Vec::new(),
+            registration: RegistrationConfig::default(),
+            login: LoginConfig::default(),
+            settings: SettingsConfig::default(),
+            recovery: CodeFlowConfig::default(),
+            verification: CodeFlowConfig::default(),
+        }
+    }
+}
+
+/// TOTP (authenticator apps) as a second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpConfig {
+    /// Whether settings offer TOTP enrolment. Default: true.
+    pub enabled: bool,
+    /// The issuer shown in authenticator apps. Default: `identa`.
+    pub issuer: String,
+}
+
+impl Default for TotpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            issuer: "identa".into(),
+        }
+    }
+}
+
+/// What happens after a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRegistration {
+    /// Sign the new user in (issue a session). The default.
+    IssueSession,
+    /// Create the account only; the user signs in next.
+    AccountOnly,
+}
+
+/// Registration settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationConfig {
+    /// Whether users may sign up. Default: true.
+    pub enabled: bool,
+    /// How long a flow accepts submissions. Default: 1 hour.
+    pub lifespan: Duration,
+    /// What happens after a registration. Default: [`AfterRegistration::IssueSession`].
+    pub after: AfterRegistration,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lifespan: Duration::hours(1),
+            after: AfterRegistration::IssueSession,
+        }
+    }
+}
+
+/// Login settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfig {
+    /// How long a flow accepts submissions. Default: 1 hour.
+    pub lifespan: Duration,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            lifespan: Duration::hours(1),
+        }
+    }
+}
+
+/// What happens to a user's other sessions when they change their password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherSessions {
+    /// They stay signed in. The default (as in Kratos).
+    Keep,
+    /// They are signed out; the session that made the change stays.
+    Revoke,
+}
+
+/// Settings-flow settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsConfig {
+    /// How long a flow accepts submissions. Default: 1 hour.
+    pub lifespan: Duration,
+    /// How recently the user must have signed in to change a password or an
+    /// identifier/address. Default: 15 minutes.
+    pub privileged_session_max_age: Duration,
+    /// Other sessions after a password change. Default: [`OtherSessions::Keep`].
+    pub after_password_change: OtherSessions,
+}
+
+impl Default for SettingsConfig {
+    fn default() -> Self {
+        Self {
+            lifespan: Duration::hours(1),
+            privileged_session_max_age: Duration::minutes(15),
+            after_password_change: OtherSessions::Keep,
+        }
+    }
+}
+
+/// Whether mail goes to addresses that belong to no account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownRecipients {
+    /// Send nothing (the response still looks the same). The default, as in Kratos.
+    Silent,
+    /// Send an "account not found" email, so a user who mistyped learns why.
+    Notify,
+}
+
+/// Recovery or verification by code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeFlowConfig {
+    /// Whether the flow is offered. Default: true.
+    pub enabled: bool,
+    /// How long a flow accepts submissions. Default: 1 hour.
+    pub lifespan: Duration,
+    /// How long a code is valid. Default: 15 minutes.
+    pub code_lifespan: Duration,
+    /// Digits per code. Default: 6.
+    pub code_digits: u8,
+    /// Code submissions allowed per flow; after that even the right code is refused.
+    /// Default: 5.
+    pub max_attempts: u32,
+    /// Mail to unknown addresses. Default: [`UnknownRecipients::Silent`].
+    pub unknown_recipients: UnknownRecipients,
+}
+
+impl Default for CodeFlowConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lifespan: Duration::hours(1),
+            code_lifespan: Duration::minutes(15),
+            code_digits: 6,
+            max_attempts: 5,
+            unknown_recipients: UnknownRecipients::Silent,
+        }
+    }
+}

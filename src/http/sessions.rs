@@ -1,0 +1,165 @@
+//! The session routes: `whoami`, the signed-in user's own sessions (list, revoke), and
+//! logout — for apps by token (`DELETE /self-service/logout/api`), for browsers by a
+//! logout URL whose token is bound to their session.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::Response;
+use super::request::{Incoming, TokenFrom, parse_id};
+use super::response::{self, cookie, error, from_error, json, redirect, set_cookie};
+use super::router::PublicApi;
+use crate::error::{Error, Result};
+use crate::flow::FlowError;
+use crate::session::{AuthenticatedSession, SessionError, SessionRefusal, SessionToken};
+
+impl PublicApi {
+    /// The session token a browser or an app presented.
+    fn presented(&self, inc: &Incoming<'_>) -> Result<SessionToken> {
+        inc.session_token(TokenFrom::HeadersOrCookie(
+            &self.config.cookies.session_name,
+        ))
+        .ok_or_else(|| SessionError::Inactive(SessionRefusal::Unknown).into())
+    }
+
+    async fn current(&self, inc: &Incoming<'_>) -> Result<AuthenticatedSession> {
+        self.identa.whoami(&self.presented(inc)?).await
+    }
+
+    pub(super) async fn whoami(&self, inc: &Incoming<'_>) -> Response {
+        match self.current(inc).await {
+            Err(Error::Flow(FlowError::Aal2Required)) => self.aal2_required(false),
+            Err(err) => from_error(&err),
+            Ok(me) => {
+                let mut res = json(StatusCode::OK, &json!(me));
+                if let Ok(v) = http::HeaderValue::from_str(&me.identity.id.to_string()) {
+                    res.headers_mut()
+                        .insert("x-kratos-authenticated-identity-id", v);
+                }
+                res
+            }
+        }
+    }
+
+    pub(super) async fn my_sessions(&self, inc: &Incoming<'_>) -> Response {
+        let listed = match self.current(inc).await {
+            Ok(me) => self
+                .identa
+                .sessions(me.identity.id)
+                .await
+                .map(|sessions| (me.session.id, sessions)),
+            Err(err) => Err(err),
+        };
+        match listed {
+            Ok((current, sessions)) => {
+                let others: Vec<_> = sessions.into_iter().filter(|s| s.id != current).collect();
+                json(StatusCode::OK, &json!(others))
+            }
+            Err(err) => from_error(&err),
+        }
+    }
+
+    pub(super) async fn revoke_my_other_sessions(&self, inc: &Incoming<'_>) -> Response {
+        let revoked = match self.current(inc).await {
+            Ok(me) => self.identa.revoke_other_sessions(&me).await,
+            Err(err) => Err(err),
+        };
+        match revoked {
+            Ok(count) => json(StatusCode::OK, &json!({ "count": count })),
+            Err(err) => from_error(&err),
+        }
+    }
+
+    pub(super) async fn revoke_my_session(&self, inc: &Incoming<'_>, id: &str) -> Response {
+        let me = match self.current(inc).await {
+            Ok(me) => me,
+            Err(err) => return from_error(&err),
+        };
+        let id = match parse_id(id) {
+            Ok(id) => id,
+            Err(err) => return from_error(&err),
+        };
+        if id == me.session.id {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "this is the current session: sign out with the logout endpoints instead",
+            );
+        }
+        match self.identa.revoke_session(me.identity.id, id).await {
+            Ok(()) => response::empty(StatusCode::NO_CONTENT),
+            Err(err) => from_error(&err),
+        }
+    }
+
+    /// `GET /self-service/logout/browser`: Kratos's `{logout_url, logout_token}`.
+    pub(super) async fn logout_url(&self, inc: &Incoming<'_>) -> Response {
+        let token = match self.presented(inc) {
+            Ok(token) => token,
+            Err(err) => return from_error(&err),
+        };
+        match self.identa.logout_token(&token).await {
+            Ok(logout_token) => json(
+                StatusCode::OK,
+                &json!({
+                    "logout_url": format!(
+                        "{}/self-service/logout?token={logout_token}",
+                        self.public_url()
+                    ),
+                    "logout_token": logout_token,
+                }),
+            ),
+            Err(err) => from_error(&err),
+        }
+    }
+
+    /// `GET /self-service/logout?token=`: ends the browser's session.
+    pub(super) async fn logout_browser(&self, inc: &Incoming<'_>) -> Response {
+        let (Ok(token), Some(logout_token)) = (self.presented(inc), inc.query("token")) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "a logout needs the session cookie and the `token` query parameter from /self-service/logout/browser",
+            );
+        };
+        if let Err(err) = self.identa.logout_with_token(&token, logout_token).await {
+            return from_error(&err);
+        }
+        let mut res = if inc.wants_json() {
+            response::empty(StatusCode::NO_CONTENT)
+        } else {
+            redirect(&format!(
+                "{}/login",
+                self.config.ui_url.trim_end_matches('/')
+            ))
+        };
+        let gone = cookie(
+            &self.config.cookies,
+            self.secure(),
+            &self.config.cookies.session_name,
+            "",
+            Some(0),
+        );
+        set_cookie(&mut res, &gone);
+        res
+    }
+
+    /// `DELETE /self-service/logout/api` with `{"session_token": …}`.
+    pub(super) async fn logout_api(&self, inc: &Incoming<'_>) -> Response {
+        let body = match inc.body(self.config.max_body_bytes) {
+            Ok(body) => body,
+            Err(err) => return response::from_body_error(&err),
+        };
+        let Some(token) = body.get("session_token").and_then(Value::as_str) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the body needs `session_token`",
+            );
+        };
+        match self.identa.logout(&SessionToken::from_client(token)).await {
+            Ok(()) => response::empty(StatusCode::NO_CONTENT),
+            Err(err) => from_error(&err),
+        }
+    }
+}
