@@ -16,14 +16,16 @@ use crate::flow::recovery::{AdminRecoveryCode, RecoveryStep};
 use crate::flow::registration::{Registered, RegistrationSubmission};
 use crate::flow::settings::{SettingsSaved, SettingsSubmission};
 use crate::flow::verification::VerificationStep;
-use crate::flow::{CodeSubmission, Flow, FlowError, FlowKind, FlowRequest, FlowType, Step};
+use crate::flow::{
+    Answers, CodeSubmission, Flow, FlowError, FlowKind, FlowRequest, FlowType, Step,
+};
 use crate::flow::{check_submit, check_view};
 use crate::flow::{login, recovery, registration, settings, verification};
-use crate::hook::AfterEvent;
 use crate::session::{AuthenticatedSession, SessionError, SessionRefusal};
 use crate::store::{Commit, Write};
 
-/// What differs between flow kinds when the engine drives a submission.
+/// What differs between flow kinds when the engine drives a submission: the kind, what a
+/// user submits, and its state machine (whose outcome [`Answers`] the rest).
 #[async_trait]
 pub(crate) trait Kind {
     /// Which flows this kind handles.
@@ -31,9 +33,7 @@ pub(crate) trait Kind {
     /// What a user submits.
     type Submission: Send;
     /// What the state machine tells beyond the flow.
-    type Outcome: Send + Sync;
-    /// What the caller gets.
-    type Answer;
+    type Outcome: Answers + Send + Sync;
 
     /// Runs the kind's state machine.
     async fn judge(
@@ -43,187 +43,59 @@ pub(crate) trait Kind {
         req: &FlowRequest,
         current: Option<&AuthenticatedSession>,
     ) -> std::result::Result<Step<Self::Outcome>, FlowError>;
-
-    /// What the host's after hook is shown, if this outcome has one.
-    fn after_event(flow_id: Uuid, outcome: &Self::Outcome) -> Option<AfterEvent<'_>>;
-
-    /// The caller's answer.
-    fn answer(identa: &Identa, flow: Flow, outcome: Self::Outcome) -> Self::Answer;
 }
 
 /// The kinds, as [`Kind`]s.
 pub(crate) mod kind {
-    /// Registration flows.
-    pub(crate) struct Registration;
-    /// Login flows.
-    pub(crate) struct Login;
-    /// Settings flows.
-    pub(crate) struct Settings;
-    /// Recovery flows.
-    pub(crate) struct Recovery;
-    /// Verification flows.
-    pub(crate) struct Verification;
+    use super::*;
+
+    macro_rules! kind {
+        ($(#[$doc:meta])* $marker:ident, $kind:expr, $submission:ty, $module:ident) => {
+            $(#[$doc])*
+            pub(crate) struct $marker;
+
+            #[async_trait]
+            impl Kind for $marker {
+                const KIND: FlowKind = $kind;
+                type Submission = $submission;
+                type Outcome = $module::Outcome;
+
+                async fn judge(
+                    identa: &Identa,
+                    flow: Flow,
+                    submission: Self::Submission,
+                    req: &FlowRequest,
+                    current: Option<&AuthenticatedSession>,
+                ) -> std::result::Result<Step<Self::Outcome>, FlowError> {
+                    $module::submit(identa, flow, submission, req, current).await
+                }
+            }
+        };
+    }
+
+    kind!(
+        /// Registration flows.
+        Registration, FlowKind::Registration, RegistrationSubmission, registration
+    );
+    kind!(
+        /// Login flows.
+        Login, FlowKind::Login, LoginSubmission, login
+    );
+    kind!(
+        /// Settings flows.
+        Settings, FlowKind::Settings, SettingsSubmission, settings
+    );
+    kind!(
+        /// Recovery flows.
+        Recovery, FlowKind::Recovery, CodeSubmission, recovery
+    );
+    kind!(
+        /// Verification flows.
+        Verification, FlowKind::Verification, CodeSubmission, verification
+    );
 }
 
 use kind::{Login, Recovery, Registration, Settings, Verification};
-
-#[async_trait]
-impl Kind for Registration {
-    const KIND: FlowKind = FlowKind::Registration;
-    type Submission = RegistrationSubmission;
-    type Outcome = registration::Outcome;
-    type Answer = Registered;
-
-    async fn judge(
-        identa: &Identa,
-        flow: Flow,
-        submission: Self::Submission,
-        req: &FlowRequest,
-        current: Option<&AuthenticatedSession>,
-    ) -> std::result::Result<Step<Self::Outcome>, FlowError> {
-        registration::submit(identa, flow, submission, req, current).await
-    }
-
-    fn after_event(flow_id: Uuid, outcome: &Self::Outcome) -> Option<AfterEvent<'_>> {
-        Some(AfterEvent::Registration {
-            flow_id,
-            identity: &outcome.identity,
-            session: outcome.login.as_ref().map(|l| &l.session.session),
-        })
-    }
-
-    fn answer(_: &Identa, flow: Flow, outcome: Self::Outcome) -> Registered {
-        outcome.into_registered(flow)
-    }
-}
-
-#[async_trait]
-impl Kind for Login {
-    const KIND: FlowKind = FlowKind::Login;
-    type Submission = LoginSubmission;
-    type Outcome = login::Outcome;
-    type Answer = LoggedIn;
-
-    async fn judge(
-        identa: &Identa,
-        flow: Flow,
-        submission: Self::Submission,
-        req: &FlowRequest,
-        current: Option<&AuthenticatedSession>,
-    ) -> std::result::Result<Step<Self::Outcome>, FlowError> {
-        login::submit(identa, flow, submission, req, current).await
-    }
-
-    fn after_event(flow_id: Uuid, outcome: &Self::Outcome) -> Option<AfterEvent<'_>> {
-        Some(AfterEvent::Login {
-            flow_id,
-            identity: &outcome.session.identity,
-            session: &outcome.session.session,
-        })
-    }
-
-    fn answer(_: &Identa, flow: Flow, outcome: Self::Outcome) -> LoggedIn {
-        outcome.into_logged_in(flow)
-    }
-}
-
-#[async_trait]
-impl Kind for Settings {
-    const KIND: FlowKind = FlowKind::Settings;
-    type Submission = SettingsSubmission;
-    type Outcome = settings::Outcome;
-    type Answer = SettingsSaved;
-
-    async fn judge(
-        identa: &Identa,
-        flow: Flow,
-        submission: Self::Submission,
-        req: &FlowRequest,
-        current: Option<&AuthenticatedSession>,
-    ) -> std::result::Result<Step<Self::Outcome>, FlowError> {
-        settings::submit(identa, flow, submission, req, current).await
-    }
-
-    fn after_event(flow_id: Uuid, outcome: &Self::Outcome) -> Option<AfterEvent<'_>> {
-        Some(AfterEvent::Settings {
-            flow_id,
-            identity: &outcome.identity,
-        })
-    }
-
-    fn answer(identa: &Identa, mut flow: Flow, outcome: Self::Outcome) -> SettingsSaved {
-        settings::hydrate(identa, &mut flow, &outcome.identity);
-        outcome.into_saved(flow)
-    }
-}
-
-#[async_trait]
-impl Kind for Recovery {
-    const KIND: FlowKind = FlowKind::Recovery;
-    type Submission = CodeSubmission;
-    type Outcome = recovery::Outcome;
-    type Answer = RecoveryStep;
-
-    async fn judge(
-        identa: &Identa,
-        flow: Flow,
-        submission: Self::Submission,
-        req: &FlowRequest,
-        _: Option<&AuthenticatedSession>,
-    ) -> std::result::Result<Step<Self::Outcome>, FlowError> {
-        recovery::submit(identa, flow, submission, req).await
-    }
-
-    fn after_event(flow_id: Uuid, outcome: &Self::Outcome) -> Option<AfterEvent<'_>> {
-        match outcome {
-            recovery::Outcome::CodeSent => None,
-            recovery::Outcome::Recovered { session, .. } => Some(AfterEvent::Recovery {
-                flow_id,
-                identity: &session.identity,
-                session: &session.session,
-            }),
-        }
-    }
-
-    fn answer(_: &Identa, flow: Flow, outcome: Self::Outcome) -> RecoveryStep {
-        outcome.into_step(flow)
-    }
-}
-
-#[async_trait]
-impl Kind for Verification {
-    const KIND: FlowKind = FlowKind::Verification;
-    type Submission = CodeSubmission;
-    type Outcome = verification::Outcome;
-    type Answer = VerificationStep;
-
-    async fn judge(
-        identa: &Identa,
-        flow: Flow,
-        submission: Self::Submission,
-        _: &FlowRequest,
-        _: Option<&AuthenticatedSession>,
-    ) -> std::result::Result<Step<Self::Outcome>, FlowError> {
-        verification::submit(identa, flow, submission).await
-    }
-
-    fn after_event(flow_id: Uuid, outcome: &Self::Outcome) -> Option<AfterEvent<'_>> {
-        match outcome {
-            verification::Outcome::CodeSent => None,
-            verification::Outcome::Verified { identity, address } => {
-                Some(AfterEvent::Verification {
-                    flow_id,
-                    identity,
-                    address,
-                })
-            }
-        }
-    }
-
-    fn answer(_: &Identa, flow: Flow, outcome: Self::Outcome) -> VerificationStep {
-        outcome.into_step(flow)
-    }
-}
 
 impl Identa {
     /// A flow by id, for showing it (Kratos's `GET /self-service/<flow>/flows?id=`). A
@@ -286,7 +158,7 @@ impl Identa {
         flow: Flow,
         submission: K::Submission,
         req: &FlowRequest,
-    ) -> Result<K::Answer> {
+    ) -> Result<<K::Outcome as Answers>::Answer> {
         let flow = check_submit(flow, K::KIND, req, self.keyring(), self.now())?;
         let current = self.current_session(req).await?;
         let step = K::judge(self, flow, submission, req, current.as_ref()).await?;
@@ -295,9 +167,9 @@ impl Identa {
             Step::Advance(transition) => transition,
         };
         let mut flow = transition.flow;
-        let event = K::after_event(flow.id, &transition.outcome);
+        let event = transition.outcome.after_event(flow.id);
         match self.apply(&mut flow, &transition.effects, event).await {
-            Ok(()) => Ok(K::answer(self, flow, transition.outcome)),
+            Ok(()) => Ok(transition.outcome.answer(self, flow)),
             Err(ApplyError::Refused(refusal)) => {
                 let shown = transition.fallback.showing(refusal);
                 Err(self.reject_shown(shown, current.as_ref()).await)
@@ -312,7 +184,7 @@ impl Identa {
         flow_id: Uuid,
         submission: K::Submission,
         req: &FlowRequest,
-    ) -> Result<K::Answer> {
+    ) -> Result<<K::Outcome as Answers>::Answer> {
         let flow = self.load_flow(flow_id).await?;
         self.submit_loaded::<K>(flow, submission, req).await
     }
@@ -329,38 +201,62 @@ impl Identa {
             other => other,
         }
     }
+}
 
+/// A handle on one kind of flow: `Identa::<kind>_flow()` gives it; `submit` takes the
+/// kind's submission and answers with the kind's result, through the one path every
+/// submission takes. Each kind adds how its flows start.
+macro_rules! flow_handle {
+    ($(#[$doc:meta])* $handle:ident, $accessor:ident, $kind:ty, $submission:ty, $answer:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $handle<'a> {
+            identa: &'a Identa,
+        }
+
+        impl Identa {
+            $(#[$doc])*
+            pub fn $accessor(&self) -> $handle<'_> {
+                $handle { identa: self }
+            }
+        }
+
+        impl $handle<'_> {
+            /// Submits to the flow `flow_id`. Input errors come back as
+            /// [`FlowError::Invalid`], the flow showing them (typed values kept, secrets
+            /// never).
+            pub async fn submit(
+                &self,
+                flow_id: Uuid,
+                submission: $submission,
+                req: &FlowRequest,
+            ) -> Result<$answer> {
+                self.identa.submit::<$kind>(flow_id, submission, req).await
+            }
+        }
+    };
+}
+
+flow_handle!(
     /// Registration flows.
-    pub fn registration_flow(&self) -> RegistrationFlows<'_> {
-        RegistrationFlows { identa: self }
-    }
-
-    /// Login flows.
-    pub fn login_flow(&self) -> LoginFlows<'_> {
-        LoginFlows { identa: self }
-    }
-
+    RegistrationFlows, registration_flow, Registration, RegistrationSubmission, Registered
+);
+flow_handle!(
+    /// Login flows (sign in, re-authenticate, step up to `aal2`).
+    LoginFlows, login_flow, Login, LoginSubmission, LoggedIn
+);
+flow_handle!(
     /// Settings flows.
-    pub fn settings_flow(&self) -> SettingsFlows<'_> {
-        SettingsFlows { identa: self }
-    }
-
+    SettingsFlows, settings_flow, Settings, SettingsSubmission, SettingsSaved
+);
+flow_handle!(
     /// Recovery flows.
-    pub fn recovery_flow(&self) -> RecoveryFlows<'_> {
-        RecoveryFlows { identa: self }
-    }
-
+    RecoveryFlows, recovery_flow, Recovery, CodeSubmission, RecoveryStep
+);
+flow_handle!(
     /// Verification flows.
-    pub fn verification_flow(&self) -> VerificationFlows<'_> {
-        VerificationFlows { identa: self }
-    }
-}
-
-/// Registration flows of an engine. Get it with [`Identa::registration_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct RegistrationFlows<'a> {
-    identa: &'a Identa,
-}
+    VerificationFlows, verification_flow, Verification, CodeSubmission, VerificationStep
+);
 
 impl RegistrationFlows<'_> {
     /// Starts a registration flow. Refused when the request already has a valid session.
@@ -370,25 +266,6 @@ impl RegistrationFlows<'_> {
         self.identa.insert_flow(&flow).await?;
         Ok(flow)
     }
-
-    /// Submits a registration. Input errors come back as [`FlowError::Invalid`] with the
-    /// flow showing them (values kept, the password never).
-    pub async fn submit(
-        &self,
-        flow_id: Uuid,
-        submission: RegistrationSubmission,
-        req: &FlowRequest,
-    ) -> Result<Registered> {
-        self.identa
-            .submit::<Registration>(flow_id, submission, req)
-            .await
-    }
-}
-
-/// Login flows of an engine. Get it with [`Identa::login_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct LoginFlows<'a> {
-    identa: &'a Identa,
 }
 
 impl LoginFlows<'_> {
@@ -404,23 +281,6 @@ impl LoginFlows<'_> {
         self.identa.insert_flow(&flow).await?;
         Ok(flow)
     }
-
-    /// Submits credentials. A wrong identifier or password comes back as
-    /// [`FlowError::Invalid`] with Kratos's message 4000006 on the flow.
-    pub async fn submit(
-        &self,
-        flow_id: Uuid,
-        submission: LoginSubmission,
-        req: &FlowRequest,
-    ) -> Result<LoggedIn> {
-        self.identa.submit::<Login>(flow_id, submission, req).await
-    }
-}
-
-/// Settings flows of an engine. Get it with [`Identa::settings_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct SettingsFlows<'a> {
-    identa: &'a Identa,
 }
 
 impl SettingsFlows<'_> {
@@ -434,24 +294,6 @@ impl SettingsFlows<'_> {
         }
         Ok(flow)
     }
-
-    /// Submits a change.
-    pub async fn submit(
-        &self,
-        flow_id: Uuid,
-        submission: SettingsSubmission,
-        req: &FlowRequest,
-    ) -> Result<SettingsSaved> {
-        self.identa
-            .submit::<Settings>(flow_id, submission, req)
-            .await
-    }
-}
-
-/// Recovery flows of an engine. Get it with [`Identa::recovery_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct RecoveryFlows<'a> {
-    identa: &'a Identa,
 }
 
 impl RecoveryFlows<'_> {
@@ -474,24 +316,6 @@ impl RecoveryFlows<'_> {
         self.identa.insert_flow(&issued.flow).await?;
         Ok(issued)
     }
-
-    /// Submits an address or a code.
-    pub async fn submit(
-        &self,
-        flow_id: Uuid,
-        submission: CodeSubmission,
-        req: &FlowRequest,
-    ) -> Result<RecoveryStep> {
-        self.identa
-            .submit::<Recovery>(flow_id, submission, req)
-            .await
-    }
-}
-
-/// Verification flows of an engine. Get it with [`Identa::verification_flow`].
-#[derive(Debug, Clone, Copy)]
-pub struct VerificationFlows<'a> {
-    identa: &'a Identa,
 }
 
 impl VerificationFlows<'_> {
@@ -500,17 +324,5 @@ impl VerificationFlows<'_> {
         let flow = verification::create(self.identa, flow_type, req)?;
         self.identa.insert_flow(&flow).await?;
         Ok(flow)
-    }
-
-    /// Submits an address or a code.
-    pub async fn submit(
-        &self,
-        flow_id: Uuid,
-        submission: CodeSubmission,
-        req: &FlowRequest,
-    ) -> Result<VerificationStep> {
-        self.identa
-            .submit::<Verification>(flow_id, submission, req)
-            .await
     }
 }

@@ -10,7 +10,9 @@
 //! record a key's counter or a TOTP step; spend a TOTP step or backup code.
 
 use serde_json::Value;
+use uuid::Uuid;
 
+use super::FlowRequest;
 use super::form::{echoable, method_button, show_hook_error, show_input_error};
 use super::lifecycle::new_flow;
 use super::text;
@@ -18,14 +20,14 @@ use super::ui::{InputType, Node, NodeGroup};
 use super::webauthn::{
     login_prompt_nodes, passkey_challenge_nodes, refusal_message, second_factor_nodes,
 };
-use super::{ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind, FlowRequest};
+use super::{Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind};
 use super::{FlowState, FlowType, Result, Step, Transition};
 use crate::credential::lookup;
 use crate::credential::password::Password;
 use crate::credential::totp::{self, TotpSecret};
 use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
 use crate::credential::{CredentialError, webauthn::passkeys, webauthn::security_keys};
-use crate::hook::BeforeEvent;
+use crate::hook::{AfterEvent, BeforeEvent};
 use crate::identity::{Aal, Credential, CredentialType, Identity, normalize};
 use crate::session::{
     AuthenticatedSession, AuthenticationMethod, Session, SessionError, SessionRefusal, SessionToken,
@@ -116,9 +118,18 @@ pub(crate) struct Outcome {
     pub(crate) continue_with: Vec<ContinueWith>,
 }
 
-impl Outcome {
-    /// The caller's answer, with the flow that was saved.
-    pub(crate) fn into_logged_in(self, flow: Flow) -> LoggedIn {
+impl Answers for Outcome {
+    type Answer = LoggedIn;
+
+    fn after_event(&self, flow_id: Uuid) -> Option<AfterEvent<'_>> {
+        Some(AfterEvent::Login {
+            flow_id,
+            identity: &self.session.identity,
+            session: &self.session.session,
+        })
+    }
+
+    fn answer(self, _: &dyn Facts, flow: Flow) -> LoggedIn {
         LoggedIn {
             flow,
             session: self.session,

@@ -63,7 +63,7 @@ pub use config::{
 };
 pub(crate) use facts::Facts;
 pub(crate) use lifecycle::{check_submit, check_view};
-pub(crate) use transition::{CommitRefusal, Effect, Fallback, Step, Transition};
+pub(crate) use transition::{Answers, CommitRefusal, Effect, Fallback, Step, Transition};
 
 /// Which self-service flow a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -12,13 +12,15 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::FlowRequest;
 use super::code::{self, CodeSubmission, Judged, Purpose};
 use super::lifecycle::new_flow;
 use super::settings::settings_flow_for;
 use super::text;
-use super::{ContinueFlow, ContinueWith, Effect, Facts, Fallback, Flow, FlowKind, FlowRequest};
+use super::{Answers, ContinueFlow, ContinueWith, Effect, Facts, Fallback, Flow, FlowKind};
 use super::{FlowState, FlowType, Result, Step, Transition};
 use crate::credential::code::OneTimeCode;
+use crate::hook::AfterEvent;
 use crate::identity::{Aal, Identity};
 use crate::session::{
     AuthenticatedSession, AuthenticationMethod, Session, SessionError, SessionToken,
@@ -75,9 +77,21 @@ pub(crate) enum Outcome {
     },
 }
 
-impl Outcome {
-    /// The caller's answer, with the flow that was saved.
-    pub(crate) fn into_step(self, flow: Flow) -> RecoveryStep {
+impl Answers for Outcome {
+    type Answer = RecoveryStep;
+
+    fn after_event(&self, flow_id: uuid::Uuid) -> Option<AfterEvent<'_>> {
+        match self {
+            Self::CodeSent => None,
+            Self::Recovered { session, .. } => Some(AfterEvent::Recovery {
+                flow_id,
+                identity: &session.identity,
+                session: &session.session,
+            }),
+        }
+    }
+
+    fn answer(self, _: &dyn Facts, flow: Flow) -> RecoveryStep {
         match self {
             Self::CodeSent => RecoveryStep::CodeSent(Box::new(flow)),
             Self::Recovered {
@@ -147,6 +161,7 @@ pub(crate) async fn submit(
     flow: Flow,
     submission: CodeSubmission,
     req: &FlowRequest,
+    _: Option<&AuthenticatedSession>,
 ) -> Result<Step<Outcome>> {
     match code::judge(facts, flow, Purpose::Recovery, submission).await? {
         Judged::CodeSent { flow, mail } => Ok(Step::Advance(Transition {
@@ -267,7 +282,14 @@ mod tests {
     async fn send(facts: &TestFacts, address: &str) -> Transition<Outcome> {
         let flow = create(facts, FlowType::Api, &api()).unwrap();
         let req = api();
-        let step = submit(facts, flow, CodeSubmission::Email(address.into()), &req).await;
+        let step = submit(
+            facts,
+            flow,
+            CodeSubmission::Email(address.into()),
+            &req,
+            None,
+        )
+        .await;
         advanced(step.unwrap())
     }
 
@@ -315,6 +337,7 @@ mod tests {
             again(&facts, sent.flow),
             CodeSubmission::Code(code),
             &req,
+            None,
         );
         let t = advanced(step.await.unwrap());
         assert_eq!(t.flow.state, FlowState::PassedChallenge);
@@ -362,6 +385,7 @@ mod tests {
                 again(&facts, flow),
                 CodeSubmission::Code("000000".into()),
                 &req,
+                None,
             );
             flow = rejected(step.await.unwrap());
             assert_eq!(message_ids(&flow), [4_060_006]);
@@ -373,6 +397,7 @@ mod tests {
             again(&facts, flow.clone()),
             CodeSubmission::Code(code.clone()),
             &req,
+            None,
         );
         flow = rejected(step.await.unwrap());
         assert_eq!(message_ids(&flow), [4_060_006]);
@@ -383,6 +408,7 @@ mod tests {
                 again(&facts, flow),
                 CodeSubmission::Email("ada@example.com".into()),
                 &req,
+                None,
             );
             advanced(step.await.unwrap())
         };
@@ -392,6 +418,7 @@ mod tests {
             again(&facts, resent.flow),
             CodeSubmission::Code(fresh),
             &req,
+            None,
         );
         let flow = rejected(step.await.unwrap());
         assert_eq!(message_ids(&flow), [4_000_001]);

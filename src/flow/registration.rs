@@ -8,6 +8,7 @@
 //! its mail per new email address.
 
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::code::verify_new_addresses;
 use super::form::{method_button, refill_traits, show_hook_error, show_input_error, trait_nodes};
@@ -15,14 +16,14 @@ use super::lifecycle::new_flow;
 use super::text;
 use super::ui::{InputType, Node, NodeGroup, UiText};
 use super::webauthn::{refusal_message, registration_nodes};
-use super::{AfterRegistration, ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
+use super::{AfterRegistration, Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
 use super::{FlowKind, FlowRequest, FlowState, FlowType, Result, Step, Transition};
 use crate::credential::CredentialError;
 use crate::credential::password::{self, Password};
 use crate::credential::webauthn::{
     self as cred_webauthn, Ceremony, Refusal, StoredKeys, sign_in_identifiers,
 };
-use crate::hook::BeforeEvent;
+use crate::hook::{AfterEvent, BeforeEvent};
 use crate::identity::{Aal, CredentialType, Identity, IdentitySchema, NewIdentity};
 use crate::session::{AuthenticatedSession, AuthenticationMethod, Login, Session};
 
@@ -70,9 +71,18 @@ pub(crate) struct Outcome {
     pub(crate) continue_with: Vec<ContinueWith>,
 }
 
-impl Outcome {
-    /// The caller's answer, with the flow that was saved.
-    pub(crate) fn into_registered(self, flow: Flow) -> Registered {
+impl Answers for Outcome {
+    type Answer = Registered;
+
+    fn after_event(&self, flow_id: Uuid) -> Option<AfterEvent<'_>> {
+        Some(AfterEvent::Registration {
+            flow_id,
+            identity: &self.identity,
+            session: self.login.as_ref().map(|l| &l.session.session),
+        })
+    }
+
+    fn answer(self, _: &dyn Facts, flow: Flow) -> Registered {
         Registered {
             flow,
             identity: self.identity,

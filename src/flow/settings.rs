@@ -13,13 +13,14 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::FlowRequest;
 use super::code::verify_new_addresses;
 use super::form::{method_button, refill_traits, show_input_error, trait_nodes};
 use super::lifecycle::new_flow;
 use super::text;
 use super::ui::{ImageAttributes, InputType, Meta, Node, NodeAttributes, NodeGroup, NodeType};
 use super::webauthn::{refusal_message, settings_nodes};
-use super::{ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind, FlowRequest};
+use super::{Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind};
 use super::{FlowState, FlowType, OtherSessions, Result, Step, Transition};
 use crate::credential::CredentialError;
 use crate::credential::lookup;
@@ -29,6 +30,7 @@ use crate::credential::webauthn::{
     self as cred_webauthn, Ceremony, Refusal, passkey_is_last_sign_in, passkeys, security_keys,
     sign_in_identifiers,
 };
+use crate::hook::AfterEvent;
 use crate::identity::{Credential, CredentialType, Identity, check_traits};
 use crate::session::{AuthenticatedSession, SessionError, SessionRefusal};
 
@@ -106,9 +108,19 @@ pub(crate) struct Outcome {
     pub(crate) continue_with: Vec<ContinueWith>,
 }
 
-impl Outcome {
-    /// The caller's answer, with the flow that was saved.
-    pub(crate) fn into_saved(self, flow: Flow) -> SettingsSaved {
+impl Answers for Outcome {
+    type Answer = SettingsSaved;
+
+    fn after_event(&self, flow_id: Uuid) -> Option<AfterEvent<'_>> {
+        Some(AfterEvent::Settings {
+            flow_id,
+            identity: &self.identity,
+        })
+    }
+
+    /// The saved flow, with its secrets (a TOTP secret to enrol) filled in for showing.
+    fn answer(self, facts: &dyn Facts, mut flow: Flow) -> SettingsSaved {
+        hydrate(facts, &mut flow, &self.identity);
         SettingsSaved {
             flow,
             identity: self.identity,

@@ -6,11 +6,11 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::Flow;
 use super::text;
 use super::ui::UiText;
+use super::{Facts, Flow};
 use crate::courier::{TemplateKind, TemplateVars};
-use crate::hook::HookError;
+use crate::hook::{AfterEvent, HookError};
 use crate::identity::Identity;
 use crate::session::{Session, TokenHash};
 
@@ -38,6 +38,17 @@ pub(crate) struct Transition<O> {
     pub(crate) outcome: O,
     /// What to save and show instead if applying the effects is refused.
     pub(crate) fallback: Fallback,
+}
+
+/// What an accepted submission tells beyond its flow: what the host's after hook is
+/// shown, and the caller's answer. Each kind's outcome says it.
+pub(crate) trait Answers {
+    /// What the caller gets.
+    type Answer;
+    /// What the host's after hook is shown, if this outcome has one.
+    fn after_event(&self, flow_id: Uuid) -> Option<AfterEvent<'_>>;
+    /// The caller's answer, with the flow as saved.
+    fn answer(self, facts: &dyn Facts, flow: Flow) -> Self::Answer;
 }
 
 /// A change a submission makes, applied by the engine in the flow's transaction. Effects

@@ -7,11 +7,14 @@
 //! known one.
 //! Effects: queue the code's mail; then update the identity (the address verified).
 
+use super::Step;
 use super::Transition;
 use super::code::{self, CodeSubmission, Judged, Purpose};
 use super::text;
-use super::{Effect, Facts, Fallback, Flow, FlowRequest, FlowState, FlowType, Result, Step};
+use super::{Answers, Effect, Facts, Fallback, Flow, FlowRequest, FlowState, FlowType, Result};
+use crate::hook::AfterEvent;
 use crate::identity::{Identity, VerifiableAddress};
+use crate::session::AuthenticatedSession;
 
 /// Where a verification flow got to.
 #[derive(Debug)]
@@ -39,9 +42,21 @@ pub(crate) enum Outcome {
     },
 }
 
-impl Outcome {
-    /// The caller's answer, with the flow that was saved.
-    pub(crate) fn into_step(self, flow: Flow) -> VerificationStep {
+impl Answers for Outcome {
+    type Answer = VerificationStep;
+
+    fn after_event(&self, flow_id: uuid::Uuid) -> Option<AfterEvent<'_>> {
+        match self {
+            Self::CodeSent => None,
+            Self::Verified { identity, address } => Some(AfterEvent::Verification {
+                flow_id,
+                identity,
+                address,
+            }),
+        }
+    }
+
+    fn answer(self, _: &dyn Facts, flow: Flow) -> VerificationStep {
         match self {
             Self::CodeSent => VerificationStep::CodeSent(Box::new(flow)),
             Self::Verified { identity, .. } => VerificationStep::Verified {
@@ -62,6 +77,8 @@ pub(crate) async fn submit(
     facts: &dyn Facts,
     flow: Flow,
     submission: CodeSubmission,
+    _: &FlowRequest,
+    _: Option<&AuthenticatedSession>,
 ) -> Result<Step<Outcome>> {
     let (mut flow, identity_id, address) =
         match code::judge(facts, flow, Purpose::Verification, submission).await? {
@@ -116,12 +133,15 @@ mod tests {
     #[tokio::test]
     async fn the_right_code_marks_the_address_verified() {
         let facts = TestFacts::new();
+        let req = api();
         let ada = facts.add_identity("ada@example.com").await;
         let flow = create(&facts, FlowType::Api, &api()).unwrap();
         let step = submit(
             &facts,
             flow,
             CodeSubmission::Email("ada@example.com".into()),
+            &req,
+            None,
         )
         .await;
         let sent = advanced(step.unwrap());
@@ -137,12 +157,18 @@ mod tests {
 
         // Another code does nothing (and is counted).
         let flow = rejected(
-            submit(&facts, flow, CodeSubmission::Code("123456".into()))
-                .await
-                .unwrap(),
+            submit(
+                &facts,
+                flow,
+                CodeSubmission::Code("123456".into()),
+                &req,
+                None,
+            )
+            .await
+            .unwrap(),
         );
         assert_eq!(flow.internal.code_attempts, 1);
-        let step = submit(&facts, flow, CodeSubmission::Code(code)).await;
+        let step = submit(&facts, flow, CodeSubmission::Code(code), &req, None).await;
         let t = advanced(step.unwrap());
         assert_eq!(t.flow.state, FlowState::PassedChallenge);
         assert_eq!(effect_names(&t.effects), ["update_identity"]);
