@@ -148,7 +148,7 @@ impl TestEnv {
 
 /// A URL to a fresh PostgreSQL schema, so tests running at once never see each other.
 #[cfg(feature = "postgres")]
-async fn postgres_schema_url() -> Option<String> {
+pub async fn postgres_schema_url() -> Option<String> {
     use sea_orm::{ConnectionTrait, Database};
     let base = std::env::var("IDENTA_TEST_POSTGRES_URL").ok()?;
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -163,7 +163,7 @@ async fn postgres_schema_url() -> Option<String> {
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres_schema_url() -> Option<String> {
+pub async fn postgres_schema_url() -> Option<String> {
     if std::env::var("IDENTA_TEST_POSTGRES_URL").is_ok() {
         eprintln!(
             "IDENTA_TEST_POSTGRES_URL is set but the `postgres` feature is off: run with --all-features"
@@ -198,8 +198,8 @@ macro_rules! on_every_backend {
     )*};
 }
 
-/// The `document` column of every row of `table` (`identa_flows`, `identities`) as the
-/// database stores it, so tests can check what is kept in the clear.
+/// The `document` column of every row of `table` (`identa_flows`, `identa_identities`) as
+/// the database stores it, so tests can check what is kept in the clear.
 pub async fn stored_documents(env: &TestEnv, table: &str) -> Vec<String> {
     use identa::sea_orm::{ConnectionTrait, Statement};
     let db = env.store.connection();

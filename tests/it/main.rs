@@ -8,6 +8,7 @@ mod flows;
 mod http;
 mod identities;
 mod mfa;
+mod migrations;
 mod passwords;
 mod sessions;
 mod webauthn;

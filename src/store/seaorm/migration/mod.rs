@@ -11,6 +11,7 @@ mod m000003_identity_document;
 mod m000004_flows_and_courier;
 mod m000005_spent_codes;
 mod m000006_self_service_errors;
+mod m000007_identa_table_prefix;
 
 use sea_orm_migration::prelude::*;
 
@@ -20,6 +21,7 @@ use self::m000003_identity_document::IdentityDocument;
 use self::m000004_flows_and_courier::FlowsAndCourier;
 use self::m000005_spent_codes::SpentCodes;
 use self::m000006_self_service_errors::SelfServiceErrors;
+use self::m000007_identa_table_prefix::IdentaTablePrefix;
 
 pub(super) struct Migrator;
 
@@ -33,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(FlowsAndCourier),
             Box::new(SpentCodes),
             Box::new(SelfServiceErrors),
+            Box::new(IdentaTablePrefix),
         ]
     }
 
@@ -41,7 +44,8 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// The identities table, which more than one migration changes.
+/// The identities table as the first migrations name it (`identities`; the seventh renames
+/// it `identa_identities`).
 #[derive(DeriveIden)]
 enum Identities {
     Table,
@@ -55,4 +59,12 @@ enum Identities {
     Document,
     CreatedAt,
     UpdatedAt,
+}
+
+/// Applies the migrations up to the `last`-th (counted from 1) that are not applied yet:
+/// a database as an older identa left it.
+pub(super) async fn up_to(db: &sea_orm::DatabaseConnection, last: u32) -> Result<(), DbErr> {
+    let applied = Migrator::get_applied_migrations(db).await?.len();
+    let applied: u32 = TryFrom::try_from(applied).unwrap_or(u32::MAX);
+    Migrator::up(db, Some(last.saturating_sub(applied))).await
 }
