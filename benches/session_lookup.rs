@@ -5,7 +5,8 @@
 //! - `identa_whoami`: the default engine (in-process cache, revocations from other
 //!   processes seen within 1 s), warmed over all 100,000 sessions first;
 //! - `identa_whoami_uncached`: the cache disabled, every call reads the database;
-//! - `rusqlite_point_lookup`: `SELECT … FROM sessions WHERE token_hash = ?`, prepared once.
+//! - `rusqlite_point_lookup`: `SELECT … FROM identa_sessions WHERE token_hash = ?`,
+//!   prepared once.
 //!
 //! With the `postgres` feature and `IDENTA_BENCH_POSTGRES_URL` set, the same data goes
 //! into a fresh PostgreSQL schema, and identa's uncached `whoami` runs beside a raw sqlx
@@ -39,7 +40,7 @@ macro_rules! row_query {
     ($param:literal) => {
         concat!(
             "SELECT id, identity_id, active, issued_at, authenticated_at, expires_at, aal, ",
-            "authentication_methods, devices FROM sessions WHERE token_hash = ",
+            "authentication_methods, devices FROM identa_sessions WHERE token_hash = ",
             $param
         )
     };
@@ -52,7 +53,8 @@ const WHOAMI_STATEMENT: &str = "SELECT s.id, s.identity_id, s.active, s.issued_a
      s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \
      i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, \
      i.document, i.created_at, i.updated_at \
-     FROM sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1";
+     FROM identa_sessions s JOIN identa_identities i ON i.id = s.identity_id \
+     WHERE s.token_hash = $1";
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -414,8 +414,10 @@ async fn rows_without_a_document_load_from_the_child_tables(env: TestEnv) {
     let db = env.store.connection();
     let backend = db.get_database_backend();
     let sql = match backend {
-        sea_orm::DatabaseBackend::Postgres => "UPDATE identities SET document = NULL WHERE id = $1",
-        _ => "UPDATE identities SET document = NULL WHERE id = ?",
+        sea_orm::DatabaseBackend::Postgres => {
+            "UPDATE identa_identities SET document = NULL WHERE id = $1"
+        }
+        _ => "UPDATE identa_identities SET document = NULL WHERE id = ?",
     };
     let cleared = db
         .execute_raw(Statement::from_sql_and_values(

@@ -14,6 +14,7 @@ mod identities;
 mod login;
 mod logout;
 mod mfa;
+mod migrations;
 mod passwords;
 mod recovery;
 mod registration;

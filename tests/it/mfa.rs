@@ -365,7 +365,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     assert!(!credential.config.to_string().contains(&codes[0]));
     assert!(confirmed.flow.ui.node("lookup_secret_disable").is_some());
     // The stored identity row holds no code either.
-    let identities = stored_documents(&env, "identities").await;
+    let identities = stored_documents(&env, "identa_identities").await;
     assert!(!identities.is_empty());
     for stored in identities {
         assert!(codes.iter().all(|c| !stored.contains(c.as_str())));

@@ -284,7 +284,7 @@ async fn no_token_in_the_clear(env: TestEnv) {
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT * FROM sessions",
+            "SELECT * FROM identa_sessions",
         ))
         .await
         .unwrap();

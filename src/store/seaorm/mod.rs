@@ -59,6 +59,16 @@ impl SeaOrmStore {
         Ok(store)
     }
 
+    /// Connects to `url` and applies the migrations up to the `last`-th only (counted from
+    /// 1): a database as an older identa left it, for tests of the migrations after it
+    /// (feature `testing`); [`SeaOrmStore::connect`] applies them all.
+    #[cfg(feature = "testing")]
+    pub async fn connect_migrated_up_to(url: &str, last: u32) -> Result<Self, StoreError> {
+        let db = open(url).await?;
+        migration::up_to(&db, last).await.map_err(db_err)?;
+        Ok(Self { db })
+    }
+
     /// The pool, for hosts that keep their own tables in the same database.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db

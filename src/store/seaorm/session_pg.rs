@@ -17,7 +17,8 @@ const SESSION_BY_TOKEN: &str = "SELECT s.id, s.identity_id, s.active, s.issued_a
      s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \
      i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, \
      i.document, i.created_at, i.updated_at \
-     FROM sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1";
+     FROM identa_sessions s JOIN identa_identities i ON i.id = s.identity_id \
+     WHERE s.token_hash = $1";
 
 /// A session, its identity's row (without its document) and the document, which rows
 /// written before identity documents lack.

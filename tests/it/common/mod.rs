@@ -172,7 +172,7 @@ impl TestEnv {
 
 /// A URL to a fresh PostgreSQL schema on [`needs::postgres_url`]'s server, so tests
 /// running at once never see each other.
-async fn postgres_schema_url() -> String {
+pub async fn postgres_schema_url() -> String {
     use sea_orm::{ConnectionTrait, Database};
     let base = needs::postgres_url();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -249,8 +249,8 @@ pub async fn stored_flow_document(env: &TestEnv, id: uuid::Uuid) -> Value {
         .expect("the flow's row")
 }
 
-/// The `document` column of every row of `table` (`identa_flows`, `identities`) as the
-/// database stores it, so tests can check what is kept in the clear.
+/// The `document` column of every row of `table` (`identa_flows`, `identa_identities`) as
+/// the database stores it, so tests can check what is kept in the clear.
 pub async fn stored_documents(env: &TestEnv, table: &str) -> Vec<String> {
     use identa::sea_orm::{ConnectionTrait, Statement};
     let db = env.store.connection();

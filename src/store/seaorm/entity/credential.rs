@@ -1,8 +1,8 @@
-//! The `identity_credentials` table: one row per (identity, credential type).
+//! The `identa_identity_credentials` table: one row per (identity, credential type).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "identity_credentials")]
+#[sea_orm(table_name = "identa_identity_credentials")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,

@@ -1,8 +1,8 @@
-//! The `identity_credential_identifiers` table: unique per (credential type, identifier).
+//! The `identa_identity_credential_identifiers` table: unique per (credential type, identifier).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "identity_credential_identifiers")]
+#[sea_orm(table_name = "identa_identity_credential_identifiers")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,

@@ -1,8 +1,8 @@
-//! The `identities` table.
+//! The `identa_identities` table.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "identities")]
+#[sea_orm(table_name = "identa_identities")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,

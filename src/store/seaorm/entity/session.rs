@@ -1,8 +1,8 @@
-//! The `sessions` table. The token is kept only as its SHA-256 digest (`token_hash`).
+//! The `identa_sessions` table. The token is kept only as its SHA-256 digest (`token_hash`).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "sessions")]
+#[sea_orm(table_name = "identa_sessions")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,

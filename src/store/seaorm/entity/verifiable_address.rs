@@ -1,8 +1,8 @@
-//! The `identity_verifiable_addresses` table: unique per (via, value).
+//! The `identa_identity_verifiable_addresses` table: unique per (via, value).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "identity_verifiable_addresses")]
+#[sea_orm(table_name = "identa_identity_verifiable_addresses")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
