@@ -34,6 +34,7 @@ use crate::store::{SessionEvent, Store};
 use cache::SessionCache;
 
 pub use builder::IdentaBuilder;
+#[cfg(feature = "http")]
 pub(crate) use flows::kind;
 pub use flows::{LoginFlows, RecoveryFlows, RegistrationFlows, SettingsFlows, VerificationFlows};
 

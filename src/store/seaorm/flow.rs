@@ -7,10 +7,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use uuid::Uuid;
 
 use super::entity::{courier_message, flow, self_service_error, spent_code};
-use super::{
-    SeaOrmStore, db_err, insert_identity_in, insert_session_in, replace_identity_in,
-    revoke_sessions_in, update_session_in,
-};
+use super::identities::{insert_identity_in, replace_identity_in};
+use super::sessions::{insert_session_in, revoke_sessions_in, update_session_in};
+use super::{SeaOrmStore, db_err};
 use crate::store::{
     Commit, CommitHook, FlowRecord, FlowStore, OutboxMessage, StoreError, Transaction, Write,
 };

@@ -7,8 +7,8 @@
 
 use sea_orm::sqlx::{self, Row, postgres::PgRow, types::Json};
 
-use super::IdentityDocument;
 use super::entity::identity;
+use super::identities::IdentityDocument;
 use crate::session::Session;
 
 /// The session and identity columns, in the order `decode` reads them (`token_hash`, which
