@@ -67,6 +67,29 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// The guides' Rust blocks, compiled (and most of them run) as doctests so they cannot rot.
+/// They use the default features (SQLite, the HTTP API); blocks that need `smtp` or
+/// `testing` say so with a hidden `#[cfg(feature = …)]`.
+#[cfg(all(doctest, feature = "sqlite", feature = "http"))]
+mod guides {
+    #[doc = include_str!("../README.md")]
+    mod readme {}
+    #[doc = include_str!("../docs/getting-started.md")]
+    mod getting_started {}
+    #[doc = include_str!("../docs/concepts.md")]
+    mod concepts {}
+    #[doc = include_str!("../docs/flows.md")]
+    mod flows {}
+    #[doc = include_str!("../docs/http-api.md")]
+    mod http_api {}
+    #[doc = include_str!("../docs/configuration.md")]
+    mod configuration {}
+    #[doc = include_str!("../docs/courier.md")]
+    mod courier {}
+    #[doc = include_str!("../docs/mfa.md")]
+    mod mfa {}
+}
+
 /// The sea-orm version identa uses, for hooks that write through
 /// [`store::Transaction::sea_orm`].
 pub use sea_orm;
