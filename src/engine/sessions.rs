@@ -143,9 +143,10 @@ impl Identa {
         Ok(current)
     }
 
-    /// Ends the session a token belongs to.
+    /// Ends the session a token belongs to (whatever its assurance level: a session that
+    /// has yet to complete its second factor can still sign out).
     pub async fn logout(&self, token: &SessionToken) -> Result<()> {
-        let current = self.whoami(token).await?;
+        let current = self.authenticate(token).await?;
         self.revoke_session(current.identity.id, current.session.id)
             .await
     }
@@ -154,7 +155,7 @@ impl Identa {
     /// MAC of the session id, so a page on another site cannot sign the user out — it
     /// would need both this token and the session cookie.
     pub async fn logout_token(&self, token: &SessionToken) -> Result<String> {
-        let current = self.whoami(token).await?;
+        let current = self.authenticate(token).await?;
         let tag = self
             .keyring()
             .mac(MacPurpose::Logout, &[current.session.id.as_bytes()]);
@@ -163,7 +164,7 @@ impl Identa {
 
     /// Ends the session `token` belongs to, if `logout_token` was made for it.
     pub async fn logout_with_token(&self, token: &SessionToken, logout_token: &str) -> Result<()> {
-        let current = self.whoami(token).await?;
+        let current = self.authenticate(token).await?;
         let tag = Base64UrlUnpadded::decode_vec(logout_token.trim()).unwrap_or_default();
         if !self
             .keyring()

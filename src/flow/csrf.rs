@@ -10,10 +10,6 @@ use uuid::Uuid;
 use super::{Flow, FlowRequest, FlowType};
 use crate::secret::{Keyring, MacPurpose};
 
-/// The cookie Kratos uses for this purpose is named `csrf_token_<hash>`; identa's HTTP
-/// layer names it this.
-pub const COOKIE_NAME: &str = "identa_csrf";
-
 /// Why a browser submission was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CsrfRefusal {

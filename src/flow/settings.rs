@@ -606,9 +606,19 @@ pub(crate) fn hydrate(facts: &dyn Facts, flow: &mut Flow, identity: &Identity) {
         return;
     };
     let issuer = facts.config().totp.issuer.clone();
-    let account = identity
-        .credential(CredentialType::Password)
-        .and_then(|c| c.identifiers.first().cloned())
+    // The schema's `credentials.totp.account_name` trait (as Kratos), else the first
+    // password identifier, else the id.
+    let account = facts
+        .schemas()
+        .get(&identity.schema_id)
+        .ok()
+        .and_then(|schema| check_traits(&schema, &identity.traits).ok())
+        .and_then(|extracted| extracted.totp_account_name)
+        .or_else(|| {
+            identity
+                .credential(CredentialType::Password)
+                .and_then(|c| c.identifiers.first().cloned())
+        })
         .unwrap_or_else(|| identity.id.to_string());
     let qr = secret.qr_data_uri(&issuer, &account).unwrap_or_default();
     let key = secret.base32();

@@ -348,8 +348,8 @@ pub trait FlowStore: Send + Sync {
         commit: &Commit<'_>,
         hook: Option<&dyn CommitHook>,
     ) -> Result<(), StoreError>;
-    /// Deletes flows that expired before `before`, and the browser errors recorded before
-    /// it; returns how many flows.
+    /// Deletes flows that expired before `before`, the browser errors recorded before it,
+    /// and the spent one-time markers kept until before it; returns how many flows.
     async fn delete_expired_flows(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Records an error a browser flow redirects to (the JSON `GET /self-service/errors`
     /// shows).

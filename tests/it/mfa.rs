@@ -272,6 +272,14 @@ async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
         ErrorKind::Aal2Required
     );
     env.identa.whoami(&aal1).await.unwrap();
+    // A session that has yet to complete its second factor can still sign out.
+    let leaving = sign_in(&env, "strict@example.com").await.token;
+    strict.logout_token(&leaving).await.unwrap();
+    strict.logout(&leaving).await.unwrap();
+    assert_eq!(
+        crate::common::session_refusal(env.identa.whoami(&leaving).await.unwrap_err()),
+        identa::session::SessionRefusal::Revoked
+    );
     env.clock.advance(Duration::seconds(30));
     let code = identa_totp_code(&env, &secret);
     totp_step_up(&env, &aal1, &code).await.unwrap();
