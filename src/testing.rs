@@ -446,6 +446,21 @@ pub mod conformance {
         assert!(store.revoke_session(ada.id, first.id).await.unwrap());
         assert!(!store.revoke_session(ada.id, first.id).await.unwrap());
         assert!(!store.session(first.id).await.unwrap().unwrap().active);
+        // A copy read before the revocation cannot bring the session back.
+        let mut stale = first.clone();
+        stale.expires_at = at(7200);
+        assert!(!store.update_session(&stale).await.unwrap());
+        let stored = store.session(first.id).await.unwrap().unwrap();
+        assert!(!stored.active);
+        assert_eq!(stored.expires_at, first.expires_at);
+        // An active one takes the update.
+        let mut extended = second.clone();
+        extended.expires_at = at(7200);
+        assert!(store.update_session(&extended).await.unwrap());
+        assert_eq!(
+            store.session(second.id).await.unwrap().unwrap().expires_at,
+            at(7200)
+        );
         assert_eq!(
             store
                 .revoke_sessions(ada.id, Some(second.id))

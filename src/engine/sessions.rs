@@ -192,7 +192,10 @@ impl Identa {
             return Err(SessionError::Inactive(reason).into());
         }
         session.expires_at = now + self.inner.config.session.lifespan;
-        self.inner.store.update_session(&session).await?;
+        if !self.inner.store.update_session(&session).await? {
+            // Revoked between the read and the write.
+            return Err(SessionError::Inactive(SessionRefusal::Revoked).into());
+        }
         self.invalidate(SessionEvent::Session(session.id));
         Ok(session)
     }

@@ -19,14 +19,23 @@ use crate::credential::code::{CodeTarget, OneTimeCode, PendingCode};
 use crate::identity::{AddressVia, Identity, normalize};
 use crate::store::AddressKind;
 
-/// What a user submits to a recovery or verification flow.
-#[derive(Debug, Clone)]
+/// What a user submits to a recovery or verification flow. Its `Debug` hides the code.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum CodeSubmission {
     /// Send a code to this address (again, in `sent_email`).
     Email(String),
     /// The code received.
     Code(String),
+}
+
+impl std::fmt::Debug for CodeSubmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Email(address) => f.debug_tuple("Email").field(address).finish(),
+            Self::Code(_) => f.debug_tuple("Code").field(&"<redacted>").finish(),
+        }
+    }
 }
 
 /// Which flow uses the code method.

@@ -51,8 +51,7 @@ pub enum LoginIntent {
     SecondFactor,
 }
 
-/// What a user submits to log in.
-#[derive(Debug)]
+/// What a user submits to log in. Its `Debug` hides passwords and codes.
 #[non_exhaustive]
 pub enum LoginSubmission {
     /// An identifier and a password (Kratos's `method: "password"`).
@@ -94,6 +93,29 @@ pub enum LoginSubmission {
         /// The answer to the challenge, as JSON.
         response: Option<String>,
     },
+}
+
+impl std::fmt::Debug for LoginSubmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = &"<redacted>";
+        match self {
+            Self::Password { identifier, .. } => f
+                .debug_struct("Password")
+                .field("identifier", identifier)
+                .field("password", hidden)
+                .finish(),
+            Self::Totp { .. } => f.debug_struct("Totp").field("code", hidden).finish(),
+            Self::LookupSecret { .. } => f
+                .debug_struct("LookupSecret")
+                .field("code", hidden)
+                .finish(),
+            Self::Webauthn { .. } => f.debug_struct("Webauthn").finish_non_exhaustive(),
+            Self::Passkey { identifier, .. } => f
+                .debug_struct("Passkey")
+                .field("identifier", identifier)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// A completed login.
@@ -787,6 +809,28 @@ mod tests {
         assert!(t.outcome.token.is_none());
         assert_eq!(t.outcome.session.session.id, current.session.id);
         assert_eq!(t.outcome.session.session.authenticated_at, facts.now());
+    }
+
+    #[test]
+    fn debug_output_hides_passwords_codes_and_tokens() {
+        let shown = format!(
+            "{:?} {:?} {:?} {:?} {:?}",
+            password("ada@example.com", "hunter2 hunter2"),
+            LoginSubmission::Totp {
+                code: "424242".into()
+            },
+            LoginSubmission::LookupSecret {
+                code: "abcd2345".into()
+            },
+            crate::flow::CodeSubmission::Code("987654".into()),
+            ContinueWith::SetOrySessionToken {
+                ory_session_token: "secret-token".into()
+            },
+        );
+        for secret in ["hunter2", "424242", "abcd2345", "987654", "secret-token"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("ada@example.com"), "{shown}");
     }
 
     #[tokio::test]

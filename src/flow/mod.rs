@@ -194,8 +194,9 @@ impl fmt::Display for FlowState {
     }
 }
 
-/// What a client should do next (Kratos's `continue_with` items).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a client should do next (Kratos's `continue_with` items). Its `Debug` hides the
+/// session token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ContinueWith {
     /// Show the verification flow for an address that was just sent a code.
@@ -218,6 +219,31 @@ pub enum ContinueWith {
         /// Where to.
         redirect_browser_to: String,
     },
+}
+
+impl fmt::Debug for ContinueWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ShowVerificationUi { flow } => f
+                .debug_struct("ShowVerificationUi")
+                .field("flow", flow)
+                .finish(),
+            Self::SetOrySessionToken { .. } => f
+                .debug_struct("SetOrySessionToken")
+                .field("ory_session_token", &"<redacted>")
+                .finish(),
+            Self::ShowSettingsUi { flow } => f
+                .debug_struct("ShowSettingsUi")
+                .field("flow", flow)
+                .finish(),
+            Self::RedirectBrowserTo {
+                redirect_browser_to,
+            } => f
+                .debug_struct("RedirectBrowserTo")
+                .field("redirect_browser_to", redirect_browser_to)
+                .finish(),
+        }
+    }
 }
 
 /// A flow to continue with.

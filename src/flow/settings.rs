@@ -34,8 +34,8 @@ use crate::hook::AfterEvent;
 use crate::identity::{Credential, CredentialType, Identity, check_traits};
 use crate::session::{AuthenticatedSession, SessionError, SessionRefusal};
 
-/// What a user submits to a settings flow.
-#[derive(Debug)]
+/// What a user submits to a settings flow. Its `Debug` shows which change, not its
+/// secrets.
 #[non_exhaustive]
 pub enum SettingsSubmission {
     /// New traits (Kratos's `method: "profile"`).
@@ -88,6 +88,25 @@ pub enum SettingsSubmission {
         /// The key's id.
         id: String,
     },
+}
+
+impl std::fmt::Debug for SettingsSubmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::Profile { .. } => "Profile",
+            Self::Password { .. } => "Password",
+            Self::Totp { .. } => "Totp",
+            Self::TotpUnlink => "TotpUnlink",
+            Self::LookupRegenerate => "LookupRegenerate",
+            Self::LookupConfirm => "LookupConfirm",
+            Self::LookupDisable => "LookupDisable",
+            Self::WebauthnRegister { .. } => "WebauthnRegister",
+            Self::WebauthnRemove { .. } => "WebauthnRemove",
+            Self::PasskeyRegister { .. } => "PasskeyRegister",
+            Self::PasskeyRemove { .. } => "PasskeyRemove",
+        };
+        f.debug_struct(name).finish_non_exhaustive()
+    }
 }
 
 /// Saved settings.
@@ -155,6 +174,11 @@ pub(crate) async fn submit(
     }
     require_highest_aal(current)?;
     let before = &current.identity;
+    // What the form is if the change is refused when it is saved: as it was before this
+    // submission (no backup codes it generated), with fresh WebAuthn challenges (the one
+    // answered is spent) and the typed values.
+    let mut fallback = flow.clone();
+    settings_nodes(facts, &mut fallback, before)?;
     let mut identity = current.identity.clone();
     let now = facts.now();
     let mut effects = Vec::new();
@@ -162,6 +186,7 @@ pub(crate) async fn submit(
     match submission {
         SettingsSubmission::Profile { traits } => {
             refill_traits(&mut flow.ui, &traits);
+            refill_traits(&mut fallback.ui, &traits);
             let schema = facts.schemas().get(&identity.schema_id)?;
             match identity.set_traits(&schema, traits, now) {
                 Ok(extracted) => cred_webauthn::follow_traits(&mut identity, &extracted, now),
@@ -375,7 +400,7 @@ pub(crate) async fn submit(
             identity.updated_at = now;
         }
     }
-    let fallback = Fallback::to(flow.clone());
+    let fallback = Fallback::to(fallback);
     totp_nodes(facts, &mut flow, &identity)?;
     lookup_nodes(&mut flow, &identity);
     settings_nodes(facts, &mut flow, &identity)?;
@@ -841,6 +866,33 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, FlowError::Aal2Required));
+    }
+
+    #[tokio::test]
+    async fn a_change_refused_when_saved_leaves_the_form_as_it_was() {
+        let facts = TestFacts::new();
+        let me = signed_in(&facts).await;
+        let flow = create(&facts, FlowType::Api, &api(), Some(&me)).unwrap();
+        assert!(flow.internal.pending_lookup.is_none());
+        let t = advanced(
+            submit(
+                &facts,
+                flow,
+                SettingsSubmission::LookupRegenerate,
+                &api(),
+                Some(&me),
+            )
+            .await
+            .unwrap(),
+        );
+        assert!(t.flow.internal.pending_lookup.is_some(), "codes to confirm");
+        // Say the host's after hook refuses: the form it shows again holds no codes the
+        // user never saw (a later confirm could store them).
+        let shown = t.fallback.showing(crate::flow::CommitRefusal::Hook(
+            crate::hook::HookError::refuse("not now"),
+        ));
+        assert!(shown.internal.pending_lookup.is_none());
+        assert_eq!(message_ids(&shown), [4_000_001]);
     }
 
     #[tokio::test]

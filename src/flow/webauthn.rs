@@ -186,11 +186,17 @@ pub(crate) async fn passkey_challenge_nodes(
         challenge_nodes(flow, options);
         return Ok(());
     };
-    let normalized = normalize::identifier(identifier);
-    let identity = facts
-        .identity_by_identifier(CredentialType::Passkey, &normalized)
-        .await?
-        .filter(Identity::is_active);
+    // An identifier no account can have (too long, a NUL) gets the same believable
+    // challenge as an unknown one, without a lookup.
+    let normalized = normalize::lookup_identifier(identifier);
+    let identity = match &normalized {
+        Some(normalized) => facts
+            .identity_by_identifier(CredentialType::Passkey, normalized)
+            .await?
+            .filter(Identity::is_active),
+        None => None,
+    };
+    let normalized = normalized.unwrap_or_else(|| identifier.to_owned());
     let keys = identity.as_ref().map(passkeys);
     let account = identity.as_ref().zip(keys.as_ref()).map(|(i, k)| (i.id, k));
     let (options, ceremony) =

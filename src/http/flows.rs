@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::CSRF_COOKIE;
 use super::Response;
 use super::request::{Incoming, TokenFrom, parse_id};
-use super::respond::Answer;
+use super::respond::{Answer, Refused};
 use super::response::{error, from_body_error, from_error, json};
 use super::router::PublicApi;
 use crate::credential::password::Password;
@@ -23,6 +23,7 @@ use crate::flow::login::{LoginIntent, LoginSubmission};
 use crate::flow::registration::RegistrationSubmission;
 use crate::flow::settings::SettingsSubmission;
 use crate::flow::{CodeSubmission, Flow, FlowKind, FlowRequest, FlowType, csrf};
+use crate::identity::Aal;
 
 impl PublicApi {
     /// The flow request for `inc`; for browsers also the CSRF cookie to set, if new.
@@ -78,7 +79,15 @@ impl PublicApi {
         let res = match created {
             Ok(flow) if browser_page => self.to_flow_ui(kind, flow.id),
             Ok(flow) => json(StatusCode::OK, &self.flow_json(&flow).await),
-            Err(err) => self.refusal(inc, &req, kind, flow_type, None, err).await,
+            Err(err) => {
+                let about = Refused {
+                    kind,
+                    flow_type,
+                    flow_id: None,
+                    intent,
+                };
+                self.refusal(inc, &req, about, err).await
+            }
         };
         self.with_csrf_cookie(res, new_cookie)
     }
@@ -140,6 +149,12 @@ impl PublicApi {
             Err(err) => return from_error(&err),
         };
         let flow_type = flow.flow_type;
+        // An expired login flow is replaced by one that does what it did.
+        let intent = match (flow.requested_aal, flow.refresh) {
+            (Aal::Aal2, _) => LoginIntent::SecondFactor,
+            (Aal::Aal1, true) => LoginIntent::Refresh,
+            (Aal::Aal1, false) => LoginIntent::SignIn,
+        };
         if inc.is_form() {
             self.coerce_form(&flow, &mut body).await;
         }
@@ -192,8 +207,13 @@ impl PublicApi {
         match outcome {
             Ok(answer) => self.respond(inc, flow_type, answer),
             Err(err) => {
-                self.refusal(inc, &req, kind, flow_type, Some(flow_id), err)
-                    .await
+                let about = Refused {
+                    kind,
+                    flow_type,
+                    flow_id: Some(flow_id),
+                    intent,
+                };
+                self.refusal(inc, &req, about, err).await
             }
         }
     }

@@ -33,6 +33,18 @@ pub(super) struct Answer {
     next: Next,
 }
 
+/// What a refused request was about.
+pub(super) struct Refused {
+    /// The kind of flow.
+    pub(super) kind: FlowKind,
+    /// Browser or API.
+    pub(super) flow_type: FlowType,
+    /// The flow a submission named.
+    pub(super) flow_id: Option<Uuid>,
+    /// How a replacement for an expired login flow starts (a refresh, a step-up).
+    pub(super) intent: LoginIntent,
+}
+
 /// Where a browser goes after a submission.
 enum Next {
     /// The flow's `return_to`, or the default return URL.
@@ -146,17 +158,20 @@ impl PublicApi {
         }
     }
 
-    /// The response for a refused start of, or submission to, a flow of `kind`
-    /// (`flow_id` when a submission named one).
+    /// The response for a refused start of, or submission to, a flow.
     pub(super) async fn refusal(
         &self,
         inc: &Incoming<'_>,
         req: &FlowRequest,
-        kind: FlowKind,
-        flow_type: FlowType,
-        flow_id: Option<Uuid>,
+        about: Refused,
         err: Error,
     ) -> Response {
+        let Refused {
+            kind,
+            flow_type,
+            flow_id,
+            intent,
+        } = about;
         let browser_page = flow_type == FlowType::Browser && !inc.wants_json();
         match err {
             Error::Flow(FlowError::Invalid(flow)) => {
@@ -168,7 +183,7 @@ impl PublicApi {
             }
             Error::Flow(FlowError::Expired { expired_at, .. }) => {
                 // A replacement flow, so the front end can go on at once.
-                match self.create(kind, flow_type, req, LoginIntent::SignIn).await {
+                match self.create(kind, flow_type, req, intent).await {
                     Ok(flow) if browser_page => self.to_flow_ui(kind, flow.id),
                     Ok(flow) => {
                         let mut extra = Map::new();

@@ -187,8 +187,9 @@ pub trait SessionStore: Send + Sync {
         active: Option<bool>,
         page: PageRequest,
     ) -> Result<Page<Session>, StoreError>;
-    /// Replaces a session's mutable fields (active, authenticated_at, expires_at, aal,
-    /// methods, devices), logging a [`SessionEvent::Session`]. False if absent.
+    /// Replaces a session's mutable fields (authenticated_at, expires_at, aal, methods,
+    /// devices) if it is still active, logging a [`SessionEvent::Session`]. False if it is
+    /// absent or revoked: an update never brings a revoked session back.
     async fn update_session(&self, session: &Session) -> Result<bool, StoreError>;
     /// Revokes one session of an identity, logging a [`SessionEvent::Session`]. False if
     /// it was not there or already revoked.
@@ -264,8 +265,8 @@ pub enum Write<'a> {
     ReplaceIdentity(&'a Identity),
     /// A new session under the hash of its token.
     InsertSession(&'a Session, TokenHash),
-    /// A changed session; logs a [`SessionEvent::Session`]. [`StoreError::NotFound`] if
-    /// it is gone.
+    /// A changed session (not its `active` flag); logs a [`SessionEvent::Session`].
+    /// [`StoreError::Stale`] if it was revoked or deleted since it was read.
     UpdateSession(&'a Session),
     /// Revoke an identity's active sessions but `keep`; logs a [`SessionEvent::Identity`].
     RevokeSessions {

@@ -52,6 +52,51 @@ async fn expired_flows_answer_410_with_a_fresh_flow(env: TestEnv) {
     assert_eq!(res.status(), 200, "the replacement flow exists");
 }
 
+/// An expired refresh login is replaced by a refresh login (the session it was for is still
+/// valid): not by a sign-in flow, which a signed-in user would be refused.
+async fn an_expired_refresh_flow_is_replaced_by_a_refresh(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let reg = json_of(&api.handle(get("/self-service/registration/api")).await);
+    let done = json_of(
+        &api.handle(post(
+            &format!("/self-service/registration?flow={}", reg["id"].as_str().unwrap()),
+            json!({ "method": "password", "traits": { "email": "again@example.com" }, "password": "a long and unusual passphrase" }),
+            None,
+        ))
+        .await,
+    );
+    let token = done["session_token"].as_str().unwrap().to_owned();
+    let with_token = |req: http::Request<Bytes>| {
+        let (mut parts, body) = req.into_parts();
+        parts
+            .headers
+            .insert("x-session-token", token.parse().unwrap());
+        http::Request::from_parts(parts, body)
+    };
+    let flow = json_of(
+        &api.handle(with_token(get("/self-service/login/api?refresh=true")))
+            .await,
+    );
+    assert_eq!(flow["refresh"], true);
+    env.clock.advance(Duration::minutes(61));
+    let res = api
+        .handle(post(
+            &format!("/self-service/login?flow={}", flow["id"].as_str().unwrap()),
+            json!({ "method": "password", "identifier": "again@example.com", "password": "a long and unusual passphrase" }),
+            Some(&token),
+        ))
+        .await;
+    assert_eq!(res.status(), 410, "{}", String::from_utf8_lossy(res.body()));
+    let fresh = json_of(&res)["use_flow_id"].as_str().unwrap().to_owned();
+    let replacement = json_of(
+        &api.handle(with_token(get(&format!(
+            "/self-service/login/flows?id={fresh}"
+        ))))
+        .await,
+    );
+    assert_eq!(replacement["refresh"], true, "{replacement}");
+}
+
 async fn stale_sessions_are_sent_to_re_authenticate(env: TestEnv) {
     let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
     let reg = json_of(&api.handle(get("/self-service/registration/api")).await);
@@ -158,6 +203,7 @@ async fn browser_errors_go_to_the_error_page(env: TestEnv) {
 
 on_every_backend!(
     expired_flows_answer_410_with_a_fresh_flow,
+    an_expired_refresh_flow_is_replaced_by_a_refresh,
     stale_sessions_are_sent_to_re_authenticate,
     browser_errors_go_to_the_error_page,
 );

@@ -126,7 +126,105 @@ async fn login_with_a_session_needs_refresh(env: TestEnv) {
     assert_eq!(after.authentication_methods.len(), 2);
 }
 
+/// A revocation that lands while a refresh login is being judged (here: from the host's
+/// before hook, between the session being read and the refresh being written) wins: the
+/// refresh is refused and the session stays revoked, rather than the refresh writing back
+/// the copy it read.
+async fn a_revocation_during_a_refresh_is_not_undone(env: TestEnv) {
+    use identa::store::{SessionStore, StoreError};
+    use std::sync::{Arc, Mutex};
+
+    struct RevokeFirst {
+        store: identa::store::SeaOrmStore,
+        target: Mutex<Option<(uuid::Uuid, uuid::Uuid)>>,
+    }
+    #[async_trait::async_trait]
+    impl identa::hook::Hooks for RevokeFirst {
+        async fn before(
+            &self,
+            _: &identa::hook::BeforeEvent<'_>,
+        ) -> Result<(), identa::hook::HookError> {
+            let target = *self.target.lock().unwrap();
+            if let Some((identity, session)) = target {
+                self.store.revoke_session(identity, session).await.unwrap();
+            }
+            Ok(())
+        }
+    }
+    let hooks = Arc::new(RevokeFirst {
+        store: env.store.clone(),
+        target: Mutex::new(None),
+    });
+    struct Shared(Arc<RevokeFirst>);
+    #[async_trait::async_trait]
+    impl identa::hook::Hooks for Shared {
+        async fn before(
+            &self,
+            e: &identa::hook::BeforeEvent<'_>,
+        ) -> Result<(), identa::hook::HookError> {
+            self.0.before(e).await
+        }
+    }
+    let mut schemas = identa::identity::SchemaRegistry::new();
+    schemas
+        .add("default", crate::common::person_schema())
+        .unwrap();
+    let identa = identa::Identa::builder()
+        .store(env.store.clone())
+        .schemas(schemas)
+        .config(env.identa.config().clone())
+        .clock(env.clock.clone())
+        .hooks(Shared(hooks.clone()))
+        .build()
+        .unwrap();
+
+    let reg = register(&env, "ruth@example.com").await;
+    let login = reg.login.unwrap();
+    let req = with_session(&login.token);
+    let flow = identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::Refresh)
+        .await
+        .unwrap();
+    *hooks.target.lock().unwrap() = Some((login.session.identity.id, login.session.session.id));
+    let err = identa
+        .login_flow()
+        .submit(
+            flow.id,
+            LoginSubmission::Password {
+                identifier: "ruth@example.com".into(),
+                password: Password::new(PASSWORD),
+            },
+            &req,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            identa::Error::Store(StoreError::Stale { what: "session" })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        !env.store
+            .session(login.session.session.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    // The revocation came from outside this engine: its cache sees it once its bound has
+    // passed.
+    env.clock.advance(Duration::seconds(1));
+    assert_eq!(
+        crate::common::session_refusal(identa.whoami(&login.token).await.unwrap_err()),
+        identa::session::SessionRefusal::Revoked
+    );
+}
+
 on_every_backend!(
     login_issues_sessions_and_refuses_alike,
     login_with_a_session_needs_refresh,
+    a_revocation_during_a_refresh_is_not_undone,
 );

@@ -853,7 +853,23 @@ async fn lost_security_key_deleted_by_admin(env: TestEnv) {
     assert_eq!(stepped.session.session.aal, Aal::Aal2);
 }
 
+/// An identifier no account can have (a NUL, which PostgreSQL would refuse in a query;
+/// longer than any identifier) gets a challenge like an unknown one, not an error.
+async fn hostile_passkey_identifiers_get_a_challenge(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let long = "x".repeat(5_000);
+    for identifier in ["ada\0@example.com", long.as_str(), "nobody@example.com"] {
+        let flow = passkey_challenge(&env, identifier).await;
+        let ids = allowed_ids(&flow, "passkey_challenge");
+        assert!(
+            !ids.is_empty(),
+            "a believable challenge for {identifier:.20}"
+        );
+    }
+}
+
 on_every_backend!(
+    hostile_passkey_identifiers_get_a_challenge,
     lost_security_key_deleted_by_admin,
     security_key_as_second_factor,
     another_origin_is_refused,

@@ -114,7 +114,8 @@ impl FlowStore for SeaOrmStore {
                 }
                 Write::UpdateSession(session) => {
                     if !update_session_in(&tx, session).await? {
-                        return Err(StoreError::NotFound { what: "session" });
+                        // Revoked (or deleted) since it was read.
+                        return Err(StoreError::Stale { what: "session" });
                     }
                 }
                 Write::Enqueue(message) => {

@@ -39,9 +39,14 @@ pub(super) async fn update_session_in(
     tx: &impl ConnectionTrait,
     s: &Session,
 ) -> Result<bool, StoreError> {
+    // Only a session still active is changed, and an update never sets `active`: a copy
+    // read before a revocation cannot bring the session back.
+    let mut row = session_row(s)?;
+    row.active = sea_orm::ActiveValue::NotSet;
     let res = session::Entity::update_many()
-        .set(session_row(s)?)
+        .set(row)
         .filter(session::Column::Id.eq(s.id))
+        .filter(session::Column::Active.eq(true))
         .exec(tx)
         .await
         .map_err(db_err)?;
