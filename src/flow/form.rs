@@ -109,6 +109,30 @@ pub(crate) fn show_hook_error(ui: &mut UiContainer, err: HookError) {
     }
 }
 
+/// Which password a form asks for (the browser's autocomplete hint).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PasswordInput {
+    /// The one the account has (sign-in).
+    Current,
+    /// A new one (sign-up, settings).
+    New,
+}
+
+/// A password input and its submit button (`method=password`, labelled `submit`).
+pub(crate) fn password_nodes(password: PasswordInput, submit: UiText) -> [Node; 2] {
+    let hint = match password {
+        PasswordInput::Current => "current-password",
+        PasswordInput::New => "new-password",
+    };
+    [
+        Node::input(NodeGroup::Password, "password", InputType::Password)
+            .required()
+            .autocomplete(hint)
+            .label(text::label_password()),
+        method_button(NodeGroup::Password, "password", submit),
+    ]
+}
+
 /// A submit button `method=<value>`.
 pub(crate) fn method_button(group: NodeGroup, value: &str, label: UiText) -> Node {
     Node::input(group, "method", InputType::Submit)

@@ -13,7 +13,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::FlowRequest;
-use super::form::{echoable, method_button, show_hook_error, show_input_error};
+use super::form::{
+    PasswordInput, echoable, method_button, password_nodes, show_hook_error, show_input_error,
+};
 use super::lifecycle::new_flow;
 use super::text;
 use super::ui::{InputType, Node, NodeGroup};
@@ -208,15 +210,8 @@ pub(crate) fn create(
         identifier = identifier.with_value(first.clone());
     }
     flow.ui.nodes.push(identifier);
-    flow.ui.nodes.push(
-        Node::input(NodeGroup::Password, "password", InputType::Password)
-            .required()
-            .autocomplete("current-password")
-            .label(text::label_password()),
-    );
-    flow.ui.nodes.push(method_button(
-        NodeGroup::Password,
-        "password",
+    flow.ui.nodes.extend(password_nodes(
+        PasswordInput::Current,
         text::sign_in_with_password(),
     ));
     login_prompt_nodes(facts, &mut flow)?;
@@ -419,12 +414,11 @@ pub(crate) async fn submit(
             (session, Some(token))
         }
     };
-    let mut continue_with = Vec::new();
-    if let (Some(token), FlowType::Api) = (&token, flow.flow_type) {
-        continue_with.push(ContinueWith::SetOrySessionToken {
-            ory_session_token: token.expose().to_owned(),
-        });
-    }
+    let continue_with = token
+        .as_ref()
+        .and_then(|token| ContinueWith::token_for(flow.flow_type, token))
+        .into_iter()
+        .collect();
     Ok(Step::Advance(Transition {
         flow,
         effects,

@@ -221,6 +221,16 @@ pub enum ContinueWith {
     },
 }
 
+impl ContinueWith {
+    /// For an API flow, the item that hands a new session's token to the app (a browser
+    /// gets it as a cookie from the HTTP layer instead).
+    pub(crate) fn token_for(flow_type: FlowType, token: &SessionToken) -> Option<Self> {
+        (flow_type == FlowType::Api).then(|| Self::SetOrySessionToken {
+            ory_session_token: token.expose().to_owned(),
+        })
+    }
+}
+
 impl fmt::Debug for ContinueWith {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -250,12 +250,9 @@ async fn recover(
     if verified {
         effects.push(Effect::UpdateIdentity(identity));
     }
-    let mut continue_with = Vec::new();
-    if flow.flow_type == FlowType::Api {
-        continue_with.push(ContinueWith::SetOrySessionToken {
-            ory_session_token: token.expose().to_owned(),
-        });
-    }
+    let mut continue_with: Vec<_> = ContinueWith::token_for(flow.flow_type, &token)
+        .into_iter()
+        .collect();
     continue_with.extend(flow.continue_with.iter().cloned());
     Ok(Step::Advance(Transition {
         flow,

@@ -11,10 +11,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::code::verify_new_addresses;
-use super::form::{method_button, refill_traits, show_hook_error, show_input_error, trait_nodes};
+use super::form::{
+    PasswordInput, password_nodes, refill_traits, show_hook_error, show_input_error, trait_nodes,
+};
 use super::lifecycle::new_flow;
 use super::text;
-use super::ui::{InputType, Node, NodeGroup, UiText};
+use super::ui::{NodeGroup, UiText};
 use super::webauthn::{refusal_message, registration_nodes};
 use super::{AfterRegistration, Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
 use super::{FlowKind, FlowRequest, FlowState, FlowType, Result, Step, Transition};
@@ -120,17 +122,9 @@ pub(crate) fn create(
         NodeGroup::Password,
         &Value::Null,
     ));
-    flow.ui.nodes.push(
-        Node::input(NodeGroup::Password, "password", InputType::Password)
-            .required()
-            .autocomplete("new-password")
-            .label(text::label_password()),
-    );
-    flow.ui.nodes.push(method_button(
-        NodeGroup::Password,
-        "password",
-        text::sign_up(),
-    ));
+    flow.ui
+        .nodes
+        .extend(password_nodes(PasswordInput::New, text::sign_up()));
     registration_nodes(facts, &mut flow, &passkey_name_field(&schema))?;
     Ok(flow)
 }
@@ -256,13 +250,8 @@ pub(crate) async fn submit(
     effects.extend(verification);
 
     let login = issued.map(|(session, token)| {
-        if flow.flow_type == FlowType::Api {
-            continue_with.insert(
-                0,
-                ContinueWith::SetOrySessionToken {
-                    ory_session_token: token.expose().to_owned(),
-                },
-            );
+        if let Some(item) = ContinueWith::token_for(flow.flow_type, &token) {
+            continue_with.insert(0, item);
         }
         Login {
             session: AuthenticatedSession {

@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use super::FlowRequest;
 use super::code::verify_new_addresses;
-use super::form::{method_button, refill_traits, show_input_error, trait_nodes};
+use super::form::{
+    PasswordInput, method_button, password_nodes, refill_traits, show_input_error, trait_nodes,
+};
 use super::lifecycle::new_flow;
 use super::text;
 use super::ui::{ImageAttributes, InputType, Meta, Node, NodeAttributes, NodeGroup, NodeType};
@@ -500,17 +502,9 @@ pub(crate) fn settings_flow_for(
         "profile",
         text::label_save(),
     ));
-    flow.ui.nodes.push(
-        Node::input(NodeGroup::Password, "password", InputType::Password)
-            .required()
-            .autocomplete("new-password")
-            .label(text::label_password()),
-    );
-    flow.ui.nodes.push(method_button(
-        NodeGroup::Password,
-        "password",
-        text::label_save(),
-    ));
+    flow.ui
+        .nodes
+        .extend(password_nodes(PasswordInput::New, text::label_save()));
     totp_nodes(facts, &mut flow, &current.identity)?;
     lookup_nodes(&mut flow, &current.identity);
     settings_nodes(facts, &mut flow, &current.identity)?;

@@ -140,16 +140,12 @@ impl PublicApi {
             (Next::Show(kind, id) | Next::Continue(kind, id), true, false) => {
                 self.to_flow_ui(kind, id)
             }
-            (Next::Continue(kind, id), true, true) => {
-                let mut extra = Map::new();
-                extra.insert("redirect_browser_to".into(), json!(self.ui(kind, id)));
-                error_with(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "browser_location_change_required",
-                    "continue in the next flow (after a recovery: the settings flow, to set a new password)",
-                    extra,
-                )
-            }
+            (Next::Continue(kind, id), true, true) => redirect_browser_to(
+                &self.ui(kind, id),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "browser_location_change_required",
+                "continue in the next flow (after a recovery: the settings flow, to set a new password)",
+            ),
             _ => json(StatusCode::OK, &answer.body),
         };
         match answer.token {
@@ -212,13 +208,11 @@ impl PublicApi {
                 if browser_page {
                     return redirect(&target);
                 }
-                let mut extra = Map::new();
-                extra.insert("redirect_browser_to".into(), json!(target));
-                error_with(
+                redirect_browser_to(
+                    &target,
                     StatusCode::FORBIDDEN,
                     "session_refresh_required",
                     "this change needs a recent sign-in: re-authenticate with a login flow with refresh=true, then submit again",
-                    extra,
                 )
             }
             Error::Session(SessionError::Inactive(_))
@@ -238,13 +232,11 @@ impl PublicApi {
         if browser_page {
             return redirect(&target);
         }
-        let mut extra = Map::new();
-        extra.insert("redirect_browser_to".into(), json!(target));
-        error_with(
+        redirect_browser_to(
+            &target,
             StatusCode::FORBIDDEN,
             "session_aal2_required",
             "this session must complete its second factor: start a login flow with aal=aal2",
-            extra,
         )
     }
 
@@ -366,4 +358,12 @@ impl PublicApi {
         set_cookie(&mut res, &c);
         res
     }
+}
+
+/// Kratos's error `id` with `status`, pointing a browser's script at `target`
+/// (`redirect_browser_to`): what a client asking for JSON gets where a page is redirected.
+fn redirect_browser_to(target: &str, status: StatusCode, id: &str, reason: &str) -> Response {
+    let mut extra = Map::new();
+    extra.insert("redirect_browser_to".into(), json!(target));
+    error_with(status, id, reason, extra)
 }
