@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, LOCATION, SET_COOKIE};
 
 use crate::Host;
-use crate::support::{PASSWORD, app, body, browser, node};
+use crate::support::{Flow, PASSWORD, app, browser, node_value, send};
 
 /// A browser: redirects to the UI, cookies, CSRF, form posts, logout.
 pub async fn browser_flows(host: &Host) {
@@ -24,35 +24,16 @@ pub async fn browser_flows(host: &Host) {
             .any(|c| c.to_str().unwrap().contains("HttpOnly"))
     );
     let flow_id = location.rsplit("flow=").next().unwrap().to_owned();
-    let (status, flow) = body(
-        b.get(format!(
-            "{}/self-service/registration/flows?id={flow_id}",
-            host.public
-        ))
-        .header(ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let flow_url = format!(
+        "{}/self-service/registration/flows?id={flow_id}",
+        host.public
+    );
+    let (status, flow) = send(b.get(&flow_url).header(ACCEPT, "application/json")).await;
     assert_eq!(status, StatusCode::OK, "{flow}");
     assert_eq!(flow["type"], "browser");
-    let csrf = node(&flow, "csrf_token")["attributes"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let csrf = node_value(&flow, "csrf_token");
     // Another browser (no cookie) cannot read or submit it.
-    let (status, _) = body(
-        app()
-            .get(format!(
-                "{}/self-service/registration/flows?id={flow_id}",
-                host.public
-            ))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send(app().get(&flow_url)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let form = [
         ("method", "password"),
@@ -60,16 +41,11 @@ pub async fn browser_flows(host: &Host) {
         ("traits.name", "Bea"),
         ("password", PASSWORD),
     ];
-    let (status, err) = body(
-        b.post(format!(
-            "{}/self-service/registration?flow={flow_id}",
-            host.public
-        ))
-        .header(ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await
-        .unwrap(),
+    let submit = format!("{}/self-service/registration?flow={flow_id}", host.public);
+    let (status, err) = send(
+        b.post(&submit)
+            .header(ACCEPT, "application/json")
+            .form(&form),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
@@ -77,15 +53,7 @@ pub async fn browser_flows(host: &Host) {
     // The form post with the token: 303 to the default return URL, a session cookie.
     let mut with_token = form.to_vec();
     with_token.push(("csrf_token", &csrf));
-    let res = b
-        .post(format!(
-            "{}/self-service/registration?flow={flow_id}",
-            host.public
-        ))
-        .form(&with_token)
-        .send()
-        .await
-        .unwrap();
+    let res = b.post(&submit).form(&with_token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let session_cookie = res
         .headers()
@@ -98,40 +66,20 @@ pub async fn browser_flows(host: &Host) {
         session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"),
         "{session_cookie}"
     );
-    let (status, me) = body(
-        b.get(format!("{}/sessions/whoami", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let whoami = format!("{}/sessions/whoami", host.public);
+    let (status, me) = send(b.get(&whoami)).await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["identity"]["traits"]["name"], "Bea");
     // The host's own protected route sees the same session.
-    let (status, mine) = body(
-        b.get(format!("{}/app/me", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let app_me = format!("{}/app/me", host.public);
+    let (status, mine) = send(b.get(&app_me)).await;
     assert_eq!(status, StatusCode::OK, "{mine}");
     assert_eq!(mine["email"], "browser@example.com");
-    let (status, _) = body(
-        app()
-            .get(format!("{}/app/me", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send(app().get(&app_me)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Logged in: a new login flow goes to the default return URL instead.
-    let res = b
-        .get(format!("{}/self-service/login/browser", host.public))
-        .send()
-        .await
-        .unwrap();
+    let login = format!("{}/self-service/login/browser", host.public);
+    let res = b.get(&login).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(
         res.headers()[LOCATION]
@@ -140,45 +88,21 @@ pub async fn browser_flows(host: &Host) {
             .ends_with("/dashboard")
     );
     // Logout through the logout URL.
-    let (status, logout) = body(
-        b.get(format!("{}/self-service/logout/browser", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, logout) =
+        send(b.get(format!("{}/self-service/logout/browser", host.public))).await;
     assert_eq!(status, StatusCode::OK, "{logout}");
     let url = logout["logout_url"].as_str().unwrap();
     assert!(url.contains("/self-service/logout?token="));
     let res = b.get(url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let (status, _) = body(
-        b.get(format!("{}/sessions/whoami", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send(b.get(&whoami)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // A login through the browser form.
-    let res = b
-        .get(format!("{}/self-service/login/browser", host.public))
-        .header(ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap();
-    let (status, flow) = body(res).await;
+    let (status, flow) = send(b.get(&login).header(ACCEPT, "application/json")).await;
     assert_eq!(status, StatusCode::OK);
-    let csrf = node(&flow, "csrf_token")["attributes"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let csrf = node_value(&flow, "csrf_token");
     let res = b
-        .post(format!(
-            "{}/self-service/login?flow={}",
-            host.public,
-            flow["id"].as_str().unwrap()
-        ))
+        .post(Flow::Login.submit_url(host, &flow))
         .form(&[
             ("method", "password"),
             ("identifier", "browser@example.com"),
@@ -189,12 +113,6 @@ pub async fn browser_flows(host: &Host) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let (status, _) = body(
-        b.get(format!("{}/sessions/whoami", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send(b.get(&whoami)).await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -6,47 +6,31 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
 use crate::Host;
-use crate::support::{PASSWORD, api_login, api_register, app, body, message_ids, node};
+use crate::support::{
+    Flow, PASSWORD, api_login, api_register, app, message_ids, node, send, whoami,
+};
 
 /// The native round trip: register, whoami, logout, login, wrong password.
 pub async fn native_flows(host: &Host) {
     let c = app();
     let token = api_register(host, "native@example.com").await;
-    let (status, me) = body(
-        c.get(format!("{}/sessions/whoami", host.public))
-            .header("X-Session-Token", &token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, me) = whoami(host, &token).await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["identity"]["traits"]["email"], "native@example.com");
     assert_eq!(me["authenticator_assurance_level"], "aal1");
-    let (status, _) = body(
+    let (status, _) = send(
         c.get(format!("{}/sessions/whoami", host.public))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth(&token),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let res = c
-        .delete(format!("{}/self-service/logout/api", host.public))
-        .json(&json!({ "session_token": token }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let (status, err) = body(
-        c.get(format!("{}/sessions/whoami", host.public))
-            .header("X-Session-Token", &token)
-            .send()
-            .await
-            .unwrap(),
+    let (status, _) = send(
+        c.delete(format!("{}/self-service/logout/api", host.public))
+            .json(&json!({ "session_token": token })),
     )
     .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, err) = whoami(host, &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(err["error"]["id"], "session_inactive");
 
@@ -67,21 +51,15 @@ pub async fn native_flows(host: &Host) {
     assert!(node(&flow, "password")["attributes"].get("value").is_none());
 
     // Registration errors come back as the flow with messages on the nodes.
-    let (_, flow) = body(
-        c.get(format!("{}/self-service/registration/api", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let (status, shown) = body(
-        c.post(format!("{}/self-service/registration?flow={}", host.public, flow["id"].as_str().unwrap()))
-            .json(&json!({ "method": "password", "traits": { "email": "native@example.com" }, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, flow) = Flow::Registration.start(host, None).await;
+    let (status, shown) = Flow::Registration
+        .submit(
+            host,
+            &flow,
+            None,
+            json!({ "method": "password", "traits": { "email": "native@example.com" }, "password": PASSWORD }),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(message_ids(&shown), vec![4_000_007]);
 }
@@ -89,58 +67,30 @@ pub async fn native_flows(host: &Host) {
 /// `return_to` must be allowed; bad input gets 4xx JSON, never a 500.
 pub async fn return_to_and_bad_input(host: &Host) {
     let c = app();
-    let (status, err) = body(
-        c.get(format!(
-            "{}/self-service/login/api?return_to=https://evil.example/",
-            host.public
-        ))
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (status, err) = send(c.get(format!(
+        "{}/self-service/login/api?return_to=https://evil.example/",
+        host.public
+    )))
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["error"]["id"], "self_service_flow_return_to_forbidden");
-    let (_, flow) = body(
-        c.get(format!("{}/self-service/login/api", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let submit = format!(
-        "{}/self-service/login?flow={}",
-        host.public,
-        flow["id"].as_str().unwrap()
-    );
-    let (status, err) = body(
+    let (_, flow) = Flow::Login.start(host, None).await;
+    let submit = Flow::Login.submit_url(host, &flow);
+    let (status, err) = send(
         c.post(&submit)
             .header(CONTENT_TYPE, "application/json")
-            .body("{not json")
-            .send()
-            .await
-            .unwrap(),
+            .body("{not json"),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    let (status, _) = body(
+    let (status, _) = send(
         c.post(&submit)
             .header(CONTENT_TYPE, "text/plain")
-            .body("hello")
-            .send()
-            .await
-            .unwrap(),
+            .body("hello"),
     )
     .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let (status, _) = body(
-        c.post(&submit)
-            .json(&json!({ "method": "carrier-pigeon" }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send(c.post(&submit).json(&json!({ "method": "carrier-pigeon" }))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let big = "x".repeat(200_000);
     // Its own client: the server may close the connection before reading such a body, and
@@ -159,55 +109,22 @@ pub async fn return_to_and_bad_input(host: &Host) {
             "an oversized body should be refused, not fail like this: {err:?}"
         ),
     }
-    let (status, _) = body(
-        c.post(format!(
-            "{}/self-service/login?flow=not-a-uuid",
-            host.public
-        ))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = body(
-        c.post(format!(
-            "{}/self-service/login?flow=6ba7b810-9dad-11d1-80b4-00c04fd430c8",
-            host.public
-        ))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = body(
-        c.get(format!("{}/admin/identities/not-a-uuid", host.admin))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = body(
-        c.get(format!(
-            "{}/admin/identities/6ba7b810-9dad-11d1-80b4-00c04fd430c8",
-            host.admin
-        ))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = body(
+    // A flow id that is not a UUID is bad input; a UUID no flow has is not found. The same
+    // for identities on the admin API.
+    let unknown = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+    for (id, expected) in [
+        ("not-a-uuid", StatusCode::BAD_REQUEST),
+        (unknown, StatusCode::NOT_FOUND),
+    ] {
+        let login = format!("{}/self-service/login?flow={id}", host.public);
+        let (status, _) = send(c.post(login).json(&json!({}))).await;
+        assert_eq!(status, expected, "login flow {id}");
+        let (status, _) = send(c.get(format!("{}/admin/identities/{id}", host.admin))).await;
+        assert_eq!(status, expected, "identity {id}");
+    }
+    let (status, _) = send(
         c.post(format!("{}/admin/identities", host.admin))
-            .json(&json!({ "traits": {} }))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({ "traits": {} })),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

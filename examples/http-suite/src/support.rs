@@ -1,7 +1,8 @@
-//! What the cases share: the two kinds of client, reading responses and flows, and
-//! signing up or in through the native API.
+//! What the cases share: the two kinds of client, sending a request and reading its
+//! answer, reading flows, and running native (API) flows as an app does, signing up and
+//! in among them.
 
-use reqwest::{Client, StatusCode, redirect};
+use reqwest::{Client, RequestBuilder, StatusCode, redirect};
 use serde_json::{Value, json};
 
 use crate::Host;
@@ -25,11 +26,20 @@ pub fn app() -> Client {
 
 pub(crate) const PASSWORD: &str = "a long and unusual passphrase";
 
+/// The header a native app sends its session token in.
+pub(crate) const SESSION_TOKEN: &str = "X-Session-Token";
+
+/// A response's status, and its body as JSON (a JSON string when it is not JSON).
 pub(crate) async fn body(res: reqwest::Response) -> (StatusCode, Value) {
     let status = res.status();
     let text = res.text().await.expect("a body");
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, value)
+}
+
+/// Sends `req` and reads the answer as [`body`] does.
+pub(crate) async fn send(req: RequestBuilder) -> (StatusCode, Value) {
+    body(req.send().await.expect("the host answers")).await
 }
 
 pub(crate) fn message_ids(flow: &Value) -> Vec<i64> {
@@ -46,25 +56,104 @@ pub(crate) fn node<'a>(flow: &'a Value, name: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
+/// The value of the flow's input `name` (a CSRF token, a challenge); fails the case
+/// naming it when the flow has none.
+#[track_caller]
+pub(crate) fn node_value(flow: &Value, name: &str) -> String {
+    node(flow, name)["attributes"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no `{name}` in {flow}"))
+        .to_owned()
+}
+
+/// A self-service flow, by what it is for. [`Flow::start`] and [`Flow::submit`] run it as
+/// a native app does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Flow {
+    Registration,
+    Login,
+    /// A login that raises a signed-in session to aal2.
+    StepUp,
+    Settings,
+}
+
+impl Flow {
+    /// Its name in the URLs: `/self-service/<name>…`.
+    fn name(self) -> &'static str {
+        match self {
+            Flow::Registration => "registration",
+            Flow::Login | Flow::StepUp => "login",
+            Flow::Settings => "settings",
+        }
+    }
+
+    /// Where a native app starts it.
+    fn start_url(self, host: &Host) -> String {
+        let aal = if matches!(self, Flow::StepUp) {
+            "?aal=aal2"
+        } else {
+            ""
+        };
+        format!("{}/self-service/{}/api{aal}", host.public, self.name())
+    }
+
+    /// Where `flow` (one of this kind) is submitted: `/self-service/<name>?flow=<id>`.
+    pub(crate) fn submit_url(self, host: &Host, flow: &Value) -> String {
+        let id = flow["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {flow}"));
+        format!("{}/self-service/{}?flow={id}", host.public, self.name())
+    }
+
+    /// Starts this flow as a native app, signed in with `token` if given.
+    pub(crate) async fn start(self, host: &Host, token: Option<&str>) -> (StatusCode, Value) {
+        send(signed_in(app().get(self.start_url(host)), token)).await
+    }
+
+    /// Submits `payload` as JSON to `flow` (one of this kind), signed in with `token` if
+    /// given.
+    pub(crate) async fn submit(
+        self,
+        host: &Host,
+        flow: &Value,
+        token: Option<&str>,
+        payload: Value,
+    ) -> (StatusCode, Value) {
+        let req = app().post(self.submit_url(host, flow)).json(&payload);
+        send(signed_in(req, token)).await
+    }
+}
+
+/// `req` with the session token, if there is one.
+fn signed_in(req: RequestBuilder, token: Option<&str>) -> RequestBuilder {
+    match token {
+        Some(token) => req.header(SESSION_TOKEN, token),
+        None => req,
+    }
+}
+
+/// `GET /sessions/whoami` with a session token.
+pub(crate) async fn whoami(host: &Host, token: &str) -> (StatusCode, Value) {
+    send(
+        app()
+            .get(format!("{}/sessions/whoami", host.public))
+            .header(SESSION_TOKEN, token),
+    )
+    .await
+}
+
 /// Registers through the native API flow; returns the session token.
 pub(crate) async fn api_register(host: &Host, email: &str) -> String {
-    let c = app();
-    let (status, flow) = body(
-        c.get(format!("{}/self-service/registration/api", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, flow) = Flow::Registration.start(host, None).await;
     assert_eq!(status, StatusCode::OK, "{flow}");
-    let (status, done) = body(
-        c.post(format!("{}/self-service/registration?flow={}", host.public, flow["id"].as_str().unwrap()))
-            .json(&json!({ "method": "password", "traits": { "email": email, "name": "Ada" }, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, done) = Flow::Registration
+        .submit(
+            host,
+            &flow,
+            None,
+            json!({ "method": "password", "traits": { "email": email, "name": "Ada" }, "password": PASSWORD }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     done["session_token"]
         .as_str()
@@ -72,25 +161,15 @@ pub(crate) async fn api_register(host: &Host, email: &str) -> String {
         .to_owned()
 }
 
+/// Signs in through the native API flow; returns the submission's answer.
 pub(crate) async fn api_login(host: &Host, email: &str, password: &str) -> (StatusCode, Value) {
-    let c = app();
-    let (_, flow) = body(
-        c.get(format!("{}/self-service/login/api", host.public))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    body(
-        c.post(format!(
-            "{}/self-service/login?flow={}",
-            host.public,
-            flow["id"].as_str().unwrap()
-        ))
-        .json(&json!({ "method": "password", "identifier": email, "password": password }))
-        .send()
+    let (_, flow) = Flow::Login.start(host, None).await;
+    Flow::Login
+        .submit(
+            host,
+            &flow,
+            None,
+            json!({ "method": "password", "identifier": email, "password": password }),
+        )
         .await
-        .unwrap(),
-    )
-    .await
 }

@@ -4,7 +4,7 @@ use reqwest::header::LOCATION;
 use reqwest::{Client, StatusCode};
 
 use crate::Host;
-use crate::support::{PASSWORD, api_login, app, body, browser};
+use crate::support::{PASSWORD, api_login, browser, whoami};
 
 /// The value of the first `<input … name="<name>" value="…">` in a page.
 fn input_value(html: &str, name: &str) -> Option<String> {
@@ -52,28 +52,36 @@ fn url_origin(url: &str) -> String {
     url[..end].to_owned()
 }
 
+/// Fills in the form on `page` (a flow's page) with `fields` and its CSRF token, submits
+/// it, and follows the redirect it answers with; returns where that led (URL, status,
+/// page).
+async fn submit_form(
+    b: &Client,
+    page: &str,
+    fields: &[(&str, &str)],
+) -> (String, StatusCode, String) {
+    let csrf = input_value(page, "csrf_token").expect("a CSRF token in the form");
+    let action = form_action(page).expect("a form");
+    let mut form = vec![("csrf_token", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let res = b.post(&action).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    follow(b, res.headers()[LOCATION].to_str().unwrap()).await
+}
+
 /// Signs up through the UI's registration form; returns where that led (URL, status, page).
 async fn sign_up(b: &Client, host: &Host, email: &str, name: &str) -> (String, StatusCode, String) {
     let (url, status, html) = follow(b, &format!("{}/ui/registration", host.public)).await;
     assert_eq!(status, StatusCode::OK, "{url}");
     assert!(url.contains("/ui/registration?flow="), "{url}");
     assert!(html.contains("name=\"traits.email\""), "{html}");
-    let csrf = input_value(&html, "csrf_token").expect("a CSRF token in the form");
-    let action = form_action(&html).expect("a form");
-    let res = b
-        .post(&action)
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("traits.email", email),
-            ("traits.name", name),
-            ("password", PASSWORD),
-            ("method", "password"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    follow(b, res.headers()[LOCATION].to_str().unwrap()).await
+    let fields = [
+        ("traits.email", email),
+        ("traits.name", name),
+        ("password", PASSWORD),
+        ("method", "password"),
+    ];
+    submit_form(b, &html, &fields).await
 }
 
 /// The addresses a person types land on a page: `/`, `/ui` and `/ui/` lead a signed-out
@@ -137,15 +145,7 @@ pub async fn ui_pages(host: &Host) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let (status, _) = body(
-        app()
-            .get(format!("{}/sessions/whoami", host.public))
-            .header("X-Session-Token", &other)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = whoami(host, &other).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Sign out, then a wrong password shows Kratos's message on the login page.
@@ -161,20 +161,12 @@ pub async fn ui_pages(host: &Host) {
     assert!(url.contains("/ui/login"), "{url}");
     let (_, status, html) = follow(&b, &format!("{}/ui/login", host.public)).await;
     assert_eq!(status, StatusCode::OK);
-    let csrf = input_value(&html, "csrf_token").unwrap();
-    let action = form_action(&html).unwrap();
-    let res = b
-        .post(&action)
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("identifier", "ui@example.com"),
-            ("password", "not it at all"),
-            ("method", "password"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (_, status, html) = follow(&b, res.headers()[LOCATION].to_str().unwrap()).await;
+    let fields = [
+        ("identifier", "ui@example.com"),
+        ("password", "not it at all"),
+        ("method", "password"),
+    ];
+    let (_, status, html) = submit_form(&b, &html, &fields).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("data-id=\"4000006\""), "{html}");
     assert!(
