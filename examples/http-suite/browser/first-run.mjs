@@ -5,17 +5,12 @@
 //
 //   CHROMIUM=/usr/bin/chromium node first-run.mjs http://localhost:4433/ui/
 import assert from "node:assert/strict";
-import puppeteer from "puppeteer-core";
+import { clickAndWait, launchChromium, signUp } from "./chromium.mjs";
 
 const [address] = process.argv.slice(2);
 const email = `first-run-${Date.now()}@example.com`;
-const password = "a long and unusual passphrase";
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   const response = await page.goto(address, { waitUntil: "load" });
@@ -23,22 +18,8 @@ try {
   assert.match(page.url(), /\/ui\/login\?flow=/, `${address} led to ${page.url()}`);
   assert.equal(await page.title(), "Sign in · identa");
 
-  await Promise.all([
-    page.waitForNavigation({ waitUntil: "load" }),
-    page.click('a[href="/ui/registration"]'),
-  ]);
-  assert.match(page.url(), /\/ui\/registration\?flow=/, page.url());
-  await page.type('input[name="traits.email"]', email);
-  await page.type('input[name="traits.name"]', "First Run");
-  await page.type('input[name="password"]', password);
-  await Promise.all([
-    page.waitForNavigation({ waitUntil: "load" }),
-    page.click('button[name="method"][value="password"]'),
-  ]);
-  assert.match(page.url(), /\/ui\/dashboard$/, page.url());
-  const text = await page.evaluate(() => document.body.innerText);
-  assert.ok(text.includes(email), text);
-  assert.ok(text.includes("this session"), text);
+  await clickAndWait(page, 'a[href="/ui/registration"]');
+  await signUp(page, email, "First Run");
 
   // Signed in, the same address is the dashboard.
   await page.goto(address, { waitUntil: "load" });

@@ -5,25 +5,17 @@
 //
 //   CHROMIUM=/usr/bin/chromium node webauthn.mjs <public base URL>
 import assert from "node:assert/strict";
-import puppeteer from "puppeteer-core";
+import { bodyText, launchChromium, password, signOut } from "./chromium.mjs";
 
 const [publicUrl] = process.argv.slice(2);
 const stamp = Date.now();
-const password = "a long and unusual passphrase";
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const browser = await launchChromium([
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+]);
 
 // A page in a fresh browser context (its own cookies) with its own authenticator: a
 // platform authenticator that holds discoverable credentials and verifies its user.
@@ -66,7 +58,6 @@ async function navigate(page, problems, click) {
   assert.deepEqual(problems, [], "no alert and no script error");
 }
 
-const bodyText = (page) => page.evaluate(() => document.body.innerText);
 // An element of one method group's form, found by the heading the UI gives that form.
 async function inForm(page, heading, selector) {
   const handle = await page.evaluateHandle(
@@ -82,14 +73,10 @@ async function inForm(page, heading, selector) {
   return element;
 }
 
-async function signOut(page) {
+// Signs out from the dashboard.
+async function signOutFromDashboard(page) {
   await page.goto(`${publicUrl}/ui/dashboard`, { waitUntil: "load" });
-  const logout = await page.evaluate(
-    () => [...document.querySelectorAll("a")].find((a) => a.textContent.includes("Sign out"))?.href,
-  );
-  assert.ok(logout, "a sign-out link");
-  await page.goto(logout, { waitUntil: "load" });
-  assert.match(page.url(), /\/ui\/login\?flow=/, page.url());
+  await signOut(page);
 }
 
 try {
@@ -123,7 +110,7 @@ try {
     assert.ok(removeLabel.includes("Chromium key"), removeLabel);
 
     // Sign in again with the password (aal1), then step up with the key (aal2).
-    await signOut(page);
+    await signOutFromDashboard(page);
     await (await inForm(page, "Password", 'input[name="identifier"]')).type(email);
     await (await inForm(page, "Password", 'input[name="password"]')).type(password);
     await navigate(page, problems, async () =>
@@ -174,7 +161,7 @@ try {
 
     // Sign in with the passkey alone, no identifier typed: the browser offers the
     // discoverable passkey, whose user handle names the account.
-    await signOut(page);
+    await signOutFromDashboard(page);
     await navigate(page, problems, async () =>
       (await inForm(page, "Passkeys", 'button[name="passkey_login_trigger"]')).click(),
     );
@@ -182,7 +169,7 @@ try {
     assert.ok((await bodyText(page)).includes(email));
 
     // The same passkey, identifier first (how a passkey that is not discoverable signs in).
-    await signOut(page);
+    await signOutFromDashboard(page);
     await (await inForm(page, "Passkeys", 'input[name="identifier"]')).type(email);
     await navigate(page, problems, async () =>
       (await inForm(page, "Passkeys", 'button[name="method"][value="passkey"]')).click(),

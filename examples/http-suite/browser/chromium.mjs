@@ -1,0 +1,46 @@
+// What the browser scripts share: headless Chromium launched one way, the suite's
+// password, and the UI's pages used as a person uses them (type, click, wait).
+import assert from "node:assert/strict";
+import puppeteer from "puppeteer-core";
+
+export const password = "a long and unusual passphrase";
+
+// Headless Chromium ($CHROMIUM, else Debian's /usr/bin/chromium), with `extraArgs`.
+export function launchChromium(extraArgs = []) {
+  return puppeteer.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", ...extraArgs],
+  });
+}
+
+export const bodyText = (page) => page.evaluate(() => document.body.innerText);
+
+// Clicks `selector` and waits for the page the click leads to.
+export async function clickAndWait(page, selector) {
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(selector)]);
+}
+
+// Signs up with a password on the registration page the browser shows; checks that it
+// leads to the dashboard, which names the account and this session.
+export async function signUp(page, email, name) {
+  assert.match(page.url(), /\/ui\/registration\?flow=/, page.url());
+  await page.type('input[name="traits.email"]', email);
+  await page.type('input[name="traits.name"]', name);
+  await page.type('input[name="password"]', password);
+  await clickAndWait(page, 'button[name="method"][value="password"]');
+  assert.match(page.url(), /\/ui\/dashboard$/, page.url());
+  const text = await bodyText(page);
+  assert.ok(text.includes(email), text);
+  assert.ok(text.includes("this session"), text);
+}
+
+// Follows the page's "Sign out" link; checks that it leads to the sign-in page.
+export async function signOut(page) {
+  const logout = await page.evaluate(
+    () => [...document.querySelectorAll("a")].find((a) => a.textContent.includes("Sign out"))?.href,
+  );
+  assert.ok(logout, "a sign-out link");
+  await page.goto(logout, { waitUntil: "load" });
+  assert.match(page.url(), /\/ui\/login\?flow=/, page.url());
+}
