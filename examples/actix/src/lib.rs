@@ -3,18 +3,17 @@
 //! require a signed-in user. Everything not actix-specific is [`identa_host`]'s.
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use identa::Identa;
 use identa::http::ClientIp;
 use identa::session::AuthenticatedSession;
 use identa_host::{BoxError, Host};
 
-pub use identa_host::HostConfig;
+pub use identa_host::{HostConfig, Running};
 
 /// actix-web uses the `http` 0.2 types; identa uses `http` 1. Rebuild the request.
 fn to_identa(req: &HttpRequest, body: web::Bytes) -> identa::http::Request {
@@ -98,39 +97,6 @@ async fn me(CurrentSession(me): CurrentSession) -> HttpResponse {
     HttpResponse::Ok().json(identa_host::me(&me))
 }
 
-/// A running host.
-pub struct Running {
-    /// Where the public API listens.
-    pub public_addr: SocketAddr,
-    /// Where the admin API listens.
-    pub admin_addr: SocketAddr,
-    /// The engine.
-    pub identa: Identa,
-    handles: Vec<actix_web::dev::ServerHandle>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    _host: Arc<Host>,
-}
-
-impl Running {
-    /// Waits until both servers stop.
-    pub async fn wait(mut self) {
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        for handle in &self.handles {
-            drop(handle.stop(false));
-        }
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
 /// Builds the host from `config` and serves both APIs.
 pub async fn start(mut config: HostConfig) -> Result<Running, BoxError> {
     let public_listener = TcpListener::bind(config.public_addr)
@@ -171,12 +137,11 @@ pub async fn start(mut config: HostConfig) -> Result<Running, BoxError> {
             }
         })
     };
-    Ok(Running {
-        public_addr,
-        admin_addr,
-        identa: host.identa.clone(),
-        handles,
-        tasks: vec![spawn(public_server), spawn(admin_server)],
-        _host: host,
-    })
+    let tasks = vec![spawn(public_server), spawn(admin_server)];
+    let running = Running::new(host, public_addr, admin_addr, tasks).stopping_with(move || {
+        for handle in &handles {
+            drop(handle.stop(false));
+        }
+    });
+    Ok(running)
 }

@@ -13,12 +13,11 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use identa::Identa;
 use identa::http::ClientIp;
 use identa::session::AuthenticatedSession;
 use identa_host::{BoxError, Host};
 
-pub use identa_host::HostConfig;
+pub use identa_host::{HostConfig, Running};
 
 /// identa's response as axum's.
 fn into_axum(res: identa::http::Response) -> Response {
@@ -142,35 +141,6 @@ async fn me(CurrentSession(me): CurrentSession) -> impl IntoResponse {
     axum::Json(identa_host::me(&me))
 }
 
-/// A running host: the two listeners' addresses and the tasks serving them.
-pub struct Running {
-    /// Where the public API listens.
-    pub public_addr: SocketAddr,
-    /// Where the admin API listens.
-    pub admin_addr: SocketAddr,
-    /// The engine.
-    pub identa: Identa,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    _host: Arc<Host>,
-}
-
-impl Running {
-    /// Waits until both listeners stop (they do not, unless they fail).
-    pub async fn wait(mut self) {
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
 /// Builds the host from `config` and serves both APIs.
 pub async fn start(mut config: HostConfig) -> Result<Running, BoxError> {
     let public_listener = tokio::net::TcpListener::bind(config.public_addr)
@@ -198,14 +168,9 @@ pub async fn start(mut config: HostConfig) -> Result<Running, BoxError> {
             }
         })
     };
-    Ok(Running {
-        public_addr,
-        admin_addr,
-        identa: host.identa.clone(),
-        tasks: vec![
-            serve(public_listener, public_app),
-            serve(admin_listener, admin_app),
-        ],
-        _host: host,
-    })
+    let tasks = vec![
+        serve(public_listener, public_app),
+        serve(admin_listener, admin_app),
+    ];
+    Ok(Running::new(host, public_addr, admin_addr, tasks))
 }

@@ -5,8 +5,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-use identa::credential::password::PasswordConfig;
-use identa_axum::{HostConfig, start};
+use identa_axum::start;
 
 /// The address the README tells a new user to open.
 const README_ADDRESS: &str = "http://localhost:4433/ui/";
@@ -15,25 +14,16 @@ const README_ADDRESS: &str = "http://localhost:4433/ui/";
 #[ignore = "needs Chromium and puppeteer-core: apt-get install chromium, npm ci --prefix examples/http-suite/browser; run with `cargo test -- --ignored`"]
 async fn readme_address_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let defaults = HostConfig::default();
+    let config = identa_http_suite::test_config(dir.path());
     let addresses: [SocketAddr; 2] = [
         "127.0.0.1:4433".parse().unwrap(),
         "127.0.0.1:4434".parse().unwrap(),
     ];
     assert_eq!(
-        [defaults.public_addr, defaults.admin_addr],
+        [config.public_addr, config.admin_addr],
         addresses,
         "the README's ports are the defaults"
     );
-    let config = HostConfig {
-        database_url: format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("identa.db").display()
-        ),
-        password: PasswordConfig::insecure_fast_for_tests(),
-        secrets_file: Some(dir.path().join("identa-secrets.json")),
-        ..defaults
-    };
     let running = match start(config).await {
         Ok(running) => running,
         Err(err) => {

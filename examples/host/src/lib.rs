@@ -1,12 +1,14 @@
 //! What the example hosts share: their configuration ([`HostConfig`]: defaults, a JSON
 //! file, environment variables) and everything a host runs whatever its framework
 //! ([`Host`]: the engine, the public and admin APIs, the UI, the courier worker and the
-//! hourly housekeeping; the extractor's logic; the `/app/me` example route). Each
-//! framework crate (`identa-axum`, `identa-actix`) keeps only its adapter: converting
-//! requests, listening, and its `CurrentSession` extractor over [`Host::current_session`].
+//! hourly housekeeping; the extractor's logic; the `/app/me` example route) and what a
+//! started host hands back ([`Running`]). Each framework crate (`identa-axum`,
+//! `identa-actix`) keeps only its adapter: converting requests, listening, and its
+//! `CurrentSession` extractor over [`Host::current_session`].
 
 pub mod config;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,6 +109,64 @@ impl Host {
     }
 }
 
+/// A host serving its public and admin listeners: where they listen, the engine, and the
+/// tasks serving them. Dropping it stops them.
+pub struct Running {
+    /// Where the public API listens.
+    pub public_addr: SocketAddr,
+    /// Where the admin API listens.
+    pub admin_addr: SocketAddr,
+    /// The engine.
+    pub identa: Identa,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+    _host: Arc<Host>,
+}
+
+impl Running {
+    /// `host`, served on `public_addr` and `admin_addr` by `tasks`.
+    pub fn new(
+        host: Arc<Host>,
+        public_addr: SocketAddr,
+        admin_addr: SocketAddr,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Self {
+        Self {
+            public_addr,
+            admin_addr,
+            identa: host.identa.clone(),
+            tasks,
+            stop: None,
+            _host: host,
+        }
+    }
+
+    /// Also calls `stop` when dropped, before the tasks are aborted: for servers that run
+    /// beyond the task awaiting them (actix-web's workers).
+    pub fn stopping_with(mut self, stop: impl FnOnce() + Send + 'static) -> Self {
+        self.stop = Some(Box::new(stop));
+        self
+    }
+
+    /// Waits until both listeners stop (they do not, unless they fail).
+    pub async fn wait(mut self) {
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
 /// What the example's `/app/me` route answers: a host's own handler behind
 /// `CurrentSession`, in a few lines.
 pub fn me(session: &AuthenticatedSession) -> Value {
@@ -128,7 +188,7 @@ pub fn init_logging() {
 }
 
 /// Logs where a started host listens, and where a person opens it.
-pub fn announce(framework: &str, public: std::net::SocketAddr, admin: std::net::SocketAddr) {
+pub fn announce(framework: &str, public: SocketAddr, admin: SocketAddr) {
     let ui = if public.ip().is_loopback() {
         format!("http://localhost:{}/ui/", public.port())
     } else {

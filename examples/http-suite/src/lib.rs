@@ -3,10 +3,15 @@
 //! its server and calls [`http_suite!`]:
 //!
 //! ```ignore
-//! identa_http_suite::http_suite!(crate::start_for_tests);
+//! async fn start_for_tests() -> identa_http_suite::Host {
+//!     identa_http_suite::start_example_host(identa_axum::start).await
+//! }
+//!
+//! identa_http_suite::http_suite!(start_for_tests);
 //! ```
 //!
-//! where `start_for_tests()` is an `async fn() -> identa_http_suite::Host`.
+//! where `start_for_tests()` is any `async fn() -> identa_http_suite::Host`;
+//! [`start_example_host`] starts a host built on `identa-host` for a test.
 //!
 //! Cases that need something beyond Rust (Node and npm packages, Chromium, `oathtool`) are
 //! `#[ignore]`d, with what they need and how to install it as the reason; `cargo test --
@@ -17,6 +22,7 @@ mod admin;
 mod browser;
 mod browser_flows;
 mod health;
+mod hosts;
 mod native_flows;
 mod sdk;
 mod second_factors;
@@ -32,6 +38,7 @@ pub use admin::admin_identities;
 pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
 pub use health::health_schemas_and_separate_admin;
+pub use hosts::{start_example_host, test_config};
 pub use native_flows::{native_flows, return_to_and_bad_input};
 pub use sdk::kratos_sdk_roundtrip;
 pub use second_factors::{second_factors, totp_from_oathtool};
