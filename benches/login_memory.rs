@@ -22,44 +22,38 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let config = Config::default();
     let bound = config.password.concurrency() as u64;
     let target_kib = bound * u64::from(config.password.memory_kib) + 64 * 1024;
-    let (done, elapsed) = rt.block_on(async {
-        let identa = support::email_engine("sqlite::memory:", config).await;
-        let pw = "correct horse battery staple";
-        identa
-            .register(json!({ "email": "ada@example.com" }), &Password::new(pw))
-            .await
-            .unwrap();
-        let start = Instant::now();
-        let logins: Vec<_> = (0..LOGINS)
-            .map(|n| {
-                let identa = identa.clone();
-                tokio::spawn(async move {
-                    // Every other login uses a wrong password: both paths hash.
-                    let attempt = if n % 2 == 0 { pw } else { "not the password" };
-                    identa
-                        .login("ada@example.com", &Password::new(attempt), None)
-                        .await
-                        .is_ok()
-                        == (n % 2 == 0)
-                })
+    let identa = support::email_engine("sqlite::memory:", config).await;
+    let pw = "correct horse battery staple";
+    identa
+        .register(json!({ "email": "ada@example.com" }), &Password::new(pw))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let logins: Vec<_> = (0..LOGINS)
+        .map(|n| {
+            let identa = identa.clone();
+            tokio::spawn(async move {
+                // Every other login uses a wrong password: both paths hash.
+                let attempt = if n % 2 == 0 { pw } else { "not the password" };
+                identa
+                    .login("ada@example.com", &Password::new(attempt), None)
+                    .await
+                    .is_ok()
+                    == (n % 2 == 0)
             })
-            .collect();
-        let mut done = 0;
-        for login in logins {
-            assert!(login.await.unwrap(), "a login answered wrongly");
-            done += 1;
-        }
-        (done, start.elapsed())
-    });
+        })
+        .collect();
+    let mut done = 0;
+    for login in logins {
+        assert!(login.await.unwrap(), "a login answered wrongly");
+        done += 1;
+    }
+    let elapsed = start.elapsed();
     let peak = peak_rss_kib().unwrap_or(0);
     println!(
         "login_memory: {done} logins in {:.2} s, concurrency bound {bound}, peak RSS {:.1} MiB, target {:.1} MiB",

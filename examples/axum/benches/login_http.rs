@@ -83,86 +83,95 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(i).copied().unwrap_or_default()
 }
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let bound = hashing_bound().await;
+    eprintln!("hashing bound: {bound:.1} verifications/s");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        database_url: format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("identa.db").display()
+        ),
+        public_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        secrets_file: None,
+        ..HostConfig::default()
+    };
+    let running = start(config).await.unwrap();
+    let base = format!("http://{}", running.public_addr);
+    let client = reqwest::Client::new();
+    let flow: Value = client
+        .get(format!("{base}/self-service/registration/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    rt.block_on(async {
-        let bound = hashing_bound().await;
-        eprintln!("hashing bound: {bound:.1} verifications/s");
+    let res = client
+        .post(format!("{base}/self-service/registration?flow={}", flow["id"].as_str().unwrap()))
+        .json(&json!({ "method": "password", "traits": { "email": "bench@example.com" }, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
 
-        let dir = tempfile::tempdir().unwrap();
-        let config = HostConfig {
-            database_url: format!("sqlite://{}?mode=rwc", dir.path().join("identa.db").display()),
-            public_addr: "127.0.0.1:0".parse().unwrap(),
-            admin_addr: "127.0.0.1:0".parse().unwrap(),
-            secrets_file: None,
-            ..HostConfig::default()
-        };
-        let running = start(config).await.unwrap();
-        let base = format!("http://{}", running.public_addr);
-        let client = reqwest::Client::new();
-        let flow: Value = client.get(format!("{base}/self-service/registration/api")).send().await.unwrap().json().await.unwrap();
-        let res = client
-            .post(format!("{base}/self-service/registration?flow={}", flow["id"].as_str().unwrap()))
-            .json(&json!({ "method": "password", "traits": { "email": "bench@example.com" }, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success());
-
-        let measuring = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..CLIENTS)
-            .map(|_| {
-                let (client, base, measuring, stop) = (client.clone(), base.clone(), measuring.clone(), stop.clone());
-                tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    let mut failed = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        let result = login(&client, &base).await;
-                        if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
-                            match result {
-                                Some(latency) => latencies.push(latency),
-                                None => failed += 1,
-                            }
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (client, base, measuring, stop) = (
+                client.clone(),
+                base.clone(),
+                measuring.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failed = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let result = login(&client, &base).await;
+                    if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                        match result {
+                            Some(latency) => latencies.push(latency),
+                            None => failed += 1,
                         }
                     }
-                    (latencies, failed)
-                })
+                }
+                (latencies, failed)
             })
-            .collect();
-        tokio::time::sleep(WARM_UP).await;
-        measuring.store(true, Ordering::Relaxed);
-        let started = Instant::now();
-        tokio::time::sleep(MEASURE).await;
-        stop.store(true, Ordering::Relaxed);
-        let elapsed = started.elapsed();
-        let mut latencies = Vec::new();
-        let mut failed = 0;
-        for c in clients {
-            let (l, f) = c.await.unwrap();
-            latencies.extend(l);
-            failed += f;
-        }
-        latencies.sort();
-        let per_s = latencies.len() as f64 / elapsed.as_secs_f64();
-        let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
-        eprintln!(
-            "logins over HTTP: {per_s:.1}/s with {CLIENTS} clients ({} ok, {failed} failed), p50 {:.1} ms, p99 {:.1} ms",
-            latencies.len(),
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
-        );
-        assert_eq!(failed, 0, "every login must succeed");
-        println!(
-            "login_http_per_s={per_s:.1} hash_bound_per_s={bound:.1} login_http_p50_ms={:.1} login_http_p99_ms={:.1} login_http_vs_hash_bound={:.3}",
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3,
-            per_s / bound
-        );
-        drop(running);
-    });
+        })
+        .collect();
+    tokio::time::sleep(WARM_UP).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(MEASURE).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for c in clients {
+        let (l, f) = c.await.unwrap();
+        latencies.extend(l);
+        failed += f;
+    }
+    latencies.sort();
+    let per_s = latencies.len() as f64 / elapsed.as_secs_f64();
+    let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
+    eprintln!(
+        "logins over HTTP: {per_s:.1}/s with {CLIENTS} clients ({} ok, {failed} failed), p50 {:.1} ms, p99 {:.1} ms",
+        latencies.len(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    assert_eq!(failed, 0, "every login must succeed");
+    println!(
+        "login_http_per_s={per_s:.1} hash_bound_per_s={bound:.1} login_http_p50_ms={:.1} login_http_p99_ms={:.1} login_http_vs_hash_bound={:.3}",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        per_s / bound
+    );
+    drop(running);
 }
