@@ -7,20 +7,33 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Duration;
-use identa::courier::{DispatchReport, Email, MailError, Mailer, TemplateKind, TemplateVars};
+use identa::courier::TemplateKind::{
+    RecoveryCodeInvalid, RecoveryCodeValid, VerificationCodeValid,
+};
+use identa::courier::{
+    Courier, DispatchReport, Email, MailError, Mailer, Message, TemplateKind, TemplateVars,
+};
 use identa::store::PageRequest;
 use identa::store::{MessageStatus, OutboxStore};
+use uuid::Uuid;
 
 use crate::common::TestEnv;
 use crate::common::race::released_together;
 use crate::on_every_backend;
 
-fn vars(to: &str, code: &str) -> TemplateVars {
-    TemplateVars {
+/// Queues a message of `kind` to `to` that carries `code`: its id.
+async fn enqueue(courier: &Courier, kind: TemplateKind, to: &str, code: &str) -> Uuid {
+    let vars = TemplateVars {
         to: to.into(),
         code: Some(code.into()),
         expires_in_minutes: 15,
-    }
+    };
+    courier.enqueue(kind, &vars).await.unwrap()
+}
+
+/// Message `id`, still in the outbox.
+async fn stored_message(courier: &Courier, id: Uuid) -> Message {
+    courier.message(id).await.unwrap().unwrap()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -69,14 +82,8 @@ impl Mailer for Recorder {
 
 async fn outbox_is_sealed_and_readable(env: TestEnv) {
     let courier = env.identa.courier();
-    let id = courier
-        .enqueue(
-            TemplateKind::RecoveryCodeValid,
-            &vars("ada@example.com", "424242"),
-        )
-        .await
-        .unwrap();
-    let message = courier.message(id).await.unwrap().unwrap();
+    let id = enqueue(&courier, RecoveryCodeValid, "ada@example.com", "424242").await;
+    let message = stored_message(&courier, id).await;
     assert_eq!(message.status, MessageStatus::Queued);
     assert_eq!(message.email.to, "ada@example.com");
     assert!(message.email.text.contains("424242"));
@@ -103,13 +110,8 @@ async fn outbox_is_sealed_and_readable(env: TestEnv) {
 
 async fn failures_back_off_then_abandon(env: TestEnv) {
     let courier = env.identa.courier();
-    let id = courier
-        .enqueue(
-            TemplateKind::VerificationCodeValid,
-            &vars("flaky@example.com", "111111"),
-        )
-        .await
-        .unwrap();
+    let flaky = "flaky@example.com";
+    let id = enqueue(&courier, VerificationCodeValid, flaky, "111111").await;
     let failing = Recorder::new(Behaviour::FailTransient);
     let first = courier.dispatch_once(&failing).await.unwrap();
     assert_eq!(
@@ -120,7 +122,7 @@ async fn failures_back_off_then_abandon(env: TestEnv) {
             abandoned: 0
         }
     );
-    let message = courier.message(id).await.unwrap().unwrap();
+    let message = stored_message(&courier, id).await;
     assert_eq!(
         (message.status, message.send_count),
         (MessageStatus::Queued, 1)
@@ -140,7 +142,7 @@ async fn failures_back_off_then_abandon(env: TestEnv) {
         );
         env.clock.advance(Duration::seconds(1));
         let report = courier.dispatch_once(&failing).await.unwrap();
-        let message = courier.message(id).await.unwrap().unwrap();
+        let message = stored_message(&courier, id).await;
         assert_eq!(message.send_count, attempt);
         if attempt < 5 {
             assert_eq!(report.retried, 1);
@@ -150,7 +152,7 @@ async fn failures_back_off_then_abandon(env: TestEnv) {
             assert_eq!(message.status, MessageStatus::Abandoned);
         }
     }
-    assert_eq!(failing.count("flaky@example.com"), 5);
+    assert_eq!(failing.count(flaky), 5);
     env.clock.advance(Duration::hours(1));
     assert_eq!(
         courier.dispatch_once(&failing).await.unwrap(),
@@ -161,19 +163,13 @@ async fn failures_back_off_then_abandon(env: TestEnv) {
 
 async fn permanent_failures_abandon_at_once(env: TestEnv) {
     let courier = env.identa.courier();
-    let id = courier
-        .enqueue(
-            TemplateKind::RecoveryCodeInvalid,
-            &vars("gone@example.com", "000000"),
-        )
-        .await
-        .unwrap();
+    let id = enqueue(&courier, RecoveryCodeInvalid, "gone@example.com", "000000").await;
     let report = courier
         .dispatch_once(&Recorder::new(Behaviour::FailPermanent))
         .await
         .unwrap();
     assert_eq!(report.abandoned, 1);
-    let message = courier.message(id).await.unwrap().unwrap();
+    let message = stored_message(&courier, id).await;
     assert_eq!(message.status, MessageStatus::Abandoned);
     assert_eq!(message.send_count, 1);
 }
@@ -183,13 +179,8 @@ async fn permanent_failures_abandon_at_once(env: TestEnv) {
 async fn racing_workers_send_each_message_once(env: TestEnv) {
     let courier = env.identa.courier();
     for n in 0..24 {
-        courier
-            .enqueue(
-                TemplateKind::RecoveryCodeValid,
-                &vars(&format!("user{n}@example.com"), "123456"),
-            )
-            .await
-            .unwrap();
+        let to = format!("user{n}@example.com");
+        enqueue(&courier, RecoveryCodeValid, &to, "123456").await;
     }
     let mailer = Arc::new(Recorder::new(Behaviour::Deliver));
     let sent = released_together(|_| {
@@ -216,13 +207,7 @@ async fn racing_workers_send_each_message_once(env: TestEnv) {
 
 async fn lapsed_claims_are_taken_over(env: TestEnv) {
     let courier = env.identa.courier();
-    let id = courier
-        .enqueue(
-            TemplateKind::RecoveryCodeValid,
-            &vars("orphan@example.com", "999999"),
-        )
-        .await
-        .unwrap();
+    let id = enqueue(&courier, RecoveryCodeValid, "orphan@example.com", "999999").await;
     // A worker claims the message and dies.
     let claimed = env
         .store
@@ -239,31 +224,19 @@ async fn lapsed_claims_are_taken_over(env: TestEnv) {
     env.clock.advance(Duration::seconds(61));
     assert_eq!(courier.dispatch_once(&mailer).await.unwrap().sent, 1);
     assert_eq!(
-        courier.message(id).await.unwrap().unwrap().status,
+        stored_message(&courier, id).await.status,
         MessageStatus::Sent
     );
 }
 
 async fn prune_keeps_undelivered_mail(env: TestEnv) {
     let courier = env.identa.courier();
-    let sent = courier
-        .enqueue(
-            TemplateKind::RecoveryCodeValid,
-            &vars("sent@example.com", "111111"),
-        )
-        .await
-        .unwrap();
+    let sent = enqueue(&courier, RecoveryCodeValid, "sent@example.com", "111111").await;
     courier
         .dispatch_once(&Recorder::new(Behaviour::Deliver))
         .await
         .unwrap();
-    let waiting = courier
-        .enqueue(
-            TemplateKind::RecoveryCodeValid,
-            &vars("waiting@example.com", "222222"),
-        )
-        .await
-        .unwrap();
+    let waiting = enqueue(&courier, RecoveryCodeValid, "waiting@example.com", "222222").await;
     env.clock.advance(Duration::days(31));
     env.identa.prune().await.unwrap();
     assert!(
@@ -293,12 +266,12 @@ mod smtp {
     use std::process::{Child, Command, Stdio};
 
     use chrono::Duration;
-    use identa::courier::TemplateKind;
     use identa::courier::smtp::SmtpMailer;
     use identa::store::MessageStatus;
 
-    use super::vars;
+    use super::{enqueue, stored_message};
     use crate::common::{Backend, TestEnv, needs};
+    use identa::courier::TemplateKind::{RecoveryCodeValid, VerificationCodeValid};
 
     /// A real SMTP server (aiosmtpd) on loopback, killed on drop.
     struct SmtpSink {
@@ -398,18 +371,10 @@ mod smtp {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn a_recovery_code_arrives_over_smtp() {
-        needs::aiosmtpd();
-        let sink = SmtpSink::start(free_port());
-        let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await;
+        let (sink, env) = plain_sink_and_env().await;
+        let port = sink.port;
         let courier = env.identa.courier();
-        courier
-            .enqueue(
-                TemplateKind::RecoveryCodeValid,
-                &vars("ada@example.com", "731902"),
-            )
-            .await
-            .unwrap();
+        enqueue(&courier, RecoveryCodeValid, "ada@example.com", "731902").await;
         let mailer = SmtpMailer::from_url(&plain(port), "identa <no-reply@example.com>").unwrap();
         let report = courier.dispatch_once(&mailer).await.unwrap();
         assert_eq!(report.sent, 1);
@@ -430,25 +395,21 @@ mod smtp {
         assert!(mail.contains("text/html"), "{mail}");
     }
 
-    fn sink_port(sink: &SmtpSink) -> u16 {
-        sink.port
+    /// A plain SMTP sink on a free port, and an environment (SQLite in memory) to send
+    /// through it.
+    async fn plain_sink_and_env() -> (SmtpSink, TestEnv) {
+        needs::aiosmtpd();
+        let sink = SmtpSink::start(free_port());
+        (sink, TestEnv::new(Backend::SqliteMemory).await)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn smtp_without_starttls_is_refused_and_nothing_is_lost() {
-        needs::aiosmtpd();
-        let sink = SmtpSink::start(free_port());
-        let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await;
+        let (sink, env) = plain_sink_and_env().await;
+        let port = sink.port;
         let courier = env.identa.courier();
-        let id = courier
-            .enqueue(
-                TemplateKind::VerificationCodeValid,
-                &vars("bob@example.com", "555111"),
-            )
-            .await
-            .unwrap();
+        let id = enqueue(&courier, VerificationCodeValid, "bob@example.com", "555111").await;
         // smtp:// requires STARTTLS; this server does not offer it.
         let strict =
             SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}"), "no-reply@example.com")
@@ -456,7 +417,7 @@ mod smtp {
         let report = courier.dispatch_once(&strict).await.unwrap();
         assert_eq!(report.sent, 0);
         assert!(sink.received().is_empty(), "nothing went out in the clear");
-        let message = courier.message(id).await.unwrap().unwrap();
+        let message = stored_message(&courier, id).await;
         assert_ne!(message.status, MessageStatus::Sent);
         assert!(
             message.email.text.contains("555111"),
@@ -468,13 +429,7 @@ mod smtp {
     async fn deliver_via(url: &str, sink: &SmtpSink) -> String {
         let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
-        courier
-            .enqueue(
-                TemplateKind::RecoveryCodeValid,
-                &vars("tls@example.com", "808080"),
-            )
-            .await
-            .unwrap();
+        enqueue(&courier, RecoveryCodeValid, "tls@example.com", "808080").await;
         let mailer = SmtpMailer::from_url(url, "no-reply@example.com").unwrap();
         let report = courier.dispatch_once(&mailer).await.unwrap();
         assert_eq!(report.sent, 1, "{url}");
@@ -507,13 +462,7 @@ mod smtp {
         // Without skipping verification, a self-signed certificate is refused.
         let env = TestEnv::new(Backend::SqliteMemory).await;
         let courier = env.identa.courier();
-        courier
-            .enqueue(
-                TemplateKind::RecoveryCodeValid,
-                &vars("tls@example.com", "909090"),
-            )
-            .await
-            .unwrap();
+        enqueue(&courier, RecoveryCodeValid, "tls@example.com", "909090").await;
         let strict =
             SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}"), "no-reply@example.com")
                 .unwrap();
@@ -528,18 +477,12 @@ mod smtp {
         let port = free_port();
         let env = TestEnv::new(Backend::SqliteFile).await;
         let courier = env.identa.courier();
-        let id = courier
-            .enqueue(
-                TemplateKind::RecoveryCodeValid,
-                &vars("carol@example.com", "246810"),
-            )
-            .await
-            .unwrap();
+        let id = enqueue(&courier, RecoveryCodeValid, "carol@example.com", "246810").await;
         let mailer = SmtpMailer::from_url(&plain(port), "no-reply@example.com").unwrap();
         // Nobody listens yet.
         let report = courier.dispatch_once(&mailer).await.unwrap();
         assert_eq!(report.retried, 1);
-        let message = courier.message(id).await.unwrap().unwrap();
+        let message = stored_message(&courier, id).await;
         assert_eq!(message.status, MessageStatus::Queued);
         assert!(message.last_error.is_some());
         // The server comes up; once the backoff has passed the message goes out.
@@ -549,7 +492,7 @@ mod smtp {
         assert_eq!(report.sent, 1);
         assert!(sink.received().contains("246810"));
         assert_eq!(
-            courier.message(id).await.unwrap().unwrap().status,
+            stored_message(&courier, id).await.status,
             MessageStatus::Sent
         );
     }
@@ -557,10 +500,8 @@ mod smtp {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
     async fn a_spawned_worker_delivers_flow_mail() {
-        needs::aiosmtpd();
-        let sink = SmtpSink::start(free_port());
-        let port = sink_port(&sink);
-        let env = TestEnv::new(Backend::SqliteMemory).await;
+        let (sink, env) = plain_sink_and_env().await;
+        let port = sink.port;
         let mailer = SmtpMailer::from_url(&plain(port), "no-reply@example.com").unwrap();
         let worker = env.identa.courier().spawn(std::sync::Arc::new(mailer));
         env.identa

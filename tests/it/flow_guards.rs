@@ -3,20 +3,20 @@
 //! flows shown only to their own user.
 
 use chrono::Duration;
-use identa::credential::password::Password;
 use identa::flow::CodeSubmission;
 use identa::flow::csrf;
-use identa::flow::login::{LoginIntent, LoginSubmission};
-use identa::flow::registration::RegistrationSubmission;
+use identa::flow::login::LoginIntent;
 use identa::flow::{ContinueWith, FlowRequest, FlowType};
 use identa::session::SessionRefusal;
 use identa::{Error, ErrorKind};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::session_refusal;
 use crate::common::{
-    PASSWORD, TestEnv, api_login, api_registration_flow, form_message_ids, invalid_flow,
-    node_message_ids, node_value, register,
+    PASSWORD, TestEnv, api_login, api_login_flow, api_recovery_flow, api_registration_flow,
+    api_settings_flow, form_message_ids, has_account, invalid_flow, node_message_ids, node_str,
+    node_value, password_login, password_registration, register, submit_login, submit_recovery,
+    submit_registration, with_session,
 };
 use crate::on_every_backend;
 
@@ -25,14 +25,8 @@ async fn browser_flows_need_the_csrf_pair(env: TestEnv) {
     let req = FlowRequest::browser(cookie.clone());
     let reg = env.identa.registration_flow();
     let flow = reg.create(FlowType::Browser, &req).await.unwrap();
-    let token = node_value(&flow, "csrf_token")
-        .and_then(Value::as_str)
-        .unwrap()
-        .to_owned();
-    let submission = || RegistrationSubmission::Password {
-        traits: json!({ "email": "csrf@example.com" }),
-        password: Password::new(PASSWORD),
-    };
+    let token = node_str(&flow, "csrf_token");
+    let submission = || password_registration(json!({ "email": "csrf@example.com" }), PASSWORD);
     // No token.
     let err = reg.submit(flow.id, submission(), &req).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CsrfViolation);
@@ -71,13 +65,7 @@ async fn browser_flows_need_the_csrf_pair(env: TestEnv) {
             .kind(),
         ErrorKind::CsrfViolation
     );
-    assert!(
-        env.identa
-            .identity_by_identifier("csrf@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_account(&env, "csrf@example.com").await);
     // The right pair passes.
     let ok = req.clone().with_csrf_token(token);
     let done = reg.submit(flow.id, submission(), &ok).await.unwrap();
@@ -101,31 +89,13 @@ async fn browser_flows_need_the_csrf_pair(env: TestEnv) {
 
 async fn expired_flows_are_refused_with_a_typed_error(env: TestEnv) {
     let req = FlowRequest::api();
+    let sign_up = |email: &str| password_registration(json!({ "email": email }), PASSWORD);
+    let sign_in = || password_login("x@example.com", PASSWORD);
     let reg = api_registration_flow(&env).await;
-    let login = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SignIn)
-        .await
-        .unwrap();
-    let recovery = env
-        .identa
-        .recovery_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let login = api_login_flow(&env, &req, LoginIntent::SignIn).await;
+    let recovery = api_recovery_flow(&env).await;
     env.clock.advance(Duration::minutes(61));
-    let err = env
-        .identa
-        .registration_flow()
-        .submit(
-            reg.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "late@example.com" }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    let err = submit_registration(&env, reg.id, sign_up("late@example.com"), &req)
         .await
         .unwrap_err();
     match &err {
@@ -136,30 +106,17 @@ async fn expired_flows_are_refused_with_a_typed_error(env: TestEnv) {
         other => panic!("expected FlowExpired, got {other:?}"),
     }
     assert_eq!(err.kind().as_str(), "self_service_flow_expired");
-    let err = env
-        .identa
-        .login_flow()
-        .submit(
-            login.id,
-            LoginSubmission::Password {
-                identifier: "x@example.com".into(),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    let err = submit_login(&env, login.id, sign_in(), &req)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FlowExpired);
-    let err = env
-        .identa
-        .recovery_flow()
-        .submit(
-            recovery.id,
-            CodeSubmission::Email("x@example.com".into()),
-            &req,
-        )
-        .await
-        .unwrap_err();
+    let err = submit_recovery(
+        &env,
+        recovery.id,
+        CodeSubmission::Email("x@example.com".into()),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FlowExpired);
     let message = reg.expired_message(env.clock_now());
     assert_eq!(message.id, 4_040_001);
@@ -168,38 +125,13 @@ async fn expired_flows_are_refused_with_a_typed_error(env: TestEnv) {
         "The registration flow expired 1.00 minutes ago, please try again."
     );
     // Unknown flows are their own error.
-    let err = env
-        .identa
-        .login_flow()
-        .submit(
-            uuid::Uuid::new_v4(),
-            LoginSubmission::Password {
-                identifier: "x@example.com".into(),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    let err = submit_login(&env, uuid::Uuid::new_v4(), sign_in(), &req)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     // A login flow id submitted as a registration is refused.
-    let fresh_login = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SignIn)
-        .await
-        .unwrap();
-    let err = env
-        .identa
-        .registration_flow()
-        .submit(
-            fresh_login.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "x@example.com" }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    let fresh_login = api_login_flow(&env, &req, LoginIntent::SignIn).await;
+    let err = submit_registration(&env, fresh_login.id, sign_up("x@example.com"), &req)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -224,29 +156,13 @@ async fn hostile_input_gets_clear_errors(env: TestEnv) {
         "huge input is not echoed"
     );
 
-    let reg = env.identa.registration_flow();
-    let flow = reg.create(FlowType::Api, &req).await.unwrap();
-    let err = reg
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "nul\0@example.com" }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    let sign_up = |email: &str| password_registration(json!({ "email": email }), PASSWORD);
+    let flow = api_registration_flow(&env).await;
+    let err = submit_registration(&env, flow.id, sign_up("nul\0@example.com"), &req)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ValidationFailed, "{err:?}");
-    let err = reg
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "not-an-email" }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    let err = submit_registration(&env, flow.id, sign_up("not-an-email"), &req)
         .await
         .unwrap_err();
     assert_eq!(
@@ -254,29 +170,17 @@ async fn hostile_input_gets_clear_errors(env: TestEnv) {
         vec![4_000_004]
     );
 
-    let recovery = env
-        .identa
-        .recovery_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let step = env
-        .identa
-        .recovery_flow()
-        .submit(
-            recovery.id,
-            CodeSubmission::Email("nul\0@example.com".into()),
-            &req,
-        )
-        .await;
+    let recovery = api_recovery_flow(&env).await;
+    let step = submit_recovery(
+        &env,
+        recovery.id,
+        CodeSubmission::Email("nul\0@example.com".into()),
+    )
+    .await;
     let shown = invalid_flow(step.unwrap_err());
     assert_eq!(node_message_ids(&shown, "email"), vec![4_000_004]);
     assert_eq!(node_value(&shown, "email"), None);
-    let step = env
-        .identa
-        .recovery_flow()
-        .submit(recovery.id, CodeSubmission::Email(long.clone()), &req)
-        .await;
+    let step = submit_recovery(&env, recovery.id, CodeSubmission::Email(long.clone())).await;
     assert_eq!(
         node_message_ids(&invalid_flow(step.unwrap_err()), "email"),
         vec![4_000_004]
@@ -327,18 +231,9 @@ async fn return_to_must_be_allowed_and_settings_flows_stay_private(env: TestEnv)
     );
 
     // A settings flow is shown only to its own user.
-    let mary = register(&env, "private@example.com")
-        .await
-        .login
-        .unwrap()
-        .token;
-    let mine = FlowRequest::api().with_session(mary);
-    let flow = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &mine)
-        .await
-        .unwrap();
+    let mary = register(&env, "private@example.com").await.login.unwrap();
+    let mine = with_session(&mary.token);
+    let flow = api_settings_flow(&env, &mine).await;
     assert_eq!(env.identa.flow(flow.id, &mine).await.unwrap().id, flow.id);
     assert_eq!(
         session_refusal(
@@ -349,14 +244,10 @@ async fn return_to_must_be_allowed_and_settings_flows_stay_private(env: TestEnv)
         ),
         SessionRefusal::Unknown
     );
-    let eve = register(&env, "nosy@example.com")
-        .await
-        .login
-        .unwrap()
-        .token;
+    let eve = register(&env, "nosy@example.com").await.login.unwrap();
     assert_eq!(
         env.identa
-            .flow(flow.id, &FlowRequest::api().with_session(eve))
+            .flow(flow.id, &with_session(&eve.token))
             .await
             .unwrap_err()
             .kind(),

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use identa::credential::password::Password;
-use identa::flow::login::{LoginIntent, LoginSubmission};
-use identa::flow::registration::RegistrationSubmission;
+use identa::flow::login::LoginIntent;
 use identa::flow::ui::UiText;
 use identa::flow::{FlowRequest, FlowState, FlowType};
 use serde_json::json;
 
-use crate::common::{PASSWORD, TestEnv, invalid_flow, mail_to};
+use crate::common::{
+    PASSWORD, TestEnv, has_account, invalid_flow, mail_to, password_login, password_registration,
+};
 use crate::on_every_backend;
 
 #[derive(Default)]
@@ -87,36 +87,8 @@ async fn hooks_refuse_and_share_the_transaction(env: TestEnv) {
         .await
         .unwrap();
     let hooks = Arc::new(HostHooks::default());
-    let mut schemas = identa::identity::SchemaRegistry::new();
-    schemas
-        .add("default", crate::common::person_schema())
-        .unwrap();
-    struct Shared(Arc<HostHooks>);
-    #[async_trait::async_trait]
-    impl identa::hook::Hooks for Shared {
-        async fn before(
-            &self,
-            e: &identa::hook::BeforeEvent<'_>,
-        ) -> Result<(), identa::hook::HookError> {
-            self.0.before(e).await
-        }
-        async fn after(
-            &self,
-            e: &identa::hook::AfterEvent<'_>,
-            tx: &identa::store::Transaction<'_>,
-        ) -> Result<(), identa::hook::HookError> {
-            self.0.after(e, tx).await
-        }
-    }
-    let identa = identa::Identa::builder()
-        .store(env.store.clone())
-        .schemas(schemas)
-        // The same secrets as `env.identa`, so its courier can read this engine's mail.
-        .config(env.identa.config().clone())
-        .clock(env.clock.clone())
-        .hooks(Shared(hooks.clone()))
-        .build()
-        .unwrap();
+    // The same secrets as `env.identa`, so its courier can read this engine's mail.
+    let identa = env.engine_with_hooks(hooks.clone());
     let req = FlowRequest::api();
     let submit = |email: &'static str| {
         let identa = identa.clone();
@@ -127,16 +99,10 @@ async fn hooks_refuse_and_share_the_transaction(env: TestEnv) {
                 .create(FlowType::Api, &req)
                 .await
                 .unwrap();
+            let sign_up = password_registration(json!({ "email": email }), PASSWORD);
             identa
                 .registration_flow()
-                .submit(
-                    flow.id,
-                    RegistrationSubmission::Password {
-                        traits: json!({ "email": email }),
-                        password: Password::new(PASSWORD),
-                    },
-                    &req,
-                )
+                .submit(flow.id, sign_up, &req)
                 .await
         }
     };
@@ -158,13 +124,7 @@ async fn hooks_refuse_and_share_the_transaction(env: TestEnv) {
     let shown = invalid_flow(submit("mallory@blocked.example").await.unwrap_err());
     let msg: &UiText = &shown.ui.node("traits.email").unwrap().messages[0];
     assert_eq!(msg.text, "This domain may not sign up.");
-    assert!(
-        identa
-            .identity_by_identifier("mallory@blocked.example")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_account(&env, "mallory@blocked.example").await);
 
     // An after hook writes the host's row in the same transaction.
     let done = submit("host@example.com").await.unwrap();
@@ -175,13 +135,7 @@ async fn hooks_refuse_and_share_the_transaction(env: TestEnv) {
     let shown = invalid_flow(submit("fails@example.com").await.unwrap_err());
     assert_eq!(shown.ui.messages[0].id, 5_000_001);
     assert_eq!(shown.state, FlowState::ChooseMethod);
-    assert!(
-        identa
-            .identity_by_identifier("fails@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_account(&env, "fails@example.com").await);
     assert_eq!(count_users().await, 1);
     assert!(mail_to(&env, "fails@example.com").await.is_empty());
 
@@ -193,14 +147,7 @@ async fn hooks_refuse_and_share_the_transaction(env: TestEnv) {
         .unwrap();
     identa
         .login_flow()
-        .submit(
-            flow.id,
-            LoginSubmission::Password {
-                identifier: "host@example.com".into(),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+        .submit(flow.id, password_login("host@example.com", PASSWORD), &req)
         .await
         .unwrap();
     assert_eq!(hooks.after_logins.load(Ordering::SeqCst), 1);

@@ -6,7 +6,7 @@ use chrono::Duration;
 use identa::http::{HttpConfig, PublicApi};
 use serde_json::{Value, json};
 
-use crate::common::TestEnv;
+use crate::common::{PASSWORD, TestEnv};
 use crate::on_every_backend;
 
 fn get(path: &str) -> http::Request<Bytes> {
@@ -14,6 +14,34 @@ fn get(path: &str) -> http::Request<Bytes> {
         .header("accept", "application/json")
         .body(Bytes::new())
         .unwrap()
+}
+
+/// A GET that presents a session token, as an API client sends one.
+fn get_with_token(path: &str, token: &str) -> http::Request<Bytes> {
+    http::Request::get(path)
+        .header("x-session-token", token)
+        .body(Bytes::new())
+        .unwrap()
+}
+
+/// Where a form for `flow` (a flow's JSON) posts: `path?flow=<id>`.
+fn flow_url(path: &str, flow: &Value) -> String {
+    format!("{path}?flow={}", flow["id"].as_str().unwrap())
+}
+
+/// Signs `email` up with [`PASSWORD`] through the API registration endpoints: the session
+/// token the answer carries.
+async fn sign_up(api: &PublicApi, email: &str) -> String {
+    let flow = json_of(&api.handle(get("/self-service/registration/api")).await);
+    let done = json_of(
+        &api.handle(post(
+            &flow_url("/self-service/registration", &flow),
+            json!({ "method": "password", "traits": { "email": email }, "password": PASSWORD }),
+            None,
+        ))
+        .await,
+    );
+    done["session_token"].as_str().unwrap().to_owned()
 }
 
 fn post(path: &str, body: Value, token: Option<&str>) -> http::Request<Bytes> {
@@ -36,7 +64,7 @@ async fn expired_flows_answer_410_with_a_fresh_flow(env: TestEnv) {
     env.clock.advance(Duration::minutes(61));
     let res = api
         .handle(post(
-            &format!("/self-service/login?flow={}", flow["id"].as_str().unwrap()),
+            &flow_url("/self-service/login", &flow),
             json!({ "method": "password", "identifier": "a@example.com", "password": "whatever" }),
             None,
         ))
@@ -56,16 +84,7 @@ async fn expired_flows_answer_410_with_a_fresh_flow(env: TestEnv) {
 /// valid): not by a sign-in flow, which a signed-in user would be refused.
 async fn an_expired_refresh_flow_is_replaced_by_a_refresh(env: TestEnv) {
     let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
-    let reg = json_of(&api.handle(get("/self-service/registration/api")).await);
-    let done = json_of(
-        &api.handle(post(
-            &format!("/self-service/registration?flow={}", reg["id"].as_str().unwrap()),
-            json!({ "method": "password", "traits": { "email": "again@example.com" }, "password": "a long and unusual passphrase" }),
-            None,
-        ))
-        .await,
-    );
-    let token = done["session_token"].as_str().unwrap().to_owned();
+    let token = sign_up(&api, "again@example.com").await;
     let with_token = |req: http::Request<Bytes>| {
         let (mut parts, body) = req.into_parts();
         parts
@@ -81,8 +100,8 @@ async fn an_expired_refresh_flow_is_replaced_by_a_refresh(env: TestEnv) {
     env.clock.advance(Duration::minutes(61));
     let res = api
         .handle(post(
-            &format!("/self-service/login?flow={}", flow["id"].as_str().unwrap()),
-            json!({ "method": "password", "identifier": "again@example.com", "password": "a long and unusual passphrase" }),
+            &flow_url("/self-service/login", &flow),
+            json!({ "method": "password", "identifier": "again@example.com", "password": PASSWORD }),
             Some(&token),
         ))
         .await;
@@ -99,32 +118,15 @@ async fn an_expired_refresh_flow_is_replaced_by_a_refresh(env: TestEnv) {
 
 async fn stale_sessions_are_sent_to_re_authenticate(env: TestEnv) {
     let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
-    let reg = json_of(&api.handle(get("/self-service/registration/api")).await);
-    let done = json_of(
-        &api.handle(post(
-            &format!("/self-service/registration?flow={}", reg["id"].as_str().unwrap()),
-            json!({ "method": "password", "traits": { "email": "old@example.com" }, "password": "a long and unusual passphrase" }),
-            None,
-        ))
-        .await,
-    );
-    let token = done["session_token"].as_str().unwrap().to_owned();
+    let token = sign_up(&api, "old@example.com").await;
     let settings = api
-        .handle(
-            http::Request::get("/self-service/settings/api")
-                .header("x-session-token", &token)
-                .body(Bytes::new())
-                .unwrap(),
-        )
+        .handle(get_with_token("/self-service/settings/api", &token))
         .await;
     let settings = json_of(&settings);
     env.clock.advance(Duration::minutes(20));
     let res = api
         .handle(post(
-            &format!(
-                "/self-service/settings?flow={}",
-                settings["id"].as_str().unwrap()
-            ),
+            &flow_url("/self-service/settings", &settings),
             json!({ "method": "password", "password": "another long passphrase" }),
             Some(&token),
         ))
@@ -212,16 +214,7 @@ on_every_backend!(
 /// session from them.
 async fn api_flows_ignore_session_cookies(env: TestEnv) {
     let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
-    let reg = json_of(&api.handle(get("/self-service/registration/api")).await);
-    let done = json_of(
-        &api.handle(post(
-            &format!("/self-service/registration?flow={}", reg["id"].as_str().unwrap()),
-            json!({ "method": "password", "traits": { "email": "victim@example.com" }, "password": "a long and unusual passphrase" }),
-            None,
-        ))
-        .await,
-    );
-    let token = done["session_token"].as_str().unwrap().to_owned();
+    let token = sign_up(&api, "victim@example.com").await;
     let with_cookie = |path: &str| {
         http::Request::get(path)
             .header("cookie", format!("identa_session={token}"))
@@ -237,12 +230,7 @@ async fn api_flows_ignore_session_cookies(env: TestEnv) {
     assert_eq!(res.status(), 200);
     // The same token in the header works.
     let res = api
-        .handle(
-            http::Request::get("/self-service/settings/api")
-                .header("x-session-token", &token)
-                .body(Bytes::new())
-                .unwrap(),
-        )
+        .handle(get_with_token("/self-service/settings/api", &token))
         .await;
     assert_eq!(res.status(), 200);
 }
@@ -266,18 +254,16 @@ async fn form_values_take_the_schema_types(env: TestEnv) {
             }),
         )
         .unwrap();
-    let identa = identa::Identa::builder()
-        .store(env.store.clone())
+    let identa = env
+        .another_engine(env.identa.config().clone())
         .schemas(schemas)
-        .config(env.identa.config().clone())
-        .clock(env.clock.clone())
         .build()
         .unwrap();
     let api = PublicApi::new(identa.clone(), HttpConfig::default());
     let flow = json_of(&api.handle(get("/self-service/registration/api")).await);
     let res = api
         .handle(
-            http::Request::post(format!("/self-service/registration?flow={}", flow["id"].as_str().unwrap()))
+            http::Request::post(flow_url("/self-service/registration", &flow))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("accept", "application/json")
                 .body(Bytes::from(

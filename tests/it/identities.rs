@@ -7,10 +7,13 @@ use identa::identity::{SchemaError, ViolationKind};
 use identa::session::SessionRefusal;
 use identa::store::PageRequest;
 use identa::{Error, ErrorKind};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::race::{ROUNDS, released_together};
-use crate::common::{PASSWORD, TestEnv, session_refusal};
+use crate::common::{
+    PASSWORD, TestEnv, create_account, create_account_with_traits, has_account,
+    is_invalid_credentials, sign_in, sign_in_with, whoami_refusal,
+};
 
 fn violations(err: &Error) -> Vec<(String, ViolationKind)> {
     match err {
@@ -24,6 +27,11 @@ fn violations(err: &Error) -> Vec<(String, ViolationKind)> {
     }
 }
 
+/// Why registering `traits` (with the suite's password) was refused.
+async fn refusal(env: &TestEnv, traits: Value) -> Error {
+    create_account_with_traits(env, traits).await.unwrap_err()
+}
+
 async fn count(env: &TestEnv) -> usize {
     env.identa
         .list_identities(PageRequest::default())
@@ -34,12 +42,7 @@ async fn count(env: &TestEnv) -> usize {
 }
 
 async fn schema_errors_name_the_field(env: TestEnv) {
-    let pw = Password::new(PASSWORD);
-    let err = env
-        .identa
-        .register(json!({ "username": "ada" }), &pw)
-        .await
-        .unwrap_err();
+    let err = refusal(&env, json!({ "username": "ada" })).await;
     assert_eq!(err.kind(), ErrorKind::InvalidTraits);
     assert_eq!(
         violations(&err),
@@ -47,11 +50,7 @@ async fn schema_errors_name_the_field(env: TestEnv) {
     );
     assert!(err.to_string().contains("traits.email"), "{err}");
 
-    let err = env
-        .identa
-        .register(json!({ "email": "not-an-email", "username": "ab" }), &pw)
-        .await
-        .unwrap_err();
+    let err = refusal(&env, json!({ "email": "not-an-email", "username": "ab" })).await;
     let found = violations(&err);
     assert!(
         found.contains(&("traits.email".into(), ViolationKind::Format)),
@@ -62,14 +61,11 @@ async fn schema_errors_name_the_field(env: TestEnv) {
         "{found:?}"
     );
 
-    let err = env
-        .identa
-        .register(
-            json!({ "email": "a@example.com", "name": { "first": 7 } }),
-            &pw,
-        )
-        .await
-        .unwrap_err();
+    let err = refusal(
+        &env,
+        json!({ "email": "a@example.com", "name": { "first": 7 } }),
+    )
+    .await;
     assert_eq!(
         violations(&err),
         vec![("traits.name.first".into(), ViolationKind::Type)]
@@ -80,14 +76,12 @@ async fn schema_errors_name_the_field(env: TestEnv) {
 }
 
 async fn create_get_and_normalise(env: TestEnv) {
-    let created = env
-        .identa
-        .register(
-            json!({ "email": "Ada.Lovelace@Example.COM", "username": "  ＡＤＡ ", "name": { "first": "Ada" } }),
-            &Password::new(PASSWORD),
-        )
-        .await
-        .unwrap();
+    let created = create_account_with_traits(
+        &env,
+        json!({ "email": "Ada.Lovelace@Example.COM", "username": "  ＡＤＡ ", "name": { "first": "Ada" } }),
+    )
+    .await
+    .unwrap();
     let loaded = env.identa.identity(created.id).await.unwrap();
     assert_eq!(loaded, created);
     assert_eq!(loaded.schema_id, "default");
@@ -157,12 +151,7 @@ async fn racing_registrations_make_one_identity(env: TestEnv) {
 }
 
 async fn identifiers_follow_traits_updates(env: TestEnv) {
-    let pw = Password::new(PASSWORD);
-    let ada = env
-        .identa
-        .register(json!({ "email": "ada@example.com" }), &pw)
-        .await
-        .unwrap();
+    let ada = create_account(&env, "ada@example.com").await;
     let updated = env
         .identa
         .update_identity(
@@ -178,51 +167,21 @@ async fn identifiers_follow_traits_updates(env: TestEnv) {
         updated.verifiable_addresses[0].value,
         "countess@example.com"
     );
-    let old = env
-        .identa
-        .login("ada@example.com", &pw, None)
+    let old = sign_in_with(&env, "ada@example.com", PASSWORD)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            old,
-            Error::Flow(identa::flow::FlowError::InvalidCredentials)
-        ),
-        "{old:?}"
-    );
-    assert!(
-        env.identa
-            .login("countess@example.com", &pw, None)
-            .await
-            .is_ok()
-    );
-    assert!(env.identa.login("lovelace", &pw, None).await.is_ok());
-    assert!(
-        env.identa
-            .identity_by_identifier("ada@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(is_invalid_credentials(&old), "{old:?}");
+    sign_in(&env, "countess@example.com").await;
+    sign_in(&env, "lovelace").await;
+    assert!(!has_account(&env, "ada@example.com").await);
 
     // The old email is free again for someone else.
-    env.identa
-        .register(json!({ "email": "ada@example.com" }), &pw)
-        .await
-        .unwrap();
+    create_account(&env, "ada@example.com").await;
 }
 
 async fn conflicting_update_changes_nothing(env: TestEnv) {
-    let pw = Password::new(PASSWORD);
-    let ada = env
-        .identa
-        .register(json!({ "email": "ada@example.com" }), &pw)
-        .await
-        .unwrap();
-    env.identa
-        .register(json!({ "email": "bob@example.com" }), &pw)
-        .await
-        .unwrap();
+    let ada = create_account(&env, "ada@example.com").await;
+    create_account(&env, "bob@example.com").await;
     let err = env
         .identa
         .update_identity(
@@ -237,7 +196,7 @@ async fn conflicting_update_changes_nothing(env: TestEnv) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Duplicate);
     assert_eq!(env.identa.identity(ada.id).await.unwrap(), ada);
-    assert!(env.identa.login("ada@example.com", &pw, None).await.is_ok());
+    sign_in(&env, "ada@example.com").await;
 }
 
 async fn state_and_metadata_updates(env: TestEnv) {
@@ -276,15 +235,13 @@ async fn state_and_metadata_updates(env: TestEnv) {
 }
 
 async fn delete_and_list_with_pagination(env: TestEnv) {
-    let pw = Password::new(PASSWORD);
     let mut ids = Vec::new();
     for n in 0..5 {
-        let i = env
-            .identa
-            .register(json!({ "email": format!("user{n}@example.com") }), &pw)
-            .await
-            .unwrap();
-        ids.push(i.id);
+        ids.push(
+            create_account(&env, &format!("user{n}@example.com"))
+                .await
+                .id,
+        );
     }
     let mut seen = Vec::new();
     let mut page = PageRequest {
@@ -304,11 +261,7 @@ async fn delete_and_list_with_pagination(env: TestEnv) {
     expected.sort();
     assert_eq!(seen, expected);
 
-    let login = env
-        .identa
-        .login("user0@example.com", &pw, None)
-        .await
-        .unwrap();
+    let login = sign_in(&env, "user0@example.com").await;
     env.identa.delete_identity(ids[0]).await.unwrap();
     assert_eq!(
         env.identa.identity(ids[0]).await.unwrap_err().kind(),
@@ -320,7 +273,7 @@ async fn delete_and_list_with_pagination(env: TestEnv) {
     );
     // Its sessions went with it.
     assert_eq!(
-        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&env.identa, &login.token).await,
         SessionRefusal::Unknown
     );
     assert!(env.identa.sessions(ids[0]).await.unwrap().is_empty());
@@ -345,11 +298,7 @@ async fn bad_input_is_refused_cleanly(env: TestEnv) {
     assert!(err.to_string().contains("nope"));
 
     let huge = "x".repeat(1 << 20);
-    let err = env
-        .identa
-        .register(json!({ "email": "a@example.com", "username": huge }), &pw)
-        .await
-        .unwrap_err();
+    let err = refusal(&env, json!({ "email": "a@example.com", "username": huge })).await;
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 
     let err = env
@@ -362,22 +311,15 @@ async fn bad_input_is_refused_cleanly(env: TestEnv) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PasswordPolicy);
 
-    let err = env
-        .identa
-        .register(
-            json!({ "email": "a@example.com", "name": { "first": "A\u{0}da" } }),
-            &pw,
-        )
-        .await
-        .unwrap_err();
+    let err = refusal(
+        &env,
+        json!({ "email": "a@example.com", "name": { "first": "A\u{0}da" } }),
+    )
+    .await;
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("NUL"), "{err}");
 
-    let err = env
-        .identa
-        .register(json!("just a string"), &pw)
-        .await
-        .unwrap_err();
+    let err = refusal(&env, json!("just a string")).await;
     assert_eq!(err.kind(), ErrorKind::InvalidTraits);
 
     assert_eq!(
@@ -396,20 +338,9 @@ async fn bad_input_is_refused_cleanly(env: TestEnv) {
 
 async fn rows_without_a_document_load_from_the_child_tables(env: TestEnv) {
     use sea_orm::{ConnectionTrait, Statement};
-    let pw = Password::new(PASSWORD);
-    let ada = env
-        .identa
-        .register(
-            json!({ "email": "ada@example.com", "username": "ada" }),
-            &pw,
-        )
-        .await
-        .unwrap();
-    let bob = env
-        .identa
-        .register(json!({ "email": "bob@example.com" }), &pw)
-        .await
-        .unwrap();
+    let traits = json!({ "email": "ada@example.com", "username": "ada" });
+    let ada = create_account_with_traits(&env, traits).await.unwrap();
+    let bob = create_account(&env, "bob@example.com").await;
     // As written before identity documents existed: only ada's row loses its document.
     let db = env.store.connection();
     let backend = db.get_database_backend();
@@ -438,7 +369,7 @@ async fn rows_without_a_document_load_from_the_child_tables(env: TestEnv) {
     let mut expected = vec![ada.clone(), bob];
     expected.sort_by_key(|i| i.id);
     assert_eq!(listed, expected);
-    let login = env.identa.login("ada", &pw, None).await.unwrap();
+    let login = sign_in(&env, "ada").await;
     assert_eq!(env.identa.whoami(&login.token).await.unwrap().identity, ada);
 }
 

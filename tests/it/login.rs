@@ -3,14 +3,14 @@
 
 use chrono::Duration;
 use identa::ErrorKind;
-use identa::credential::password::Password;
-use identa::flow::login::{LoginIntent, LoginSubmission};
+use identa::flow::login::LoginIntent;
 use identa::flow::{ContinueWith, FlowState, FlowType};
+use identa::identity::IdentityState;
 use serde_json::json;
 
 use crate::common::{
-    PASSWORD, TestEnv, api_login, form_message_ids, invalid_flow, node_value, register,
-    with_session,
+    PASSWORD, TestEnv, api_login, api_login_flow, form_message_ids, invalid_flow, node_value,
+    password_login, register, set_identity_state, submit_login, whoami_refusal, with_session,
 };
 use crate::on_every_backend;
 
@@ -56,16 +56,7 @@ async fn login_issues_sessions_and_refuses_alike(env: TestEnv) {
         .await
         .unwrap()
         .unwrap();
-    env.identa
-        .update_identity(
-            grace.id,
-            identa::identity::IdentityUpdate {
-                state: Some(identa::identity::IdentityState::Inactive),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_identity_state(&env, grace.id, IdentityState::Inactive).await;
     let disabled = invalid_flow(
         api_login(&env, "grace@example.com", PASSWORD)
             .await
@@ -87,12 +78,7 @@ async fn login_with_a_session_needs_refresh(env: TestEnv) {
     assert_eq!(err.kind(), ErrorKind::SessionAlreadyAvailable);
 
     env.clock.advance(Duration::minutes(30));
-    let flow = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &with_session, LoginIntent::Refresh)
-        .await
-        .unwrap();
+    let flow = api_login_flow(&env, &with_session, LoginIntent::Refresh).await;
     assert!(flow.refresh);
     assert_eq!(
         node_value(&flow, "identifier"),
@@ -100,17 +86,8 @@ async fn login_with_a_session_needs_refresh(env: TestEnv) {
     );
     assert_eq!(flow.to_kratos_json()["refresh"], true);
     let before = env.identa.whoami(&token).await.unwrap().session;
-    let done = env
-        .identa
-        .login_flow()
-        .submit(
-            flow.id,
-            LoginSubmission::Password {
-                identifier: "linus@example.com".into(),
-                password: Password::new(PASSWORD),
-            },
-            &with_session,
-        )
+    let again = password_login("linus@example.com", PASSWORD);
+    let done = submit_login(&env, flow.id, again, &with_session)
         .await
         .unwrap();
     assert!(
@@ -155,28 +132,7 @@ async fn a_revocation_during_a_refresh_is_not_undone(env: TestEnv) {
         store: env.store.clone(),
         target: Mutex::new(None),
     });
-    struct Shared(Arc<RevokeFirst>);
-    #[async_trait::async_trait]
-    impl identa::hook::Hooks for Shared {
-        async fn before(
-            &self,
-            e: &identa::hook::BeforeEvent<'_>,
-        ) -> Result<(), identa::hook::HookError> {
-            self.0.before(e).await
-        }
-    }
-    let mut schemas = identa::identity::SchemaRegistry::new();
-    schemas
-        .add("default", crate::common::person_schema())
-        .unwrap();
-    let identa = identa::Identa::builder()
-        .store(env.store.clone())
-        .schemas(schemas)
-        .config(env.identa.config().clone())
-        .clock(env.clock.clone())
-        .hooks(Shared(hooks.clone()))
-        .build()
-        .unwrap();
+    let identa = env.engine_with_hooks(hooks.clone());
 
     let reg = register(&env, "ruth@example.com").await;
     let login = reg.login.unwrap();
@@ -189,14 +145,7 @@ async fn a_revocation_during_a_refresh_is_not_undone(env: TestEnv) {
     *hooks.target.lock().unwrap() = Some((login.session.identity.id, login.session.session.id));
     let err = identa
         .login_flow()
-        .submit(
-            flow.id,
-            LoginSubmission::Password {
-                identifier: "ruth@example.com".into(),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+        .submit(flow.id, password_login("ruth@example.com", PASSWORD), &req)
         .await
         .unwrap_err();
     assert!(
@@ -218,7 +167,7 @@ async fn a_revocation_during_a_refresh_is_not_undone(env: TestEnv) {
     // passed.
     env.clock.advance(Duration::seconds(1));
     assert_eq!(
-        crate::common::session_refusal(identa.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&identa, &login.token).await,
         identa::session::SessionRefusal::Revoked
     );
 }

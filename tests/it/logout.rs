@@ -3,7 +3,7 @@
 use identa::ErrorKind;
 use identa::session::SessionRefusal;
 
-use crate::common::{PASSWORD, TestEnv, api_login, register, session_refusal};
+use crate::common::{PASSWORD, TestEnv, api_login, register, whoami_refusal};
 use crate::on_every_backend;
 
 async fn logout_by_url_and_by_token(env: TestEnv) {
@@ -32,13 +32,13 @@ async fn logout_by_url_and_by_token(env: TestEnv) {
         .await
         .unwrap();
     assert_eq!(
-        session_refusal(env.identa.whoami(&token).await.unwrap_err()),
+        whoami_refusal(&env.identa, &token).await,
         SessionRefusal::Revoked
     );
     // API logout by session token.
     env.identa.logout(&other).await.unwrap();
     assert_eq!(
-        session_refusal(env.identa.whoami(&other).await.unwrap_err()),
+        whoami_refusal(&env.identa, &other).await,
         SessionRefusal::Revoked
     );
 }

@@ -8,23 +8,24 @@
 //! oathtool and is therefore ignored unless asked for (`cargo test -- --ignored`).
 
 use chrono::Duration;
-use identa::flow::login::{LoginIntent, LoginSubmission};
+use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::ui::NodeAttributes;
 use identa::flow::{Flow, FlowRequest, FlowType};
-use identa::identity::Aal;
+use identa::identity::{Aal, CredentialType};
 use identa::session::SessionRefusal;
 use identa::session::SessionToken;
 use identa::{Error, ErrorKind};
 use identa::{RequiredAal, SessionCacheConfig};
 
 use crate::common::race::{ROUNDS, TASKS, released_together};
-use crate::common::session_refusal;
 use crate::common::{
-    Backend, TestEnv, enrol_backup_codes, enrol_totp, identa_totp_code, invalid_flow, needs,
-    node_message_ids, register_with_password as register, shown_codes, shown_secret, sign_in,
-    step_up, stored_documents, with_session,
+    Backend, TestEnv, api_login_flow, api_settings_flow, change_settings, enrol_backup_codes,
+    enrol_totp, identa_totp_code, invalid_flow, needs, node_message_ids,
+    register_with_password as register, shown_codes, shown_secret, sign_in, step_up,
+    stored_documents, submit_settings, with_session,
 };
+use crate::common::{session_refusal, whoami_refusal};
 use crate::{on_every_backend, on_pooled_backends};
 
 fn qr_src(flow: &Flow) -> String {
@@ -39,11 +40,7 @@ fn qr_src(flow: &Flow) -> String {
 }
 
 /// A step-up with a TOTP code.
-async fn totp_step_up(
-    env: &TestEnv,
-    token: &SessionToken,
-    code: &str,
-) -> Result<identa::flow::login::LoggedIn, Error> {
+async fn totp_step_up(env: &TestEnv, token: &SessionToken, code: &str) -> Result<LoggedIn, Error> {
     step_up(env, token, LoginSubmission::Totp { code: code.into() }).await
 }
 
@@ -54,12 +51,7 @@ fn totp_node_ids(err: Error) -> Vec<u32> {
 async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     let (identity, token) = register(&env, "totp@example.com").await;
     let req = with_session(&token);
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let settings = api_settings_flow(&env, &req).await;
     let secret = shown_secret(&settings);
     assert_eq!(secret.len(), 32, "160 bits in base32");
     assert!(qr_src(&settings).starts_with("data:image/png;base64,"));
@@ -80,43 +72,23 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     );
 
     // A wrong code, then the authenticator's code.
-    let wrong = env
-        .identa
-        .settings_flow()
-        .submit(
-            settings.id,
-            SettingsSubmission::Totp {
-                code: "000000".into(),
-            },
-            &req,
-        )
+    let enrol = |code: &str| SettingsSubmission::Totp { code: code.into() };
+    let wrong = submit_settings(&env, settings.id, enrol("000000"), &req)
         .await
         .unwrap_err();
     assert_eq!(totp_node_ids(wrong), vec![4_000_008]);
     let code = identa_totp_code(&env, &secret);
-    let saved = env
-        .identa
-        .settings_flow()
-        .submit(
-            settings.id,
-            SettingsSubmission::Totp { code: code.clone() },
-            &req,
-        )
+    let saved = submit_settings(&env, settings.id, enrol(&code), &req)
         .await
         .unwrap();
-    assert!(
-        saved
-            .identity
-            .credential(identa::identity::CredentialType::Totp)
-            .is_some()
-    );
+    assert!(saved.identity.credential(CredentialType::Totp).is_some());
     assert!(
         saved.flow.ui.node("totp_unlink").is_some(),
         "now it offers to unlink"
     );
     let stored = env.identa.identity(identity.id).await.unwrap();
     let config = stored
-        .credential(identa::identity::CredentialType::Totp)
+        .credential(CredentialType::Totp)
         .unwrap()
         .config
         .to_string();
@@ -153,49 +125,17 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
         vec![4_000_008]
     );
     // An administrator can remove the factor (a lost device); the password stays.
-    let removed = env
-        .identa
-        .delete_credential(identity.id, identa::identity::CredentialType::Totp)
-        .await
-        .unwrap();
-    assert!(
-        removed
-            .credential(identa::identity::CredentialType::Totp)
-            .is_none()
-    );
-    assert_eq!(
-        env.identa
-            .delete_credential(identity.id, identa::identity::CredentialType::Password)
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        env.identa
-            .delete_credential(identity.id, identa::identity::CredentialType::Totp)
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::InvalidInput
-    );
+    let delete = |kind| env.identa.delete_credential(identity.id, kind);
+    let removed = delete(CredentialType::Totp).await.unwrap();
+    assert!(removed.credential(CredentialType::Totp).is_none());
+    for left in [CredentialType::Password, CredentialType::Totp] {
+        let refused = delete(left).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::InvalidInput, "{left:?}");
+    }
     // Without TOTP, an aal1 session may change settings again: enrol once more.
     let fresh = sign_in(&env, "totp@example.com").await.token;
-    let fresh_req = with_session(&fresh);
-    let again = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &fresh_req)
-        .await
-        .unwrap();
-    let secret = shown_secret(&again);
     env.clock.advance(Duration::seconds(30));
-    let code = identa_totp_code(&env, &secret);
-    env.identa
-        .settings_flow()
-        .submit(again.id, SettingsSubmission::Totp { code }, &fresh_req)
-        .await
-        .unwrap();
+    let secret = enrol_totp(&env, &fresh).await;
     env.clock.advance(Duration::seconds(30));
     let code = identa_totp_code(&env, &secret);
     // The first session is aal2 already: it has nothing to step up (and spends no code).
@@ -209,26 +149,12 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     );
     let aal1 = sign_in(&env, "totp@example.com").await.token;
     totp_step_up(&env, &aal1, &code).await.unwrap();
-    let req = FlowRequest::api().with_session(aal1);
 
     // Settings with the aal2 session: unlink.
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
+    let done = change_settings(&env, &aal1, SettingsSubmission::TotpUnlink)
         .await
         .unwrap();
-    let done = env
-        .identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::TotpUnlink, &req)
-        .await
-        .unwrap();
-    assert!(
-        done.identity
-            .credential(identa::identity::CredentialType::Totp)
-            .is_none()
-    );
+    assert!(done.identity.credential(CredentialType::Totp).is_none());
     assert!(
         done.flow.ui.node("totp_code").is_some(),
         "enrolment is offered again"
@@ -237,36 +163,13 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
 
 async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
     let (_, token) = register(&env, "strict@example.com").await;
-    let req = with_session(&token);
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let secret = shown_secret(&settings);
-    let code = identa_totp_code(&env, &secret);
-    env.identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::Totp { code }, &req)
-        .await
-        .unwrap();
+    let secret = enrol_totp(&env, &token).await;
     let aal1 = sign_in(&env, "strict@example.com").await.token;
     // Another instance that demands the highest available level.
     let mut config = env.identa.config().clone();
     config.session.whoami_required_aal = RequiredAal::HighestAvailable;
     config.session.cache = SessionCacheConfig::Disabled;
-    let mut schemas = identa::identity::SchemaRegistry::new();
-    schemas
-        .add("default", crate::common::person_schema())
-        .unwrap();
-    let strict = identa::Identa::builder()
-        .store(env.store.clone())
-        .schemas(schemas)
-        .config(config)
-        .clock(env.clock.clone())
-        .build()
-        .unwrap();
+    let strict = env.another_engine(config).build().unwrap();
     assert_eq!(
         strict.whoami(&aal1).await.unwrap_err().kind(),
         ErrorKind::Aal2Required
@@ -277,8 +180,8 @@ async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
     strict.logout_token(&leaving).await.unwrap();
     strict.logout(&leaving).await.unwrap();
     assert_eq!(
-        crate::common::session_refusal(env.identa.whoami(&leaving).await.unwrap_err()),
-        identa::session::SessionRefusal::Revoked
+        whoami_refusal(&env.identa, &leaving).await,
+        SessionRefusal::Revoked
     );
     env.clock.advance(Duration::seconds(30));
     let code = identa_totp_code(&env, &secret);
@@ -317,13 +220,9 @@ async fn lookup_step_up(
     env: &TestEnv,
     token: &SessionToken,
     code: &str,
-) -> Result<identa::flow::login::LoggedIn, Error> {
-    step_up(
-        env,
-        token,
-        LoginSubmission::LookupSecret { code: code.into() },
-    )
-    .await
+) -> Result<LoggedIn, Error> {
+    let code = code.into();
+    step_up(env, token, LoginSubmission::LookupSecret { code }).await
 }
 
 fn lookup_node_ids(err: Error) -> Vec<u32> {
@@ -333,26 +232,23 @@ fn lookup_node_ids(err: Error) -> Vec<u32> {
 async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     let (identity, token) = register(&env, "backup@example.com").await;
     let req = with_session(&token);
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let settings = api_settings_flow(&env, &req).await;
     assert!(settings.ui.node("lookup_secret_regenerate").is_some());
-    let shown = env
-        .identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::LookupRegenerate, &req)
-        .await
-        .unwrap();
+    let shown = submit_settings(
+        &env,
+        settings.id,
+        SettingsSubmission::LookupRegenerate,
+        &req,
+    )
+    .await
+    .unwrap();
     let codes = shown_codes(&shown.flow);
     assert_eq!(codes.len(), 12);
     assert!(codes.iter().all(|c| c.len() == 8));
     assert!(
         shown
             .identity
-            .credential(identa::identity::CredentialType::LookupSecret)
+            .credential(CredentialType::LookupSecret)
             .is_none(),
         "not stored before confirmation"
     );
@@ -360,15 +256,12 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     for stored in stored_documents(&env, "identa_flows").await {
         assert!(!stored.contains(&codes[0]));
     }
-    let confirmed = env
-        .identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::LookupConfirm, &req)
+    let confirmed = submit_settings(&env, settings.id, SettingsSubmission::LookupConfirm, &req)
         .await
         .unwrap();
     let credential = confirmed
         .identity
-        .credential(identa::identity::CredentialType::LookupSecret)
+        .credential(CredentialType::LookupSecret)
         .unwrap();
     assert!(!credential.config.to_string().contains(&codes[0]));
     assert!(confirmed.flow.ui.node("lookup_secret_disable").is_some());
@@ -380,12 +273,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     }
 
     // A second-factor flow now asks for a backup code; a code works once.
-    let offered = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
-        .await
-        .unwrap();
+    let offered = api_login_flow(&env, &req, LoginIntent::SecondFactor).await;
     assert!(offered.ui.node("lookup_secret").is_some());
     let upgraded = lookup_step_up(&env, &token, &codes[0].to_uppercase())
         .await
@@ -420,26 +308,21 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
     assert!(warned, "3 codes left: the user is told");
 
     // Regenerating (with the aal2 session) voids the old set.
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    env.identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::LookupRegenerate, &req)
-        .await
-        .unwrap();
-    let done = env
-        .identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::LookupConfirm, &req)
+    let settings = api_settings_flow(&env, &req).await;
+    submit_settings(
+        &env,
+        settings.id,
+        SettingsSubmission::LookupRegenerate,
+        &req,
+    )
+    .await
+    .unwrap();
+    let done = submit_settings(&env, settings.id, SettingsSubmission::LookupConfirm, &req)
         .await
         .unwrap();
     assert_eq!(
         done.identity
-            .credential(identa::identity::CredentialType::LookupSecret)
+            .credential(CredentialType::LookupSecret)
             .unwrap()
             .config["codes"]
             .as_array()
@@ -457,21 +340,12 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
         vec![4_000_016]
     );
     // Disabling removes them.
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let off = env
-        .identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::LookupDisable, &req)
+    let off = change_settings(&env, &token, SettingsSubmission::LookupDisable)
         .await
         .unwrap();
     assert!(
         off.identity
-            .credential(identa::identity::CredentialType::LookupSecret)
+            .credential(CredentialType::LookupSecret)
             .is_none()
     );
     let _ = identity;
@@ -489,12 +363,7 @@ async fn second_factor_flows(env: &TestEnv, email: &str) -> Vec<(uuid::Uuid, Flo
     let mut flows = Vec::with_capacity(TASKS);
     for _ in 0..TASKS {
         let req = with_session(&sign_in(env, email).await.token);
-        let flow = env
-            .identa
-            .login_flow()
-            .create(FlowType::Api, &req, LoginIntent::SecondFactor)
-            .await
-            .unwrap();
+        let flow = api_login_flow(env, &req, LoginIntent::SecondFactor).await;
         flows.push((flow.id, req));
     }
     flows
@@ -505,7 +374,7 @@ async fn submit_together(
     env: &TestEnv,
     flows: &[(uuid::Uuid, FlowRequest)],
     submission: impl Fn() -> LoginSubmission,
-) -> Vec<Result<identa::flow::login::LoggedIn, Error>> {
+) -> Vec<Result<LoggedIn, Error>> {
     released_together(|i| {
         let identa = env.identa.clone();
         let (flow_id, req) = flows[i].clone();
@@ -513,6 +382,21 @@ async fn submit_together(
         async move { identa.login_flow().submit(flow_id, submission, &req).await }
     })
     .await
+}
+
+/// Exactly one of `results` (round `round` of a race) upgraded its session; `check_refusal`
+/// checks each of the others' errors.
+fn assert_one_upgraded(
+    round: usize,
+    results: Vec<Result<LoggedIn, Error>>,
+    check_refusal: impl Fn(Error),
+) {
+    let upgraded = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(upgraded, 1, "round {round}: {results:#?}");
+    results
+        .into_iter()
+        .filter_map(Result::err)
+        .for_each(check_refusal);
 }
 
 /// The sessions of `identity` that completed a second factor.
@@ -542,11 +426,9 @@ async fn totp_code_is_accepted_once_under_a_race(env: TestEnv) {
             code: code.clone(),
         })
         .await;
-        let upgraded = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(upgraded, 1, "round {round}: {results:#?}");
-        for err in results.into_iter().filter_map(Result::err) {
+        assert_one_upgraded(round, results, |err| {
             assert_eq!(totp_node_ids(err), vec![4_000_008], "round {round}");
-        }
+        });
         assert_eq!(aal2_sessions(&env, identity.id).await, round + 1);
     }
 }
@@ -563,11 +445,9 @@ async fn backup_code_is_accepted_once_under_a_race(env: TestEnv) {
             code: code.clone(),
         })
         .await;
-        let upgraded = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(upgraded, 1, "round {round}: {results:#?}");
-        for err in results.into_iter().filter_map(Result::err) {
+        assert_one_upgraded(round, results, |err| {
             assert_eq!(lookup_node_ids(err), vec![4_000_016], "round {round}");
-        }
+        });
         assert_eq!(aal2_sessions(&env, identity.id).await, round + 1);
     }
 }
@@ -587,26 +467,13 @@ async fn oathtool_codes_enrol_and_step_up() {
     let env = TestEnv::new(Backend::SqliteMemory).await;
     let (_, token) = register(&env, "oath@example.com").await;
     let req = with_session(&token);
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let settings = api_settings_flow(&env, &req).await;
     let secret = shown_secret(&settings);
     let code = needs::oathtool_totp(&secret, env.clock_now());
-    let saved = env
-        .identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::Totp { code }, &req)
+    let saved = submit_settings(&env, settings.id, SettingsSubmission::Totp { code }, &req)
         .await
         .unwrap();
-    assert!(
-        saved
-            .identity
-            .credential(identa::identity::CredentialType::Totp)
-            .is_some()
-    );
+    assert!(saved.identity.credential(CredentialType::Totp).is_some());
     env.clock.advance(Duration::seconds(30));
     let code = needs::oathtool_totp(&secret, env.clock_now());
     let upgraded = totp_step_up(&env, &token, &code).await.unwrap();

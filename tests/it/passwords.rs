@@ -1,70 +1,49 @@
 //! Password sign-in: the policy at registration, and failures that reveal nothing.
 
 use identa::credential::password::Password;
-use identa::identity::{IdentityState, IdentityUpdate};
+use identa::identity::{Identity, IdentityState};
 use identa::{Error, ErrorKind};
 use serde_json::json;
 
-use crate::common::{PASSWORD, TestEnv};
+use crate::common::{
+    TestEnv, create_account, has_account, is_invalid_credentials, set_identity_state, sign_in_with,
+};
 
-async fn wrong_password_and_unknown_user_look_alike(env: TestEnv) {
+/// The password the accounts below are made with (not the suite's, on purpose).
+const STURDY: &str = "a sturdy passphrase 42";
+
+/// Registers ada@example.com with `password`.
+async fn ada_with(env: &TestEnv, password: &str) -> Identity {
     env.identa
         .register(
             json!({ "email": "ada@example.com" }),
-            &Password::new("a sturdy passphrase 42"),
+            &Password::new(password),
         )
         .await
-        .unwrap();
-    let wrong = env
-        .identa
-        .login(
-            "ada@example.com",
-            &Password::new("not the passphrase"),
-            None,
-        )
-        .await
-        .unwrap_err();
-    let unknown = env
-        .identa
-        .login(
-            "nobody@example.com",
-            &Password::new("a sturdy passphrase 42"),
-            None,
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        wrong,
-        Error::Flow(identa::flow::FlowError::InvalidCredentials)
-    ));
-    assert!(matches!(
-        unknown,
-        Error::Flow(identa::flow::FlowError::InvalidCredentials)
-    ));
+        .unwrap()
+}
+
+/// Why signing in as `identifier` with `password` was refused.
+async fn refused_sign_in(env: &TestEnv, identifier: &str, password: &str) -> Error {
+    sign_in_with(env, identifier, password).await.unwrap_err()
+}
+
+async fn wrong_password_and_unknown_user_look_alike(env: TestEnv) {
+    ada_with(&env, STURDY).await;
+    let wrong = refused_sign_in(&env, "ada@example.com", "not the passphrase").await;
+    let unknown = refused_sign_in(&env, "nobody@example.com", STURDY).await;
+    assert!(is_invalid_credentials(&wrong), "{wrong:?}");
+    assert!(is_invalid_credentials(&unknown), "{unknown:?}");
     assert_eq!(wrong.to_string(), unknown.to_string());
     assert!(!wrong.to_string().contains("ada"));
 
     // Garbage of every shape is refused the same way, without a panic.
     for identifier in ["", " ", "\u{0}", &"a".repeat(100_000)] {
-        let err = env
-            .identa
-            .login(identifier, &Password::new("a sturdy passphrase 42"), None)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Flow(identa::flow::FlowError::InvalidCredentials)
-        ));
+        let err = refused_sign_in(&env, identifier, STURDY).await;
+        assert!(is_invalid_credentials(&err), "{err:?}");
     }
-    let err = env
-        .identa
-        .login("ada@example.com", &Password::new("p".repeat(1 << 20)), None)
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        Error::Flow(identa::flow::FlowError::InvalidCredentials)
-    ));
+    let err = refused_sign_in(&env, "ada@example.com", &"p".repeat(1 << 20)).await;
+    assert!(is_invalid_credentials(&err), "{err:?}");
 }
 
 async fn policy_is_enforced_at_registration(env: TestEnv) {
@@ -89,64 +68,25 @@ async fn policy_is_enforced_at_registration(env: TestEnv) {
 }
 
 async fn disabled_identity_cannot_log_in(env: TestEnv) {
-    let pw = Password::new("a sturdy passphrase 42");
-    let ada = env
-        .identa
-        .register(json!({ "email": "ada@example.com" }), &pw)
-        .await
-        .unwrap();
-    env.identa
-        .update_identity(
-            ada.id,
-            IdentityUpdate {
-                state: Some(IdentityState::Inactive),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let err = env
-        .identa
-        .login("ada@example.com", &pw, None)
-        .await
-        .unwrap_err();
+    let ada = ada_with(&env, STURDY).await;
+    set_identity_state(&env, ada.id, IdentityState::Inactive).await;
+    let err = refused_sign_in(&env, "ada@example.com", STURDY).await;
     assert_eq!(err.kind(), ErrorKind::IdentityDisabled);
     // A wrong password on a disabled account still says only "invalid credentials".
-    let err = env
-        .identa
-        .login("ada@example.com", &Password::new("wrong wrong wrong"), None)
-        .await
-        .unwrap_err();
+    let err = refused_sign_in(&env, "ada@example.com", "wrong wrong wrong").await;
     assert_eq!(err.kind(), ErrorKind::InvalidCredentials);
 }
 
 async fn set_password_replaces_the_old_one(env: TestEnv) {
-    let old = Password::new("a sturdy passphrase 42");
-    let new = Password::new("another sturdy phrase 7");
-    let ada = env
-        .identa
-        .register(json!({ "email": "ada@example.com" }), &old)
+    let new = "another sturdy phrase 7";
+    let ada = ada_with(&env, STURDY).await;
+    env.identa
+        .set_password(ada.id, &Password::new(new))
         .await
         .unwrap();
-    env.identa.set_password(ada.id, &new).await.unwrap();
-    let refused = env
-        .identa
-        .login("ada@example.com", &old, None)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            refused,
-            Error::Flow(identa::flow::FlowError::InvalidCredentials)
-        ),
-        "{refused:?}"
-    );
-    assert!(
-        env.identa
-            .login("ada@example.com", &new, None)
-            .await
-            .is_ok()
-    );
+    let refused = refused_sign_in(&env, "ada@example.com", STURDY).await;
+    assert!(is_invalid_credentials(&refused), "{refused:?}");
+    sign_in_with(&env, "ada@example.com", new).await.unwrap();
     let err = env
         .identa
         .set_password(ada.id, &Password::new("short"))
@@ -183,14 +123,7 @@ async fn an_unverifiable_stored_hash_is_just_invalid_credentials(env: TestEnv) {
     use identa::credential::password::{PasswordConfig, PasswordError, PasswordHasher};
     let hasher = PasswordHasher::new(PasswordConfig::insecure_fast_for_tests()).unwrap();
     use identa::store::IdentityStore;
-    let mut ada = env
-        .identa
-        .register(
-            json!({ "email": "ada@example.com" }),
-            &Password::new(PASSWORD),
-        )
-        .await
-        .unwrap();
+    let mut ada = create_account(&env, "ada@example.com").await;
     let wanted = ["md5", "pbkdf2-sha256", "scrypt", "ssha", "sha512-crypt"];
     let vectors: Vec<_> = kratos_vectors()
         .into_iter()
@@ -217,13 +150,7 @@ async fn an_unverifiable_stored_hash_is_just_invalid_credentials(env: TestEnv) {
             .login("ada@example.com", &password, None)
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Flow(identa::flow::FlowError::InvalidCredentials)
-            ),
-            "{alg}: {err:?}"
-        );
+        assert!(is_invalid_credentials(&err), "{alg}: {err:?}");
     }
 }
 
@@ -255,17 +182,10 @@ async fn imported_kratos_hashes_sign_in_and_are_upgraded(env: TestEnv) {
             Some(hash.as_str())
         );
         assert_eq!(
-            env.identa
-                .login(email, &Password::new("wrong"), None)
-                .await
-                .unwrap_err()
-                .kind(),
+            refused_sign_in(&env, email, "wrong").await.kind(),
             ErrorKind::InvalidCredentials
         );
-        env.identa
-            .login(email, &Password::new("test"), None)
-            .await
-            .unwrap();
+        sign_in_with(&env, email, "test").await.unwrap();
         // The first successful login re-hashes with identa's argon2id parameters.
         let stored = env.identa.identity(imported.id).await.unwrap();
         let now = stored
@@ -275,10 +195,7 @@ async fn imported_kratos_hashes_sign_in_and_are_upgraded(env: TestEnv) {
             .unwrap()
             .to_owned();
         assert!(now.starts_with("$argon2id$"), "{now}");
-        env.identa
-            .login(email, &Password::new("test"), None)
-            .await
-            .unwrap();
+        sign_in_with(&env, email, "test").await.unwrap();
     }
     // Hashes identa cannot verify are refused at import, with a clear error.
     for bad in [
@@ -293,13 +210,7 @@ async fn imported_kratos_hashes_sign_in_and_are_upgraded(env: TestEnv) {
         let err = env.identa.import_identity(new, bad).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}");
     }
-    assert!(
-        env.identa
-            .identity_by_identifier("bad@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_account(&env, "bad@example.com").await);
 }
 
 crate::on_every_backend!(

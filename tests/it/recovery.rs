@@ -4,43 +4,41 @@
 use chrono::Duration;
 use identa::Error;
 use identa::courier::TemplateKind;
-use identa::credential::password::Password;
 use identa::flow::CodeSubmission;
 use identa::flow::recovery::RecoveryStep;
-use identa::flow::settings::SettingsSubmission;
-use identa::flow::{ContinueWith, Flow, FlowRequest, FlowState, FlowType};
+use identa::flow::{ContinueWith, Flow, FlowRequest, FlowState};
 use serde_json::Value;
+use uuid::Uuid;
 
-use crate::common::race::{ROUNDS, released_together};
+use crate::common::race::{ROUNDS, refused_as_completed, released_together};
 use crate::common::{
-    TestEnv, api_login, code_sent_to, form_message_ids, invalid_flow, mail_to, node_message_ids,
-    register,
+    TestEnv, api_login, api_recovery_flow, code_sent_to, form_message_ids, invalid_flow, mail_to,
+    new_password, node_message_ids, register, submit_recovery, submit_settings, with_session,
 };
 use crate::{on_every_backend, on_pooled_backends};
 
 async fn start_recovery(env: &TestEnv, address: &str) -> Flow {
-    let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .recovery_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    match env
-        .identa
-        .recovery_flow()
-        .submit(flow.id, CodeSubmission::Email(address.into()), &req)
-        .await
-        .unwrap()
-    {
+    let flow = api_recovery_flow(env).await;
+    let ask = CodeSubmission::Email(address.into());
+    match submit_recovery(env, flow.id, ask).await.unwrap() {
         RecoveryStep::CodeSent(flow) => *flow,
         other => panic!("expected CodeSent, got {other:?}"),
     }
 }
 
+/// Submits `code` to recovery flow `flow`.
+async fn submit_code(env: &TestEnv, flow: Uuid, code: &str) -> Result<RecoveryStep, Error> {
+    submit_recovery(env, flow, CodeSubmission::Code(code.into())).await
+}
+
+/// The message ids on the code field of recovery flow `flow` after refusing `code`.
+async fn code_refused(env: &TestEnv, flow: Uuid, code: &str) -> Vec<u32> {
+    let shown = invalid_flow(submit_code(env, flow, code).await.unwrap_err());
+    node_message_ids(&shown, "code")
+}
+
 async fn recovery_by_code_signs_in_and_opens_settings(env: TestEnv) {
     register(&env, "rita@example.com").await;
-    let req = FlowRequest::api();
     let sent = start_recovery(&env, "Rita@Example.com").await;
     assert_eq!(sent.state, FlowState::SentEmail);
     assert_eq!(form_message_ids(&sent), vec![1_060_003]);
@@ -49,21 +47,9 @@ async fn recovery_by_code_signs_in_and_opens_settings(env: TestEnv) {
 
     // A wrong code first.
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let shown = invalid_flow(
-        env.identa
-            .recovery_flow()
-            .submit(sent.id, CodeSubmission::Code(wrong.into()), &req)
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(node_message_ids(&shown, "code"), vec![4_060_006]);
+    assert_eq!(code_refused(&env, sent.id, wrong).await, vec![4_060_006]);
 
-    let step = env
-        .identa
-        .recovery_flow()
-        .submit(sent.id, CodeSubmission::Code(code.clone()), &req)
-        .await
-        .unwrap();
+    let step = submit_code(&env, sent.id, &code).await.unwrap();
     let RecoveryStep::Recovered(done) = step else {
         panic!("expected Recovered")
     };
@@ -86,29 +72,16 @@ async fn recovery_by_code_signs_in_and_opens_settings(env: TestEnv) {
     }
     assert_eq!(form_message_ids(&done.settings_flow), vec![1_060_001]);
     // The fresh session may set a new password at once.
-    let settings_req = FlowRequest::api().with_session(done.token);
-    env.identa
-        .settings_flow()
-        .submit(
-            done.settings_flow.id,
-            SettingsSubmission::Password {
-                password: Password::new("my brand new passphrase"),
-            },
-            &settings_req,
-        )
+    let settings_req = with_session(&done.token);
+    let change = new_password("my brand new passphrase");
+    submit_settings(&env, done.settings_flow.id, change, &settings_req)
         .await
         .unwrap();
     api_login(&env, "rita@example.com", "my brand new passphrase")
         .await
         .unwrap();
     // The used flow refuses more codes.
-    let again = invalid_flow(
-        env.identa
-            .recovery_flow()
-            .submit(sent.id, CodeSubmission::Code(code), &req)
-            .await
-            .unwrap_err(),
-    );
+    let again = invalid_flow(submit_code(&env, sent.id, &code).await.unwrap_err());
     assert_eq!(form_message_ids(&again), vec![4_060_001]);
 }
 
@@ -142,14 +115,7 @@ async fn recovery_for_unknown_address_looks_the_same(env: TestEnv) {
     );
     // No code works for the unknown address, not even the one sent to the known one.
     let code = code_sent_to(&env, "known@example.com", TemplateKind::RecoveryCodeValid).await;
-    let shown = invalid_flow(
-        env.identa
-            .recovery_flow()
-            .submit(unknown.id, CodeSubmission::Code(code), &FlowRequest::api())
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(node_message_ids(&shown, "code"), vec![4_060_006]);
+    assert_eq!(code_refused(&env, unknown.id, &code).await, vec![4_060_006]);
 
     // With notification on, the unknown address gets an "account not found" email.
     let mut config = crate::common::test_config();
@@ -167,46 +133,20 @@ async fn recovery_code_attempts_are_limited(env: TestEnv) {
     let sent = start_recovery(&env, "tries@example.com").await;
     let code = code_sent_to(&env, "tries@example.com", TemplateKind::RecoveryCodeValid).await;
     let wrong = if code == "123456" { "654321" } else { "123456" };
-    let req = FlowRequest::api();
     for _ in 0..5 {
-        let shown = invalid_flow(
-            env.identa
-                .recovery_flow()
-                .submit(sent.id, CodeSubmission::Code(wrong.into()), &req)
-                .await
-                .unwrap_err(),
-        );
-        assert_eq!(node_message_ids(&shown, "code"), vec![4_060_006]);
+        assert_eq!(code_refused(&env, sent.id, wrong).await, vec![4_060_006]);
     }
-    let shown = invalid_flow(
-        env.identa
-            .recovery_flow()
-            .submit(sent.id, CodeSubmission::Code(code.clone()), &req)
-            .await
-            .unwrap_err(),
-    );
+    let shown = invalid_flow(submit_code(&env, sent.id, &code).await.unwrap_err());
     assert_eq!(
         shown.ui.messages[0].text,
         "The request was submitted too often. Please request another code."
     );
     assert_eq!(shown.ui.messages[0].id, 4_000_001);
     // Asking for a new code on the same flow does not buy more attempts.
-    env.identa
-        .recovery_flow()
-        .submit(
-            sent.id,
-            CodeSubmission::Email("tries@example.com".into()),
-            &req,
-        )
-        .await
-        .unwrap();
+    let resend = CodeSubmission::Email("tries@example.com".into());
+    submit_recovery(&env, sent.id, resend).await.unwrap();
     let fresh = code_sent_to(&env, "tries@example.com", TemplateKind::RecoveryCodeValid).await;
-    let err = env
-        .identa
-        .recovery_flow()
-        .submit(sent.id, CodeSubmission::Code(fresh), &req)
-        .await
-        .unwrap_err();
+    let err = submit_code(&env, sent.id, &fresh).await.unwrap_err();
     assert_eq!(form_message_ids(&invalid_flow(err)), vec![4_000_001]);
 }
 
@@ -215,27 +155,7 @@ async fn recovery_code_expires(env: TestEnv) {
     let sent = start_recovery(&env, "slow@example.com").await;
     let code = code_sent_to(&env, "slow@example.com", TemplateKind::RecoveryCodeValid).await;
     env.clock.advance(Duration::minutes(16));
-    let shown = invalid_flow(
-        env.identa
-            .recovery_flow()
-            .submit(sent.id, CodeSubmission::Code(code), &FlowRequest::api())
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(node_message_ids(&shown, "code"), vec![4_060_006]);
-}
-
-/// Whether `result` is how a submission of an already-used recovery code is refused: the
-/// flow was completed before this submission read it ("already completed", 4060001), or
-/// while this one was judged, so the version check refused its write.
-fn refused_as_used(result: &Result<RecoveryStep, Error>) -> bool {
-    match result {
-        Err(Error::Flow(identa::flow::FlowError::Invalid(flow))) => {
-            form_message_ids(flow) == vec![4_060_001]
-        }
-        Err(Error::Store(identa::store::StoreError::Stale { what: "flow" })) => true,
-        _ => false,
-    }
+    assert_eq!(code_refused(&env, sent.id, &code).await, vec![4_060_006]);
 }
 
 /// One recovery code, submitted by `TASKS` tasks at once, signs in exactly one of them;
@@ -263,7 +183,10 @@ async fn recovery_code_is_accepted_once_under_a_race(env: TestEnv) {
             .count();
         assert_eq!(recovered, 1, "round {round}: {results:#?}");
         for result in results.iter().filter(|r| r.is_err()) {
-            assert!(refused_as_used(result), "round {round}: {result:#?}");
+            // Completed before this task read the flow ("already completed", 4060001), or
+            // while it was judged.
+            let replay = refused_as_completed(result, 4_060_001);
+            assert!(replay, "round {round}: {result:#?}");
         }
         let recovery_sessions = env
             .identa

@@ -3,15 +3,13 @@
 
 use identa::ErrorKind;
 use identa::courier::TemplateKind;
-use identa::credential::password::Password;
-use identa::flow::registration::RegistrationSubmission;
 use identa::flow::{ContinueWith, FlowRequest, FlowState, FlowType};
 use serde_json::json;
 
 use crate::common::{
-    PASSWORD, TestEnv, api_registration_flow, code_sent_to, form_message_ids, invalid_flow,
-    mail_to, node_message_ids, node_value, register, stored_documents, stored_flow_document,
-    verification_flow_of,
+    PASSWORD, TestEnv, api_registration_flow, code_sent_to, form_message_ids, has_account,
+    invalid_flow, mail_to, node_message_ids, node_value, password_registration, register,
+    stored_documents, stored_flow_document, submit_registration, verification_flow_of,
 };
 use crate::on_every_backend;
 
@@ -44,17 +42,8 @@ async fn registration_creates_identity_session_and_verification(env: TestEnv) {
     assert_eq!(email_node["attributes"]["node_type"], "input");
     assert_eq!(email_node["meta"]["label"]["text"], "E-Mail");
 
-    let done = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "Ada@Example.com" }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    let sign_up = |email: &str| password_registration(json!({ "email": email }), PASSWORD);
+    let done = submit_registration(&env, flow.id, sign_up("Ada@Example.com"), &req)
         .await
         .unwrap();
     assert_eq!(done.flow.state, FlowState::PassedChallenge);
@@ -82,17 +71,7 @@ async fn registration_creates_identity_session_and_verification(env: TestEnv) {
     let code = code_sent_to(&env, "ada@example.com", TemplateKind::VerificationCodeValid).await;
     assert_eq!(code.len(), 6);
     // A second submission of the finished flow is refused with a typed error.
-    let again = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "other@example.com" }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    let again = submit_registration(&env, flow.id, sign_up("other@example.com"), &req)
         .await
         .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::FlowState);
@@ -103,17 +82,8 @@ async fn registration_errors_land_on_their_nodes(env: TestEnv) {
     let reg = env.identa.registration_flow();
     let flow = reg.create(FlowType::Api, &req).await.unwrap();
     // Missing email.
-    let err = reg
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "name": { "first": "Ada" } }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap_err();
+    let no_email = password_registration(json!({ "name": { "first": "Ada" } }), PASSWORD);
+    let err = reg.submit(flow.id, no_email, &req).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ValidationFailed);
     let shown = invalid_flow(err);
     assert_eq!(node_message_ids(&shown, "traits.email"), vec![4_000_002]);
@@ -128,18 +98,8 @@ async fn registration_errors_land_on_their_nodes(env: TestEnv) {
     assert_eq!(node_message_ids(&fetched, "traits.email"), vec![4_000_002]);
 
     // Too-short password; the earlier message is gone, the typed email stays.
-    let shown = invalid_flow(
-        reg.submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "ada@example.com" }),
-                password: Password::new("short"),
-            },
-            &req,
-        )
-        .await
-        .unwrap_err(),
-    );
+    let short = password_registration(json!({ "email": "ada@example.com" }), "short");
+    let shown = invalid_flow(reg.submit(flow.id, short, &req).await.unwrap_err());
     assert_eq!(node_message_ids(&shown, "password"), vec![4_000_032]);
     assert!(node_message_ids(&shown, "traits.email").is_empty());
     assert_eq!(
@@ -154,43 +114,18 @@ async fn registration_errors_land_on_their_nodes(env: TestEnv) {
     );
 
     // Password too similar to the email.
-    let shown = invalid_flow(
-        reg.submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "ada.lovelace@example.com" }),
-                password: Password::new("ada.lovelace@example.com"),
-            },
-            &req,
-        )
-        .await
-        .unwrap_err(),
-    );
+    let address = "ada.lovelace@example.com";
+    let similar = password_registration(json!({ "email": address }), address);
+    let shown = invalid_flow(reg.submit(flow.id, similar, &req).await.unwrap_err());
     assert_eq!(node_message_ids(&shown, "password"), vec![4_000_031]);
-    assert!(
-        env.identa
-            .identity_by_identifier("ada@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_account(&env, "ada@example.com").await);
     assert!(mail_to(&env, "ada@example.com").await.is_empty());
 
     // Duplicate account.
     register(&env, "taken@example.com").await;
     let flow = reg.create(FlowType::Api, &req).await.unwrap();
-    let shown = invalid_flow(
-        reg.submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "TAKEN@example.com" }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap_err(),
-    );
+    let taken = password_registration(json!({ "email": "TAKEN@example.com" }), PASSWORD);
+    let shown = invalid_flow(reg.submit(flow.id, taken, &req).await.unwrap_err());
     assert_eq!(form_message_ids(&shown), vec![4_000_007]);
     assert_eq!(shown.state, FlowState::ChooseMethod);
     // Exactly one verification email for the taken address: the failed commit queued none.

@@ -4,14 +4,17 @@ use chrono::Duration;
 use identa::ErrorKind;
 use identa::SessionCacheConfig;
 use identa::credential::password::Password;
-use identa::identity::{IdentityState, IdentityUpdate};
+use identa::identity::IdentityState;
 use identa::session::SessionRefusal;
 use identa::session::{Device, SessionToken};
 use sea_orm::{ConnectionTrait, Statement};
 use sha2::{Digest, Sha256};
 use std::time::Duration as StdDuration;
 
-use crate::common::{Backend, PASSWORD, TestEnv, create_account, session_refusal, sign_in};
+use crate::common::{
+    Backend, PASSWORD, TestEnv, create_account, session_refusal, set_identity_state, sign_in,
+    whoami_refusal,
+};
 
 async fn login_whoami_logout(env: TestEnv) {
     let ada = create_account(&env, "ada@example.com").await;
@@ -41,7 +44,7 @@ async fn login_whoami_logout(env: TestEnv) {
 
     env.identa.logout(&login.token).await.unwrap();
     assert_eq!(
-        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&env.identa, &login.token).await,
         SessionRefusal::Revoked
     );
     assert_eq!(
@@ -68,7 +71,7 @@ async fn expired_sessions_are_refused(env: TestEnv) {
     env.identa.whoami(&login.token).await.unwrap();
     env.clock.advance(Duration::hours(1));
     assert_eq!(
-        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&env.identa, &login.token).await,
         SessionRefusal::Expired
     );
     let err = env
@@ -102,30 +105,12 @@ async fn extend_pushes_expiry(env: TestEnv) {
 async fn disabled_identity_sessions_are_refused(env: TestEnv) {
     let ada = create_account(&env, "ada@example.com").await;
     let login = sign_in(&env, "ada@example.com").await;
-    env.identa
-        .update_identity(
-            ada.id,
-            IdentityUpdate {
-                state: Some(IdentityState::Inactive),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_identity_state(&env, ada.id, IdentityState::Inactive).await;
     assert_eq!(
-        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&env.identa, &login.token).await,
         SessionRefusal::IdentityDisabled
     );
-    env.identa
-        .update_identity(
-            ada.id,
-            IdentityUpdate {
-                state: Some(IdentityState::Active),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_identity_state(&env, ada.id, IdentityState::Active).await;
     env.identa.whoami(&login.token).await.unwrap();
 }
 
@@ -150,7 +135,7 @@ async fn revoke_one_others_and_all(env: TestEnv) {
     );
     env.identa.revoke_session(ada.id, victim).await.unwrap();
     assert_eq!(
-        session_refusal(env.identa.whoami(&tokens[3]).await.unwrap_err()),
+        whoami_refusal(&env.identa, &tokens[3]).await,
         SessionRefusal::Revoked
     );
 
@@ -160,7 +145,7 @@ async fn revoke_one_others_and_all(env: TestEnv) {
     env.identa.whoami(&tokens[0]).await.unwrap();
     for token in &tokens[1..] {
         assert_eq!(
-            session_refusal(env.identa.whoami(token).await.unwrap_err()),
+            whoami_refusal(&env.identa, token).await,
             SessionRefusal::Revoked
         );
     }
@@ -178,7 +163,7 @@ async fn revoke_one_others_and_all(env: TestEnv) {
     // Revoke all: none stays; bob is untouched.
     assert_eq!(env.identa.revoke_all_sessions(ada.id).await.unwrap(), 1);
     assert_eq!(
-        session_refusal(env.identa.whoami(&tokens[0]).await.unwrap_err()),
+        whoami_refusal(&env.identa, &tokens[0]).await,
         SessionRefusal::Revoked
     );
     env.identa.whoami(&bobs.token).await.unwrap();
@@ -199,23 +184,14 @@ async fn with_a_zero_bound_other_engines_see_changes_at_once(env: TestEnv) {
 
     env.identa.logout(&first.token).await.unwrap();
     assert_eq!(
-        session_refusal(other.whoami(&first.token).await.unwrap_err()),
+        whoami_refusal(&other, &first.token).await,
         SessionRefusal::Revoked
     );
 
     // An identity change made elsewhere (disabling it) is seen at once too.
-    env.identa
-        .update_identity(
-            ada.id,
-            IdentityUpdate {
-                state: Some(IdentityState::Inactive),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_identity_state(&env, ada.id, IdentityState::Inactive).await;
     assert_eq!(
-        session_refusal(other.whoami(&second.token).await.unwrap_err()),
+        whoami_refusal(&other, &second.token).await,
         SessionRefusal::IdentityDisabled
     );
 }
@@ -242,7 +218,7 @@ async fn other_engines_see_revocation_within_the_default_bound(env: TestEnv) {
     env.identa.logout(&login.token).await.unwrap();
     // The revoking engine refuses at once.
     assert_eq!(
-        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&env.identa, &login.token).await,
         SessionRefusal::Revoked
     );
     // The other engine may serve its cached copy until the bound has passed since it
@@ -252,7 +228,7 @@ async fn other_engines_see_revocation_within_the_default_bound(env: TestEnv) {
     // … and not a moment longer.
     env.clock.advance(chrono::Duration::milliseconds(1));
     assert_eq!(
-        session_refusal(other.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&other, &login.token).await,
         SessionRefusal::Revoked
     );
 }
@@ -264,14 +240,14 @@ async fn the_cache_never_outlives_expiry_or_deletion(env: TestEnv) {
     env.identa.whoami(&login.token).await.unwrap();
     env.clock.advance(Duration::hours(25));
     assert_eq!(
-        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&env.identa, &login.token).await,
         SessionRefusal::Expired
     );
     env.clock.advance(Duration::hours(-25));
     env.identa.whoami(&login.token).await.unwrap();
     env.identa.delete_identity(ada.id).await.unwrap();
     assert_eq!(
-        session_refusal(env.identa.whoami(&login.token).await.unwrap_err()),
+        whoami_refusal(&env.identa, &login.token).await,
         SessionRefusal::Unknown
     );
 }

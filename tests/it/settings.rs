@@ -4,7 +4,6 @@
 
 use chrono::Duration;
 use identa::courier::TemplateKind;
-use identa::credential::password::Password;
 use identa::flow::login::{LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::{ContinueWith, FlowRequest, FlowState, FlowType};
@@ -12,13 +11,15 @@ use identa::identity::{Aal, CredentialType};
 use identa::session::SessionRefusal;
 use identa::{Error, ErrorKind};
 use serde_json::json;
+use uuid::Uuid;
 
-use crate::common::session_refusal;
 use crate::common::{
-    PASSWORD, TestEnv, api_login, code_sent_to, enrol_backup_codes, enrol_totp, form_message_ids,
-    identa_totp_code, invalid_flow, node_message_ids, node_value, register, register_with_password,
-    sign_in, step_up, with_session,
+    PASSWORD, TestEnv, api_login, api_login_flow, api_settings_flow, change_settings, code_sent_to,
+    enrol_backup_codes, enrol_totp, form_message_ids, identa_totp_code, invalid_flow, new_password,
+    node_message_ids, node_value, password_login, register, register_with_password, session_aal,
+    sign_in, step_up, submit_login, submit_settings, with_session,
 };
+use crate::common::{session_refusal, whoami_refusal};
 use crate::on_every_backend;
 
 async fn settings_profile_and_password(env: TestEnv) {
@@ -49,13 +50,7 @@ async fn settings_profile_and_password(env: TestEnv) {
     // A name change is not sensitive: fine even 20 minutes after sign-in.
     env.clock.advance(Duration::minutes(20));
     let saved = settings
-        .submit(
-            flow.id,
-            SettingsSubmission::Profile {
-                traits: json!({ "email": "mary@example.com", "name": { "first": "Mary" } }),
-            },
-            &req,
-        )
+        .submit(flow.id, rename("mary@example.com", "Mary"), &req)
         .await
         .unwrap();
     assert_eq!(saved.flow.state, FlowState::Success);
@@ -67,62 +62,23 @@ async fn settings_profile_and_password(env: TestEnv) {
     );
 
     // An email change and a password change are sensitive.
-    let err = settings
-        .submit(
-            flow.id,
-            SettingsSubmission::Profile {
-                traits: json!({ "email": "mary.new@example.com" }),
-            },
-            &req,
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::SessionRefreshRequired);
-    let err = settings
-        .submit(
-            flow.id,
-            SettingsSubmission::Password {
-                password: Password::new("another fine passphrase"),
-            },
-            &req,
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::SessionRefreshRequired);
+    let new_address = || SettingsSubmission::Profile {
+        traits: json!({ "email": "mary.new@example.com" }),
+    };
+    for sensitive in [new_address(), new_password("another fine passphrase")] {
+        let err = settings.submit(flow.id, sensitive, &req).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SessionRefreshRequired);
+    }
     assert_eq!(
         env.identa.whoami(&token).await.unwrap().identity.traits["email"],
         "mary@example.com"
     );
 
     // Re-authenticate, then both go through.
-    let refresh = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::Refresh)
-        .await
-        .unwrap();
-    env.identa
-        .login_flow()
-        .submit(
-            refresh.id,
-            LoginSubmission::Password {
-                identifier: "mary@example.com".into(),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
-    let saved = settings
-        .submit(
-            flow.id,
-            SettingsSubmission::Profile {
-                traits: json!({ "email": "mary.new@example.com" }),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
+    let refresh = api_login_flow(&env, &req, LoginIntent::Refresh).await;
+    let again = password_login("mary@example.com", PASSWORD);
+    submit_login(&env, refresh.id, again, &req).await.unwrap();
+    let saved = settings.submit(flow.id, new_address(), &req).await.unwrap();
     let address = &saved.identity.verifiable_addresses[0];
     assert_eq!(address.value, "mary.new@example.com");
     assert!(!address.verified, "a new address starts unverified");
@@ -144,43 +100,20 @@ async fn settings_profile_and_password(env: TestEnv) {
             .is_ok()
     );
 
-    // Same password as before: refused.
-    let shown = invalid_flow(
-        settings
-            .submit(
-                flow.id,
-                SettingsSubmission::Password {
-                    password: Password::new(PASSWORD),
-                },
-                &req,
-            )
+    // The same password as before, or a too short one: refused.
+    for (refused, message) in [(PASSWORD, 4_000_039), ("short", 4_000_032)] {
+        let err = settings
+            .submit(flow.id, new_password(refused), &req)
             .await
-            .unwrap_err(),
-    );
-    assert_eq!(node_message_ids(&shown, "password"), vec![4_000_039]);
-    let shown = invalid_flow(
-        settings
-            .submit(
-                flow.id,
-                SettingsSubmission::Password {
-                    password: Password::new("short"),
-                },
-                &req,
-            )
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(node_message_ids(&shown, "password"), vec![4_000_032]);
-    settings
-        .submit(
-            flow.id,
-            SettingsSubmission::Password {
-                password: Password::new("another fine passphrase"),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
+            .unwrap_err();
+        assert_eq!(
+            node_message_ids(&invalid_flow(err), "password"),
+            vec![message],
+            "{refused}"
+        );
+    }
+    let changed = new_password("another fine passphrase");
+    settings.submit(flow.id, changed, &req).await.unwrap();
     assert_eq!(
         form_message_ids(&invalid_flow(
             api_login(&env, "mary.new@example.com", PASSWORD)
@@ -198,16 +131,10 @@ async fn settings_profile_and_password(env: TestEnv) {
     // Someone else's session cannot submit this flow.
     let other = register(&env, "eve@example.com").await.login.unwrap().token;
     let eve = FlowRequest::api().with_session(other);
-    let err = settings
-        .submit(
-            flow.id,
-            SettingsSubmission::Profile {
-                traits: json!({ "email": "eve2@example.com" }),
-            },
-            &eve,
-        )
-        .await
-        .unwrap_err();
+    let theirs = SettingsSubmission::Profile {
+        traits: json!({ "email": "eve2@example.com" }),
+    };
+    let err = settings.submit(flow.id, theirs, &eve).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IdentityMismatch);
 }
 
@@ -221,27 +148,12 @@ async fn password_change_can_revoke_other_sessions(env: TestEnv) {
         .unwrap()
         .token
         .unwrap();
-    let req = with_session(&current);
-    let flow = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    env.identa
-        .settings_flow()
-        .submit(
-            flow.id,
-            SettingsSubmission::Password {
-                password: Password::new("a different passphrase"),
-            },
-            &req,
-        )
+    change_settings(&env, &current, new_password("a different passphrase"))
         .await
         .unwrap();
     env.identa.whoami(&current).await.unwrap();
     assert_eq!(
-        session_refusal(env.identa.whoami(&elsewhere).await.unwrap_err()),
+        whoami_refusal(&env.identa, &elsewhere).await,
         SessionRefusal::Revoked
     );
 }
@@ -251,11 +163,36 @@ on_every_backend!(
     password_change_can_revoke_other_sessions,
 );
 
-/// The profile change the refused submissions below try: not sensitive, so only the
-/// assurance level can refuse it.
+/// A profile change that keeps the address (`email`) and sets the first name: not
+/// sensitive, so only the assurance level can refuse it.
 fn rename(email: &str, first: &str) -> SettingsSubmission {
     SettingsSubmission::Profile {
         traits: json!({ "email": email, "name": { "first": first } }),
+    }
+}
+
+/// Submits to settings flow `flow`, as the `aal1` session `weak` presents, what a thief
+/// holding such a session would try: a rename, a new password and removing the second
+/// factor (`remove_factor`). Each is refused (`Aal2Required`).
+async fn aal1_changes_are_refused(
+    env: &TestEnv,
+    flow: Uuid,
+    weak: &FlowRequest,
+    email: &str,
+    remove_factor: SettingsSubmission,
+) {
+    for submission in [
+        rename(email, "Mallory"),
+        new_password("a passphrase the thief picked"),
+        remove_factor,
+    ] {
+        let err = submit_settings(env, flow, submission, weak)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Flow(identa::flow::FlowError::Aal2Required)),
+            "{err:?}"
+        );
     }
 }
 
@@ -266,57 +203,25 @@ async fn settings_refuse_an_aal1_submission_to_a_flow_an_aal2_session_made(env: 
     let email = "strong@example.com";
     let (identity, token) = register_with_password(&env, email).await;
     let codes = enrol_backup_codes(&env, &token).await;
-    let stepped = step_up(
-        &env,
-        &token,
-        LoginSubmission::LookupSecret {
-            code: codes[0].clone(),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(stepped.session.session.aal, Aal::Aal2);
-    let strong = with_session(&token);
-    let flow = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &strong)
+    let code = codes[0].clone();
+    let stepped = step_up(&env, &token, LoginSubmission::LookupSecret { code })
         .await
         .unwrap();
+    assert_eq!(stepped.session.session.aal, Aal::Aal2);
+    let strong = with_session(&token);
+    let flow = api_settings_flow(&env, &strong).await;
 
     let weak_token = sign_in(&env, email).await.token;
-    assert_eq!(
-        env.identa.whoami(&weak_token).await.unwrap().session.aal,
-        Aal::Aal1
-    );
+    assert_eq!(session_aal(&env, &weak_token).await, Aal::Aal1);
     let weak = with_session(&weak_token);
-    for submission in [
-        rename(email, "Mallory"),
-        SettingsSubmission::Password {
-            password: Password::new("a passphrase the thief picked"),
-        },
-        SettingsSubmission::LookupDisable,
-    ] {
-        let err = env
-            .identa
-            .settings_flow()
-            .submit(flow.id, submission, &weak)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, Error::Flow(identa::flow::FlowError::Aal2Required)),
-            "{err:?}"
-        );
-    }
+    let remove_factor = SettingsSubmission::LookupDisable;
+    aal1_changes_are_refused(&env, flow.id, &weak, email, remove_factor).await;
     let unchanged = env.identa.identity(identity.id).await.unwrap();
     assert_eq!(unchanged.traits, json!({ "email": email }));
     assert!(unchanged.credential(CredentialType::LookupSecret).is_some());
     sign_in(&env, email).await; // with the old password
 
-    let saved = env
-        .identa
-        .settings_flow()
-        .submit(flow.id, rename(email, "Ada"), &strong)
+    let saved = submit_settings(&env, flow.id, rename(email, "Ada"), &strong)
         .await
         .unwrap();
     assert_eq!(saved.identity.traits["name"]["first"], "Ada");
@@ -329,36 +234,15 @@ async fn settings_refuse_an_aal1_submission_once_a_second_factor_is_added(env: T
     let email = "later@example.com";
     let (identity, token) = register_with_password(&env, email).await;
     let req = with_session(&token);
-    let early = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let early = api_settings_flow(&env, &req).await;
     let secret = enrol_totp(&env, &token).await;
     assert_eq!(
-        env.identa.whoami(&token).await.unwrap().session.aal,
+        session_aal(&env, &token).await,
         Aal::Aal1,
         "enrolling does not upgrade the session"
     );
-    for submission in [
-        rename(email, "Mallory"),
-        SettingsSubmission::Password {
-            password: Password::new("a passphrase the thief picked"),
-        },
-        SettingsSubmission::TotpUnlink,
-    ] {
-        let err = env
-            .identa
-            .settings_flow()
-            .submit(early.id, submission, &req)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, Error::Flow(identa::flow::FlowError::Aal2Required)),
-            "{err:?}"
-        );
-    }
+    let remove_factor = SettingsSubmission::TotpUnlink;
+    aal1_changes_are_refused(&env, early.id, &req, email, remove_factor).await;
     let unchanged = env.identa.identity(identity.id).await.unwrap();
     assert_eq!(unchanged.traits, json!({ "email": email }));
     assert!(unchanged.credential(CredentialType::Totp).is_some());
@@ -369,10 +253,7 @@ async fn settings_refuse_an_aal1_submission_once_a_second_factor_is_added(env: T
     step_up(&env, &token, LoginSubmission::Totp { code })
         .await
         .unwrap();
-    let saved = env
-        .identa
-        .settings_flow()
-        .submit(early.id, rename(email, "Ada"), &req)
+    let saved = submit_settings(&env, early.id, rename(email, "Ada"), &req)
         .await
         .unwrap();
     assert_eq!(saved.identity.traits["name"]["first"], "Ada");

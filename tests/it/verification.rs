@@ -1,16 +1,15 @@
 //! Verification by code: the code sent at registration marks the address verified;
 //! unknown addresses look like known ones; a code works once, also when raced.
 
+use identa::ErrorKind;
 use identa::courier::TemplateKind;
-use identa::flow::CodeSubmission;
 use identa::flow::verification::VerificationStep;
-use identa::flow::{FlowRequest, FlowState, FlowType};
-use identa::{Error, ErrorKind};
+use identa::flow::{CodeSubmission, FlowRequest, FlowState};
 
-use crate::common::race::{ROUNDS, released_together};
+use crate::common::race::{ROUNDS, refused_as_completed, released_together};
 use crate::common::{
-    TestEnv, code_sent_to, form_message_ids, invalid_flow, mail_to, node_message_ids, register,
-    verification_flow_of,
+    TestEnv, api_verification_flow, code_sent_to, form_message_ids, invalid_flow, mail_to,
+    node_message_ids, register, submit_verification, verification_flow_of,
 };
 use crate::{on_every_backend, on_pooled_backends};
 
@@ -23,20 +22,14 @@ async fn verification_marks_the_address_verified(env: TestEnv) {
         TemplateKind::VerificationCodeValid,
     )
     .await;
-    let req = FlowRequest::api();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let shown = invalid_flow(
-        env.identa
-            .verification_flow()
-            .submit(flow_id, CodeSubmission::Code(wrong.into()), &req)
+        submit_verification(&env, flow_id, CodeSubmission::Code(wrong.into()))
             .await
             .unwrap_err(),
     );
     assert_eq!(node_message_ids(&shown, "code"), vec![4_070_006]);
-    let step = env
-        .identa
-        .verification_flow()
-        .submit(flow_id, CodeSubmission::Code(code), &req)
+    let step = submit_verification(&env, flow_id, CodeSubmission::Code(code))
         .await
         .unwrap();
     let VerificationStep::Verified { flow, identity } = step else {
@@ -52,38 +45,17 @@ async fn verification_marks_the_address_verified(env: TestEnv) {
     assert!(stored.verifiable_addresses[0].verified);
 
     // A verification flow started by the user: unknown addresses look like known ones.
-    let start = env
-        .identa
-        .verification_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let step = env
-        .identa
-        .verification_flow()
-        .submit(
-            start.id,
-            CodeSubmission::Email("ghost@example.com".into()),
-            &req,
-        )
-        .await
-        .unwrap();
+    let start = api_verification_flow(&env).await;
+    let ask = CodeSubmission::Email("ghost@example.com".into());
+    let step = submit_verification(&env, start.id, ask).await.unwrap();
     let VerificationStep::CodeSent(flow) = step else {
         panic!("expected CodeSent")
     };
     assert_eq!(form_message_ids(&flow), vec![1_080_003]);
     assert!(mail_to(&env, "ghost@example.com").await.is_empty());
     // A code in choose_method is a typed state error.
-    let fresh = env
-        .identa
-        .verification_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let err = env
-        .identa
-        .verification_flow()
-        .submit(fresh.id, CodeSubmission::Code("123456".into()), &req)
+    let fresh = api_verification_flow(&env).await;
+    let err = submit_verification(&env, fresh.id, CodeSubmission::Code("123456".into()))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FlowState);
@@ -117,13 +89,7 @@ async fn verification_code_is_accepted_once_under_a_race(env: TestEnv) {
             .count();
         assert_eq!(verified, 1, "round {round}: {results:#?}");
         for result in results.iter().filter(|r| r.is_err()) {
-            let replay = match result {
-                Err(Error::Flow(identa::flow::FlowError::Invalid(flow))) => {
-                    form_message_ids(flow) == vec![4_070_002]
-                }
-                Err(Error::Store(identa::store::StoreError::Stale { what: "flow" })) => true,
-                _ => false,
-            };
+            let replay = refused_as_completed(result, 4_070_002);
             assert!(replay, "round {round}: {result:#?}");
         }
     }

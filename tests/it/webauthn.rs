@@ -6,12 +6,11 @@
 //! to sign in.
 
 use identa::Error;
-use identa::credential::password::Password;
 use identa::credential::webauthn::RelyingParty;
-use identa::flow::login::{LoginIntent, LoginSubmission};
+use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::registration::{Registered, RegistrationSubmission};
-use identa::flow::settings::SettingsSubmission;
-use identa::flow::{Flow, FlowRequest, FlowState, FlowType};
+use identa::flow::settings::{SettingsSaved, SettingsSubmission};
+use identa::flow::{Flow, FlowRequest, FlowState};
 use identa::identity::{Aal, CredentialType};
 use identa::session::SessionToken;
 use serde_json::{Value, json};
@@ -19,18 +18,24 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::error::WebauthnCError;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
-use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Url,
+};
 
 use crate::common::{
-    Backend, PASSWORD, TestEnv, all_message_ids, api_registration_flow, invalid_flow, node_str,
-    register_with_password, sign_in, stored_flow_document, test_config, with_session,
+    Backend, PASSWORD, TestEnv, all_message_ids, api_login_flow, api_registration_flow,
+    api_settings_flow, change_settings, invalid_flow, node_message_ids, node_str, password_login,
+    password_registration, register_with_password, session_aal, sign_in, step_up_with,
+    stored_flow_document, submit_login, submit_registration, submit_settings, test_config,
+    with_session,
 };
+use crate::on_every_backend;
 
 /// The message ids a refused submission shows (on its nodes and on the form).
 fn message_ids(err: Error) -> Vec<u32> {
     all_message_ids(&invalid_flow(err))
 }
-use crate::on_every_backend;
 
 const ORIGIN: &str = "http://localhost:4455";
 
@@ -69,19 +74,42 @@ fn has_no_allowed_credential(answer: Result<impl std::fmt::Debug, WebauthnCError
     matches!(answer, Err(WebauthnCError::Internal))
 }
 
+/// The authenticator's answer, from a page on `from`, to the request challenge in node
+/// `name` of `flow`.
+fn answer(
+    authenticator: &mut impl WebauthnAuthenticator,
+    from: &str,
+    flow: &Flow,
+    name: &str,
+) -> Result<PublicKeyCredential, WebauthnCError> {
+    authenticator.do_authentication(origin(from), request_options(flow, name))
+}
+
+/// A new passkey: the authenticator's answer, from [`ORIGIN`], to the creation challenge a
+/// registration or settings flow shows (`passkey_create_data`).
+fn create_passkey(authenticator: &mut SoftPasskey, flow: &Flow) -> RegisterPublicKeyCredential {
+    authenticator
+        .do_registration(
+            origin(ORIGIN),
+            creation_options(flow, "passkey_create_data"),
+        )
+        .unwrap()
+}
+
+/// An authenticator's answer as a browser posts it: JSON.
+fn posted(answer: &impl serde::Serialize) -> String {
+    serde_json::to_string(answer).unwrap()
+}
+
 /// Adds a security key through a settings flow, answering from `from`.
 async fn add_security_key(
     env: &TestEnv,
     token: &SessionToken,
     authenticator: &mut impl WebauthnAuthenticator,
     from: &str,
-) -> Result<identa::flow::settings::SettingsSaved, Error> {
+) -> Result<SettingsSaved, Error> {
     let req = with_session(token);
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await?;
+    let settings = api_settings_flow(env, &req).await;
     let options = creation_options(&settings, "webauthn_register_trigger");
     // Browsers that check it (Chromium) refuse credProtect "user verification required"
     // unless user verification is required too; a second factor only prefers it.
@@ -99,17 +127,11 @@ async fn add_security_key(
     let answer = authenticator
         .do_registration(origin(from), options)
         .unwrap();
-    env.identa
-        .settings_flow()
-        .submit(
-            settings.id,
-            SettingsSubmission::WebauthnRegister {
-                display_name: "  Blue key  ".into(),
-                response: serde_json::to_string(&answer).unwrap(),
-            },
-            &req,
-        )
-        .await
+    let submission = SettingsSubmission::WebauthnRegister {
+        display_name: "  Blue key  ".into(),
+        response: posted(&answer),
+    };
+    submit_settings(env, settings.id, submission, &req).await
 }
 
 /// Completes a second-factor flow with a security key answering from `from`.
@@ -118,29 +140,14 @@ async fn key_step_up(
     token: &SessionToken,
     authenticator: &mut impl WebauthnAuthenticator,
     from: &str,
-) -> Result<identa::flow::login::LoggedIn, Error> {
-    let req = with_session(token);
-    let flow = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
-        .await?;
-    let answer = authenticator
-        .do_authentication(
-            origin(from),
-            request_options(&flow, "webauthn_login_trigger"),
-        )
-        .unwrap();
-    env.identa
-        .login_flow()
-        .submit(
-            flow.id,
-            LoginSubmission::Webauthn {
-                response: serde_json::to_string(&answer).unwrap(),
-            },
-            &req,
-        )
-        .await
+) -> Result<LoggedIn, Error> {
+    step_up_with(env, token, |flow| {
+        let answer = answer(authenticator, from, flow, "webauthn_login_trigger").unwrap();
+        LoginSubmission::Webauthn {
+            response: posted(&answer),
+        }
+    })
+    .await
 }
 
 async fn security_key_as_second_factor(env: TestEnv) {
@@ -181,68 +188,26 @@ async fn security_key_as_second_factor(env: TestEnv) {
             .iter()
             .any(|m| m.method == "webauthn" && m.aal == Aal::Aal2)
     );
-    assert_eq!(
-        env.identa.whoami(&token).await.unwrap().session.aal,
-        Aal::Aal2
-    );
+    assert_eq!(session_aal(&env, &token).await, Aal::Aal2);
 
     // A second sign-in needs the key again; an answer for an old challenge is refused.
     let second = sign_in(&env, "key@example.com").await.token;
     let req = with_session(&second);
-    let first_flow = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
-        .await
-        .unwrap();
-    let old_answer = key
-        .do_authentication(
-            origin(ORIGIN),
-            request_options(&first_flow, "webauthn_login_trigger"),
-        )
-        .unwrap();
-    let other_flow = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SecondFactor)
-        .await
-        .unwrap();
-    let replayed = env
-        .identa
-        .login_flow()
-        .submit(
-            other_flow.id,
-            LoginSubmission::Webauthn {
-                response: serde_json::to_string(&old_answer).unwrap(),
-            },
-            &req,
-        )
+    let first_flow = api_login_flow(&env, &req, LoginIntent::SecondFactor).await;
+    let old_answer = answer(&mut key, ORIGIN, &first_flow, "webauthn_login_trigger").unwrap();
+    let other_flow = api_login_flow(&env, &req, LoginIntent::SecondFactor).await;
+    let replay = LoginSubmission::Webauthn {
+        response: posted(&old_answer),
+    };
+    let replayed = submit_login(&env, other_flow.id, replay, &req)
         .await
         .unwrap_err();
     assert_eq!(message_ids(replayed), vec![4_000_001]);
-    assert_eq!(
-        env.identa.whoami(&second).await.unwrap().session.aal,
-        Aal::Aal1
-    );
+    assert_eq!(session_aal(&env, &second).await, Aal::Aal1);
 
     // Removing the key (from the aal2 session) drops the second factor.
-    let req = with_session(&token);
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
-    let removed = env
-        .identa
-        .settings_flow()
-        .submit(
-            settings.id,
-            SettingsSubmission::WebauthnRemove { id: key_id },
-            &req,
-        )
-        .await
-        .unwrap();
+    let remove = SettingsSubmission::WebauthnRemove { id: key_id };
+    let removed = change_settings(&env, &token, remove).await.unwrap();
     assert!(
         removed
             .identity
@@ -261,16 +226,10 @@ async fn another_origin_is_refused(env: TestEnv) {
     let err = add_security_key(&env, &token, &mut key, "http://localhost:9999")
         .await
         .unwrap_err();
-    let flow = invalid_flow(err);
-    let messages: Vec<u32> = flow
-        .ui
-        .node("webauthn_register")
-        .unwrap()
-        .messages
-        .iter()
-        .map(|m| m.id)
-        .collect();
-    assert_eq!(messages, vec![4_000_001]);
+    assert_eq!(
+        node_message_ids(&invalid_flow(err), "webauthn_register"),
+        vec![4_000_001]
+    );
     let identity = env.identa.whoami(&token).await.unwrap().identity;
     assert!(identity.credential(CredentialType::Webauthn).is_none());
 
@@ -282,10 +241,7 @@ async fn another_origin_is_refused(env: TestEnv) {
         .await
         .unwrap_err();
     assert_eq!(message_ids(err), vec![4_000_001]);
-    assert_eq!(
-        env.identa.whoami(&token).await.unwrap().session.aal,
-        Aal::Aal1
-    );
+    assert_eq!(session_aal(&env, &token).await, Aal::Aal1);
 }
 
 async fn cloned_authenticator_is_refused(env: TestEnv) {
@@ -307,10 +263,7 @@ async fn cloned_authenticator_is_refused(env: TestEnv) {
         .await
         .unwrap_err();
     assert_eq!(message_ids(err), vec![4_000_001]);
-    assert_eq!(
-        env.identa.whoami(&second).await.unwrap().session.aal,
-        Aal::Aal1
-    );
+    assert_eq!(session_aal(&env, &second).await, Aal::Aal1);
     // The original, whose counter moves on, still works.
     let ok = key_step_up(&env, &second, &mut original, ORIGIN)
         .await
@@ -321,32 +274,18 @@ async fn cloned_authenticator_is_refused(env: TestEnv) {
 /// A login flow showing the passkey challenge for `identifier`.
 async fn passkey_challenge(env: &TestEnv, identifier: &str) -> Flow {
     let req = FlowRequest::api();
-    let flow = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SignIn)
-        .await
-        .unwrap();
+    let flow = api_login_flow(env, &req, LoginIntent::SignIn).await;
     assert!(
         flow.ui
             .nodes
             .iter()
             .any(|n| n.value() == Some(&json!("passkey")))
     );
-    invalid_flow(
-        env.identa
-            .login_flow()
-            .submit(
-                flow.id,
-                LoginSubmission::Passkey {
-                    identifier: identifier.into(),
-                    response: None,
-                },
-                &req,
-            )
-            .await
-            .unwrap_err(),
-    )
+    let ask = LoginSubmission::Passkey {
+        identifier: identifier.into(),
+        response: None,
+    };
+    invalid_flow(submit_login(env, flow.id, ask, &req).await.unwrap_err())
 }
 
 /// Signs in with a passkey: asks for the challenge, then answers it.
@@ -354,27 +293,35 @@ async fn passkey_login(
     env: &TestEnv,
     identifier: &str,
     authenticator: &mut impl WebauthnAuthenticator,
-) -> Result<identa::flow::login::LoggedIn, Error> {
-    let req = FlowRequest::api();
+) -> Result<LoggedIn, Error> {
     let challenged = passkey_challenge(env, identifier).await;
-    let flow = challenged.clone();
-    let answer = authenticator
-        .do_authentication(
-            origin(ORIGIN),
-            request_options(&challenged, "passkey_challenge"),
-        )
-        .unwrap();
-    env.identa
-        .login_flow()
-        .submit(
-            flow.id,
-            LoginSubmission::Passkey {
-                identifier: identifier.into(),
-                response: Some(serde_json::to_string(&answer).unwrap()),
-            },
-            &req,
-        )
-        .await
+    let answer = answer(authenticator, ORIGIN, &challenged, "passkey_challenge").unwrap();
+    let submission = LoginSubmission::Passkey {
+        identifier: identifier.into(),
+        response: Some(posted(&answer)),
+    };
+    submit_login(env, challenged.id, submission, &FlowRequest::api()).await
+}
+
+/// How far a flow got, for what its row keeps of the passkey ceremony it offered.
+enum Stage {
+    /// Open: the row keeps the ceremony.
+    Open,
+    /// Completed (`passed_challenge`): the row keeps none.
+    Completed,
+}
+
+/// Checks what the row of flow `id` keeps of its passkey ceremony at `stage`.
+async fn check_stored_ceremony(env: &TestEnv, id: uuid::Uuid, stage: Stage) {
+    let row = stored_flow_document(env, id).await;
+    let internal = &row["internal"];
+    match stage {
+        Stage::Open => assert!(internal["passkey"].is_object(), "{internal}"),
+        Stage::Completed => {
+            assert_eq!(row["state"], "passed_challenge");
+            assert!(internal["passkey"].is_null(), "{internal}");
+        }
+    }
 }
 
 /// Flows completed without WebAuthn (a password) keep none of the ceremonies they
@@ -383,64 +330,18 @@ async fn completed_flows_hold_no_ceremony(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let req = FlowRequest::api();
     let flow = api_registration_flow(&env).await;
-    let open = stored_flow_document(&env, flow.id).await;
-    assert!(
-        open["internal"]["passkey"].is_object(),
-        "{}",
-        open["internal"]
-    );
-    let registered = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": "plain@example.com" }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
+    check_stored_ceremony(&env, flow.id, Stage::Open).await;
+    let sign_up = password_registration(json!({ "email": "plain@example.com" }), PASSWORD);
+    let registered = submit_registration(&env, flow.id, sign_up, &req)
         .await
         .unwrap();
-    let done = stored_flow_document(&env, registered.flow.id).await;
-    assert_eq!(done["state"], "passed_challenge");
-    assert!(
-        done["internal"]["passkey"].is_null(),
-        "{}",
-        done["internal"]
-    );
+    check_stored_ceremony(&env, registered.flow.id, Stage::Completed).await;
 
-    let login = env
-        .identa
-        .login_flow()
-        .create(FlowType::Api, &req, LoginIntent::SignIn)
-        .await
-        .unwrap();
-    let open = stored_flow_document(&env, login.id).await;
-    assert!(
-        open["internal"]["passkey"].is_object(),
-        "{}",
-        open["internal"]
-    );
-    env.identa
-        .login_flow()
-        .submit(
-            login.id,
-            LoginSubmission::Password {
-                identifier: "plain@example.com".into(),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
-    let done = stored_flow_document(&env, login.id).await;
-    assert_eq!(done["state"], "passed_challenge");
-    assert!(
-        done["internal"]["passkey"].is_null(),
-        "{}",
-        done["internal"]
-    );
+    let login = api_login_flow(&env, &req, LoginIntent::SignIn).await;
+    check_stored_ceremony(&env, login.id, Stage::Open).await;
+    let sign_in = password_login("plain@example.com", PASSWORD);
+    submit_login(&env, login.id, sign_in, &req).await.unwrap();
+    check_stored_ceremony(&env, login.id, Stage::Completed).await;
 }
 
 async fn passkey_sign_up_and_sign_in(env: TestEnv) {
@@ -472,23 +373,11 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
         "passkey"
     );
     // The ceremony state is gone from the completed flow's row.
-    let stored = stored_flow_document(&env, signed_in.flow.id).await;
-    assert_eq!(stored["state"], "passed_challenge");
-    assert!(
-        stored["internal"]["passkey"].is_null(),
-        "{}",
-        stored["internal"]
-    );
+    check_stored_ceremony(&env, signed_in.flow.id, Stage::Completed).await;
 
     // Another authenticator cannot answer for this account.
     let mut stranger = SoftPasskey::new(true);
-    let strangers = stranger
-        .do_registration(
-            origin(ORIGIN),
-            creation_options(&api_registration_flow(&env).await, "passkey_create_data"),
-        )
-        .unwrap()
-        .raw_id;
+    let strangers = create_passkey(&mut stranger, &api_registration_flow(&env).await).raw_id;
     let challenged = passkey_challenge(&env, "pass@example.com").await;
     assert_eq!(
         allowed_ids(&challenged, "passkey_challenge"),
@@ -496,20 +385,17 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
         "the challenge names only this account's passkey"
     );
     assert_ne!(strangers.to_vec(), credential_id.to_vec());
-    assert!(has_no_allowed_credential(stranger.do_authentication(
-        origin(ORIGIN),
-        request_options(&challenged, "passkey_challenge")
+    assert!(has_no_allowed_credential(answer(
+        &mut stranger,
+        ORIGIN,
+        &challenged,
+        "passkey_challenge"
     )));
 
     // An unknown identifier gets a believable challenge, the same credential ids each time.
     let unknown = async || {
         let flow = passkey_challenge(&env, "nobody@example.com").await;
-        request_options(&flow, "passkey_challenge")
-            .public_key
-            .allow_credentials
-            .iter()
-            .map(|c| c.id.clone())
-            .collect::<Vec<_>>()
+        allowed_ids(&flow, "passkey_challenge")
     };
     let first = unknown().await;
     assert!(!first.is_empty());
@@ -535,12 +421,7 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
 
     // The only passkey of an account without a password cannot be removed.
     let req = with_session(&login.token);
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let settings = api_settings_flow(&env, &req).await;
     let remove = settings.ui.node("passkey_remove").unwrap();
     let disabled = matches!(
         &remove.attributes,
@@ -548,12 +429,14 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     );
     assert!(disabled, "the button is disabled");
     let id = remove.value().and_then(Value::as_str).unwrap().to_owned();
-    let err = env
-        .identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::PasskeyRemove { id }, &req)
-        .await
-        .unwrap_err();
+    let err = submit_settings(
+        &env,
+        settings.id,
+        SettingsSubmission::PasskeyRemove { id },
+        &req,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(message_ids(err), vec![4_000_001]);
     assert!(
         env.identa
@@ -586,7 +469,7 @@ fn discoverable_answer(
         .do_authentication(origin(ORIGIN), options)
         .unwrap();
     answer.response.user_handle = user_handle.map(<[u8]>::to_vec);
-    serde_json::to_string(&answer).unwrap()
+    posted(&answer)
 }
 
 /// Signs up with a passkey: the registration and the authenticator's credential id.
@@ -595,25 +478,13 @@ async fn passkey_account(
     email: &str,
     authenticator: &mut SoftPasskey,
 ) -> (Registered, Vec<u8>) {
-    let req = FlowRequest::api();
     let flow = api_registration_flow(env).await;
-    let answer = authenticator
-        .do_registration(
-            origin(ORIGIN),
-            creation_options(&flow, "passkey_create_data"),
-        )
-        .unwrap();
-    let done = env
-        .identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Passkey {
-                traits: json!({ "email": email }),
-                response: serde_json::to_string(&answer).unwrap(),
-            },
-            &req,
-        )
+    let answer = create_passkey(authenticator, &flow);
+    let sign_up = RegistrationSubmission::Passkey {
+        traits: json!({ "email": email }),
+        response: posted(&answer),
+    };
+    let done = submit_registration(env, flow.id, sign_up, &FlowRequest::api())
         .await
         .unwrap();
     (done, answer.raw_id)
@@ -642,13 +513,7 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
     let bob_sessions = env.identa.sessions(bob.id).await.unwrap().len();
 
     // A new login flow already carries a challenge for any passkey, naming none.
-    let login = async || {
-        env.identa
-            .login_flow()
-            .create(FlowType::Api, &req, LoginIntent::SignIn)
-            .await
-            .unwrap()
-    };
+    let login = async || api_login_flow(&env, &req, LoginIntent::SignIn).await;
     let flow = login().await;
     let challenge: Value = serde_json::from_str(&node_str(&flow, "passkey_challenge")).unwrap();
     let listed = challenge["publicKey"]["allowCredentials"]
@@ -662,22 +527,12 @@ async fn passkey_discoverable_sign_in(env: TestEnv) {
         serde_json::to_value(trigger).unwrap()["attributes"]["onclickTrigger"],
         "oryPasskeyLogin"
     );
-    let submit = |flow: uuid::Uuid, answer: String| {
-        let req = req.clone();
-        let identa = env.identa.clone();
-        async move {
-            identa
-                .login_flow()
-                .submit(
-                    flow,
-                    LoginSubmission::Passkey {
-                        identifier: String::new(),
-                        response: Some(answer),
-                    },
-                    &req,
-                )
-                .await
-        }
+    let submit = async |flow: uuid::Uuid, answer: String| {
+        let discoverable = LoginSubmission::Passkey {
+            identifier: String::new(),
+            response: Some(answer),
+        };
+        submit_login(&env, flow, discoverable, &req).await
     };
 
     // The answer's user handle names the account; no identifier was typed.
@@ -746,31 +601,13 @@ async fn passkey_added_in_settings_signs_in(env: TestEnv) {
     let env = webauthn_env(env.backend).await;
     let (identity, token) = register_with_password(&env, "both@example.com").await;
     let req = with_session(&token);
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let settings = api_settings_flow(&env, &req).await;
     let mut passkey = SoftPasskey::new(true);
-    let answer = passkey
-        .do_registration(
-            origin(ORIGIN),
-            creation_options(&settings, "passkey_create_data"),
-        )
-        .unwrap();
-    let saved = env
-        .identa
-        .settings_flow()
-        .submit(
-            settings.id,
-            SettingsSubmission::PasskeyRegister {
-                response: serde_json::to_string(&answer).unwrap(),
-            },
-            &req,
-        )
-        .await
-        .unwrap();
+    let created = create_passkey(&mut passkey, &settings);
+    let add = SettingsSubmission::PasskeyRegister {
+        response: posted(&created),
+    };
+    let saved = submit_settings(&env, settings.id, add, &req).await.unwrap();
     assert!(saved.flow.ui.node("passkey_remove").is_some());
     let signed_in = passkey_login(&env, "both@example.com", &mut passkey)
         .await
@@ -778,17 +615,10 @@ async fn passkey_added_in_settings_signs_in(env: TestEnv) {
     assert_eq!(signed_in.session.identity.id, identity.id);
 
     // With a password as well, the passkey can be removed; then it no longer signs in.
-    let settings = env
-        .identa
-        .settings_flow()
-        .create(FlowType::Api, &req)
-        .await
-        .unwrap();
+    let settings = api_settings_flow(&env, &req).await;
     let id = node_str(&settings, "passkey_remove");
-    let removed = env
-        .identa
-        .settings_flow()
-        .submit(settings.id, SettingsSubmission::PasskeyRemove { id }, &req)
+    let remove = SettingsSubmission::PasskeyRemove { id };
+    let removed = submit_settings(&env, settings.id, remove, &req)
         .await
         .unwrap();
     assert!(
@@ -799,12 +629,14 @@ async fn passkey_added_in_settings_signs_in(env: TestEnv) {
     );
     let challenged = passkey_challenge(&env, "both@example.com").await;
     assert!(
-        !allowed_ids(&challenged, "passkey_challenge").contains(&answer.raw_id.to_vec()),
+        !allowed_ids(&challenged, "passkey_challenge").contains(&created.raw_id.to_vec()),
         "the removed passkey is no longer asked for"
     );
-    assert!(has_no_allowed_credential(passkey.do_authentication(
-        origin(ORIGIN),
-        request_options(&challenged, "passkey_challenge")
+    assert!(has_no_allowed_credential(answer(
+        &mut passkey,
+        ORIGIN,
+        &challenged,
+        "passkey_challenge"
     )));
 }
 

@@ -1,44 +1,35 @@
 //! Signing up and signing in, the ways the suite does it: through the library calls
-//! (`Identa::register`, `Identa::login`) or through API self-service flows.
+//! (`Identa::register`, `Identa::login`) or through API self-service flows; and the
+//! account checks that go with them (is an identifier taken, why is a session refused,
+//! an administrator disabling an identity).
 
-use identa::Error;
 use identa::credential::password::Password;
-use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
-use identa::flow::registration::{Registered, RegistrationSubmission};
-use identa::flow::{ContinueWith, Flow, FlowRequest, FlowType};
-use identa::identity::Identity;
+use identa::flow::login::{LoggedIn, LoginIntent};
+use identa::flow::registration::Registered;
+use identa::flow::{ContinueWith, FlowRequest, FlowType};
+use identa::identity::{Identity, IdentityState, IdentityUpdate};
 use identa::session::SessionRefusal;
 use identa::session::{Login, SessionToken};
-use serde_json::json;
+use identa::{Error, Identa};
+use serde_json::{Value, json};
 
-use super::{PASSWORD, TestEnv};
-
-/// A new API registration flow.
-pub async fn api_registration_flow(env: &TestEnv) -> Flow {
-    env.identa
-        .registration_flow()
-        .create(FlowType::Api, &FlowRequest::api())
-        .await
-        .unwrap()
-}
+use super::{
+    PASSWORD, TestEnv, api_registration_flow, password_login, password_registration, submit_login,
+    submit_registration,
+};
 
 /// Registers `email` through an API registration flow with [`PASSWORD`]: the identity, its
 /// first session and whatever else registration returned.
 pub async fn register(env: &TestEnv, email: &str) -> Registered {
-    let req = FlowRequest::api();
     let flow = api_registration_flow(env).await;
-    env.identa
-        .registration_flow()
-        .submit(
-            flow.id,
-            RegistrationSubmission::Password {
-                traits: json!({ "email": email }),
-                password: Password::new(PASSWORD),
-            },
-            &req,
-        )
-        .await
-        .unwrap()
+    submit_registration(
+        env,
+        flow.id,
+        password_registration(json!({ "email": email }), PASSWORD),
+        &FlowRequest::api(),
+    )
+    .await
+    .unwrap()
 }
 
 /// The verification flow in a `continue_with` list (registration starts one for a new
@@ -61,16 +52,56 @@ pub async fn register_with_password(env: &TestEnv, email: &str) -> (Identity, Se
 
 /// Creates an identity with [`PASSWORD`] through `Identa::register`: no flow, no session.
 pub async fn create_account(env: &TestEnv, email: &str) -> Identity {
-    env.identa
-        .register(json!({ "email": email }), &Password::new(PASSWORD))
+    create_account_with_traits(env, json!({ "email": email }))
         .await
         .unwrap()
 }
 
+/// [`create_account`] with these traits, which the schema may refuse.
+pub async fn create_account_with_traits(env: &TestEnv, traits: Value) -> Result<Identity, Error> {
+    env.identa.register(traits, &Password::new(PASSWORD)).await
+}
+
 /// Signs in with [`PASSWORD`] through `Identa::login` (no flow): a new `aal1` session.
 pub async fn sign_in(env: &TestEnv, identifier: &str) -> Login {
+    sign_in_with(env, identifier, PASSWORD).await.unwrap()
+}
+
+/// Signs in with `password` through `Identa::login` (no flow, no device).
+pub async fn sign_in_with(env: &TestEnv, identifier: &str, password: &str) -> Result<Login, Error> {
     env.identa
-        .login(identifier, &Password::new(PASSWORD), None)
+        .login(identifier, &Password::new(password), None)
+        .await
+}
+
+/// Whether `err` is the refusal of a wrong password or an unknown identifier (the two
+/// look alike: `FlowError::InvalidCredentials`).
+pub fn is_invalid_credentials(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Flow(identa::flow::FlowError::InvalidCredentials)
+    )
+}
+
+/// Whether an identity has `identifier` (for checking that a refused sign-up left none).
+pub async fn has_account(env: &TestEnv, identifier: &str) -> bool {
+    env.identa
+        .identity_by_identifier(identifier)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+/// Sets the state of identity `id` (an administrator disabling or enabling it).
+pub async fn set_identity_state(env: &TestEnv, id: uuid::Uuid, state: IdentityState) -> Identity {
+    env.identa
+        .update_identity(
+            id,
+            IdentityUpdate {
+                state: Some(state),
+                ..IdentityUpdate::default()
+            },
+        )
         .await
         .unwrap()
 }
@@ -83,17 +114,7 @@ pub async fn api_login(env: &TestEnv, identifier: &str, password: &str) -> Resul
         .login_flow()
         .create(FlowType::Api, &req, LoginIntent::SignIn)
         .await?;
-    env.identa
-        .login_flow()
-        .submit(
-            flow.id,
-            LoginSubmission::Password {
-                identifier: identifier.into(),
-                password: Password::new(password),
-            },
-            &req,
-        )
-        .await
+    submit_login(env, flow.id, password_login(identifier, password), &req).await
 }
 
 /// Why a session was refused (`Error::SessionInactive`); panics on any other error.
@@ -102,6 +123,12 @@ pub fn session_refusal(err: Error) -> SessionRefusal {
         Error::Session(identa::session::SessionError::Inactive(reason)) => reason,
         other => panic!("expected a refused session, got {other:?}"),
     }
+}
+
+/// Why `identa` refuses the session of `token` (its `whoami` fails); panics if it is
+/// accepted.
+pub async fn whoami_refusal(identa: &Identa, token: &SessionToken) -> SessionRefusal {
+    session_refusal(identa.whoami(token).await.unwrap_err())
 }
 
 /// An API request presenting `token` (as a client would send it back).

@@ -6,35 +6,39 @@ use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::settings::SettingsSubmission;
 use identa::flow::ui::NodeAttributes;
 use identa::flow::{Flow, FlowType};
+use identa::identity::Aal;
 use identa::session::SessionToken;
 
-use super::{TestEnv, with_session};
+use super::{TestEnv, api_settings_flow, submit_login, submit_settings, with_session};
 
-/// The TOTP secret (base32) a settings flow shows for enrolment.
-pub fn shown_secret(flow: &Flow) -> String {
+/// The text a flow shows in its text node `id`; panics if it has none.
+fn shown_text(flow: &Flow, id: &str) -> String {
     flow.ui
         .nodes
         .iter()
         .find_map(|n| match &n.attributes {
-            NodeAttributes::Text(t) if t.id == "totp_secret_key" => Some(t.text.text.clone()),
+            NodeAttributes::Text(t) if t.id == id => Some(t.text.text.clone()),
             _ => None,
         })
-        .expect("a totp_secret_key node")
+        .unwrap_or_else(|| panic!("a {id} text node"))
+}
+
+/// The TOTP secret (base32) a settings flow shows for enrolment.
+pub fn shown_secret(flow: &Flow) -> String {
+    shown_text(flow, "totp_secret_key")
 }
 
 /// The backup codes a settings flow shows after `LookupRegenerate`.
 pub fn shown_codes(flow: &Flow) -> Vec<String> {
-    flow.ui
-        .nodes
-        .iter()
-        .find_map(|n| match &n.attributes {
-            NodeAttributes::Text(t) if t.id == "lookup_secret_codes" => Some(t.text.text.clone()),
-            _ => None,
-        })
-        .expect("the backup codes")
+    shown_text(flow, "lookup_secret_codes")
         .split(", ")
         .map(str::to_owned)
         .collect()
+}
+
+/// The assurance level of the session of `token` (which must be active).
+pub async fn session_aal(env: &TestEnv, token: &SessionToken) -> Aal {
+    env.identa.whoami(token).await.unwrap().session.aal
 }
 
 /// Enrols TOTP for the identity of `token` (an `aal1` session will do while it has no
@@ -42,12 +46,10 @@ pub fn shown_codes(flow: &Flow) -> Vec<String> {
 /// [`identa_totp_code`]: callers test what the factor does to flows, not TOTP.
 pub async fn enrol_totp(env: &TestEnv, token: &SessionToken) -> String {
     let req = with_session(token);
-    let settings = env.identa.settings_flow();
-    let flow = settings.create(FlowType::Api, &req).await.unwrap();
+    let flow = api_settings_flow(env, &req).await;
     let secret = shown_secret(&flow);
     let code = identa_totp_code(env, &secret);
-    settings
-        .submit(flow.id, SettingsSubmission::Totp { code }, &req)
+    submit_settings(env, flow.id, SettingsSubmission::Totp { code }, &req)
         .await
         .unwrap();
     secret
@@ -57,14 +59,11 @@ pub async fn enrol_totp(env: &TestEnv, token: &SessionToken) -> String {
 /// (regenerate, then confirm); the codes.
 pub async fn enrol_backup_codes(env: &TestEnv, token: &SessionToken) -> Vec<String> {
     let req = with_session(token);
-    let settings = env.identa.settings_flow();
-    let flow = settings.create(FlowType::Api, &req).await.unwrap();
-    let shown = settings
-        .submit(flow.id, SettingsSubmission::LookupRegenerate, &req)
+    let flow = api_settings_flow(env, &req).await;
+    let shown = submit_settings(env, flow.id, SettingsSubmission::LookupRegenerate, &req)
         .await
         .unwrap();
-    settings
-        .submit(flow.id, SettingsSubmission::LookupConfirm, &req)
+    submit_settings(env, flow.id, SettingsSubmission::LookupConfirm, &req)
         .await
         .unwrap();
     shown_codes(&shown.flow)
@@ -108,14 +107,21 @@ pub async fn step_up(
     token: &SessionToken,
     submission: LoginSubmission,
 ) -> Result<LoggedIn, Error> {
+    step_up_with(env, token, |_| submission).await
+}
+
+/// [`step_up`] with the submission `answer` makes from the new second-factor flow (for a
+/// factor that answers the flow's challenge, such as a security key).
+pub async fn step_up_with(
+    env: &TestEnv,
+    token: &SessionToken,
+    answer: impl FnOnce(&Flow) -> LoginSubmission,
+) -> Result<LoggedIn, Error> {
     let req = with_session(token);
     let flow = env
         .identa
         .login_flow()
         .create(FlowType::Api, &req, LoginIntent::SecondFactor)
         .await?;
-    env.identa
-        .login_flow()
-        .submit(flow.id, submission, &req)
-        .await
+    submit_login(env, flow.id, answer(&flow), &req).await
 }

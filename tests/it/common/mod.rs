@@ -1,11 +1,13 @@
 //! Test environment: a fresh engine on a chosen backend, a manual clock, cheap hashing;
 //! and the helpers more than one test file needs (each defined once, here):
-//! [`accounts`] (signing up and in), [`ui`] (reading a flow's nodes and messages),
-//! [`mail`] (reading the outbox), [`factors`] (second factors), [`race`] (tasks released
-//! together); and [`needs`], what the ignored tests need beyond Rust.
+//! [`accounts`] (signing up and in), [`flows`] (starting and submitting API flows),
+//! [`ui`] (reading a flow's nodes and messages), [`mail`] (reading the outbox),
+//! [`factors`] (second factors), [`race`] (tasks released together); and [`needs`], what
+//! the ignored tests need beyond Rust.
 
 pub mod accounts;
 pub mod factors;
+pub mod flows;
 pub mod mail;
 pub mod needs;
 pub mod race;
@@ -13,15 +15,17 @@ pub mod ui;
 
 pub use accounts::*;
 pub use factors::*;
+pub use flows::*;
 pub use mail::*;
 pub use ui::*;
 
 use std::sync::Arc;
 
 use identa::credential::password::PasswordConfig;
+use identa::hook::{AfterEvent, BeforeEvent, HookError, Hooks};
 use identa::identity::SchemaRegistry;
-use identa::store::SeaOrmStore;
-use identa::{Config, Identa, ManualClock};
+use identa::store::{SeaOrmStore, Transaction};
+use identa::{Config, Identa, IdentaBuilder, ManualClock};
 use serde_json::{Value, json};
 
 /// The password the suite registers with.
@@ -123,15 +127,7 @@ impl TestEnv {
         let clock = Arc::new(ManualClock::new(
             chrono::DateTime::from_timestamp(start, 0).unwrap(),
         ));
-        let mut schemas = SchemaRegistry::new();
-        schemas.add("default", person_schema()).unwrap();
-        let identa = Identa::builder()
-            .store(store.clone())
-            .schemas(schemas)
-            .config(config)
-            .clock(clock.clone())
-            .build()
-            .unwrap();
+        let identa = engine_builder(&store, &clock, config).build().unwrap();
         Self {
             identa,
             clock,
@@ -158,15 +154,49 @@ impl TestEnv {
     pub async fn second_engine(&self, cache: identa::SessionCacheConfig) -> Identa {
         let mut config = test_config();
         config.session.cache = cache;
-        let mut schemas = SchemaRegistry::new();
-        schemas.add("default", person_schema()).unwrap();
-        Identa::builder()
-            .store(self.store.clone())
-            .schemas(schemas)
-            .config(config)
-            .clock(self.clock.clone())
+        self.another_engine(config).build().unwrap()
+    }
+
+    /// A builder for another engine on this store and clock, with the suite's schema and
+    /// `config`: for a test that needs hooks, another schema or other settings.
+    pub fn another_engine(&self, config: Config) -> IdentaBuilder {
+        engine_builder(&self.store, &self.clock, config)
+    }
+
+    /// Another engine like `self.identa` (its store, clock and configuration, so also its
+    /// secrets: `env.identa`'s courier reads this engine's mail) that runs `hooks`, which
+    /// the test keeps a handle on.
+    pub fn engine_with_hooks(&self, hooks: Arc<impl Hooks + 'static>) -> Identa {
+        self.another_engine(self.identa.config().clone())
+            .hooks(SharedHooks(hooks))
             .build()
             .unwrap()
+    }
+}
+
+/// An engine builder on `store` and `clock`, with the suite's schema and `config`.
+fn engine_builder(store: &SeaOrmStore, clock: &Arc<ManualClock>, config: Config) -> IdentaBuilder {
+    let mut schemas = SchemaRegistry::new();
+    schemas.add("default", person_schema()).unwrap();
+    Identa::builder()
+        .store(store.clone())
+        .schemas(schemas)
+        .config(config)
+        .clock(clock.clone())
+}
+
+/// Hooks an engine runs while the test holds them too (to set them up or read what they
+/// saw): the builder takes hooks by value.
+struct SharedHooks<H>(Arc<H>);
+
+#[async_trait::async_trait]
+impl<H: Hooks> Hooks for SharedHooks<H> {
+    async fn before(&self, event: &BeforeEvent<'_>) -> Result<(), HookError> {
+        self.0.before(event).await
+    }
+
+    async fn after(&self, event: &AfterEvent<'_>, tx: &Transaction<'_>) -> Result<(), HookError> {
+        self.0.after(event, tx).await
     }
 }
 
@@ -196,22 +226,7 @@ pub async fn postgres_schema_url() -> String {
 #[macro_export]
 macro_rules! on_every_backend {
     ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use $crate::common::{Backend, TestEnv};
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite_memory() {
-                super::$case(TestEnv::new(Backend::SqliteMemory).await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite_file() {
-                super::$case(TestEnv::new(Backend::SqliteFile).await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
-            async fn postgres() {
-                super::$case(TestEnv::new(Backend::Postgres).await).await;
-            }
-        }
+        $crate::backend_tests!($case, 2, sqlite_memory: SqliteMemory, sqlite_file: SqliteFile);
     )*};
 }
 
@@ -224,19 +239,31 @@ macro_rules! on_every_backend {
 #[macro_export]
 macro_rules! on_pooled_backends {
     ($($case:ident),* $(,)?) => {$(
+        $crate::backend_tests!($case, 4, sqlite_file: SqliteFile);
+    )*};
+}
+
+/// The module of tests for `$case`: one test per listed SQLite backend (`name: Backend`)
+/// and the ignored PostgreSQL one, each on a runtime with `$threads` worker threads. Used by
+/// [`on_every_backend!`] and [`on_pooled_backends!`].
+#[macro_export]
+macro_rules! backend_tests {
+    ($case:ident, $threads:tt, $($test:ident: $backend:ident),*) => {
         mod $case {
             use $crate::common::{Backend, TestEnv};
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite_file() {
-                super::$case(TestEnv::new(Backend::SqliteFile).await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+                async fn $test() {
+                    super::$case(TestEnv::new(Backend::$backend).await).await;
+                }
+            )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
             #[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
             async fn postgres() {
                 super::$case(TestEnv::new(Backend::Postgres).await).await;
             }
         }
-    )*};
+    };
 }
 
 /// The document of flow `id` as its database row holds it, internal state included.

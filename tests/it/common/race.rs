@@ -7,7 +7,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use identa::Error;
+use identa::store::StoreError;
 use tokio::sync::Barrier;
+
+use super::form_message_ids;
 
 /// How many tasks race in one round.
 pub const TASKS: usize = 8;
@@ -39,4 +43,18 @@ where
         results.push(task.await.expect("a racing task panicked"));
     }
     results
+}
+
+/// Whether `result` is how a flow refuses a code that another racing task already used:
+/// the flow was completed before this submission read it (the form message `completed`,
+/// "already completed"), or while this one was judged, so the version check refused its
+/// write.
+pub fn refused_as_completed<T>(result: &Result<T, Error>, completed: u32) -> bool {
+    match result {
+        Err(Error::Flow(identa::flow::FlowError::Invalid(flow))) => {
+            form_message_ids(flow) == vec![completed]
+        }
+        Err(Error::Store(StoreError::Stale { what: "flow" })) => true,
+        _ => false,
+    }
 }
