@@ -32,19 +32,21 @@ pub struct SessionConfig {
     /// The in-process `whoami` cache. Default: on, with revocations by other processes
     /// seen within 1 second. See [`SessionCacheConfig`].
     pub cache: SessionCacheConfig,
-    /// The assurance level `whoami` demands. Default: [`RequiredAal::Aal1`] (Kratos's
-    /// default is `highest_available`).
+    /// The assurance level `whoami` demands. Default: [`RequiredAal::HighestAvailable`]
+    /// (as Kratos's `session.whoami.required_aal`): a session of an identity with a
+    /// second factor must have used it.
     pub whoami_required_aal: RequiredAal,
 }
 
 /// What assurance level a session must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RequiredAal {
-    /// Any signed-in session.
-    #[default]
+    /// Any signed-in session, even one of an identity that has a second factor it has
+    /// not used: opt in only where one factor is enough.
     Aal1,
     /// The highest the identity can reach: an identity with a second factor set up must
-    /// have used it (`aal2`); others need only `aal1`.
+    /// have used it (`aal2`); others need only `aal1`. The default.
+    #[default]
     HighestAvailable,
 }
 

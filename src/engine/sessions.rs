@@ -89,8 +89,8 @@ impl Identa {
 
     /// The session a token belongs to, with its identity. Refuses unknown, revoked and
     /// expired sessions, and sessions of disabled identities; with
-    /// `session.whoami_required_aal = HighestAvailable`, also an `aal1` session of an
-    /// identity that has a second factor ([`FlowError::Aal2Required`]).
+    /// `session.whoami_required_aal = HighestAvailable` (the default), also an `aal1`
+    /// session of an identity that has a second factor ([`FlowError::Aal2Required`]).
     pub async fn whoami(&self, token: &SessionToken) -> Result<AuthenticatedSession> {
         let current = self.authenticate(token).await?;
         if self.inner.config.session.whoami_required_aal == RequiredAal::HighestAvailable

@@ -26,10 +26,20 @@ impl PublicApi {
         self.identa.whoami(&self.presented(inc)?).await
     }
 
+    /// The answer to a request whose session [`Identa::whoami`](crate::Identa::whoami)
+    /// refused: Kratos's 401 `session_inactive`, or 403 `session_aal2_required` with
+    /// `redirect_browser_to` a second-factor login flow. What a host's own routes behind
+    /// a `CurrentSession` extractor answer too.
+    pub fn session_refused(&self, err: &Error) -> Response {
+        match err {
+            Error::Flow(FlowError::Aal2Required) => self.aal2_required(false),
+            other => from_error(other),
+        }
+    }
+
     pub(super) async fn whoami(&self, inc: &Incoming<'_>) -> Response {
         match self.current(inc).await {
-            Err(Error::Flow(FlowError::Aal2Required)) => self.aal2_required(false),
-            Err(err) => from_error(&err),
+            Err(err) => self.session_refused(&err),
             Ok(me) => {
                 let mut res = json(StatusCode::OK, &json!(me));
                 if let Ok(v) = http::HeaderValue::from_str(&me.identity.id.to_string()) {

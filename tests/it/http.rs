@@ -4,9 +4,10 @@
 use bytes::Bytes;
 use chrono::Duration;
 use identa::http::{HttpConfig, PublicApi};
+use identa::session::SessionToken;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, TestEnv};
+use crate::common::{PASSWORD, TestEnv, enrol_totp};
 use crate::on_every_backend;
 
 fn get(path: &str) -> http::Request<Bytes> {
@@ -279,3 +280,94 @@ async fn form_values_take_the_schema_types(env: TestEnv) {
 }
 
 on_every_backend!(form_values_take_the_schema_types);
+
+/// Signs `email` in with [`PASSWORD`] through the API login endpoints: the session token.
+async fn sign_in(api: &PublicApi, email: &str) -> String {
+    let flow = json_of(&api.handle(get("/self-service/login/api")).await);
+    let done = json_of(
+        &api.handle(post(
+            &flow_url("/self-service/login", &flow),
+            json!({ "method": "password", "identifier": email, "password": PASSWORD }),
+            None,
+        ))
+        .await,
+    );
+    done["session_token"].as_str().unwrap().to_owned()
+}
+
+/// Kratos's 403 `session_aal2_required`, pointing a browser at a second-factor login.
+fn assert_aal2_required(res: &http::Response<Bytes>) {
+    assert_eq!(res.status(), 403, "{}", String::from_utf8_lossy(res.body()));
+    let body = json_of(res);
+    assert_eq!(body["error"]["id"], "session_aal2_required");
+    let to = body["redirect_browser_to"].as_str().unwrap();
+    assert!(to.ends_with("/self-service/login/browser?aal=aal2"), "{to}");
+}
+
+async fn whoami_refuses_a_session_that_has_not_used_its_second_factor(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let first = sign_up(&api, "two@example.com").await;
+    enrol_totp(&env, &SessionToken::from_client(&first)).await;
+    let password_only = sign_in(&api, "two@example.com").await;
+    let res = api
+        .handle(get_with_token("/sessions/whoami", &password_only))
+        .await;
+    assert_aal2_required(&res);
+    // An identity without a second factor passes with its password-only session.
+    let plain = sign_up(&api, "one@example.com").await;
+    let res = api.handle(get_with_token("/sessions/whoami", &plain)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json_of(&res)["authenticator_assurance_level"], "aal1");
+}
+
+async fn a_session_awaiting_its_second_factor_can_sign_out(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let first = sign_up(&api, "leaving@example.com").await;
+    enrol_totp(&env, &SessionToken::from_client(&first)).await;
+    // By the browser logout URL.
+    let by_url = sign_in(&api, "leaving@example.com").await;
+    assert_aal2_required(
+        &api.handle(get_with_token("/sessions/whoami", &by_url))
+            .await,
+    );
+    let res = api
+        .handle(get_with_token("/self-service/logout/browser", &by_url))
+        .await;
+    assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
+    let logout_token = json_of(&res)["logout_token"].as_str().unwrap().to_owned();
+    let res = api
+        .handle(
+            http::Request::get(format!("/self-service/logout?token={logout_token}"))
+                .header("x-session-token", &by_url)
+                .header("accept", "application/json")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 204, "{}", String::from_utf8_lossy(res.body()));
+    let res = api
+        .handle(get_with_token("/sessions/whoami", &by_url))
+        .await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(json_of(&res)["error"]["id"], "session_inactive");
+    // By the API logout.
+    let by_api = sign_in(&api, "leaving@example.com").await;
+    let res = api
+        .handle(
+            http::Request::delete("/self-service/logout/api")
+                .header("content-type", "application/json")
+                .body(Bytes::from(json!({ "session_token": by_api }).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 204, "{}", String::from_utf8_lossy(res.body()));
+    let res = api
+        .handle(get_with_token("/sessions/whoami", &by_api))
+        .await;
+    assert_eq!(res.status(), 401);
+}
+
+on_every_backend!(
+    whoami_refuses_a_session_that_has_not_used_its_second_factor,
+    a_session_awaiting_its_second_factor_can_sign_out,
+);

@@ -161,35 +161,40 @@ async fn totp_enrolment_step_up_and_replay(env: TestEnv) {
     );
 }
 
-async fn whoami_can_require_the_highest_available_aal(env: TestEnv) {
+async fn whoami_requires_the_highest_available_aal_by_default(env: TestEnv) {
     let (_, token) = register(&env, "strict@example.com").await;
     let secret = enrol_totp(&env, &token).await;
     let aal1 = sign_in(&env, "strict@example.com").await.token;
-    // Another instance that demands the highest available level.
-    let mut config = env.identa.config().clone();
-    config.session.whoami_required_aal = RequiredAal::HighestAvailable;
-    config.session.cache = SessionCacheConfig::Disabled;
-    let strict = env.another_engine(config).build().unwrap();
+    // By default (as Kratos's `session.whoami.required_aal`), a password-only session of
+    // an identity with a second factor is refused until it steps up.
     assert_eq!(
-        strict.whoami(&aal1).await.unwrap_err().kind(),
+        env.identa.whoami(&aal1).await.unwrap_err().kind(),
         ErrorKind::Aal2Required
     );
-    env.identa.whoami(&aal1).await.unwrap();
+    // Another instance that says `Aal1` explicitly accepts it.
+    let mut config = env.identa.config().clone();
+    config.session.whoami_required_aal = RequiredAal::Aal1;
+    config.session.cache = SessionCacheConfig::Disabled;
+    let lenient = env.another_engine(config).build().unwrap();
+    assert_eq!(lenient.whoami(&aal1).await.unwrap().session.aal, Aal::Aal1);
     // A session that has yet to complete its second factor can still sign out.
     let leaving = sign_in(&env, "strict@example.com").await.token;
-    strict.logout_token(&leaving).await.unwrap();
-    strict.logout(&leaving).await.unwrap();
+    env.identa.logout_token(&leaving).await.unwrap();
+    env.identa.logout(&leaving).await.unwrap();
     assert_eq!(
-        whoami_refusal(&env.identa, &leaving).await,
+        whoami_refusal(&lenient, &leaving).await,
         SessionRefusal::Revoked
     );
     env.clock.advance(Duration::seconds(30));
     let code = identa_totp_code(&env, &secret);
     totp_step_up(&env, &aal1, &code).await.unwrap();
-    assert_eq!(strict.whoami(&aal1).await.unwrap().session.aal, Aal::Aal2);
+    assert_eq!(
+        env.identa.whoami(&aal1).await.unwrap().session.aal,
+        Aal::Aal2
+    );
     // An identity without a second factor passes with aal1.
     let (_, plain) = register(&env, "plain@example.com").await;
-    strict.whoami(&plain).await.unwrap();
+    env.identa.whoami(&plain).await.unwrap();
     // A second-factor flow needs a second factor and a session.
     let err = env
         .identa
@@ -354,7 +359,7 @@ async fn backup_codes_work_once_and_regenerate_voids_the_old_set(env: TestEnv) {
 on_every_backend!(
     backup_codes_work_once_and_regenerate_voids_the_old_set,
     totp_enrolment_step_up_and_replay,
-    whoami_can_require_the_highest_available_aal,
+    whoami_requires_the_highest_available_aal_by_default,
 );
 
 /// A second-factor login flow for each of `TASKS` new password sign-ins of `email`, made

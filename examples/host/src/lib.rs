@@ -86,8 +86,10 @@ impl Host {
     /// The signed-in user of a request — what a framework's `CurrentSession` extractor
     /// calls: the token from `X-Session-Token`, `Authorization: Bearer` or the session
     /// cookie (read by identa's one reader, [`session_token`]), then `whoami`. Refused
-    /// with the response to send: Kratos's 401 `session_inactive` (or 403 when a second
-    /// factor is needed).
+    /// with the response to send: Kratos's 401 `session_inactive`, or 403
+    /// `session_aal2_required` with `redirect_browser_to` a second-factor login when the
+    /// identity has a second factor the session has not used (the default
+    /// `session.whoami_required_aal`).
     ///
     /// `header` gives a header's value by lower-case name; `cookies` every `Cookie`
     /// header's value — whatever `http` crate the framework uses.
@@ -105,7 +107,7 @@ impl Host {
         self.identa
             .whoami(&token)
             .await
-            .map_err(|err| identa::http::response::from_error(&err))
+            .map_err(|err| self.public.session_refused(&err))
     }
 }
 

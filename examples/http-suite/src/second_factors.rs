@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::Host;
-use crate::support::{Flow, api_register, node};
+use crate::support::{Flow, SESSION_TOKEN, api_register, app, node, send, whoami};
 use crate::tools;
 
 fn text_node<'a>(flow: &'a Value, id: &str) -> &'a Value {
@@ -15,8 +15,19 @@ fn text_node<'a>(flow: &'a Value, id: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
-/// Second factors over HTTP: backup codes made and confirmed in a settings flow, a step-up
-/// to aal2 with one of them, then the TOTP secret and QR code shown and a wrong code
+/// The host's own `/app/me` with a session token.
+async fn app_me(host: &Host, token: &str) -> (StatusCode, Value) {
+    send(
+        app()
+            .get(format!("{}/app/me", host.public))
+            .header(SESSION_TOKEN, token),
+    )
+    .await
+}
+
+/// Second factors over HTTP: backup codes made and confirmed in a settings flow, whoami
+/// and the host's `/app/me` refusing the `aal1` session until a step-up to aal2 with one
+/// of them, then the TOTP secret and QR code shown and a wrong code
 /// refused. [`totp_from_oathtool`] enrols with a right code.
 pub async fn second_factors(host: &Host) {
     let token = api_register(host, "mfa@example.com").await;
@@ -59,6 +70,21 @@ pub async fn second_factors(host: &Host) {
             .unwrap()
             .contains("aal=aal2")
     );
+    // So do whoami and the host's own route behind its `CurrentSession` extractor (the
+    // default `session.whoami_required_aal`, as Kratos's): Kratos's 403 and where to go.
+    let refused_aal1 = |(status, err): (StatusCode, Value)| {
+        assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+        assert_eq!(err["error"]["id"], "session_aal2_required");
+        assert!(
+            err["redirect_browser_to"]
+                .as_str()
+                .unwrap()
+                .ends_with("/self-service/login/browser?aal=aal2"),
+            "{err}"
+        );
+    };
+    refused_aal1(whoami(host, &token).await);
+    refused_aal1(app_me(host, &token).await);
     // Step up with a backup code.
     let (status, login) = Flow::StepUp.start(host, session).await;
     assert_eq!(status, StatusCode::OK, "{login}");
@@ -73,6 +99,11 @@ pub async fn second_factors(host: &Host) {
         .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["session"]["authenticator_assurance_level"], "aal2");
+    let (status, me) = whoami(host, &token).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, mine) = app_me(host, &token).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["email"], "mfa@example.com");
     // TOTP: the secret and QR code the flow shows; a wrong code is refused.
     let (status, flow) = Flow::Settings.start(host, session).await;
     assert_eq!(status, StatusCode::OK, "{flow}");

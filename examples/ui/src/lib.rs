@@ -225,7 +225,11 @@ impl Ui {
     async fn dashboard(&self, req: &identa::http::Request, inc: &Incoming<'_>) -> Response {
         let (status, me) = self.call(req, Method::GET, "/sessions/whoami", None).await;
         if status != StatusCode::OK {
-            return redirect(&format!("{}/self-service/login/browser", self.public_url()));
+            // A session that must complete its second factor is sent to that step.
+            return match me["redirect_browser_to"].as_str() {
+                Some(step_up) => redirect(step_up),
+                None => redirect(&format!("{}/self-service/login/browser", self.public_url())),
+            };
         }
         let (_, others) = self.call(req, Method::GET, "/sessions", None).await;
         let (_, logout) = self
