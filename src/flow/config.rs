@@ -30,6 +30,9 @@ pub struct FlowsConfig {
     pub settings: SettingsConfig,
     /// Recovery.
     pub recovery: CodeFlowConfig,
+    /// The identity's other sessions after a recovery. Default: [`OtherSessions::Revoke`]
+    /// (Kratos keeps them unless its `revoke_active_sessions` hook is configured).
+    pub after_recovery: OtherSessions,
     /// Verification.
     pub verification: CodeFlowConfig,
 }
@@ -45,6 +48,7 @@ impl Default for FlowsConfig {
             login: LoginConfig::default(),
             settings: SettingsConfig::default(),
             recovery: CodeFlowConfig::default(),
+            after_recovery: OtherSessions::Revoke,
             verification: CodeFlowConfig::default(),
         }
     }
@@ -113,12 +117,15 @@ impl Default for LoginConfig {
     }
 }
 
-/// What happens to a user's other sessions when they change their password.
+/// What happens to a user's other sessions when they change their password or recover
+/// their account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtherSessions {
-    /// They stay signed in. The default (as in Kratos).
+    /// They stay signed in (Kratos's behaviour without its `revoke_active_sessions`
+    /// hook).
     Keep,
-    /// They are signed out; the session that made the change stays.
+    /// They are signed out; the session that made the change (or that the recovery
+    /// issued) stays. The default.
     Revoke,
 }
 
@@ -130,7 +137,8 @@ pub struct SettingsConfig {
     /// How recently the user must have signed in to change a password or an
     /// identifier/address. Default: 15 minutes.
     pub privileged_session_max_age: Duration,
-    /// Other sessions after a password change. Default: [`OtherSessions::Keep`].
+    /// Other sessions after a password change. Default: [`OtherSessions::Revoke`]
+    /// (Kratos keeps them unless its `revoke_active_sessions` hook is configured).
     pub after_password_change: OtherSessions,
 }
 
@@ -139,7 +147,7 @@ impl Default for SettingsConfig {
         Self {
             lifespan: Duration::hours(1),
             privileged_session_max_age: Duration::minutes(15),
-            after_password_change: OtherSessions::Keep,
+            after_password_change: OtherSessions::Revoke,
         }
     }
 }

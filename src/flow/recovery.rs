@@ -8,17 +8,17 @@
 //! out who has an account. Each flow accepts a bounded number of code submissions; after
 //! that even the right code is refused. A code works once.
 //! Effects: queue the code's mail; then issue a session, store the settings flow, mark the
-//! address verified.
+//! address verified, and (by default, `flows.after_recovery`) revoke every other session
+//! of the identity.
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::FlowRequest;
 use super::code::{self, CodeSubmission, Judged, Purpose};
 use super::lifecycle::new_flow;
 use super::settings::settings_flow_for;
 use super::text;
 use super::{Answers, ContinueFlow, ContinueWith, Effect, Facts, Fallback, Flow, FlowKind};
-use super::{FlowState, FlowType, Result, Step, Transition};
+use super::{FlowRequest, FlowState, FlowType, OtherSessions, Result, Step, Transition};
 use crate::credential::code::OneTimeCode;
 use crate::hook::AfterEvent;
 use crate::identity::{Aal, Identity};
@@ -247,6 +247,13 @@ async fn recover(
             token: token.hash(),
         },
     ];
+    if facts.config().after_recovery == OtherSessions::Revoke {
+        // Whoever else holds a session (perhaps the reason for the recovery) is out.
+        effects.push(Effect::RevokeSessions {
+            identity_id: identity.id,
+            keep: Some(current.session.id),
+        });
+    }
     if verified {
         effects.push(Effect::UpdateIdentity(identity));
     }
@@ -340,9 +347,14 @@ mod tests {
         assert_eq!(t.flow.state, FlowState::PassedChallenge);
         assert_eq!(
             effect_names(&t.effects),
-            ["insert_flow", "issue_session", "update_identity"]
+            [
+                "insert_flow",
+                "issue_session",
+                "revoke_sessions",
+                "update_identity"
+            ]
         );
-        let Effect::UpdateIdentity(identity) = &t.effects[2] else {
+        let Effect::UpdateIdentity(identity) = &t.effects[3] else {
             unreachable!()
         };
         assert!(identity.verifiable_addresses[0].verified);
@@ -366,6 +378,49 @@ mod tests {
             [ContinueWith::SetOrySessionToken { .. }, ContinueWith::ShowSettingsUi { flow }]
                 if flow.id == settings_flow.id
         ));
+    }
+
+    /// Recovers Ada's account with a code sent to `address`, `change` made to her
+    /// identity after the code was sent: the step.
+    async fn recover_after(
+        facts: &TestFacts,
+        address: &str,
+        change: impl FnOnce(&mut Identity),
+    ) -> Step<Outcome> {
+        let ada = facts.add_identity("ada@example.com").await;
+        let sent = send(facts, address).await;
+        let code = mailed_code(&sent.effects).unwrap();
+        if let Some(stored) = facts
+            .identities
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|i| i.id == ada.id)
+        {
+            change(stored);
+        }
+        let flow = again(facts, sent.flow);
+        submit(facts, flow, CodeSubmission::Code(code), &api(), None)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn recovery_revokes_every_other_session_but_its_own_unless_configured_to_keep_them() {
+        let facts = TestFacts::new();
+        let t = advanced(recover_after(&facts, "ada@example.com", |_| ()).await);
+        let Outcome::Recovered { session, .. } = &t.outcome else {
+            panic!("not recovered")
+        };
+        assert!(t.effects.iter().any(|e| matches!(
+            e,
+            Effect::RevokeSessions { identity_id, keep: Some(kept) }
+                if *identity_id == session.identity.id && *kept == session.session.id
+        )));
+        let mut keeping = TestFacts::new();
+        keeping.config.after_recovery = OtherSessions::Keep;
+        let t = advanced(recover_after(&keeping, "ada@example.com", |_| ()).await);
+        assert!(!effect_names(&t.effects).contains(&"revoke_sessions"));
     }
 
     #[tokio::test]

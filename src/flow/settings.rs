@@ -827,6 +827,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_new_password_revokes_the_other_sessions_unless_configured_to_keep_them() {
+        let mut facts = TestFacts::new();
+        let me = signed_in(&facts).await;
+        let change = || SettingsSubmission::Password {
+            password: Password::new("an entirely new passphrase"),
+        };
+        let flow = create(&facts, FlowType::Api, &api(), Some(&me)).unwrap();
+        let t = advanced(
+            submit(&facts, flow, change(), &api(), Some(&me))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            effect_names(&t.effects),
+            ["update_identity", "revoke_sessions"]
+        );
+        assert!(matches!(
+            &t.effects[1],
+            Effect::RevokeSessions { identity_id, keep: Some(kept) }
+                if *identity_id == me.identity.id && *kept == me.session.id
+        ));
+        facts.config.settings.after_password_change = OtherSessions::Keep;
+        let flow = create(&facts, FlowType::Api, &api(), Some(&me)).unwrap();
+        let t = advanced(
+            submit(&facts, flow, change(), &api(), Some(&me))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(effect_names(&t.effects), ["update_identity"]);
+    }
+
+    #[tokio::test]
     async fn the_same_password_again_is_refused() {
         let facts = TestFacts::new();
         let me = signed_in(&facts).await;

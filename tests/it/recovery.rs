@@ -1,19 +1,22 @@
-//! Recovery by code: the code signs in and opens settings; unknown addresses look the
-//! same; attempts are limited; codes expire and work once, also when raced.
+//! Recovery by code: the code signs in and opens settings, signing out every other
+//! session; unknown addresses look the same; attempts are limited; codes expire and work
+//! once, also when raced.
 
 use chrono::Duration;
-use identa::Error;
 use identa::courier::TemplateKind;
-use identa::flow::CodeSubmission;
 use identa::flow::recovery::RecoveryStep;
+use identa::flow::{CodeSubmission, OtherSessions};
 use identa::flow::{ContinueWith, Flow, FlowRequest, FlowState};
+use identa::session::{SessionRefusal, SessionToken};
+use identa::{Error, SessionCacheConfig};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::common::race::{ROUNDS, refused_as_completed, released_together};
 use crate::common::{
-    TestEnv, api_login, api_recovery_flow, code_sent_to, form_message_ids, invalid_flow, mail_to,
-    new_password, node_message_ids, register, submit_recovery, submit_settings, with_session,
+    PASSWORD, TestEnv, api_login, api_recovery_flow, change_settings, code_sent_to,
+    form_message_ids, invalid_flow, mail_to, new_password, node_message_ids, register,
+    submit_recovery, submit_settings, whoami_refusal, with_session,
 };
 use crate::{on_every_backend, on_pooled_backends};
 
@@ -204,7 +207,70 @@ async fn recovery_code_is_accepted_once_under_a_race(env: TestEnv) {
     }
 }
 
+/// Recovers `address`'s account by a code sent to it: the new session's token.
+async fn recover(env: &TestEnv, address: &str) -> SessionToken {
+    let sent = start_recovery(env, address).await;
+    let code = code_sent_to(env, address, TemplateKind::RecoveryCodeValid).await;
+    match submit_code(env, sent.id, &code).await.unwrap() {
+        RecoveryStep::Recovered(done) => done.token,
+        other => panic!("expected Recovered, got {other:?}"),
+    }
+}
+
+async fn recovery_signs_out_every_other_session(env: TestEnv) {
+    let owner = register(&env, "rita@example.com")
+        .await
+        .login
+        .unwrap()
+        .token;
+    let attacker = api_login(&env, "rita@example.com", PASSWORD)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    // Another instance has the attacker's session in its cache.
+    let elsewhere = env.second_engine(SessionCacheConfig::default()).await;
+    elsewhere.whoami(&attacker).await.unwrap();
+    let recovered = recover(&env, "rita@example.com").await;
+    for revoked in [&attacker, &owner] {
+        assert_eq!(
+            whoami_refusal(&env.identa, revoked).await,
+            SessionRefusal::Revoked
+        );
+    }
+    // The other instance learns it from the session-event log, written in the same
+    // transaction.
+    env.clock.advance(Duration::seconds(2));
+    assert_eq!(
+        whoami_refusal(&elsewhere, &attacker).await,
+        SessionRefusal::Revoked
+    );
+    // The session the recovery issued works, and sets the new password.
+    env.identa.whoami(&recovered).await.unwrap();
+    change_settings(&env, &recovered, new_password("my brand new passphrase"))
+        .await
+        .unwrap();
+    env.identa.whoami(&recovered).await.unwrap();
+}
+
+async fn recovery_can_keep_other_sessions(env: TestEnv) {
+    let mut config = crate::common::test_config();
+    config.flows.after_recovery = OtherSessions::Keep;
+    let env = TestEnv::with_config(env.backend, config).await;
+    register(&env, "rita@example.com").await;
+    let other = api_login(&env, "rita@example.com", PASSWORD)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let recovered = recover(&env, "rita@example.com").await;
+    env.identa.whoami(&other).await.unwrap();
+    env.identa.whoami(&recovered).await.unwrap();
+}
+
 on_every_backend!(
+    recovery_signs_out_every_other_session,
+    recovery_can_keep_other_sessions,
     recovery_by_code_signs_in_and_opens_settings,
     recovery_for_unknown_address_looks_the_same,
     recovery_code_attempts_are_limited,
