@@ -7,6 +7,8 @@
 //! (and, if configured, an "account not found" email), so recovery cannot be used to find
 //! out who has an account. Each flow accepts a bounded number of code submissions; after
 //! that even the right code is refused. A code works once.
+//! A code works only while the address it was sent to is still one of the identity's
+//! recovery addresses.
 //! Effects: queue the code's mail; then issue a session, store the settings flow, mark the
 //! address verified, and (by default, `flows.after_recovery`) revoke every other session
 //! of the identity.
@@ -179,6 +181,17 @@ pub(crate) async fn submit(
     }
 }
 
+/// Whether a code sent to `address` may still recover `identity`: the address is still
+/// one of its recovery addresses. (An administrator's code for an identity without one
+/// was sent to no address, and is bound to the identity alone.)
+fn still_reaches(identity: &Identity, address: &str) -> bool {
+    address.is_empty()
+        || identity
+            .recovery_addresses
+            .iter()
+            .any(|a| a.value == address)
+}
+
 /// The right code: sign the user in and open a settings flow.
 async fn recover(
     facts: &dyn Facts,
@@ -187,8 +200,11 @@ async fn recover(
     address: &str,
     req: &FlowRequest,
 ) -> Result<Step<Outcome>> {
-    let Some(mut identity) = facts.identity(identity_id).await? else {
-        // Deleted since the code was sent.
+    let identity = facts.identity(identity_id).await?;
+    let Some(mut identity) = identity.filter(|identity| still_reaches(identity, address)) else {
+        // Deleted, or the address the code went to is no longer one of its recovery
+        // addresses (changed in settings or by an administrator), since the code was
+        // sent: the code is void, as a wrong one.
         flow.ui
             .add_message(Some("code"), text::recovery_code_invalid());
         return Ok(Step::Reject(flow));
@@ -421,6 +437,18 @@ mod tests {
         keeping.config.after_recovery = OtherSessions::Keep;
         let t = advanced(recover_after(&keeping, "ada@example.com", |_| ()).await);
         assert!(!effect_names(&t.effects).contains(&"revoke_sessions"));
+    }
+
+    #[tokio::test]
+    async fn a_code_sent_to_an_address_the_identity_no_longer_has_is_refused() {
+        let facts = TestFacts::new();
+        let step = recover_after(&facts, "ada@example.com", |ada| {
+            ada.recovery_addresses[0].value = "ada@new.example".into();
+        })
+        .await;
+        let flow = rejected(step);
+        assert_eq!(message_ids(&flow), [4_060_006]);
+        assert_ne!(flow.state, FlowState::PassedChallenge);
     }
 
     #[tokio::test]

@@ -1,15 +1,17 @@
 //! Recovery by code: the code signs in and opens settings, signing out every other
-//! session; unknown addresses look the same; attempts are limited; codes expire and work
-//! once, also when raced.
+//! session; unknown addresses look the same; attempts are limited; codes expire, work
+//! once (also when raced) and only while their address is still the identity's.
 
 use chrono::Duration;
 use identa::courier::TemplateKind;
 use identa::flow::recovery::RecoveryStep;
+use identa::flow::settings::SettingsSubmission;
 use identa::flow::{CodeSubmission, OtherSessions};
 use identa::flow::{ContinueWith, Flow, FlowRequest, FlowState};
+use identa::identity::IdentityUpdate;
 use identa::session::{SessionRefusal, SessionToken};
 use identa::{Error, SessionCacheConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::common::race::{ROUNDS, refused_as_completed, released_together};
@@ -268,9 +270,56 @@ async fn recovery_can_keep_other_sessions(env: TestEnv) {
     env.identa.whoami(&recovered).await.unwrap();
 }
 
+/// A code sent to an address the identity no longer has — the user changed it in
+/// settings, or an administrator changed the traits — is refused as an invalid code, and
+/// nothing changes.
+async fn a_recovery_code_dies_with_its_address(env: TestEnv) {
+    let reg = register(&env, "rita@example.com").await;
+    let token = reg.login.unwrap().token;
+    let id = reg.identity.id;
+    let sent = start_recovery(&env, "rita@example.com").await;
+    let code = code_sent_to(&env, "rita@example.com", TemplateKind::RecoveryCodeValid).await;
+    let moved = SettingsSubmission::Profile {
+        traits: json!({ "email": "rita.new@example.com" }),
+    };
+    change_settings(&env, &token, moved).await.unwrap();
+    let sessions_before = env.identa.sessions(id).await.unwrap().len();
+    assert_eq!(code_refused(&env, sent.id, &code).await, vec![4_060_006]);
+    assert_eq!(
+        env.identa.sessions(id).await.unwrap().len(),
+        sessions_before
+    );
+    env.identa.whoami(&token).await.unwrap();
+    let identity = env.identa.identity(id).await.unwrap();
+    assert!(
+        identity.verifiable_addresses.iter().all(|a| !a.verified),
+        "nothing was verified"
+    );
+
+    // An administrator's change of traits voids a code the same way.
+    let sent = start_recovery(&env, "rita.new@example.com").await;
+    let code = code_sent_to(
+        &env,
+        "rita.new@example.com",
+        TemplateKind::RecoveryCodeValid,
+    )
+    .await;
+    let update = IdentityUpdate {
+        traits: Some(json!({ "email": "rita.admin@example.com" })),
+        ..IdentityUpdate::default()
+    };
+    env.identa.update_identity(id, update).await.unwrap();
+    assert_eq!(code_refused(&env, sent.id, &code).await, vec![4_060_006]);
+    assert_eq!(
+        env.identa.sessions(id).await.unwrap().len(),
+        sessions_before
+    );
+}
+
 on_every_backend!(
     recovery_signs_out_every_other_session,
     recovery_can_keep_other_sessions,
+    a_recovery_code_dies_with_its_address,
     recovery_by_code_signs_in_and_opens_settings,
     recovery_for_unknown_address_looks_the_same,
     recovery_code_attempts_are_limited,
