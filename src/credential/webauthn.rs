@@ -17,10 +17,10 @@ use uuid::Uuid;
 use webauthn_rs::prelude::{
     AuthenticationResult, CreationChallengeResponse, DiscoverableAuthentication, Passkey,
     PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-    SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, Url, Webauthn,
-    WebauthnBuilder, WebauthnError,
+    RequestChallengeResponse, SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, Url,
+    Webauthn, WebauthnBuilder, WebauthnError,
 };
-use webauthn_rs_proto::ResidentKeyRequirement;
+use webauthn_rs_proto::{AllowCredentials, AuthenticatorTransport, ResidentKeyRequirement};
 
 use crate::identity::{Credential, CredentialType, ExtractedTraits, Identity};
 use crate::secret::{Keyring, MacPurpose, hex};
@@ -306,11 +306,10 @@ pub(crate) fn start_security_key_login(
 }
 
 /// Starts a passkey sign-in for the account an identifier named. Without an account (or
-/// passkeys) the challenge lists credential ids derived from the identifier, the same on
-/// every try, so the answer does not tell whether the account exists.
+/// passkeys) the client gets a challenge it cannot tell from a real one (see
+/// [`fake_passkey_login`]); any answer to it fails.
 pub(crate) fn start_passkey_login(
     webauthn: &Webauthn,
-    rp_id: &str,
     keyring: &Keyring,
     identifier: &str,
     account: Option<(Uuid, &StoredKeys<Passkey>)>,
@@ -324,24 +323,47 @@ pub(crate) fn start_passkey_login(
             },
         ));
     }
-    use webauthn_rs::fake::WebauthnFakeCredentialGenerator;
-    let key = keyring.mac(MacPurpose::FakeWebauthnCredential, &[]);
-    let fake = WebauthnFakeCredentialGenerator::<AtLeastOneFake>::new(&key)?
-        .generate(identifier.as_bytes())?;
-    let challenge: [u8; 32] = rand::random();
-    let options = json!({
-        "publicKey": {
-            "challenge": b64url(&challenge),
-            "timeout": 300_000,
-            "rpId": rp_id,
-            "allowCredentials": fake
-                .iter()
-                .map(|id| json!({"type": "public-key", "id": b64url(id)}))
-                .collect::<Vec<_>>(),
-            "userVerification": "required",
-        }
-    });
-    Ok((options.to_string(), Ceremony::PasskeyLogin { found: None }))
+    Ok((
+        to_json(&fake_passkey_login(webauthn, keyring, identifier)?)?,
+        Ceremony::PasskeyLogin { found: None },
+    ))
+}
+
+/// The transports a fake passkey lists: what browsers report for a platform passkey (the
+/// common kind), which webauthn-rs stores and lists back.
+const FAKE_TRANSPORTS: [AuthenticatorTransport; 2] = [
+    AuthenticatorTransport::Internal,
+    AuthenticatorTransport::Hybrid,
+];
+
+/// The challenge for an identifier without passkeys, made to look like the challenge of
+/// an account with one platform passkey: webauthn-rs's own options (same type, so the
+/// same fields in the same order, timeout, relying party and a fresh 32-byte challenge)
+/// listing one credential id of 32 bytes — an HMAC of the identifier under a key from the
+/// keyring, so every probe of an identifier sees the same id and nothing tells it apart
+/// from a stored one — with the transports a platform passkey reports.
+///
+/// An account whose passkeys differ from that shape (several, other id lengths or
+/// transports) still shows its own shape: the fake matches the common case, it cannot
+/// match every account.
+fn fake_passkey_login(
+    webauthn: &Webauthn,
+    keyring: &Keyring,
+    identifier: &str,
+) -> Result<RequestChallengeResponse, WebauthnError> {
+    // The discoverable ceremony's options are a passkey sign-in's with no credentials
+    // listed, an extension and a mediation hint; its state is not kept.
+    let (mut options, _) = webauthn.start_discoverable_authentication()?;
+    options.mediation = None;
+    options.public_key.extensions = None;
+    options.public_key.hints = None;
+    let id = keyring.mac(MacPurpose::FakeWebauthnCredential, &[identifier.as_bytes()]);
+    options.public_key.allow_credentials = vec![AllowCredentials {
+        type_: "public-key".into(),
+        id: id.to_vec().into(),
+        transports: Some(FAKE_TRANSPORTS.to_vec()),
+    }];
+    Ok(options)
 }
 
 /// Starts a passkey sign-in without an identifier: the browser offers the discoverable
@@ -354,27 +376,6 @@ pub(crate) fn start_discoverable_login(
     // trigger is a button, which wants the browser's ordinary prompt.
     options.mediation = None;
     Ok((to_json(&options)?, Ceremony::PasskeyDiscoverable { state }))
-}
-
-/// webauthn-rs's fake-passkey distribution, except that it never lists none: an account
-/// with passkeys always has one, so an empty list would give the absence away.
-struct AtLeastOneFake;
-
-impl webauthn_rs::fake::FakeCredentialIDDistribution for AtLeastOneFake {
-    fn generate<R: rand::Rng>(seeded_rng: &mut R) -> Vec<Vec<u8>> {
-        use webauthn_rs::fake::FakePasskeyDistribution;
-        loop {
-            let ids = FakePasskeyDistribution::generate(seeded_rng);
-            if !ids.is_empty() {
-                return ids;
-            }
-        }
-    }
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    use base64ct::{Base64UrlUnpadded, Encoding};
-    Base64UrlUnpadded::encode_string(bytes)
 }
 
 /// Finishes adding a security key.

@@ -177,7 +177,7 @@ pub(crate) async fn passkey_challenge_nodes(
     flow: &mut Flow,
     identifier: Option<&str>,
 ) -> Result<()> {
-    let Some((rp, party)) = facts.webauthn() else {
+    let Some((rp, _)) = facts.webauthn() else {
         return Ok(());
     };
     let Some(identifier) = identifier else {
@@ -200,7 +200,7 @@ pub(crate) async fn passkey_challenge_nodes(
     let keys = identity.as_ref().map(passkeys);
     let account = identity.as_ref().zip(keys.as_ref()).map(|(i, k)| (i.id, k));
     let (options, ceremony) =
-        webauthn::start_passkey_login(rp, &party.id, facts.keyring(), &normalized, account)?;
+        webauthn::start_passkey_login(rp, facts.keyring(), &normalized, account)?;
     flow.internal.passkey = ceremony.to_value();
     challenge_nodes(flow, options);
     flow.ui.messages.push(text::prepare_device());

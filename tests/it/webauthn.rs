@@ -22,6 +22,7 @@ use webauthn_rs::prelude::{
     CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential,
     RequestChallengeResponse, Url,
 };
+use webauthn_rs_proto::AuthenticatorTransport;
 
 use crate::common::{
     Backend, PASSWORD, TestEnv, all_message_ids, api_login_flow, api_registration_flow,
@@ -392,32 +393,8 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
         "passkey_challenge"
     )));
 
-    // An unknown identifier gets a believable challenge, the same credential ids each time.
-    let unknown = async || {
-        let flow = passkey_challenge(&env, "nobody@example.com").await;
-        allowed_ids(&flow, "passkey_challenge")
-    };
-    let first = unknown().await;
-    assert!(!first.is_empty());
-    assert_eq!(first, unknown().await);
-    // Shaped like a real challenge, field for field.
-    let shape = |flow: &Flow| {
-        let v: Value = serde_json::from_str(&node_str(flow, "passkey_challenge")).unwrap();
-        let keys = |o: &Value| {
-            let mut k: Vec<String> = o.as_object().unwrap().keys().cloned().collect();
-            k.sort();
-            k
-        };
-        (
-            keys(&v),
-            keys(&v["publicKey"]),
-            keys(&v["publicKey"]["allowCredentials"][0]),
-        )
-    };
-    assert_eq!(
-        shape(&challenged),
-        shape(&passkey_challenge(&env, "nobody@example.com").await)
-    );
+    // An unknown identifier's challenge: see
+    // `unknown_passkey_identifiers_get_a_challenge_like_a_real_one`.
 
     // The only passkey of an account without a password cannot be removed.
     let req = with_session(&login.token);
@@ -711,3 +688,81 @@ on_every_backend!(
     completed_flows_hold_no_ceremony,
     passkey_added_in_settings_signs_in,
 );
+
+/// The passkey challenge JSON of `flow` exactly as sent, with its random parts — the
+/// challenge and each allowed credential id — replaced by placeholders of the same
+/// length, the rest byte for byte.
+fn challenge_template(flow: &Flow) -> String {
+    let raw = node_str(flow, "passkey_challenge");
+    let options = request_options(flow, "passkey_challenge");
+    let b64 = |bytes: &[u8]| {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        Base64UrlUnpadded::encode_string(bytes)
+    };
+    let mut template = raw.clone();
+    let mut random = vec![b64(&options.public_key.challenge)];
+    random.extend(
+        options
+            .public_key
+            .allow_credentials
+            .iter()
+            .map(|c| b64(&c.id)),
+    );
+    for (i, part) in random.iter().enumerate() {
+        let quoted = format!("\"{part}\"");
+        assert_eq!(template.matches(&quoted).count(), 1, "{raw}");
+        let filler = char::from(b'A' + u8::try_from(i).unwrap());
+        let placeholder = format!("\"{}\"", filler.to_string().repeat(part.len()));
+        template = template.replace(&quoted, &placeholder);
+    }
+    template
+}
+
+/// What a login form shows, node by node (group, type, name), without values.
+fn node_shape(flow: &Flow) -> Vec<String> {
+    flow.ui
+        .nodes
+        .iter()
+        .map(|n| format!("{:?}/{:?}/{:?}", n.group, n.node_type, n.name()))
+        .collect()
+}
+
+/// A passkey challenge for an unknown identifier is byte for byte the challenge of an
+/// account with one passkey, but for its random parts, with ids of the same length, and
+/// the same for every probe of that identifier.
+async fn unknown_passkey_identifiers_get_a_challenge_like_a_real_one(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    // A platform passkey, with the transports a browser reports for one.
+    let flow = api_registration_flow(&env).await;
+    let mut answer = create_passkey(&mut SoftPasskey::new(true), &flow);
+    answer.response.transports = Some(vec![
+        AuthenticatorTransport::Internal,
+        AuthenticatorTransport::Hybrid,
+    ]);
+    let sign_up = RegistrationSubmission::Passkey {
+        traits: json!({ "email": "real@example.com" }),
+        response: posted(&answer),
+    };
+    submit_registration(&env, flow.id, sign_up, &FlowRequest::api())
+        .await
+        .unwrap();
+    let real = passkey_challenge(&env, "real@example.com").await;
+    let fake = passkey_challenge(&env, "fake@example.com").await;
+    assert_eq!(challenge_template(&real), challenge_template(&fake));
+    assert_eq!(node_shape(&real), node_shape(&fake));
+    assert_eq!(all_message_ids(&real), all_message_ids(&fake));
+    // The same credential ids on every probe of the unknown identifier; other ones for
+    // another identifier.
+    let again = passkey_challenge(&env, "fake@example.com").await;
+    assert_eq!(
+        allowed_ids(&fake, "passkey_challenge"),
+        allowed_ids(&again, "passkey_challenge")
+    );
+    let other = passkey_challenge(&env, "other@example.com").await;
+    assert_ne!(
+        allowed_ids(&fake, "passkey_challenge"),
+        allowed_ids(&other, "passkey_challenge")
+    );
+}
+
+on_every_backend!(unknown_passkey_identifiers_get_a_challenge_like_a_real_one);
