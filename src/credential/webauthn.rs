@@ -360,7 +360,7 @@ fn fake_passkey_login(
     let id = keyring.mac(MacPurpose::FakeWebauthnCredential, &[identifier.as_bytes()]);
     options.public_key.allow_credentials = vec![AllowCredentials {
         type_: "public-key".into(),
-        id: id.to_vec().into(),
+        id: id.to_vec(),
         transports: Some(FAKE_TRANSPORTS.to_vec()),
     }];
     Ok(options)
