@@ -73,7 +73,8 @@ async function inForm(page, heading, selector) {
   return element;
 }
 
-// Signs out from the dashboard.
+// Signs out from the dashboard (or the second-factor step it sends a session to that
+// has not used its second factor).
 async function signOutFromDashboard(page) {
   await page.goto(`${publicUrl}/ui/dashboard`, { waitUntil: "load" });
   await signOut(page);
@@ -116,14 +117,8 @@ try {
     await navigate(page, problems, async () =>
       (await inForm(page, "Password", 'button[name="method"][value="password"]')).click(),
     );
-    assert.match(page.url(), /\/ui\/dashboard$/, page.url());
-    text = await bodyText(page);
-    assert.ok(text.includes("aal1"), text);
-    await navigate(page, problems, () =>
-      page.evaluate(() =>
-        [...document.querySelectorAll("a")].find((a) => a.textContent.includes("second factor")).click(),
-      ),
-    );
+    // The dashboard refuses a password-only session of an account with a second factor
+    // (whoami's default): the UI goes on to the second factor.
     assert.match(page.url(), /\/ui\/login\?flow=/, page.url());
     // The only method left to offer: one form, no headings.
     await navigate(page, problems, () => page.click('button[name="webauthn_login_trigger"]'));

@@ -167,12 +167,22 @@ impl Ui {
             _ => "Verify your email address",
         };
         let links = match kind {
-            "login" => {
-                "<a href=\"/ui/registration\">Create an account</a><a href=\"/ui/recovery\">Forgot your password?</a>"
+            // A session that must use its second factor may also give up and sign out.
+            "login" if flow["requested_aal"] == "aal2" => {
+                let (_, logout) = self
+                    .call(req, Method::GET, "/self-service/logout/browser", None)
+                    .await;
+                format!(
+                    "<a href=\"{}\">Sign out</a>",
+                    esc(logout["logout_url"].as_str().unwrap_or("/ui/login"))
+                )
             }
-            "registration" => "<a href=\"/ui/login\">Already have an account? Sign in</a>",
-            "settings" => "<a href=\"/ui/dashboard\">Back to your dashboard</a>",
-            _ => "<a href=\"/ui/login\">Back to sign in</a>",
+            "login" => {
+                "<a href=\"/ui/registration\">Create an account</a><a href=\"/ui/recovery\">Forgot your password?</a>".to_owned()
+            }
+            "registration" => "<a href=\"/ui/login\">Already have an account? Sign in</a>".to_owned(),
+            "settings" => "<a href=\"/ui/dashboard\">Back to your dashboard</a>".to_owned(),
+            _ => "<a href=\"/ui/login\">Back to sign in</a>".to_owned(),
         };
         let done = matches!(flow["state"].as_str(), Some("passed_challenge"));
         let forms = if done {
