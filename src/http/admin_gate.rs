@@ -139,7 +139,10 @@ fn browser_page(req: &Request) -> Option<Response> {
             .ok()
             .and_then(|o| o.split_once("://"))
             .map(|(_, authority)| authority)
-            .zip(header_str(req, header::HOST))
+            // HTTP/2 names the authority in the URI instead of `Host`.
+            .zip(
+                header_str(req, header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str())),
+            )
             .is_some_and(|(authority, host)| authority.eq_ignore_ascii_case(host));
         if !own {
             return Some(cross_site("its Origin is not the admin API's own"));
