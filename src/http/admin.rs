@@ -2,8 +2,8 @@
 //! imported hash —, get, update, JSON Patch, delete), an identity's sessions, sessions by id
 //! (get, extend, revoke), recovery codes, and the courier's messages.
 //!
-//! It trusts its caller completely: mount it on its own listener, reachable only from
-//! your network.
+//! Mount it on its own listener. Before any route runs, `admin_gate` refuses browser
+//! pages, callers [`AdminAuth`] does not accept, and bodies that are not JSON.
 
 // Handlers return a ready `Response` on their error path; it is built once per request.
 #![allow(clippy::result_large_err)]
@@ -13,6 +13,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::admin_gate::{self, AdminAuth};
 use super::request::{Incoming, parse_id};
 use super::response::{empty, error, from_body_error, from_error, json};
 use super::{HttpConfig, Request, Response};
@@ -28,12 +29,26 @@ use crate::store::PageRequest;
 pub struct AdminApi {
     identa: Identa,
     config: HttpConfig,
+    auth: AdminAuth,
 }
 
 impl AdminApi {
-    /// The admin API of `identa`.
+    /// The admin API of `identa`, answering only this machine ([`AdminAuth::LoopbackOnly`]);
+    /// see [`AdminApi::with_auth`].
     pub fn new(identa: Identa, config: HttpConfig) -> Self {
-        Self { identa, config }
+        Self {
+            identa,
+            config,
+            auth: AdminAuth::LoopbackOnly,
+        }
+    }
+
+    /// Who may call it: [`AdminAuth::Tokens`] to require a bearer token (and answer
+    /// other machines).
+    #[must_use]
+    pub fn with_auth(mut self, auth: AdminAuth) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// Answers one request.
@@ -42,6 +57,12 @@ impl AdminApi {
         let path = inc.path().to_owned();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let method = req.method().clone();
+        // Health probes (load balancers, orchestrators) carry no token.
+        let health =
+            method == Method::GET && matches!(segments.as_slice(), ["health", "alive" | "ready"]);
+        if let Some(refusal) = admin_gate::check(&req, &self.auth, health) {
+            return refusal;
+        }
         let result = match (method, segments.as_slice()) {
             (Method::GET, ["health", "alive" | "ready"]) => {
                 Ok(json(StatusCode::OK, &json!({ "status": "ok" })))

@@ -12,9 +12,11 @@
 //! - [`response`]: Kratos's JSON shapes, the error table (`ErrorKind` → status), cookies.
 //! - `router`: the public routes; `flows`, `sessions`: what they do; `respond`: every
 //!   flow outcome turned into a Kratos response.
-//! - `admin`: the admin routes. `script`: the WebAuthn browser script.
+//! - `admin`: the admin routes; `admin_gate`: who may call them ([`AdminAuth`]) and the
+//!   checks every admin request passes first. `script`: the WebAuthn browser script.
 
 mod admin;
+mod admin_gate;
 mod flows;
 pub mod request;
 mod respond;
@@ -28,6 +30,7 @@ use std::net::IpAddr;
 use bytes::Bytes;
 
 pub use admin::AdminApi;
+pub use admin_gate::{AdminAuth, AdminToken, AdminTokenError, MIN_ADMIN_TOKEN_BYTES};
 pub use router::PublicApi;
 pub use script::{WEBAUTHN_SCRIPT_PATH, webauthn_script};
 

@@ -4,6 +4,8 @@
 //! `cargo test --all-features -- --ignored`, where a missing tool fails them by name
 //! (see `common::needs`).
 
+#[cfg(feature = "http")]
+mod admin;
 mod common;
 mod courier;
 mod flow_guards;

@@ -5,10 +5,11 @@
 //! |---|---|
 //! | `IDENTA_DATABASE_URL` | `sqlite://identa.db?mode=rwc` (a file in the working directory); a `postgres://` URL switches the engine |
 //! | `IDENTA_PUBLIC_ADDR` / `IDENTA_ADMIN_ADDR` | `127.0.0.1:4433` / `127.0.0.1:4434` |
+//! | `IDENTA_ADMIN_TOKEN` | none: the admin API answers this machine only, and the host refuses to start with a non-loopback `IDENTA_ADMIN_ADDR`; else the bearer tokens it accepts (comma-separated for rotation, each at least 32 bytes; never printed) |
 //! | `IDENTA_PUBLIC_URL` | `http://localhost:<port>` on a loopback address (WebAuthn needs a domain), else `http://<public addr>` |
 //! | `IDENTA_UI_URL` | `<public url>/ui` |
 //! | `IDENTA_SMTP_URL`, `IDENTA_SMTP_FROM` | none: the logging mailer |
-//! | `IDENTA_SECRETS_COOKIE`, `IDENTA_SECRETS_CIPHER` | development secrets generated into `IDENTA_SECRETS_FILE` (`identa-secrets.json`, mode 0600) with a warning; never printed (comma-separated lists; first signs/encrypts) |
+//! | `IDENTA_SECRETS_COOKIE`, `IDENTA_SECRETS_CIPHER` | development secrets generated into `IDENTA_SECRETS_FILE` (`identa-secrets.json`, mode 0600) with a warning; never printed (comma-separated lists; first signs/encrypts). Set both or neither; a secrets file others may read is refused |
 //! | `IDENTA_SCHEMA` | the built-in schema: `email` (identifier, verification, recovery) and `name` |
 //! | `IDENTA_ALLOWED_RETURN_URLS` | none (comma-separated) |
 //! | `IDENTA_WEBAUTHN_RP_ID` | the public URL's domain; `localhost` when it is an IP address (security keys and passkeys need a domain) |
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use identa::courier::{LoggingMailer, Mailer};
 use identa::credential::password::PasswordConfig;
 use identa::credential::webauthn::RelyingParty;
-use identa::http::HttpConfig;
+use identa::http::{AdminAuth, AdminToken, HttpConfig};
 use identa::identity::SchemaRegistry;
 use identa::store::SeaOrmStore;
 use identa::{Config, Identa, Secret, Secrets};
@@ -30,8 +31,8 @@ use serde_json::{Value, json};
 
 use crate::BoxError;
 
-/// Everything the host needs to start.
-#[derive(Debug, Clone)]
+/// Everything the host needs to start. Its `Debug` leaves out secrets and tokens.
+#[derive(Clone)]
 pub struct HostConfig {
     /// The store URL.
     pub database_url: String,
@@ -39,6 +40,10 @@ pub struct HostConfig {
     pub public_addr: SocketAddr,
     /// Where the admin API listens.
     pub admin_addr: SocketAddr,
+    /// The bearer tokens the admin API accepts (`IDENTA_ADMIN_TOKEN`); none: it answers
+    /// loopback clients only, and [`HostConfig::build`] refuses a non-loopback
+    /// `admin_addr`.
+    pub admin_tokens: Vec<AdminToken>,
     /// The public API's URL as browsers see it.
     pub public_url: Option<String>,
     /// The UI's base URL.
@@ -73,6 +78,7 @@ impl Default for HostConfig {
             database_url: "sqlite://identa.db?mode=rwc".into(),
             public_addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 4434)),
+            admin_tokens: Vec::new(),
             public_url: None,
             ui_url: None,
             smtp_url: None,
@@ -86,6 +92,31 @@ impl Default for HostConfig {
             webauthn_rp_id: None,
             webauthn_origins: Vec::new(),
         }
+    }
+}
+
+impl std::fmt::Debug for HostConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |list: usize| format!("<{list} redacted>");
+        f.debug_struct("HostConfig")
+            .field("database_url", &self.database_url)
+            .field("public_addr", &self.public_addr)
+            .field("admin_addr", &self.admin_addr)
+            .field("admin_tokens", &redacted(self.admin_tokens.len()))
+            .field("public_url", &self.public_url)
+            .field("ui_url", &self.ui_url)
+            .field("smtp_from", &self.smtp_from)
+            .field("cookie_secrets", &redacted(self.cookie_secrets.len()))
+            .field("cipher_secrets", &redacted(self.cipher_secrets.len()))
+            .field("schema", &self.schema)
+            .field("allowed_return_urls", &self.allowed_return_urls)
+            .field("secrets_file", &self.secrets_file)
+            .field("webauthn_rp_id", &self.webauthn_rp_id)
+            .field("webauthn_origins", &self.webauthn_origins)
+            // An SMTP URL may carry a password.
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password)
+            .finish_non_exhaustive()
     }
 }
 
@@ -180,6 +211,13 @@ impl HostConfig {
             "database_url" => self.database_url = value.to_owned(),
             "public_addr" => self.public_addr = addr(value)?,
             "admin_addr" => self.admin_addr = addr(value)?,
+            "admin_token" => {
+                self.admin_tokens = list(value)
+                    .iter()
+                    .map(|t| AdminToken::new(t))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("IDENTA_ADMIN_TOKEN (admin_token): {e}"))?
+            }
             "public_url" => self.public_url = Some(value.to_owned()),
             "ui_url" => self.ui_url = Some(value.to_owned()),
             "smtp_url" => self.smtp_url = Some(value.to_owned()).filter(|v| !v.is_empty()),
@@ -213,11 +251,29 @@ impl HostConfig {
     /// (created on first use) or, without a file, random ones for this run. The secrets
     /// themselves are never printed.
     fn resolve_secrets(&self) -> Result<Secrets, BoxError> {
-        if !self.cookie_secrets.is_empty() && !self.cipher_secrets.is_empty() {
-            return Ok(Secrets {
-                cookie: Self::secrets(&self.cookie_secrets, "cookie")?,
-                cipher: Self::secrets(&self.cipher_secrets, "cipher")?,
-            });
+        match (
+            self.cookie_secrets.is_empty(),
+            self.cipher_secrets.is_empty(),
+        ) {
+            (false, false) => {
+                return Ok(Secrets {
+                    cookie: Self::secrets(&self.cookie_secrets, "cookie")?,
+                    cipher: Self::secrets(&self.cipher_secrets, "cipher")?,
+                });
+            }
+            (false, true) => {
+                return Err(one_secret_missing(
+                    "IDENTA_SECRETS_CIPHER",
+                    "IDENTA_SECRETS_COOKIE",
+                ));
+            }
+            (true, false) => {
+                return Err(one_secret_missing(
+                    "IDENTA_SECRETS_COOKIE",
+                    "IDENTA_SECRETS_CIPHER",
+                ));
+            }
+            (true, true) => {}
         }
         let Some(path) = &self.secrets_file else {
             tracing::warn!(
@@ -227,6 +283,7 @@ impl HostConfig {
         };
         let (cookie, cipher) = match std::fs::read_to_string(path) {
             Ok(text) => {
+                refuse_if_others_may_read(path)?;
                 let doc: Value = serde_json::from_str(&text).map_err(|e| {
                     format!(
                         "{}: not the secrets file identa wrote ({e})",
@@ -297,8 +354,32 @@ impl HostConfig {
         })
     }
 
-    /// The engine, the HTTP settings and the mailer this configuration describes.
+    /// Who may call the admin API: bearer tokens when configured, else this machine only.
+    pub fn admin_auth(&self) -> AdminAuth {
+        if self.admin_tokens.is_empty() {
+            AdminAuth::LoopbackOnly
+        } else {
+            AdminAuth::Tokens(self.admin_tokens.clone())
+        }
+    }
+
+    /// Refuses an admin API other machines can reach without a token.
+    fn check_admin_exposure(&self) -> Result<(), BoxError> {
+        if self.admin_tokens.is_empty() && !self.admin_addr.ip().is_loopback() {
+            return Err(format!(
+                "the admin API would listen on {} (IDENTA_ADMIN_ADDR), which other machines can reach, without a token: set IDENTA_ADMIN_TOKEN (e.g. `openssl rand -hex 32`; comma-separated to rotate) or bind IDENTA_ADMIN_ADDR to 127.0.0.1",
+                self.admin_addr
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The engine, the HTTP settings and the mailer this configuration describes. Refuses
+    /// an admin API on a non-loopback address without `admin_tokens`, only one of the two
+    /// secret lists, and a development secrets file others may read.
     pub async fn build(&self) -> Result<(Identa, HttpConfig, Arc<dyn Mailer>), BoxError> {
+        self.check_admin_exposure()?;
         let mut schemas = SchemaRegistry::new();
         match &self.schema {
             Some(path) => schemas.add_file("default", path)?,
@@ -346,6 +427,38 @@ impl HostConfig {
 /// 32 random bytes from the operating system's CSPRNG.
 fn rand_bytes() -> [u8; 32] {
     rand::random()
+}
+
+fn one_secret_missing(missing: &str, set: &str) -> BoxError {
+    format!(
+        "{set} is set but {missing} is not: set both (cookie secrets sign, cipher secrets encrypt; each at least 32 bytes), or neither for development secrets"
+    )
+    .into()
+}
+
+/// Refuses a secrets file its group or others may read or write: anyone who reads it can
+/// forge CSRF tokens and codes and decrypt what is stored.
+fn refuse_if_others_may_read(path: &std::path::Path) -> Result<(), BoxError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{}: the secrets file is open to other users (mode {:o}); run `chmod 600 {}` and start again",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            )
+            .into());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Writes `text` to a new file only its owner can read.
@@ -464,5 +577,99 @@ mod tests {
         };
         assert!(short.resolve_secrets().is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    const TOKEN: &str = "host-admin-token-0123456789abcdef0123456789";
+
+    #[test]
+    fn admin_tokens_come_from_the_environment_and_are_never_shown() {
+        let config = HostConfig::from_sources(vars(&[
+            ("IDENTA_ADMIN_TOKEN", &format!("{TOKEN}, {TOKEN}-next")),
+            ("IDENTA_SECRETS_COOKIE", &"c".repeat(32)),
+            ("IDENTA_SECRETS_CIPHER", &"d".repeat(32)),
+            ("IDENTA_SMTP_URL", "smtps://user:mail-password@mail.example"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.admin_tokens.len(),
+            2,
+            "comma-separated, for rotation"
+        );
+        assert!(matches!(config.admin_auth(), AdminAuth::Tokens(t) if t.len() == 2));
+        let shown = format!("{config:?}");
+        for secret in [TOKEN, "cccc", "dddd", "mail-password"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        let err = HostConfig::from_sources(vars(&[("IDENTA_ADMIN_TOKEN", "short")])).unwrap_err();
+        assert!(err.to_string().contains("IDENTA_ADMIN_TOKEN"), "{err}");
+        assert!(err.to_string().contains("openssl rand -hex 32"), "{err}");
+        assert!(!err.to_string().contains("short\""), "{err}");
+        assert_eq!(HostConfig::default().admin_auth(), AdminAuth::LoopbackOnly);
+    }
+
+    #[tokio::test]
+    async fn an_admin_api_other_machines_reach_needs_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let exposed = HostConfig {
+            admin_addr: "0.0.0.0:4434".parse().unwrap(),
+            database_url: "sqlite::memory:".into(),
+            secrets_file: Some(dir.path().join("secrets.json")),
+            ..HostConfig::default()
+        };
+        let Err(err) = exposed.build().await else {
+            panic!("an exposed admin API without a token started");
+        };
+        let err = err.to_string();
+        assert!(err.contains("IDENTA_ADMIN_TOKEN"), "{err}");
+        assert!(err.contains("0.0.0.0:4434"), "{err}");
+        let with_token = HostConfig {
+            admin_tokens: vec![AdminToken::new(TOKEN).unwrap()],
+            ..exposed.clone()
+        };
+        with_token.build().await.unwrap();
+        let loopback = HostConfig {
+            admin_addr: "127.0.0.1:4434".parse().unwrap(),
+            ..exposed
+        };
+        loopback.build().await.unwrap();
+    }
+
+    #[test]
+    fn secrets_come_in_pairs() {
+        let only_cookie = HostConfig {
+            cookie_secrets: vec!["c".repeat(32)],
+            secrets_file: None,
+            ..HostConfig::default()
+        };
+        let err = only_cookie.resolve_secrets().unwrap_err().to_string();
+        assert!(err.contains("IDENTA_SECRETS_CIPHER is not"), "{err}");
+        let only_cipher = HostConfig {
+            cipher_secrets: vec!["d".repeat(32)],
+            secrets_file: None,
+            ..HostConfig::default()
+        };
+        let err = only_cipher.resolve_secrets().unwrap_err().to_string();
+        assert!(err.contains("IDENTA_SECRETS_COOKIE is not"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secrets_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identa-secrets.json");
+        let config = HostConfig {
+            secrets_file: Some(path.clone()),
+            ..HostConfig::default()
+        };
+        let first = config.resolve_secrets().unwrap();
+        for mode in [0o640, 0o604, 0o660, 0o644] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = config.resolve_secrets().unwrap_err().to_string();
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains("chmod 600"), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(config.resolve_secrets().unwrap(), first);
     }
 }

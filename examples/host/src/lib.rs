@@ -71,7 +71,9 @@ impl Host {
             })
         };
         let public = Arc::new(PublicApi::new(identa.clone(), http_config.clone()));
-        let admin = Arc::new(AdminApi::new(identa.clone(), http_config.clone()));
+        let admin = Arc::new(
+            AdminApi::new(identa.clone(), http_config.clone()).with_auth(config.admin_auth()),
+        );
         Ok(Self {
             ui: Ui::new(public.clone()),
             identa,

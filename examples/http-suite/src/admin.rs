@@ -1,10 +1,15 @@
-//! The admin API: identities, imported hashes, sessions, recovery codes, the courier.
+//! The admin API: identities, imported hashes, sessions, recovery codes, the courier; and
+//! what keeps it for servers: browser pages and forms refused, bearer tokens.
 
+use std::future::Future;
+
+use identa::http::AdminToken;
+use identa_host::{BoxError, HostConfig, Running};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::Host;
 use crate::support::{PASSWORD, api_login, api_register, app, send, whoami};
+use crate::{Host, try_start_example_host};
 
 /// Creates an identity through the admin API with an imported password hash.
 async fn import_with_hash(host: &Host, email: &str, hashed_password: &str) -> (StatusCode, Value) {
@@ -193,4 +198,113 @@ pub async fn admin_identities(host: &Host) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = send(c.get(&identity)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Whether the admin API knows an identity with this email.
+async fn admin_knows(host: &Host, email: &str) -> bool {
+    let (status, found) = send(app().get(format!(
+        "{}/admin/identities?credentials_identifier={email}",
+        host.admin
+    )))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    !found.as_array().unwrap().is_empty()
+}
+
+/// Admin: a page a user opens cannot create identities or read the outbox through the
+/// admin API (its `Origin` / `Sec-Fetch-Site` give it away, and a form is not JSON).
+pub async fn admin_refuses_browser_pages(host: &Host) {
+    let c = app();
+    let identities = format!("{}/admin/identities", host.admin);
+    let (status, refused) = send(
+        c.post(&identities)
+            .header("origin", "https://evil.example")
+            .json(&json!({ "traits": { "email": "page@example.com" } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["id"], "cross_site_request");
+    let (status, refused) = send(
+        c.post(&identities)
+            .header("sec-fetch-site", "cross-site")
+            .form(&[("traits.email", "form@example.com")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, refused) = send(
+        c.post(&identities)
+            .form(&[("traits.email", "form@example.com")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{refused}");
+    assert_eq!(refused["error"]["id"], "unsupported_media_type");
+    assert!(
+        !admin_knows(host, "page@example.com").await,
+        "nothing created"
+    );
+    assert!(
+        !admin_knows(host, "form@example.com").await,
+        "nothing created"
+    );
+
+    api_register(host, "outbox@example.com").await;
+    let messages = format!("{}/admin/courier/messages", host.admin);
+    let (status, refused) = send(c.get(&messages).header("sec-fetch-site", "cross-site")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(!refused.to_string().contains("outbox@example.com"));
+    let (status, listed) = send(c.get(&messages)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(listed.to_string().contains("outbox@example.com"));
+}
+
+const TOKEN: &str = "suite-admin-token-0123456789abcdef0123456789";
+const NEXT_TOKEN: &str = "suite-admin-token-next-0123456789abcdef01234";
+
+/// Admin: with `admin_tokens` the host's admin API wants `Authorization: Bearer` with one
+/// of them (two while rotating); without a token, the host refuses to start with the admin
+/// API on a non-loopback address.
+pub async fn admin_tokens<Fut>(start: impl Fn(HostConfig) -> Fut)
+where
+    Fut: Future<Output = Result<Running, BoxError>>,
+{
+    let host = try_start_example_host(&start, |config| {
+        config.admin_tokens = vec![
+            AdminToken::new(TOKEN).unwrap(),
+            AdminToken::new(NEXT_TOKEN).unwrap(),
+        ];
+    })
+    .await
+    .expect("the host starts with admin tokens");
+    let c = app();
+    let identities = format!("{}/admin/identities", host.admin);
+    let res = c.get(&identities).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    let (status, refused) = send(
+        c.post(&identities)
+            .bearer_auth(format!("{TOKEN}-wrong"))
+            .json(&json!({ "traits": { "email": "nobody@example.com" } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["error"]["id"], "unauthorized");
+    for token in [TOKEN, NEXT_TOKEN] {
+        let (status, listed) = send(c.get(&identities).bearer_auth(token)).await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        assert_eq!(listed, json!([]), "the wrong token created nothing");
+    }
+    drop(host);
+
+    let Err(err) = try_start_example_host(&start, |config| {
+        config.admin_addr = "0.0.0.0:0".parse().unwrap();
+    })
+    .await
+    else {
+        panic!("the host started with its admin API on 0.0.0.0 and no token");
+    };
+    assert!(err.to_string().contains("IDENTA_ADMIN_TOKEN"), "{err}");
 }

@@ -28,17 +28,32 @@ pub async fn start_example_host<Fut>(start: impl FnOnce(HostConfig) -> Fut) -> H
 where
     Fut: Future<Output = Result<Running, BoxError>>,
 {
+    try_start_example_host(start, |_| {})
+        .await
+        .expect("the host starts")
+}
+
+/// [`start_example_host`] with `adjust` applied to the configuration first; the host's
+/// start-up error, if it refuses to start.
+pub async fn try_start_example_host<Fut>(
+    start: impl FnOnce(HostConfig) -> Fut,
+    adjust: impl FnOnce(&mut HostConfig),
+) -> Result<Host, BoxError>
+where
+    Fut: Future<Output = Result<Running, BoxError>>,
+{
     let dir = tempfile::tempdir().expect("a temporary directory");
     let any_port = "127.0.0.1:0".parse().unwrap();
-    let config = HostConfig {
+    let mut config = HostConfig {
         public_addr: any_port,
         admin_addr: any_port,
         ..test_config(dir.path())
     };
-    let running = start(config).await.expect("the host starts");
-    Host {
+    adjust(&mut config);
+    let running = start(config).await?;
+    Ok(Host {
         public: format!("http://localhost:{}", running.public_addr.port()),
         admin: format!("http://{}", running.admin_addr),
         guard: Box::new((running, dir)),
-    }
+    })
 }

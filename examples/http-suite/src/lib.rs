@@ -11,7 +11,10 @@
 //! ```
 //!
 //! where `start_for_tests()` is any `async fn() -> identa_http_suite::Host`;
-//! [`start_example_host`] starts a host built on `identa-host` for a test.
+//! [`start_example_host`] starts a host built on `identa-host` for a test. A host built on
+//! `identa-host` also names its framework's `start` (`http_suite!(start_for_tests,
+//! identa_axum::start)`), and the cases that start hosts of their own configuration
+//! (admin tokens, refused start-ups) run too.
 //!
 //! Cases that need something beyond Rust (Node and npm packages, Chromium, `oathtool`) are
 //! `#[ignore]`d, with what they need and how to install it as the reason; `cargo test --
@@ -34,11 +37,11 @@ mod webauthn;
 
 use std::any::Any;
 
-pub use admin::admin_identities;
+pub use admin::{admin_identities, admin_refuses_browser_pages, admin_tokens};
 pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
 pub use health::health_schemas_and_separate_admin;
-pub use hosts::{start_example_host, test_config};
+pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
 pub use sdk::kratos_sdk_roundtrip;
 pub use second_factors::{second_factors, totp_from_oathtool};
@@ -63,6 +66,10 @@ pub struct Host {
 /// unless asked for (`cargo test -- --ignored`).
 #[macro_export]
 macro_rules! http_suite {
+    ($start:path, $framework:path) => {
+        $crate::http_suite!($start);
+        $crate::http_suite!(@configured $framework; admin_tokens);
+    };
     ($start:path) => {
         $crate::http_suite!(@cases $start;
             health_schemas_and_separate_admin,
@@ -70,6 +77,7 @@ macro_rules! http_suite {
             browser_flows,
             return_to_and_bad_input,
             admin_identities,
+            admin_refuses_browser_pages,
             settings_and_sessions,
             ui_pages,
             ui_home,
@@ -86,6 +94,14 @@ macro_rules! http_suite {
             #[ignore = "needs oathtool: apt-get install oathtool; run with `cargo test -- --ignored`"]
             totp_from_oathtool,
         );
+    };
+    (@configured $framework:path; $($case:ident),* $(,)?) => {
+        $(
+            #[$crate::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::$case($framework).await;
+            }
+        )*
     };
     (@cases $start:path; $($(#[$attr:meta])* $case:ident),* $(,)?) => {
         $(

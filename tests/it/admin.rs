@@ -1,0 +1,306 @@
+//! The admin API is for servers, not browsers: requests a web page can make (cross-site
+//! marks, forms, untyped bodies) are refused before any route runs, and with tokens
+//! configured only a caller presenting one gets in.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use http::StatusCode;
+use identa::http::{AdminApi, AdminAuth, AdminToken, ClientIp, HttpConfig};
+use identa::store::PageRequest;
+use serde_json::{Value, json};
+
+use crate::common::{TestEnv, register};
+use crate::on_every_backend;
+
+/// The admin API's own address, as a server calling it names it in `Host`.
+const ADMIN_HOST: &str = "127.0.0.1:4434";
+
+const TOKEN_OLD: &str = "old-admin-token-0123456789abcdef0123456789";
+const TOKEN_NEW: &str = "new-admin-token-0123456789abcdef0123456789";
+
+fn admin(env: &TestEnv) -> AdminApi {
+    AdminApi::new(env.identa.clone(), HttpConfig::default())
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> http::Request<Bytes> {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", ADMIN_HOST);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.body(Bytes::from(body.to_owned())).unwrap()
+}
+
+/// A JSON POST creating `email`, with `headers` added.
+fn create(email: &str, headers: &[(&str, &str)]) -> http::Request<Bytes> {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    let body = json!({ "traits": { "email": email } }).to_string();
+    request("POST", "/admin/identities", &all, &body)
+}
+
+async fn answer(api: &AdminApi, req: http::Request<Bytes>) -> (StatusCode, Value) {
+    let res = api.handle(req).await;
+    let body = serde_json::from_slice(res.body()).unwrap_or(Value::Null);
+    (res.status(), body)
+}
+
+fn error_id(body: &Value) -> &str {
+    body["error"]["id"].as_str().unwrap_or_default()
+}
+
+async fn identity_count(env: &TestEnv) -> usize {
+    env.identa
+        .list_identities(PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+async fn a_web_page_cannot_create_identities(env: TestEnv) {
+    let api = admin(&env);
+    // A page's fetch of JSON carries its Origin and Sec-Fetch-Site.
+    for headers in [
+        vec![("origin", "https://evil.example")],
+        vec![("origin", "null")],
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("sec-fetch-site", "same-site")],
+        // DNS rebinding: the page's own origin now points at the admin API.
+        vec![("sec-fetch-site", "same-origin")],
+        vec![
+            ("origin", "http://localhost:4433"),
+            ("sec-fetch-site", "same-site"),
+        ],
+    ] {
+        let (status, body) = answer(&api, create("page@example.com", &headers)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}: {body}");
+        assert_eq!(error_id(&body), "cross_site_request", "{body}");
+        assert_eq!(body["error"]["code"], 403);
+    }
+    // A form post, with and without the browser's marks.
+    let form = "traits.email=form%40example.com";
+    let (status, body) = answer(
+        &api,
+        request(
+            "POST",
+            "/admin/identities",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            form,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, error_id(&body)),
+        (StatusCode::FORBIDDEN, "cross_site_request")
+    );
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/plain"),
+        None,
+    ] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| ("content-type", t))
+            .into_iter()
+            .collect();
+        let body = if content_type == Some("application/x-www-form-urlencoded") {
+            form.to_owned()
+        } else {
+            json!({ "traits": { "email": "untyped@example.com" } }).to_string()
+        };
+        let (status, answer_body) =
+            answer(&api, request("POST", "/admin/identities", &headers, &body)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}: {answer_body}"
+        );
+        assert_eq!(error_id(&answer_body), "unsupported_media_type");
+        assert!(
+            answer_body["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("Content-Type: application/json"),
+            "{answer_body}"
+        );
+    }
+    // An empty form still declares its type.
+    let (status, _) = answer(
+        &api,
+        request(
+            "POST",
+            "/admin/recovery/code",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(identity_count(&env).await, 0, "nothing was created");
+
+    // A server's JSON (a charset is fine, and so is the admin API's own origin or a typed
+    // URL's `Sec-Fetch-Site: none`) goes through.
+    let (status, body) = answer(
+        &api,
+        request(
+            "POST",
+            "/admin/identities",
+            &[("content-type", "Application/JSON; charset=utf-8")],
+            &json!({ "traits": { "email": "server@example.com" } }).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let own_origin = format!("http://{ADMIN_HOST}");
+    let (status, body) = answer(
+        &api,
+        create(
+            "own-origin@example.com",
+            &[("origin", &own_origin), ("sec-fetch-site", "none")],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Over HTTP/2 the authority is in the URI, not in `Host`.
+    let h2 = http::Request::post(format!("http://{ADMIN_HOST}/admin/identities"))
+        .version(http::Version::HTTP_2)
+        .header("content-type", "application/json")
+        .header("origin", &own_origin)
+        .body(Bytes::from(
+            json!({ "traits": { "email": "h2@example.com" } }).to_string(),
+        ))
+        .unwrap();
+    let (status, h2_body) = answer(&api, h2).await;
+    assert_eq!(status, StatusCode::CREATED, "{h2_body}");
+    assert_eq!(identity_count(&env).await, 3);
+    // Body-less requests need no content type.
+    let id = body["id"].as_str().unwrap();
+    let (status, _) = answer(
+        &api,
+        request("DELETE", &format!("/admin/identities/{id}"), &[], ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+on_every_backend!(a_web_page_cannot_create_identities);
+
+async fn a_web_page_cannot_read_the_outbox(env: TestEnv) {
+    register(&env, "mail@example.com").await;
+    let api = admin(&env);
+    let messages = "/admin/courier/messages";
+    for headers in [
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("sec-fetch-site", "same-site")],
+        vec![("origin", "https://evil.example")],
+    ] {
+        let (status, body) = answer(&api, request("GET", messages, &headers, "")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}: {body}");
+        assert_eq!(error_id(&body), "cross_site_request");
+        assert!(!body.to_string().contains("mail@example.com"));
+    }
+    // A person typing the URL (`none`) or a server (no marks) reads it.
+    for headers in [vec![("sec-fetch-site", "none")], vec![]] {
+        let (status, body) = answer(&api, request("GET", messages, &headers, "")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body[0]["recipient"], "mail@example.com");
+    }
+}
+on_every_backend!(a_web_page_cannot_read_the_outbox);
+
+async fn admin_tokens_are_required_and_rotate(env: TestEnv) {
+    let tokens = vec![
+        AdminToken::new(TOKEN_OLD).unwrap(),
+        AdminToken::new(TOKEN_NEW).unwrap(),
+    ];
+    let api = admin(&env).with_auth(AdminAuth::Tokens(tokens));
+    let list = "/admin/identities";
+    let (status, body) = answer(&api, request("GET", list, &[], "")).await;
+    assert_eq!(
+        (status, error_id(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized"),
+        "{body}"
+    );
+    let res = api.handle(request("GET", list, &[], "")).await;
+    let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    let wrong = format!("Bearer {TOKEN_OLD}x");
+    for auth in [wrong.as_str(), "Basic dXNlcjpwYXNz", "Bearer "] {
+        let res = api
+            .handle(request("GET", list, &[("authorization", auth)], ""))
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{auth}");
+        assert!(res.headers().contains_key("www-authenticate"));
+    }
+    // A wrong token creates nothing.
+    let (status, _) = answer(
+        &api,
+        create("nobody@example.com", &[("authorization", &wrong)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(identity_count(&env).await, 0);
+    // Both tokens work while they rotate; the scheme is case-insensitive.
+    for auth in [format!("Bearer {TOKEN_OLD}"), format!("bearer {TOKEN_NEW}")] {
+        let (status, body) =
+            answer(&api, request("GET", list, &[("authorization", &auth)], "")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let auth = format!("Bearer {TOKEN_NEW}");
+    let (status, _) = answer(&api, create("ok@example.com", &[("authorization", &auth)])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // A token does not let a web page in.
+    let (status, _) = answer(
+        &api,
+        create(
+            "page@example.com",
+            &[("authorization", &auth), ("sec-fetch-site", "cross-site")],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Health probes carry no token.
+    let (status, _) = answer(&api, request("GET", "/health/ready", &[], "")).await;
+    assert_eq!(status, StatusCode::OK);
+    // Tokens answer any address.
+    let mut remote = request("GET", list, &[("authorization", &auth)], "");
+    remote
+        .extensions_mut()
+        .insert(ClientIp("203.0.113.7".parse::<IpAddr>().unwrap()));
+    assert_eq!(api.handle(remote).await.status(), StatusCode::OK);
+}
+on_every_backend!(admin_tokens_are_required_and_rotate);
+
+async fn without_tokens_only_this_machine_gets_in(env: TestEnv) {
+    let api = admin(&env);
+    let from = |ip: &str| {
+        let mut req = request("GET", "/admin/identities", &[], "");
+        req.extensions_mut()
+            .insert(ClientIp(ip.parse::<IpAddr>().unwrap()));
+        req
+    };
+    let (status, body) = answer(&api, from("10.0.0.5")).await;
+    assert_eq!(
+        (status, error_id(&body)),
+        (StatusCode::FORBIDDEN, "admin_loopback_only"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("admin tokens")
+    );
+    for ip in ["127.0.0.1", "::1"] {
+        let (status, _) = answer(&api, from(ip)).await;
+        assert_eq!(status, StatusCode::OK, "{ip}");
+    }
+}
+on_every_backend!(without_tokens_only_this_machine_gets_in);
