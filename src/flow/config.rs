@@ -88,7 +88,9 @@ pub enum DuplicateRegistration {
     /// to sign up with it. Requires [`AfterRegistration::AccountOnly`] and verification on
     /// (a session or a missing verification mail would tell the two apart): building the
     /// engine fails otherwise. Only addresses a new user would have to verify are hidden:
-    /// a taken identifier that is not such an address (a username) is still refused.
+    /// a taken identifier that is not such an address (a username) is still refused. Sign-in
+    /// does not require a verified address, so signing in with the submitted password
+    /// afterwards still tells a new address from a taken one (docs/security.md).
     AnswerAsNew,
 }
 
