@@ -2,10 +2,11 @@
 //! address answers as signing up with a new one.
 
 use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::Host;
-use crate::support::{api_sign_up, app, send};
+use crate::support::{PASSWORD, api_sign_up, app, browser, node_value, send};
 
 /// A JSON value with every scalar replaced by its type's name: what a client can see of
 /// an answer besides its values.
@@ -20,8 +21,9 @@ fn shape(value: &Value) -> Value {
     }
 }
 
-/// A sign-up with a taken address gets the status and body shape a new one gets; one
-/// account remains, and its owner is mailed `registration_attempted`.
+/// A sign-up with a taken address gets the status and body shape a new one gets (a
+/// browser: the same redirect); one account remains, and its owner is mailed
+/// `registration_attempted`.
 pub async fn taken_address_looks_new(host: &Host) {
     let (new_status, new) = api_sign_up(host, "first@example.com").await;
     assert_eq!(new_status, StatusCode::OK, "{new}");
@@ -73,4 +75,58 @@ pub async fn taken_address_looks_new(host: &Host) {
         templates,
         ["registration_attempted", "verification_code_valid"]
     );
+
+    // A browser's form post: the same redirect, no session either way.
+    let new = browser_sign_up(host, "second@example.com").await;
+    let taken = browser_sign_up(host, "second@example.com").await;
+    assert_eq!(taken, new);
+    assert_eq!(new.0, StatusCode::SEE_OTHER);
+}
+
+/// Signs `email` up through a browser registration form: the status, where it redirects,
+/// and whether it set a session cookie.
+async fn browser_sign_up(host: &Host, email: &str) -> (StatusCode, String, bool) {
+    let b = browser();
+    let res = b
+        .get(format!("{}/self-service/registration/browser", host.public))
+        .send()
+        .await
+        .unwrap();
+    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let flow_id = location.rsplit("flow=").next().unwrap().to_owned();
+    let (status, flow) = send(
+        b.get(format!(
+            "{}/self-service/registration/flows?id={flow_id}",
+            host.public
+        ))
+        .header(ACCEPT, "application/json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{flow}");
+    let csrf = node_value(&flow, "csrf_token");
+    let res = b
+        .post(format!(
+            "{}/self-service/registration?flow={flow_id}",
+            host.public
+        ))
+        .form(&[
+            ("method", "password"),
+            ("traits.email", email),
+            ("password", PASSWORD),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let signed_in = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("identa_session="));
+    let to = res
+        .headers()
+        .get(LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (res.status(), to, signed_in)
 }
