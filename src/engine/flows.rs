@@ -2,7 +2,9 @@
 //! load the flow, check kind, expiry and CSRF, find the session the request presents, run
 //! the kind's state machine, then save what it decided — the flow showing what to fix, or
 //! the flow with its effects and the after hook in one transaction (or, if that is
-//! refused, the flow as it was, saying why). [`Kind`] is what differs between kinds.
+//! refused, the flow as it was, saying why — except a taken identifier under
+//! enumeration-safe registration, which is answered as new instead). [`Kind`] is what
+//! differs between kinds.
 
 use async_trait::async_trait;
 use chrono::Duration;
@@ -199,7 +201,7 @@ impl Identa {
                     CommitRefusal::Duplicate => {
                         K::instead_of_duplicate(self, &fallback, &outcome, req).await?
                     }
-                    _ => None,
+                    CommitRefusal::Hook(_) | CommitRefusal::Replayed => None,
                 };
                 match instead {
                     // Tried once: a refusal of this one is shown.
