@@ -40,15 +40,19 @@ pub enum TemplateKind {
     VerificationCodeValid,
     /// Someone asked to verify an address that belongs to no account.
     VerificationCodeInvalid,
+    /// Someone tried to sign up with an address that already has an account (sent
+    /// instead of a verification code when registration is enumeration-safe).
+    RegistrationAttempted,
 }
 
 impl TemplateKind {
     /// Every kind, for iteration.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::RecoveryCodeValid,
         Self::RecoveryCodeInvalid,
         Self::VerificationCodeValid,
         Self::VerificationCodeInvalid,
+        Self::RegistrationAttempted,
     ];
 
     /// The stable name (Kratos's template type).
@@ -58,6 +62,7 @@ impl TemplateKind {
             Self::RecoveryCodeInvalid => "recovery_code_invalid",
             Self::VerificationCodeValid => "verification_code_valid",
             Self::VerificationCodeInvalid => "verification_code_invalid",
+            Self::RegistrationAttempted => "registration_attempted",
         }
     }
 }

@@ -177,6 +177,11 @@ fn builtin(kind: TemplateKind) -> Template {
             "Hi,\n\nSomeone asked to verify this email address ({{ to }}), but no account uses it. If this was not you, ignore this email.\n",
             "<p>Hi,</p><p>Someone asked to verify this email address ({{ to }}), but no account uses it. If this was not you, ignore this email.</p>",
         ),
+        TemplateKind::RegistrationAttempted => (
+            "Someone tried to sign up with this email address",
+            "Hi,\n\nSomeone tried to create an account with this email address ({{ to }}), but it already has one, so nothing was changed. If this was you, sign in, or recover access to your account if you forgot your password. If not, ignore this email.\n",
+            "<p>Hi,</p><p>Someone tried to create an account with this email address ({{ to }}), but it already has one, so nothing was changed. If this was you, sign in, or recover access to your account if you forgot your password. If not, ignore this email.</p>",
+        ),
     };
     Template {
         subject: subject.to_owned(),

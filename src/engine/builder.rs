@@ -70,8 +70,10 @@ impl IdentaBuilder {
         self
     }
 
-    /// Builds the engine. Fails if no store or no schema was given, or if the password
-    /// parameters, secrets or WebAuthn relying party are invalid.
+    /// Builds the engine. Fails if no store or no schema was given, if the password
+    /// parameters, secrets or WebAuthn relying party are invalid, or if enumeration-safe
+    /// registration is combined with what would give it away (a session on sign-up, no
+    /// verification).
     pub fn build(self) -> Result<Identa> {
         let store = self.store.ok_or_else(|| {
             Error::InvalidInput(
@@ -84,6 +86,8 @@ impl IdentaBuilder {
                 "no identity schema registered: add one with SchemaRegistry::add".into(),
             ));
         }
+        crate::flow::check_duplicate_registration(&self.config.flows)
+            .map_err(Error::InvalidInput)?;
         let hasher = PasswordHasher::new(self.config.password.clone())?;
         let keyring = Keyring::new(&self.config.secrets)
             .map_err(|e| Error::InvalidInput(format!("secrets: {e}")))?;

@@ -2,7 +2,9 @@
 //! load the flow, check kind, expiry and CSRF, find the session the request presents, run
 //! the kind's state machine, then save what it decided — the flow showing what to fix, or
 //! the flow with its effects and the after hook in one transaction (or, if that is
-//! refused, the flow as it was, saying why). [`Kind`] is what differs between kinds.
+//! refused, the flow as it was, saying why — except a taken identifier under
+//! enumeration-safe registration, which is answered as new instead). [`Kind`] is what
+//! differs between kinds.
 
 use async_trait::async_trait;
 use chrono::Duration;
@@ -17,7 +19,8 @@ use crate::flow::registration::{Registered, RegistrationSubmission};
 use crate::flow::settings::{SettingsSaved, SettingsSubmission};
 use crate::flow::verification::VerificationStep;
 use crate::flow::{
-    Answers, CodeSubmission, Flow, FlowError, FlowKind, FlowRequest, FlowType, Step,
+    Answers, CodeSubmission, CommitRefusal, Fallback, Flow, FlowError, FlowKind, FlowRequest,
+    FlowType, Step, Transition,
 };
 use crate::flow::{check_submit, check_view};
 use crate::flow::{login, recovery, registration, settings, verification};
@@ -27,7 +30,7 @@ use crate::store::{Commit, Write};
 /// What differs between flow kinds when the engine drives a submission: the kind, what a
 /// user submits, and its state machine (whose outcome [`Answers`] the rest).
 #[async_trait]
-pub(crate) trait Kind {
+pub(crate) trait Kind: Send + Sync {
     /// Which flows this kind handles.
     const KIND: FlowKind;
     /// What a user submits.
@@ -43,6 +46,18 @@ pub(crate) trait Kind {
         req: &FlowRequest,
         current: Option<&AuthenticatedSession>,
     ) -> std::result::Result<Step<Self::Outcome>, FlowError>;
+
+    /// What to apply instead when the commit of an accepted submission found an
+    /// identifier taken meanwhile, if anything: enumeration-safe registration answers as
+    /// new. Default: nothing (the flow shows the refusal).
+    async fn instead_of_duplicate(
+        _identa: &Identa,
+        _fallback: &Fallback,
+        _outcome: &Self::Outcome,
+        _req: &FlowRequest,
+    ) -> std::result::Result<Option<Transition<Self::Outcome>>, FlowError> {
+        Ok(None)
+    }
 }
 
 /// The kinds, as [`Kind`]s.
@@ -50,7 +65,8 @@ pub(crate) mod kind {
     use super::*;
 
     macro_rules! kind {
-        ($(#[$doc:meta])* $marker:ident, $kind:expr, $submission:ty, $module:ident) => {
+        ($(#[$doc:meta])* $marker:ident, $kind:expr, $submission:ty, $module:ident
+            $(, instead_of_duplicate: $instead:path)?) => {
             $(#[$doc])*
             pub(crate) struct $marker;
 
@@ -69,13 +85,24 @@ pub(crate) mod kind {
                 ) -> std::result::Result<Step<Self::Outcome>, FlowError> {
                     $module::submit(identa, flow, submission, req, current).await
                 }
+                $(
+                async fn instead_of_duplicate(
+                    identa: &Identa,
+                    fallback: &Fallback,
+                    outcome: &Self::Outcome,
+                    req: &FlowRequest,
+                ) -> std::result::Result<Option<Transition<Self::Outcome>>, FlowError> {
+                    $instead(identa, fallback.flow(), &outcome.identity, req).await
+                }
+                )?
             }
         };
     }
 
     kind!(
         /// Registration flows.
-        Registration, FlowKind::Registration, RegistrationSubmission, registration
+        Registration, FlowKind::Registration, RegistrationSubmission, registration,
+        instead_of_duplicate: crate::flow::answer_if_taken
     );
     kind!(
         /// Login flows.
@@ -166,15 +193,53 @@ impl Identa {
             Step::Reject(flow) => return Err(self.reject_shown(flow, current.as_ref()).await),
             Step::Advance(transition) => transition,
         };
-        let mut flow = transition.flow;
-        let event = transition.outcome.after_event(flow.id);
-        match self.apply(&mut flow, &transition.effects, event).await {
-            Ok(()) => Ok(transition.outcome.answer(self, flow)),
-            Err(ApplyError::Refused(refusal)) => {
-                let shown = transition.fallback.showing(refusal);
+        let transition = match self.commit_transition(transition).await {
+            Committed::Done(answer) => return Ok(answer),
+            Committed::Failed(err) => return Err(err),
+            Committed::Refused(refusal, fallback, outcome) => {
+                let instead = match refusal {
+                    CommitRefusal::Duplicate => {
+                        K::instead_of_duplicate(self, &fallback, &outcome, req).await?
+                    }
+                    CommitRefusal::Hook(_) | CommitRefusal::Replayed => None,
+                };
+                match instead {
+                    // Tried once: a refusal of this one is shown.
+                    Some(instead) => instead,
+                    None => {
+                        let shown = fallback.showing(refusal);
+                        return Err(self.reject_shown(shown, current.as_ref()).await);
+                    }
+                }
+            }
+        };
+        match self.commit_transition(transition).await {
+            Committed::Done(answer) => Ok(answer),
+            Committed::Failed(err) => Err(err),
+            Committed::Refused(refusal, fallback, _) => {
+                let shown = fallback.showing(refusal);
                 Err(self.reject_shown(shown, current.as_ref()).await)
             }
-            Err(ApplyError::Failed(err)) => Err(err),
+        }
+    }
+
+    /// Applies `transition`: the caller's answer, or why not (with what a caller may
+    /// show or try instead).
+    async fn commit_transition<O: Answers + Send + Sync>(
+        &self,
+        transition: Transition<O>,
+    ) -> Committed<O> {
+        let Transition {
+            mut flow,
+            effects,
+            outcome,
+            fallback,
+        } = transition;
+        let event = outcome.after_event(flow.id);
+        match self.apply(&mut flow, &effects, event).await {
+            Ok(()) => Committed::Done(outcome.answer(self, flow)),
+            Err(ApplyError::Refused(refusal)) => Committed::Refused(refusal, fallback, outcome),
+            Err(ApplyError::Failed(err)) => Committed::Failed(err),
         }
     }
 
@@ -201,6 +266,18 @@ impl Identa {
             other => other,
         }
     }
+}
+
+/// How applying a transition went. (One per submission, moved once.)
+#[allow(clippy::large_enum_variant)]
+enum Committed<O: Answers> {
+    /// Written; the caller's answer.
+    Done(O::Answer),
+    /// Refused in a way the user can act on: the flow to show instead, and the outcome
+    /// that was refused.
+    Refused(CommitRefusal, Fallback, O),
+    /// Anything else.
+    Failed(Error),
 }
 
 /// A handle on one kind of flow: `Identa::<kind>_flow()` gives it; `submit` takes the

@@ -81,6 +81,23 @@ pub enum AfterRegistration {
     AccountOnly,
 }
 
+/// How a registration answers an identifier or address that already has an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateRegistration {
+    /// Refuse it, showing "An account with the same identifier … exists already" (Kratos's
+    /// 4000007): anyone can learn which addresses have accounts. The default, as in Kratos.
+    Refuse,
+    /// Answer exactly as a new registration (same status and body, a verification flow
+    /// for the address), create nothing, and email the address's owner that someone tried
+    /// to sign up with it. Requires [`AfterRegistration::AccountOnly`] and verification on
+    /// (a session or a missing verification mail would tell the two apart): building the
+    /// engine fails otherwise. Only addresses a new user would have to verify are hidden:
+    /// a taken identifier that is not such an address (a username) is still refused. Sign-in
+    /// does not require a verified address, so signing in with the submitted password
+    /// afterwards still tells a new address from a taken one (docs/security.md).
+    AnswerAsNew,
+}
+
 /// Registration settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationConfig {
@@ -90,6 +107,9 @@ pub struct RegistrationConfig {
     pub lifespan: Duration,
     /// What happens after a registration. Default: [`AfterRegistration::IssueSession`].
     pub after: AfterRegistration,
+    /// How an identifier that already has an account is answered. Default:
+    /// [`DuplicateRegistration::Refuse`].
+    pub duplicate: DuplicateRegistration,
 }
 
 impl Default for RegistrationConfig {
@@ -98,6 +118,7 @@ impl Default for RegistrationConfig {
             enabled: true,
             lifespan: Duration::hours(1),
             after: AfterRegistration::IssueSession,
+            duplicate: DuplicateRegistration::Refuse,
         }
     }
 }

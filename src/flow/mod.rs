@@ -24,6 +24,7 @@
 mod code;
 mod config;
 pub mod csrf;
+mod duplicate;
 mod facts;
 mod form;
 mod lifecycle;
@@ -58,9 +59,10 @@ use ui::{Node, UiContainer, UiText};
 
 pub use code::CodeSubmission;
 pub use config::{
-    AfterRegistration, CodeFlowConfig, FlowsConfig, LoginConfig, OtherSessions, RegistrationConfig,
-    SettingsConfig, TotpConfig, UnknownRecipients,
+    AfterRegistration, CodeFlowConfig, DuplicateRegistration, FlowsConfig, LoginConfig,
+    OtherSessions, RegistrationConfig, SettingsConfig, TotpConfig, UnknownRecipients,
 };
+pub(crate) use duplicate::{answer_if_taken, check_config as check_duplicate_registration};
 pub(crate) use facts::Facts;
 pub(crate) use lifecycle::{check_submit, check_view};
 pub(crate) use transition::{Answers, CommitRefusal, Effect, Fallback, Step, Transition};

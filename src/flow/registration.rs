@@ -5,7 +5,8 @@
 //!
 //! States: `choose_method` ─(valid traits and first factor)─▶ `passed_challenge`.
 //! Effects: insert identity; issue session (unless `AccountOnly`); a verification flow and
-//! its mail per new email address.
+//! its mail per new email address. A taken email address, when registration is
+//! enumeration-safe, passes too but with other effects (see `flow::duplicate`).
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -71,17 +72,32 @@ pub(crate) struct Outcome {
     pub(crate) identity: Identity,
     pub(crate) login: Option<Login>,
     pub(crate) continue_with: Vec<ContinueWith>,
+    pub(crate) made: Made,
+}
+
+/// Whether a registration made its identity, or only answered as if it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Made {
+    /// The identity is created by the transition.
+    Created,
+    /// The identifier already has an account: nothing is created, the owner is told
+    /// (see `flow::duplicate`).
+    AnsweredAsNew,
 }
 
 impl Answers for Outcome {
     type Answer = Registered;
 
     fn after_event(&self, flow_id: Uuid) -> Option<AfterEvent<'_>> {
-        Some(AfterEvent::Registration {
-            flow_id,
-            identity: &self.identity,
-            session: self.login.as_ref().map(|l| &l.session.session),
-        })
+        match self.made {
+            Made::Created => Some(AfterEvent::Registration {
+                flow_id,
+                identity: &self.identity,
+                session: self.login.as_ref().map(|l| &l.session.session),
+            }),
+            // No identity was made: the host's hook has nothing to act on.
+            Made::AnsweredAsNew => None,
+        }
     }
 
     fn answer(self, _: &dyn Facts, flow: Flow) -> Registered {
@@ -214,6 +230,9 @@ pub(crate) async fn submit(
             CredentialType::Passkey
         }
     };
+    if let Some(answer) = super::duplicate::answer_if_taken(facts, &flow, &identity, req).await? {
+        return Ok(Step::Advance(answer));
+    }
     let fallback = Fallback::to(flow.clone());
 
     let issued = match facts.config().registration.after {
@@ -268,6 +287,7 @@ pub(crate) async fn submit(
             identity,
             login,
             continue_with,
+            made: Made::Created,
         },
         fallback,
     }))

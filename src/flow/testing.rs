@@ -3,6 +3,7 @@
 //! machine through these: a submission in, the step and its effects out.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -34,6 +35,8 @@ pub(crate) struct TestFacts {
     pub(crate) identities: Mutex<Vec<Identity>>,
     /// What the host's before hook answers.
     pub(crate) before: Mutex<Option<HookError>>,
+    /// How many passwords [`Facts::hash_password`] hashed.
+    hashed: AtomicUsize,
 }
 
 impl TestFacts {
@@ -65,10 +68,16 @@ impl TestFacts {
             keyring: Keyring::new(&Secrets::default()).unwrap(),
             identities: Mutex::new(Vec::new()),
             before: Mutex::new(None),
+            hashed: AtomicUsize::new(0),
         }
     }
 
     /// Moves the clock.
+    /// How many passwords the flows had hashed so far.
+    pub(crate) fn hashes(&self) -> usize {
+        self.hashed.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn advance(&self, by: Duration) {
         *self.now.lock().unwrap() += by;
     }
@@ -187,6 +196,7 @@ impl Facts for TestFacts {
     }
 
     async fn hash_password(&self, password: &Password) -> Result<String, PasswordError> {
+        self.hashed.fetch_add(1, Ordering::SeqCst);
         self.hasher.hash(password).await
     }
 

@@ -150,6 +150,11 @@ impl Fallback {
         Self { flow, replay: None }
     }
 
+    /// The flow as it was judged, before it completed.
+    pub(crate) fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
     /// The same, saying `message` on `field` when a racing request spent the code first.
     pub(crate) fn with_replay(mut self, field: &'static str, message: UiText) -> Self {
         self.replay = Some((field, message));

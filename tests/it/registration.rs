@@ -1,17 +1,24 @@
 //! Registration flows: the form a schema makes, a password sign-up that issues a session
-//! and queues verification, and submissions refused with messages on their nodes.
+//! and queues verification, submissions refused with messages on their nodes, and
+//! enumeration-safe registration (a taken address answered as a new one).
 
-use identa::ErrorKind;
 use identa::courier::TemplateKind;
-use identa::flow::{ContinueWith, FlowRequest, FlowState, FlowType};
-use serde_json::json;
-
-use crate::common::{
-    PASSWORD, TestEnv, api_registration_flow, code_sent_to, form_message_ids, has_account,
-    invalid_flow, mail_to, node_message_ids, node_value, password_registration, register,
-    stored_documents, stored_flow_document, submit_registration, verification_flow_of,
+use identa::flow::registration::Registered;
+use identa::flow::{
+    AfterRegistration, ContinueWith, DuplicateRegistration, FlowRequest, FlowState, FlowType,
 };
-use crate::on_every_backend;
+use identa::store::PageRequest;
+use identa::{Error, ErrorKind, Identa};
+use serde_json::{Value, json};
+
+use crate::common::race::{ROUNDS, TASKS, released_together};
+use crate::common::{
+    PASSWORD, TestEnv, api_registration_flow, code_sent_to, create_account, form_message_ids,
+    has_account, invalid_flow, is_invalid_credentials, mail_to, node_message_ids, node_value,
+    password_registration, register, sign_in, sign_in_with, stored_documents, stored_flow_document,
+    submit_registration, verification_flow_of,
+};
+use crate::{on_every_backend, on_pooled_backends};
 
 async fn registration_creates_identity_session_and_verification(env: TestEnv) {
     let req = FlowRequest::api();
@@ -132,7 +139,153 @@ async fn registration_errors_land_on_their_nodes(env: TestEnv) {
     assert_eq!(mail_to(&env, "taken@example.com").await.len(), 1);
 }
 
+/// An engine on `env`'s store, clock and secrets (so `env`'s courier reads its mail) whose
+/// registration answers taken addresses as new ones.
+fn enumeration_safe(env: &TestEnv) -> Identa {
+    let mut config = env.identa.config().clone();
+    config.flows.registration.duplicate = DuplicateRegistration::AnswerAsNew;
+    config.flows.registration.after = AfterRegistration::AccountOnly;
+    env.another_engine(config).build().unwrap()
+}
+
+/// Signs `email` up through a new API registration flow of `identa`, with `password`.
+async fn sign_up_on(identa: &Identa, email: &str, password: &str) -> Result<Registered, Error> {
+    let req = FlowRequest::api();
+    let reg = identa.registration_flow();
+    let flow = reg.create(FlowType::Api, &req).await.unwrap();
+    let submission = password_registration(json!({ "email": email }), password);
+    reg.submit(flow.id, submission, &req).await
+}
+
+/// A JSON value with every scalar replaced by its type's name: what a client can see of
+/// an answer besides its values.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), shape(v))).collect(),
+        Value::Array(items) => items.iter().map(shape).collect(),
+        Value::String(_) => json!("string"),
+        Value::Number(_) => json!("number"),
+        Value::Bool(_) => json!("bool"),
+        Value::Null => json!("null"),
+    }
+}
+
+/// What a client is answered for a registration (the HTTP layer's body), and the
+/// verification flow it is sent on to, as it would fetch it.
+async fn seen_by_client(identa: &Identa, done: &Registered) -> (Value, Value) {
+    let body = json!({ "identity": done.identity, "continue_with": done.continue_with });
+    let verification = verification_flow_of(&done.continue_with);
+    let flow = identa
+        .flow(verification, &FlowRequest::api())
+        .await
+        .unwrap();
+    assert_eq!(flow.state, FlowState::SentEmail);
+    (body, flow.to_kratos_json())
+}
+
+async fn identity_count(env: &TestEnv) -> usize {
+    let page = env.identa.list_identities(PageRequest::default()).await;
+    page.unwrap().items.len()
+}
+
+async fn taken_address_is_answered_as_new(env: TestEnv) {
+    // Answering as new with a session for new accounts only would give it away.
+    let mut signs_in = env.identa.config().clone();
+    signs_in.flows.registration.duplicate = DuplicateRegistration::AnswerAsNew;
+    let err = env.another_engine(signs_in).build().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("AccountOnly"), "{err}");
+
+    let safe = enumeration_safe(&env);
+    let owner = create_account(&env, "ada@example.com").await;
+    let fresh = sign_up_on(&safe, "bob@example.com", "another long passphrase")
+        .await
+        .unwrap();
+    let before = identity_count(&env).await;
+    let taken = sign_up_on(&safe, "Ada@Example.com", "another long passphrase")
+        .await
+        .unwrap();
+
+    // Answered as a new sign-up: passed, no session, a fresh identity with the traits as
+    // submitted, one verification flow for the address.
+    assert_eq!(taken.flow.state, FlowState::PassedChallenge);
+    assert!(taken.login.is_none() && fresh.login.is_none());
+    assert_ne!(taken.identity.id, owner.id);
+    assert_eq!(taken.identity.traits["email"], "Ada@Example.com");
+    let (fresh_body, fresh_verification) = seen_by_client(&safe, &fresh).await;
+    let (taken_body, taken_verification) = seen_by_client(&safe, &taken).await;
+    assert_eq!(shape(&taken_body), shape(&fresh_body));
+    assert_eq!(shape(&taken_verification), shape(&fresh_verification));
+    assert_eq!(
+        shape(&taken.flow.to_kratos_json()),
+        shape(&fresh.flow.to_kratos_json())
+    );
+    assert_eq!(
+        taken_verification["ui"]["messages"],
+        fresh_verification["ui"]["messages"]
+    );
+
+    // Nothing created, the owner untouched: same traits, same password.
+    assert_eq!(identity_count(&env).await, before);
+    assert_eq!(
+        env.identa
+            .identity(taken.identity.id)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    let now = env.identa.identity(owner.id).await.unwrap();
+    assert_eq!(json!(now), json!(owner));
+    sign_in(&env, "ada@example.com").await;
+    assert!(is_invalid_credentials(
+        &sign_in_with(&env, "ada@example.com", "another long passphrase")
+            .await
+            .unwrap_err()
+    ));
+
+    // The owner is told, with no code; the new address got its code.
+    let mail = mail_to(&env, "ada@example.com").await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].template, TemplateKind::RegistrationAttempted);
+    assert!(
+        mail[0].email.text.contains("recover"),
+        "{}",
+        mail[0].email.text
+    );
+    assert!(!mail[0].email.text.chars().any(|c| c.is_ascii_digit()));
+    code_sent_to(&env, "bob@example.com", TemplateKind::VerificationCodeValid).await;
+}
+
+async fn racing_sign_ups_of_one_address_all_look_new(env: TestEnv) {
+    let safe = enumeration_safe(&env);
+    for round in 0..ROUNDS {
+        let email = format!("race{round}@example.com");
+        let results = released_together(|_| {
+            let safe = safe.clone();
+            let email = email.clone();
+            async move { sign_up_on(&safe, &email, PASSWORD).await }
+        })
+        .await;
+        for result in &results {
+            let done = result.as_ref().unwrap_or_else(|err| panic!("{err:?}"));
+            assert_eq!(done.flow.state, FlowState::PassedChallenge);
+            assert_eq!(done.continue_with.len(), 1);
+        }
+        // One account; one verification code and a notice for every other sign-up.
+        assert!(has_account(&env, &email).await);
+        let mail = mail_to(&env, &email).await;
+        let count = |kind| mail.iter().filter(|m| m.template == kind).count();
+        assert_eq!(count(TemplateKind::VerificationCodeValid), 1);
+        assert_eq!(count(TemplateKind::RegistrationAttempted), TASKS - 1);
+    }
+    assert_eq!(identity_count(&env).await, ROUNDS);
+}
+
 on_every_backend!(
     registration_creates_identity_session_and_verification,
     registration_errors_land_on_their_nodes,
+    taken_address_is_answered_as_new,
 );
+
+on_pooled_backends!(racing_sign_ups_of_one_address_all_look_new);

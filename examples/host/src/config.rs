@@ -14,6 +14,7 @@
 //! | `IDENTA_ALLOWED_RETURN_URLS` | none (comma-separated) |
 //! | `IDENTA_WEBAUTHN_RP_ID` | the public URL's domain; `localhost` when it is an IP address (security keys and passkeys need a domain) |
 //! | `IDENTA_WEBAUTHN_ORIGINS` | the origins of the public and UI URLs, with `127.0.0.1` read as `localhost` (comma-separated) |
+//! | `IDENTA_REGISTRATION_ENUMERATION_SAFE` | `true`: a sign-up with a taken email address is answered as a new one, creates nothing and mails the owner; registration then signs no one in (the user signs in next) and verification stays on. `false`: refused with 4000007, and registration signs the new user in |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
 
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use identa::courier::{LoggingMailer, Mailer};
 use identa::credential::password::PasswordConfig;
 use identa::credential::webauthn::RelyingParty;
+use identa::flow::{AfterRegistration, DuplicateRegistration};
 use identa::http::{AdminAuth, AdminToken, HttpConfig};
 use identa::identity::SchemaRegistry;
 use identa::store::SeaOrmStore;
@@ -70,6 +72,10 @@ pub struct HostConfig {
     pub webauthn_rp_id: Option<String>,
     /// The origins WebAuthn ceremonies may come from (none: the public and UI URLs').
     pub webauthn_origins: Vec<String>,
+    /// How a sign-up with a taken address is answered. Default:
+    /// [`DuplicateRegistration::AnswerAsNew`], which also means registration signs no one
+    /// in; [`DuplicateRegistration::Refuse`] refuses it and signs new users in.
+    pub duplicate_registration: DuplicateRegistration,
 }
 
 impl Default for HostConfig {
@@ -91,6 +97,7 @@ impl Default for HostConfig {
             secrets_file: Some(PathBuf::from("identa-secrets.json")),
             webauthn_rp_id: None,
             webauthn_origins: Vec::new(),
+            duplicate_registration: DuplicateRegistration::AnswerAsNew,
         }
     }
 }
@@ -116,7 +123,8 @@ impl std::fmt::Debug for HostConfig {
             // An SMTP URL may carry a password.
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
             .field("password", &self.password)
-            .finish_non_exhaustive()
+            .field("duplicate_registration", &self.duplicate_registration)
+            .finish()
     }
 }
 
@@ -228,6 +236,17 @@ impl HostConfig {
             "allowed_return_urls" => self.allowed_return_urls = list(value),
             "webauthn_rp_id" => self.webauthn_rp_id = Some(value.to_owned()),
             "webauthn_origins" => self.webauthn_origins = list(value),
+            "registration_enumeration_safe" => {
+                self.duplicate_registration = match value {
+                    "true" => DuplicateRegistration::AnswerAsNew,
+                    "false" => DuplicateRegistration::Refuse,
+                    other => {
+                        return Err(
+                            format!("{key}: `{other}` is neither `true` nor `false`").into()
+                        );
+                    }
+                }
+            }
             "secrets_file" => {
                 self.secrets_file = Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty())
             }
@@ -402,6 +421,11 @@ impl HostConfig {
             .unwrap_or_else(|| format!("{}/ui", public_url.trim_end_matches('/')));
         config.flows.allowed_return_urls.push(ui_url.clone());
         config.flows.webauthn = Some(self.relying_party(&public_url, &ui_url)?);
+        config.flows.registration.duplicate = self.duplicate_registration;
+        if self.duplicate_registration == DuplicateRegistration::AnswerAsNew {
+            // A session on sign-up would tell a new address from a taken one.
+            config.flows.registration.after = AfterRegistration::AccountOnly;
+        }
         let store = SeaOrmStore::connect(&self.database_url).await?;
         let identa = Identa::builder()
             .store(store)
@@ -539,6 +563,35 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn registration_is_enumeration_safe_unless_turned_off() {
+        let engine = |config: HostConfig| async move {
+            let config = HostConfig {
+                database_url: "sqlite::memory:".into(),
+                secrets_file: None,
+                ..config
+            };
+            let (identa, _, _) = config.build().await.unwrap();
+            identa.config().flows.registration.clone()
+        };
+        let on = engine(HostConfig::default()).await;
+        assert_eq!(on.duplicate, DuplicateRegistration::AnswerAsNew);
+        assert_eq!(on.after, AfterRegistration::AccountOnly);
+        let off =
+            HostConfig::from_sources(vars(&[("IDENTA_REGISTRATION_ENUMERATION_SAFE", "false")]))
+                .unwrap();
+        let off = engine(off).await;
+        assert_eq!(off.duplicate, DuplicateRegistration::Refuse);
+        assert_eq!(off.after, AfterRegistration::IssueSession);
+        let err =
+            HostConfig::from_sources(vars(&[("IDENTA_REGISTRATION_ENUMERATION_SAFE", "yes")]))
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("registration_enumeration_safe"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 // A native-app round trip through the official Kratos SDK against an identa host:
-// registration -> whoami -> logout -> login -> wrong password (400, 4000006) ->
+// registration (no session: enumeration-safe) -> login -> whoami -> logout -> login -> wrong password (400, 4000006) ->
 // settings password change -> admin get / list / delete identity.
 //
 //   node roundtrip.mjs <public base URL> <admin base URL>
@@ -29,9 +29,17 @@ const { data: registered } = await frontend.updateRegistrationFlow({
   flow: regFlow.id,
   updateRegistrationFlowBody: { method: "password", password, traits: { email, name: "Sdk" } },
 });
-assert.ok(registered.session_token, "a session token after registration");
+// The example hosts' registration is enumeration-safe: it signs no one in.
+assert.equal(registered.session_token, undefined, "no session token after registration");
 assert.equal(registered.identity.traits.email, email);
-let token = registered.session_token;
+assert.equal(registered.continue_with[0].action, "show_verification_ui");
+const { data: firstLoginFlow } = await frontend.createNativeLoginFlow();
+const { data: firstLogin } = await frontend.updateLoginFlow({
+  flow: firstLoginFlow.id,
+  updateLoginFlowBody: { method: "password", identifier: email, password },
+});
+let token = firstLogin.session_token;
+assert.ok(token, "a session token after signing in");
 
 // whoami.
 const { data: session } = await frontend.toSession({ xSessionToken: token });

@@ -50,11 +50,30 @@ pub async fn browser_flows(host: &Host) {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
     assert_eq!(err["error"]["id"], "security_csrf_violation");
-    // The form post with the token: 303 to the default return URL, a session cookie.
+    // The form post with the token: 303 to the default return URL, and no session (the
+    // example hosts' registration is enumeration-safe: the user signs in next).
     let mut with_token = form.to_vec();
     with_token.push(("csrf_token", &csrf));
     let res = b.post(&submit).form(&with_token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        res.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("/dashboard")
+    );
+    assert!(
+        !res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("identa_session=")),
+        "no session after registration"
+    );
+    let whoami = format!("{}/sessions/whoami", host.public);
+    let (status, _) = send(b.get(&whoami)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let login = format!("{}/self-service/login/browser", host.public);
+    let res = sign_in(&b, host, &login).await;
     let session_cookie = res
         .headers()
         .get_all(SET_COOKIE)
@@ -66,7 +85,6 @@ pub async fn browser_flows(host: &Host) {
         session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"),
         "{session_cookie}"
     );
-    let whoami = format!("{}/sessions/whoami", host.public);
     let (status, me) = send(b.get(&whoami)).await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["identity"]["traits"]["name"], "Bea");
@@ -78,7 +96,6 @@ pub async fn browser_flows(host: &Host) {
     let (status, _) = send(app().get(&app_me)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Logged in: a new login flow goes to the default return URL instead.
-    let login = format!("{}/self-service/login/browser", host.public);
     let res = b.get(&login).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(
@@ -97,9 +114,16 @@ pub async fn browser_flows(host: &Host) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let (status, _) = send(b.get(&whoami)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // A login through the browser form.
-    let (status, flow) = send(b.get(&login).header(ACCEPT, "application/json")).await;
+    // A login through the browser form again.
+    sign_in(&b, host, &login).await;
+    let (status, _) = send(b.get(&whoami)).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// A login through the browser form as `browser@example.com`: its 303 answer.
+async fn sign_in(b: &reqwest::Client, host: &Host, login: &str) -> reqwest::Response {
+    let (status, flow) = send(b.get(login).header(ACCEPT, "application/json")).await;
+    assert_eq!(status, StatusCode::OK, "{flow}");
     let csrf = node_value(&flow, "csrf_token");
     let res = b
         .post(Flow::Login.submit_url(host, &flow))
@@ -113,6 +137,5 @@ pub async fn browser_flows(host: &Host) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let (status, _) = send(b.get(&whoami)).await;
-    assert_eq!(status, StatusCode::OK);
+    res
 }

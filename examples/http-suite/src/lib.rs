@@ -24,6 +24,7 @@
 mod admin;
 mod browser;
 mod browser_flows;
+mod enumeration;
 mod health;
 mod hosts;
 mod native_flows;
@@ -40,6 +41,7 @@ use std::any::Any;
 pub use admin::{admin_identities, admin_refuses_browser_pages, admin_tokens};
 pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
+pub use enumeration::taken_address_looks_new;
 pub use health::health_schemas_and_separate_admin;
 pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
@@ -83,6 +85,7 @@ macro_rules! http_suite {
             ui_home,
             second_factors,
             security_keys_and_passkeys,
+            taken_address_looks_new,
         );
         $crate::http_suite!(@cases $start;
             #[ignore = "needs Node and the Kratos SDK: npm ci --prefix examples/http-suite/sdk; run with `cargo test -- --ignored`"]

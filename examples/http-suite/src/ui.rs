@@ -69,7 +69,9 @@ async fn submit_form(
     follow(b, res.headers()[LOCATION].to_str().unwrap()).await
 }
 
-/// Signs up through the UI's registration form; returns where that led (URL, status, page).
+/// Signs up through the UI's registration form, which leads to the sign-in page (the
+/// example hosts' registration is enumeration-safe: it signs no one in), and signs in
+/// there; returns where that led (URL, status, page).
 async fn sign_up(b: &Client, host: &Host, email: &str, name: &str) -> (String, StatusCode, String) {
     let (url, status, html) = follow(b, &format!("{}/ui/registration", host.public)).await;
     assert_eq!(status, StatusCode::OK, "{url}");
@@ -78,6 +80,15 @@ async fn sign_up(b: &Client, host: &Host, email: &str, name: &str) -> (String, S
     let fields = [
         ("traits.email", email),
         ("traits.name", name),
+        ("password", PASSWORD),
+        ("method", "password"),
+    ];
+    let (url, status, html) = submit_form(b, &html, &fields).await;
+    assert_eq!(status, StatusCode::OK, "{url}");
+    assert!(url.contains("/ui/login?flow="), "{url}");
+    assert!(html.contains("<title>Sign in · identa</title>"), "{html}");
+    let fields = [
+        ("identifier", email),
         ("password", PASSWORD),
         ("method", "password"),
     ];
