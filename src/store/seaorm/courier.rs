@@ -24,6 +24,7 @@ fn from_row(row: courier_message::Model) -> Result<OutboxMessage, StoreError> {
         send_count: u32::try_from(row.send_count).map_err(corrupt)?,
         last_error: row.last_error,
         next_attempt_at: row.next_attempt_at,
+        useful_until: row.useful_until,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -148,6 +149,32 @@ impl OutboxStore for SeaOrmStore {
             ),
         };
         update
+            .filter(Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn mark_expired(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let reason: String = reason.chars().take(1000).collect();
+        courier_message::Entity::update_many()
+            .col_expr(
+                Column::Status,
+                Expr::value(MessageStatus::Abandoned.as_str()),
+            )
+            .col_expr(Column::Claim, Expr::value(Option::<Uuid>::None))
+            .col_expr(
+                Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(Column::LastError, Expr::value(reason))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
             .filter(Column::Id.eq(id))
             .exec(&self.db)
             .await
