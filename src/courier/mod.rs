@@ -150,6 +150,46 @@ pub enum CourierError {
         "message {0} cannot be opened with the configured cipher secrets; keep the old secret in the list when rotating"
     )]
     Unreadable(Uuid),
+    /// [`Courier::requeue`] refused: only an abandoned message that is still of use can be
+    /// queued again.
+    #[error("message {id} cannot be requeued: {refusal}")]
+    NotRequeueable {
+        /// The message.
+        id: Uuid,
+        /// Why not.
+        refusal: RequeueRefusal,
+    },
+}
+
+/// Why a message cannot be requeued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequeueRefusal {
+    /// It was delivered already; requeueing would send it twice.
+    AlreadySent,
+    /// It is queued or being sent: it needs no requeue.
+    StillQueued,
+    /// The code it carries expired at this time; mailing it would send a code that no
+    /// longer works.
+    CodeExpired(DateTime<Utc>),
+}
+
+impl fmt::Display for RequeueRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadySent => f.write_str(
+                "it was already sent, and requeueing would deliver it twice; only abandoned messages can be requeued",
+            ),
+            Self::StillQueued => f.write_str(
+                "it is still queued for delivery; only abandoned messages can be requeued",
+            ),
+            Self::CodeExpired(at) => write!(
+                f,
+                "the code in it expired at {}; the user can ask for a new code instead",
+                at.to_rfc3339()
+            ),
+        }
+    }
 }
 
 /// How long a message that fails for a transient reason (server down, timeout, 4xx) keeps
@@ -312,6 +352,52 @@ impl Courier {
 }
 
 impl Courier {
+    /// Puts an abandoned message back in the queue (after the mail server was fixed, say):
+    /// the worker tries it at its next round, with the same [`RetryPolicy`]. A message
+    /// with a code stays useful until that code expires, and one whose code has expired
+    /// is refused ([`RequeueRefusal::CodeExpired`]); other mail gets a fresh
+    /// [`RetryPolicy::max_age`]. A message that was sent, or is still queued, is refused
+    /// too. Returns the message as requeued.
+    pub async fn requeue(&self, id: Uuid) -> Result<Message, CourierError> {
+        let refused = |refusal| CourierError::NotRequeueable { id, refusal };
+        let stored = self.store.message(id).await?.ok_or(StoreError::NotFound {
+            what: "courier message",
+        })?;
+        match stored.status {
+            MessageStatus::Abandoned => {}
+            MessageStatus::Sent => return Err(refused(RequeueRefusal::AlreadySent)),
+            MessageStatus::Queued | MessageStatus::Processing => {
+                return Err(refused(RequeueRefusal::StillQueued));
+            }
+        }
+        let now = self.now();
+        let useful_until = self.useful_until(&stored);
+        let carries_code = stored
+            .template
+            .parse::<TemplateKind>()
+            .is_ok_and(TemplateKind::carries_code);
+        let useful_until = match (useful_until > now, carries_code) {
+            (true, _) => useful_until,
+            (false, true) => return Err(refused(RequeueRefusal::CodeExpired(useful_until))),
+            (false, false) => now + self.config.retry.max_age,
+        };
+        if !self.store.requeue(id, useful_until, now).await? {
+            // Someone else requeued it (or it was pruned) meanwhile.
+            return match self.store.message(id).await? {
+                Some(_) => Err(refused(RequeueRefusal::StillQueued)),
+                None => Err(StoreError::NotFound {
+                    what: "courier message",
+                }
+                .into()),
+            };
+        }
+        tracing::info!(message = %id, "email requeued");
+        let requeued = self.store.message(id).await?.ok_or(StoreError::NotFound {
+            what: "courier message",
+        })?;
+        self.open(requeued)
+    }
+
     /// Queues a message outside any flow (e.g. a host's own notice, or an admin-issued
     /// code); the worker delivers it. Returns its id.
     pub async fn enqueue(

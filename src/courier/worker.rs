@@ -10,6 +10,7 @@
 //!                      ├──transient failure, still useful──▶ queued (after backoff)
 //!                      ├──permanent refusal / unreadable───▶ abandoned
 //!                      └──past its useful time (not sent)──▶ abandoned ("expired: …")
+//! abandoned ──requeue (an administrator; not if sent or its code expired)──▶ queued
 //! ```
 //!
 //! Nothing is lost while the mail server is down: a failed message stays in the outbox and

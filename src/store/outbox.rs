@@ -138,6 +138,15 @@ pub trait OutboxStore: Send + Sync {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Puts an abandoned message back in the queue, due at `now` and useful until
+    /// `useful_until`, its last error cleared. Only a message that is abandoned at the
+    /// time of the update changes (one conditional update); returns whether it did.
+    async fn requeue(
+        &self,
+        id: Uuid,
+        useful_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Lists messages, newest first, optionally only those with `status`.
     async fn messages(
         &self,

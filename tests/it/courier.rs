@@ -11,7 +11,8 @@ use identa::courier::TemplateKind::{
     RecoveryCodeInvalid, RecoveryCodeValid, VerificationCodeValid,
 };
 use identa::courier::{
-    Courier, DispatchReport, Email, MailError, Mailer, Message, TemplateKind, TemplateVars,
+    Courier, CourierError, DispatchReport, Email, MailError, Mailer, Message, RequeueRefusal,
+    TemplateKind, TemplateVars,
 };
 use identa::store::PageRequest;
 use identa::store::{MessageStatus, OutboxStore};
@@ -336,6 +337,170 @@ async fn prune_keeps_undelivered_mail(env: TestEnv) {
         "never delivered: kept"
     );
 }
+
+/// Queues a message to `to` and lets a 550 abandon it: its id.
+async fn abandoned_message(courier: &Courier, to: &str) -> Uuid {
+    let id = enqueue(courier, RecoveryCodeValid, to, "565656").await;
+    let report = courier
+        .dispatch_once(&Recorder::new(Behaviour::FailPermanent))
+        .await
+        .unwrap();
+    assert_eq!(report.abandoned, 1);
+    id
+}
+
+/// The refusal `requeue(id)` answers with.
+async fn requeue_refusal(courier: &Courier, id: Uuid) -> RequeueRefusal {
+    match courier.requeue(id).await.unwrap_err() {
+        CourierError::NotRequeueable {
+            id: refused,
+            refusal,
+        } => {
+            assert_eq!(refused, id);
+            refusal
+        }
+        other => panic!("not a requeue refusal: {other:?}"),
+    }
+}
+
+async fn an_abandoned_message_can_be_requeued_once(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = abandoned_message(&courier, "fixed@example.com").await;
+    env.clock.advance(Duration::minutes(5));
+    let requeued = courier.requeue(id).await.unwrap();
+    assert_eq!(requeued.status, MessageStatus::Queued);
+    assert_eq!(requeued.last_error, None);
+    // Queued already: a second requeue is refused, and says why.
+    assert_eq!(
+        requeue_refusal(&courier, id).await,
+        RequeueRefusal::StillQueued
+    );
+    let err: identa::Error = courier.requeue(id).await.unwrap_err().into();
+    assert_eq!(err.kind(), identa::ErrorKind::MessageNotRequeueable);
+    assert!(err.to_string().contains("still queued"), "{err}");
+    // The server was fixed: the next round delivers it.
+    let working = Recorder::new(Behaviour::Deliver);
+    assert_eq!(courier.dispatch_once(&working).await.unwrap().sent, 1);
+    assert_eq!(working.count("fixed@example.com"), 1);
+    // Sent: requeueing would deliver it twice.
+    assert_eq!(
+        requeue_refusal(&courier, id).await,
+        RequeueRefusal::AlreadySent
+    );
+    let err: identa::Error = courier.requeue(id).await.unwrap_err().into();
+    assert!(err.to_string().contains("already sent"), "{err}");
+    // An unknown id is not found.
+    let err: identa::Error = courier.requeue(Uuid::now_v7()).await.unwrap_err().into();
+    assert_eq!(err.kind(), identa::ErrorKind::NotFound);
+}
+
+async fn a_message_whose_code_expired_cannot_be_requeued(env: TestEnv) {
+    let queued = recovery_mail(&env, "too-late@example.com").await;
+    let courier = env.identa.courier();
+    let failing = Recorder::new(Behaviour::FailTransient);
+    courier.dispatch_once(&failing).await.unwrap();
+    env.clock.advance(Duration::minutes(15));
+    assert_eq!(courier.dispatch_once(&failing).await.unwrap().expired, 1);
+    let refusal = requeue_refusal(&courier, queued.id).await;
+    assert_eq!(refusal, RequeueRefusal::CodeExpired(queued.useful_until));
+    assert!(
+        refusal.to_string().contains("ask for a new code"),
+        "{refusal}"
+    );
+    let message = stored_message(&courier, queued.id).await;
+    assert_eq!(message.status, MessageStatus::Abandoned, "left as it was");
+}
+
+async fn mail_without_a_code_is_requeued_for_another_maximum_age(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = enqueue(
+        &courier,
+        RecoveryCodeInvalid,
+        "notice@example.com",
+        "000000",
+    )
+    .await;
+    courier
+        .dispatch_once(&Recorder::new(Behaviour::FailTransient))
+        .await
+        .unwrap();
+    env.clock.advance(Duration::hours(25));
+    assert_eq!(
+        courier
+            .dispatch_once(&Recorder::new(Behaviour::Deliver))
+            .await
+            .unwrap()
+            .expired,
+        1
+    );
+    let requeued = courier.requeue(id).await.unwrap();
+    assert_eq!(requeued.status, MessageStatus::Queued);
+    assert_eq!(requeued.useful_until, env.clock_now() + Duration::hours(24));
+    let working = Recorder::new(Behaviour::Deliver);
+    assert_eq!(courier.dispatch_once(&working).await.unwrap().sent, 1);
+}
+
+/// `POST /admin/courier/messages/<id>/requeue`: the status and error id an operator sees.
+async fn the_admin_api_requeues_abandoned_messages(env: TestEnv) {
+    use identa::http::{AdminApi, HttpConfig};
+    let admin = AdminApi::new(env.identa.clone(), HttpConfig::default());
+    let requeue = |id: String| {
+        let admin = &admin;
+        async move {
+            let req = http::Request::post(format!("/admin/courier/messages/{id}/requeue"))
+                .body(bytes::Bytes::new())
+                .unwrap();
+            let res = admin.handle(req).await;
+            let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            (res.status().as_u16(), body)
+        }
+    };
+    let courier = env.identa.courier();
+    let id = abandoned_message(&courier, "ops@example.com").await;
+    let (status, body) = requeue(id.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["id"].as_str(), body["status"].as_str()),
+        (Some(id.to_string().as_str()), Some("queued"))
+    );
+    let (status, body) = requeue(id.to_string()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["id"], "courier_message_not_requeueable");
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("still queued"),
+        "{body}"
+    );
+    courier
+        .dispatch_once(&Recorder::new(Behaviour::Deliver))
+        .await
+        .unwrap();
+    let (status, body) = requeue(id.to_string()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already sent"),
+        "{body}"
+    );
+    let (status, body) = requeue(Uuid::now_v7().to_string()).await;
+    assert_eq!(
+        (status, &body["error"]["id"]),
+        (404, &serde_json::json!("not_found"))
+    );
+    let (status, _) = requeue("not-an-id".into()).await;
+    assert_eq!(status, 400);
+}
+
+on_every_backend!(
+    an_abandoned_message_can_be_requeued_once,
+    a_message_whose_code_expired_cannot_be_requeued,
+    mail_without_a_code_is_requeued_for_another_maximum_age,
+    the_admin_api_requeues_abandoned_messages,
+);
 
 on_every_backend!(
     prune_keeps_undelivered_mail,

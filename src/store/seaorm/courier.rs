@@ -182,6 +182,26 @@ impl OutboxStore for SeaOrmStore {
         Ok(())
     }
 
+    async fn requeue(
+        &self,
+        id: Uuid,
+        useful_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = courier_message::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(MessageStatus::Queued.as_str()))
+            .col_expr(Column::NextAttemptAt, Expr::value(now))
+            .col_expr(Column::UsefulUntil, Expr::value(useful_until))
+            .col_expr(Column::LastError, Expr::value(Option::<String>::None))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(id))
+            .filter(Column::Status.eq(MessageStatus::Abandoned.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
     async fn messages(
         &self,
         status: Option<MessageStatus>,
