@@ -164,6 +164,8 @@ pub enum ErrorKind {
     ReturnToForbidden,
     /// The second factor is needed.
     Aal2Required,
+    /// A courier message that cannot be requeued (sent, still queued, or its code expired).
+    MessageNotRequeueable,
 }
 
 impl ErrorKind {
@@ -192,6 +194,7 @@ impl ErrorKind {
             Self::Conflict => "concurrent_update",
             Self::ReturnToForbidden => "self_service_flow_return_to_forbidden",
             Self::Aal2Required => "session_aal2_required",
+            Self::MessageNotRequeueable => "courier_message_not_requeueable",
         }
     }
 }
@@ -300,6 +303,7 @@ fn courier_kind(err: &CourierError) -> ErrorKind {
     match err {
         CourierError::Store(err) => store_kind(err),
         CourierError::Sealing(_) | CourierError::Unreadable(_) => ErrorKind::Internal,
+        CourierError::NotRequeueable { .. } => ErrorKind::MessageNotRequeueable,
     }
 }
 

@@ -309,6 +309,7 @@ pub mod conformance {
             send_count: 0,
             last_error: None,
             next_attempt_at: created,
+            useful_until: Some(created + chrono::Duration::hours(1)),
             created_at: created,
             updated_at: created,
         }

@@ -1,12 +1,18 @@
 //! What the benches share: the engine they measure, on a store URL and a config.
 
 use identa::identity::SchemaRegistry;
-use identa::store::SeaOrmStore;
+use identa::store::{SeaOrmStore, StoreOptions};
 use identa::{Config, Identa};
 use serde_json::json;
 
 /// An engine whose schema has one trait, `email`, the password identifier.
+#[allow(dead_code)] // not every bench uses it
 pub async fn email_engine(url: &str, config: Config) -> Identa {
+    email_engine_with(url, StoreOptions::default(), config).await
+}
+
+/// [`email_engine`] with these store options.
+pub async fn email_engine_with(url: &str, options: StoreOptions, config: Config) -> Identa {
     let mut schemas = SchemaRegistry::new();
     schemas
         .add(
@@ -17,7 +23,7 @@ pub async fn email_engine(url: &str, config: Config) -> Identa {
         )
         .unwrap();
     Identa::builder()
-        .store(SeaOrmStore::connect(url).await.unwrap())
+        .store(SeaOrmStore::connect_with(url, options).await.unwrap())
         .schemas(schemas)
         .config(config)
         .build()

@@ -16,11 +16,13 @@ pub trait Mailer: Send + Sync {
 /// A delivery failed. The text never contains the message body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailError {
-    /// Worth another try later (server down, timeout, temporary refusal).
+    /// Worth another try later (server down, timeout, temporary refusal, a configuration
+    /// problem such as bad credentials): the message is retried with backoff for as long
+    /// as it is useful.
     #[error("temporary delivery failure: {0}")]
     Transient(String),
-    /// Trying again will not help (the server refused the recipient for good); the
-    /// message is abandoned at once.
+    /// Trying again will not help (the server refused this message or its recipient for
+    /// good); the message is abandoned at once.
     #[error("permanent delivery failure: {0}")]
     Permanent(String),
 }

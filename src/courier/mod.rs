@@ -1,7 +1,8 @@
 //! The courier: emails the flows send (recovery and verification codes, …), written to a
 //! persisted outbox in the same transaction as the flow change that caused them, then
-//! delivered by a worker the host runs, with retries and backoff. Bodies are sealed with
-//! the cipher secret at rest, because they carry one-time codes.
+//! delivered by a worker the host runs, retrying with backoff for as long as a message is
+//! useful (until the code in it expires; other mail up to a maximum age). Bodies are
+//! sealed with the cipher secret at rest, because they carry one-time codes.
 //!
 //! - [`template`]: the built-in templates and host overrides.
 //! - [`mailer`]: the [`Mailer`] trait and the development [`LoggingMailer`].
@@ -54,6 +55,17 @@ impl TemplateKind {
         Self::VerificationCodeInvalid,
         Self::RegistrationAttempted,
     ];
+
+    /// Whether messages of this kind carry a one-time code (and are useless once it
+    /// expired).
+    pub fn carries_code(self) -> bool {
+        match self {
+            Self::RecoveryCodeValid | Self::VerificationCodeValid => true,
+            Self::RecoveryCodeInvalid
+            | Self::VerificationCodeInvalid
+            | Self::RegistrationAttempted => false,
+        }
+    }
 
     /// The stable name (Kratos's template type).
     pub fn as_str(self) -> &'static str {
@@ -118,8 +130,10 @@ pub struct Message {
     pub email: Email,
     /// Delivery attempts so far.
     pub send_count: u32,
-    /// Why the last attempt failed.
+    /// Why the last attempt failed, or why the message was abandoned.
     pub last_error: Option<String>,
+    /// When the message stops being worth delivering (see [`RetryPolicy`]).
+    pub useful_until: DateTime<Utc>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -143,18 +157,93 @@ pub enum CourierError {
         "message {0} cannot be opened with the configured cipher secrets; keep the old secret in the list when rotating"
     )]
     Unreadable(Uuid),
+    /// [`Courier::requeue`] refused: only an abandoned message that is still of use can be
+    /// queued again.
+    #[error("message {id} cannot be requeued: {refusal}")]
+    NotRequeueable {
+        /// The message.
+        id: Uuid,
+        /// Why not.
+        refusal: RequeueRefusal,
+    },
+}
+
+/// Why a message cannot be requeued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequeueRefusal {
+    /// It was delivered already; requeueing would send it twice.
+    AlreadySent,
+    /// It is queued or being sent: it needs no requeue.
+    StillQueued,
+    /// The code it carries expired at this time; mailing it would send a code that no
+    /// longer works.
+    CodeExpired(DateTime<Utc>),
+}
+
+impl fmt::Display for RequeueRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadySent => f.write_str(
+                "it was already sent, and requeueing would deliver it twice; only abandoned messages can be requeued",
+            ),
+            Self::StillQueued => f.write_str(
+                "it is still queued for delivery; only abandoned messages can be requeued",
+            ),
+            Self::CodeExpired(at) => write!(
+                f,
+                "the code in it expired at {}; the user can ask for a new code instead",
+                at.to_rfc3339()
+            ),
+        }
+    }
+}
+
+/// How long a message that fails for a transient reason (server down, timeout, 4xx) keeps
+/// being retried, and how often. There is no attempt limit: a message is retried until
+/// it is no longer useful — until the code it carries expires, other mail until
+/// `max_age` after it was queued — and then abandoned as expired. A permanent refusal
+/// (5xx for the message or its recipient) abandons it at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Wait after the first failure; doubled after each further one. Default: 2 seconds.
+    pub first_backoff: Duration,
+    /// The longest wait between attempts, so mail goes out within this long after the
+    /// server is back. Default: 60 seconds.
+    pub max_backoff: Duration,
+    /// How long mail without a code stays worth delivering after it was queued.
+    /// Default: 24 hours.
+    pub max_age: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first_backoff: Duration::seconds(2),
+            max_backoff: Duration::seconds(60),
+            max_age: Duration::hours(24),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempts + 1`, after `attempts` failed ones.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let exponent = attempts.saturating_sub(1).min(30);
+        let factor = 1i32.checked_shl(exponent).unwrap_or(i32::MAX);
+        self.first_backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
 }
 
 /// How the courier delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CourierConfig {
-    /// Attempts before a message is abandoned, in all. Default: 5 (Kratos's
-    /// `message_retries: 5` counts retries, so it makes up to 6).
-    pub max_attempts: u32,
-    /// Wait after the first failure; doubled after each further one. Default: 2 seconds.
-    pub backoff_base: Duration,
-    /// The longest wait between attempts. Default: 10 minutes.
-    pub backoff_max: Duration,
+    /// Retrying transient failures. Default: [`RetryPolicy::default`] (2 s doubling up to
+    /// 60 s, mail without a code kept 24 h).
+    pub retry: RetryPolicy,
     /// How often the worker looks for due messages when idle. Default: 1 second.
     pub poll_interval: Duration,
     /// Messages claimed per round. Default: 10.
@@ -167,9 +256,7 @@ pub struct CourierConfig {
 impl Default for CourierConfig {
     fn default() -> Self {
         Self {
-            max_attempts: 5,
-            backoff_base: Duration::seconds(2),
-            backoff_max: Duration::minutes(10),
+            retry: RetryPolicy::default(),
             poll_interval: Duration::seconds(1),
             batch_size: 10,
             lease: Duration::seconds(60),
@@ -223,6 +310,9 @@ impl Courier {
             .seal(&seal_context(id), &json)
             .map_err(|e| CourierError::Sealing(e.to_string()))?;
         let now = self.now();
+        let useful_until = vars
+            .code_expires_at
+            .unwrap_or(now + self.config.retry.max_age);
         Ok(OutboxMessage {
             id,
             status: MessageStatus::Queued,
@@ -232,9 +322,17 @@ impl Courier {
             send_count: 0,
             last_error: None,
             next_attempt_at: now,
+            useful_until: Some(useful_until),
             created_at: now,
             updated_at: now,
         })
+    }
+
+    /// When `m` stops being worth delivering (messages queued before this was recorded:
+    /// their creation plus the maximum age).
+    pub(crate) fn useful_until(&self, m: &OutboxMessage) -> DateTime<Utc> {
+        m.useful_until
+            .unwrap_or(m.created_at + self.config.retry.max_age)
     }
 
     /// Opens a stored message.
@@ -252,6 +350,7 @@ impl Courier {
             template,
             email,
             send_count: m.send_count,
+            useful_until: self.useful_until(&m),
             last_error: m.last_error,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -260,6 +359,52 @@ impl Courier {
 }
 
 impl Courier {
+    /// Puts an abandoned message back in the queue (after the mail server was fixed, say):
+    /// the worker tries it at its next round, with the same [`RetryPolicy`]. A message
+    /// with a code stays useful until that code expires, and one whose code has expired
+    /// is refused ([`RequeueRefusal::CodeExpired`]); other mail gets a fresh
+    /// [`RetryPolicy::max_age`]. A message that was sent, or is still queued, is refused
+    /// too. Returns the message as requeued.
+    pub async fn requeue(&self, id: Uuid) -> Result<Message, CourierError> {
+        let refused = |refusal| CourierError::NotRequeueable { id, refusal };
+        let stored = self.store.message(id).await?.ok_or(StoreError::NotFound {
+            what: "courier message",
+        })?;
+        match stored.status {
+            MessageStatus::Abandoned => {}
+            MessageStatus::Sent => return Err(refused(RequeueRefusal::AlreadySent)),
+            MessageStatus::Queued | MessageStatus::Processing => {
+                return Err(refused(RequeueRefusal::StillQueued));
+            }
+        }
+        let now = self.now();
+        let useful_until = self.useful_until(&stored);
+        let carries_code = stored
+            .template
+            .parse::<TemplateKind>()
+            .is_ok_and(TemplateKind::carries_code);
+        let useful_until = match (useful_until > now, carries_code) {
+            (true, _) => useful_until,
+            (false, true) => return Err(refused(RequeueRefusal::CodeExpired(useful_until))),
+            (false, false) => now + self.config.retry.max_age,
+        };
+        if !self.store.requeue(id, useful_until, now).await? {
+            // Someone else requeued it (or it was pruned) meanwhile.
+            return match self.store.message(id).await? {
+                Some(_) => Err(refused(RequeueRefusal::StillQueued)),
+                None => Err(StoreError::NotFound {
+                    what: "courier message",
+                }
+                .into()),
+            };
+        }
+        tracing::info!(message = %id, "email requeued");
+        let requeued = self.store.message(id).await?.ok_or(StoreError::NotFound {
+            what: "courier message",
+        })?;
+        self.open(requeued)
+    }
+
     /// Queues a message outside any flow (e.g. a host's own notice, or an admin-issued
     /// code); the worker delivers it. Returns its id.
     pub async fn enqueue(

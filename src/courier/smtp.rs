@@ -236,10 +236,32 @@ impl Mailer for SmtpMailer {
             .map_err(|e| MailError::Permanent(format!("message could not be built: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
-            Err(e) => Err(MailError::Transient(e.to_string())),
+            Err(e) => Err(classify(&e)),
         }
     }
+}
+
+/// Whether a failed send can succeed later. Only a refusal of this message or its
+/// recipient is permanent: a 5xx reply in the mail-system category (550 no such mailbox,
+/// 551, 552, 553 bad address, 554 rejected), or an error lettre raises before talking to
+/// the server. Everything else is worth another try while the message is useful: the
+/// server unreachable or timing out, TLS failures, 4xx replies, and 5xx replies about the
+/// session rather than the message (500–504 syntax, 530 authentication required, 535 bad
+/// credentials) — those are configuration problems, and mail queued meanwhile goes out
+/// once they are fixed.
+fn classify(e: &lettre::transport::smtp::Error) -> MailError {
+    let refused_for_good = e.is_client() || e.status().is_some_and(refuses_message);
+    if refused_for_good {
+        MailError::Permanent(e.to_string())
+    } else {
+        MailError::Transient(e.to_string())
+    }
+}
+
+/// A 5xx reply about the message or its recipient (55x).
+fn refuses_message(code: lettre::transport::smtp::response::Code) -> bool {
+    use lettre::transport::smtp::response::{Category, Severity};
+    code.severity == Severity::PermanentNegativeCompletion && code.category == Category::MailSystem
 }
 
 #[cfg(test)]
@@ -261,6 +283,46 @@ mod tests {
         assert!(
             !format!("{u:?}").contains("p:ss"),
             "the password is never printed"
+        );
+    }
+
+    #[test]
+    fn only_refusals_of_the_message_are_permanent() {
+        use lettre::transport::smtp::response::{Category, Code, Detail, Severity};
+        let code = |severity, category, detail| Code {
+            severity,
+            category,
+            detail,
+        };
+        let p = Severity::PermanentNegativeCompletion;
+        assert!(
+            refuses_message(code(p, Category::MailSystem, Detail::Zero)),
+            "550"
+        );
+        assert!(
+            refuses_message(code(p, Category::MailSystem, Detail::Three)),
+            "553"
+        );
+        assert!(
+            !refuses_message(code(p, Category::Unspecified3, Detail::Five)),
+            "535 bad credentials"
+        );
+        assert!(
+            !refuses_message(code(p, Category::Unspecified3, Detail::Zero)),
+            "530 auth required"
+        );
+        assert!(
+            !refuses_message(code(p, Category::Syntax, Detail::Zero)),
+            "500"
+        );
+        let t = Severity::TransientNegativeCompletion;
+        assert!(
+            !refuses_message(code(t, Category::MailSystem, Detail::Zero)),
+            "450"
+        );
+        assert!(
+            !refuses_message(code(t, Category::Connections, Detail::One)),
+            "421"
         );
     }
 

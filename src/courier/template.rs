@@ -30,6 +30,10 @@ pub struct TemplateVars {
     pub code: Option<String>,
     /// How long the code stays valid, in minutes.
     pub expires_in_minutes: i64,
+    /// When the code stops working. The message is not worth delivering after it: the
+    /// courier retries until then, and abandons it as expired after. `None` (mail without
+    /// a code): the courier's [`RetryPolicy::max_age`](super::RetryPolicy::max_age).
+    pub code_expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for TemplateVars {
@@ -38,6 +42,7 @@ impl std::fmt::Debug for TemplateVars {
             .field("to", &self.to)
             .field("code", &self.code.as_ref().map(|_| "<redacted>"))
             .field("expires_in_minutes", &self.expires_in_minutes)
+            .field("code_expires_at", &self.code_expires_at)
             .finish()
     }
 }
@@ -199,6 +204,7 @@ mod tests {
             to: "a<b>@example.com".into(),
             code: Some("123456".into()),
             expires_in_minutes: 15,
+            code_expires_at: None,
         }
     }
 

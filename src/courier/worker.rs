@@ -1,20 +1,30 @@
 //! Delivery: a round claims the messages that are due, opens and sends each, and records
-//! the outcome — sent; queued again after an exponential backoff; or abandoned after
-//! `max_attempts` tries or a permanent refusal. [`Courier::spawn`] runs rounds in a tokio
-//! task; [`Courier::dispatch_once`] runs one (for tests, cron jobs and CLIs).
+//! the outcome — sent; queued again after an exponential backoff (capped, so mail goes out
+//! soon after a server comes back); abandoned at once on a permanent refusal; or
+//! abandoned as expired when it is no longer useful (see [`RetryPolicy`](super::RetryPolicy)).
+//! [`Courier::spawn`] runs rounds in a tokio task; [`Courier::dispatch_once`] runs one
+//! (for tests, cron jobs and CLIs).
+//!
+//! ```text
+//! queued ──claim──▶ processing ──sent─────────────────────────▶ sent
+//!                      ├──transient failure, still useful──▶ queued (after backoff)
+//!                      ├──permanent refusal / unreadable───▶ abandoned
+//!                      └──past its useful time (not sent)──▶ abandoned ("expired: …")
+//! abandoned ──requeue (an administrator; not if sent or its code expired)──▶ queued
+//! ```
 //!
 //! Nothing is lost while the mail server is down: a failed message stays in the outbox and
-//! is tried again. Several workers (in several processes) may run at once: claiming is
-//! atomic, so no message is sent twice at the same time; a message claimed by a worker that
-//! died is taken over when its lease ends.
+//! is tried again for as long as it is useful. Several workers (in several processes) may
+//! run at once: claiming is atomic, so no message is sent twice at the same time; a message
+//! claimed by a worker that died is taken over when its lease ends.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{Courier, CourierError, MailError, Mailer, Message};
+use super::{Courier, CourierError, MailError, Mailer, Message, TemplateKind};
 use crate::store::{MessageStatus, OutboxMessage, Page, PageRequest, Retry};
 
 /// What one round did.
@@ -26,6 +36,9 @@ pub struct DispatchReport {
     pub retried: u32,
     /// Failed for good.
     pub abandoned: u32,
+    /// Not sent: past their useful time (the code in them expired, or older than the
+    /// maximum age); abandoned.
+    pub expired: u32,
 }
 
 /// A running delivery task. Stop it with [`CourierWorker::shutdown`]; dropping it stops
@@ -58,17 +71,6 @@ impl Courier {
         self.clock.now().trunc_subsecs(6)
     }
 
-    /// The wait before attempt `attempts + 1`, after `attempts` failed ones.
-    fn backoff(&self, attempts: u32) -> Duration {
-        let exponent = attempts.saturating_sub(1).min(30);
-        let factor = 1i32.checked_shl(exponent).unwrap_or(i32::MAX);
-        self.config
-            .backoff_base
-            .checked_mul(factor)
-            .unwrap_or(self.config.backoff_max)
-            .min(self.config.backoff_max)
-    }
-
     /// Runs one delivery round: claims up to `batch_size` due messages and tries each.
     pub async fn dispatch_once(&self, mailer: &dyn Mailer) -> Result<DispatchReport, CourierError> {
         let now = self.now_us();
@@ -92,6 +94,22 @@ impl Courier {
         let id = message.id;
         let attempts = message.send_count.saturating_add(1);
         let template = message.template.clone();
+        let useful_until = self.useful_until(&message);
+        if self.now_us() >= useful_until {
+            let what = match template.parse::<TemplateKind>() {
+                Ok(kind) if kind.carries_code() => "the code in it expired",
+                _ => "it reached the courier's maximum age",
+            };
+            let last = message.last_error.as_deref().unwrap_or("none");
+            let reason = format!(
+                "expired: not delivered before {}, when {what}; last error: {last}",
+                useful_until.to_rfc3339()
+            );
+            tracing::warn!(message = %id, %template, attempts = message.send_count, "email abandoned: no longer useful");
+            self.store.mark_expired(id, &reason, self.now_us()).await?;
+            report.expired += 1;
+            return Ok(());
+        }
         let outcome = match self.open(message) {
             Ok(opened) => mailer.send(&opened.email).await,
             Err(err) => Err(MailError::Permanent(err.to_string())),
@@ -103,14 +121,13 @@ impl Courier {
                 report.sent += 1;
             }
             Err(err) => {
-                let give_up =
-                    matches!(err, MailError::Permanent(_)) || attempts >= self.config.max_attempts;
+                let give_up = matches!(err, MailError::Permanent(_));
                 let retry = if give_up {
                     report.abandoned += 1;
                     Retry::Abandon
                 } else {
                     report.retried += 1;
-                    Retry::At(now + self.backoff(attempts))
+                    Retry::At(now + self.config.retry.backoff(attempts))
                 };
                 tracing::warn!(message = %id, %template, attempts, abandoned = give_up, error = %err, "email delivery failed");
                 self.store
@@ -138,7 +155,8 @@ impl Courier {
                 }
                 let busy = match courier.dispatch_once(mailer.as_ref()).await {
                     Ok(r) => {
-                        u64::from(r.sent + r.retried + r.abandoned) >= courier.config.batch_size
+                        u64::from(r.sent + r.retried + r.abandoned + r.expired)
+                            >= courier.config.batch_size
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "courier round failed; retrying");

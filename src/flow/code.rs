@@ -244,11 +244,12 @@ pub(crate) fn send_code(
         None => CodeTarget::Nobody,
     };
     let known = matches!(target, CodeTarget::Identity { .. });
+    let expires_at = facts.now() + config.code_lifespan;
     flow.internal.code = Some(PendingCode::new(
         facts.keyring(),
         flow.id,
         &code,
-        facts.now() + config.code_lifespan,
+        expires_at,
         target,
     ));
     flow.state = FlowState::SentEmail;
@@ -269,6 +270,7 @@ pub(crate) fn send_code(
             to: address.to_owned(),
             code: known.then(|| code.expose().to_owned()),
             expires_in_minutes: minutes(config.code_lifespan),
+            code_expires_at: known.then_some(expires_at),
         },
     })
 }

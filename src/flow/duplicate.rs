@@ -172,6 +172,7 @@ fn answer_as_new(
                 to: to.clone(),
                 code: None,
                 expires_in_minutes: 0,
+                code_expires_at: None,
             },
         });
     }

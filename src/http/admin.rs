@@ -1,6 +1,7 @@
 //! The admin API (Kratos's port 4434): identities (list, create — with a password or an
 //! imported hash —, get, update, JSON Patch, delete), an identity's sessions, sessions by id
-//! (get, extend, revoke), recovery codes, and the courier's messages.
+//! (get, extend, revoke), recovery codes, and the courier's messages (list, get, and
+//! identa's own requeue of an abandoned message).
 //!
 //! Mount it on its own listener. Before any route runs, `admin_gate` refuses browser
 //! pages, callers [`AdminAuth`] does not accept, and bodies that are not JSON.
@@ -89,6 +90,9 @@ impl AdminApi {
             (Method::POST, ["admin", "recovery", "code"]) => self.recovery_code(&inc).await,
             (Method::GET, ["admin", "courier", "messages"]) => self.messages(&inc).await,
             (Method::GET, ["admin", "courier", "messages", id]) => self.message(id).await,
+            (Method::POST, ["admin", "courier", "messages", id, "requeue"]) => {
+                self.requeue(id).await
+            }
             _ => {
                 let shown: String = path.chars().take(200).collect();
                 Ok(error(
@@ -475,6 +479,20 @@ impl AdminApi {
                 &format!("no message has id {id}"),
             )),
         }
+    }
+}
+
+impl AdminApi {
+    /// identa's own route (Kratos has none): an abandoned message back in the queue.
+    async fn requeue(&self, id: &str) -> Result<Response, Response> {
+        let id = parse_id(id).map_err(|e| from_error(&e))?;
+        let message = self
+            .identa
+            .courier()
+            .requeue(id)
+            .await
+            .map_err(|e| from_error(&e.into()))?;
+        Ok(json(StatusCode::OK, &message_json(&message)))
     }
 }
 

@@ -88,7 +88,9 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         | ErrorKind::IdentityMismatch
         | ErrorKind::Aal2Required => StatusCode::FORBIDDEN,
         ErrorKind::SchemaNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Duplicate | ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Duplicate | ErrorKind::Conflict | ErrorKind::MessageNotRequeueable => {
+            StatusCode::CONFLICT
+        }
         ErrorKind::FlowExpired => StatusCode::GONE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -23,7 +23,7 @@ use crate::identity::{CredentialType, Identity};
 use crate::session::{Session, TokenHash};
 
 pub use outbox::{MessageStatus, OutboxMessage, OutboxStore, Retry};
-pub use seaorm::SeaOrmStore;
+pub use seaorm::{SeaOrmStore, SqliteDurability, StoreOptions};
 
 /// What went wrong in storage.
 #[derive(Debug, thiserror::Error)]

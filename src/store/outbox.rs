@@ -23,7 +23,8 @@ pub enum MessageStatus {
     Processing,
     /// Delivered to the mail server.
     Sent,
-    /// Failed too often; no more attempts.
+    /// No more attempts: refused for good, unreadable, or past its useful time
+    /// (`last_error` says which).
     Abandoned,
 }
 
@@ -71,6 +72,11 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
     /// Not to be attempted before this time.
     pub next_attempt_at: DateTime<Utc>,
+    /// When the message stops being worth delivering (the code in it expires, or the
+    /// courier's maximum age has passed): the worker retries until then and abandons it
+    /// after. `None` on messages queued before identa recorded it; the courier reads that
+    /// as `created_at` plus its maximum age.
+    pub useful_until: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -124,6 +130,23 @@ pub trait OutboxStore: Send + Sync {
         retry: Retry,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Abandons a claimed message without an attempt (it is past its useful time),
+    /// recording `reason`.
+    async fn mark_expired(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Puts an abandoned message back in the queue, due at `now` and useful until
+    /// `useful_until`, its last error cleared. Only a message that is abandoned at the
+    /// time of the update changes (one conditional update); returns whether it did.
+    async fn requeue(
+        &self,
+        id: Uuid,
+        useful_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Lists messages, newest first, optionally only those with `status`.
     async fn messages(
         &self,

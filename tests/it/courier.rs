@@ -11,13 +11,19 @@ use identa::courier::TemplateKind::{
     RecoveryCodeInvalid, RecoveryCodeValid, VerificationCodeValid,
 };
 use identa::courier::{
-    Courier, DispatchReport, Email, MailError, Mailer, Message, TemplateKind, TemplateVars,
+    Courier, CourierError, DispatchReport, Email, MailError, Mailer, Message, RequeueRefusal,
+    TemplateKind, TemplateVars,
 };
 use identa::store::PageRequest;
 use identa::store::{MessageStatus, OutboxStore};
 use uuid::Uuid;
 
+use identa::flow::CodeSubmission;
+
 use crate::common::TestEnv;
+use crate::common::accounts::create_account;
+use crate::common::flows::{api_recovery_flow, submit_recovery};
+use crate::common::mail::mail_to;
 use crate::common::race::released_together;
 use crate::on_every_backend;
 
@@ -27,6 +33,7 @@ async fn enqueue(courier: &Courier, kind: TemplateKind, to: &str, code: &str) ->
         to: to.into(),
         code: Some(code.into()),
         expires_in_minutes: 15,
+        code_expires_at: None,
     };
     courier.enqueue(kind, &vars).await.unwrap()
 }
@@ -108,18 +115,18 @@ async fn outbox_is_sealed_and_readable(env: TestEnv) {
     );
 }
 
-async fn failures_back_off_then_abandon(env: TestEnv) {
+async fn transient_failures_back_off_and_retry_while_useful(env: TestEnv) {
     let courier = env.identa.courier();
     let flaky = "flaky@example.com";
+    // No code expiry given: the message is useful for the maximum age (24 h).
     let id = enqueue(&courier, VerificationCodeValid, flaky, "111111").await;
     let failing = Recorder::new(Behaviour::FailTransient);
     let first = courier.dispatch_once(&failing).await.unwrap();
     assert_eq!(
         first,
         DispatchReport {
-            sent: 0,
             retried: 1,
-            abandoned: 0
+            ..DispatchReport::default()
         }
     );
     let message = stored_message(&courier, id).await;
@@ -127,13 +134,19 @@ async fn failures_back_off_then_abandon(env: TestEnv) {
         (message.status, message.send_count),
         (MessageStatus::Queued, 1)
     );
+    assert_eq!(
+        message.useful_until,
+        message.created_at + Duration::hours(24)
+    );
     let error = message.last_error.unwrap();
     assert!(
         error.contains("421") && !error.contains("111111"),
         "{error}"
     );
-    // Each wait doubles (2 s, 4 s, 8 s, 16 s); the 5th failure abandons the message.
-    for (attempt, wait) in [(2u32, 2i64), (3, 4), (4, 8), (5, 16)] {
+    // Each wait doubles (2 s, 4 s, … 32 s) up to 60 s, and there is no attempt limit:
+    // the old budget of five attempts (about 30 s) is long gone at attempt 10.
+    let waits = [2i64, 4, 8, 16, 32, 60, 60, 60, 60];
+    for (n, wait) in waits.into_iter().enumerate() {
         env.clock.advance(Duration::seconds(wait - 1));
         assert_eq!(
             courier.dispatch_once(&failing).await.unwrap(),
@@ -142,23 +155,99 @@ async fn failures_back_off_then_abandon(env: TestEnv) {
         );
         env.clock.advance(Duration::seconds(1));
         let report = courier.dispatch_once(&failing).await.unwrap();
+        assert_eq!(report.retried, 1, "attempt {}", n + 2);
         let message = stored_message(&courier, id).await;
-        assert_eq!(message.send_count, attempt);
-        if attempt < 5 {
-            assert_eq!(report.retried, 1);
-            assert_eq!(message.status, MessageStatus::Queued);
-        } else {
-            assert_eq!(report.abandoned, 1);
-            assert_eq!(message.status, MessageStatus::Abandoned);
-        }
+        assert_eq!(message.status, MessageStatus::Queued);
     }
-    assert_eq!(failing.count(flaky), 5);
+    assert_eq!(failing.count(flaky), 10);
+    // The server comes back: the next attempt delivers.
+    env.clock.advance(Duration::seconds(60));
+    let report = courier
+        .dispatch_once(&Recorder::new(Behaviour::Deliver))
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1);
+    assert_eq!(
+        stored_message(&courier, id).await.status,
+        MessageStatus::Sent
+    );
+}
+
+async fn mail_past_its_maximum_age_is_abandoned_as_expired(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = enqueue(&courier, RecoveryCodeInvalid, "late@example.com", "000000").await;
+    let failing = Recorder::new(Behaviour::FailTransient);
+    assert_eq!(courier.dispatch_once(&failing).await.unwrap().retried, 1);
+    env.clock.advance(Duration::hours(24));
+    let report = courier.dispatch_once(&failing).await.unwrap();
+    assert_eq!(
+        report,
+        DispatchReport {
+            expired: 1,
+            ..DispatchReport::default()
+        }
+    );
+    assert_eq!(failing.count("late@example.com"), 1, "not tried again");
+    let message = stored_message(&courier, id).await;
+    assert_eq!(
+        (message.status, message.send_count),
+        (MessageStatus::Abandoned, 1)
+    );
+    let reason = message.last_error.unwrap();
+    assert!(
+        reason.starts_with("expired:") && reason.contains("maximum age") && reason.contains("421"),
+        "{reason}"
+    );
     env.clock.advance(Duration::hours(1));
     assert_eq!(
         courier.dispatch_once(&failing).await.unwrap(),
         DispatchReport::default(),
         "abandoned stays abandoned"
     );
+}
+
+/// Makes an account for `to` and asks a recovery flow to mail it a code: the queued
+/// message.
+async fn recovery_mail(env: &TestEnv, to: &str) -> Message {
+    create_account(env, to).await;
+    let flow = api_recovery_flow(env).await;
+    submit_recovery(env, flow.id, CodeSubmission::Email(to.into()))
+        .await
+        .unwrap();
+    mail_to(env, to)
+        .await
+        .into_iter()
+        .find(|m| m.template == RecoveryCodeValid)
+        .unwrap()
+}
+
+async fn a_code_mail_is_not_sent_after_the_code_expired(env: TestEnv) {
+    let to = "expiring@example.com";
+    let queued = recovery_mail(&env, to).await;
+    // The flow's code lives 15 minutes; the message is useful exactly as long.
+    assert_eq!(
+        queued.useful_until,
+        queued.created_at + Duration::minutes(15)
+    );
+    let courier = env.identa.courier();
+    let failing = Recorder::new(Behaviour::FailTransient);
+    assert_eq!(courier.dispatch_once(&failing).await.unwrap().retried, 1);
+    // The server is down until the code has expired; then it is back.
+    env.clock.advance(Duration::minutes(15));
+    let working = Recorder::new(Behaviour::Deliver);
+    let report = courier.dispatch_once(&working).await.unwrap();
+    assert_eq!(
+        report,
+        DispatchReport {
+            expired: 1,
+            ..DispatchReport::default()
+        }
+    );
+    assert_eq!(working.count(to), 0, "a dead code is not mailed");
+    let message = stored_message(&courier, queued.id).await;
+    assert_eq!(message.status, MessageStatus::Abandoned);
+    let reason = message.last_error.unwrap();
+    assert!(reason.contains("the code in it expired"), "{reason}");
 }
 
 async fn permanent_failures_abandon_at_once(env: TestEnv) {
@@ -249,10 +338,176 @@ async fn prune_keeps_undelivered_mail(env: TestEnv) {
     );
 }
 
+/// Queues a message to `to` and lets a 550 abandon it: its id.
+async fn abandoned_message(courier: &Courier, to: &str) -> Uuid {
+    let id = enqueue(courier, RecoveryCodeValid, to, "565656").await;
+    let report = courier
+        .dispatch_once(&Recorder::new(Behaviour::FailPermanent))
+        .await
+        .unwrap();
+    assert_eq!(report.abandoned, 1);
+    id
+}
+
+/// The refusal `requeue(id)` answers with.
+async fn requeue_refusal(courier: &Courier, id: Uuid) -> RequeueRefusal {
+    match courier.requeue(id).await.unwrap_err() {
+        CourierError::NotRequeueable {
+            id: refused,
+            refusal,
+        } => {
+            assert_eq!(refused, id);
+            refusal
+        }
+        other => panic!("not a requeue refusal: {other:?}"),
+    }
+}
+
+async fn an_abandoned_message_can_be_requeued_once(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = abandoned_message(&courier, "fixed@example.com").await;
+    env.clock.advance(Duration::minutes(5));
+    let requeued = courier.requeue(id).await.unwrap();
+    assert_eq!(requeued.status, MessageStatus::Queued);
+    assert_eq!(requeued.last_error, None);
+    // Queued already: a second requeue is refused, and says why.
+    assert_eq!(
+        requeue_refusal(&courier, id).await,
+        RequeueRefusal::StillQueued
+    );
+    let err: identa::Error = courier.requeue(id).await.unwrap_err().into();
+    assert_eq!(err.kind(), identa::ErrorKind::MessageNotRequeueable);
+    assert!(err.to_string().contains("still queued"), "{err}");
+    // The server was fixed: the next round delivers it.
+    let working = Recorder::new(Behaviour::Deliver);
+    assert_eq!(courier.dispatch_once(&working).await.unwrap().sent, 1);
+    assert_eq!(working.count("fixed@example.com"), 1);
+    // Sent: requeueing would deliver it twice.
+    assert_eq!(
+        requeue_refusal(&courier, id).await,
+        RequeueRefusal::AlreadySent
+    );
+    let err: identa::Error = courier.requeue(id).await.unwrap_err().into();
+    assert!(err.to_string().contains("already sent"), "{err}");
+    // An unknown id is not found.
+    let err: identa::Error = courier.requeue(Uuid::now_v7()).await.unwrap_err().into();
+    assert_eq!(err.kind(), identa::ErrorKind::NotFound);
+}
+
+async fn a_message_whose_code_expired_cannot_be_requeued(env: TestEnv) {
+    let queued = recovery_mail(&env, "too-late@example.com").await;
+    let courier = env.identa.courier();
+    let failing = Recorder::new(Behaviour::FailTransient);
+    courier.dispatch_once(&failing).await.unwrap();
+    env.clock.advance(Duration::minutes(15));
+    assert_eq!(courier.dispatch_once(&failing).await.unwrap().expired, 1);
+    let refusal = requeue_refusal(&courier, queued.id).await;
+    assert_eq!(refusal, RequeueRefusal::CodeExpired(queued.useful_until));
+    assert!(
+        refusal.to_string().contains("ask for a new code"),
+        "{refusal}"
+    );
+    let message = stored_message(&courier, queued.id).await;
+    assert_eq!(message.status, MessageStatus::Abandoned, "left as it was");
+}
+
+async fn mail_without_a_code_is_requeued_for_another_maximum_age(env: TestEnv) {
+    let courier = env.identa.courier();
+    let id = enqueue(
+        &courier,
+        RecoveryCodeInvalid,
+        "notice@example.com",
+        "000000",
+    )
+    .await;
+    courier
+        .dispatch_once(&Recorder::new(Behaviour::FailTransient))
+        .await
+        .unwrap();
+    env.clock.advance(Duration::hours(25));
+    assert_eq!(
+        courier
+            .dispatch_once(&Recorder::new(Behaviour::Deliver))
+            .await
+            .unwrap()
+            .expired,
+        1
+    );
+    let requeued = courier.requeue(id).await.unwrap();
+    assert_eq!(requeued.status, MessageStatus::Queued);
+    assert_eq!(requeued.useful_until, env.clock_now() + Duration::hours(24));
+    let working = Recorder::new(Behaviour::Deliver);
+    assert_eq!(courier.dispatch_once(&working).await.unwrap().sent, 1);
+}
+
+/// `POST /admin/courier/messages/<id>/requeue`: the status and error id an operator sees.
+async fn the_admin_api_requeues_abandoned_messages(env: TestEnv) {
+    use identa::http::{AdminApi, HttpConfig};
+    let admin = AdminApi::new(env.identa.clone(), HttpConfig::default());
+    let requeue = |id: String| {
+        let admin = &admin;
+        async move {
+            let req = http::Request::post(format!("/admin/courier/messages/{id}/requeue"))
+                .body(bytes::Bytes::new())
+                .unwrap();
+            let res = admin.handle(req).await;
+            let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            (res.status().as_u16(), body)
+        }
+    };
+    let courier = env.identa.courier();
+    let id = abandoned_message(&courier, "ops@example.com").await;
+    let (status, body) = requeue(id.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["id"].as_str(), body["status"].as_str()),
+        (Some(id.to_string().as_str()), Some("queued"))
+    );
+    let (status, body) = requeue(id.to_string()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["id"], "courier_message_not_requeueable");
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("still queued"),
+        "{body}"
+    );
+    courier
+        .dispatch_once(&Recorder::new(Behaviour::Deliver))
+        .await
+        .unwrap();
+    let (status, body) = requeue(id.to_string()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already sent"),
+        "{body}"
+    );
+    let (status, body) = requeue(Uuid::now_v7().to_string()).await;
+    assert_eq!(
+        (status, &body["error"]["id"]),
+        (404, &serde_json::json!("not_found"))
+    );
+    let (status, _) = requeue("not-an-id".into()).await;
+    assert_eq!(status, 400);
+}
+
+on_every_backend!(
+    an_abandoned_message_can_be_requeued_once,
+    a_message_whose_code_expired_cannot_be_requeued,
+    mail_without_a_code_is_requeued_for_another_maximum_age,
+    the_admin_api_requeues_abandoned_messages,
+);
+
 on_every_backend!(
     prune_keeps_undelivered_mail,
     outbox_is_sealed_and_readable,
-    failures_back_off_then_abandon,
+    transient_failures_back_off_and_retry_while_useful,
+    mail_past_its_maximum_age_is_abandoned_as_expired,
+    a_code_mail_is_not_sent_after_the_code_expired,
     permanent_failures_abandon_at_once,
     lapsed_claims_are_taken_over,
 );
@@ -269,7 +524,7 @@ mod smtp {
     use identa::courier::smtp::SmtpMailer;
     use identa::store::MessageStatus;
 
-    use super::{enqueue, stored_message};
+    use super::{enqueue, recovery_mail, stored_message};
     use crate::common::{Backend, TestEnv, needs};
     use identa::courier::TemplateKind::{RecoveryCodeValid, VerificationCodeValid};
 
@@ -472,28 +727,68 @@ mod smtp {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
-    async fn delivery_resumes_after_the_server_was_down() {
+    async fn mail_queued_while_smtp_is_down_arrives_after_a_long_outage() {
         needs::aiosmtpd();
         let port = free_port();
         let env = TestEnv::new(Backend::SqliteFile).await;
         let courier = env.identa.courier();
-        let id = enqueue(&courier, RecoveryCodeValid, "carol@example.com", "246810").await;
+        // A recovery code is queued while nobody listens on the SMTP port.
+        let queued = recovery_mail(&env, "carol@example.com").await;
+        let code = crate::common::six_digit_code(&queued.email.text);
         let mailer = SmtpMailer::from_url(&plain(port), "no-reply@example.com").unwrap();
-        // Nobody listens yet.
-        let report = courier.dispatch_once(&mailer).await.unwrap();
-        assert_eq!(report.retried, 1);
-        let message = stored_message(&courier, id).await;
-        assert_eq!(message.status, MessageStatus::Queued);
+        // Two minutes of outage, tried at 0, 2, 6, 14, 30, 62 and 122 s: far past the
+        // old budget (five attempts, about 30 s).
+        for wait in [0i64, 2, 4, 8, 16, 32, 60] {
+            env.clock.advance(Duration::seconds(wait));
+            let report = courier.dispatch_once(&mailer).await.unwrap();
+            assert_eq!(report.retried, 1, "connection refused is transient");
+        }
+        let message = stored_message(&courier, queued.id).await;
+        assert_eq!(
+            (message.status, message.send_count),
+            (MessageStatus::Queued, 7)
+        );
         assert!(message.last_error.is_some());
-        // The server comes up; once the backoff has passed the message goes out.
+        // The server starts; within the capped backoff (60 s) the mail goes out, code
+        // and all.
         let sink = SmtpSink::start(port);
-        env.clock.advance(Duration::seconds(2));
+        env.clock.advance(Duration::seconds(60));
         let report = courier.dispatch_once(&mailer).await.unwrap();
         assert_eq!(report.sent, 1);
-        assert!(sink.received().contains("246810"));
+        let mail = sink.received();
+        assert!(mail.contains("X-Envelope-To: carol@example.com"), "{mail}");
+        assert!(mail.contains(&code), "the code arrived: {mail}");
         assert_eq!(
-            stored_message(&courier, id).await.status,
+            stored_message(&courier, queued.id).await.status,
             MessageStatus::Sent
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs the aiosmtpd SMTP server: `python3 -m pip install aiosmtpd`; run with `cargo test -- --ignored`"]
+    async fn a_permanent_smtp_refusal_abandons_at_once() {
+        let (sink, env) = plain_sink_and_env().await;
+        let courier = env.identa.courier();
+        let id = enqueue(&courier, RecoveryCodeValid, "refused@example.com", "313131").await;
+        let mailer = SmtpMailer::from_url(&plain(sink.port), "no-reply@example.com").unwrap();
+        let report = courier.dispatch_once(&mailer).await.unwrap();
+        assert_eq!(report.abandoned, 1, "{report:?}");
+        let message = stored_message(&courier, id).await;
+        assert_eq!(
+            (message.status, message.send_count),
+            (MessageStatus::Abandoned, 1)
+        );
+        let error = message.last_error.unwrap();
+        assert!(
+            error.contains("550") && error.starts_with("permanent"),
+            "{error}"
+        );
+        assert!(sink.received().is_empty());
+        env.clock.advance(Duration::minutes(5));
+        assert_eq!(
+            courier.dispatch_once(&mailer).await.unwrap().abandoned,
+            0,
+            "not tried again"
         );
     }
 

@@ -5,7 +5,9 @@
 
 use chrono::Duration;
 use identa::flow::{FlowRequest, FlowType};
-use identa::store::{Commit, FlowRecord, FlowStore, StoreError, Write};
+use identa::store::{
+    Commit, FlowRecord, FlowStore, SeaOrmStore, SqliteDurability, StoreError, StoreOptions, Write,
+};
 use uuid::Uuid;
 
 use crate::common::race::{ROUNDS, TASKS, released_together};
@@ -98,3 +100,47 @@ async fn raced_commits_land_once(env: TestEnv) {
 }
 
 on_pooled_backends!(raced_commits_land_once);
+
+/// SQLite's `synchronous` on every pooled connection of a store on a fresh file.
+async fn synchronous_of(options: Option<StoreOptions>) -> Vec<i32> {
+    use identa::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("identa.db").display());
+    let store = match options {
+        Some(options) => SeaOrmStore::connect_with(&url, options).await,
+        None => SeaOrmStore::connect(&url).await,
+    }
+    .unwrap();
+    let pragma = Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA synchronous");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let row = store
+            .connection()
+            .query_one_raw(pragma.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push(row.try_get_by_index::<i32>(0).unwrap());
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_syncs_every_commit_by_default() {
+    // 2 is FULL, 1 is NORMAL (https://sqlite.org/pragma.html#pragma_synchronous).
+    assert!(synchronous_of(None).await.iter().all(|&s| s == 2));
+    let full = StoreOptions {
+        sqlite_durability: SqliteDurability::Full,
+    };
+    assert!(synchronous_of(Some(full)).await.iter().all(|&s| s == 2));
+    let normal = StoreOptions {
+        sqlite_durability: SqliteDurability::Normal,
+    };
+    assert!(synchronous_of(Some(normal)).await.iter().all(|&s| s == 1));
+    assert_eq!(
+        "Normal".parse::<SqliteDurability>().unwrap(),
+        SqliteDurability::Normal
+    );
+    let err = "off".parse::<SqliteDurability>().unwrap_err().to_string();
+    assert!(err.contains("full or normal"), "{err}");
+}

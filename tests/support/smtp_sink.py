@@ -5,6 +5,7 @@ line), prints "ready" once it accepts connections, and runs until killed.
     python3 tests/support/smtp_sink.py <port> <file> [plain|starttls|tls <cert.pem> <key.pem>]
 
 `starttls` offers STARTTLS and refuses mail before it; `tls` speaks TLS from the first byte.
+Recipients whose address starts with `refused` get a permanent refusal (550 5.1.1).
 """
 import ssl
 import sys
@@ -18,6 +19,12 @@ MARKER = "\n----- identa smtp sink: end of message -----\n"
 class Sink:
     def __init__(self, path):
         self.path = path
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refused"):
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         body = envelope.content.decode("utf-8", errors="replace")

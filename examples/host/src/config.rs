@@ -4,6 +4,7 @@
 //! | variable | default |
 //! |---|---|
 //! | `IDENTA_DATABASE_URL` | `sqlite://identa.db?mode=rwc` (a file in the working directory); a `postgres://` URL switches the engine |
+//! | `IDENTA_SQLITE_SYNCHRONOUS` | `full`: every commit synced to disk; `normal` is faster but may lose the last commits on a power failure or OS crash (not on an app crash) |
 //! | `IDENTA_PUBLIC_ADDR` / `IDENTA_ADMIN_ADDR` | `127.0.0.1:4433` / `127.0.0.1:4434` |
 //! | `IDENTA_ADMIN_TOKEN` | none: the admin API answers this machine only, and the host refuses to start with a non-loopback `IDENTA_ADMIN_ADDR`; else the bearer tokens it accepts (comma-separated for rotation, each at least 32 bytes; never printed) |
 //! | `IDENTA_PUBLIC_URL` | `http://localhost:<port>` on a loopback address (WebAuthn needs a domain), else `http://<public addr>` |
@@ -27,7 +28,7 @@ use identa::credential::webauthn::RelyingParty;
 use identa::flow::{AfterRegistration, DuplicateRegistration};
 use identa::http::{AdminAuth, AdminToken, HttpConfig};
 use identa::identity::SchemaRegistry;
-use identa::store::SeaOrmStore;
+use identa::store::{SeaOrmStore, SqliteDurability, StoreOptions};
 use identa::{Config, Identa, Secret, Secrets};
 use serde_json::{Value, json};
 
@@ -38,6 +39,8 @@ use crate::BoxError;
 pub struct HostConfig {
     /// The store URL.
     pub database_url: String,
+    /// When a commit to a SQLite file is on disk. Default: `Full`.
+    pub sqlite_synchronous: SqliteDurability,
     /// Where the public API listens.
     pub public_addr: SocketAddr,
     /// Where the admin API listens.
@@ -82,6 +85,7 @@ impl Default for HostConfig {
     fn default() -> Self {
         Self {
             database_url: "sqlite://identa.db?mode=rwc".into(),
+            sqlite_synchronous: SqliteDurability::Full,
             public_addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 4434)),
             admin_tokens: Vec::new(),
@@ -107,6 +111,7 @@ impl std::fmt::Debug for HostConfig {
         let redacted = |list: usize| format!("<{list} redacted>");
         f.debug_struct("HostConfig")
             .field("database_url", &self.database_url)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .field("public_addr", &self.public_addr)
             .field("admin_addr", &self.admin_addr)
             .field("admin_tokens", &redacted(self.admin_tokens.len()))
@@ -217,6 +222,11 @@ impl HostConfig {
         };
         match key {
             "database_url" => self.database_url = value.to_owned(),
+            "sqlite_synchronous" => {
+                self.sqlite_synchronous = value
+                    .parse()
+                    .map_err(|e| format!("sqlite_synchronous: {e}; use full or normal"))?
+            }
             "public_addr" => self.public_addr = addr(value)?,
             "admin_addr" => self.admin_addr = addr(value)?,
             "admin_token" => {
@@ -426,7 +436,10 @@ impl HostConfig {
             // A session on sign-up would tell a new address from a taken one.
             config.flows.registration.after = AfterRegistration::AccountOnly;
         }
-        let store = SeaOrmStore::connect(&self.database_url).await?;
+        let options = StoreOptions {
+            sqlite_durability: self.sqlite_synchronous,
+        };
+        let store = SeaOrmStore::connect_with(&self.database_url, options).await?;
         let identa = Identa::builder()
             .store(store)
             .schemas(schemas)
@@ -530,7 +543,7 @@ mod tests {
         let file = dir.join("identa.json");
         std::fs::write(
             &file,
-            r#"{"database_url": "sqlite://from-file.db", "public_addr": "127.0.0.1:5000", "allowed_return_urls": ["https://a.example", "https://b.example"]}"#,
+            r#"{"database_url": "sqlite://from-file.db", "sqlite_synchronous": "normal", "public_addr": "127.0.0.1:5000", "allowed_return_urls": ["https://a.example", "https://b.example"]}"#,
         )
         .unwrap();
         let config = HostConfig::from_sources(vars(&[
@@ -544,6 +557,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.database_url, "sqlite://from-file.db");
+        assert_eq!(config.sqlite_synchronous, SqliteDurability::Normal);
         assert_eq!(config.public_addr.port(), 6000, "the environment wins");
         assert_eq!(
             config.allowed_return_urls,
@@ -554,6 +568,23 @@ mod tests {
             Some("smtp://127.0.0.1:25/?disable_starttls=true")
         );
         assert_eq!(config.admin_addr.port(), 4434, "defaults stay");
+        assert_eq!(
+            HostConfig::from_sources(vars(&[]))
+                .unwrap()
+                .sqlite_synchronous,
+            SqliteDurability::Full,
+            "every commit synced unless asked otherwise"
+        );
+        let config =
+            HostConfig::from_sources(vars(&[("IDENTA_SQLITE_SYNCHRONOUS", "NORMAL")])).unwrap();
+        assert_eq!(config.sqlite_synchronous, SqliteDurability::Normal);
+        let err = HostConfig::from_sources(vars(&[("IDENTA_SQLITE_SYNCHRONOUS", "off")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sqlite_synchronous") && err.contains("use full or normal"),
+            "{err}"
+        );
         let err = HostConfig::from_sources(vars(&[("IDENTA_ADMIN_ADDR", "nowhere")])).unwrap_err();
         assert!(err.to_string().contains("admin_addr"), "{err}");
         let err = HostConfig::from_sources(vars(&[("IDENTA_CONFIG", "/nonexistent/identa.json")]))

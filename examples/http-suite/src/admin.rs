@@ -25,7 +25,7 @@ async fn import_with_hash(host: &Host, email: &str, hashed_password: &str) -> (S
 }
 
 /// Admin: identities (create with a password and with a Kratos hash), get, list, update,
-/// patch, sessions, recovery code, courier, delete.
+/// patch, sessions, recovery code, courier (list, get, requeue refused), delete.
 pub async fn admin_identities(host: &Host) {
     let c = app();
     let identities = format!("{}/admin/identities", host.admin);
@@ -192,6 +192,27 @@ pub async fn admin_identities(host: &Host) {
         (status, one["recipient"].as_str()),
         (StatusCode::OK, Some("mail@example.com"))
     );
+    // identa's requeue (Kratos has none) takes abandoned messages only: this one is
+    // queued or sent, so it is refused with a conflict that says why.
+    let (status, refused) = send(c.post(format!(
+        "{messages}/{}/requeue",
+        message["id"].as_str().unwrap()
+    )))
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["id"], "courier_message_not_requeueable");
+    assert!(
+        refused["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("only abandoned messages can be requeued"),
+        "{refused}"
+    );
+    let (status, missing) = send(c.post(format!(
+        "{messages}/01939a3c-0000-7000-8000-000000000000/requeue"
+    )))
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
 
     // Delete.
     let (status, _) = send(c.delete(&identity)).await;

@@ -24,6 +24,7 @@ fn from_row(row: courier_message::Model) -> Result<OutboxMessage, StoreError> {
         send_count: u32::try_from(row.send_count).map_err(corrupt)?,
         last_error: row.last_error,
         next_attempt_at: row.next_attempt_at,
+        useful_until: row.useful_until,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -153,6 +154,52 @@ impl OutboxStore for SeaOrmStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn mark_expired(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let reason: String = reason.chars().take(1000).collect();
+        courier_message::Entity::update_many()
+            .col_expr(
+                Column::Status,
+                Expr::value(MessageStatus::Abandoned.as_str()),
+            )
+            .col_expr(Column::Claim, Expr::value(Option::<Uuid>::None))
+            .col_expr(
+                Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(Column::LastError, Expr::value(reason))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn requeue(
+        &self,
+        id: Uuid,
+        useful_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = courier_message::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(MessageStatus::Queued.as_str()))
+            .col_expr(Column::NextAttemptAt, Expr::value(now))
+            .col_expr(Column::UsefulUntil, Expr::value(useful_until))
+            .col_expr(Column::LastError, Expr::value(Option::<String>::None))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(id))
+            .filter(Column::Status.eq(MessageStatus::Abandoned.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
     }
 
     async fn messages(

@@ -39,6 +39,7 @@ pub(super) fn outbox_row(m: &OutboxMessage) -> courier_message::ActiveModel {
         send_count: Set(i32::try_from(m.send_count).unwrap_or(i32::MAX)),
         last_error: Set(m.last_error.clone()),
         next_attempt_at: Set(m.next_attempt_at),
+        useful_until: Set(m.useful_until),
         claimed_until: Set(None),
         claim: Set(None),
         created_at: Set(m.created_at),

@@ -1,5 +1,5 @@
-//! The sea-orm store: SQLite (a file in WAL mode, or `sqlite::memory:` pinned to one
-//! connection) and, with the `postgres` feature, PostgreSQL. Each write that changes one
+//! The sea-orm store: SQLite (a file in WAL mode, every commit synced unless the host
+//! chose [`SqliteDurability::Normal`], or `sqlite::memory:` pinned to one connection) and, with the `postgres` feature, PostgreSQL. Each write that changes one
 //! thing is one transaction, a [`Commit`](crate::store::Commit) is one transaction;
 //! housekeeping deletes statement by statement. Unique indexes turn clashes into
 //! [`StoreError::Conflict`].
@@ -36,15 +36,66 @@ pub struct SeaOrmStore {
     db: DatabaseConnection,
 }
 
+/// When a commit to a SQLite file is on disk (SQLite's `synchronous` setting; the file is
+/// always in WAL mode). PostgreSQL and in-memory SQLite ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteDurability {
+    /// `synchronous=FULL`: every commit is synced to disk before it returns. A committed
+    /// registration, session or spent code survives an application crash, an OS crash and
+    /// a power failure. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits are synced at WAL checkpoints only. A committed
+    /// transaction survives an application crash, but the last ones before an OS crash or
+    /// a power failure can be lost (the database stays consistent): an account that was
+    /// created, a session that was revoked, a code that was spent can come back undone.
+    /// Cheaper per write; see docs/performance.md.
+    Normal,
+}
+
+impl SqliteDurability {
+    /// The setting's name (`full`, `normal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Normal => "normal",
+        }
+    }
+}
+
+impl std::str::FromStr for SqliteDurability {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            _ => Err(UnknownVariant::new("SQLite durability (full or normal)", s)),
+        }
+    }
+}
+
+/// How [`SeaOrmStore::connect_with`] opens the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreOptions {
+    /// For a SQLite file: when a commit is on disk. Default: [`SqliteDurability::Full`].
+    pub sqlite_durability: SqliteDurability,
+}
+
 impl SeaOrmStore {
-    /// Connects to `url` and runs the migrations:
+    /// Connects to `url` with the default [`StoreOptions`] and runs the migrations:
     /// - `sqlite::memory:`: a private in-memory database (tests, demos);
     /// - `sqlite://path/to/file.db` or `sqlite:file.db`: a file, created if missing, in WAL
-    ///   mode with foreign keys on and a 5 s busy timeout;
+    ///   mode with `synchronous=FULL` (see [`SqliteDurability`]), foreign keys on and a 5 s
+    ///   busy timeout;
     /// - `postgres://…` (feature `postgres`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`SeaOrmStore::connect`] with `options`.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let store = Self {
-            db: open(url).await?,
+            db: open(url, options).await?,
         };
         store.migrate().await?;
         Ok(store)
@@ -55,7 +106,7 @@ impl SeaOrmStore {
     /// (feature `testing`); [`SeaOrmStore::connect`] applies them all.
     #[cfg(feature = "testing")]
     pub async fn connect_migrated_up_to(url: &str, last: u32) -> Result<Self, StoreError> {
-        let db = open(url).await?;
+        let db = open(url, StoreOptions::default()).await?;
         migration::up_to(&db, last).await.map_err(db_err)?;
         Ok(Self { db })
     }
@@ -66,7 +117,7 @@ impl SeaOrmStore {
     }
 }
 
-async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
+async fn open(url: &str, options: StoreOptions) -> Result<DatabaseConnection, StoreError> {
     let scheme = url.split(':').next().unwrap_or_default();
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false);
@@ -74,7 +125,7 @@ async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
     // PostgreSQL pings only connections that sat idle (below).
     opts.test_before_acquire(false);
     match scheme {
-        "sqlite" => configure_sqlite(&mut opts, url),
+        "sqlite" => configure_sqlite(&mut opts, url, options.sqlite_durability),
         "postgres" | "postgresql" if cfg!(feature = "postgres") => {
             // sqlx pings every connection it hands out (a round trip per query); only one
             // idle long enough to have been dropped by the server or a firewall is checked.
@@ -97,8 +148,12 @@ async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
 }
 
 #[cfg(feature = "sqlite")]
-fn configure_sqlite(opts: &mut ConnectOptions, url: &str) {
+fn configure_sqlite(opts: &mut ConnectOptions, url: &str, durability: SqliteDurability) {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    let synchronous = move || match durability {
+        SqliteDurability::Full => SqliteSynchronous::Full,
+        SqliteDurability::Normal => SqliteSynchronous::Normal,
+    };
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     if in_memory {
         // One connection, held forever: a second one would see a different, empty database.
@@ -109,10 +164,10 @@ fn configure_sqlite(opts: &mut ConnectOptions, url: &str) {
         opts.map_sqlx_sqlite_opts(|o| o.foreign_keys(true));
     } else {
         opts.max_connections(4).min_connections(1);
-        opts.map_sqlx_sqlite_opts(|o| {
+        opts.map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(synchronous())
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
@@ -120,7 +175,7 @@ fn configure_sqlite(opts: &mut ConnectOptions, url: &str) {
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn configure_sqlite(_: &mut ConnectOptions, _: &str) {}
+fn configure_sqlite(_: &mut ConnectOptions, _: &str, _: SqliteDurability) {}
 
 /// Maps a database error, naming the unique index that refused a write without the value.
 pub(super) fn db_err(err: DbErr) -> StoreError {

@@ -1,5 +1,7 @@
 //! The `identa_courier_messages` table: the courier's outbox. `payload` is the sealed
-//! (encrypted) message; `claim` and `claimed_until` mark a delivery in progress.
+//! (encrypted) message; `claim` and `claimed_until` mark a delivery in progress;
+//! `useful_until` is when it stops being worth delivering (none on rows queued before
+//! migration 8).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -14,6 +16,7 @@ pub struct Model {
     pub send_count: i32,
     pub last_error: Option<String>,
     pub next_attempt_at: DateTimeUtc,
+    pub useful_until: Option<DateTimeUtc>,
     pub claimed_until: Option<DateTimeUtc>,
     pub claim: Option<Uuid>,
     pub created_at: DateTimeUtc,
