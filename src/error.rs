@@ -13,6 +13,7 @@ use crate::flow::FlowError;
 use crate::identity::{IdentityError, SchemaError};
 use crate::session::SessionError;
 use crate::store::StoreError;
+use crate::throttle::Throttled;
 
 /// An engine error.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,10 @@ pub enum Error {
     /// The request itself is malformed, or the engine is misconfigured.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// Too many attempts: a throttling limit is spent (see [`crate::throttle`]). Nothing
+    /// was checked or changed; try again after `retry_after`.
+    #[error(transparent)]
+    Throttled(Throttled),
 }
 
 impl From<FlowError> for Error {
@@ -164,6 +169,8 @@ pub enum ErrorKind {
     ReturnToForbidden,
     /// The second factor is needed.
     Aal2Required,
+    /// Too many attempts; try again later.
+    TooManyRequests,
 }
 
 impl ErrorKind {
@@ -192,6 +199,7 @@ impl ErrorKind {
             Self::Conflict => "concurrent_update",
             Self::ReturnToForbidden => "self_service_flow_return_to_forbidden",
             Self::Aal2Required => "session_aal2_required",
+            Self::TooManyRequests => "too_many_requests",
         }
     }
 }
@@ -214,6 +222,7 @@ impl Error {
             Self::Courier(err) => courier_kind(err),
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::Throttled(_) => ErrorKind::TooManyRequests,
         }
     }
 

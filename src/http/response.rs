@@ -63,6 +63,7 @@ fn message_for(status: StatusCode) -> &'static str {
         413 => "The request body is too large",
         415 => "The request body has an unsupported content type",
         422 => "The request was well-formed but contained semantic errors",
+        429 => "Too many requests: wait for the number of seconds in Retry-After, then try again",
         _ => "An internal server error occurred, please contact the system administrator",
     }
 }
@@ -90,6 +91,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::SchemaNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Duplicate | ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::FlowExpired => StatusCode::GONE,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -108,7 +110,18 @@ pub fn from_error(err: &Error) -> Response {
             "identa could not complete the request; the server log has the details",
         );
     }
-    error(status, kind.as_str(), &err.to_string())
+    let mut res = error(status, kind.as_str(), &err.to_string());
+    if let Error::Throttled(throttled) = err {
+        set_retry_after(&mut res, throttled.retry_after);
+    }
+    res
+}
+
+/// Sets `Retry-After` to `wait`, in whole seconds (at least one).
+pub fn set_retry_after(res: &mut Response, wait: std::time::Duration) {
+    let secs = wait.as_secs().max(1);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
 }
 
 /// The response for a body that could not be read.

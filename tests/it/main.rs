@@ -21,5 +21,6 @@ mod registration;
 mod sessions;
 mod settings;
 mod store;
+mod throttle;
 mod verification;
 mod webauthn;
