@@ -13,7 +13,13 @@
 //! | `IDENTA_ALLOWED_RETURN_URLS` | none (comma-separated) |
 //! | `IDENTA_WEBAUTHN_RP_ID` | the public URL's domain; `localhost` when it is an IP address (security keys and passkeys need a domain) |
 //! | `IDENTA_WEBAUTHN_ORIGINS` | the origins of the public and UI URLs, with `127.0.0.1` read as `localhost` (comma-separated) |
+//! | `IDENTA_LIMITS` | `on`: throttling with identa's default limits; `off` turns it off (load tests, conformance runs from one address) and is warned about at start-up |
+//! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
+//!
+//! The client address that per-address limits count is the TCP peer's: the hosts never
+//! read `X-Forwarded-For`. Behind a reverse proxy every client would share the proxy's
+//! address; set `identa::http::ClientIp` from your proxy's header in your own adapter.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +35,7 @@ use identa::{Config, Identa, Secret, Secrets};
 use serde_json::{Value, json};
 
 use crate::BoxError;
+use crate::limits::{HostLimits, Throttling};
 
 /// Everything the host needs to start.
 #[derive(Debug, Clone)]
@@ -65,6 +72,8 @@ pub struct HostConfig {
     pub webauthn_rp_id: Option<String>,
     /// The origins WebAuthn ceremonies may come from (none: the public and UI URLs').
     pub webauthn_origins: Vec<String>,
+    /// Throttling (`IDENTA_LIMITS`, `IDENTA_LIMITS_*`): on with identa's defaults.
+    pub limits: HostLimits,
 }
 
 impl Default for HostConfig {
@@ -85,6 +94,7 @@ impl Default for HostConfig {
             secrets_file: Some(PathBuf::from("identa-secrets.json")),
             webauthn_rp_id: None,
             webauthn_origins: Vec::new(),
+            limits: HostLimits::default(),
         }
     }
 }
@@ -172,6 +182,9 @@ impl HostConfig {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), BoxError> {
+        if self.limits.set(key, value)? {
+            return Ok(());
+        }
         let addr = |v: &str| -> Result<SocketAddr, BoxError> {
             v.parse()
                 .map_err(|e| format!("{key}: `{v}` is not host:port ({e})").into())
@@ -310,8 +323,14 @@ impl HostConfig {
             .unwrap_or_else(|| default_public_url(self.public_addr));
         let mut config = Config {
             password: self.password.clone(),
+            throttle: self.limits.config(),
             ..Config::default()
         };
+        if self.limits.throttling == Throttling::Off {
+            tracing::warn!(
+                "IDENTA_LIMITS=off: throttling is off; logins, codes and sign-ups are not limited (only for load tests and conformance runs)"
+            );
+        }
         config.flows.public_url = public_url.clone();
         config.flows.allowed_return_urls = self.allowed_return_urls.clone();
         config.secrets = self.resolve_secrets()?;

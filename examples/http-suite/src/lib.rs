@@ -28,6 +28,7 @@ mod sdk;
 mod second_factors;
 mod sessions;
 mod support;
+mod throttle;
 mod tools;
 mod ui;
 mod webauthn;
@@ -44,6 +45,7 @@ pub use sdk::kratos_sdk_roundtrip;
 pub use second_factors::{second_factors, totp_from_oathtool};
 pub use sessions::settings_and_sessions;
 pub use support::{app, browser};
+pub use throttle::throttled_logins;
 pub use tokio;
 pub use ui::{ui_home, ui_pages};
 pub use webauthn::security_keys_and_passkeys;
@@ -75,6 +77,7 @@ macro_rules! http_suite {
             ui_home,
             second_factors,
             security_keys_and_passkeys,
+            throttled_logins,
         );
         $crate::http_suite!(@cases $start;
             #[ignore = "needs Node and the Kratos SDK: npm ci --prefix examples/http-suite/sdk; run with `cargo test -- --ignored`"]
