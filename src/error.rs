@@ -171,6 +171,9 @@ pub enum ErrorKind {
     Aal2Required,
     /// Too many attempts; try again later.
     TooManyRequests,
+    /// identa is too busy to check a password now (the hashing queue is full); try again
+    /// in a second.
+    Busy,
 }
 
 impl ErrorKind {
@@ -200,6 +203,7 @@ impl ErrorKind {
             Self::ReturnToForbidden => "self_service_flow_return_to_forbidden",
             Self::Aal2Required => "session_aal2_required",
             Self::TooManyRequests => "too_many_requests",
+            Self::Busy => "service_busy",
         }
     }
 }
@@ -275,6 +279,7 @@ fn identity_kind(err: &IdentityError) -> ErrorKind {
 fn credential_kind(err: &CredentialError) -> ErrorKind {
     match err {
         CredentialError::Policy(_) => ErrorKind::PasswordPolicy,
+        CredentialError::Password(PasswordError::Busy) => ErrorKind::Busy,
         CredentialError::Password(
             PasswordError::InvalidConfig(_)
             | PasswordError::UnsupportedHash { .. }
