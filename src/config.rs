@@ -7,6 +7,7 @@ use crate::courier::CourierConfig;
 use crate::credential::password::PasswordConfig;
 use crate::flow::FlowsConfig;
 use crate::secret::Secrets;
+use crate::throttle::ThrottleConfig;
 
 /// Everything an [`Identa`](crate::Identa) engine can be tuned with.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -22,6 +23,9 @@ pub struct Config {
     /// Secrets for CSRF tokens, one-time codes and sealed data. The default is random per
     /// process (fine for one process in development); set them in production.
     pub secrets: Secrets,
+    /// Throttling: limits on login, second-factor, code, registration and flow attempts,
+    /// per identifier and per client address. Default: on, with [`Limits::default`](crate::throttle::Limits).
+    pub throttle: ThrottleConfig,
 }
 
 /// Session lifetimes and the `whoami` cache.

@@ -13,6 +13,7 @@ use crate::flow::FlowError;
 use crate::identity::{IdentityError, SchemaError};
 use crate::session::SessionError;
 use crate::store::StoreError;
+use crate::throttle::Throttled;
 
 /// An engine error.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,10 @@ pub enum Error {
     /// The request itself is malformed, or the engine is misconfigured.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// Too many attempts: a throttling limit is spent (see [`crate::throttle`]). Nothing
+    /// was checked or changed; try again after `retry_after`.
+    #[error(transparent)]
+    Throttled(Throttled),
 }
 
 impl From<FlowError> for Error {
@@ -166,6 +171,11 @@ pub enum ErrorKind {
     Aal2Required,
     /// A courier message that cannot be requeued (sent, still queued, or its code expired).
     MessageNotRequeueable,
+    /// Too many attempts; try again later.
+    TooManyRequests,
+    /// identa is too busy to check a password now (the hashing queue is full); try again
+    /// in a second.
+    Busy,
 }
 
 impl ErrorKind {
@@ -195,6 +205,8 @@ impl ErrorKind {
             Self::ReturnToForbidden => "self_service_flow_return_to_forbidden",
             Self::Aal2Required => "session_aal2_required",
             Self::MessageNotRequeueable => "courier_message_not_requeueable",
+            Self::TooManyRequests => "too_many_requests",
+            Self::Busy => "service_busy",
         }
     }
 }
@@ -217,6 +229,7 @@ impl Error {
             Self::Courier(err) => courier_kind(err),
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::Throttled(_) => ErrorKind::TooManyRequests,
         }
     }
 
@@ -269,6 +282,7 @@ fn identity_kind(err: &IdentityError) -> ErrorKind {
 fn credential_kind(err: &CredentialError) -> ErrorKind {
     match err {
         CredentialError::Policy(_) => ErrorKind::PasswordPolicy,
+        CredentialError::Password(PasswordError::Busy) => ErrorKind::Busy,
         CredentialError::Password(
             PasswordError::InvalidConfig(_)
             | PasswordError::UnsupportedHash { .. }

@@ -66,6 +66,7 @@ pub mod session;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 
 /// The guides' Rust blocks, compiled (and most of them run) as doctests so they cannot rot.
 /// They use the default features (SQLite, the HTTP API); blocks that need `smtp` or

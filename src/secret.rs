@@ -87,6 +87,7 @@ pub(crate) enum MacPurpose {
     Logout,
     Code,
     FakeWebauthnCredential,
+    Throttle,
 }
 
 impl MacPurpose {
@@ -96,6 +97,7 @@ impl MacPurpose {
             Self::Logout => b"identa/v1/logout",
             Self::Code => b"identa/v1/one-time-code",
             Self::FakeWebauthnCredential => b"identa/v1/webauthn-fake-credential",
+            Self::Throttle => b"identa/v1/throttle-key",
         }
     }
 }

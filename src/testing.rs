@@ -206,6 +206,7 @@ macro_rules! store_conformance {
                 a_hook_rolls_the_commit_back,
                 outbox_claims_are_exclusive,
                 housekeeping_deletes_only_what_is_old,
+                throttle_counters_count_per_key_and_window,
             );
         }
     };
@@ -657,5 +658,39 @@ pub mod conformance {
         assert_eq!(store.delete_finished_before(at(10_000)).await.unwrap(), 1);
         assert!(store.message(sent.id).await.unwrap().is_none());
         assert!(store.message(queued.id).await.unwrap().is_some());
+    }
+
+    /// Throttle counters count per key and window, take back one attempt (never below
+    /// zero), forget a key's windows, and expire.
+    pub async fn throttle_counters_count_per_key_and_window(store: &dyn Store) {
+        use crate::store::CounterId;
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let first = CounterId {
+            key: &a,
+            window_start: 0,
+        };
+        let second = CounterId {
+            key: &a,
+            window_start: 900,
+        };
+        let other = CounterId {
+            key: &b,
+            window_start: 0,
+        };
+        for expected in 1..=3 {
+            assert_eq!(store.count_attempt(first, at(900)).await.unwrap(), expected);
+        }
+        assert_eq!(store.count_attempt(second, at(1800)).await.unwrap(), 1);
+        assert_eq!(store.count_attempt(other, at(900)).await.unwrap(), 1);
+        store.uncount_attempt(first).await.unwrap();
+        assert_eq!(store.count_attempt(first, at(900)).await.unwrap(), 3);
+        store.uncount_attempt(other).await.unwrap();
+        store.uncount_attempt(other).await.unwrap();
+        assert_eq!(store.count_attempt(other, at(900)).await.unwrap(), 1);
+        store.clear_attempts(&a).await.unwrap();
+        assert_eq!(store.count_attempt(second, at(1800)).await.unwrap(), 1);
+        assert_eq!(store.delete_expired_attempts(at(900)).await.unwrap(), 0);
+        assert_eq!(store.delete_expired_attempts(at(901)).await.unwrap(), 1);
+        assert_eq!(store.count_attempt(other, at(900)).await.unwrap(), 1);
     }
 }

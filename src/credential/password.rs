@@ -15,11 +15,13 @@
 //! which accounts exist.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use subtle::ConstantTimeEq;
+
 use tokio::sync::Semaphore;
 
 /// Kratos's import bounds for argon2 hashes: anything larger is refused, not attempted.
@@ -50,6 +52,11 @@ pub struct PasswordConfig {
     pub identifier_similarity_check: bool,
     /// argon2 memory allowed in flight at once, in KiB. Default 128 MiB.
     pub memory_budget_kib: u64,
+    /// How many hashes may wait for a slot, per slot ([`concurrency`](Self::concurrency)):
+    /// beyond `max_waiting_per_slot × concurrency` waiting, a further hash or
+    /// verification is refused at once with [`PasswordError::Busy`] (HTTP 503 with
+    /// `Retry-After`) instead of queueing without end. Default 4.
+    pub max_waiting_per_slot: usize,
 }
 
 impl Default for PasswordConfig {
@@ -62,6 +69,7 @@ impl Default for PasswordConfig {
             max_length: 256,
             identifier_similarity_check: true,
             memory_budget_kib: 128 * 1024,
+            max_waiting_per_slot: 4,
         }
     }
 }
@@ -154,6 +162,11 @@ pub enum PasswordError {
     /// was running.
     #[error("password hashing worker stopped unexpectedly")]
     WorkerGone,
+    /// Too many password hashes are waiting already
+    /// ([`PasswordConfig::max_waiting_per_slot`]): nothing was checked; try again in a
+    /// second.
+    #[error("too many password checks are waiting: try again in a second")]
+    Busy,
 }
 
 fn unsupported(reason: impl fmt::Display) -> PasswordError {
@@ -292,6 +305,10 @@ struct Inner {
     concurrency: usize,
     /// One permit per `block_count` blocks of argon2 memory in flight.
     permits: Arc<Semaphore>,
+    /// How many callers are waiting for permits now.
+    waiting: AtomicUsize,
+    /// At most this many may wait (`max_waiting_per_slot × concurrency`).
+    max_waiting: usize,
     /// Idle block buffers, at most `concurrency` of them.
     pool: Mutex<Vec<Vec<Block>>>,
     /// A hash of random bytes at the configured parameters, for unknown accounts.
@@ -325,6 +342,8 @@ impl PasswordHasher {
         let mut inner = Inner {
             block_count: params.block_count(),
             permits: Arc::new(Semaphore::new(concurrency)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: config.max_waiting_per_slot.saturating_mul(concurrency),
             pool: Mutex::new(Vec::with_capacity(concurrency)),
             concurrency,
             phc_params,
@@ -416,11 +435,19 @@ impl PasswordHasher {
     {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| PasswordError::WorkerGone)?;
-        // Waiting here queues the request; the semaphore is never closed.
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_many_owned(weight)
-            .await
-            .map_err(|_| PasswordError::WorkerGone)?;
+        let permits = Arc::clone(&self.inner.permits);
+        let permit = match permits.clone().try_acquire_many_owned(weight) {
+            Ok(permit) => permit,
+            Err(_) => {
+                // No free slot: wait in the bounded queue, or be refused at once.
+                let _waiting = Waiting::join(&self.inner)?;
+                // The semaphore is never closed.
+                permits
+                    .acquire_many_owned(weight)
+                    .await
+                    .map_err(|_| PasswordError::WorkerGone)?
+            }
+        };
         let inner = Arc::clone(&self.inner);
         runtime
             .spawn_blocking(move || {
@@ -430,6 +457,28 @@ impl PasswordHasher {
             })
             .await
             .map_err(|_| PasswordError::WorkerGone)?
+    }
+}
+
+/// A place in the queue for permits, given back when dropped (also when the caller stops
+/// waiting).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// Joins the queue of `inner`, or [`PasswordError::Busy`] if it is full.
+    fn join(inner: &'a Inner) -> Result<Self, PasswordError> {
+        let ahead = inner.waiting.fetch_add(1, Ordering::AcqRel);
+        let place = Self(&inner.waiting);
+        if ahead >= inner.max_waiting {
+            return Err(PasswordError::Busy);
+        }
+        Ok(place)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -956,9 +1005,52 @@ mod tests {
         assert_eq!(h.inner.permits.available_permits(), 1);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once() {
+        let h = PasswordHasher::new(PasswordConfig {
+            memory_budget_kib: 1,
+            max_waiting_per_slot: 2,
+            ..PasswordConfig::insecure_fast_for_tests()
+        })
+        .unwrap();
+        // Every slot is taken...
+        let held = Arc::clone(&h.inner.permits).acquire_owned().await.unwrap();
+        // ...and the queue (1 slot × 2) fills up.
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.verify(&Password::new("x"), None).await })
+            })
+            .collect();
+        while h.inner.waiting.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            h.verify(&Password::new("x"), None).await,
+            Err(PasswordError::Busy)
+        ));
+        assert!(matches!(
+            h.hash(&Password::new("x")).await,
+            Err(PasswordError::Busy)
+        ));
+        // The refused ones left no trace; the queued ones complete once the slot is free.
+        assert_eq!(h.inner.waiting.load(Ordering::Acquire), 2);
+        drop(held);
+        for w in waiters {
+            assert!(!w.await.unwrap().unwrap());
+        }
+        assert_eq!(h.inner.waiting.load(Ordering::Acquire), 0);
+        assert!(!h.verify(&Password::new("x"), None).await.unwrap());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn many_concurrent_verifies_complete_and_pool_stays_bounded() {
-        let h = fast();
+        // Room in the queue for all of them: this is about the pool, not the queue bound.
+        let h = PasswordHasher::new(PasswordConfig {
+            max_waiting_per_slot: 20,
+            ..PasswordConfig::insecure_fast_for_tests()
+        })
+        .unwrap();
         let pw = Password::new("correct horse battery staple");
         let phc = h.hash(&pw).await.unwrap();
         let tasks: Vec<_> = (0..20)

@@ -14,6 +14,8 @@ use crate::hook::{Hooks, NoHooks};
 use crate::identity::SchemaRegistry;
 use crate::secret::Keyring;
 use crate::store::Store;
+use crate::throttle::policy::Throttle;
+use crate::throttle::{Limiter, StoreLimiter};
 
 /// Builds an [`Identa`]: a store and at least one identity schema are required.
 #[must_use]
@@ -25,6 +27,7 @@ pub struct IdentaBuilder {
     clock: Option<Arc<dyn Clock>>,
     templates: Templates,
     hooks: Option<Arc<dyn Hooks>>,
+    limiter: Option<Arc<dyn Limiter>>,
 }
 
 impl IdentaBuilder {
@@ -64,6 +67,14 @@ impl IdentaBuilder {
         self
     }
 
+    /// Counts throttled attempts with this limiter (default: [`StoreLimiter`] on the
+    /// store, shared by every engine on the database). The limits are
+    /// [`Config::throttle`].
+    pub fn limiter(mut self, limiter: impl Limiter + 'static) -> Self {
+        self.limiter = Some(Arc::new(limiter));
+        self
+    }
+
     /// Uses this clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -95,8 +106,12 @@ impl IdentaBuilder {
             Some(rp) => Some(rp.build().map_err(Error::InvalidInput)?),
             None => None,
         };
+        let limiter = self
+            .limiter
+            .unwrap_or_else(|| Arc::new(StoreLimiter::new(store.clone())));
         Ok(Identa {
             inner: Arc::new(Inner {
+                throttle: Throttle::new(&self.config.throttle, limiter),
                 cache: SessionCache::new(self.config.session.cache),
                 keyring: Arc::new(keyring),
                 templates: Arc::new(self.templates),

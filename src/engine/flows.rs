@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use super::Identa;
 use super::apply::ApplyError;
+use super::throttle::{
+    code_attempt, login_attempt, registration_attempt, settings_attempt, verdict_of,
+};
 use crate::error::{Error, Result};
 use crate::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use crate::flow::recovery::{AdminRecoveryCode, RecoveryStep};
@@ -26,6 +29,7 @@ use crate::flow::{check_submit, check_view};
 use crate::flow::{login, recovery, registration, settings, verification};
 use crate::session::{AuthenticatedSession, SessionError, SessionRefusal};
 use crate::store::{Commit, Write};
+use crate::throttle::policy::{Attempt, Ticket, Verdict};
 
 /// What differs between flow kinds when the engine drives a submission: the kind, what a
 /// user submits, and its state machine (whose outcome [`Answers`] the rest).
@@ -37,6 +41,13 @@ pub(crate) trait Kind: Send + Sync {
     type Submission: Send;
     /// What the state machine tells beyond the flow.
     type Outcome: Answers + Send + Sync;
+
+    /// What the submission counts as for throttling, if anything.
+    fn attempt<'a>(
+        submission: &'a Self::Submission,
+        req: &'a FlowRequest,
+        current: Option<&'a AuthenticatedSession>,
+    ) -> Option<Attempt<'a>>;
 
     /// Runs the kind's state machine.
     async fn judge(
@@ -65,7 +76,7 @@ pub(crate) mod kind {
     use super::*;
 
     macro_rules! kind {
-        ($(#[$doc:meta])* $marker:ident, $kind:expr, $submission:ty, $module:ident
+        ($(#[$doc:meta])* $marker:ident, $kind:expr, $submission:ty, $module:ident, $attempt:ident
             $(, instead_of_duplicate: $instead:path)?) => {
             $(#[$doc])*
             pub(crate) struct $marker;
@@ -75,6 +86,14 @@ pub(crate) mod kind {
                 const KIND: FlowKind = $kind;
                 type Submission = $submission;
                 type Outcome = $module::Outcome;
+
+                fn attempt<'a>(
+                    submission: &'a Self::Submission,
+                    req: &'a FlowRequest,
+                    current: Option<&'a AuthenticatedSession>,
+                ) -> Option<Attempt<'a>> {
+                    $attempt(submission, req, current)
+                }
 
                 async fn judge(
                     identa: &Identa,
@@ -102,23 +121,23 @@ pub(crate) mod kind {
     kind!(
         /// Registration flows.
         Registration, FlowKind::Registration, RegistrationSubmission, registration,
-        instead_of_duplicate: crate::flow::answer_if_taken
+        registration_attempt, instead_of_duplicate: crate::flow::answer_if_taken
     );
     kind!(
         /// Login flows.
-        Login, FlowKind::Login, LoginSubmission, login
+        Login, FlowKind::Login, LoginSubmission, login, login_attempt
     );
     kind!(
         /// Settings flows.
-        Settings, FlowKind::Settings, SettingsSubmission, settings
+        Settings, FlowKind::Settings, SettingsSubmission, settings, settings_attempt
     );
     kind!(
         /// Recovery flows.
-        Recovery, FlowKind::Recovery, CodeSubmission, recovery
+        Recovery, FlowKind::Recovery, CodeSubmission, recovery, code_attempt
     );
     kind!(
         /// Verification flows.
-        Verification, FlowKind::Verification, CodeSubmission, verification
+        Verification, FlowKind::Verification, CodeSubmission, verification, code_attempt
     );
 }
 
@@ -188,11 +207,51 @@ impl Identa {
     ) -> Result<<K::Outcome as Answers>::Answer> {
         let flow = check_submit(flow, K::KIND, req, self.keyring(), self.now())?;
         let current = self.current_session(req).await?;
-        let step = K::judge(self, flow, submission, req, current.as_ref()).await?;
+        let ticket = match K::attempt(&submission, req, current.as_ref()) {
+            Some(attempt) => match self.admit(attempt).await {
+                Ok(ticket) => ticket,
+                Err(Error::Throttled(throttled)) => {
+                    return Err(self.refuse_throttled(flow, throttled).await);
+                }
+                Err(err) => return Err(err),
+            },
+            None => Ticket::default(),
+        };
+        let step = match K::judge(self, flow, submission, req, current.as_ref()).await {
+            Ok(step) => step,
+            Err(err) => {
+                self.settle(ticket, Verdict::NotJudged).await;
+                return Err(err.into());
+            }
+        };
+        let verdict = verdict_of(&step);
         let transition = match step {
-            Step::Reject(flow) => return Err(self.reject_shown(flow, current.as_ref()).await),
+            Step::Reject(flow) => {
+                self.settle(ticket, verdict).await;
+                return Err(self.reject_shown(flow, current.as_ref()).await);
+            }
             Step::Advance(transition) => transition,
         };
+        let result = self
+            .commit_or_instead::<K>(transition, req, current.as_ref())
+            .await;
+        let verdict = if result.is_ok() {
+            verdict
+        } else {
+            Verdict::NotJudged
+        };
+        self.settle(ticket, verdict).await;
+        result
+    }
+
+    /// Commits `transition`; when the database refuses it as a duplicate, commits what
+    /// the kind answers instead (tried once), else shows the refusal on the flow.
+    async fn commit_or_instead<K: Kind>(
+        &self,
+        transition: Transition<K::Outcome>,
+        req: &FlowRequest,
+        current: Option<&AuthenticatedSession>,
+    ) -> Result<<K::Outcome as Answers>::Answer> {
         let transition = match self.commit_transition(transition).await {
             Committed::Done(answer) => return Ok(answer),
             Committed::Failed(err) => return Err(err),
@@ -208,7 +267,7 @@ impl Identa {
                     Some(instead) => instead,
                     None => {
                         let shown = fallback.showing(refusal);
-                        return Err(self.reject_shown(shown, current.as_ref()).await);
+                        return Err(self.reject_shown(shown, current).await);
                     }
                 }
             }
@@ -218,7 +277,7 @@ impl Identa {
             Committed::Failed(err) => Err(err),
             Committed::Refused(refusal, fallback, _) => {
                 let shown = fallback.showing(refusal);
-                Err(self.reject_shown(shown, current.as_ref()).await)
+                Err(self.reject_shown(shown, current).await)
             }
         }
     }
@@ -338,6 +397,7 @@ flow_handle!(
 impl RegistrationFlows<'_> {
     /// Starts a registration flow. Refused when the request already has a valid session.
     pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
+        self.identa.admit_new_flow(req).await?;
         let current = self.identa.current_session(req).await?;
         let flow = registration::create(self.identa, flow_type, req, current.as_ref())?;
         self.identa.insert_flow(&flow).await?;
@@ -353,6 +413,7 @@ impl LoginFlows<'_> {
         req: &FlowRequest,
         intent: LoginIntent,
     ) -> Result<Flow> {
+        self.identa.admit_new_flow(req).await?;
         let current = self.identa.current_session(req).await?;
         let flow = login::create(self.identa, flow_type, req, intent, current.as_ref())?;
         self.identa.insert_flow(&flow).await?;
@@ -363,6 +424,7 @@ impl LoginFlows<'_> {
 impl SettingsFlows<'_> {
     /// Starts a settings flow for the signed-in user of `req`.
     pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
+        self.identa.admit_new_flow(req).await?;
         let current = self.identa.current_session(req).await?;
         let mut flow = settings::create(self.identa, flow_type, req, current.as_ref())?;
         self.identa.insert_flow(&flow).await?;
@@ -376,6 +438,7 @@ impl SettingsFlows<'_> {
 impl RecoveryFlows<'_> {
     /// Starts a recovery flow.
     pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
+        self.identa.admit_new_flow(req).await?;
         let flow = recovery::create(self.identa, flow_type, req)?;
         self.identa.insert_flow(&flow).await?;
         Ok(flow)
@@ -398,6 +461,7 @@ impl RecoveryFlows<'_> {
 impl VerificationFlows<'_> {
     /// Starts a verification flow.
     pub async fn create(&self, flow_type: FlowType, req: &FlowRequest) -> Result<Flow> {
+        self.identa.admit_new_flow(req).await?;
         let flow = verification::create(self.identa, flow_type, req)?;
         self.identa.insert_flow(&flow).await?;
         Ok(flow)

@@ -10,6 +10,7 @@
 //! - `apply`: turning a transition's effects into one store commit.
 //! - `facts`: what flows may read, answered from the store, the hasher and the config.
 //! - `cache`: the in-process `whoami` cache.
+//! - `throttle`: what each submission counts as, and refusals shown on the flow.
 
 mod apply;
 mod builder;
@@ -18,6 +19,7 @@ mod facts;
 mod flows;
 mod identities;
 mod sessions;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -57,6 +59,8 @@ struct Inner {
     hooks: Arc<dyn Hooks>,
     /// The WebAuthn relying party, when security keys and passkeys are configured.
     webauthn: Option<webauthn_rs::Webauthn>,
+    /// The throttling policy with its limiter.
+    throttle: crate::throttle::policy::Throttle,
 }
 
 impl std::fmt::Debug for dyn Hooks {

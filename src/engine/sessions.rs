@@ -18,6 +18,7 @@ use crate::session::{
     SessionRefusal, SessionToken,
 };
 use crate::store::{Commit, Page, PageRequest, SessionEvent, Write};
+use crate::throttle::policy::{Attempt, Verdict};
 
 /// How many session events one cache synchronisation reads before giving up and
 /// starting the cache over.
@@ -36,7 +37,23 @@ impl Identa {
         password: &Password,
         device: Option<Device>,
     ) -> Result<Login> {
-        let checked = login::check_password(self, identifier, password).await?;
+        let attempt = Attempt::Password {
+            identifier,
+            ip: device.as_ref().and_then(|d| d.ip_address.as_deref()),
+        };
+        let ticket = self.admit(attempt).await?;
+        let checked = match login::check_password(self, identifier, password).await {
+            Ok(checked) => checked,
+            Err(err) => {
+                let verdict = match err {
+                    FlowError::InvalidCredentials => Verdict::Failed,
+                    _ => Verdict::NotJudged,
+                };
+                self.settle(ticket, verdict).await;
+                return Err(err.into());
+            }
+        };
+        self.settle(ticket, Verdict::Succeeded).await;
         let now = self.now();
         let method = AuthenticationMethod {
             method: CredentialType::Password.as_str().to_owned(),
@@ -265,14 +282,15 @@ impl Identa {
     /// Housekeeping a host runs now and then (e.g. hourly), each step its own statement:
     /// deletes sessions that expired more than a day ago; flows that expired more than a
     /// day ago, with the browser errors and spent one-time markers older than that;
-    /// outbox messages sent or abandoned more than 30 days ago; and trims the session
-    /// event log to its newest 10,000 events.
+    /// outbox messages sent or abandoned more than 30 days ago; throttle counters whose
+    /// window is over; and trims the session event log to its newest 10,000 events.
     pub async fn prune(&self) -> Result<()> {
         let store = &self.inner.store;
         let day_ago = self.now() - Duration::days(1);
         store.delete_expired_sessions(day_ago).await?;
         store.prune_session_events(10_000).await?;
         store.delete_expired_flows(day_ago).await?;
+        self.inner.throttle.prune(self.now()).await?;
         store
             .delete_finished_before(self.now() - Duration::days(30))
             .await?;

@@ -25,7 +25,7 @@ use super::webauthn::{
 use super::{Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind};
 use super::{FlowState, FlowType, Result, Step, Transition};
 use crate::credential::lookup;
-use crate::credential::password::Password;
+use crate::credential::password::{Password, PasswordError};
 use crate::credential::totp::{self, TotpSecret};
 use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
 use crate::credential::{CredentialError, webauthn::passkeys, webauthn::security_keys};
@@ -468,6 +468,8 @@ pub(crate) async fn check_password(
         .map(str::to_owned);
     let verified = match facts.verify_password(password, stored.as_deref()).await {
         Ok(ok) => ok,
+        // The hashing queue is full: nothing was checked, for any account.
+        Err(PasswordError::Busy) => return Err(CredentialError::from(PasswordError::Busy).into()),
         Err(err) => {
             // An unusable stored hash fails before any hashing; do the same work as a
             // verification anyway, so timing does not single this account out.

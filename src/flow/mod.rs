@@ -32,7 +32,7 @@ pub mod login;
 pub mod recovery;
 pub mod registration;
 pub mod settings;
-mod text;
+pub(crate) mod text;
 mod transition;
 pub mod ui;
 pub mod verification;

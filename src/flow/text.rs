@@ -210,6 +210,14 @@ pub(crate) fn lookup_list(codes: &[String]) -> UiText {
 pub(crate) fn disable_lookup() -> UiText {
     UiText::info(1_050_016, "Disable this method")
 }
+/// identa's own message (no Kratos equivalent): a throttling limit is spent.
+pub(crate) fn throttled(retry_after_seconds: u64) -> UiText {
+    UiText::error(
+        4_900_001,
+        format!("Too many attempts. Please try again in {retry_after_seconds} seconds."),
+    )
+    .with_context(json!({ "retry_after_seconds": retry_after_seconds }))
+}
 pub(crate) fn lookup_invalid() -> UiText {
     UiText::error(4_000_016, "The backup recovery code is not valid.")
 }

@@ -221,6 +221,14 @@ impl PublicApi {
                 redirect(&self.login_url(false, None))
             }
             Error::Flow(FlowError::Aal2Required) => self.aal2_required(browser_page),
+            // The flow was saved showing the refusal (message 4900001): show it again.
+            Error::Throttled(throttled) if browser_page => match flow_id {
+                Some(id) => self.to_flow_ui(kind, id),
+                None => {
+                    let err = Error::Throttled(throttled);
+                    self.error_response(inc, flow_type, &err).await
+                }
+            },
             other => self.error_response(inc, flow_type, &other).await,
         }
     }

@@ -63,6 +63,8 @@ fn message_for(status: StatusCode) -> &'static str {
         413 => "The request body is too large",
         415 => "The request body has an unsupported content type",
         422 => "The request was well-formed but contained semantic errors",
+        429 => "Too many requests: wait for the number of seconds in Retry-After, then try again",
+        503 => "The service is busy: wait for the number of seconds in Retry-After, then try again",
         _ => "An internal server error occurred, please contact the system administrator",
     }
 }
@@ -92,6 +94,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
             StatusCode::CONFLICT
         }
         ErrorKind::FlowExpired => StatusCode::GONE,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -102,7 +106,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 pub fn from_error(err: &Error) -> Response {
     let kind = err.kind();
     let status = status_of(kind);
-    if status.is_server_error() {
+    if kind == ErrorKind::Internal {
         tracing::error!(error = %err, "request failed inside identa");
         return error(
             status,
@@ -110,7 +114,20 @@ pub fn from_error(err: &Error) -> Response {
             "identa could not complete the request; the server log has the details",
         );
     }
-    error(status, kind.as_str(), &err.to_string())
+    let mut res = error(status, kind.as_str(), &err.to_string());
+    match (err, kind) {
+        (Error::Throttled(throttled), _) => set_retry_after(&mut res, throttled.retry_after),
+        (_, ErrorKind::Busy) => set_retry_after(&mut res, std::time::Duration::from_secs(1)),
+        _ => {}
+    }
+    res
+}
+
+/// Sets `Retry-After` to `wait`, in whole seconds (at least one).
+pub fn set_retry_after(res: &mut Response, wait: std::time::Duration) {
+    let secs = wait.as_secs().max(1);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
 }
 
 /// The response for a body that could not be read.
@@ -186,5 +203,39 @@ pub fn set_cookie(res: &mut Response, cookie: &str) {
 pub fn put(object: &mut Value, key: &str, value: Value) {
     if let Some(map) = object.as_object_mut() {
         map.insert(key.to_owned(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credential::CredentialError;
+    use crate::credential::password::PasswordError;
+    use crate::throttle::Throttled;
+
+    #[test]
+    fn a_busy_hasher_is_503_with_retry_after() {
+        let err = Error::Credential(CredentialError::Password(PasswordError::Busy));
+        let res = from_error(&err);
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        let body: Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["error"]["id"], "service_busy");
+        assert!(
+            body["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("try again")
+        );
+    }
+
+    #[test]
+    fn a_throttled_attempt_is_429_with_retry_after() {
+        let err = Error::Throttled(Throttled {
+            retry_after: std::time::Duration::from_secs(42),
+        });
+        let res = from_error(&err);
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "42");
     }
 }

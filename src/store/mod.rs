@@ -1,7 +1,7 @@
 //! Persistence behind object-safe async traits, over *records*: identities with their
 //! credentials and addresses, sessions, flows ([`FlowRecord`]: a few columns and an opaque
-//! JSON document), outbox messages, the session-event log. The store knows no rules: the
-//! flows decide, the engine hands the store a [`Commit`] of writes that succeed or fail
+//! JSON document), outbox messages, the session-event log, throttle counters
+//! ([`ThrottleStore`]). The store knows no rules: the flows decide, the engine hands the store a [`Commit`] of writes that succeed or fail
 //! together. Writes that change one thing are whole operations (an identity with its
 //! credentials and addresses in one transaction); callers never see a transaction.
 //! Housekeeping (`delete_expired_*`, `prune_session_events`) and the courier's claiming
@@ -13,6 +13,7 @@
 
 mod outbox;
 mod seaorm;
+mod throttle;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,6 +25,7 @@ use crate::session::{Session, TokenHash};
 
 pub use outbox::{MessageStatus, OutboxMessage, OutboxStore, Retry};
 pub use seaorm::{SeaOrmStore, SqliteDurability, StoreOptions};
+pub use throttle::{CounterId, ThrottleStore};
 
 /// What went wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -366,7 +368,7 @@ pub trait FlowStore: Send + Sync {
 
 /// Everything identa persists.
 #[async_trait]
-pub trait Store: IdentityStore + SessionStore + FlowStore + OutboxStore {
+pub trait Store: IdentityStore + SessionStore + FlowStore + OutboxStore + ThrottleStore {
     /// Brings the schema up to date (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
 }

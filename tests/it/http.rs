@@ -371,3 +371,116 @@ on_every_backend!(
     whoami_refuses_a_session_that_has_not_used_its_second_factor,
     a_session_awaiting_its_second_factor_can_sign_out,
 );
+
+/// `req` as coming from client address `ip` (what the hosts set from the connection).
+fn from_ip(mut req: http::Request<Bytes>, ip: &str) -> http::Request<Bytes> {
+    req.extensions_mut()
+        .insert(identa::http::ClientIp(ip.parse().unwrap()));
+    req
+}
+
+/// An API client over its limit gets Kratos's error shape with 429 and `Retry-After`;
+/// the same wrong password from another address is still answered.
+async fn throttled_api_logins_answer_429_with_retry_after(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let api = &api;
+    let attempt = |ip: &'static str| async move {
+        let flow = json_of(
+            &api.handle(from_ip(get("/self-service/login/api"), ip))
+                .await,
+        );
+        let body = json!({
+            "method": "password",
+            "identifier": "nobody@example.com",
+            "password": "guess",
+        });
+        api.handle(from_ip(
+            post(&flow_url("/self-service/login", &flow), body, None),
+            ip,
+        ))
+        .await
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("192.0.2.1").await.status(), 400);
+    }
+    let res = attempt("192.0.2.1").await;
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    let body = json_of(&res);
+    assert_eq!(body["error"]["id"], "too_many_requests");
+    assert_eq!(body["error"]["code"], 429);
+    assert_eq!(body["error"]["status"], "Too Many Requests");
+    assert_eq!(attempt("192.0.2.2").await.status(), 400);
+}
+
+/// A browser page over its limit is sent back to the flow, which shows why (4900001).
+async fn throttled_browser_logins_show_the_flow_again(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let ip = "192.0.2.1";
+    let started = api
+        .handle(from_ip(
+            http::Request::get("/self-service/login/browser")
+                .body(Bytes::new())
+                .unwrap(),
+            ip,
+        ))
+        .await;
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let cookie = started.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let flow_id = location.rsplit("flow=").next().unwrap().to_owned();
+    let show = || {
+        http::Request::get(format!("/self-service/login/flows?id={flow_id}"))
+            .header("accept", "application/json")
+            .header("cookie", &cookie)
+            .body(Bytes::new())
+            .unwrap()
+    };
+    let flow = json_of(&api.handle(show()).await);
+    let csrf = flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["name"] == "csrf_token")
+        .unwrap()["attributes"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = format!(
+        "method=password&identifier=nobody%40example.com&password=guess&csrf_token={}",
+        form_urlencoded::byte_serialize(csrf.as_bytes()).collect::<String>()
+    );
+    for _ in 0..6 {
+        let res = api
+            .handle(from_ip(
+                http::Request::post(format!("/self-service/login?flow={flow_id}"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", &cookie)
+                    .body(Bytes::from(form.clone()))
+                    .unwrap(),
+                ip,
+            ))
+            .await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], location.as_str());
+    }
+    let shown = json_of(&api.handle(show()).await);
+    assert_eq!(shown["ui"]["messages"][0]["id"], 4_900_001, "{shown}");
+    assert_eq!(shown["ui"]["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(shown["state"], flow["state"]);
+}
+
+on_every_backend!(
+    throttled_api_logins_answer_429_with_retry_after,
+    throttled_browser_logins_show_the_flow_again,
+);

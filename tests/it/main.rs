@@ -23,5 +23,6 @@ mod registration;
 mod sessions;
 mod settings;
 mod store;
+mod throttle;
 mod verification;
 mod webauthn;

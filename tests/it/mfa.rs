@@ -421,6 +421,8 @@ async fn aal2_sessions(env: &TestEnv, identity: uuid::Uuid) -> usize {
 /// refuses their commit) or after (then the step it records refuses the code). The codes
 /// come from identa's generator: the point is single use, not the algorithm.
 async fn totp_code_is_accepted_once_under_a_race(env: TestEnv) {
+    // More racers than the second-factor limit (5 failures per identity) allows.
+    let env = env.without_throttling();
     let (identity, token) = register(&env, "race@example.com").await;
     let secret = enrol_totp(&env, &token).await;
     for round in 0..ROUNDS {
@@ -442,6 +444,8 @@ async fn totp_code_is_accepted_once_under_a_race(env: TestEnv) {
 /// the others are refused (4000016), by the spent marker or by the code's stored "used"
 /// mark, whichever they meet first.
 async fn backup_code_is_accepted_once_under_a_race(env: TestEnv) {
+    // More racers than the second-factor limit (5 failures per identity) allows.
+    let env = env.without_throttling();
     let (identity, token) = register(&env, "race@example.com").await;
     let codes = enrol_backup_codes(&env, &token).await;
     for (round, code) in codes.iter().take(ROUNDS).enumerate() {

@@ -16,7 +16,13 @@
 //! | `IDENTA_WEBAUTHN_RP_ID` | the public URL's domain; `localhost` when it is an IP address (security keys and passkeys need a domain) |
 //! | `IDENTA_WEBAUTHN_ORIGINS` | the origins of the public and UI URLs, with `127.0.0.1` read as `localhost` (comma-separated) |
 //! | `IDENTA_REGISTRATION_ENUMERATION_SAFE` | `true`: a sign-up with a taken email address is answered as a new one, creates nothing and mails the owner; registration then signs no one in (the user signs in next) and verification stays on. `false`: refused with 4000007, and registration signs the new user in |
+//! | `IDENTA_LIMITS` | `on`: throttling with identa's default limits; `off` turns it off (load tests, conformance runs from one address) and is warned about at start-up |
+//! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
+//!
+//! The client address that per-address limits count is the TCP peer's: the hosts never
+//! read `X-Forwarded-For`. Behind a reverse proxy every client would share the proxy's
+//! address; set `identa::http::ClientIp` from your proxy's header in your own adapter.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +39,7 @@ use identa::{Config, Identa, Secret, Secrets};
 use serde_json::{Value, json};
 
 use crate::BoxError;
+use crate::limits::{HostLimits, Throttling};
 
 /// Everything the host needs to start. Its `Debug` leaves out secrets and tokens.
 #[derive(Clone)]
@@ -79,6 +86,8 @@ pub struct HostConfig {
     /// [`DuplicateRegistration::AnswerAsNew`], which also means registration signs no one
     /// in; [`DuplicateRegistration::Refuse`] refuses it and signs new users in.
     pub duplicate_registration: DuplicateRegistration,
+    /// Throttling (`IDENTA_LIMITS`, `IDENTA_LIMITS_*`): on with identa's defaults.
+    pub limits: HostLimits,
 }
 
 impl Default for HostConfig {
@@ -102,6 +111,7 @@ impl Default for HostConfig {
             webauthn_rp_id: None,
             webauthn_origins: Vec::new(),
             duplicate_registration: DuplicateRegistration::AnswerAsNew,
+            limits: HostLimits::default(),
         }
     }
 }
@@ -129,6 +139,7 @@ impl std::fmt::Debug for HostConfig {
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
             .field("password", &self.password)
             .field("duplicate_registration", &self.duplicate_registration)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -216,6 +227,9 @@ impl HostConfig {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), BoxError> {
+        if self.limits.set(key, value)? {
+            return Ok(());
+        }
         let addr = |v: &str| -> Result<SocketAddr, BoxError> {
             v.parse()
                 .map_err(|e| format!("{key}: `{v}` is not host:port ({e})").into())
@@ -420,8 +434,14 @@ impl HostConfig {
             .unwrap_or_else(|| default_public_url(self.public_addr));
         let mut config = Config {
             password: self.password.clone(),
+            throttle: self.limits.config(),
             ..Config::default()
         };
+        if self.limits.throttling == Throttling::Off {
+            tracing::warn!(
+                "IDENTA_LIMITS=off: throttling is off; logins, codes and sign-ups are not limited (only for load tests and conformance runs)"
+            );
+        }
         config.flows.public_url = public_url.clone();
         config.flows.allowed_return_urls = self.allowed_return_urls.clone();
         config.secrets = self.resolve_secrets()?;

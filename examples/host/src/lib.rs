@@ -7,6 +7,7 @@
 //! `CurrentSession` extractor over [`Host::current_session`].
 
 pub mod config;
+pub mod limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use identa_ui::Ui;
 use serde_json::{Value, json};
 
 pub use config::{HostConfig, default_schema};
+pub use limits::{HostLimits, Throttling};
 
 /// An error a host's start-up reports.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -32,6 +32,7 @@ mod sdk;
 mod second_factors;
 mod sessions;
 mod support;
+mod throttle;
 mod tools;
 mod ui;
 mod webauthn;
@@ -49,6 +50,7 @@ pub use sdk::kratos_sdk_roundtrip;
 pub use second_factors::{second_factors, totp_from_oathtool};
 pub use sessions::settings_and_sessions;
 pub use support::{app, browser};
+pub use throttle::throttled_logins;
 pub use tokio;
 pub use ui::{ui_home, ui_pages};
 pub use webauthn::security_keys_and_passkeys;
@@ -86,6 +88,7 @@ macro_rules! http_suite {
             second_factors,
             security_keys_and_passkeys,
             taken_address_looks_new,
+            throttled_logins,
         );
         $crate::http_suite!(@cases $start;
             #[ignore = "needs Node and the Kratos SDK: npm ci --prefix examples/http-suite/sdk; run with `cargo test -- --ignored`"]

@@ -12,6 +12,7 @@ mod migration;
 #[cfg(feature = "postgres")]
 mod session_pg;
 mod sessions;
+mod throttle;
 
 use std::time::Duration;
 

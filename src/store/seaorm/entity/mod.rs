@@ -11,4 +11,5 @@ pub mod self_service_error;
 pub mod session;
 pub mod session_event;
 pub mod spent_code;
+pub mod throttle_counter;
 pub mod verifiable_address;

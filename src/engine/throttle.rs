@@ -1,0 +1,138 @@
+//! The engine's side of throttling: which attempt each submission is, asking the policy
+//! before a flow runs, telling it the verdict afterwards, and showing a refusal on the
+//! flow. The policy itself is [`crate::throttle`].
+
+use super::Identa;
+use crate::error::{Error, Result};
+use crate::flow::login::LoginSubmission;
+use crate::flow::registration::RegistrationSubmission;
+use crate::flow::settings::SettingsSubmission;
+use crate::flow::{CodeSubmission, Flow, FlowRequest, Step, text};
+use crate::session::AuthenticatedSession;
+use crate::throttle::Throttled;
+use crate::throttle::policy::{Attempt, Refusal, Ticket, Verdict};
+
+/// The client address a request names, if any.
+fn client_ip(req: &FlowRequest) -> Option<&str> {
+    req.device.as_ref()?.ip_address.as_deref()
+}
+
+/// A login submission as an attempt: a password, or a second factor of the current
+/// session. Passkeys are not counted (a passkey cannot be guessed).
+pub(super) fn login_attempt<'a>(
+    submission: &'a LoginSubmission,
+    req: &'a FlowRequest,
+    current: Option<&'a AuthenticatedSession>,
+) -> Option<Attempt<'a>> {
+    match submission {
+        LoginSubmission::Password { identifier, .. } => Some(Attempt::Password {
+            identifier,
+            ip: client_ip(req),
+        }),
+        LoginSubmission::Totp { .. }
+        | LoginSubmission::LookupSecret { .. }
+        | LoginSubmission::Webauthn { .. } => current.map(|c| Attempt::SecondFactor {
+            identity: c.identity.id,
+        }),
+        LoginSubmission::Passkey { .. } => None,
+    }
+}
+
+/// A registration submission counts when it registers.
+pub(super) fn registration_attempt<'a>(
+    _: &'a RegistrationSubmission,
+    req: &'a FlowRequest,
+    _: Option<&'a AuthenticatedSession>,
+) -> Option<Attempt<'a>> {
+    Some(Attempt::Registration { ip: client_ip(req) })
+}
+
+/// Settings are not throttled (they need a session).
+pub(super) fn settings_attempt<'a>(
+    _: &'a SettingsSubmission,
+    _: &'a FlowRequest,
+    _: Option<&'a AuthenticatedSession>,
+) -> Option<Attempt<'a>> {
+    None
+}
+
+/// An address submitted to recovery or verification asks for a code to be sent; a code
+/// submitted is limited per flow by the flow itself.
+pub(super) fn code_attempt<'a>(
+    submission: &'a CodeSubmission,
+    req: &'a FlowRequest,
+    _: Option<&'a AuthenticatedSession>,
+) -> Option<Attempt<'a>> {
+    match submission {
+        CodeSubmission::Email(address) => Some(Attempt::CodeSent {
+            address,
+            ip: client_ip(req),
+        }),
+        CodeSubmission::Code(_) => None,
+    }
+}
+
+/// How a flow judged an attempt: a refusal showing a wrong credential failed; any other
+/// refusal was not judged.
+pub(super) fn verdict_of<O>(step: &Step<O>) -> Verdict {
+    match step {
+        Step::Advance(_) => Verdict::Succeeded,
+        Step::Reject(flow) if shows_credential_refusal(flow) => Verdict::Failed,
+        Step::Reject(_) => Verdict::NotJudged,
+    }
+}
+
+/// Whether `flow` shows that a credential was wrong.
+fn shows_credential_refusal(flow: &Flow) -> bool {
+    let refusals = [
+        text::invalid_credentials(),
+        text::totp_wrong(),
+        text::lookup_invalid(),
+        text::webauthn_refused(),
+    ];
+    let form = flow.ui.messages.iter();
+    let nodes = flow.ui.nodes.iter().flat_map(|n| n.messages.iter());
+    form.chain(nodes)
+        .any(|m| refusals.iter().any(|r| r.id == m.id && r.text == m.text))
+}
+
+impl Identa {
+    /// Counts `attempt`, or refuses it: [`Error::Throttled`].
+    pub(super) async fn admit(&self, attempt: Attempt<'_>) -> Result<Ticket> {
+        match self
+            .inner
+            .throttle
+            .admit(self.keyring(), self.now(), attempt)
+            .await
+        {
+            Ok(ticket) => Ok(ticket),
+            Err(Refusal::Throttled(throttled)) => Err(Error::Throttled(throttled)),
+            Err(Refusal::Store(err)) => Err(err.into()),
+        }
+    }
+
+    /// Tells the policy how the attempt of `ticket` was judged.
+    pub(super) async fn settle(&self, ticket: Ticket, verdict: Verdict) {
+        self.inner.throttle.settle(ticket, verdict).await;
+    }
+
+    /// Counts a new flow for the client of `req`, or refuses it.
+    pub(super) async fn admit_new_flow(&self, req: &FlowRequest) -> Result<()> {
+        let ticket = self.admit(Attempt::NewFlow { ip: client_ip(req) }).await?;
+        self.settle(ticket, Verdict::Succeeded).await;
+        Ok(())
+    }
+
+    /// Saves `flow` showing only that it was throttled (nothing else changes), and
+    /// answers [`Error::Throttled`].
+    pub(super) async fn refuse_throttled(&self, mut flow: Flow, throttled: Throttled) -> Error {
+        flow.ui.clear_messages();
+        flow.ui
+            .messages
+            .push(text::throttled(throttled.retry_after.as_secs().max(1)));
+        match self.reject(flow).await {
+            Error::Flow(crate::flow::FlowError::Invalid(_)) => Error::Throttled(throttled),
+            other => other,
+        }
+    }
+}
