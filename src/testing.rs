@@ -357,7 +357,11 @@ pub mod conformance {
     pub async fn replacing_an_identity_moves_its_identifiers_and_logs_an_event(store: &dyn Store) {
         let mut ada = identity("ada@example.com");
         store.insert_identity(&ada).await.unwrap();
-        let cursor = store.session_events_after(0, 100).await.unwrap().cursor;
+        let cursor = store
+            .session_events_after(&Default::default(), 100)
+            .await
+            .unwrap()
+            .cursor;
         let renamed = identity("ada@new.example");
         ada.traits = renamed.traits;
         ada.credentials = renamed.credentials;
@@ -370,7 +374,7 @@ pub mod conformance {
             .await
             .unwrap();
         assert!(old.is_none(), "the old identifier still signs in");
-        let log = store.session_events_after(cursor, 100).await.unwrap();
+        let log = store.session_events_after(&cursor, 100).await.unwrap();
         assert_eq!(log.events, [SessionEvent::Identity(ada.id)]);
         // Now the old identifier is free for someone else.
         store
@@ -441,7 +445,11 @@ pub mod conformance {
             .unwrap()
             .unwrap();
         assert_eq!((found, owner.id), (first.clone(), ada.id));
-        let cursor = store.session_events_after(0, 100).await.unwrap().cursor;
+        let cursor = store
+            .session_events_after(&Default::default(), 100)
+            .await
+            .unwrap()
+            .cursor;
 
         assert!(store.revoke_session(ada.id, first.id).await.unwrap());
         assert!(!store.revoke_session(ada.id, first.id).await.unwrap());
@@ -471,7 +479,7 @@ pub mod conformance {
         assert!(store.session(second.id).await.unwrap().unwrap().active);
         assert_eq!(store.revoke_sessions(ada.id, None).await.unwrap(), 1);
 
-        let log = store.session_events_after(cursor, 100).await.unwrap();
+        let log = store.session_events_after(&cursor, 100).await.unwrap();
         assert!(log.complete);
         assert_eq!(log.events.first(), Some(&SessionEvent::Session(first.id)));
         assert_eq!(log.events.last(), Some(&SessionEvent::Identity(ada.id)));

@@ -9,6 +9,7 @@ mod entity;
 mod flow;
 mod identities;
 mod migration;
+mod session_events;
 #[cfg(feature = "postgres")]
 mod session_pg;
 mod sessions;
@@ -26,7 +27,8 @@ use uuid::Uuid;
 
 use self::entity::session_event;
 use super::{
-    AddressKind, IdentityStore, Page, PageRequest, SessionEvents, SessionStore, Store, StoreError,
+    AddressKind, EventCursor, IdentityStore, Page, PageRequest, SessionEvents, SessionStore, Store,
+    StoreError,
 };
 use crate::identity::UnknownVariant;
 
@@ -172,6 +174,7 @@ pub(super) async fn log_event(
         seq: sea_orm::ActiveValue::NotSet,
         identity_id: Set(identity_id),
         session_id: Set(session_id),
+        tx: sea_orm::ActiveValue::NotSet, // PostgreSQL's default: this transaction's id
     })
     .exec(tx)
     .await

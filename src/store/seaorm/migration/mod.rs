@@ -12,6 +12,7 @@ mod m000004_flows_and_courier;
 mod m000005_spent_codes;
 mod m000006_self_service_errors;
 mod m000007_identa_table_prefix;
+mod m000009_session_event_writers;
 
 use sea_orm_migration::prelude::*;
 
@@ -22,6 +23,7 @@ use self::m000004_flows_and_courier::FlowsAndCourier;
 use self::m000005_spent_codes::SpentCodes;
 use self::m000006_self_service_errors::SelfServiceErrors;
 use self::m000007_identa_table_prefix::IdentaTablePrefix;
+use self::m000009_session_event_writers::SessionEventWriters;
 
 pub(super) struct Migrator;
 
@@ -36,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(SpentCodes),
             Box::new(SelfServiceErrors),
             Box::new(IdentaTablePrefix),
+            Box::new(SessionEventWriters),
         ]
     }
 
