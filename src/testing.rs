@@ -177,6 +177,29 @@ impl<G> Fixture for (SeaOrmStore, G) {
     }
 }
 
+/// Waits until `identa`'s store is pushing session events to it (PostgreSQL's
+/// LISTEN/NOTIFY), so that a change committed from now on reaches its cache without a read
+/// of the event log. Returns false at once for a store that does not push (SQLite) or an
+/// engine without a cache.
+pub async fn session_push_listening(identa: &Identa) -> bool {
+    if identa.store_pushes() {
+        identa
+            .push_state()
+            .wait_for(|state| state.listening)
+            .await
+            .is_ok()
+    } else {
+        false
+    }
+}
+
+/// Waits until `identa` has applied `count` pushed session events in all (events of this
+/// store's tables only).
+pub async fn pushed_session_events(identa: &Identa, count: u64) {
+    let mut state = identa.push_state();
+    let _ = state.wait_for(|state| state.received >= count).await;
+}
+
 /// Runs the store conformance suite against a store: one `#[tokio::test]` per case, in a
 /// module named `$name`, each on a fresh [`Fixture`] made by `$make` (an expression
 /// evaluating to a future of one, over an empty, migrated store). Attributes given after

@@ -244,6 +244,11 @@ impl SessionCache {
             .insert(session_id);
     }
 
+    /// Makes the next `whoami` read the event log first, however recent the last read.
+    pub(crate) fn resync(&self) {
+        self.lock_sync().last_read = None;
+    }
+
     /// The current generation (taken before a store read that may be cached).
     pub(crate) fn generation(&self) -> u64 {
         self.lock_sync().generation

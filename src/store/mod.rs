@@ -133,6 +133,44 @@ pub struct EventCursor {
     pub seen: Vec<(i64, i64)>,
 }
 
+/// Where a store pushes session events as they commit (see
+/// [`SessionStore::push_session_events`]). Called from the store's background task: keep
+/// it cheap and non-blocking.
+pub trait SessionEventSink: Send + Sync {
+    /// An event that has just committed.
+    fn event(&self, event: SessionEvent);
+    /// The push is running: events committed from now on arrive; those committed before
+    /// did not, so read the log before trusting anything cached.
+    fn listening(&self);
+    /// The push stopped (its connection was lost) and is being restarted: events may go
+    /// unpushed meanwhile, so rely on reading the log.
+    fn lost(&self);
+}
+
+/// A running push of session events; dropping it stops the push.
+pub struct SessionPush {
+    task: tokio::task::AbortHandle,
+}
+
+impl SessionPush {
+    /// A push run by `task`, which is aborted when this is dropped.
+    pub fn new(task: tokio::task::AbortHandle) -> Self {
+        Self { task }
+    }
+}
+
+impl Drop for SessionPush {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for SessionPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionPush")
+    }
+}
+
 /// Events read from the session event log.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionEvents {
@@ -232,6 +270,17 @@ pub trait SessionStore: Send + Sync {
         cursor: &EventCursor,
         limit: u64,
     ) -> Result<SessionEvents, StoreError>;
+    /// Starts pushing events to `sink` as they commit, from a background task on the
+    /// current Tokio runtime, until the returned [`SessionPush`] is dropped; `None` when
+    /// this store cannot push (the default, and SQLite) or no runtime is running. A push
+    /// is only ever faster than reading the log, never a replacement for it.
+    fn push_session_events(
+        &self,
+        sink: std::sync::Arc<dyn SessionEventSink>,
+    ) -> Option<SessionPush> {
+        let _ = sink;
+        None
+    }
     /// Deletes all but the newest `keep` events; returns how many went.
     async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError>;
 }

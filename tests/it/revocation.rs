@@ -1,6 +1,7 @@
 //! Revocation that no engine misses: the session event log read without gaps, even when a
 //! revocation that took a lower sequence number commits after a later one; and a bounded
-//! age for cached sessions, whatever the log says.
+//! age for cached sessions, whatever the log says; and, on PostgreSQL, revocations pushed
+//! to other engines as they commit.
 
 use std::sync::Mutex;
 
@@ -133,5 +134,52 @@ async fn a_cached_session_is_read_again_after_max_age(env: TestEnv) {
     );
 }
 
+/// On PostgreSQL a revocation reaches another engine's cache as it commits, pushed by
+/// LISTEN/NOTIFY: here the other engine never reads the log again after its first read
+/// (a bound of a day, and a clock that does not move), yet it refuses the session once
+/// the push has arrived. The test waits on the push, never on time; the timeout only
+/// turns a missing push into a failure instead of a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
+async fn pushed_revocations_reach_other_engines_without_a_log_read() {
+    let env = TestEnv::new(Backend::Postgres).await;
+    create_account(&env, "ada@example.com").await;
+    let day = std::time::Duration::from_secs(86_400);
+    let other = env
+        .second_engine(SessionCacheConfig::InProcess {
+            max_staleness: day,
+            max_age: day,
+            capacity: 1_000,
+        })
+        .await;
+    assert!(identa::testing::session_push_listening(&other).await);
+    let login = sign_in(&env, "ada@example.com").await;
+    other.whoami(&login.token).await.unwrap();
+
+    env.identa.logout(&login.token).await.unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        identa::testing::pushed_session_events(&other, 1),
+    )
+    .await
+    .expect("the revocation was not pushed");
+    assert_eq!(
+        whoami_refusal(&other, &login.token).await,
+        SessionRefusal::Revoked
+    );
+}
+
+/// Engines on SQLite have no push; neither does an engine without a cache.
+async fn only_postgresql_pushes(env: TestEnv) {
+    let expected = env.backend == Backend::Postgres;
+    assert_eq!(
+        identa::testing::session_push_listening(&env.identa).await,
+        expected
+    );
+    let uncached = env.second_engine(SessionCacheConfig::Disabled).await;
+    assert!(!identa::testing::session_push_listening(&uncached).await);
+}
+
 crate::on_pooled_backends!(a_revocation_committed_after_a_later_one_is_still_seen);
+crate::on_every_backend!(only_postgresql_pushes);
 crate::on_every_backend!(a_cached_session_is_read_again_after_max_age);

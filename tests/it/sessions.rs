@@ -328,7 +328,7 @@ async fn the_event_log_reports_gaps_after_pruning(env: TestEnv) {
         .await
         .unwrap();
     assert!(!some.complete);
-    assert_eq!(some.cursor, all.cursor);
+    assert_eq!(some.cursor.last, all.cursor.last);
 
     // Nothing new after the newest.
     let none = store.session_events_after(&all.cursor, 100).await.unwrap();

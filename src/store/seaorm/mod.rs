@@ -12,6 +12,8 @@ mod migration;
 mod session_events;
 #[cfg(feature = "postgres")]
 mod session_pg;
+#[cfg(feature = "postgres")]
+mod session_push;
 mod sessions;
 
 use std::time::Duration;
@@ -164,12 +166,24 @@ impl Store for SeaOrmStore {
     }
 }
 
-/// Appends to the session event log (inside the caller's transaction).
+/// Appends to the session event log (inside the caller's transaction); on PostgreSQL also
+/// notifies it, delivered when the transaction commits (see `session_push`).
 pub(super) async fn log_event(
     tx: &impl ConnectionTrait,
     identity_id: Uuid,
     session_id: Option<Uuid>,
 ) -> Result<(), StoreError> {
+    #[cfg(feature = "postgres")]
+    if tx.get_database_backend() == sea_orm::DbBackend::Postgres {
+        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            session_push::LOG_AND_NOTIFY,
+            [identity_id.into(), session_id.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+        return Ok(());
+    }
     session_event::Entity::insert(session_event::ActiveModel {
         seq: sea_orm::ActiveValue::NotSet,
         identity_id: Set(identity_id),

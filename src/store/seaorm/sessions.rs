@@ -282,6 +282,17 @@ impl SessionStore for SeaOrmStore {
         self.read_session_events(cursor, limit).await
     }
 
+    #[cfg(feature = "postgres")]
+    fn push_session_events(
+        &self,
+        sink: std::sync::Arc<dyn crate::store::SessionEventSink>,
+    ) -> Option<crate::store::SessionPush> {
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return None;
+        }
+        super::session_push::start(self.db.get_postgres_connection_pool().clone(), sink)
+    }
+
     async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError> {
         let max: Option<i64> = session_event::Entity::find()
             .select_only()
