@@ -73,6 +73,11 @@ pub enum SessionCacheConfig {
     InProcess {
         /// How long another process's revocation may go unseen here. Default 1 s.
         max_staleness: std::time::Duration,
+        /// How long an entry is served after it was read from the store, whatever the
+        /// session event log says; then it is read again. A backstop for a change the log
+        /// does not carry (a row changed by hand, a lost event): the longest any change can
+        /// go unseen here. Default 60 s.
+        max_age: std::time::Duration,
         /// At most this many sessions are cached; when full, the cache starts over.
         capacity: usize,
     },
@@ -82,6 +87,7 @@ impl Default for SessionCacheConfig {
     fn default() -> Self {
         Self::InProcess {
             max_staleness: std::time::Duration::from_secs(1),
+            max_age: std::time::Duration::from_secs(60),
             capacity: 100_000,
         }
     }

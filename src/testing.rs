@@ -177,6 +177,29 @@ impl<G> Fixture for (SeaOrmStore, G) {
     }
 }
 
+/// Waits until `identa`'s store is pushing session events to it (PostgreSQL's
+/// LISTEN/NOTIFY), so that a change committed from now on reaches its cache without a read
+/// of the event log. Returns false at once for a store that does not push (SQLite) or an
+/// engine without a cache.
+pub async fn session_push_listening(identa: &Identa) -> bool {
+    if identa.store_pushes() {
+        identa
+            .push_state()
+            .wait_for(|state| state.listening)
+            .await
+            .is_ok()
+    } else {
+        false
+    }
+}
+
+/// Waits until `identa` has applied `count` pushed session events in all (events of this
+/// store's tables only).
+pub async fn pushed_session_events(identa: &Identa, count: u64) {
+    let mut state = identa.push_state();
+    let _ = state.wait_for(|state| state.received >= count).await;
+}
+
 /// Runs the store conformance suite against a store: one `#[tokio::test]` per case, in a
 /// module named `$name`, each on a fresh [`Fixture`] made by `$make` (an expression
 /// evaluating to a future of one, over an empty, migrated store). Attributes given after
@@ -359,7 +382,11 @@ pub mod conformance {
     pub async fn replacing_an_identity_moves_its_identifiers_and_logs_an_event(store: &dyn Store) {
         let mut ada = identity("ada@example.com");
         store.insert_identity(&ada).await.unwrap();
-        let cursor = store.session_events_after(0, 100).await.unwrap().cursor;
+        let cursor = store
+            .session_events_after(&Default::default(), 100)
+            .await
+            .unwrap()
+            .cursor;
         let renamed = identity("ada@new.example");
         ada.traits = renamed.traits;
         ada.credentials = renamed.credentials;
@@ -372,7 +399,7 @@ pub mod conformance {
             .await
             .unwrap();
         assert!(old.is_none(), "the old identifier still signs in");
-        let log = store.session_events_after(cursor, 100).await.unwrap();
+        let log = store.session_events_after(&cursor, 100).await.unwrap();
         assert_eq!(log.events, [SessionEvent::Identity(ada.id)]);
         // Now the old identifier is free for someone else.
         store
@@ -443,7 +470,11 @@ pub mod conformance {
             .unwrap()
             .unwrap();
         assert_eq!((found, owner.id), (first.clone(), ada.id));
-        let cursor = store.session_events_after(0, 100).await.unwrap().cursor;
+        let cursor = store
+            .session_events_after(&Default::default(), 100)
+            .await
+            .unwrap()
+            .cursor;
 
         assert!(store.revoke_session(ada.id, first.id).await.unwrap());
         assert!(!store.revoke_session(ada.id, first.id).await.unwrap());
@@ -473,7 +504,7 @@ pub mod conformance {
         assert!(store.session(second.id).await.unwrap().unwrap().active);
         assert_eq!(store.revoke_sessions(ada.id, None).await.unwrap(), 1);
 
-        let log = store.session_events_after(cursor, 100).await.unwrap();
+        let log = store.session_events_after(&cursor, 100).await.unwrap();
         assert!(log.complete);
         assert_eq!(log.events.first(), Some(&SessionEvent::Session(first.id)));
         assert_eq!(log.events.last(), Some(&SessionEvent::Identity(ada.id)));

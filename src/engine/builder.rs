@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use super::cache::SessionCache;
+use super::push::{CacheSink, PushState};
 use super::{Identa, Inner};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, SessionCacheConfig};
 use crate::courier::Templates;
 use crate::credential::password::PasswordHasher;
 use crate::error::{Error, Result};
@@ -85,6 +86,12 @@ impl IdentaBuilder {
     /// parameters, secrets or WebAuthn relying party are invalid, or if enumeration-safe
     /// registration is combined with what would give it away (a session on sign-up, no
     /// verification).
+    ///
+    /// Built inside a Tokio runtime on a store that pushes session events (PostgreSQL),
+    /// with the session cache on, the engine starts listening for them here, in a
+    /// background task that stops when the last clone of the engine is dropped: other
+    /// instances' revocations then reach its cache as they commit, not at its next read
+    /// of the event log.
     pub fn build(self) -> Result<Identa> {
         let store = self.store.ok_or_else(|| {
             Error::InvalidInput(
@@ -109,10 +116,23 @@ impl IdentaBuilder {
         let limiter = self
             .limiter
             .unwrap_or_else(|| Arc::new(StoreLimiter::new(store.clone())));
+        let cache = Arc::new(SessionCache::new(self.config.session.cache));
+        let push_state = Arc::new(tokio::sync::watch::Sender::new(PushState::default()));
+        let push = match self.config.session.cache {
+            SessionCacheConfig::Disabled => None,
+            SessionCacheConfig::InProcess { .. } => {
+                store.push_session_events(Arc::new(CacheSink {
+                    cache: cache.clone(),
+                    state: push_state.clone(),
+                }))
+            }
+        };
         Ok(Identa {
             inner: Arc::new(Inner {
                 throttle: Throttle::new(&self.config.throttle, limiter),
-                cache: SessionCache::new(self.config.session.cache),
+                cache,
+                push,
+                push_state,
                 keyring: Arc::new(keyring),
                 templates: Arc::new(self.templates),
                 hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),

@@ -9,6 +9,11 @@
 //!   [`SessionCacheConfig`]) after its previous read, by the engine's clock (lazily, on the
 //!   `whoami` path). A change is therefore seen everywhere within that bound; a bound of
 //!   zero reads the log on every `whoami`.
+//!   The log is read so that no event is missed, even one that commits after a later
+//!   one (see `store::EventCursor`).
+//! - Whatever happens to the log, an entry is served for at most `max_age` after it was
+//!   read from the store; then it is read again (the backstop for a change the log did
+//!   not carry).
 //! - Expiry is checked against the clock on every hit, never cached.
 
 use std::collections::{HashMap, HashSet};
@@ -20,11 +25,18 @@ use uuid::Uuid;
 
 use crate::config::SessionCacheConfig;
 use crate::session::{AuthenticatedSession, TokenHash};
-use crate::store::SessionEvent;
+use crate::store::{EventCursor, SessionEvent};
+
+/// A cached entry and when it was read from the store.
+#[derive(Debug)]
+struct Entry {
+    value: AuthenticatedSession,
+    read_at: DateTime<Utc>,
+}
 
 #[derive(Debug, Default)]
 struct Entries {
-    by_token: HashMap<TokenHash, AuthenticatedSession>,
+    by_token: HashMap<TokenHash, Entry>,
     token_of_session: HashMap<Uuid, TokenHash>,
     sessions_of_identity: HashMap<Uuid, HashSet<Uuid>>,
 }
@@ -33,11 +45,11 @@ impl Entries {
     fn forget_session(&mut self, session_id: Uuid) {
         if let Some(token) = self.token_of_session.remove(&session_id)
             && let Some(entry) = self.by_token.remove(&token)
-            && let Some(set) = self.sessions_of_identity.get_mut(&entry.identity.id)
+            && let Some(set) = self.sessions_of_identity.get_mut(&entry.value.identity.id)
         {
             set.remove(&session_id);
             if set.is_empty() {
-                self.sessions_of_identity.remove(&entry.identity.id);
+                self.sessions_of_identity.remove(&entry.value.identity.id);
             }
         }
     }
@@ -67,21 +79,29 @@ pub(crate) struct SessionCache {
 
 #[derive(Debug)]
 struct SyncState {
-    /// The last event-log sequence number applied.
-    cursor: i64,
+    /// Where the last event-log read left off.
+    cursor: EventCursor,
     last_read: Option<DateTime<Utc>>,
     /// Bumped by every invalidation, local or from the log: a store read that began
     /// under an older generation may predate it and is not cached.
     generation: u64,
 }
 
+/// The configured bounds of an enabled cache.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_staleness: Duration,
+    max_age: Duration,
+    capacity: usize,
+}
+
 /// What the engine must do before trusting the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SyncNeed {
     /// The cache is fresh enough.
     Fresh,
     /// Read the event log after this cursor, then call [`SessionCache::apply`].
-    ReadAfter(i64),
+    ReadAfter(EventCursor),
 }
 
 impl SessionCache {
@@ -90,7 +110,7 @@ impl SessionCache {
             config,
             entries: Mutex::new(Entries::default()),
             sync: Mutex::new(SyncState {
-                cursor: 0,
+                cursor: EventCursor::default(),
                 last_read: None,
                 generation: 0,
             }),
@@ -98,16 +118,18 @@ impl SessionCache {
         }
     }
 
-    fn enabled(&self) -> Option<(Duration, usize)> {
+    fn enabled(&self) -> Option<Limits> {
         match self.config {
             SessionCacheConfig::Disabled => None,
             SessionCacheConfig::InProcess {
                 max_staleness,
+                max_age,
                 capacity,
-            } => Some((
-                Duration::from_std(max_staleness).unwrap_or(Duration::MAX),
+            } => Some(Limits {
+                max_staleness: Duration::from_std(max_staleness).unwrap_or(Duration::MAX),
+                max_age: Duration::from_std(max_age).unwrap_or(Duration::MAX),
                 capacity,
-            )),
+            }),
         }
     }
 
@@ -123,28 +145,28 @@ impl SessionCache {
     /// `now` comes from the engine's clock; a clock that went backwards since the last
     /// read counts as stale.
     pub(crate) fn sync_need(&self, now: DateTime<Utc>) -> SyncNeed {
-        let Some((max_staleness, _)) = self.enabled() else {
+        let Some(limits) = self.enabled() else {
             return SyncNeed::Fresh;
         };
         let sync = self.lock_sync();
         match sync.last_read {
-            Some(at) if at <= now && now - at < max_staleness => SyncNeed::Fresh,
-            _ => SyncNeed::ReadAfter(sync.cursor),
+            Some(at) if at <= now && now - at < limits.max_staleness => SyncNeed::Fresh,
+            _ => SyncNeed::ReadAfter(sync.cursor.clone()),
         }
     }
 
-    /// Applies events read after `from` (in order, ending at `cursor`). `complete` is false
+    /// Applies events read after `from` (leaving off at `cursor`). `complete` is false
     /// when the read was cut short: then everything is dropped.
     pub(crate) fn apply(
         &self,
-        from: i64,
+        from: &EventCursor,
         events: &[SessionEvent],
-        cursor: i64,
+        cursor: EventCursor,
         complete: bool,
         read_at: DateTime<Utc>,
     ) {
         let mut sync = self.lock_sync();
-        if sync.cursor != from {
+        if sync.cursor != *from {
             return; // another task applied a read meanwhile; the next check catches up
         }
         {
@@ -166,19 +188,35 @@ impl SessionCache {
         self.unsynced.store(false, Ordering::Release);
     }
 
-    /// A cached entry, if there is one and the cache has been synchronised.
-    pub(crate) fn get(&self, token: &TokenHash) -> Option<AuthenticatedSession> {
-        self.enabled()?;
+    /// A cached entry, if there is one, the cache has been synchronised, and the entry
+    /// was read from the store less than `max_age` before `now` (by the engine's clock; a
+    /// clock that went backwards since counts as too old).
+    pub(crate) fn get(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Option<AuthenticatedSession> {
+        let limits = self.enabled()?;
         if self.unsynced.load(Ordering::Acquire) {
             return None;
         }
-        self.lock_entries().by_token.get(token).cloned()
+        let entries = self.lock_entries();
+        let entry = entries.by_token.get(token)?;
+        let fresh = entry.read_at <= now && now - entry.read_at < limits.max_age;
+        fresh.then(|| entry.value.clone())
     }
 
     /// Caches (a copy of) an entry whose store read began at `generation` (from
-    /// [`Self::generation`]); nothing is copied when the cache is off or the entry stale.
-    pub(crate) fn put(&self, token: TokenHash, value: &AuthenticatedSession, generation: u64) {
-        let Some((_, capacity)) = self.enabled() else {
+    /// [`Self::generation`]) and at `read_at`; nothing is copied when the cache is off or
+    /// the entry stale.
+    pub(crate) fn put(
+        &self,
+        token: TokenHash,
+        value: &AuthenticatedSession,
+        generation: u64,
+        read_at: DateTime<Utc>,
+    ) {
+        let Some(Limits { capacity, .. }) = self.enabled() else {
             return;
         };
         // Held while inserting, so no invalidation can slip between the check and the insert.
@@ -191,13 +229,24 @@ impl SessionCache {
             *entries = Entries::default();
         }
         let (session_id, identity_id) = (value.session.id, value.identity.id);
-        entries.by_token.insert(token, value.clone());
+        entries.by_token.insert(
+            token,
+            Entry {
+                value: value.clone(),
+                read_at,
+            },
+        );
         entries.token_of_session.insert(session_id, token);
         entries
             .sessions_of_identity
             .entry(identity_id)
             .or_default()
             .insert(session_id);
+    }
+
+    /// Makes the next `whoami` read the event log first, however recent the last read.
+    pub(crate) fn resync(&self) {
+        self.lock_sync().last_read = None;
     }
 
     /// The current generation (taken before a store read that may be cached).
@@ -229,6 +278,13 @@ mod tests {
     use crate::identity::Aal;
     use crate::identity::{Identity, IdentityState};
     use crate::session::{Session, SessionToken};
+
+    fn at(last: i64) -> EventCursor {
+        EventCursor {
+            last,
+            ..EventCursor::default()
+        }
+    }
 
     fn t0() -> DateTime<Utc> {
         DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap()
@@ -269,7 +325,7 @@ mod tests {
 
     fn synced(config: SessionCacheConfig) -> SessionCache {
         let cache = SessionCache::new(config);
-        cache.apply(0, &[], 0, true, t0());
+        cache.apply(&at(0), &[], at(0), true, t0());
         cache
     }
 
@@ -277,10 +333,10 @@ mod tests {
     fn nothing_is_served_before_the_first_sync() {
         let cache = SessionCache::new(SessionCacheConfig::default());
         let (token, value) = entry(Uuid::new_v4());
-        cache.put(token, &value, cache.generation());
-        assert!(cache.get(&token).is_none());
-        cache.apply(0, &[], 0, true, t0());
-        assert!(cache.get(&token).is_some());
+        cache.put(token, &value, cache.generation(), t0());
+        assert!(cache.get(&token, t0()).is_none());
+        cache.apply(&at(0), &[], at(0), true, t0());
+        assert!(cache.get(&token, t0()).is_some());
     }
 
     #[test]
@@ -292,15 +348,15 @@ mod tests {
         let (t3, v3) = entry(Uuid::new_v4());
         let s1 = v1.session.id;
         for (t, v) in [(t1, v1), (t2, v2), (t3, v3)] {
-            cache.put(t, &v, cache.generation());
+            cache.put(t, &v, cache.generation(), t0());
         }
         assert_eq!(cache.len(), 3);
         cache.invalidate(SessionEvent::Session(s1));
-        assert!(cache.get(&t1).is_none());
-        assert!(cache.get(&t2).is_some());
+        assert!(cache.get(&t1, t0()).is_none());
+        assert!(cache.get(&t2, t0()).is_some());
         cache.invalidate(SessionEvent::Identity(alice));
-        assert!(cache.get(&t2).is_none());
-        assert!(cache.get(&t3).is_some());
+        assert!(cache.get(&t2, t0()).is_none());
+        assert!(cache.get(&t3, t0()).is_some());
     }
 
     #[test]
@@ -309,12 +365,12 @@ mod tests {
         let (token, value) = entry(Uuid::new_v4());
         let before = cache.generation();
         cache.invalidate(SessionEvent::Session(value.session.id));
-        cache.put(token, &value, before);
-        assert!(cache.get(&token).is_none());
+        cache.put(token, &value, before, t0());
+        assert!(cache.get(&token, t0()).is_none());
         let before = cache.generation();
-        cache.apply(0, &[], 5, true, t0());
-        cache.put(token, &value, before);
-        assert!(cache.get(&token).is_none());
+        cache.apply(&at(0), &[], at(5), true, t0());
+        cache.put(token, &value, before, t0());
+        assert!(cache.get(&token, t0()).is_none());
     }
 
     #[test]
@@ -323,15 +379,15 @@ mod tests {
         let (t1, v1) = entry(Uuid::new_v4());
         let (t2, v2) = entry(Uuid::new_v4());
         let s1 = v1.session.id;
-        cache.put(t1, &v1, cache.generation());
-        cache.put(t2, &v2, cache.generation());
-        cache.apply(0, &[SessionEvent::Session(s1)], 7, true, t0());
-        assert!(cache.get(&t1).is_none());
-        assert!(cache.get(&t2).is_some());
+        cache.put(t1, &v1, cache.generation(), t0());
+        cache.put(t2, &v2, cache.generation(), t0());
+        cache.apply(&at(0), &[SessionEvent::Session(s1)], at(7), true, t0());
+        assert!(cache.get(&t1, t0()).is_none());
+        assert!(cache.get(&t2, t0()).is_some());
         // A stale cursor (another task applied first) changes nothing.
-        cache.apply(0, &[], 9, false, t0());
-        assert!(cache.get(&t2).is_some());
-        cache.apply(7, &[], 9, false, t0());
+        cache.apply(&at(0), &[], at(9), false, t0());
+        assert!(cache.get(&t2, t0()).is_some());
+        cache.apply(&at(7), &[], at(9), false, t0());
         assert_eq!(cache.len(), 0);
     }
 
@@ -339,30 +395,49 @@ mod tests {
     fn staleness_bound_and_capacity() {
         let cache = synced(SessionCacheConfig::InProcess {
             max_staleness: std::time::Duration::from_secs(60),
+            max_age: std::time::Duration::from_secs(60),
             capacity: 2,
         });
         let now = t0();
         assert_eq!(cache.sync_need(now), SyncNeed::Fresh);
         assert_eq!(
             cache.sync_need(now + Duration::seconds(61)),
-            SyncNeed::ReadAfter(0)
+            SyncNeed::ReadAfter(at(0))
         );
         for _ in 0..3 {
             let (t, v) = entry(Uuid::new_v4());
-            cache.put(t, &v, cache.generation());
+            cache.put(t, &v, cache.generation(), t0());
         }
         assert_eq!(cache.len(), 1, "full cache starts over");
 
         let zero = synced(SessionCacheConfig::InProcess {
             max_staleness: std::time::Duration::ZERO,
+            max_age: std::time::Duration::from_secs(60),
             capacity: 10,
         });
-        assert_eq!(zero.sync_need(t0()), SyncNeed::ReadAfter(0));
+        assert_eq!(zero.sync_need(t0()), SyncNeed::ReadAfter(at(0)));
 
         let off = SessionCache::new(SessionCacheConfig::Disabled);
         let (t, v) = entry(Uuid::new_v4());
-        off.put(t, &v, off.generation());
-        assert!(off.get(&t).is_none());
+        off.put(t, &v, off.generation(), t0());
+        assert!(off.get(&t, t0()).is_none());
         assert_eq!(off.sync_need(t0()), SyncNeed::Fresh);
+    }
+
+    #[test]
+    fn an_entry_is_read_again_after_max_age() {
+        let cache = synced(SessionCacheConfig::InProcess {
+            max_staleness: std::time::Duration::from_secs(1),
+            max_age: std::time::Duration::from_secs(60),
+            capacity: 10,
+        });
+        let (token, value) = entry(Uuid::new_v4());
+        cache.put(token, &value, cache.generation(), t0());
+        assert!(cache.get(&token, t0() + Duration::seconds(59)).is_some());
+        assert!(cache.get(&token, t0() + Duration::seconds(60)).is_none());
+        assert!(
+            cache.get(&token, t0() - Duration::seconds(1)).is_none(),
+            "a clock that went back counts as too old"
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! - `apply`: turning a transition's effects into one store commit.
 //! - `facts`: what flows may read, answered from the store, the hasher and the config.
 //! - `cache`: the in-process `whoami` cache.
+//! - `push`: session events the store pushes into the cache as they commit.
 //! - `throttle`: what each submission counts as, and refusals shown on the flow.
 
 mod apply;
@@ -18,6 +19,7 @@ mod cache;
 mod facts;
 mod flows;
 mod identities;
+mod push;
 mod sessions;
 mod throttle;
 
@@ -32,7 +34,7 @@ use crate::credential::password::PasswordHasher;
 use crate::hook::Hooks;
 use crate::identity::SchemaRegistry;
 use crate::secret::Keyring;
-use crate::store::{SessionEvent, Store};
+use crate::store::{SessionEvent, SessionPush, Store};
 use cache::SessionCache;
 
 pub use builder::IdentaBuilder;
@@ -53,7 +55,10 @@ struct Inner {
     hasher: PasswordHasher,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    cache: SessionCache,
+    cache: Arc<SessionCache>,
+    /// Pushed session events (PostgreSQL): stops when the engine is dropped.
+    push: Option<SessionPush>,
+    push_state: Arc<tokio::sync::watch::Sender<push::PushState>>,
     keyring: Arc<Keyring>,
     templates: Arc<Templates>,
     hooks: Arc<dyn Hooks>,
@@ -114,6 +119,16 @@ impl Identa {
     /// Drops cached sessions something just changed (after a commit).
     fn invalidate(&self, event: SessionEvent) {
         self.inner.cache.invalidate(event);
+    }
+
+    /// Whether the store pushes session events to this engine.
+    pub(crate) fn store_pushes(&self) -> bool {
+        self.inner.push.is_some()
+    }
+
+    /// How the store's push of session events is doing (see `push`).
+    pub(crate) fn push_state(&self) -> tokio::sync::watch::Receiver<push::PushState> {
+        self.inner.push_state.subscribe()
     }
 
     /// Now, at microsecond precision: what every supported database stores, so a value

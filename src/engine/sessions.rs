@@ -131,14 +131,15 @@ impl Identa {
             let log = self
                 .inner
                 .store
-                .session_events_after(cursor, EVENT_READ_LIMIT)
+                .session_events_after(&cursor, EVENT_READ_LIMIT)
                 .await?;
-            cache.apply(cursor, &log.events, log.cursor, log.complete, read_at);
+            cache.apply(&cursor, &log.events, log.cursor, log.complete, read_at);
         }
-        let current = match cache.get(&hash) {
+        let current = match cache.get(&hash, self.now()) {
             Some(hit) => hit,
             None => {
                 let generation = cache.generation();
+                let read_at = self.now();
                 let (session, identity) = self
                     .inner
                     .store
@@ -146,7 +147,7 @@ impl Identa {
                     .await?
                     .ok_or(SessionError::Inactive(SessionRefusal::Unknown))?;
                 let found = AuthenticatedSession { session, identity };
-                cache.put(hash, &found, generation);
+                cache.put(hash, &found, generation, read_at);
                 found
             }
         };

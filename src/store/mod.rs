@@ -115,13 +115,72 @@ pub enum SessionEvent {
     Identity(Uuid),
 }
 
+/// Where a reader of the session event log stands.
+///
+/// Sequence numbers are taken inside the writers' transactions, so where writers run at
+/// once (PostgreSQL) number `n` can commit after `n + 1`: moving past `n + 1` is not
+/// enough. The cursor also holds a *horizon*: every event the last read could not see
+/// was written by a transaction at or above it, so the next read asks for those as well
+/// (less the ones in `seen`). A store whose writers are serialised (SQLite) keeps the
+/// horizon at 0 and `seen` empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventCursor {
+    /// The newest sequence number read (0 before the first read).
+    pub last: i64,
+    /// The oldest writer the last read could not rule out (PostgreSQL: the `xmin` of its
+    /// snapshot, a 64-bit transaction id).
+    pub horizon: i64,
+    /// Events already read that the horizon would return again: `(sequence number,
+    /// writer's transaction id)`. Leaving one out only means it is applied twice.
+    pub seen: Vec<(i64, i64)>,
+}
+
+/// Where a store pushes session events as they commit (see
+/// [`SessionStore::push_session_events`]). Called from the store's background task: keep
+/// it cheap and non-blocking.
+pub trait SessionEventSink: Send + Sync {
+    /// An event that has just committed.
+    fn event(&self, event: SessionEvent);
+    /// The push is running: events committed from now on arrive; those committed before
+    /// did not, so read the log before trusting anything cached.
+    fn listening(&self);
+    /// The push stopped (its connection was lost) and is being restarted: events may go
+    /// unpushed meanwhile, so rely on reading the log.
+    fn lost(&self);
+}
+
+/// A running push of session events; dropping it stops the push.
+pub struct SessionPush {
+    task: tokio::task::AbortHandle,
+}
+
+impl SessionPush {
+    /// A push run by `task`, which is aborted when this is dropped.
+    pub fn new(task: tokio::task::AbortHandle) -> Self {
+        Self { task }
+    }
+}
+
+impl Drop for SessionPush {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for SessionPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionPush")
+    }
+}
+
 /// Events read from the session event log.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionEvents {
-    /// The events after the cursor asked for, oldest first.
+    /// The events after the cursor asked for (and those behind it that committed since),
+    /// by sequence number.
     pub events: Vec<SessionEvent>,
-    /// The cursor to ask from next time (the newest sequence number seen).
-    pub cursor: i64,
+    /// The cursor to ask from next time.
+    pub cursor: EventCursor,
     /// False when there were more events than asked for (or older ones were pruned):
     /// the reader must then drop everything it cached.
     pub complete: bool,
@@ -206,12 +265,24 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<u64, StoreError>;
     /// Deletes sessions that expired before `before`; returns how many.
     async fn delete_expired_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// The logged events after `cursor`, at most `limit` of them.
+    /// The logged events after `cursor`, at most `limit` of them. Must not miss an event
+    /// that commits after a higher-numbered one (see [`EventCursor`]).
     async fn session_events_after(
         &self,
-        cursor: i64,
+        cursor: &EventCursor,
         limit: u64,
     ) -> Result<SessionEvents, StoreError>;
+    /// Starts pushing events to `sink` as they commit, from a background task on the
+    /// current Tokio runtime, until the returned [`SessionPush`] is dropped; `None` when
+    /// this store cannot push (the default, and SQLite) or no runtime is running. A push
+    /// is only ever faster than reading the log, never a replacement for it.
+    fn push_session_events(
+        &self,
+        sink: std::sync::Arc<dyn SessionEventSink>,
+    ) -> Option<SessionPush> {
+        let _ = sink;
+        None
+    }
     /// Deletes all but the newest `keep` events; returns how many went.
     async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError>;
 }

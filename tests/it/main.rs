@@ -20,6 +20,7 @@ mod migrations;
 mod passwords;
 mod recovery;
 mod registration;
+mod revocation;
 mod sessions;
 mod settings;
 mod store;

@@ -66,7 +66,7 @@ async fn old_database_migrates_forward(url: &str) {
     let token = SessionToken::generate();
     let session_id = Uuid::new_v4();
     let email = "ada@example.com";
-    let rows: [(&str, Vec<Value>); 6] = [
+    let rows: [(&str, Vec<Value>); 7] = [
         (
             "INSERT INTO identities (id, schema_id, state, traits, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -149,6 +149,11 @@ async fn old_database_migrates_forward(url: &str) {
                 json!([]).into(),
             ],
         ),
+        (
+            // An event as logged before migration 9: without its writer's transaction id.
+            "INSERT INTO identa_session_events (identity_id, session_id) VALUES (?, ?)",
+            vec![identity_id.into(), session_id.into()],
+        ),
     ];
     for (sql, values) in rows {
         execute(db, sql, values).await;
@@ -180,6 +185,15 @@ async fn old_database_migrates_forward(url: &str) {
     }
     // Nothing is pending any more: connecting again applies nothing and fails on nothing.
     let store = SeaOrmStore::connect(url).await.unwrap();
+    // The event logged before migration 9 is still read.
+    {
+        use identa::store::{EventCursor, SessionEvent, SessionStore};
+        let log = store
+            .session_events_after(&EventCursor::default(), 100)
+            .await
+            .unwrap();
+        assert_eq!(log.events, [SessionEvent::Session(session_id)]);
+    }
 
     let identa = engine(store);
     let found = identa

@@ -9,8 +9,11 @@ mod entity;
 mod flow;
 mod identities;
 mod migration;
+mod session_events;
 #[cfg(feature = "postgres")]
 mod session_pg;
+#[cfg(feature = "postgres")]
+mod session_push;
 mod sessions;
 mod throttle;
 
@@ -27,7 +30,8 @@ use uuid::Uuid;
 
 use self::entity::session_event;
 use super::{
-    AddressKind, IdentityStore, Page, PageRequest, SessionEvents, SessionStore, Store, StoreError,
+    AddressKind, EventCursor, IdentityStore, Page, PageRequest, SessionEvents, SessionStore, Store,
+    StoreError,
 };
 use crate::identity::UnknownVariant;
 
@@ -218,16 +222,29 @@ impl Store for SeaOrmStore {
     }
 }
 
-/// Appends to the session event log (inside the caller's transaction).
+/// Appends to the session event log (inside the caller's transaction); on PostgreSQL also
+/// notifies it, delivered when the transaction commits (see `session_push`).
 pub(super) async fn log_event(
     tx: &impl ConnectionTrait,
     identity_id: Uuid,
     session_id: Option<Uuid>,
 ) -> Result<(), StoreError> {
+    #[cfg(feature = "postgres")]
+    if tx.get_database_backend() == sea_orm::DbBackend::Postgres {
+        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            session_push::LOG_AND_NOTIFY,
+            [identity_id.into(), session_id.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+        return Ok(());
+    }
     session_event::Entity::insert(session_event::ActiveModel {
         seq: sea_orm::ActiveValue::NotSet,
         identity_id: Set(identity_id),
         session_id: Set(session_id),
+        tx: sea_orm::ActiveValue::NotSet, // PostgreSQL's default: this transaction's id
     })
     .exec(tx)
     .await

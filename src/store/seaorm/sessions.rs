@@ -11,10 +11,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{identity, session, session_event};
-use super::{Page, PageRequest, SessionEvents, SessionStore, StoreError};
+use super::{EventCursor, Page, PageRequest, SessionEvents, SessionStore, StoreError};
 use crate::identity::Identity;
 use crate::session::{Session, TokenHash};
-use crate::store::SessionEvent;
 
 use super::identities::{identity_from_document, load_identities};
 use super::{SeaOrmStore, corrupt, db_err, log_event, to_json};
@@ -277,60 +276,21 @@ impl SessionStore for SeaOrmStore {
 
     async fn session_events_after(
         &self,
-        cursor: i64,
+        cursor: &EventCursor,
         limit: u64,
     ) -> Result<SessionEvents, StoreError> {
-        let (min, max): (Option<i64>, Option<i64>) = session_event::Entity::find()
-            .select_only()
-            .column_as(session_event::Column::Seq.min(), "min_seq")
-            .column_as(session_event::Column::Seq.max(), "max_seq")
-            .into_tuple()
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-            .unwrap_or((None, None));
-        let (Some(min), Some(max)) = (min, max) else {
-            // An empty log: nothing happened, or everything was pruned.
-            return Ok(SessionEvents {
-                events: Vec::new(),
-                cursor,
-                complete: true,
-            });
-        };
-        if max <= cursor {
-            return Ok(SessionEvents {
-                events: Vec::new(),
-                cursor: max,
-                complete: max == cursor,
-            });
+        self.read_session_events(cursor, limit).await
+    }
+
+    #[cfg(feature = "postgres")]
+    fn push_session_events(
+        &self,
+        sink: std::sync::Arc<dyn crate::store::SessionEventSink>,
+    ) -> Option<crate::store::SessionPush> {
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return None;
         }
-        // Events between the cursor and the oldest retained one may have been pruned.
-        let pruned_past_cursor = cursor > 0 && min > cursor + 1;
-        let rows = session_event::Entity::find()
-            .filter(session_event::Column::Seq.gt(cursor))
-            .order_by_asc(session_event::Column::Seq)
-            .limit(limit.saturating_add(1))
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
-        let complete = !pruned_past_cursor && rows.len() as u64 <= limit;
-        let events = rows
-            .iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(|r| match r.session_id {
-                Some(id) => SessionEvent::Session(id),
-                None => SessionEvent::Identity(r.identity_id),
-            })
-            .collect();
-        Ok(SessionEvents {
-            events,
-            cursor: if complete {
-                rows.last().map_or(cursor, |r| r.seq)
-            } else {
-                max
-            },
-            complete,
-        })
+        super::session_push::start(self.db.get_postgres_connection_pool().clone(), sink)
     }
 
     async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError> {

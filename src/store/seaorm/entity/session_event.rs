@@ -9,6 +9,8 @@ pub struct Model {
     pub seq: i64,
     pub identity_id: Uuid,
     pub session_id: Option<Uuid>,
+    /// The writer's transaction id (PostgreSQL; set by the column's default).
+    pub tx: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

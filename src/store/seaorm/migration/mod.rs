@@ -13,6 +13,7 @@ mod m000005_spent_codes;
 mod m000006_self_service_errors;
 mod m000007_identa_table_prefix;
 mod m000008_courier_useful_until;
+mod m000009_session_event_writers;
 mod m000010_throttle_counters;
 
 use sea_orm_migration::prelude::*;
@@ -25,6 +26,7 @@ use self::m000005_spent_codes::SpentCodes;
 use self::m000006_self_service_errors::SelfServiceErrors;
 use self::m000007_identa_table_prefix::IdentaTablePrefix;
 use self::m000008_courier_useful_until::CourierUsefulUntil;
+use self::m000009_session_event_writers::SessionEventWriters;
 use self::m000010_throttle_counters::ThrottleCounters;
 
 pub(super) struct Migrator;
@@ -41,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(SelfServiceErrors),
             Box::new(IdentaTablePrefix),
             Box::new(CourierUsefulUntil),
+            Box::new(SessionEventWriters),
             Box::new(ThrottleCounters),
         ]
     }
