@@ -243,15 +243,15 @@ impl Mailer for SmtpMailer {
 
 /// Whether a failed send can succeed later. Only a refusal of this message or its
 /// recipient is permanent: a 5xx reply in the mail-system category (550 no such mailbox,
-/// 551, 552, 553 bad address, 554 rejected), or an error lettre raises before talking to
-/// the server. Everything else is worth another try while the message is useful: the
-/// server unreachable or timing out, TLS failures, 4xx replies, and 5xx replies about the
-/// session rather than the message (500–504 syntax, 530 authentication required, 535 bad
-/// credentials) — those are configuration problems, and mail queued meanwhile goes out
-/// once they are fixed.
+/// 551, 552, 553 bad address, 554 rejected). Everything else is worth another try while
+/// the message is useful (retries end at its `useful_until`): the server unreachable or
+/// timing out, TLS failures, 4xx replies, 5xx replies about the session rather than the
+/// message (500–504 syntax, 530 authentication required, 535 bad credentials), and lettre's
+/// own refusals to go on with this server (no STARTTLS offered, no authentication
+/// mechanism in common) — configuration problems or a server briefly misconfigured during
+/// a failover; mail queued meanwhile goes out once they are fixed.
 fn classify(e: &lettre::transport::smtp::Error) -> MailError {
-    let refused_for_good = e.is_client() || e.status().is_some_and(refuses_message);
-    if refused_for_good {
+    if e.status().is_some_and(refuses_message) {
         MailError::Permanent(e.to_string())
     } else {
         MailError::Transient(e.to_string())

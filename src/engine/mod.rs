@@ -56,8 +56,13 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     cache: Arc<SessionCache>,
-    /// Pushed session events (PostgreSQL): stops when the engine is dropped.
+    /// Pushed session events (PostgreSQL): held for its `Drop`, which stops the listener
+    /// when the engine is dropped; read only by the `testing` helpers.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     push: Option<SessionPush>,
+    /// How the push is doing (the listener's task reports here; the `testing` helpers wait
+    /// on it).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     push_state: Arc<tokio::sync::watch::Sender<push::PushState>>,
     keyring: Arc<Keyring>,
     templates: Arc<Templates>,
@@ -122,11 +127,13 @@ impl Identa {
     }
 
     /// Whether the store pushes session events to this engine.
+    #[cfg(feature = "testing")]
     pub(crate) fn store_pushes(&self) -> bool {
         self.inner.push.is_some()
     }
 
     /// How the store's push of session events is doing (see `push`).
+    #[cfg(feature = "testing")]
     pub(crate) fn push_state(&self) -> tokio::sync::watch::Receiver<push::PushState> {
         self.inner.push_state.subscribe()
     }

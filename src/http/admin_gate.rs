@@ -107,6 +107,25 @@ pub(super) fn check(req: &Request, auth: &AdminAuth, open_route: bool) -> Option
     json_body(req)
 }
 
+/// The host the request was addressed to (`Host`, or the URI's authority over HTTP/2),
+/// without its port.
+fn host_name(req: &Request) -> Option<&str> {
+    let authority =
+        header_str(req, header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str()))?;
+    Some(match authority.strip_prefix('[') {
+        // An IPv6 literal: `[::1]:4434`.
+        Some(rest) => rest.split_once(']').map_or(rest, |(ip, _)| ip),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    })
+}
+
+/// An IP address or `localhost`: names only this machine's own servers use.
+fn is_local_name(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok() || host.eq_ignore_ascii_case("localhost")
+}
+
 fn header_str(req: &Request, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -155,18 +174,38 @@ fn browser_page(req: &Request) -> Option<Response> {
 fn caller(req: &Request, auth: &AdminAuth) -> Option<Response> {
     match auth {
         AdminAuth::LoopbackOnly => {
-            let remote = req
-                .extensions()
-                .get::<ClientIp>()
-                .filter(|ip| !ip.0.is_loopback())?;
-            Some(error(
-                StatusCode::FORBIDDEN,
-                "admin_loopback_only",
-                &format!(
-                    "the admin API has no tokens configured, so it answers only this machine, not {}; configure admin tokens (AdminAuth::Tokens, IDENTA_ADMIN_TOKEN in the example hosts) to call it over the network",
-                    remote.0
-                ),
-            ))
+            let refuse = |why: String| {
+                Some(error(
+                    StatusCode::FORBIDDEN,
+                    "admin_loopback_only",
+                    &format!(
+                        "the admin API has no tokens configured, so it answers only this machine; {why}; configure admin tokens (AdminAuth::Tokens, IDENTA_ADMIN_TOKEN in the example hosts) to call it over the network"
+                    ),
+                ))
+            };
+            match req.extensions().get::<ClientIp>() {
+                // Without the peer address nothing says the caller is on this machine:
+                // fail closed rather than answer the network.
+                None => {
+                    return refuse(
+                        "this request carries no client address (the host must insert http::ClientIp with the connection's peer address)".into(),
+                    );
+                }
+                Some(ip) if !ip.0.is_loopback() => {
+                    return refuse(format!("not {}", ip.0));
+                }
+                Some(_) => {}
+            }
+            // A page whose domain was re-pointed at 127.0.0.1 (DNS rebinding) names its
+            // own domain in `Host`; a server on this machine names an address or localhost.
+            match host_name(req) {
+                Some(host) if is_local_name(host) => None,
+                Some(host) => refuse(format!(
+                    "it was addressed as `{}`, not as an IP address or localhost",
+                    host.chars().take(64).collect::<String>()
+                )),
+                None => refuse("it names no host (`Host`)".into()),
+            }
         }
         AdminAuth::Tokens(tokens) => {
             let presented = header_str(req, header::AUTHORIZATION)

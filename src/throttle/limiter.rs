@@ -39,15 +39,19 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window of length `length` (whole seconds, at least one) that holds `now`.
+    /// The window of length `length` (whole seconds, at least one, at most
+    /// [`Limit::MAX_WINDOW_SECS`](super::Limit::MAX_WINDOW_SECS)) that holds `now`.
     pub fn containing(now: DateTime<Utc>, length: Duration) -> Self {
-        let secs = length.num_seconds().max(1);
+        // Clamped, so no window reaches past what a date can hold.
+        let secs = length
+            .num_seconds()
+            .clamp(1, super::limits::Limit::MAX_WINDOW_SECS);
         let start = now.timestamp().div_euclid(secs) * secs;
         let start = DateTime::from_timestamp(start, 0).unwrap_or(now);
-        Self {
-            start,
-            end: start + Duration::seconds(secs),
-        }
+        let end = start
+            .checked_add_signed(Duration::seconds(secs))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        Self { start, end }
     }
 }
 
@@ -131,5 +135,18 @@ mod tests {
         assert_eq!(w.end - w.start, Duration::minutes(15));
         let later = Window::containing(now + Duration::seconds(1), Duration::minutes(15));
         assert_eq!(w, later);
+    }
+
+    #[test]
+    fn windows_longer_than_the_maximum_are_clamped_not_a_panic() {
+        let now = DateTime::from_timestamp(1_000_000_123, 0).unwrap();
+        let w = Window::containing(now, Duration::MAX);
+        assert!(w.start <= now && now < w.end);
+        assert_eq!(
+            (w.end - w.start).num_seconds(),
+            crate::throttle::Limit::MAX_WINDOW_SECS
+        );
+        let w = Window::containing(DateTime::<Utc>::MAX_UTC, Duration::days(29));
+        assert!(w.start <= w.end);
     }
 }

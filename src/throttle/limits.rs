@@ -7,11 +7,15 @@ use chrono::Duration;
 pub struct Limit {
     /// How many attempts a window allows.
     pub max: u32,
-    /// The window's length (whole seconds; at least one).
+    /// The window's length (whole seconds; at least one, at most
+    /// [`Limit::MAX_WINDOW_SECS`]: longer ones count as that long).
     pub window: Duration,
 }
 
 impl Limit {
+    /// The longest window, in seconds: 30 days.
+    pub const MAX_WINDOW_SECS: i64 = 30 * 24 * 3600;
+
     /// `max` attempts per `window`.
     pub const fn new(max: u32, window: Duration) -> Self {
         Self { max, window }

@@ -16,6 +16,9 @@ use crate::on_every_backend;
 /// The admin API's own address, as a server calling it names it in `Host`.
 const ADMIN_HOST: &str = "127.0.0.1:4434";
 
+/// A request as a server on this machine sends it: `Host` the admin address, from a
+/// loopback client (what the hosts put in `ClientIp`).
+
 const TOKEN_OLD: &str = "old-admin-token-0123456789abcdef0123456789";
 const TOKEN_NEW: &str = "new-admin-token-0123456789abcdef0123456789";
 
@@ -31,7 +34,10 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> ht
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    req.body(Bytes::from(body.to_owned())).unwrap()
+    let mut req = req.body(Bytes::from(body.to_owned())).unwrap();
+    req.extensions_mut()
+        .insert(ClientIp(IpAddr::from([127, 0, 0, 1])));
+    req
 }
 
 /// A JSON POST creating `email`, with `headers` added.
@@ -178,6 +184,9 @@ async fn a_web_page_cannot_create_identities(env: TestEnv) {
             json!({ "traits": { "email": "h2@example.com" } }).to_string(),
         ))
         .unwrap();
+    let mut h2 = h2;
+    h2.extensions_mut()
+        .insert(ClientIp(IpAddr::from([127, 0, 0, 1])));
     let (status, h2_body) = answer(&api, h2).await;
     assert_eq!(status, StatusCode::CREATED, "{h2_body}");
     assert_eq!(identity_count(&env).await, 3);
@@ -302,5 +311,56 @@ async fn without_tokens_only_this_machine_gets_in(env: TestEnv) {
         let (status, _) = answer(&api, from(ip)).await;
         assert_eq!(status, StatusCode::OK, "{ip}");
     }
+    // A host adapter that forgot `ClientIp` gets no answer: nothing says the caller is
+    // on this machine.
+    let mut unknown = request("GET", "/admin/identities", &[], "");
+    unknown.extensions_mut().remove::<ClientIp>();
+    let (status, body) = answer(&api, unknown).await;
+    assert_eq!(
+        (status, error_id(&body)),
+        (StatusCode::FORBIDDEN, "admin_loopback_only"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ClientIp")
+    );
 }
 on_every_backend!(without_tokens_only_this_machine_gets_in);
+
+/// DNS rebinding: a page on `evil.example`, re-pointed at 127.0.0.1, reaches the admin
+/// port from loopback, but its requests name `evil.example` in `Host`. Older browsers send
+/// no `Origin` or `Sec-Fetch-Site` on such same-origin requests, so `Host` decides.
+async fn a_rebound_domain_cannot_reach_a_loopback_admin_api(env: TestEnv) {
+    let api = admin(&env);
+    for host in [
+        "evil.example",
+        "evil.example:4434",
+        "localhost.evil.example",
+    ] {
+        let mut req = request("GET", "/admin/courier/messages", &[], "");
+        req.headers_mut()
+            .insert("host", http::HeaderValue::from_str(host).unwrap());
+        let (status, body) = answer(&api, req).await;
+        assert_eq!(
+            (status, error_id(&body)),
+            (StatusCode::FORBIDDEN, "admin_loopback_only"),
+            "{host}: {body}"
+        );
+    }
+    for host in [
+        "127.0.0.1:4434",
+        "localhost:4434",
+        "LOCALHOST",
+        "[::1]:4434",
+    ] {
+        let mut req = request("GET", "/admin/courier/messages", &[], "");
+        req.headers_mut()
+            .insert("host", http::HeaderValue::from_str(host).unwrap());
+        let (status, body) = answer(&api, req).await;
+        assert_eq!(status, StatusCode::OK, "{host}: {body}");
+    }
+}
+on_every_backend!(a_rebound_domain_cannot_reach_a_loopback_admin_api);

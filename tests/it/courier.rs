@@ -447,9 +447,12 @@ async fn the_admin_api_requeues_abandoned_messages(env: TestEnv) {
     let requeue = |id: String| {
         let admin = &admin;
         async move {
-            let req = http::Request::post(format!("/admin/courier/messages/{id}/requeue"))
+            let mut req = http::Request::post(format!("/admin/courier/messages/{id}/requeue"))
+                .header("host", "127.0.0.1:4434")
                 .body(bytes::Bytes::new())
                 .unwrap();
+            req.extensions_mut()
+                .insert(identa::http::ClientIp([127, 0, 0, 1].into()));
             let res = admin.handle(req).await;
             let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
             (res.status().as_u16(), body)
@@ -673,7 +676,9 @@ mod smtp {
         assert_eq!(report.sent, 0);
         assert!(sink.received().is_empty(), "nothing went out in the clear");
         let message = stored_message(&courier, id).await;
-        assert_ne!(message.status, MessageStatus::Sent);
+        // A server that offers no STARTTLS may be a failover relay misconfigured for a
+        // while: the message waits for another try, it is not given up.
+        assert_eq!(message.status, MessageStatus::Queued);
         assert!(
             message.email.text.contains("555111"),
             "the message is still there"

@@ -12,46 +12,19 @@
 //! `cargo bench -p identa-axum --bench login_flood`. The load generator shares the
 //! machine's cores with the host, so the flood also costs the host CPU outside hashing.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use identa_axum::{HostConfig, start};
-use identa_host::{HostLimits, Throttling};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::{BenchHost, login, percentile};
 
 const WARM_UP: Duration = Duration::from_secs(2);
 const MEASURE: Duration = Duration::from_secs(10);
 const FLOODERS: usize = 400;
-const PASSWORD: &str = "correct horse battery staple";
-
-/// One legitimate login: its submission's latency and whether it signed in.
-async fn login(client: &reqwest::Client, base: &str) -> Option<(Duration, StatusCode)> {
-    let flow: Value = client
-        .get(format!("{base}/self-service/login/api"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    let started = Instant::now();
-    let res = client
-        .post(format!("{base}/self-service/login?flow={}", flow["id"].as_str()?))
-        .json(&json!({ "method": "password", "identifier": "bench@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .ok()?;
-    let status = res.status();
-    let _ = res.bytes().await;
-    Some((started.elapsed(), status))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
-}
 
 /// Runs the legitimate client for the warm-up and measuring time: the answered
 /// latencies (sorted), and how many were refused with 503.
@@ -87,41 +60,9 @@ fn report(phase: &str, latencies: &[Duration], ok: u64, busy: u64) -> (f64, f64)
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = HostConfig {
-        database_url: format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("identa.db").display()
-        ),
-        public_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        secrets_file: None,
-        limits: HostLimits {
-            throttling: Throttling::Off,
-            ..HostLimits::default()
-        },
-        ..HostConfig::default()
-    };
-    let running = start(config).await.unwrap();
-    let base = format!("http://{}", running.public_addr);
-    let client = reqwest::Client::new();
-    let flow: Value = client
-        .get(format!("{base}/self-service/registration/api"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let res = client
-        .post(format!("{base}/self-service/registration?flow={}", flow["id"].as_str().unwrap()))
-        .json(&json!({ "method": "password", "traits": { "email": "bench@example.com" }, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
-
-    let (idle, ok, busy) = legitimate(&client, &base).await;
+    let host = BenchHost::start().await;
+    let (client, base) = (&host.client, &host.base);
+    let (idle, ok, busy) = legitimate(client, base).await;
     let (idle_p50, idle_p99) = report("idle", &idle, ok, busy);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -155,7 +96,7 @@ async fn main() {
             })
         })
         .collect();
-    let (flooded, ok, busy) = legitimate(&client, &base).await;
+    let (flooded, ok, busy) = legitimate(client, base).await;
     stop.store(true, Ordering::Relaxed);
     let (flood_p50, flood_p99) = report("under flood", &flooded, ok, busy);
     for f in flooders {
@@ -172,5 +113,5 @@ async fn main() {
         "login_flood_idle_p50_ms={idle_p50:.1} login_flood_idle_p99_ms={idle_p99:.1} login_flood_p50_ms={flood_p50:.1} login_flood_p99_ms={flood_p99:.1} login_flood_legit_busy={busy} login_flood_legit_ok={ok} login_flood_p99_vs_idle={:.2}",
         flood_p99 / idle_p99
     );
-    drop(running);
+    drop(host);
 }

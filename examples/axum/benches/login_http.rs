@@ -8,6 +8,8 @@
 //!
 //! `cargo bench -p identa-axum --bench login_http` — ends with one `name=value` line.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,14 +17,11 @@ use std::time::{Duration, Instant};
 use identa::credential::password::Password;
 use identa::credential::password::PasswordConfig;
 use identa::credential::password::PasswordHasher;
-use identa_axum::{HostConfig, start};
-use identa_host::{HostLimits, Throttling};
-use serde_json::{Value, json};
+use support::{BenchHost, PASSWORD, login, percentile};
 
 const WARM_UP: Duration = Duration::from_secs(2);
 const MEASURE: Duration = Duration::from_secs(10);
 const CLIENTS: usize = 8;
-const PASSWORD: &str = "correct horse battery staple";
 
 async fn hashing_bound() -> f64 {
     let hasher = PasswordHasher::new(PasswordConfig::default()).unwrap();
@@ -58,73 +57,15 @@ async fn hashing_bound() -> f64 {
     total as f64 / elapsed.as_secs_f64()
 }
 
-async fn login(client: &reqwest::Client, base: &str) -> Option<Duration> {
-    let flow: Value = client
-        .get(format!("{base}/self-service/login/api"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    let started = Instant::now();
-    let res = client
-        .post(format!("{base}/self-service/login?flow={}", flow["id"].as_str()?))
-        .json(&json!({ "method": "password", "identifier": "bench@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .ok()?;
-    let ok = res.status().is_success();
-    let _ = res.bytes().await;
-    ok.then(|| started.elapsed())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let bound = hashing_bound().await;
     eprintln!("hashing bound: {bound:.1} verifications/s");
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = HostConfig {
-        database_url: format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("identa.db").display()
-        ),
-        public_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        secrets_file: None,
-        // Every client logs in from 127.0.0.1, hundreds of times a minute: this measures
-        // hashing throughput, not throttling (IDENTA_LIMITS=off).
-        limits: HostLimits {
-            throttling: Throttling::Off,
-            ..HostLimits::default()
-        },
-        ..HostConfig::default()
-    };
-    let running = start(config).await.unwrap();
-    let base = format!("http://{}", running.public_addr);
-    let client = reqwest::Client::new();
-    let flow: Value = client
-        .get(format!("{base}/self-service/registration/api"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let res = client
-        .post(format!("{base}/self-service/registration?flow={}", flow["id"].as_str().unwrap()))
-        .json(&json!({ "method": "password", "traits": { "email": "bench@example.com" }, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
-
+    // Every client logs in from 127.0.0.1, hundreds of times a minute: this measures
+    // hashing throughput, not throttling (the bench host runs with IDENTA_LIMITS=off).
+    let host = BenchHost::start().await;
+    let (client, base) = (host.client.clone(), host.base.clone());
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
@@ -139,7 +80,9 @@ async fn main() {
                 let mut latencies = Vec::new();
                 let mut failed = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let result = login(&client, &base).await;
+                    let result = login(&client, &base)
+                        .await
+                        .and_then(|(latency, status)| status.is_success().then_some(latency));
                     if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
                         match result {
                             Some(latency) => latencies.push(latency),
@@ -180,5 +123,5 @@ async fn main() {
         p99.as_secs_f64() * 1e3,
         per_s / bound
     );
-    drop(running);
+    drop(host);
 }

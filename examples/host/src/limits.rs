@@ -90,15 +90,20 @@ fn parse_limit(text: &str) -> Result<Limit, String> {
         _ => (window, 's'),
     };
     let n: i64 = number.trim().parse().map_err(|_| wrong())?;
-    let window = match unit {
-        's' => Duration::seconds(n),
-        'm' => Duration::minutes(n),
-        'h' => Duration::hours(n),
+    let seconds_per_unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
         _ => return Err(wrong()),
     };
     if n < 1 {
         return Err(format!("`{text}`: the window must be at least one second"));
     }
+    let window = n
+        .checked_mul(seconds_per_unit)
+        .filter(|&secs| secs <= Limit::MAX_WINDOW_SECS)
+        .map(Duration::seconds)
+        .ok_or_else(|| format!("`{text}`: the window must be at most 30 days (720h)"))?;
     Ok(Limit::new(max, window))
 }
 
@@ -174,5 +179,11 @@ mod tests {
         let err = limits.set("limits", "maybe").unwrap_err();
         assert!(err.to_string().contains("neither"), "{err}");
         assert!(limits.set("limits_flows_per_ip", "1/0s").is_err());
+        // A window too long for a date to hold is refused, not a panic.
+        for huge in ["5/99999999999999h", "5/9223372036854775807s", "5/721h"] {
+            let err = limits.set("limits_flows_per_ip", huge).unwrap_err();
+            assert!(err.to_string().contains("at most 30 days"), "{huge}: {err}");
+        }
+        assert!(limits.set("limits_flows_per_ip", "5/720h").is_ok());
     }
 }
