@@ -16,9 +16,6 @@ use crate::on_every_backend;
 /// The admin API's own address, as a server calling it names it in `Host`.
 const ADMIN_HOST: &str = "127.0.0.1:4434";
 
-/// A request as a server on this machine sends it: `Host` the admin address, from a
-/// loopback client (what the hosts put in `ClientIp`).
-
 const TOKEN_OLD: &str = "old-admin-token-0123456789abcdef0123456789";
 const TOKEN_NEW: &str = "new-admin-token-0123456789abcdef0123456789";
 
@@ -26,6 +23,8 @@ fn admin(env: &TestEnv) -> AdminApi {
     AdminApi::new(env.identa.clone(), HttpConfig::default())
 }
 
+/// A request as a server on this machine sends it: `Host` the admin address, from a
+/// loopback client (what the hosts put in `ClientIp`).
 fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> http::Request<Bytes> {
     let mut req = http::Request::builder()
         .method(method)
