@@ -105,17 +105,10 @@ impl OutboxStore for SeaOrmStore {
     }
 
     async fn mark_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-        courier_message::Entity::update_many()
+        released(id, now)
             .col_expr(Column::Status, Expr::value(MessageStatus::Sent.as_str()))
             .col_expr(Column::SendCount, Expr::col(Column::SendCount).add(1))
-            .col_expr(Column::Claim, Expr::value(Option::<Uuid>::None))
-            .col_expr(
-                Column::ClaimedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
             .col_expr(Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.eq(id))
             .exec(&self.db)
             .await
             .map_err(db_err)?;
@@ -130,15 +123,9 @@ impl OutboxStore for SeaOrmStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let error: String = error.chars().take(1000).collect();
-        let mut update = courier_message::Entity::update_many()
+        let mut update = released(id, now)
             .col_expr(Column::SendCount, Expr::col(Column::SendCount).add(1))
-            .col_expr(Column::Claim, Expr::value(Option::<Uuid>::None))
-            .col_expr(
-                Column::ClaimedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(Column::LastError, Expr::value(error))
-            .col_expr(Column::UpdatedAt, Expr::value(now));
+            .col_expr(Column::LastError, Expr::value(error));
         update = match retry {
             Retry::At(at) => update
                 .col_expr(Column::Status, Expr::value(MessageStatus::Queued.as_str()))
@@ -148,11 +135,7 @@ impl OutboxStore for SeaOrmStore {
                 Expr::value(MessageStatus::Abandoned.as_str()),
             ),
         };
-        update
-            .filter(Column::Id.eq(id))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
+        update.exec(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 
@@ -163,19 +146,12 @@ impl OutboxStore for SeaOrmStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let reason: String = reason.chars().take(1000).collect();
-        courier_message::Entity::update_many()
+        released(id, now)
             .col_expr(
                 Column::Status,
                 Expr::value(MessageStatus::Abandoned.as_str()),
             )
-            .col_expr(Column::Claim, Expr::value(Option::<Uuid>::None))
-            .col_expr(
-                Column::ClaimedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
             .col_expr(Column::LastError, Expr::value(reason))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.eq(id))
             .exec(&self.db)
             .await
             .map_err(db_err)?;
@@ -251,4 +227,17 @@ impl OutboxStore for SeaOrmStore {
             .map(from_row)
             .transpose()
     }
+}
+
+/// An update of message `id` that releases its worker's claim, stamped `now`; the caller
+/// adds what the attempt's outcome sets.
+fn released(id: Uuid, now: DateTime<Utc>) -> sea_orm::UpdateMany<courier_message::Entity> {
+    courier_message::Entity::update_many()
+        .col_expr(Column::Claim, Expr::value(Option::<Uuid>::None))
+        .col_expr(
+            Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
 }
