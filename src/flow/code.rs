@@ -330,13 +330,11 @@ fn judge_code(facts: &dyn Facts, mut flow: Flow, purpose: Purpose, code: &str) -
             }
         }
         None => {
-            flow.ui.add_message(
-                Some("code"),
-                match purpose {
-                    Purpose::Recovery => text::recovery_code_invalid(),
-                    Purpose::Verification => text::verification_code_invalid(),
-                },
-            );
+            // On the form, not the code field, as Kratos shows it (`ui.messages`).
+            flow.ui.messages.push(match purpose {
+                Purpose::Recovery => text::recovery_code_invalid(),
+                Purpose::Verification => text::verification_code_invalid(),
+            });
             Judged::Retry(flow)
         }
     }

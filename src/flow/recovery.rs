@@ -205,8 +205,7 @@ async fn recover(
         // Deleted, or the address the code went to is no longer one of its recovery
         // addresses (changed in settings or by an administrator), since the code was
         // sent: the code is void, as a wrong one.
-        flow.ui
-            .add_message(Some("code"), text::recovery_code_invalid());
+        flow.ui.messages.push(text::recovery_code_invalid());
         return Ok(Step::Reject(flow));
     };
     if !identity.is_active() {

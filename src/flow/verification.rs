@@ -104,8 +104,7 @@ pub(crate) async fn submit(
         Some((identity, verified))
     }) else {
         // The identity, or this address of it, is gone since the code was sent.
-        flow.ui
-            .add_message(Some("code"), text::verification_code_invalid());
+        flow.ui.messages.push(text::verification_code_invalid());
         return Ok(Step::Reject(flow));
     };
     let fallback = Fallback::to(flow.clone());

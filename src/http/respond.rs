@@ -10,7 +10,9 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::request::Incoming;
-use super::response::{self, cookie, error_with, from_error, json, redirect, set_cookie};
+use super::response::{
+    self, cookie, error_with, from_error, json, redirect, set_cookie, status_of_shown_flow,
+};
 use super::router::PublicApi;
 use super::script::fill_script_nodes;
 use super::{CSRF_COOKIE, Response};
@@ -174,7 +176,7 @@ impl PublicApi {
                 if browser_page {
                     self.to_flow_ui(kind, flow.id)
                 } else {
-                    json(StatusCode::BAD_REQUEST, &self.flow_json(&flow).await)
+                    json(status_of_shown_flow(&flow), &self.flow_json(&flow).await)
                 }
             }
             Error::Flow(FlowError::Expired { expired_at, .. }) => {

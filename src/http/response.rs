@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use super::request::BodyError;
 use super::{CookieConfig, Response, SameSite};
 use crate::error::{Error, ErrorKind};
+use crate::flow::Flow;
 
 /// A JSON response.
 pub fn json(status: StatusCode, body: &Value) -> Response {
@@ -83,8 +84,9 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         | ErrorKind::FlowState
         | ErrorKind::FlowDisabled
         | ErrorKind::SessionAlreadyAvailable
+        | ErrorKind::IdentityDisabled
         | ErrorKind::ReturnToForbidden => StatusCode::BAD_REQUEST,
-        ErrorKind::SessionInactive | ErrorKind::IdentityDisabled => StatusCode::UNAUTHORIZED,
+        ErrorKind::SessionInactive => StatusCode::UNAUTHORIZED,
         ErrorKind::CsrfViolation
         | ErrorKind::SessionRefreshRequired
         | ErrorKind::IdentityMismatch
@@ -97,6 +99,27 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Messages Kratos answers with 200 and the flow rather than 400: a wrong, expired or
+/// spent recovery (4060006) or verification (4070006) code. Kratos's code strategy writes
+/// the flow with status 200 when it adds them, and its front ends (Ory Elements, the
+/// reference UIs) render such an answer as a flow to show again.
+const SHOWN_WITH_200: [u32; 2] = [4_060_006, 4_070_006];
+
+/// The status of a refused submission's flow, handed back for the user to act on: 400
+/// (input to fix, as Kratos), or 200 for a refused one-time code ([`SHOWN_WITH_200`]).
+pub fn status_of_shown_flow(flow: &Flow) -> StatusCode {
+    let refused_code = flow
+        .ui
+        .messages
+        .iter()
+        .any(|message| SHOWN_WITH_200.contains(&message.id));
+    if refused_code {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
     }
 }
 

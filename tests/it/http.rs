@@ -3,10 +3,12 @@
 
 use bytes::Bytes;
 use chrono::Duration;
+use identa::courier::TemplateKind;
 use identa::http::{HttpConfig, PublicApi};
 use identa::session::SessionToken;
 use serde_json::{Value, json};
 
+use crate::common::mail::code_sent_to;
 use crate::common::{PASSWORD, TestEnv, enrol_totp};
 use crate::on_every_backend;
 
@@ -484,3 +486,61 @@ on_every_backend!(
     throttled_api_logins_answer_429_with_retry_after,
     throttled_browser_logins_show_the_flow_again,
 );
+
+/// A wrong recovery or verification code is answered as Kratos answers it: 200 with the
+/// flow showing 4060006 / 4070006, which Kratos front ends render as a flow; the flow stays
+/// usable. Input to fix is still a 400 with the flow.
+async fn wrong_codes_answer_200_with_the_flow(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    sign_up(&api, "coda@example.com").await;
+    for (kind, message) in [("recovery", 4_060_006), ("verification", 4_070_006)] {
+        let path = format!("/self-service/{kind}");
+        let flow = json_of(&api.handle(get(&format!("{path}/api"))).await);
+        let bad = api
+            .handle(post(
+                &flow_url(&path, &flow),
+                json!({ "method": "code", "email": "not an address" }),
+                None,
+            ))
+            .await;
+        assert_eq!(bad.status(), 400, "{kind}: {}", json_of(&bad));
+        let sent = api
+            .handle(post(
+                &flow_url(&path, &flow),
+                json!({ "method": "code", "email": "coda@example.com" }),
+                None,
+            ))
+            .await;
+        assert_eq!(sent.status(), 200, "{kind}");
+        assert_eq!(json_of(&sent)["state"], "sent_email");
+        let template = match kind {
+            "recovery" => TemplateKind::RecoveryCodeValid,
+            _ => TemplateKind::VerificationCodeValid,
+        };
+        let code = code_sent_to(&env, "coda@example.com", template).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let refused = api
+            .handle(post(
+                &flow_url(&path, &flow),
+                json!({ "method": "code", "code": wrong }),
+                None,
+            ))
+            .await;
+        assert_eq!(refused.status(), 200, "{kind}");
+        let shown = json_of(&refused);
+        assert_eq!(shown["id"], flow["id"], "{kind}: the same flow");
+        assert_eq!(shown["state"], "sent_email", "{kind}");
+        assert_eq!(shown["ui"]["messages"][0]["id"], message, "{kind}: {shown}");
+        let accepted = api
+            .handle(post(
+                &flow_url(&path, &flow),
+                json!({ "method": "code", "code": code }),
+                None,
+            ))
+            .await;
+        assert_eq!(accepted.status(), 200, "{kind}: {}", json_of(&accepted));
+        assert_eq!(json_of(&accepted)["state"], "passed_challenge", "{kind}");
+    }
+}
+
+on_every_backend!(wrong_codes_answer_200_with_the_flow);

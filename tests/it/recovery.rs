@@ -17,8 +17,8 @@ use uuid::Uuid;
 use crate::common::race::{ROUNDS, refused_as_completed, released_together};
 use crate::common::{
     PASSWORD, TestEnv, api_login, api_recovery_flow, change_settings, code_sent_to,
-    form_message_ids, invalid_flow, mail_to, new_password, node_message_ids, register,
-    submit_recovery, submit_settings, whoami_refusal, with_session,
+    form_message_ids, invalid_flow, mail_to, new_password, register, submit_recovery,
+    submit_settings, whoami_refusal, with_session,
 };
 use crate::{on_every_backend, on_pooled_backends};
 
@@ -39,7 +39,7 @@ async fn submit_code(env: &TestEnv, flow: Uuid, code: &str) -> Result<RecoverySt
 /// The message ids on the code field of recovery flow `flow` after refusing `code`.
 async fn code_refused(env: &TestEnv, flow: Uuid, code: &str) -> Vec<u32> {
     let shown = invalid_flow(submit_code(env, flow, code).await.unwrap_err());
-    node_message_ids(&shown, "code")
+    form_message_ids(&shown)
 }
 
 async fn recovery_by_code_signs_in_and_opens_settings(env: TestEnv) {

@@ -1,6 +1,7 @@
 // A native-app round trip through the official Kratos SDK against an identa host:
 // registration (no session: enumeration-safe) -> login -> whoami -> logout -> login -> wrong password (400, 4000006) ->
-// settings password change -> admin get / list / delete identity.
+// settings password change -> recovery and verification with a wrong code (200 with the flow,
+// 4060006 / 4070006, as Kratos) -> admin get / list / delete identity.
 //
 //   node roundtrip.mjs <public base URL> <admin base URL>
 import assert from "node:assert/strict";
@@ -82,6 +83,26 @@ await frontend.updateLoginFlow({
   flow: relogin.id,
   updateLoginFlowBody: { method: "password", identifier: email, password: "another long passphrase" },
 });
+
+// Recovery and verification: a wrong code is answered 200 with the flow and its message,
+// which the SDK resolves like any flow (Kratos's answer; a 400 would throw).
+for (const [kind, message] of [["Recovery", 4060006], ["Verification", 4070006]]) {
+  const { data: codeFlow } = await frontend[`createNative${kind}Flow`]();
+  const body = `update${kind}FlowBody`;
+  const { data: sent } = await frontend[`update${kind}Flow`]({
+    flow: codeFlow.id,
+    [body]: { method: "code", email },
+  });
+  assert.equal(sent.state, "sent_email");
+  const { data: refused, status } = await frontend[`update${kind}Flow`]({
+    flow: codeFlow.id,
+    [body]: { method: "code", code: "00000000" },
+  });
+  assert.equal(status, 200);
+  assert.equal(refused.id, codeFlow.id);
+  assert.equal(refused.state, "sent_email");
+  assert.equal(refused.ui.messages[0].id, message, JSON.stringify(refused.ui.messages));
+}
 
 // Admin: get, list, delete.
 const { data: fetched } = await identities.getIdentity({ id: registered.identity.id });
