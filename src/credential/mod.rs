@@ -1,5 +1,6 @@
 //! Credentials: what proves an identity is who it claims. One module per method.
 
+pub mod breached;
 pub mod code;
 pub mod lookup;
 pub mod password;

@@ -590,6 +590,13 @@ pub enum PolicyViolation {
     /// Too close to an identifier such as the email address (Kratos message 4000031).
     #[error("The password can not be used because it is too similar to the identifier.")]
     TooSimilarToIdentifier,
+    /// Seen in data breaches (Kratos message 4000034), by the configured
+    /// [`BreachedPasswords`](super::breached::BreachedPasswords) check.
+    #[error("The password has been found in data breaches and must no longer be used.")]
+    Breached {
+        /// How often the check's source saw it.
+        times: u64,
+    },
 }
 
 impl PolicyViolation {
@@ -599,6 +606,7 @@ impl PolicyViolation {
             Self::TooShort { .. } => 4_000_032,
             Self::TooLong { .. } => 4_000_033,
             Self::TooSimilarToIdentifier => 4_000_031,
+            Self::Breached { .. } => 4_000_034,
         }
     }
 }

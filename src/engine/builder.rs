@@ -9,6 +9,7 @@ use super::{Identa, Inner};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SessionCacheConfig};
 use crate::courier::Templates;
+use crate::credential::breached::{BreachedPasswords, CommonPasswords};
 use crate::credential::password::PasswordHasher;
 use crate::error::{Error, Result};
 use crate::hook::{Hooks, NoHooks};
@@ -29,6 +30,7 @@ pub struct IdentaBuilder {
     templates: Templates,
     hooks: Option<Arc<dyn Hooks>>,
     limiter: Option<Arc<dyn Limiter>>,
+    breached: Option<Arc<dyn BreachedPasswords>>,
 }
 
 impl IdentaBuilder {
@@ -73,6 +75,15 @@ impl IdentaBuilder {
     /// [`Config::throttle`].
     pub fn limiter(mut self, limiter: impl Limiter + 'static) -> Self {
         self.limiter = Some(Arc::new(limiter));
+        self
+    }
+
+    /// Checks new passwords against this breach source (default: [`CommonPasswords`],
+    /// the offline list shipped with identa; with the `hibp` feature,
+    /// [`PwnedPasswords`](crate::credential::breached::PwnedPasswords) asks Have I Been
+    /// Pwned). A password found is refused with message 4000034.
+    pub fn breached_passwords(mut self, check: impl BreachedPasswords + 'static) -> Self {
+        self.breached = Some(Arc::new(check));
         self
     }
 
@@ -140,6 +151,7 @@ impl IdentaBuilder {
                 config: self.config,
                 schemas: self.schemas,
                 hasher,
+                breached: self.breached.unwrap_or_else(|| Arc::new(CommonPasswords)),
                 store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             }),

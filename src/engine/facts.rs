@@ -71,6 +71,10 @@ impl Facts for Identa {
         self.inner.store.identity_by_address(kind, via, value).await
     }
 
+    fn breached_passwords(&self) -> &dyn crate::credential::breached::BreachedPasswords {
+        self.inner.breached.as_ref()
+    }
+
     async fn hash_password(&self, password: &Password) -> Result<String, PasswordError> {
         self.inner.hasher.hash(password).await
     }

@@ -5,6 +5,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::Identa;
+use crate::credential::breached;
 use crate::credential::password::{self, Password};
 use crate::credential::webauthn;
 use crate::error::{Error, Result};
@@ -36,7 +37,7 @@ impl Identa {
         let (mut identity, identifiers) = self.draft_identity(new)?;
         if let Some(password) = password {
             let identifiers = needs_password_identifiers(&identity, identifiers)?;
-            password::check_policy(&self.inner.config.password, password, &identifiers)?;
+            self.check_new_password(password, &identifiers).await?;
             let hash = self.inner.hasher.hash(password).await?;
             password::set_on(&mut identity, identifiers, hash, self.now());
         }
@@ -72,6 +73,18 @@ impl Identa {
 
     /// A new identity of the schema `new` names (or the default), validated, without
     /// credentials, and the password identifiers its traits mark.
+    /// The policy and the breach check for a password an administrator or the host sets.
+    async fn check_new_password(&self, password: &Password, identifiers: &[String]) -> Result<()> {
+        breached::check_new_password(
+            &self.inner.config.password,
+            self.inner.breached.as_ref(),
+            password,
+            identifiers,
+        )
+        .await?;
+        Ok(())
+    }
+
     fn draft_identity(&self, new: NewIdentity) -> Result<(Identity, Vec<String>)> {
         let schema_id = match &new.schema_id {
             Some(id) => id.clone(),
@@ -121,7 +134,7 @@ impl Identa {
         let mut identity = self.identity(id).await?;
         let schema = self.inner.schemas.get(&identity.schema_id)?;
         let identifiers = check_traits(&schema, &identity.traits)?.password_identifiers;
-        password::check_policy(&self.inner.config.password, password, &identifiers)?;
+        self.check_new_password(password, &identifiers).await?;
         let hash = self.inner.hasher.hash(password).await?;
         password::set_on(&mut identity, identifiers, hash, self.now());
         self.inner.store.replace_identity(&identity).await?;

@@ -53,6 +53,8 @@ struct Inner {
     config: Config,
     schemas: SchemaRegistry,
     hasher: PasswordHasher,
+    /// The breached-password check new passwords pass after the policy.
+    breached: Arc<dyn crate::credential::breached::BreachedPasswords>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     cache: Arc<SessionCache>,

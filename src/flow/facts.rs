@@ -50,6 +50,8 @@ pub(crate) trait Facts: Send + Sync {
         value: &str,
     ) -> Result<Option<Identity>, StoreError>;
 
+    /// The breached-password check new passwords pass after the policy.
+    fn breached_passwords(&self) -> &dyn crate::credential::breached::BreachedPasswords;
     /// Hashes a password with the current parameters (off the executor, bounded).
     async fn hash_password(&self, password: &Password) -> Result<String, PasswordError>;
     /// Verifies a password against a stored hash; `None` (no account) does the same work

@@ -22,6 +22,7 @@ use super::webauthn::{refusal_message, registration_nodes};
 use super::{AfterRegistration, Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
 use super::{FlowKind, FlowRequest, FlowState, FlowType, Result, Step, Transition};
 use crate::credential::CredentialError;
+use crate::credential::breached;
 use crate::credential::password::{self, Password};
 use crate::credential::webauthn::{
     self as cred_webauthn, Ceremony, Refusal, StoredKeys, sign_in_identifiers,
@@ -205,8 +206,13 @@ pub(crate) async fn submit(
                 ));
                 return Ok(Step::Reject(flow));
             }
-            if let Err(violation) =
-                password::check_policy(facts.password_config(), &password, &identifiers)
+            if let Err(violation) = breached::check_new_password(
+                facts.password_config(),
+                facts.breached_passwords(),
+                &password,
+                &identifiers,
+            )
+            .await
             {
                 let err = FlowError::Credential(CredentialError::Policy(violation));
                 show_input_error(&mut flow.ui, err)?;

@@ -25,13 +25,13 @@ use super::webauthn::{refusal_message, settings_nodes};
 use super::{Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind};
 use super::{FlowState, FlowType, OtherSessions, Result, Step, Transition};
 use crate::credential::CredentialError;
-use crate::credential::lookup;
 use crate::credential::password::{self, Password};
 use crate::credential::totp::{self, TotpSecret};
 use crate::credential::webauthn::{
     self as cred_webauthn, Ceremony, Refusal, passkey_is_last_sign_in, passkeys, security_keys,
     sign_in_identifiers,
 };
+use crate::credential::{breached, lookup};
 use crate::hook::AfterEvent;
 use crate::identity::{Credential, CredentialType, Identity, check_traits};
 use crate::session::{AuthenticatedSession, SessionError, SessionRefusal};
@@ -440,8 +440,14 @@ async fn set_password(
 ) -> Result<()> {
     let schema = facts.schemas().get(&identity.schema_id)?;
     let identifiers = check_traits(&schema, &identity.traits)?.password_identifiers;
-    password::check_policy(facts.password_config(), password, &identifiers)
-        .map_err(CredentialError::Policy)?;
+    breached::check_new_password(
+        facts.password_config(),
+        facts.breached_passwords(),
+        password,
+        &identifiers,
+    )
+    .await
+    .map_err(CredentialError::Policy)?;
     let hash = facts.hash_password(password).await?;
     password::set_on(identity, identifiers, hash, facts.now());
     Ok(())

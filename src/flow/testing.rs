@@ -195,6 +195,10 @@ impl Facts for TestFacts {
             .cloned())
     }
 
+    fn breached_passwords(&self) -> &dyn crate::credential::breached::BreachedPasswords {
+        &crate::credential::breached::CommonPasswords
+    }
+
     async fn hash_password(&self, password: &Password) -> Result<String, PasswordError> {
         self.hashed.fetch_add(1, Ordering::SeqCst);
         self.hasher.hash(password).await

@@ -90,6 +90,8 @@ pub(crate) fn password_policy(v: &PolicyViolation) -> UiText {
         }
         PolicyViolation::TooLong { max } => json!({ "max_length": max }),
         PolicyViolation::TooSimilarToIdentifier => serde_json::Value::Null,
+        // Kratos's context for 4000034.
+        PolicyViolation::Breached { times } => json!({ "breaches": times }),
     };
     UiText::error(v.message_id(), v.to_string()).with_context(context)
 }

@@ -6,6 +6,7 @@
 
 #[cfg(feature = "http")]
 mod admin;
+mod breached;
 mod common;
 mod courier;
 mod flow_guards;
