@@ -71,8 +71,6 @@ impl Identa {
         Ok(identity)
     }
 
-    /// A new identity of the schema `new` names (or the default), validated, without
-    /// credentials, and the password identifiers its traits mark.
     /// The policy and the breach check for a password an administrator or the host sets.
     async fn check_new_password(&self, password: &Password, identifiers: &[String]) -> Result<()> {
         breached::check_new_password(
@@ -85,6 +83,8 @@ impl Identa {
         Ok(())
     }
 
+    /// A new identity of the schema `new` names (or the default), validated, without
+    /// credentials, and the password identifiers its traits mark.
     fn draft_identity(&self, new: NewIdentity) -> Result<(Identity, Vec<String>)> {
         let schema_id = match &new.schema_id {
             Some(id) => id.clone(),
