@@ -286,6 +286,7 @@ fn credential_kind(err: &CredentialError) -> ErrorKind {
         CredentialError::Password(
             PasswordError::InvalidConfig(_)
             | PasswordError::UnsupportedHash { .. }
+            | PasswordError::CostOutOfBounds { .. }
             | PasswordError::Hashing(_)
             | PasswordError::WorkerGone,
         )

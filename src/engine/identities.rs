@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::Identa;
 use crate::credential::breached;
-use crate::credential::password::{self, Password};
+use crate::credential::password::{self, Password, PasswordError};
 use crate::credential::webauthn;
 use crate::error::{Error, Result};
 use crate::identity::{
@@ -53,11 +53,16 @@ impl Identa {
         new: NewIdentity,
         hashed_password: &str,
     ) -> Result<Identity> {
-        if !self.inner.hasher.can_verify(hashed_password) {
-            return Err(Error::InvalidInput(
-                "hashed_password is not a hash identa can verify: use an argon2id or argon2i PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash) or a bcrypt hash ($2a$/$2b$/$2y$, cost 4 to 15)"
-                    .into(),
-            ));
+        match self.inner.hasher.check_importable(hashed_password) {
+            Ok(()) => {}
+            Err(err @ PasswordError::CostOutOfBounds { .. }) => {
+                return Err(Error::InvalidInput(format!("hashed_password: {err}")));
+            }
+            Err(err) => {
+                return Err(Error::InvalidInput(format!(
+                    "hashed_password is not a hash identa can verify ({err}): use one of the formats Kratos verifies, listed in docs/password-hashes.md"
+                )));
+            }
         }
         let (mut identity, identifiers) = self.draft_identity(new)?;
         let identifiers = needs_password_identifiers(&identity, identifiers)?;

@@ -19,13 +19,18 @@ const ADMIN_HOST: &str = "127.0.0.1:4434";
 const TOKEN_OLD: &str = "old-admin-token-0123456789abcdef0123456789";
 const TOKEN_NEW: &str = "new-admin-token-0123456789abcdef0123456789";
 
-fn admin(env: &TestEnv) -> AdminApi {
+pub(crate) fn admin(env: &TestEnv) -> AdminApi {
     AdminApi::new(env.identa.clone(), HttpConfig::default())
 }
 
 /// A request as a server on this machine sends it: `Host` the admin address, from a
 /// loopback client (what the hosts put in `ClientIp`).
-fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> http::Request<Bytes> {
+pub(crate) fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> http::Request<Bytes> {
     let mut req = http::Request::builder()
         .method(method)
         .uri(path)
@@ -47,13 +52,13 @@ fn create(email: &str, headers: &[(&str, &str)]) -> http::Request<Bytes> {
     request("POST", "/admin/identities", &all, &body)
 }
 
-async fn answer(api: &AdminApi, req: http::Request<Bytes>) -> (StatusCode, Value) {
+pub(crate) async fn answer(api: &AdminApi, req: http::Request<Bytes>) -> (StatusCode, Value) {
     let res = api.handle(req).await;
     let body = serde_json::from_slice(res.body()).unwrap_or(Value::Null);
     (res.status(), body)
 }
 
-fn error_id(body: &Value) -> &str {
+pub(crate) fn error_id(body: &Value) -> &str {
     body["error"]["id"].as_str().unwrap_or_default()
 }
 

@@ -1,6 +1,6 @@
 //! identa's integration suite: one binary, every case on SQLite (memory and file) and
 //! PostgreSQL. Tests that need something beyond Rust (a PostgreSQL server, the aiosmtpd
-//! SMTP server, oathtool) are ignored by `cargo test` and run with
+//! SMTP server, oathtool, the password-hash tools) are ignored by `cargo test` and run with
 //! `cargo test --all-features -- --ignored`, where a missing tool fails them by name
 //! (see `common::needs`).
 
@@ -10,6 +10,7 @@ mod breached;
 mod common;
 mod courier;
 mod flow_guards;
+mod hash_tools;
 mod hooks;
 #[cfg(feature = "http")]
 mod http;

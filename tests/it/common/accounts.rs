@@ -1,7 +1,7 @@
 //! Signing up and signing in, the ways the suite does it: through the library calls
 //! (`Identa::register`, `Identa::login`) or through API self-service flows; and the
 //! account checks that go with them (is an identifier taken, why is a session refused,
-//! an administrator disabling an identity).
+//! an administrator disabling an identity), and an imported password hash's first sign-in.
 
 use identa::credential::password::Password;
 use identa::flow::login::{LoggedIn, LoginIntent};
@@ -10,7 +10,7 @@ use identa::flow::{ContinueWith, FlowRequest, FlowType};
 use identa::identity::{Identity, IdentityState, IdentityUpdate};
 use identa::session::SessionRefusal;
 use identa::session::{Login, SessionToken};
-use identa::{Error, Identa};
+use identa::{Error, ErrorKind, Identa};
 use serde_json::{Value, json};
 
 use super::{
@@ -134,4 +134,54 @@ pub async fn whoami_refusal(identa: &Identa, token: &SessionToken) -> SessionRef
 /// An API request presenting `token` (as a client would send it back).
 pub fn with_session(token: &SessionToken) -> FlowRequest {
     FlowRequest::api().with_session(SessionToken::from_client(token.expose()))
+}
+
+/// The stored password hash of `id`.
+pub async fn stored_hash(env: &TestEnv, id: uuid::Uuid) -> String {
+    env.identa
+        .identity(id)
+        .await
+        .unwrap()
+        .credential(identa::identity::CredentialType::Password)
+        .unwrap()
+        .hashed_password()
+        .unwrap()
+        .to_owned()
+}
+
+/// Imports `email` with `hash`, checks a wrong password is refused and `password` signs in,
+/// and that the first sign-in re-hashed the password with identa's argon2id parameters
+/// (which then sign in too).
+pub async fn import_sign_in_and_upgrade(env: &TestEnv, email: &str, password: &str, hash: &str) {
+    let new = identa::identity::NewIdentity {
+        traits: json!({ "email": email }),
+        ..Default::default()
+    };
+    let imported = env
+        .identa
+        .import_identity(new, hash)
+        .await
+        .unwrap_or_else(|e| panic!("{hash}: {e}"));
+    assert_eq!(stored_hash(env, imported.id).await, hash);
+    let wrong = format!("{password}!");
+    assert_eq!(
+        sign_in_with(env, email, &wrong).await.unwrap_err().kind(),
+        ErrorKind::InvalidCredentials,
+        "{hash}"
+    );
+    assert_eq!(
+        stored_hash(env, imported.id).await,
+        hash,
+        "a failure changes nothing"
+    );
+    sign_in_with(env, email, password)
+        .await
+        .unwrap_or_else(|e| panic!("{hash} should match {password:?}: {e}"));
+    let now = stored_hash(env, imported.id).await;
+    assert!(
+        now.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+        "{hash} re-hashed as {now}"
+    );
+    sign_in_with(env, email, password).await.unwrap();
+    assert_eq!(stored_hash(env, imported.id).await, now, "re-hashed once");
 }

@@ -1,8 +1,8 @@
 //! What the ignored tests need beyond Rust. A test that needs a PostgreSQL server, the
-//! aiosmtpd SMTP server, openssl or oathtool is `#[ignore = "needs …"]`, so `cargo test`
-//! lists it as ignored, never as passed; `cargo test -- --ignored` runs it, and then a
-//! missing tool fails the test with what is missing and how to get it. Nothing is skipped
-//! in silence.
+//! aiosmtpd SMTP server, openssl, oathtool or the password-hash tools is
+//! `#[ignore = "needs …"]`, so `cargo test` lists it as ignored, never as passed;
+//! `cargo test -- --ignored` runs it, and then a missing tool fails the test with what is
+//! missing and how to get it. Nothing is skipped in silence.
 
 use std::process::Command;
 
@@ -63,4 +63,41 @@ pub fn oathtool_totp(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String 
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Password hashes made by other implementations (tests/support/hash_vectors.py): python3
+/// with passlib and argon2-cffi, openssl, htpasswd and Debian's argon2 command. Each a
+/// JSON object `{format, password, hash, matches}`.
+pub fn tool_made_hashes() -> Vec<serde_json::Value> {
+    let importable = Command::new("python3")
+        .args(["-c", "import passlib, argon2"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        importable,
+        "this test needs python3 with passlib and argon2-cffi: \
+         `python3 -m pip install passlib argon2-cffi` (or `apt-get install python3-passlib python3-argon2`)"
+    );
+    for (tool, probe, package) in [
+        ("openssl", "version", "openssl"),
+        ("htpasswd", "-h", "apache2-utils"),
+        ("argon2", "-h", "argon2"),
+    ] {
+        let found = Command::new(tool).arg(probe).output().is_ok();
+        assert!(
+            found,
+            "this test needs the {tool} command: `apt-get install {package}`"
+        );
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/hash_vectors.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .output()
+        .unwrap_or_else(|err| panic!("python3 {script}: {err}"));
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -1,0 +1,110 @@
+//! bcrypt hashes (`$2a$`, `$2b$`, `$2y$`, `$2x$` modular crypt), Kratos's default hasher:
+//! cost at most 15, and passwords of at most 72 bytes — a longer one is refused, never
+//! truncated to its first 72 bytes as bcrypt itself would.
+
+use super::{at_most, unsupported};
+use crate::credential::password::PasswordError;
+
+/// The highest bcrypt cost accepted (Kratos's bound on compare and import).
+const MAX_COST: u64 = 15;
+/// bcrypt keys on at most this many bytes of password.
+const MAX_PASSWORD_BYTES: usize = 72;
+
+/// A bcrypt string of a valid shape and cost.
+pub(in crate::credential::password) struct BcryptHash(String);
+
+impl BcryptHash {
+    /// Checks a bcrypt string's shape and cost (4..=15) without verifying anything.
+    pub(super) fn parse(stored: &str) -> Result<Self, PasswordError> {
+        let parts: Vec<&str> = stored.split('$').collect();
+        let [_, variant, cost, rest] = parts.as_slice() else {
+            return Err(unsupported(
+                "not a bcrypt string ($2b$<cost>$<53 characters>)",
+            ));
+        };
+        if !matches!(*variant, "2a" | "2b" | "2y" | "2x") {
+            return Err(unsupported(format!(
+                "bcrypt variant `{variant}` is not supported"
+            )));
+        }
+        let cost: u64 = cost
+            .parse()
+            .map_err(|_| unsupported("the bcrypt cost is not a number"))?;
+        at_most("bcrypt", "cost", cost, MAX_COST)?;
+        if cost < 4 {
+            return Err(unsupported(format!("bcrypt cost {cost} is below 4")));
+        }
+        let valid = rest.len() == 53
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
+        if !valid {
+            return Err(unsupported(
+                "the bcrypt salt and hash must be 53 characters of ./A-Za-z0-9",
+            ));
+        }
+        Ok(Self(stored.to_owned()))
+    }
+
+    /// Whether `password` matches. Over 72 bytes never matches: bcrypt would look at the
+    /// first 72 only, so a longer password is refused rather than truncated (as Kratos
+    /// refuses it). Exactly 72 bytes is bcrypt's whole key and verifies.
+    pub(super) fn verify(&self, password: &[u8]) -> bool {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return false;
+        }
+        // `bcrypt::verify` (not `non_truncating_verify`, which counts the terminating NUL
+        // and so refuses exactly 72 bytes) compares in constant time.
+        bcrypt::verify(password, &self.0).unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seventy_two_bytes_verify_and_more_are_refused_not_truncated() {
+        let exactly: Vec<u8> = "é".repeat(36).into_bytes();
+        assert_eq!(exactly.len(), 72);
+        let hash = bcrypt::hash(&exactly, 4).unwrap();
+        let parsed = BcryptHash::parse(&hash).unwrap();
+        assert!(parsed.verify(&exactly));
+        let mut one_short = exactly.clone();
+        one_short.pop();
+        assert!(!parsed.verify(&one_short));
+
+        // bcrypt itself keys on the first 72 bytes: this hash is also that of `longer`...
+        let mut longer = exactly.clone();
+        longer.extend_from_slice(b"and more");
+        assert!(bcrypt::verify(&longer, &hash).unwrap());
+        // ...and identa refuses it.
+        assert!(!parsed.verify(&longer));
+        let of_longer = BcryptHash::parse(&bcrypt::hash(&longer, 4).unwrap()).unwrap();
+        assert!(!of_longer.verify(&longer));
+    }
+
+    #[test]
+    fn cost_is_bounded() {
+        let at = |cost: &str| {
+            format!(
+                "${}$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6",
+                cost
+            )
+        };
+        assert!(BcryptHash::parse(&at("2a$15")).is_ok());
+        assert!(matches!(
+            BcryptHash::parse(&at("2a$16")),
+            Err(PasswordError::CostOutOfBounds {
+                algorithm: "bcrypt",
+                parameter: "cost",
+                value: 16,
+                max: 15
+            })
+        ));
+        assert!(matches!(
+            BcryptHash::parse(&at("2a$03")),
+            Err(PasswordError::UnsupportedHash { .. })
+        ));
+    }
+}
