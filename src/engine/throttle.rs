@@ -47,13 +47,31 @@ pub(super) fn registration_attempt<'a>(
     Some(Attempt::Registration { ip: client_ip(req) })
 }
 
-/// Settings are not throttled (they need a session).
+/// A new password submitted to settings is checked against the current one (the flow
+/// refuses a password that is the same): an oracle for the current password to whoever
+/// holds the session, and a hash to compute. It counts like a password login, per
+/// identity. Other changes are not throttled (they need a session).
 pub(super) fn settings_attempt<'a>(
-    _: &'a SettingsSubmission,
-    _: &'a FlowRequest,
-    _: Option<&'a AuthenticatedSession>,
+    submission: &'a SettingsSubmission,
+    req: &'a FlowRequest,
+    current: Option<&'a AuthenticatedSession>,
 ) -> Option<Attempt<'a>> {
-    None
+    match submission {
+        SettingsSubmission::Password { .. } => current.map(|c| Attempt::SettingsPassword {
+            identity: c.identity.id,
+            ip: client_ip(req),
+        }),
+        _ => None,
+    }
+}
+
+/// How settings judged an attempt: only a new password is counted, and any refusal of it
+/// (the same as the current one, or against the policy) answered a password check.
+pub(super) fn settings_verdict<O>(step: &Step<O>) -> Verdict {
+    match step {
+        Step::Advance(_) => Verdict::Succeeded,
+        Step::Reject(_) => Verdict::Failed,
+    }
 }
 
 /// An address submitted to recovery or verification asks for a code to be sent; a code

@@ -4,10 +4,11 @@
 //! tells [`Throttle::settle`] how the flow judged it.
 //!
 //! What each counter counts:
-//! - attempts: every admitted attempt (password logins per client address, codes sent,
-//!   new flows);
-//! - failures: attempts the flow refused for a wrong credential; an attempt the flow did
-//!   not judge is taken back, and a success clears the (identifier, address) count;
+//! - attempts: every admitted attempt (password logins and settings' password checks per
+//!   client address, codes sent, new flows);
+//! - failures: attempts the flow refused for a wrong credential (for settings: a new
+//!   password refused); an attempt the flow did not judge is taken back, and a success
+//!   clears the (identifier, address) count (for settings: the identity's counts too);
 //! - successes: completed registrations.
 
 use std::net::IpAddr;
@@ -29,6 +30,9 @@ pub(crate) enum Attempt<'a> {
         identifier: &'a str,
         ip: Option<&'a str>,
     },
+    /// A new password submitted to settings: the flow checks it against the current one
+    /// (and says when they are the same), so each submission is a password check.
+    SettingsPassword { identity: Uuid, ip: Option<&'a str> },
     /// A second factor for an identity's session.
     SecondFactor { identity: Uuid },
     /// A recovery or verification code sent to an address.
@@ -67,6 +71,8 @@ enum Scope {
     LoginIdentifierIp,
     LoginIdentifier,
     LoginIp,
+    SettingsPasswordIdentityIp,
+    SettingsPasswordIdentity,
     SecondFactor,
     CodeAddress,
     CodeIp,
@@ -80,6 +86,8 @@ impl Scope {
             Self::LoginIdentifierIp => b"login/identifier+ip",
             Self::LoginIdentifier => b"login/identifier",
             Self::LoginIp => b"login/ip",
+            Self::SettingsPasswordIdentityIp => b"settings-password/identity+ip",
+            Self::SettingsPasswordIdentity => b"settings-password/identity",
             Self::SecondFactor => b"second-factor/identity",
             Self::CodeAddress => b"code/address",
             Self::CodeIp => b"code/ip",
@@ -271,6 +279,32 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
                 vec![id],
                 limits.login_failures_per_identifier,
                 failures,
+            ));
+        }
+        Attempt::SettingsPassword { identity, ip } => {
+            let id = identity.to_string();
+            let cleared = Counts::Failures {
+                clear_on_success: true,
+            };
+            if let Some(ip) = ip.map(client_key) {
+                out.push((
+                    Scope::LoginIp,
+                    vec![ip.clone()],
+                    limits.login_attempts_per_ip,
+                    Counts::Attempts,
+                ));
+                out.push((
+                    Scope::SettingsPasswordIdentityIp,
+                    vec![id.clone(), ip],
+                    limits.login_failures_per_identifier_and_ip,
+                    cleared,
+                ));
+            }
+            out.push((
+                Scope::SettingsPasswordIdentity,
+                vec![id],
+                limits.login_failures_per_identifier,
+                cleared,
             ));
         }
         Attempt::SecondFactor { identity } => out.push((

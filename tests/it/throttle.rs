@@ -9,17 +9,19 @@ use chrono::Duration;
 use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::recovery::RecoveryStep;
 use identa::flow::{CodeSubmission, FlowRequest, FlowType};
-use identa::session::Device;
+use identa::session::{Device, SessionToken};
 use identa::throttle::{Limit, Limits, ThrottleConfig};
 use identa::{Error, ErrorKind, Identa};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::common::race::{TASKS, released_together};
 use crate::common::{
-    PASSWORD, TestEnv, all_message_ids, enrol_totp, identa_totp_code, is_invalid_credentials,
-    mail_to, password_login, password_registration, register_with_password, sign_in, step_up,
-    submit_login,
+    PASSWORD, TestEnv, all_message_ids, enrol_totp, identa_totp_code, invalid_flow,
+    is_invalid_credentials, mail_to, new_password, password_login, password_registration,
+    register_with_password, sign_in, sign_in_with, step_up, submit_login, submit_settings,
+    with_session,
 };
 use crate::{on_every_backend, on_pooled_backends};
 
@@ -549,3 +551,63 @@ on_pooled_backends!(
     two_engines_on_one_database_share_the_counts,
     racing_guesses_get_no_more_answers_than_the_limit,
 );
+
+/// A new API settings flow of the session `token`, from client address `ip`, and the
+/// request that presents both.
+async fn settings_from(identa: &Identa, token: &SessionToken, ip: &str) -> (Uuid, FlowRequest) {
+    let req = with_session(token).with_device(Device::new(Some(ip), None));
+    let flow = identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    (flow.id, req)
+}
+
+/// Settings check a new password against the current one (4000039 when they are the
+/// same): an oracle for whoever holds the session. Each refused new password counts like
+/// a failed login — 5 per (identity, address) in 15 minutes, then refused unhashed — and
+/// a saved one clears the identity's counts.
+async fn settings_password_checks_are_throttled_like_logins(env: TestEnv) {
+    let (_, token) = register_with_password(&env, "alice@example.com").await;
+    let (flow, req) = settings_from(&env.identa, &token, "192.0.2.1").await;
+    for _ in 0..5 {
+        let refused = submit_settings(&env, flow, new_password(PASSWORD), &req).await;
+        assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
+    }
+    let new = "an entirely new passphrase";
+    let wait = retry_after(submit_settings(&env, flow, new_password(new), &req).await);
+    assert!(wait > StdDuration::ZERO && wait <= StdDuration::from_secs(15 * 60));
+    let shown = env.identa.flow(flow, &req).await.unwrap();
+    assert_eq!(all_message_ids(&shown), vec![THROTTLED]);
+    // The password did not change.
+    assert_invalid_credentials(
+        login_from(&env.identa, "192.0.2.9", "alice@example.com", new).await,
+    );
+
+    // From another address: four refusals, then a saved password clears the count.
+    let (flow, req) = settings_from(&env.identa, &token, "192.0.2.2").await;
+    for _ in 0..4 {
+        let refused = submit_settings(&env, flow, new_password(PASSWORD), &req).await;
+        assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
+    }
+    submit_settings(&env, flow, new_password(new), &req)
+        .await
+        .unwrap();
+    let (flow, req) = settings_from(&env.identa, &token, "192.0.2.2").await;
+    for _ in 0..5 {
+        let refused = submit_settings(&env, flow, new_password(new), &req).await;
+        assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
+    }
+    retry_after(submit_settings(&env, flow, new_password(PASSWORD), &req).await);
+    // The first address's own count stands until its window ends.
+    let (flow, req) = settings_from(&env.identa, &token, "192.0.2.1").await;
+    retry_after(submit_settings(&env, flow, new_password(new), &req).await);
+    env.clock.advance(Duration::minutes(15));
+    let fresh = sign_in_with(&env, "alice@example.com", new).await.unwrap();
+    let (flow, req) = settings_from(&env.identa, &fresh.token, "192.0.2.1").await;
+    let refused = submit_settings(&env, flow, new_password(new), &req).await;
+    assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
+}
+
+on_every_backend!(settings_password_checks_are_throttled_like_logins);
