@@ -17,8 +17,11 @@ fn client_ip(req: &FlowRequest) -> Option<&str> {
     req.device.as_ref()?.ip_address.as_deref()
 }
 
-/// A login submission as an attempt: a password, or a second factor of the current
-/// session. Passkeys are not counted (a passkey cannot be guessed).
+/// A login submission as an attempt: a password, a passkey (which cannot be guessed, but
+/// whose challenges and answers cost lookups and signature checks: counted per client
+/// address, and its failures per named identifier, on counters of their own so that a
+/// password locked by guessing does not lock passkeys too), or a second factor of the
+/// current session.
 pub(super) fn login_attempt<'a>(
     submission: &'a LoginSubmission,
     req: &'a FlowRequest,
@@ -34,7 +37,10 @@ pub(super) fn login_attempt<'a>(
         | LoginSubmission::Webauthn { .. } => current.map(|c| Attempt::SecondFactor {
             identity: c.identity.id,
         }),
-        LoginSubmission::Passkey { .. } => None,
+        LoginSubmission::Passkey { identifier, .. } => Some(Attempt::Passkey {
+            identifier: Some(identifier.as_str()).filter(|i| !i.trim().is_empty()),
+            ip: client_ip(req),
+        }),
     }
 }
 

@@ -44,14 +44,16 @@ impl Default for ThrottleConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Failed password logins per identifier from one client address. Default: 5 per 15
-    /// minutes. A successful login clears the count. Also: password changes in settings
-    /// refused per (identity, client address).
+    /// minutes. A successful login clears the count. Also: failed passkey sign-ins per
+    /// named identifier and client address, and password changes in settings refused per
+    /// (identity, client address).
     pub login_failures_per_identifier_and_ip: Limit,
     /// Failed password logins per identifier from all addresses. Default: 50 per 15
-    /// minutes. Also: password changes in settings refused per identity.
+    /// minutes. Also: failed passkey sign-ins per named identifier, and password changes
+    /// in settings refused per identity.
     pub login_failures_per_identifier: Limit,
-    /// Password login attempts, and password changes in settings, per client address,
-    /// whatever the identifier. Default: 100 per minute.
+    /// Password and passkey login attempts, and password changes in settings, per client
+    /// address, whatever the identifier. Default: 100 per minute.
     pub login_attempts_per_ip: Limit,
     /// Failed second factors (TOTP, backup code, security key) per identity, across all
     /// its flows. Default: 5 per 15 minutes.

@@ -4,8 +4,8 @@
 //! tells [`Throttle::settle`] how the flow judged it.
 //!
 //! What each counter counts:
-//! - attempts: every admitted attempt (password logins and settings' password checks per
-//!   client address, codes sent, new flows);
+//! - attempts: every admitted attempt (password and passkey logins and settings' password
+//!   checks per client address, codes sent, new flows);
 //! - failures: attempts the flow refused for a wrong credential (for settings: a new
 //!   password refused); an attempt the flow did not judge is taken back, and a success
 //!   clears the (identifier, address) count (for settings: the identity's counts too);
@@ -28,6 +28,12 @@ pub(crate) enum Attempt<'a> {
     /// A password login (a flow or `Identa::login`).
     Password {
         identifier: &'a str,
+        ip: Option<&'a str>,
+    },
+    /// A passkey sign-in (a challenge asked for, or an answer), by a named identifier or
+    /// discoverable (`None`).
+    Passkey {
+        identifier: Option<&'a str>,
         ip: Option<&'a str>,
     },
     /// A new password submitted to settings: the flow checks it against the current one
@@ -71,6 +77,8 @@ enum Scope {
     LoginIdentifierIp,
     LoginIdentifier,
     LoginIp,
+    PasskeyIdentifierIp,
+    PasskeyIdentifier,
     SettingsPasswordIdentityIp,
     SettingsPasswordIdentity,
     SecondFactor,
@@ -86,6 +94,8 @@ impl Scope {
             Self::LoginIdentifierIp => b"login/identifier+ip",
             Self::LoginIdentifier => b"login/identifier",
             Self::LoginIp => b"login/ip",
+            Self::PasskeyIdentifierIp => b"passkey/identifier+ip",
+            Self::PasskeyIdentifier => b"passkey/identifier",
             Self::SettingsPasswordIdentityIp => b"settings-password/identity+ip",
             Self::SettingsPasswordIdentity => b"settings-password/identity",
             Self::SecondFactor => b"second-factor/identity",
@@ -280,6 +290,36 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
                 limits.login_failures_per_identifier,
                 failures,
             ));
+        }
+        Attempt::Passkey { identifier, ip } => {
+            let ip = ip.map(client_key);
+            if let Some(ip) = &ip {
+                out.push((
+                    Scope::LoginIp,
+                    vec![ip.clone()],
+                    limits.login_attempts_per_ip,
+                    Counts::Attempts,
+                ));
+            }
+            // A discoverable sign-in names no identifier: only its client address counts.
+            if let Some(id) = identifier.map(subject_key) {
+                if let Some(ip) = ip {
+                    out.push((
+                        Scope::PasskeyIdentifierIp,
+                        vec![id.clone(), ip],
+                        limits.login_failures_per_identifier_and_ip,
+                        Counts::Failures {
+                            clear_on_success: true,
+                        },
+                    ));
+                }
+                out.push((
+                    Scope::PasskeyIdentifier,
+                    vec![id],
+                    limits.login_failures_per_identifier,
+                    failures,
+                ));
+            }
         }
         Attempt::SettingsPassword { identity, ip } => {
             let id = identity.to_string();
