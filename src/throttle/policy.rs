@@ -82,7 +82,8 @@ enum Scope {
     SettingsPasswordIdentityIp,
     SettingsPasswordIdentity,
     SecondFactor,
-    CodeAddress,
+    CodeAddressIp,
+    MailAddress,
     CodeIp,
     RegistrationIp,
     FlowIp,
@@ -99,7 +100,8 @@ impl Scope {
             Self::SettingsPasswordIdentityIp => b"settings-password/identity+ip",
             Self::SettingsPasswordIdentity => b"settings-password/identity",
             Self::SecondFactor => b"second-factor/identity",
-            Self::CodeAddress => b"code/address",
+            Self::CodeAddressIp => b"code/address+ip",
+            Self::MailAddress => b"mail/address",
             Self::CodeIp => b"code/ip",
             Self::RegistrationIp => b"registration/ip",
             Self::FlowIp => b"flow/ip",
@@ -258,8 +260,10 @@ impl Throttle {
     }
 }
 
-/// The counters of an attempt, in the order they are counted: the broadest first, so a
-/// refusal by a narrow one has already been counted by the broad ones.
+/// The counters of an attempt, in the order they are counted: the client address's first
+/// (a client refused there spends nothing else), then the narrower before the wider, so
+/// a refusal by a narrow one (which stops the counting) has not spent a wide one that
+/// every other client shares.
 fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, Limit, Counts)> {
     let failures = Counts::Failures {
         clear_on_success: false,
@@ -354,17 +358,27 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
             failures,
         )),
         Attempt::CodeSent { address, ip } => {
-            if let Some(ip) = ip.map(client_key) {
+            let address = subject_key(address);
+            let ip = ip.map(client_key);
+            if let Some(ip) = &ip {
                 out.push((
                     Scope::CodeIp,
-                    vec![ip],
+                    vec![ip.clone()],
                     limits.codes_sent_per_ip,
                     Counts::Attempts,
                 ));
             }
+            // The pair before the address-wide cap: a client refused for the pair has not
+            // spent the address's mail for everyone else.
             out.push((
-                Scope::CodeAddress,
-                vec![subject_key(address)],
+                Scope::CodeAddressIp,
+                vec![address.clone(), ip.unwrap_or_default()],
+                limits.codes_sent_per_address_and_ip,
+                Counts::Attempts,
+            ));
+            out.push((
+                Scope::MailAddress,
+                vec![address],
                 limits.codes_sent_per_address,
                 Counts::Attempts,
             ));

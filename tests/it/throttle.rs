@@ -397,26 +397,83 @@ async fn three_codes_an_address_in_15_minutes_known_or_not(env: TestEnv) {
     register_with_password(&env, "alice@example.com").await;
     let mut waits = Vec::new();
     for address in ["alice@example.com", "nobody@example.com"] {
-        // From three addresses, so only the per-address limit is in play.
-        for ip in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
-            recovery_code_from(&env.identa, ip, address).await.unwrap();
+        for _ in 0..3 {
+            recovery_code_from(&env.identa, "192.0.2.1", address)
+                .await
+                .unwrap();
         }
         waits.push(retry_after(
-            recovery_code_from(&env.identa, "192.0.2.4", address).await,
+            recovery_code_from(&env.identa, "192.0.2.1", address).await,
         ));
     }
     assert_eq!(
         waits[0], waits[1],
         "the refusal must not tell the two apart"
     );
-    // Verification codes count against the same address.
-    retry_after(verification_code_from(&env.identa, "192.0.2.5", "Alice@Example.com").await);
+    // Verification codes count against the same (address, client address).
+    retry_after(verification_code_from(&env.identa, "192.0.2.1", "Alice@Example.com").await);
     let before = mail_to(&env, "alice@example.com").await.len();
     env.clock.advance(Duration::minutes(15));
     recovery_code_from(&env.identa, "192.0.2.1", "alice@example.com")
         .await
         .unwrap();
     assert_eq!(mail_to(&env, "alice@example.com").await.len(), before + 1);
+}
+
+/// Someone who spends an address's 3 codes from their own client address does not hold
+/// back the owner's: another client address still gets a code, and the refused requests
+/// did not spend the address-wide cap.
+async fn a_second_client_address_still_gets_a_code_after_the_first_spent_its_three(env: TestEnv) {
+    register_with_password(&env, "alice@example.com").await;
+    for _ in 0..3 {
+        recovery_code_from(&env.identa, "192.0.2.66", "alice@example.com")
+            .await
+            .unwrap();
+    }
+    for _ in 0..10 {
+        retry_after(recovery_code_from(&env.identa, "192.0.2.66", "alice@example.com").await);
+    }
+    let before = mail_to(&env, "alice@example.com").await.len();
+    recovery_code_from(&env.identa, "198.51.100.7", "alice@example.com")
+        .await
+        .unwrap();
+    assert_eq!(mail_to(&env, "alice@example.com").await.len(), before + 1);
+}
+
+/// Many client addresses together get at most 10 codes to one address an hour (the
+/// address-wide cap), refused like any throttled attempt and alike for known and unknown
+/// addresses; the hour over, codes flow again.
+async fn ten_codes_an_address_an_hour_across_client_addresses_known_or_not(env: TestEnv) {
+    register_with_password(&env, "alice@example.com").await;
+    let signed_up = mail_to(&env, "alice@example.com").await.len();
+    let mut answers = Vec::new();
+    for address in ["alice@example.com", "nobody@example.com"] {
+        for i in 0..10 {
+            let ip = format!("192.0.2.{}", 10 + i);
+            recovery_code_from(&env.identa, &ip, address).await.unwrap();
+        }
+        let refused = recovery_code_from(&env.identa, "203.0.113.1", address).await;
+        answers.push(retry_after(refused));
+        // Verification mail to the address is under the same cap.
+        retry_after(verification_code_from(&env.identa, "203.0.113.2", address).await);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the refusal must not tell the two apart"
+    );
+    assert!(answers[0] <= StdDuration::from_secs(3600));
+    assert_eq!(
+        mail_to(&env, "alice@example.com").await.len(),
+        signed_up + 10
+    );
+    env.clock.advance(Duration::hours(1));
+    recovery_code_from(&env.identa, "203.0.113.1", "alice@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        mail_to(&env, "alice@example.com").await.len(),
+        signed_up + 11
+    );
 }
 
 async fn twenty_codes_a_client_address_in_an_hour(env: TestEnv) {
@@ -610,4 +667,8 @@ async fn settings_password_checks_are_throttled_like_logins(env: TestEnv) {
     assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
 }
 
-on_every_backend!(settings_password_checks_are_throttled_like_logins);
+on_every_backend!(
+    settings_password_checks_are_throttled_like_logins,
+    a_second_client_address_still_gets_a_code_after_the_first_spent_its_three,
+    ten_codes_an_address_an_hour_across_client_addresses_known_or_not,
+);
