@@ -307,6 +307,10 @@ impl Identa {
             outcome,
             fallback,
         } = transition;
+        let effects = match self.cap_notices(effects).await {
+            Ok(effects) => effects,
+            Err(err) => return Committed::Failed(err),
+        };
         let event = outcome.after_event(flow.id);
         match self.apply(&mut flow, &effects, event).await {
             Ok(()) => Committed::Done(outcome.answer(self, flow)),

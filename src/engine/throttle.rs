@@ -3,11 +3,12 @@
 //! flow. The policy itself is [`crate::throttle`].
 
 use super::Identa;
+use crate::courier::TemplateKind;
 use crate::error::{Error, Result};
 use crate::flow::login::LoginSubmission;
 use crate::flow::registration::RegistrationSubmission;
 use crate::flow::settings::SettingsSubmission;
-use crate::flow::{CodeSubmission, Flow, FlowRequest, Step, text};
+use crate::flow::{CodeSubmission, Effect, Flow, FlowRequest, Step, text};
 use crate::session::AuthenticatedSession;
 use crate::throttle::Throttled;
 use crate::throttle::policy::{Attempt, Refusal, Ticket, Verdict};
@@ -138,6 +139,33 @@ impl Identa {
     /// Tells the policy how the attempt of `ticket` was judged.
     pub(super) async fn settle(&self, ticket: Ticket, verdict: Verdict) {
         self.inner.throttle.settle(ticket, verdict).await;
+    }
+
+    /// `effects` without the `registration_attempted` notices beyond their address's mail
+    /// cap (`Limits::codes_sent_per_address`, shared with the codes sent to it): the
+    /// sign-up is answered as a new one either way, so nothing tells the cap was hit.
+    pub(super) async fn cap_notices(&self, effects: Vec<Effect>) -> Result<Vec<Effect>> {
+        let mut kept = Vec::with_capacity(effects.len());
+        for effect in effects {
+            if let Effect::SendMail {
+                template: TemplateKind::RegistrationAttempted,
+                vars,
+            } = &effect
+            {
+                match self.admit(Attempt::Notice { address: &vars.to }).await {
+                    Ok(ticket) => self.settle(ticket, Verdict::Succeeded).await,
+                    Err(Error::Throttled(_)) => {
+                        tracing::debug!(
+                            "a registration_attempted notice over its address's mail cap is not sent"
+                        );
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            kept.push(effect);
+        }
+        Ok(kept)
     }
 
     /// Counts a new flow for the client of `req`, or refuses it.

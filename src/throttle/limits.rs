@@ -64,8 +64,9 @@ pub struct Limits {
     /// Recovery and verification codes sent to one address for one client address (all
     /// requests that name no client address share one count). Default: 3 per 15 minutes.
     pub codes_sent_per_address_and_ip: Limit,
-    /// Recovery and verification codes sent to one address from all client addresses.
-    /// Default: 10 per hour.
+    /// Mail sent to one address from all client addresses: recovery and verification
+    /// codes, and `registration_attempted` notices (a notice beyond it is not sent, the
+    /// sign-up is answered as usual). Default: 10 per hour.
     pub codes_sent_per_address: Limit,
     /// Recovery and verification codes sent for one client address. Default: 20 per hour.
     pub codes_sent_per_ip: Limit,

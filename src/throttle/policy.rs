@@ -5,7 +5,7 @@
 //!
 //! What each counter counts:
 //! - attempts: every admitted attempt (password and passkey logins and settings' password
-//!   checks per client address, codes sent, new flows);
+//!   checks per client address, codes sent, notices mailed, new flows);
 //! - failures: attempts the flow refused for a wrong credential (for settings: a new
 //!   password refused); an attempt the flow did not judge is taken back, and a success
 //!   clears the (identifier, address) count (for settings: the identity's counts too);
@@ -46,6 +46,8 @@ pub(crate) enum Attempt<'a> {
         address: &'a str,
         ip: Option<&'a str>,
     },
+    /// A notice (`registration_attempted`) mailed to an address.
+    Notice { address: &'a str },
     /// A registration.
     Registration { ip: Option<&'a str> },
     /// A new self-service flow.
@@ -383,6 +385,12 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
                 Counts::Attempts,
             ));
         }
+        Attempt::Notice { address } => out.push((
+            Scope::MailAddress,
+            vec![subject_key(address)],
+            limits.codes_sent_per_address,
+            Counts::Attempts,
+        )),
         Attempt::Registration { ip } => {
             if let Some(ip) = ip.map(client_key) {
                 out.push((
