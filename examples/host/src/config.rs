@@ -18,11 +18,14 @@
 //! | `IDENTA_REGISTRATION_ENUMERATION_SAFE` | `true`: a sign-up with a taken email address is answered as a new one, creates nothing and mails the owner; registration then signs no one in (the user signs in next) and verification stays on. `false`: refused with 4000007, and registration signs the new user in |
 //! | `IDENTA_LIMITS` | `on`: throttling with identa's default limits; `off` turns it off (load tests, conformance runs from one address) and is warned about at start-up |
 //! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
+//! | `IDENTA_TRUSTED_PROXIES` | none: the client address is the TCP peer's. Else the reverse proxies (IP addresses and CIDR ranges, comma-separated) whose `X-Forwarded-For` the public API believes |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
 //!
-//! The client address that per-address limits count is the TCP peer's: the hosts never
-//! read `X-Forwarded-For`. Behind a reverse proxy every client would share the proxy's
-//! address; set `identa::http::ClientIp` from your proxy's header in your own adapter.
+//! The client address that per-address limits count is the TCP peer's, unless the peer is
+//! one of `IDENTA_TRUSTED_PROXIES`: then it is the right-most address in `X-Forwarded-For`
+//! that is not itself a trusted proxy (see [`TrustedProxies`]). Behind a reverse proxy
+//! without it, every client shares the proxy's address and its limits. The admin API
+//! always uses the TCP peer (its loopback check must not follow a header).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +43,7 @@ use serde_json::{Value, json};
 
 use crate::BoxError;
 use crate::limits::{HostLimits, Throttling};
+use crate::proxy::TrustedProxies;
 
 /// Everything the host needs to start. Its `Debug` leaves out secrets and tokens.
 #[derive(Clone)]
@@ -88,6 +92,9 @@ pub struct HostConfig {
     pub duplicate_registration: DuplicateRegistration,
     /// Throttling (`IDENTA_LIMITS`, `IDENTA_LIMITS_*`): on with identa's defaults.
     pub limits: HostLimits,
+    /// The reverse proxies whose `X-Forwarded-For` the public API believes
+    /// (`IDENTA_TRUSTED_PROXIES`). Default: none, the client address is the TCP peer's.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HostConfig {
@@ -112,6 +119,7 @@ impl Default for HostConfig {
             webauthn_origins: Vec::new(),
             duplicate_registration: DuplicateRegistration::AnswerAsNew,
             limits: HostLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -140,6 +148,7 @@ impl std::fmt::Debug for HostConfig {
             .field("password", &self.password)
             .field("duplicate_registration", &self.duplicate_registration)
             .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -260,6 +269,10 @@ impl HostConfig {
             "allowed_return_urls" => self.allowed_return_urls = list(value),
             "webauthn_rp_id" => self.webauthn_rp_id = Some(value.to_owned()),
             "webauthn_origins" => self.webauthn_origins = list(value),
+            "trusted_proxies" => {
+                self.trusted_proxies = TrustedProxies::parse(value)
+                    .map_err(|e| format!("IDENTA_TRUSTED_PROXIES (trusted_proxies): {e}"))?
+            }
             "registration_enumeration_safe" => {
                 self.duplicate_registration = match value {
                     "true" => DuplicateRegistration::AnswerAsNew,
@@ -775,5 +788,44 @@ mod tests {
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(config.resolve_secrets().unwrap(), first);
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_environment_or_the_file() {
+        assert!(HostConfig::default().trusted_proxies.is_empty());
+        let config = HostConfig::from_sources(vars(&[(
+            "IDENTA_TRUSTED_PROXIES",
+            "10.0.0.1, 172.16.0.0/12",
+        )]))
+        .unwrap();
+        assert!(
+            config
+                .trusted_proxies
+                .contains("172.16.5.5".parse().unwrap())
+        );
+        assert!(config.trusted_proxies.contains("10.0.0.1".parse().unwrap()));
+        assert!(!config.trusted_proxies.contains("10.0.0.2".parse().unwrap()));
+        assert!(format!("{config:?}").contains("trusted_proxies"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("identa.json");
+        std::fs::write(&file, r#"{"trusted_proxies": ["fd00::/8", "192.0.2.10"]}"#).unwrap();
+        let config =
+            HostConfig::from_sources(vars(&[("IDENTA_CONFIG", file.to_str().unwrap())])).unwrap();
+        assert!(config.trusted_proxies.contains("fd00::5".parse().unwrap()));
+        assert!(
+            config
+                .trusted_proxies
+                .contains("192.0.2.10".parse().unwrap())
+        );
+
+        let err =
+            HostConfig::from_sources(vars(&[("IDENTA_TRUSTED_PROXIES", "10.0.0.1, the-proxy")]))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("IDENTA_TRUSTED_PROXIES") && err.contains("`the-proxy`"),
+            "{err}"
+        );
     }
 }
