@@ -26,6 +26,9 @@
 //! that is not itself a trusted proxy (see [`TrustedProxies`]). Behind a reverse proxy
 //! without it, every client shares the proxy's address and its limits. The admin API
 //! always uses the TCP peer (its loopback check must not follow a header).
+//!
+//! What an operator must know about a configuration is logged as a warning at start-up
+//! and listed by [`HostConfig::warnings`] ([`StartupWarning`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +47,25 @@ use serde_json::{Value, json};
 use crate::BoxError;
 use crate::limits::{HostLimits, Throttling};
 use crate::proxy::TrustedProxies;
+
+/// Something about a configuration that an operator must know when the host starts:
+/// logged as a warning by [`HostConfig::build`], listed by [`HostConfig::warnings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartupWarning {
+    /// `IDENTA_LIMITS=off`: nothing is throttled.
+    ThrottlingOff,
+}
+
+impl std::fmt::Display for StartupWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ThrottlingOff => f.write_str(
+                "IDENTA_LIMITS=off: throttling is off; logins, codes and sign-ups are not limited (only for load tests and conformance runs)",
+            ),
+        }
+    }
+}
 
 /// Everything the host needs to start. Its `Debug` leaves out secrets and tokens.
 #[derive(Clone)]
@@ -410,6 +432,15 @@ impl HostConfig {
         })
     }
 
+    /// What an operator must be warned about when this configuration starts.
+    pub fn warnings(&self) -> Vec<StartupWarning> {
+        let mut warnings = Vec::new();
+        if self.limits.throttling == Throttling::Off {
+            warnings.push(StartupWarning::ThrottlingOff);
+        }
+        warnings
+    }
+
     /// Who may call the admin API: bearer tokens when configured, else this machine only.
     pub fn admin_auth(&self) -> AdminAuth {
         if self.admin_tokens.is_empty() {
@@ -450,10 +481,8 @@ impl HostConfig {
             throttle: self.limits.config(),
             ..Config::default()
         };
-        if self.limits.throttling == Throttling::Off {
-            tracing::warn!(
-                "IDENTA_LIMITS=off: throttling is off; logins, codes and sign-ups are not limited (only for load tests and conformance runs)"
-            );
+        for warning in self.warnings() {
+            tracing::warn!("{warning}");
         }
         config.flows.public_url = public_url.clone();
         config.flows.allowed_return_urls = self.allowed_return_urls.clone();
@@ -827,5 +856,64 @@ mod tests {
             err.contains("IDENTA_TRUSTED_PROXIES") && err.contains("`the-proxy`"),
             "{err}"
         );
+    }
+
+    /// What tracing's fmt layer writes, kept for reading back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Builds `config` and returns what it logged.
+    async fn logged_while_building(config: &HostConfig) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        config.build().await.unwrap();
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn throttling_off_is_warned_about_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("identa.db").display()
+        );
+        let secrets = dir.path().join("identa-secrets.json");
+        let sources = |limits: &str| {
+            vars(&[
+                ("IDENTA_DATABASE_URL", db.as_str()),
+                ("IDENTA_SECRETS_FILE", secrets.to_str().unwrap()),
+                ("IDENTA_LIMITS", limits),
+            ])
+        };
+        let off = HostConfig::from_sources(sources("off")).unwrap();
+        assert_eq!(off.warnings(), vec![StartupWarning::ThrottlingOff]);
+        let logged = logged_while_building(&off).await;
+        let warning = logged
+            .lines()
+            .find(|line| line.contains("IDENTA_LIMITS=off"))
+            .unwrap_or_else(|| panic!("no warning about IDENTA_LIMITS=off in: {logged}"));
+        assert!(warning.contains("WARN"), "{warning}");
+        assert!(warning.contains("throttling is off"), "{warning}");
+
+        let on = HostConfig::from_sources(sources("on")).unwrap();
+        assert!(on.warnings().is_empty());
+        assert!(!logged_while_building(&on).await.contains("IDENTA_LIMITS"));
     }
 }

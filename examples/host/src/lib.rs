@@ -22,7 +22,7 @@ use identa::session::{AuthenticatedSession, SessionError, SessionRefusal};
 use identa_ui::Ui;
 use serde_json::{Value, json};
 
-pub use config::{HostConfig, default_schema};
+pub use config::{HostConfig, StartupWarning, default_schema};
 pub use limits::{HostLimits, Throttling};
 pub use proxy::TrustedProxies;
 
@@ -49,6 +49,8 @@ pub struct Host {
     /// The proxies whose `X-Forwarded-For` the public API and the UI believe
     /// ([`Host::client_ip`]).
     pub trusted_proxies: TrustedProxies,
+    /// What [`HostConfig::build`] warned about at start-up.
+    pub warnings: Vec<StartupWarning>,
     _courier: CourierWorker,
     housekeeping: tokio::task::JoinHandle<()>,
 }
@@ -88,6 +90,7 @@ impl Host {
             admin,
             body_limit: http_config.max_body_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
+            warnings: config.warnings(),
             _courier: courier,
             housekeeping,
         })
