@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::Identa;
 use super::apply::ApplyError;
 use super::throttle::{
-    code_attempt, login_attempt, registration_attempt, settings_attempt, verdict_of,
+    code_attempt, login_attempt, registration_attempt, settings_attempt, settings_verdict,
+    verdict_of,
 };
 use crate::error::{Error, Result};
 use crate::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
@@ -49,6 +50,12 @@ pub(crate) trait Kind: Send + Sync {
         current: Option<&'a AuthenticatedSession>,
     ) -> Option<Attempt<'a>>;
 
+    /// How the state machine judged a counted attempt. Default: a refusal showing a
+    /// wrong credential failed.
+    fn verdict(step: &Step<Self::Outcome>) -> Verdict {
+        verdict_of(step)
+    }
+
     /// Runs the kind's state machine.
     async fn judge(
         identa: &Identa,
@@ -77,7 +84,7 @@ pub(crate) mod kind {
 
     macro_rules! kind {
         ($(#[$doc:meta])* $marker:ident, $kind:expr, $submission:ty, $module:ident, $attempt:ident
-            $(, instead_of_duplicate: $instead:path)?) => {
+            $(, verdict: $verdict:path)? $(, instead_of_duplicate: $instead:path)?) => {
             $(#[$doc])*
             pub(crate) struct $marker;
 
@@ -94,6 +101,11 @@ pub(crate) mod kind {
                 ) -> Option<Attempt<'a>> {
                     $attempt(submission, req, current)
                 }
+                $(
+                fn verdict(step: &Step<Self::Outcome>) -> Verdict {
+                    $verdict(step)
+                }
+                )?
 
                 async fn judge(
                     identa: &Identa,
@@ -129,7 +141,8 @@ pub(crate) mod kind {
     );
     kind!(
         /// Settings flows.
-        Settings, FlowKind::Settings, SettingsSubmission, settings, settings_attempt
+        Settings, FlowKind::Settings, SettingsSubmission, settings, settings_attempt,
+        verdict: settings_verdict
     );
     kind!(
         /// Recovery flows.
@@ -224,7 +237,7 @@ impl Identa {
                 return Err(err.into());
             }
         };
-        let verdict = verdict_of(&step);
+        let verdict = K::verdict(&step);
         let transition = match step {
             Step::Reject(flow) => {
                 self.settle(ticket, verdict).await;
@@ -294,6 +307,10 @@ impl Identa {
             outcome,
             fallback,
         } = transition;
+        let effects = match self.cap_notices(effects).await {
+            Ok(effects) => effects,
+            Err(err) => return Committed::Failed(err),
+        };
         let event = outcome.after_event(flow.id);
         match self.apply(&mut flow, &effects, event).await {
             Ok(()) => Committed::Done(outcome.answer(self, flow)),

@@ -3,11 +3,12 @@
 //! flow. The policy itself is [`crate::throttle`].
 
 use super::Identa;
+use crate::courier::TemplateKind;
 use crate::error::{Error, Result};
 use crate::flow::login::LoginSubmission;
 use crate::flow::registration::RegistrationSubmission;
 use crate::flow::settings::SettingsSubmission;
-use crate::flow::{CodeSubmission, Flow, FlowRequest, Step, text};
+use crate::flow::{CodeSubmission, Effect, Flow, FlowRequest, Step, text};
 use crate::session::AuthenticatedSession;
 use crate::throttle::Throttled;
 use crate::throttle::policy::{Attempt, Refusal, Ticket, Verdict};
@@ -17,8 +18,11 @@ fn client_ip(req: &FlowRequest) -> Option<&str> {
     req.device.as_ref()?.ip_address.as_deref()
 }
 
-/// A login submission as an attempt: a password, or a second factor of the current
-/// session. Passkeys are not counted (a passkey cannot be guessed).
+/// A login submission as an attempt: a password, a passkey (which cannot be guessed, but
+/// whose challenges and answers cost lookups and signature checks: counted per client
+/// address, and its failures per named identifier, on counters of their own so that a
+/// password locked by guessing does not lock passkeys too), or a second factor of the
+/// current session.
 pub(super) fn login_attempt<'a>(
     submission: &'a LoginSubmission,
     req: &'a FlowRequest,
@@ -34,7 +38,10 @@ pub(super) fn login_attempt<'a>(
         | LoginSubmission::Webauthn { .. } => current.map(|c| Attempt::SecondFactor {
             identity: c.identity.id,
         }),
-        LoginSubmission::Passkey { .. } => None,
+        LoginSubmission::Passkey { identifier, .. } => Some(Attempt::Passkey {
+            identifier: Some(identifier.as_str()).filter(|i| !i.trim().is_empty()),
+            ip: client_ip(req),
+        }),
     }
 }
 
@@ -47,13 +54,31 @@ pub(super) fn registration_attempt<'a>(
     Some(Attempt::Registration { ip: client_ip(req) })
 }
 
-/// Settings are not throttled (they need a session).
+/// A new password submitted to settings is checked against the current one (the flow
+/// refuses a password that is the same): an oracle for the current password to whoever
+/// holds the session, and a hash to compute. It counts like a password login, per
+/// identity. Other changes are not throttled (they need a session).
 pub(super) fn settings_attempt<'a>(
-    _: &'a SettingsSubmission,
-    _: &'a FlowRequest,
-    _: Option<&'a AuthenticatedSession>,
+    submission: &'a SettingsSubmission,
+    req: &'a FlowRequest,
+    current: Option<&'a AuthenticatedSession>,
 ) -> Option<Attempt<'a>> {
-    None
+    match submission {
+        SettingsSubmission::Password { .. } => current.map(|c| Attempt::SettingsPassword {
+            identity: c.identity.id,
+            ip: client_ip(req),
+        }),
+        _ => None,
+    }
+}
+
+/// How settings judged an attempt: only a new password is counted, and any refusal of it
+/// (the same as the current one, or against the policy) answered a password check.
+pub(super) fn settings_verdict<O>(step: &Step<O>) -> Verdict {
+    match step {
+        Step::Advance(_) => Verdict::Succeeded,
+        Step::Reject(_) => Verdict::Failed,
+    }
 }
 
 /// An address submitted to recovery or verification asks for a code to be sent; a code
@@ -114,6 +139,33 @@ impl Identa {
     /// Tells the policy how the attempt of `ticket` was judged.
     pub(super) async fn settle(&self, ticket: Ticket, verdict: Verdict) {
         self.inner.throttle.settle(ticket, verdict).await;
+    }
+
+    /// `effects` without the `registration_attempted` notices beyond their address's mail
+    /// cap (`Limits::codes_sent_per_address`, shared with the codes sent to it): the
+    /// sign-up is answered as a new one either way, so nothing tells the cap was hit.
+    pub(super) async fn cap_notices(&self, effects: Vec<Effect>) -> Result<Vec<Effect>> {
+        let mut kept = Vec::with_capacity(effects.len());
+        for effect in effects {
+            if let Effect::SendMail {
+                template: TemplateKind::RegistrationAttempted,
+                vars,
+            } = &effect
+            {
+                match self.admit(Attempt::Notice { address: &vars.to }).await {
+                    Ok(ticket) => self.settle(ticket, Verdict::Succeeded).await,
+                    Err(Error::Throttled(_)) => {
+                        tracing::debug!(
+                            "a registration_attempted notice over its address's mail cap is not sent"
+                        );
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            kept.push(effect);
+        }
+        Ok(kept)
     }
 
     /// Counts a new flow for the client of `req`, or refuses it.

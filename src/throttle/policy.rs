@@ -4,10 +4,11 @@
 //! tells [`Throttle::settle`] how the flow judged it.
 //!
 //! What each counter counts:
-//! - attempts: every admitted attempt (password logins per client address, codes sent,
-//!   new flows);
-//! - failures: attempts the flow refused for a wrong credential; an attempt the flow did
-//!   not judge is taken back, and a success clears the (identifier, address) count;
+//! - attempts: every admitted attempt (password and passkey logins and settings' password
+//!   checks per client address, codes sent, notices mailed, new flows);
+//! - failures: attempts the flow refused for a wrong credential (for settings: a new
+//!   password refused); an attempt the flow did not judge is taken back, and a success
+//!   clears the (identifier, address) count (for settings: the identity's counts too);
 //! - successes: completed registrations.
 
 use std::net::IpAddr;
@@ -29,6 +30,15 @@ pub(crate) enum Attempt<'a> {
         identifier: &'a str,
         ip: Option<&'a str>,
     },
+    /// A passkey sign-in (a challenge asked for, or an answer), by a named identifier or
+    /// discoverable (`None`).
+    Passkey {
+        identifier: Option<&'a str>,
+        ip: Option<&'a str>,
+    },
+    /// A new password submitted to settings: the flow checks it against the current one
+    /// (and says when they are the same), so each submission is a password check.
+    SettingsPassword { identity: Uuid, ip: Option<&'a str> },
     /// A second factor for an identity's session.
     SecondFactor { identity: Uuid },
     /// A recovery or verification code sent to an address.
@@ -36,6 +46,8 @@ pub(crate) enum Attempt<'a> {
         address: &'a str,
         ip: Option<&'a str>,
     },
+    /// A notice (`registration_attempted`) mailed to an address.
+    Notice { address: &'a str },
     /// A registration.
     Registration { ip: Option<&'a str> },
     /// A new self-service flow.
@@ -67,8 +79,13 @@ enum Scope {
     LoginIdentifierIp,
     LoginIdentifier,
     LoginIp,
+    PasskeyIdentifierIp,
+    PasskeyIdentifier,
+    SettingsPasswordIdentityIp,
+    SettingsPasswordIdentity,
     SecondFactor,
-    CodeAddress,
+    CodeAddressIp,
+    MailAddress,
     CodeIp,
     RegistrationIp,
     FlowIp,
@@ -80,8 +97,13 @@ impl Scope {
             Self::LoginIdentifierIp => b"login/identifier+ip",
             Self::LoginIdentifier => b"login/identifier",
             Self::LoginIp => b"login/ip",
+            Self::PasskeyIdentifierIp => b"passkey/identifier+ip",
+            Self::PasskeyIdentifier => b"passkey/identifier",
+            Self::SettingsPasswordIdentityIp => b"settings-password/identity+ip",
+            Self::SettingsPasswordIdentity => b"settings-password/identity",
             Self::SecondFactor => b"second-factor/identity",
-            Self::CodeAddress => b"code/address",
+            Self::CodeAddressIp => b"code/address+ip",
+            Self::MailAddress => b"mail/address",
             Self::CodeIp => b"code/ip",
             Self::RegistrationIp => b"registration/ip",
             Self::FlowIp => b"flow/ip",
@@ -240,8 +262,10 @@ impl Throttle {
     }
 }
 
-/// The counters of an attempt, in the order they are counted: the broadest first, so a
-/// refusal by a narrow one has already been counted by the broad ones.
+/// The counters of an attempt, in the order they are counted: the client address's first
+/// (a client refused there spends nothing else), then the narrower before the wider, so
+/// a refusal by a narrow one (which stops the counting) has not spent a wide one that
+/// every other client shares.
 fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, Limit, Counts)> {
     let failures = Counts::Failures {
         clear_on_success: false,
@@ -273,6 +297,62 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
                 failures,
             ));
         }
+        Attempt::Passkey { identifier, ip } => {
+            let ip = ip.map(client_key);
+            if let Some(ip) = &ip {
+                out.push((
+                    Scope::LoginIp,
+                    vec![ip.clone()],
+                    limits.login_attempts_per_ip,
+                    Counts::Attempts,
+                ));
+            }
+            // A discoverable sign-in names no identifier: only its client address counts.
+            if let Some(id) = identifier.map(subject_key) {
+                if let Some(ip) = ip {
+                    out.push((
+                        Scope::PasskeyIdentifierIp,
+                        vec![id.clone(), ip],
+                        limits.login_failures_per_identifier_and_ip,
+                        Counts::Failures {
+                            clear_on_success: true,
+                        },
+                    ));
+                }
+                out.push((
+                    Scope::PasskeyIdentifier,
+                    vec![id],
+                    limits.login_failures_per_identifier,
+                    failures,
+                ));
+            }
+        }
+        Attempt::SettingsPassword { identity, ip } => {
+            let id = identity.to_string();
+            let cleared = Counts::Failures {
+                clear_on_success: true,
+            };
+            if let Some(ip) = ip.map(client_key) {
+                out.push((
+                    Scope::LoginIp,
+                    vec![ip.clone()],
+                    limits.login_attempts_per_ip,
+                    Counts::Attempts,
+                ));
+                out.push((
+                    Scope::SettingsPasswordIdentityIp,
+                    vec![id.clone(), ip],
+                    limits.login_failures_per_identifier_and_ip,
+                    cleared,
+                ));
+            }
+            out.push((
+                Scope::SettingsPasswordIdentity,
+                vec![id],
+                limits.login_failures_per_identifier,
+                cleared,
+            ));
+        }
         Attempt::SecondFactor { identity } => out.push((
             Scope::SecondFactor,
             vec![identity.to_string()],
@@ -280,21 +360,37 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
             failures,
         )),
         Attempt::CodeSent { address, ip } => {
-            if let Some(ip) = ip.map(client_key) {
+            let address = subject_key(address);
+            let ip = ip.map(client_key);
+            if let Some(ip) = &ip {
                 out.push((
                     Scope::CodeIp,
-                    vec![ip],
+                    vec![ip.clone()],
                     limits.codes_sent_per_ip,
                     Counts::Attempts,
                 ));
             }
+            // The pair before the address-wide cap: a client refused for the pair has not
+            // spent the address's mail for everyone else.
             out.push((
-                Scope::CodeAddress,
-                vec![subject_key(address)],
+                Scope::CodeAddressIp,
+                vec![address.clone(), ip.unwrap_or_default()],
+                limits.codes_sent_per_address_and_ip,
+                Counts::Attempts,
+            ));
+            out.push((
+                Scope::MailAddress,
+                vec![address],
                 limits.codes_sent_per_address,
                 Counts::Attempts,
             ));
         }
+        Attempt::Notice { address } => out.push((
+            Scope::MailAddress,
+            vec![subject_key(address)],
+            limits.codes_sent_per_address,
+            Counts::Attempts,
+        )),
         Attempt::Registration { ip } => {
             if let Some(ip) = ip.map(client_key) {
                 out.push((

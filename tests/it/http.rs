@@ -544,3 +544,39 @@ async fn wrong_codes_answer_200_with_the_flow(env: TestEnv) {
 }
 
 on_every_backend!(wrong_codes_answer_200_with_the_flow);
+/// A settings flow's password check over HTTP: five new passwords refused from one address
+/// (400, 4000039: the same as the current one), then 429 `too_many_requests` with
+/// `Retry-After` before the sixth is looked at.
+async fn throttled_settings_password_checks_answer_429(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let token = sign_up(&api, "ada@example.com").await;
+    let ip = "192.0.2.1";
+    let flow = json_of(
+        &api.handle(from_ip(
+            get_with_token("/self-service/settings/api", &token),
+            ip,
+        ))
+        .await,
+    );
+    let change = |password: &str| {
+        from_ip(
+            post(
+                &flow_url("/self-service/settings", &flow),
+                json!({ "method": "password", "password": password }),
+                Some(&token),
+            ),
+            ip,
+        )
+    };
+    for _ in 0..5 {
+        let res = api.handle(change(PASSWORD)).await;
+        assert_eq!(res.status(), 400);
+        assert!(json_of(&res).to_string().contains("4000039"));
+    }
+    let res = api.handle(change("an entirely new passphrase")).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(json_of(&res)["error"]["id"], "too_many_requests");
+}
+
+on_every_backend!(throttled_settings_password_checks_answer_429);

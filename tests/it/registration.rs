@@ -289,3 +289,37 @@ on_every_backend!(
 );
 
 on_pooled_backends!(racing_sign_ups_of_one_address_all_look_new);
+
+/// Duplicate sign-ups mail the owner a `registration_attempted` notice each, up to the
+/// address's mail cap (10 an hour, shared with codes); beyond it none is queued, and the
+/// answer is still a new sign-up's.
+async fn duplicate_sign_ups_beyond_the_mail_cap_queue_no_notice(env: TestEnv) {
+    let safe = enumeration_safe(&env);
+    create_account(&env, "ada@example.com").await;
+    let fresh = sign_up_on(&safe, "bob@example.com", "another long passphrase")
+        .await
+        .unwrap();
+    let (fresh_body, fresh_verification) = seen_by_client(&safe, &fresh).await;
+    for _ in 0..11 {
+        let taken = sign_up_on(&safe, "ada@example.com", "another long passphrase")
+            .await
+            .unwrap();
+        assert_eq!(taken.flow.state, FlowState::PassedChallenge);
+        assert!(taken.login.is_none());
+        let (body, verification) = seen_by_client(&safe, &taken).await;
+        assert_eq!(shape(&body), shape(&fresh_body));
+        assert_eq!(shape(&verification), shape(&fresh_verification));
+        assert_eq!(
+            shape(&taken.flow.to_kratos_json()),
+            shape(&fresh.flow.to_kratos_json())
+        );
+    }
+    let mail = mail_to(&env, "ada@example.com").await;
+    assert_eq!(mail.len(), 10);
+    assert!(
+        mail.iter()
+            .all(|m| m.template == TemplateKind::RegistrationAttempted)
+    );
+}
+
+on_every_backend!(duplicate_sign_ups_beyond_the_mail_cap_queue_no_notice);

@@ -9,17 +9,19 @@ use chrono::Duration;
 use identa::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
 use identa::flow::recovery::RecoveryStep;
 use identa::flow::{CodeSubmission, FlowRequest, FlowType};
-use identa::session::Device;
+use identa::session::{Device, SessionToken};
 use identa::throttle::{Limit, Limits, ThrottleConfig};
 use identa::{Error, ErrorKind, Identa};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::common::race::{TASKS, released_together};
 use crate::common::{
-    PASSWORD, TestEnv, all_message_ids, enrol_totp, identa_totp_code, is_invalid_credentials,
-    mail_to, password_login, password_registration, register_with_password, sign_in, step_up,
-    submit_login,
+    PASSWORD, TestEnv, all_message_ids, enrol_totp, identa_totp_code, invalid_flow,
+    is_invalid_credentials, mail_to, new_password, password_login, password_registration,
+    register_with_password, sign_in, sign_in_with, step_up, submit_login, submit_settings,
+    with_session,
 };
 use crate::{on_every_backend, on_pooled_backends};
 
@@ -395,26 +397,83 @@ async fn three_codes_an_address_in_15_minutes_known_or_not(env: TestEnv) {
     register_with_password(&env, "alice@example.com").await;
     let mut waits = Vec::new();
     for address in ["alice@example.com", "nobody@example.com"] {
-        // From three addresses, so only the per-address limit is in play.
-        for ip in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
-            recovery_code_from(&env.identa, ip, address).await.unwrap();
+        for _ in 0..3 {
+            recovery_code_from(&env.identa, "192.0.2.1", address)
+                .await
+                .unwrap();
         }
         waits.push(retry_after(
-            recovery_code_from(&env.identa, "192.0.2.4", address).await,
+            recovery_code_from(&env.identa, "192.0.2.1", address).await,
         ));
     }
     assert_eq!(
         waits[0], waits[1],
         "the refusal must not tell the two apart"
     );
-    // Verification codes count against the same address.
-    retry_after(verification_code_from(&env.identa, "192.0.2.5", "Alice@Example.com").await);
+    // Verification codes count against the same (address, client address).
+    retry_after(verification_code_from(&env.identa, "192.0.2.1", "Alice@Example.com").await);
     let before = mail_to(&env, "alice@example.com").await.len();
     env.clock.advance(Duration::minutes(15));
     recovery_code_from(&env.identa, "192.0.2.1", "alice@example.com")
         .await
         .unwrap();
     assert_eq!(mail_to(&env, "alice@example.com").await.len(), before + 1);
+}
+
+/// Someone who spends an address's 3 codes from their own client address does not hold
+/// back the owner's: another client address still gets a code, and the refused requests
+/// did not spend the address-wide cap.
+async fn a_second_client_address_still_gets_a_code_after_the_first_spent_its_three(env: TestEnv) {
+    register_with_password(&env, "alice@example.com").await;
+    for _ in 0..3 {
+        recovery_code_from(&env.identa, "192.0.2.66", "alice@example.com")
+            .await
+            .unwrap();
+    }
+    for _ in 0..10 {
+        retry_after(recovery_code_from(&env.identa, "192.0.2.66", "alice@example.com").await);
+    }
+    let before = mail_to(&env, "alice@example.com").await.len();
+    recovery_code_from(&env.identa, "198.51.100.7", "alice@example.com")
+        .await
+        .unwrap();
+    assert_eq!(mail_to(&env, "alice@example.com").await.len(), before + 1);
+}
+
+/// Many client addresses together get at most 10 codes to one address an hour (the
+/// address-wide cap), refused like any throttled attempt and alike for known and unknown
+/// addresses; the hour over, codes flow again.
+async fn ten_codes_an_address_an_hour_across_client_addresses_known_or_not(env: TestEnv) {
+    register_with_password(&env, "alice@example.com").await;
+    let signed_up = mail_to(&env, "alice@example.com").await.len();
+    let mut answers = Vec::new();
+    for address in ["alice@example.com", "nobody@example.com"] {
+        for i in 0..10 {
+            let ip = format!("192.0.2.{}", 10 + i);
+            recovery_code_from(&env.identa, &ip, address).await.unwrap();
+        }
+        let refused = recovery_code_from(&env.identa, "203.0.113.1", address).await;
+        answers.push(retry_after(refused));
+        // Verification mail to the address is under the same cap.
+        retry_after(verification_code_from(&env.identa, "203.0.113.2", address).await);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the refusal must not tell the two apart"
+    );
+    assert!(answers[0] <= StdDuration::from_secs(3600));
+    assert_eq!(
+        mail_to(&env, "alice@example.com").await.len(),
+        signed_up + 10
+    );
+    env.clock.advance(Duration::hours(1));
+    recovery_code_from(&env.identa, "203.0.113.1", "alice@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        mail_to(&env, "alice@example.com").await.len(),
+        signed_up + 11
+    );
 }
 
 async fn twenty_codes_a_client_address_in_an_hour(env: TestEnv) {
@@ -548,4 +607,68 @@ async fn racing_guesses_get_no_more_answers_than_the_limit(env: TestEnv) {
 on_pooled_backends!(
     two_engines_on_one_database_share_the_counts,
     racing_guesses_get_no_more_answers_than_the_limit,
+);
+
+/// A new API settings flow of the session `token`, from client address `ip`, and the
+/// request that presents both.
+async fn settings_from(identa: &Identa, token: &SessionToken, ip: &str) -> (Uuid, FlowRequest) {
+    let req = with_session(token).with_device(Device::new(Some(ip), None));
+    let flow = identa
+        .settings_flow()
+        .create(FlowType::Api, &req)
+        .await
+        .unwrap();
+    (flow.id, req)
+}
+
+/// Settings check a new password against the current one (4000039 when they are the
+/// same): an oracle for whoever holds the session. Each refused new password counts like
+/// a failed login — 5 per (identity, address) in 15 minutes, then refused unhashed — and
+/// a saved one clears the identity's counts.
+async fn settings_password_checks_are_throttled_like_logins(env: TestEnv) {
+    let (_, token) = register_with_password(&env, "alice@example.com").await;
+    let (flow, req) = settings_from(&env.identa, &token, "192.0.2.1").await;
+    for _ in 0..5 {
+        let refused = submit_settings(&env, flow, new_password(PASSWORD), &req).await;
+        assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
+    }
+    let new = "an entirely new passphrase";
+    let wait = retry_after(submit_settings(&env, flow, new_password(new), &req).await);
+    assert!(wait > StdDuration::ZERO && wait <= StdDuration::from_secs(15 * 60));
+    let shown = env.identa.flow(flow, &req).await.unwrap();
+    assert_eq!(all_message_ids(&shown), vec![THROTTLED]);
+    // The password did not change.
+    assert_invalid_credentials(
+        login_from(&env.identa, "192.0.2.9", "alice@example.com", new).await,
+    );
+
+    // From another address: four refusals, then a saved password clears the count.
+    let (flow, req) = settings_from(&env.identa, &token, "192.0.2.2").await;
+    for _ in 0..4 {
+        let refused = submit_settings(&env, flow, new_password(PASSWORD), &req).await;
+        assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
+    }
+    submit_settings(&env, flow, new_password(new), &req)
+        .await
+        .unwrap();
+    let (flow, req) = settings_from(&env.identa, &token, "192.0.2.2").await;
+    for _ in 0..5 {
+        let refused = submit_settings(&env, flow, new_password(new), &req).await;
+        assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
+    }
+    retry_after(submit_settings(&env, flow, new_password(PASSWORD), &req).await);
+    // The first address's own count stands until its window ends.
+    let (flow, req) = settings_from(&env.identa, &token, "192.0.2.1").await;
+    retry_after(submit_settings(&env, flow, new_password(new), &req).await);
+    env.clock.advance(Duration::minutes(15));
+    let fresh = sign_in_with(&env, "alice@example.com", new).await.unwrap();
+    let (flow, req) = settings_from(&env.identa, &fresh.token, "192.0.2.1").await;
+    let refused = submit_settings(&env, flow, new_password(new), &req).await;
+    assert!(all_message_ids(&invalid_flow(refused.unwrap_err())).contains(&4_000_039));
+}
+
+on_every_backend!(
+    settings_password_checks_are_throttled_like_logins,
+    a_second_client_address_still_gets_a_code_after_the_first_spent_its_three,
+    ten_codes_an_address_an_hour_across_client_addresses_known_or_not,
 );

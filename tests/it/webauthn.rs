@@ -12,7 +12,7 @@ use identa::flow::registration::{Registered, RegistrationSubmission};
 use identa::flow::settings::{SettingsSaved, SettingsSubmission};
 use identa::flow::{Flow, FlowRequest, FlowState};
 use identa::identity::{Aal, CredentialType};
-use identa::session::SessionToken;
+use identa::session::{Device, SessionToken};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::error::WebauthnCError;
@@ -766,3 +766,111 @@ async fn unknown_passkey_identifiers_get_a_challenge_like_a_real_one(env: TestEn
 }
 
 on_every_backend!(unknown_passkey_identifiers_get_a_challenge_like_a_real_one);
+
+/// A passkey submission (`identifier` empty: discoverable) to a new API login flow from
+/// client address `ip`.
+async fn passkey_from(
+    env: &TestEnv,
+    ip: &str,
+    identifier: &str,
+    response: Option<String>,
+) -> Result<LoggedIn, Error> {
+    let req = FlowRequest::api().with_device(Device::new(Some(ip), None));
+    let flow = api_login_flow(env, &req, LoginIntent::SignIn).await;
+    let submission = LoginSubmission::Passkey {
+        identifier: identifier.into(),
+        response,
+    };
+    submit_login(env, flow.id, submission, &req).await
+}
+
+/// The wait a throttled attempt is told; panics on any other answer.
+fn throttled(result: Result<LoggedIn, Error>) -> std::time::Duration {
+    match result {
+        Err(Error::Throttled(throttled)) => throttled.retry_after,
+        other => panic!("expected a throttled attempt, got {other:?}"),
+    }
+}
+
+/// Refused passkey answers for a named identifier count like wrong passwords: 5 from one
+/// address in 15 minutes, then refused unread — on counters of their own, so the owner's
+/// passkey from elsewhere, and the address's other sign-ins, still work.
+async fn passkey_failures_are_throttled_like_password_failures(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let mut passkey = SoftPasskey::new(true);
+    passkey_account(&env, "pass@example.com", &mut passkey).await;
+    for _ in 0..5 {
+        let refused = passkey_from(&env, "192.0.2.1", "pass@example.com", Some("{}".into()));
+        let flow = invalid_flow(refused.await.unwrap_err());
+        let texts: Vec<&str> = flow
+            .ui
+            .nodes
+            .iter()
+            .flat_map(|n| n.messages.iter())
+            .chain(flow.ui.messages.iter())
+            .map(|m| m.text.as_str())
+            .collect();
+        assert!(
+            texts.iter().any(|t| t.contains("could not be verified")),
+            "{texts:?}"
+        );
+    }
+    let wait =
+        throttled(passkey_from(&env, "192.0.2.1", "Pass@Example.com", Some("{}".into())).await);
+    assert!(wait > std::time::Duration::ZERO && wait <= std::time::Duration::from_secs(900));
+    // Even the challenge is refused to that address for that identifier.
+    throttled(passkey_from(&env, "192.0.2.1", "pass@example.com", None).await);
+    // Another identifier from the same address is still answered.
+    let other = passkey_from(&env, "192.0.2.1", "other@example.com", None).await;
+    assert!(matches!(other, Err(Error::Flow(_))), "{other:?}");
+    // The owner signs in with the passkey from another address.
+    let req = FlowRequest::api().with_device(Device::new(Some("192.0.2.2"), None));
+    let flow = api_login_flow(&env, &req, LoginIntent::SignIn).await;
+    let ask = LoginSubmission::Passkey {
+        identifier: "pass@example.com".into(),
+        response: None,
+    };
+    let challenged = invalid_flow(submit_login(&env, flow.id, ask, &req).await.unwrap_err());
+    let signed = answer(&mut passkey, ORIGIN, &challenged, "passkey_challenge").unwrap();
+    let submission = LoginSubmission::Passkey {
+        identifier: "pass@example.com".into(),
+        response: Some(posted(&signed)),
+    };
+    submit_login(&env, challenged.id, submission, &req)
+        .await
+        .unwrap();
+}
+
+/// Passkey challenges and answers, discoverable or not, count against their client
+/// address's 100 login attempts a minute, which password logins share.
+async fn passkey_attempts_count_against_the_login_limit_of_their_address(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    for i in 0..50 {
+        let asked = passkey_from(&env, "192.0.2.1", &format!("user{i}@example.com"), None).await;
+        assert!(matches!(asked, Err(Error::Flow(_))), "{asked:?}");
+        let answered = passkey_from(&env, "192.0.2.1", "", Some("{}".into())).await;
+        assert!(matches!(answered, Err(Error::Flow(_))), "{answered:?}");
+    }
+    let wait = throttled(passkey_from(&env, "192.0.2.1", "", Some("{}".into())).await);
+    assert!(wait <= std::time::Duration::from_secs(60));
+    // A password login from that address is over the same limit.
+    let req = FlowRequest::api().with_device(Device::new(Some("192.0.2.1"), None));
+    let flow = api_login_flow(&env, &req, LoginIntent::SignIn).await;
+    throttled(
+        submit_login(
+            &env,
+            flow.id,
+            password_login("someone@example.com", "guess"),
+            &req,
+        )
+        .await,
+    );
+    // Another address is not.
+    let other = passkey_from(&env, "192.0.2.2", "", Some("{}".into())).await;
+    assert!(matches!(other, Err(Error::Flow(_))), "{other:?}");
+}
+
+on_every_backend!(
+    passkey_failures_are_throttled_like_password_failures,
+    passkey_attempts_count_against_the_login_limit_of_their_address,
+);

@@ -11,12 +11,18 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use identa::http::ClientIp;
 use identa::session::AuthenticatedSession;
-use identa_host::{BoxError, Host};
+use identa_host::{BoxError, Host, TrustedProxies};
 
 pub use identa_host::{HostConfig, Running};
 
-/// actix-web uses the `http` 0.2 types; identa uses `http` 1. Rebuild the request.
-fn to_identa(req: &HttpRequest, body: web::Bytes) -> identa::http::Request {
+/// actix-web uses the `http` 0.2 types; identa uses `http` 1. Rebuild the request, with the
+/// client address from the connection, or from `X-Forwarded-For` when the peer is one of
+/// `proxies`.
+fn to_identa(
+    req: &HttpRequest,
+    body: web::Bytes,
+    proxies: &TrustedProxies,
+) -> identa::http::Request {
     let mut builder = http::Request::builder()
         .method(req.method().as_str())
         .uri(req.uri().to_string());
@@ -27,7 +33,9 @@ fn to_identa(req: &HttpRequest, body: web::Bytes) -> identa::http::Request {
         .body(bytes::Bytes::from(body.to_vec()))
         .unwrap_or_else(|_| http::Request::new(bytes::Bytes::new()));
     if let Some(addr) = req.peer_addr() {
-        out.extensions_mut().insert(ClientIp(addr.ip()));
+        let forwarded = req.headers().get_all("x-forwarded-for");
+        let client = proxies.client_ip(addr.ip(), forwarded.map(|v| v.as_bytes()));
+        out.extensions_mut().insert(ClientIp(client));
     }
     out
 }
@@ -43,7 +51,7 @@ fn from_identa(res: identa::http::Response) -> HttpResponse {
 }
 
 async fn public(req: HttpRequest, body: web::Bytes, host: web::Data<Arc<Host>>) -> HttpResponse {
-    let converted = to_identa(&req, body);
+    let converted = to_identa(&req, body, &host.trusted_proxies);
     if identa_ui::Ui::serves(req.path()) {
         if let Some(res) = host.ui.handle(converted).await {
             return from_identa(res);
@@ -54,7 +62,12 @@ async fn public(req: HttpRequest, body: web::Bytes, host: web::Data<Arc<Host>>) 
 }
 
 async fn admin(req: HttpRequest, body: web::Bytes, host: web::Data<Arc<Host>>) -> HttpResponse {
-    from_identa(host.admin.handle(to_identa(&req, body)).await)
+    // The admin API's loopback check must not follow a header: the peer it is.
+    from_identa(
+        host.admin
+            .handle(to_identa(&req, body, &TrustedProxies::NONE))
+            .await,
+    )
 }
 
 /// The signed-in user of a request (session cookie, `X-Session-Token` or

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use identa::http::ClientIp;
 use identa::session::AuthenticatedSession;
-use identa_host::{BoxError, Host};
+use identa_host::{BoxError, Host, TrustedProxies};
 
 pub use identa_host::{HostConfig, Running};
 
@@ -25,8 +25,14 @@ fn into_axum(res: identa::http::Response) -> Response {
 }
 
 /// Converts an axum request into the `http::Request<Bytes>` identa takes (reading at most
-/// `limit` bytes of body) and identa's response back.
-async fn forward<F, Fut>(req: Request, limit: usize, handle: F) -> Response
+/// `limit` bytes of body; the client address from the connection, or from
+/// `X-Forwarded-For` when the peer is one of `proxies`) and identa's response back.
+async fn forward<F, Fut>(
+    req: Request,
+    limit: usize,
+    proxies: &TrustedProxies,
+    handle: F,
+) -> Response
 where
     F: FnOnce(identa::http::Request) -> Fut,
     Fut: std::future::Future<Output = identa::http::Response>,
@@ -43,7 +49,9 @@ where
         }
     };
     if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied() {
-        parts.extensions.insert(ClientIp(addr.ip()));
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter();
+        let client = proxies.client_ip(addr.ip(), forwarded.map(|v| v.as_bytes()));
+        parts.extensions.insert(ClientIp(client));
     }
     into_axum(handle(http::Request::from_parts(parts, body)).await)
 }
@@ -56,7 +64,8 @@ pub fn public_router(host: Arc<Host>) -> Router {
         move |req: Request| {
             let host = host.clone();
             async move {
-                forward(req, host.body_limit, |r| async move {
+                let proxies = host.trusted_proxies.clone();
+                forward(req, host.body_limit, &proxies, |r| async move {
                     match host.ui.handle(r).await {
                         Some(res) => res,
                         None => identa::http::response::error(
@@ -79,7 +88,8 @@ pub fn public_router(host: Arc<Host>) -> Router {
         .fallback(move |req: Request| {
             let host = host.clone();
             async move {
-                forward(req, host.body_limit, |r| async move {
+                let proxies = host.trusted_proxies.clone();
+                forward(req, host.body_limit, &proxies, |r| async move {
                     host.public.handle(r).await
                 })
                 .await
@@ -92,9 +102,13 @@ pub fn admin_router(host: Arc<Host>) -> Router {
     Router::new().fallback(move |req: Request| {
         let host = host.clone();
         async move {
-            forward(req, host.body_limit, |r| async move {
-                host.admin.handle(r).await
-            })
+            // The admin API's loopback check must not follow a header: the peer it is.
+            forward(
+                req,
+                host.body_limit,
+                &TrustedProxies::NONE,
+                |r| async move { host.admin.handle(r).await },
+            )
             .await
         }
     })

@@ -18,11 +18,17 @@
 //! | `IDENTA_REGISTRATION_ENUMERATION_SAFE` | `true`: a sign-up with a taken email address is answered as a new one, creates nothing and mails the owner; registration then signs no one in (the user signs in next) and verification stays on. `false`: refused with 4000007, and registration signs the new user in |
 //! | `IDENTA_LIMITS` | `on`: throttling with identa's default limits; `off` turns it off (load tests, conformance runs from one address) and is warned about at start-up |
 //! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
+//! | `IDENTA_TRUSTED_PROXIES` | none: the client address is the TCP peer's. Else the reverse proxies (IP addresses and CIDR ranges, comma-separated) whose `X-Forwarded-For` the public API believes |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
 //!
-//! The client address that per-address limits count is the TCP peer's: the hosts never
-//! read `X-Forwarded-For`. Behind a reverse proxy every client would share the proxy's
-//! address; set `identa::http::ClientIp` from your proxy's header in your own adapter.
+//! The client address that per-address limits count is the TCP peer's, unless the peer is
+//! one of `IDENTA_TRUSTED_PROXIES`: then it is the right-most address in `X-Forwarded-For`
+//! that is not itself a trusted proxy (see [`TrustedProxies`]). Behind a reverse proxy
+//! without it, every client shares the proxy's address and its limits. The admin API
+//! always uses the TCP peer (its loopback check must not follow a header).
+//!
+//! What an operator must know about a configuration is logged as a warning at start-up
+//! and listed by [`HostConfig::warnings`] ([`StartupWarning`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +46,26 @@ use serde_json::{Value, json};
 
 use crate::BoxError;
 use crate::limits::{HostLimits, Throttling};
+use crate::proxy::TrustedProxies;
+
+/// Something about a configuration that an operator must know when the host starts:
+/// logged as a warning by [`HostConfig::build`], listed by [`HostConfig::warnings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartupWarning {
+    /// `IDENTA_LIMITS=off`: nothing is throttled.
+    ThrottlingOff,
+}
+
+impl std::fmt::Display for StartupWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ThrottlingOff => f.write_str(
+                "IDENTA_LIMITS=off: throttling is off; logins, codes and sign-ups are not limited (only for load tests and conformance runs)",
+            ),
+        }
+    }
+}
 
 /// Everything the host needs to start. Its `Debug` leaves out secrets and tokens.
 #[derive(Clone)]
@@ -88,6 +114,9 @@ pub struct HostConfig {
     pub duplicate_registration: DuplicateRegistration,
     /// Throttling (`IDENTA_LIMITS`, `IDENTA_LIMITS_*`): on with identa's defaults.
     pub limits: HostLimits,
+    /// The reverse proxies whose `X-Forwarded-For` the public API believes
+    /// (`IDENTA_TRUSTED_PROXIES`). Default: none, the client address is the TCP peer's.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HostConfig {
@@ -112,6 +141,7 @@ impl Default for HostConfig {
             webauthn_origins: Vec::new(),
             duplicate_registration: DuplicateRegistration::AnswerAsNew,
             limits: HostLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -140,6 +170,7 @@ impl std::fmt::Debug for HostConfig {
             .field("password", &self.password)
             .field("duplicate_registration", &self.duplicate_registration)
             .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -260,6 +291,10 @@ impl HostConfig {
             "allowed_return_urls" => self.allowed_return_urls = list(value),
             "webauthn_rp_id" => self.webauthn_rp_id = Some(value.to_owned()),
             "webauthn_origins" => self.webauthn_origins = list(value),
+            "trusted_proxies" => {
+                self.trusted_proxies = TrustedProxies::parse(value)
+                    .map_err(|e| format!("IDENTA_TRUSTED_PROXIES (trusted_proxies): {e}"))?
+            }
             "registration_enumeration_safe" => {
                 self.duplicate_registration = match value {
                     "true" => DuplicateRegistration::AnswerAsNew,
@@ -397,6 +432,15 @@ impl HostConfig {
         })
     }
 
+    /// What an operator must be warned about when this configuration starts.
+    pub fn warnings(&self) -> Vec<StartupWarning> {
+        let mut warnings = Vec::new();
+        if self.limits.throttling == Throttling::Off {
+            warnings.push(StartupWarning::ThrottlingOff);
+        }
+        warnings
+    }
+
     /// Who may call the admin API: bearer tokens when configured, else this machine only.
     pub fn admin_auth(&self) -> AdminAuth {
         if self.admin_tokens.is_empty() {
@@ -437,10 +481,8 @@ impl HostConfig {
             throttle: self.limits.config(),
             ..Config::default()
         };
-        if self.limits.throttling == Throttling::Off {
-            tracing::warn!(
-                "IDENTA_LIMITS=off: throttling is off; logins, codes and sign-ups are not limited (only for load tests and conformance runs)"
-            );
+        for warning in self.warnings() {
+            tracing::warn!("{warning}");
         }
         config.flows.public_url = public_url.clone();
         config.flows.allowed_return_urls = self.allowed_return_urls.clone();
@@ -775,5 +817,103 @@ mod tests {
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(config.resolve_secrets().unwrap(), first);
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_environment_or_the_file() {
+        assert!(HostConfig::default().trusted_proxies.is_empty());
+        let config = HostConfig::from_sources(vars(&[(
+            "IDENTA_TRUSTED_PROXIES",
+            "10.0.0.1, 172.16.0.0/12",
+        )]))
+        .unwrap();
+        assert!(
+            config
+                .trusted_proxies
+                .contains("172.16.5.5".parse().unwrap())
+        );
+        assert!(config.trusted_proxies.contains("10.0.0.1".parse().unwrap()));
+        assert!(!config.trusted_proxies.contains("10.0.0.2".parse().unwrap()));
+        assert!(format!("{config:?}").contains("trusted_proxies"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("identa.json");
+        std::fs::write(&file, r#"{"trusted_proxies": ["fd00::/8", "192.0.2.10"]}"#).unwrap();
+        let config =
+            HostConfig::from_sources(vars(&[("IDENTA_CONFIG", file.to_str().unwrap())])).unwrap();
+        assert!(config.trusted_proxies.contains("fd00::5".parse().unwrap()));
+        assert!(
+            config
+                .trusted_proxies
+                .contains("192.0.2.10".parse().unwrap())
+        );
+
+        let err =
+            HostConfig::from_sources(vars(&[("IDENTA_TRUSTED_PROXIES", "10.0.0.1, the-proxy")]))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("IDENTA_TRUSTED_PROXIES") && err.contains("`the-proxy`"),
+            "{err}"
+        );
+    }
+
+    /// What tracing's fmt layer writes, kept for reading back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Builds `config` and returns what it logged.
+    async fn logged_while_building(config: &HostConfig) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        config.build().await.unwrap();
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn throttling_off_is_warned_about_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("identa.db").display()
+        );
+        let secrets = dir.path().join("identa-secrets.json");
+        let sources = |limits: &str| {
+            vars(&[
+                ("IDENTA_DATABASE_URL", db.as_str()),
+                ("IDENTA_SECRETS_FILE", secrets.to_str().unwrap()),
+                ("IDENTA_LIMITS", limits),
+            ])
+        };
+        let off = HostConfig::from_sources(sources("off")).unwrap();
+        assert_eq!(off.warnings(), vec![StartupWarning::ThrottlingOff]);
+        let logged = logged_while_building(&off).await;
+        let warning = logged
+            .lines()
+            .find(|line| line.contains("IDENTA_LIMITS=off"))
+            .unwrap_or_else(|| panic!("no warning about IDENTA_LIMITS=off in: {logged}"));
+        assert!(warning.contains("WARN"), "{warning}");
+        assert!(warning.contains("throttling is off"), "{warning}");
+
+        let on = HostConfig::from_sources(sources("on")).unwrap();
+        assert!(on.warnings().is_empty());
+        assert!(!logged_while_building(&on).await.contains("IDENTA_LIMITS"));
     }
 }

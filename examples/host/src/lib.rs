@@ -8,8 +8,9 @@
 
 pub mod config;
 pub mod limits;
+pub mod proxy;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +22,9 @@ use identa::session::{AuthenticatedSession, SessionError, SessionRefusal};
 use identa_ui::Ui;
 use serde_json::{Value, json};
 
-pub use config::{HostConfig, default_schema};
+pub use config::{HostConfig, StartupWarning, default_schema};
 pub use limits::{HostLimits, Throttling};
+pub use proxy::TrustedProxies;
 
 /// An error a host's start-up reports.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,6 +46,11 @@ pub struct Host {
     pub ui: Ui,
     /// The largest request body read.
     pub body_limit: usize,
+    /// The proxies whose `X-Forwarded-For` the public API and the UI believe
+    /// ([`Host::client_ip`]).
+    pub trusted_proxies: TrustedProxies,
+    /// What [`HostConfig::build`] warned about at start-up.
+    pub warnings: Vec<StartupWarning>,
     _courier: CourierWorker,
     housekeeping: tokio::task::JoinHandle<()>,
 }
@@ -82,9 +89,22 @@ impl Host {
             public,
             admin,
             body_limit: http_config.max_body_bytes,
+            trusted_proxies: config.trusted_proxies.clone(),
+            warnings: config.warnings(),
             _courier: courier,
             housekeeping,
         })
+    }
+
+    /// The client address of a public API or UI request from the TCP peer `peer` with
+    /// these `X-Forwarded-For` values: see [`TrustedProxies::client_ip`]. (The admin API
+    /// uses `peer` as it is.)
+    pub fn client_ip<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a [u8]>,
+    ) -> IpAddr {
+        self.trusted_proxies.client_ip(peer, forwarded_for)
     }
 
     /// The signed-in user of a request — what a framework's `CurrentSession` extractor

@@ -53,6 +53,7 @@ impl HostLimits {
             "login_failures_per_identifier" => &mut l.login_failures_per_identifier,
             "login_attempts_per_ip" => &mut l.login_attempts_per_ip,
             "second_factor_failures_per_identity" => &mut l.second_factor_failures_per_identity,
+            "codes_sent_per_address_and_ip" => &mut l.codes_sent_per_address_and_ip,
             "codes_sent_per_address" => &mut l.codes_sent_per_address,
             "codes_sent_per_ip" => &mut l.codes_sent_per_ip,
             "registrations_per_ip" => &mut l.registrations_per_ip,
@@ -120,6 +121,11 @@ mod tests {
                 .unwrap()
         );
         assert!(limits.set("limits_codes_sent_per_address", "2/1h").unwrap());
+        assert!(
+            limits
+                .set("limits_codes_sent_per_address_and_ip", "4/10m")
+                .unwrap()
+        );
         assert!(!limits.set("public_addr", "x").unwrap());
         let ThrottleConfig::On(set) = limits.config() else {
             panic!("throttling is on by default");
@@ -131,6 +137,10 @@ mod tests {
         assert_eq!(
             set.codes_sent_per_address,
             Limit::new(2, Duration::hours(1))
+        );
+        assert_eq!(
+            set.codes_sent_per_address_and_ip,
+            Limit::new(4, Duration::minutes(10))
         );
         assert_eq!(set.flows_per_ip, Limits::default().flows_per_ip);
         limits.set("limits", "OFF").unwrap();

@@ -14,7 +14,7 @@
 //! [`start_example_host`] starts a host built on `identa-host` for a test. A host built on
 //! `identa-host` also names its framework's `start` (`http_suite!(start_for_tests,
 //! identa_axum::start)`), and the cases that start hosts of their own configuration
-//! (admin tokens, refused start-ups) run too.
+//! (admin tokens, refused start-ups, trusted proxies) run too.
 //!
 //! Cases that need something beyond Rust (Node and npm packages, Chromium, `oathtool`) are
 //! `#[ignore]`d, with what they need and how to install it as the reason; `cargo test --
@@ -28,6 +28,7 @@ mod enumeration;
 mod health;
 mod hosts;
 mod native_flows;
+mod proxies;
 mod sdk;
 mod second_factors;
 mod sessions;
@@ -46,6 +47,7 @@ pub use enumeration::taken_address_looks_new;
 pub use health::health_schemas_and_separate_admin;
 pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
+pub use proxies::trusted_proxies;
 pub use sdk::kratos_sdk_roundtrip;
 pub use second_factors::{second_factors, totp_from_oathtool};
 pub use sessions::settings_and_sessions;
@@ -72,7 +74,7 @@ pub struct Host {
 macro_rules! http_suite {
     ($start:path, $framework:path) => {
         $crate::http_suite!($start);
-        $crate::http_suite!(@configured $framework; admin_tokens);
+        $crate::http_suite!(@configured $framework; admin_tokens, trusted_proxies);
     };
     ($start:path) => {
         $crate::http_suite!(@cases $start;
