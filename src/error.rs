@@ -139,6 +139,8 @@ pub enum ErrorKind {
     InvalidCredentials,
     /// Identity disabled.
     IdentityDisabled,
+    /// The account has no verified address and the configuration requires one.
+    AddressNotVerified,
     /// Identity, session or flow not found.
     NotFound,
     /// Session missing, expired, revoked or of a disabled identity.
@@ -189,6 +191,7 @@ impl ErrorKind {
             Self::Duplicate => "duplicate_identifier",
             Self::InvalidCredentials => "invalid_credentials",
             Self::IdentityDisabled => "identity_disabled",
+            Self::AddressNotVerified => "session_verified_address_required",
             Self::NotFound => "not_found",
             Self::SessionInactive => "session_inactive",
             Self::InvalidInput => "bad_request",
@@ -259,6 +262,7 @@ fn flow_kind(err: &FlowError) -> ErrorKind {
         FlowError::Aal2Required => ErrorKind::Aal2Required,
         FlowError::ReturnToForbidden(_) => ErrorKind::ReturnToForbidden,
         FlowError::InvalidCredentials => ErrorKind::InvalidCredentials,
+        FlowError::AddressNotVerified => ErrorKind::AddressNotVerified,
         FlowError::Identity(err) => identity_kind(err),
         FlowError::Credential(err) => credential_kind(err),
         FlowError::Session(err) => session_kind(*err),

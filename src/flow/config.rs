@@ -92,9 +92,10 @@ pub enum DuplicateRegistration {
     /// to sign up with it. Requires [`AfterRegistration::AccountOnly`] and verification on
     /// (a session or a missing verification mail would tell the two apart): building the
     /// engine fails otherwise. Only addresses a new user would have to verify are hidden:
-    /// a taken identifier that is not such an address (a username) is still refused. Sign-in
-    /// does not require a verified address, so signing in with the submitted password
-    /// afterwards still tells a new address from a taken one (docs/security.md).
+    /// a taken identifier that is not such an address (a username) is still refused. Unless
+    /// sign-in refuses unverified accounts as it refuses wrong passwords
+    /// ([`UnverifiedSignIn::RefuseAsWrongCredentials`]), signing in with the submitted
+    /// password afterwards still tells a new address from a taken one (docs/security.md).
     AnswerAsNew,
 }
 
@@ -123,17 +124,42 @@ impl Default for RegistrationConfig {
     }
 }
 
+/// Whether an account none of whose addresses is verified may sign in (Kratos's
+/// `require_verified_address` login hook). Checked after the password (or passkey) is
+/// found right, so only its owner learns why they were refused — unless the refusal is
+/// disguised as a wrong password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnverifiedSignIn {
+    /// Sign them in. The default, as Kratos without the hook.
+    Allow,
+    /// Refuse, showing "Account not active yet. Did you forget to verify your email
+    /// address?" (Kratos's 4000010, as its hook with `legacy_require_verified_login_error`;
+    /// [`ErrorKind::AddressNotVerified`](crate::ErrorKind::AddressNotVerified) outside a
+    /// flow). Whoever knows the password learns the account exists.
+    Refuse,
+    /// Refuse exactly as a wrong password is refused (4000006, the same hashing work, and
+    /// counted as a failed guess): signing in with the password just registered no longer
+    /// tells a new address from a taken one. Use it with
+    /// [`DuplicateRegistration::AnswerAsNew`]; the user learns to verify from the
+    /// verification mail the registration sent.
+    RefuseAsWrongCredentials,
+}
+
 /// Login settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginConfig {
     /// How long a flow accepts submissions. Default: 1 hour.
     pub lifespan: Duration,
+    /// Sign-in of an account with no verified address. Default:
+    /// [`UnverifiedSignIn::Allow`].
+    pub unverified: UnverifiedSignIn,
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
         Self {
             lifespan: Duration::hours(1),
+            unverified: UnverifiedSignIn::Allow,
         }
     }
 }

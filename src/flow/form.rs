@@ -91,6 +91,7 @@ pub(crate) fn show_input_error(ui: &mut UiContainer, err: FlowError) -> Result<(
             ui.add_message(Some("password"), text::password_policy(&v));
         }
         FlowError::InvalidCredentials => ui.messages.push(text::invalid_credentials()),
+        FlowError::AddressNotVerified => ui.messages.push(text::address_not_verified()),
         FlowError::Session(SessionError::IdentityDisabled) => {
             ui.messages.push(text::identity_disabled());
         }

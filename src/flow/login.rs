@@ -361,6 +361,13 @@ pub(crate) async fn submit(
         }
         FirstFactor::Passkey(Some(answer)) => match verify_passkey(facts, &flow, &answer).await? {
             Ok(identity) => {
+                if let Err(err) = may_sign_in_unverified(facts, &identity) {
+                    // As a refused key: a fresh challenge, this one is spent.
+                    passkey_challenge_nodes(facts, &mut flow, named(&identifier)).await?;
+                    flow.ui.clear_messages();
+                    show_input_error(&mut flow.ui, err)?;
+                    return Ok(Step::Reject(flow));
+                }
                 flow.internal.passkey = None;
                 effects.push(Effect::UpdateIdentity(identity.clone()));
                 (identity, CredentialType::Passkey)
@@ -431,6 +438,19 @@ pub(crate) async fn submit(
     }))
 }
 
+/// Whether `identity`, whose first factor checked out, may sign in although none of its
+/// addresses is verified ([`super::UnverifiedSignIn`]). An identity with no verifiable
+/// address has none verified.
+fn may_sign_in_unverified(facts: &dyn Facts, identity: &Identity) -> Result<()> {
+    let verified = identity.verifiable_addresses.iter().any(|a| a.verified);
+    match facts.config().login.unverified {
+        super::UnverifiedSignIn::Allow => Ok(()),
+        _ if verified => Ok(()),
+        super::UnverifiedSignIn::Refuse => Err(FlowError::AddressNotVerified),
+        super::UnverifiedSignIn::RefuseAsWrongCredentials => Err(FlowError::InvalidCredentials),
+    }
+}
+
 /// An identity whose password checked out, and, if its hash was outdated, the identity
 /// with the password re-hashed at the current parameters (to be stored).
 #[derive(Debug)]
@@ -484,6 +504,8 @@ pub(crate) async fn check_password(
     if !identity.is_active() {
         return Err(SessionError::IdentityDisabled.into());
     }
+    // Before the re-hash, so a refusal disguised as a wrong password costs what one does.
+    may_sign_in_unverified(facts, &identity)?;
     let outdated = stored.as_deref().is_some_and(|s| facts.needs_rehash(s));
     let rehashed = if outdated {
         match facts.hash_password(password).await {

@@ -61,6 +61,7 @@ pub use code::CodeSubmission;
 pub use config::{
     AfterRegistration, CodeFlowConfig, DuplicateRegistration, FlowsConfig, LoginConfig,
     OtherSessions, RegistrationConfig, SettingsConfig, TotpConfig, UnknownRecipients,
+    UnverifiedSignIn,
 };
 pub(crate) use duplicate::{answer_if_taken, check_config as check_duplicate_registration};
 pub(crate) use facts::Facts;
@@ -588,6 +589,12 @@ pub enum FlowError {
         "the provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number"
     )]
     InvalidCredentials,
+    /// The password was right, but none of the account's addresses is verified and the
+    /// configuration requires one ([`UnverifiedSignIn::Refuse`]).
+    #[error(
+        "this account has no verified address yet: verify the address with the code sent to it (or ask for a new one in a verification flow), then sign in"
+    )]
+    AddressNotVerified,
     /// Traits or metadata were refused.
     #[error(transparent)]
     Identity(#[from] IdentityError),

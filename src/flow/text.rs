@@ -101,6 +101,12 @@ pub(crate) fn invalid_credentials() -> UiText {
         "The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.",
     )
 }
+pub(crate) fn address_not_verified() -> UiText {
+    UiText::error(
+        4_000_010,
+        "Account not active yet. Did you forget to verify your email address?",
+    )
+}
 pub(crate) fn duplicate() -> UiText {
     UiText::error(
         4_000_007,

@@ -80,6 +80,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         | ErrorKind::InvalidInput
         | ErrorKind::PasswordPolicy
         | ErrorKind::InvalidCredentials
+        | ErrorKind::AddressNotVerified
         | ErrorKind::ValidationFailed
         | ErrorKind::FlowState
         | ErrorKind::FlowDisabled

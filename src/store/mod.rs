@@ -119,20 +119,35 @@ pub enum SessionEvent {
 ///
 /// Sequence numbers are taken inside the writers' transactions, so where writers run at
 /// once (PostgreSQL) number `n` can commit after `n + 1`: moving past `n + 1` is not
-/// enough. The cursor also holds a *horizon*: every event the last read could not see
-/// was written by a transaction at or above it, so the next read asks for those as well
-/// (less the ones in `seen`). A store whose writers are serialised (SQLite) keeps the
-/// horizon at 0 and `seen` empty.
+/// enough. There the cursor also holds the last read's [`LogSnapshot`]: the next read
+/// asks for every event whose writer that snapshot could not see, whatever its number. A
+/// store whose writers are serialised (SQLite) leaves the snapshot out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EventCursor {
     /// The newest sequence number read (0 before the first read).
     pub last: i64,
-    /// The oldest writer the last read could not rule out (PostgreSQL: the `xmin` of its
-    /// snapshot, a 64-bit transaction id).
-    pub horizon: i64,
-    /// Events already read that the horizon would return again: `(sequence number,
-    /// writer's transaction id)`. Leaving one out only means it is applied twice.
-    pub seen: Vec<(i64, i64)>,
+    /// Which writers the last read could see (`None` before the first read, and where
+    /// writers are serialised).
+    pub snapshot: Option<LogSnapshot>,
+}
+
+/// Which writers' events a read of the session event log could see, in the store's own
+/// terms (PostgreSQL: the read's `pg_snapshot`, `xmin:xmax:xip,…`; its size is bounded by
+/// the number of transactions that can run at once). Opaque to the reader, which only
+/// hands it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSnapshot(String);
+
+impl LogSnapshot {
+    /// A snapshot as the store wrote it.
+    pub fn new(snapshot: impl Into<String>) -> Self {
+        Self(snapshot.into())
+    }
+
+    /// The snapshot as the store wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Where a store pushes session events as they commit (see

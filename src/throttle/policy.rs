@@ -192,7 +192,8 @@ impl Throttle {
 
     /// Counts `attempt`, or refuses it if a limit is spent. A refused attempt keeps only
     /// its attempt counts (so one address hammering an identifier does not also spend
-    /// the identifier's limit for every other address).
+    /// the identifier's limit for every other address). A counter that fails takes back
+    /// the ones already counted: an attempt answered with an error counts nowhere.
     pub(crate) async fn admit(
         &self,
         keyring: &Keyring,
@@ -209,7 +210,14 @@ impl Throttle {
                 .collect();
             let key = ThrottleKey(keyring.mac(MacPurpose::Throttle, &subject));
             let window = Window::containing(now, limit.window);
-            let count = limiter.hit(&key, window).await?;
+            let count = match limiter.hit(&key, window).await {
+                Ok(count) => count,
+                Err(err) => {
+                    // The attempt gets no answer, so it must not count anywhere.
+                    self.withdraw(ticket).await;
+                    return Err(Refusal::Store(err));
+                }
+            };
             ticket.counted.push(Counted {
                 key,
                 window,
@@ -248,6 +256,19 @@ impl Throttle {
                 }
             };
             if let Err(err) = done {
+                tracing::warn!(error = %err, "a throttle counter could not be updated");
+            }
+        }
+    }
+
+    /// Takes back every count of `ticket`: an attempt that was admitted only in part (a
+    /// counter failed) got no answer. Failures here are logged, as in [`Self::settle`].
+    async fn withdraw(&self, ticket: Ticket) {
+        let Some((limiter, _)) = &self.on else {
+            return;
+        };
+        for c in ticket.counted {
+            if let Err(err) = limiter.undo(&c.key, c.window).await {
                 tracing::warn!(error = %err, "a throttle counter could not be updated");
             }
         }

@@ -580,3 +580,83 @@ async fn throttled_settings_password_checks_answer_429(env: TestEnv) {
 }
 
 on_every_backend!(throttled_settings_password_checks_answer_429);
+/// What one of several racing code submissions over HTTP was answered: the winner's 200,
+/// the flow showing it was already completed (400 with `completed`), or, when the flow was
+/// completed while this submission was judged, Kratos's error shape with 409
+/// `concurrent_update` — never a 500.
+fn racing_answer(res: &http::Response<Bytes>, completed: u32) -> &'static str {
+    let body = json_of(res);
+    match res.status().as_u16() {
+        200 => "won",
+        400 if body["ui"]["messages"][0]["id"] == json!(completed) => "completed",
+        409 if body["error"]["id"] == "concurrent_update"
+            && body["error"]["code"] == 409
+            && body["error"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("changed by another request")) =>
+        {
+            "conflict"
+        }
+        _ => panic!(
+            "unexpected answer to a racing code: {} {body}",
+            res.status()
+        ),
+    }
+}
+
+/// One recovery code and one verification code, each submitted by several clients at once
+/// over Kratos's API: exactly one wins; every other is told why in Kratos's shape, and a
+/// flow completed under a submission's feet is a 409 `concurrent_update`, not a 500.
+async fn racing_code_submissions_are_answered_in_kratos_shape(env: TestEnv) {
+    use crate::common::race::{ROUNDS, released_together};
+    use identa::courier::TemplateKind;
+    let api = std::sync::Arc::new(PublicApi::new(env.identa.clone(), HttpConfig::default()));
+    for round in 0..ROUNDS {
+        let address = format!("race{round}@example.com");
+        sign_up(&api, &address).await;
+        for (kind, template, completed) in [
+            ("recovery", TemplateKind::RecoveryCodeValid, 4_060_001),
+            (
+                "verification",
+                TemplateKind::VerificationCodeValid,
+                4_070_002,
+            ),
+        ] {
+            let flow = json_of(&api.handle(get(&format!("/self-service/{kind}/api"))).await);
+            let url = flow_url(&format!("/self-service/{kind}"), &flow);
+            let sent = api
+                .handle(post(
+                    &url,
+                    json!({ "method": "code", "email": address }),
+                    None,
+                ))
+                .await;
+            assert_eq!(
+                sent.status(),
+                200,
+                "{}",
+                String::from_utf8_lossy(sent.body())
+            );
+            let code = crate::common::code_sent_to(&env, &address, template).await;
+            let answers = released_together(|_| {
+                let (api, url, code) = (api.clone(), url.clone(), code.clone());
+                async move {
+                    api.handle(post(&url, json!({ "method": "code", "code": code }), None))
+                        .await
+                }
+            })
+            .await;
+            let kinds: Vec<&str> = answers
+                .iter()
+                .map(|a| racing_answer(a, completed))
+                .collect();
+            assert_eq!(
+                kinds.iter().filter(|k| **k == "won").count(),
+                1,
+                "{kind}, round {round}: {kinds:?}"
+            );
+        }
+    }
+}
+
+crate::on_pooled_backends!(racing_code_submissions_are_answered_in_kratos_shape);

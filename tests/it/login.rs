@@ -172,8 +172,132 @@ async fn a_revocation_during_a_refresh_is_not_undone(env: TestEnv) {
     );
 }
 
+/// Signs in through a new API login flow of `identa` with the password method.
+async fn flow_login(
+    identa: &identa::Identa,
+    identifier: &str,
+    password: &str,
+) -> Result<identa::flow::login::LoggedIn, identa::Error> {
+    let req = identa::flow::FlowRequest::api();
+    let flow = identa
+        .login_flow()
+        .create(FlowType::Api, &req, LoginIntent::SignIn)
+        .await?;
+    identa
+        .login_flow()
+        .submit(flow.id, password_login(identifier, password), &req)
+        .await
+}
+
+/// The messages (id and text) a refused login flow shows.
+fn shown(err: identa::Error) -> Vec<(u32, String)> {
+    let flow = invalid_flow(err);
+    let form = flow.ui.messages.iter();
+    let nodes = flow.ui.nodes.iter().flat_map(|n| n.messages.iter());
+    form.chain(nodes).map(|m| (m.id, m.text.clone())).collect()
+}
+
+/// An account none of whose addresses is verified signs in as configured: by default (as
+/// Kratos without its `require_verified_address` hook); refused with Kratos's 4000010; or
+/// refused exactly as a wrong password (same messages through a flow, same error outside
+/// one). Once the address is verified, every setting signs it in. A wrong password is
+/// still a wrong password whatever the setting.
+async fn unverified_accounts_sign_in_as_configured(env: TestEnv) {
+    use identa::flow::UnverifiedSignIn;
+    let done = register(&env, "ada@example.com").await;
+    assert!(!done.identity.verifiable_addresses[0].verified);
+    let engine = |unverified| {
+        let mut config = env.identa.config().clone();
+        config.flows.login.unverified = unverified;
+        env.another_engine(config).build().unwrap()
+    };
+    let refuse = engine(UnverifiedSignIn::Refuse);
+    let disguise = engine(UnverifiedSignIn::RefuseAsWrongCredentials);
+    let password = identa::credential::password::Password::new(PASSWORD);
+    let wrong = identa::credential::password::Password::new("not the password");
+
+    assert_eq!(
+        env.identa.config().flows.login.unverified,
+        UnverifiedSignIn::Allow,
+        "the default"
+    );
+    flow_login(&env.identa, "ada@example.com", PASSWORD)
+        .await
+        .unwrap();
+
+    let refused = shown(
+        flow_login(&refuse, "ada@example.com", PASSWORD)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        refused,
+        vec![(
+            4_000_010,
+            "Account not active yet. Did you forget to verify your email address?".to_owned()
+        )]
+    );
+    let err = refuse
+        .login("ada@example.com", &password, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddressNotVerified);
+    assert_eq!(err.kind().as_str(), "session_verified_address_required");
+    let wrong_shown = shown(
+        flow_login(&refuse, "ada@example.com", "not the password")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(wrong_shown[0].0, 4_000_006);
+
+    let disguised = shown(
+        flow_login(&disguise, "ada@example.com", PASSWORD)
+            .await
+            .unwrap_err(),
+    );
+    let wrong_shown = shown(
+        flow_login(&disguise, "ada@example.com", "not the password")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(disguised, wrong_shown);
+    assert_eq!(disguised[0].0, 4_000_006);
+    let right = disguise
+        .login("ada@example.com", &password, None)
+        .await
+        .unwrap_err();
+    let wrong = disguise
+        .login("ada@example.com", &wrong, None)
+        .await
+        .unwrap_err();
+    assert!(crate::common::is_invalid_credentials(&right), "{right:?}");
+    assert_eq!(right.to_string(), wrong.to_string());
+
+    // Ada verifies her address with the code registration sent.
+    let code = crate::common::code_sent_to(
+        &env,
+        "ada@example.com",
+        identa::courier::TemplateKind::VerificationCodeValid,
+    )
+    .await;
+    let flow = crate::common::verification_flow_of(&done.continue_with);
+    crate::common::submit_verification(&env, flow, identa::flow::CodeSubmission::Code(code))
+        .await
+        .unwrap();
+    for engine in [&env.identa, &refuse, &disguise] {
+        flow_login(engine, "ada@example.com", PASSWORD)
+            .await
+            .unwrap();
+        engine
+            .login("ada@example.com", &password, None)
+            .await
+            .unwrap();
+    }
+}
+
 on_every_backend!(
     login_issues_sessions_and_refuses_alike,
     login_with_a_session_needs_refresh,
     a_revocation_during_a_refresh_is_not_undone,
+    unverified_accounts_sign_in_as_configured,
 );

@@ -1,6 +1,6 @@
-//! Password sign-in: the policy at registration, failures that reveal nothing, and
-//! password hashes imported from Kratos (every format it verifies, the cost bounds, the
-//! re-hash at the first sign-in).
+//! Password sign-in: the policy at registration, failures that reveal nothing, password
+//! hashes imported from Kratos (every format it verifies, the cost bounds, the re-hash at
+//! the first sign-in), and a full hashing queue answered 503 without spending the flow.
 
 use identa::credential::password::Password;
 use identa::identity::{Identity, IdentityState};
@@ -359,3 +359,178 @@ async fn the_admin_api_refuses_a_costly_hash_naming_the_parameter(env: TestEnv) 
 
 #[cfg(feature = "http")]
 crate::on_every_backend!(the_admin_api_refuses_a_costly_hash_naming_the_parameter);
+/// Holds the runtime's only blocking thread (where argon2 runs) until opened: a
+/// verification that got the hasher's one slot then waits here, keeping the slot.
+struct Gate(std::sync::mpsc::Sender<()>);
+
+impl Gate {
+    async fn close() -> Self {
+        let (release, closed) = std::sync::mpsc::channel::<()>();
+        let (started, on) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            started.send(()).unwrap();
+            let _ = closed.recv();
+        });
+        on.await.unwrap();
+        Self(release)
+    }
+
+    fn open(self) {
+        self.0.send(()).unwrap();
+    }
+}
+
+/// Runs `test` on a runtime with one blocking thread, so a [`Gate`] can hold it.
+fn on_one_blocking_thread(test: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test);
+}
+
+/// An engine whose hasher has one slot and no queue: while one password is being checked,
+/// another is refused at once.
+async fn one_slot_no_queue() -> TestEnv {
+    let config = identa::Config {
+        password: identa::credential::password::PasswordConfig {
+            memory_budget_kib: 1,
+            max_waiting_per_slot: 0,
+            ..identa::credential::password::PasswordConfig::insecure_fast_for_tests()
+        },
+        ..crate::common::test_config()
+    };
+    let env = TestEnv::with_config(crate::common::Backend::SqliteMemory, config).await;
+    create_account(&env, "ada@example.com").await;
+    env
+}
+
+/// Answers of two racing submissions, in the order they came; the timeout only turns a
+/// hang into a failure.
+async fn next<T>(answers: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, T)>) -> (usize, T) {
+    tokio::time::timeout(std::time::Duration::from_secs(60), answers.recv())
+        .await
+        .expect("an answer")
+        .unwrap()
+}
+
+/// Two sign-ins through the engine while the hasher's only slot is taken by one of them:
+/// the other is refused at once with `service_busy` (nothing was checked), and its flow
+/// signs in when submitted again after the queue drained.
+#[test]
+fn a_full_hashing_queue_refuses_sign_in_and_leaves_the_flow_usable() {
+    use identa::flow::FlowRequest;
+    use identa::flow::FlowType;
+    use identa::flow::login::LoginIntent;
+    on_one_blocking_thread(async {
+        let env = one_slot_no_queue().await;
+        let req = FlowRequest::api();
+        let mut flows = Vec::new();
+        for _ in 0..2 {
+            let flow = env
+                .identa
+                .login_flow()
+                .create(FlowType::Api, &req, LoginIntent::SignIn)
+                .await
+                .unwrap();
+            flows.push(flow.id);
+        }
+        let gate = Gate::close().await;
+        let (tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
+        for (i, flow) in flows.iter().copied().enumerate() {
+            let (identa, tx) = (env.identa.clone(), tx.clone());
+            tokio::spawn(async move {
+                let login =
+                    crate::common::password_login("ada@example.com", crate::common::PASSWORD);
+                let answer = identa
+                    .login_flow()
+                    .submit(flow, login, &FlowRequest::api())
+                    .await;
+                tx.send((i, answer)).unwrap();
+            });
+        }
+        let (busy, refused) = next(&mut answers).await;
+        let err = refused.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Busy, "{err:?}");
+        assert_eq!(err.kind().as_str(), "service_busy");
+        gate.open();
+        let (_, signed_in) = next(&mut answers).await;
+        assert!(signed_in.unwrap().token.is_some());
+        let again = env
+            .identa
+            .login_flow()
+            .submit(
+                flows[busy],
+                crate::common::password_login("ada@example.com", crate::common::PASSWORD),
+                &req,
+            )
+            .await
+            .unwrap();
+        assert!(again.token.is_some());
+    });
+}
+
+/// The same over Kratos's API: 503 with `Retry-After` and Kratos's error shape, then the
+/// same flow answers 200 with a session once the queue drained.
+#[test]
+fn a_full_hashing_queue_answers_503_with_retry_after_over_http() {
+    use bytes::Bytes;
+    use identa::http::{HttpConfig, PublicApi};
+    fn request(method: &str, path: &str, body: Option<serde_json::Value>) -> http::Request<Bytes> {
+        http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("accept", "application/json")
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string())))
+            .unwrap()
+    }
+    fn submit(flow: &str) -> http::Request<Bytes> {
+        request(
+            "POST",
+            &format!("/self-service/login?flow={flow}"),
+            Some(json!({
+                "method": "password",
+                "identifier": "ada@example.com",
+                "password": crate::common::PASSWORD,
+            })),
+        )
+    }
+    fn json_of(res: &http::Response<Bytes>) -> serde_json::Value {
+        serde_json::from_slice(res.body()).unwrap()
+    }
+    on_one_blocking_thread(async {
+        let env = one_slot_no_queue().await;
+        let api = std::sync::Arc::new(PublicApi::new(env.identa.clone(), HttpConfig::default()));
+        let mut flows = Vec::new();
+        for _ in 0..2 {
+            let flow = json_of(
+                &api.handle(request("GET", "/self-service/login/api", None))
+                    .await,
+            );
+            flows.push(flow["id"].as_str().unwrap().to_owned());
+        }
+        let gate = Gate::close().await;
+        let (tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
+        for (i, flow) in flows.iter().cloned().enumerate() {
+            let (api, tx) = (api.clone(), tx.clone());
+            tokio::spawn(async move {
+                tx.send((i, api.handle(submit(&flow)).await)).unwrap();
+            });
+        }
+        let (busy, res) = next(&mut answers).await;
+        assert_eq!(res.status(), 503, "{}", String::from_utf8_lossy(res.body()));
+        assert_eq!(res.headers()["retry-after"], "1");
+        let body = json_of(&res);
+        assert_eq!(body["error"]["id"], "service_busy");
+        assert_eq!(body["error"]["code"], 503);
+        gate.open();
+        let (_, res) = next(&mut answers).await;
+        assert_eq!(res.status(), 200);
+        let res = api.handle(submit(&flows[busy])).await;
+        assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
+        assert!(json_of(&res)["session_token"].is_string());
+    });
+}

@@ -102,6 +102,82 @@ async fn a_revocation_committed_after_a_later_one_is_still_seen(env: TestEnv) {
     );
 }
 
+/// A long transaction on PostgreSQL (here one that revokes Ada's sessions, held open)
+/// while thousands of events commit does not make another engine give up on the log and
+/// drop its cache: Bob's session, changed by hand behind the log's back, is still served
+/// from that engine's cache after three reads of 800 new events each (a reader that kept
+/// a list of what it had read, bounded at 1,000, started over on the third and read Bob
+/// afresh). Ada's revocation is still seen once its transaction commits. (PostgreSQL
+/// only: on SQLite the open transaction holds the write lock, so nothing else commits.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set IDENTA_TEST_POSTGRES_URL=postgres://user:password@host:5432/database and build with --all-features; run with `cargo test -- --ignored`"]
+async fn a_long_transaction_does_not_make_readers_start_over() {
+    let env = TestEnv::new(Backend::Postgres).await;
+    let ada = create_account(&env, "ada@example.com").await;
+    create_account(&env, "bob@example.com").await;
+    let other = env.second_engine(SessionCacheConfig::default()).await;
+    let adas = sign_in(&env, "ada@example.com").await;
+    let bobs = sign_in(&env, "bob@example.com").await;
+    other.whoami(&adas.token).await.unwrap();
+    other.whoami(&bobs.token).await.unwrap();
+
+    let (inside_tx, inside) = oneshot::channel();
+    let (release, release_rx) = oneshot::channel();
+    let store = env.store.clone();
+    let long = tokio::spawn(async move {
+        let hook = HeldOpen {
+            inside: Mutex::new(Some(inside_tx)),
+            release: Mutex::new(Some(release_rx)),
+        };
+        let commit = Commit {
+            writes: vec![Write::RevokeSessions {
+                identity_id: ada.id,
+                keep: None,
+            }],
+        };
+        store.commit(&commit, Some(&hook)).await
+    });
+    inside.await.unwrap();
+
+    // Only the cache can still serve Bob's session now.
+    env.store
+        .connection()
+        .execute_unprepared(&format!(
+            "UPDATE identa_sessions SET active = false WHERE id = '{}'",
+            bobs.session.session.id
+        ))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        env.store
+            .connection()
+            .execute_unprepared(
+                "INSERT INTO identa_session_events (identity_id, session_id) \
+                 SELECT gen_random_uuid(), gen_random_uuid() FROM generate_series(1, 800)",
+            )
+            .await
+            .unwrap();
+        env.clock.advance(chrono::Duration::seconds(1));
+        other.whoami(&adas.token).await.unwrap();
+        other
+            .whoami(&bobs.token)
+            .await
+            .expect("the reader kept its cache");
+    }
+
+    release.send(()).unwrap();
+    long.await.unwrap().unwrap();
+    env.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(
+        whoami_refusal(&other, &adas.token).await,
+        SessionRefusal::Revoked
+    );
+    other
+        .whoami(&bobs.token)
+        .await
+        .expect("still served from the cache");
+}
+
 /// A change the event log does not carry (here a row changed by hand) is seen once the
 /// cached entry reaches its maximum age (60 s by default), and not before: until then the
 /// engine keeps reading the (empty) log and serving its copy.

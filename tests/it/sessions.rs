@@ -340,7 +340,7 @@ async fn the_event_log_reports_gaps_after_pruning(env: TestEnv) {
 
     // After pruning, a reader whose cursor predates the oldest kept event must start over.
     assert_eq!(store.prune_session_events(2).await.unwrap(), 3);
-    // (Cursors moved back by hand keep the horizon and what was seen, as a reader's would.)
+    // (Cursors moved back by hand keep the snapshot, as a reader's would.)
     let at = |last: i64| EventCursor {
         last,
         ..all.cursor.clone()

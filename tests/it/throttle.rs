@@ -362,6 +362,112 @@ async fn limits_are_configurable_and_can_be_off(env: TestEnv) {
     assert!(wait <= StdDuration::from_secs(60));
 }
 
+/// The store's counters, except that the `n`-th counting once armed fails, as a
+/// database that drops out mid-admission would.
+struct FailingLimiter {
+    inner: identa::throttle::StoreLimiter,
+    /// Shared with the test, which arms it.
+    fail_in: std::sync::Arc<std::sync::Mutex<Option<u32>>>,
+}
+
+#[async_trait::async_trait]
+impl identa::throttle::Limiter for FailingLimiter {
+    async fn hit(
+        &self,
+        key: &identa::throttle::ThrottleKey,
+        window: identa::throttle::Window,
+    ) -> Result<u32, identa::store::StoreError> {
+        let fail = {
+            let mut fail_in = self.fail_in.lock().unwrap();
+            match fail_in.as_mut() {
+                Some(1) => {
+                    *fail_in = None;
+                    true
+                }
+                Some(n) => {
+                    *n -= 1;
+                    false
+                }
+                None => false,
+            }
+        };
+        if fail {
+            return Err(identa::store::StoreError::Database(
+                "connection lost".into(),
+            ));
+        }
+        self.inner.hit(key, window).await
+    }
+
+    async fn undo(
+        &self,
+        key: &identa::throttle::ThrottleKey,
+        window: identa::throttle::Window,
+    ) -> Result<(), identa::store::StoreError> {
+        self.inner.undo(key, window).await
+    }
+
+    async fn clear(
+        &self,
+        key: &identa::throttle::ThrottleKey,
+    ) -> Result<(), identa::store::StoreError> {
+        self.inner.clear(key).await
+    }
+
+    async fn prune(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, identa::store::StoreError> {
+        self.inner.prune(now).await
+    }
+}
+
+/// A password login from an address is counted on three counters (attempts per address,
+/// failures per identifier and address, failures per identifier). When the third fails,
+/// the login is answered with an error, and the two already counted are taken back: after
+/// five such errors the address still has its five guesses, the sixth is throttled, and
+/// only the five new flows were counted meanwhile.
+async fn an_attempt_answered_with_an_error_counts_nowhere(env: TestEnv) {
+    register_with_password(&env, "alice@example.com").await;
+    let fail_in = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let limiter = FailingLimiter {
+        inner: identa::throttle::StoreLimiter::new(std::sync::Arc::new(env.store.clone())),
+        fail_in: fail_in.clone(),
+    };
+    let identa = env
+        .another_engine(env.identa.config().clone())
+        .limiter(limiter)
+        .build()
+        .unwrap();
+    let req = from("192.0.2.1");
+    for _ in 0..5 {
+        let flow = identa
+            .login_flow()
+            .create(FlowType::Api, &req, LoginIntent::SignIn)
+            .await
+            .unwrap();
+        *fail_in.lock().unwrap() = Some(3);
+        let err = identa
+            .login_flow()
+            .submit(flow.id, password_login("alice@example.com", PASSWORD), &req)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err:?}");
+    }
+    let counted: i64 = counter_rows(&env)
+        .await
+        .iter()
+        .map(|row| row.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(counted, 5, "only the new flows count");
+    for _ in 0..5 {
+        assert_invalid_credentials(
+            login_from(&identa, "192.0.2.1", "alice@example.com", "wrong guess").await,
+        );
+    }
+    retry_after(login_from(&identa, "192.0.2.1", "alice@example.com", PASSWORD).await);
+}
+
 /// Asks a new recovery flow from `ip` to send a code to `address`.
 async fn recovery_code_from(
     identa: &Identa,
@@ -567,6 +673,7 @@ on_every_backend!(
     a_second_factor_success_does_not_count,
     counters_hold_no_identifier_or_address_and_are_pruned,
     limits_are_configurable_and_can_be_off,
+    an_attempt_answered_with_an_error_counts_nowhere,
 );
 /// Wrong second factors submitted at once, more than the limit: the counter is atomic,
 /// so exactly the limit's worth are judged and the rest refused unjudged.

@@ -26,10 +26,10 @@ use webauthn_rs_proto::AuthenticatorTransport;
 
 use crate::common::{
     Backend, PASSWORD, TestEnv, all_message_ids, api_login_flow, api_registration_flow,
-    api_settings_flow, change_settings, invalid_flow, node_message_ids, node_str, password_login,
-    password_registration, register_with_password, session_aal, sign_in, step_up_with,
-    stored_flow_document, submit_login, submit_registration, submit_settings, test_config,
-    with_session,
+    api_settings_flow, change_settings, form_message_ids, invalid_flow, node_message_ids, node_str,
+    password_login, password_registration, register_with_password, session_aal, sign_in,
+    step_up_with, stored_flow_document, submit_login, submit_registration, submit_settings,
+    test_config, with_session,
 };
 use crate::on_every_backend;
 
@@ -425,6 +425,33 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
     );
 }
 
+/// Requiring a verified address covers passkey sign-in too: an account that signed up
+/// with a passkey and has not verified its address is refused (4000010, or 4000006 when
+/// disguised), with a fresh challenge to answer once it has.
+async fn an_unverified_passkey_account_signs_in_as_configured(env: TestEnv) {
+    use identa::flow::UnverifiedSignIn;
+    for (unverified, shown) in [
+        (UnverifiedSignIn::Refuse, 4_000_010),
+        (UnverifiedSignIn::RefuseAsWrongCredentials, 4_000_006),
+    ] {
+        let mut config = test_config();
+        config.flows.webauthn = Some(RelyingParty::localhost(ORIGIN));
+        config.flows.login.unverified = unverified;
+        let env = TestEnv::with_config(env.backend, config).await;
+        let mut passkey = SoftPasskey::new(true);
+        passkey_account(&env, "pass@example.com", &mut passkey).await;
+        let err = passkey_login(&env, "pass@example.com", &mut passkey)
+            .await
+            .unwrap_err();
+        let flow = invalid_flow(err);
+        assert_eq!(form_message_ids(&flow), vec![shown], "{unverified:?}");
+        assert!(
+            !allowed_ids(&flow, "passkey_challenge").is_empty(),
+            "a fresh challenge"
+        );
+    }
+}
+
 /// What an authenticator holding a discoverable (resident) passkey answers to a challenge
 /// that names no credential: it picks its own credential for the relying party, signs,
 /// and returns the user handle it was registered with. `SoftPasskey` keeps no resident
@@ -687,6 +714,7 @@ on_every_backend!(
     passkey_discoverable_sign_in,
     completed_flows_hold_no_ceremony,
     passkey_added_in_settings_signs_in,
+    an_unverified_passkey_account_signs_in_as_configured,
 );
 
 /// The passkey challenge JSON of `flow` exactly as sent, with its random parts — the

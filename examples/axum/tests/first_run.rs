@@ -43,6 +43,7 @@ async fn readme_address_in_chromium() {
     };
     identa_http_suite::run_browser_script(
         README_ADDRESS,
+        "http://127.0.0.1:4434",
         "first-run.mjs",
         &[&format!(
             "chromium at {README_ADDRESS}: sign-in page, sign-up, dashboard: ok"

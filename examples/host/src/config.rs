@@ -15,7 +15,7 @@
 //! | `IDENTA_ALLOWED_RETURN_URLS` | none (comma-separated) |
 //! | `IDENTA_WEBAUTHN_RP_ID` | the public URL's domain; `localhost` when it is an IP address (security keys and passkeys need a domain) |
 //! | `IDENTA_WEBAUTHN_ORIGINS` | the origins of the public and UI URLs, with `127.0.0.1` read as `localhost` (comma-separated) |
-//! | `IDENTA_REGISTRATION_ENUMERATION_SAFE` | `true`: a sign-up with a taken email address is answered as a new one, creates nothing and mails the owner; registration then signs no one in (the user signs in next) and verification stays on. `false`: refused with 4000007, and registration signs the new user in |
+//! | `IDENTA_REGISTRATION_ENUMERATION_SAFE` | `true`: a sign-up with a taken email address is answered as a new one, creates nothing and mails the owner; registration then signs no one in (the user verifies the address, then signs in: until then sign-in is refused as a wrong password is) and verification stays on. `false`: refused with 4000007, and registration signs the new user in |
 //! | `IDENTA_LIMITS` | `on`: throttling with identa's default limits; `off` turns it off (load tests, conformance runs from one address) and is warned about at start-up |
 //! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
 //! | `IDENTA_TRUSTED_PROXIES` | none: the client address is the TCP peer's. Else the reverse proxies (IP addresses and CIDR ranges, comma-separated) whose `X-Forwarded-For` the public API believes |
@@ -37,7 +37,7 @@ use std::sync::Arc;
 use identa::courier::{LoggingMailer, Mailer};
 use identa::credential::password::PasswordConfig;
 use identa::credential::webauthn::RelyingParty;
-use identa::flow::{AfterRegistration, DuplicateRegistration};
+use identa::flow::{AfterRegistration, DuplicateRegistration, UnverifiedSignIn};
 use identa::http::{AdminAuth, AdminToken, HttpConfig};
 use identa::identity::SchemaRegistry;
 use identa::store::{SeaOrmStore, SqliteDurability, StoreOptions};
@@ -110,7 +110,9 @@ pub struct HostConfig {
     pub webauthn_origins: Vec<String>,
     /// How a sign-up with a taken address is answered. Default:
     /// [`DuplicateRegistration::AnswerAsNew`], which also means registration signs no one
-    /// in; [`DuplicateRegistration::Refuse`] refuses it and signs new users in.
+    /// in and sign-in waits for a verified address (refused before as a wrong password is,
+    /// [`UnverifiedSignIn::RefuseAsWrongCredentials`]); [`DuplicateRegistration::Refuse`]
+    /// refuses it, signs new users in and lets unverified accounts sign in.
     pub duplicate_registration: DuplicateRegistration,
     /// Throttling (`IDENTA_LIMITS`, `IDENTA_LIMITS_*`): on with identa's defaults.
     pub limits: HostLimits,
@@ -495,8 +497,10 @@ impl HostConfig {
         config.flows.webauthn = Some(self.relying_party(&public_url, &ui_url)?);
         config.flows.registration.duplicate = self.duplicate_registration;
         if self.duplicate_registration == DuplicateRegistration::AnswerAsNew {
-            // A session on sign-up would tell a new address from a taken one.
+            // A session on sign-up would tell a new address from a taken one; so would
+            // signing in with the password just submitted before the address is verified.
             config.flows.registration.after = AfterRegistration::AccountOnly;
+            config.flows.login.unverified = UnverifiedSignIn::RefuseAsWrongCredentials;
         }
         let options = StoreOptions {
             sqlite_durability: self.sqlite_synchronous,
@@ -667,17 +671,20 @@ mod tests {
                 ..config
             };
             let (identa, _, _) = config.build().await.unwrap();
-            identa.config().flows.registration.clone()
+            let flows = identa.config().flows.clone();
+            (flows.registration, flows.login.unverified)
         };
-        let on = engine(HostConfig::default()).await;
+        let (on, unverified) = engine(HostConfig::default()).await;
         assert_eq!(on.duplicate, DuplicateRegistration::AnswerAsNew);
         assert_eq!(on.after, AfterRegistration::AccountOnly);
+        assert_eq!(unverified, UnverifiedSignIn::RefuseAsWrongCredentials);
         let off =
             HostConfig::from_sources(vars(&[("IDENTA_REGISTRATION_ENUMERATION_SAFE", "false")]))
                 .unwrap();
-        let off = engine(off).await;
+        let (off, unverified) = engine(off).await;
         assert_eq!(off.duplicate, DuplicateRegistration::Refuse);
         assert_eq!(off.after, AfterRegistration::IssueSession);
+        assert_eq!(unverified, UnverifiedSignIn::Allow);
         let err =
             HostConfig::from_sources(vars(&[("IDENTA_REGISTRATION_ENUMERATION_SAFE", "yes")]))
                 .unwrap_err();

@@ -2,11 +2,11 @@
 // server-rendered UI of an identa host. No JavaScript runs in the pages; puppeteer only
 // types and clicks like a user.
 //
-//   CHROMIUM=/usr/bin/chromium node signup-login.mjs <public base URL>
+//   CHROMIUM=/usr/bin/chromium node signup-login.mjs <public base URL> <admin base URL>
 import assert from "node:assert/strict";
 import { bodyText, clickAndWait, launchChromium, password, signOut, signUp } from "./chromium.mjs";
 
-const [publicUrl] = process.argv.slice(2);
+const [publicUrl, adminUrl] = process.argv.slice(2);
 const email = `chromium-${Date.now()}@example.com`;
 const signIn = 'button[name="method"][value="password"]';
 
@@ -15,7 +15,7 @@ try {
   const page = await browser.newPage();
 
   await page.goto(`${publicUrl}/ui/registration`, { waitUntil: "load" });
-  await signUp(page, email, "Chromium");
+  await signUp(page, email, "Chromium", adminUrl);
   await signOut(page);
 
   // A wrong password first, then the right one.

@@ -3,11 +3,11 @@
 // Here the pages' own script (/.well-known/ory/webauthn.js) does the work: puppeteer
 // only types and clicks like a user, and the virtual authenticator answers the browser.
 //
-//   CHROMIUM=/usr/bin/chromium node webauthn.mjs <public base URL>
+//   CHROMIUM=/usr/bin/chromium node webauthn.mjs <public base URL> <admin base URL>
 import assert from "node:assert/strict";
-import { bodyText, launchChromium, password, signOut } from "./chromium.mjs";
+import { bodyText, launchChromium, password, signOut, verifyAddress } from "./chromium.mjs";
 
-const [publicUrl] = process.argv.slice(2);
+const [publicUrl, adminUrl] = process.argv.slice(2);
 const stamp = Date.now();
 
 const browser = await launchChromium([
@@ -91,8 +91,10 @@ try {
     await navigate(page, problems, async () =>
       (await inForm(page, "Password", 'button[name="method"][value="password"]')).click(),
     );
-    // Registration signs no one in on the example hosts (it is enumeration-safe).
+    // Registration signs no one in on the example hosts (it is enumeration-safe), and
+    // sign-in waits for a verified address.
     assert.match(page.url(), /\/ui\/login\?flow=/, page.url());
+    await verifyAddress(page, adminUrl, email);
     await (await inForm(page, "Password", 'input[name="identifier"]')).type(email);
     await (await inForm(page, "Password", 'input[name="password"]')).type(password);
     await navigate(page, problems, async () =>
@@ -160,6 +162,8 @@ try {
     assert.equal(made[0].rpId, "localhost");
     assert.equal(made[0].isResidentCredential, true, "a discoverable passkey");
     assert.ok(made[0].userHandle, "kept with its user handle");
+    // Sign-in waits for a verified address.
+    await verifyAddress(page, adminUrl, email);
 
     // Sign in with the passkey alone, no identifier typed: the browser offers the
     // discoverable passkey, whose user handle names the account.

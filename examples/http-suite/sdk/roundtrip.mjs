@@ -1,5 +1,5 @@
 // A native-app round trip through the official Kratos SDK against an identa host:
-// registration (no session: enumeration-safe) -> login -> whoami -> logout -> login -> wrong password (400, 4000006) ->
+// registration (no session: enumeration-safe) -> verification with the mailed code -> login -> whoami -> logout -> login -> wrong password (400, 4000006) ->
 // settings password change -> recovery and verification with a wrong code (200 with the flow,
 // 4060006 / 4070006, as Kratos) -> admin get / list / delete identity.
 //
@@ -34,6 +34,19 @@ const { data: registered } = await frontend.updateRegistrationFlow({
 assert.equal(registered.session_token, undefined, "no session token after registration");
 assert.equal(registered.identity.traits.email, email);
 assert.equal(registered.continue_with[0].action, "show_verification_ui");
+// Sign-in waits for a verified address: the code mailed (read from the host's outbox)
+// completes the verification flow registration started.
+const outbox = await fetch(`${adminUrl}/admin/courier/messages`);
+assert.equal(outbox.status, 200);
+const mail = (await outbox.json()).find((m) => m.recipient === email);
+assert.ok(mail, `no mail to ${email}`);
+const code = mail.body.match(/(?<!\d)\d{6}(?!\d)/)?.[0];
+assert.ok(code, mail.body);
+const { data: verified } = await frontend.updateVerificationFlow({
+  flow: registered.continue_with[0].flow.id,
+  updateVerificationFlowBody: { method: "code", code },
+});
+assert.equal(verified.state, "passed_challenge");
 const { data: firstLoginFlow } = await frontend.createNativeLoginFlow();
 const { data: firstLogin } = await frontend.updateLoginFlow({
   flow: firstLoginFlow.id,

@@ -8,7 +8,7 @@ use identa_host::{BoxError, HostConfig, Running};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, api_login, api_register, app, send, whoami};
+use crate::support::{PASSWORD, api_login, api_register, api_verify, app, send, whoami};
 use crate::{Host, try_start_example_host};
 
 /// Creates an identity through the admin API with an imported password hash.
@@ -68,6 +68,7 @@ pub async fn admin_identities(host: &Host) {
     ] {
         let (status, imported) = import_with_hash(host, email, hash).await;
         assert_eq!(status, StatusCode::CREATED, "{imported}");
+        api_verify(host, email).await;
         let (status, _) = api_login(host, email, "test").await;
         assert_eq!(
             status,
@@ -114,7 +115,8 @@ pub async fn admin_identities(host: &Host) {
         "a patch that breaks the schema is refused"
     );
 
-    // Sessions of the identity.
+    // Sessions of the identity (which signs in once its address is verified).
+    api_verify(host, "admin-made@example.com").await;
     let (_, login) = api_login(host, "admin-made@example.com", PASSWORD).await;
     let token = login["session_token"].as_str().unwrap().to_owned();
     let session_id = login["session"]["id"].as_str().unwrap().to_owned();

@@ -10,6 +10,7 @@ use crate::tools;
 pub async fn real_browser(host: &Host) {
     run_browser_script(
         &host.public,
+        &host.admin,
         "signup-login.mjs",
         &["chromium sign-up, sign-out, sign-in: ok"],
     )
@@ -24,6 +25,7 @@ pub async fn real_browser(host: &Host) {
 pub async fn real_browser_webauthn(host: &Host) {
     run_browser_script(
         &host.public,
+        &host.admin,
         "webauthn.mjs",
         &[
             "chromium security key: added, used for aal2, removed: ok",
@@ -33,13 +35,14 @@ pub async fn real_browser_webauthn(host: &Host) {
     .await;
 }
 
-/// Runs `browser/<script>` with `url` as its only argument (a host's public base URL, or
-/// for `first-run.mjs` the address to open) and checks that it succeeded and printed each
-/// of `expected`. Fails naming Chromium, Node or puppeteer-core when one is missing.
-pub async fn run_browser_script(url: &str, script: &str, expected: &[&str]) {
+/// Runs `browser/<script>` with `url` (a host's public base URL, or for `first-run.mjs`
+/// the address to open) and `admin` (the host's admin base URL, where the scripts read
+/// the codes mailed) as its arguments, and checks that it succeeded and printed each of
+/// `expected`. Fails naming Chromium, Node or puppeteer-core when one is missing.
+pub async fn run_browser_script(url: &str, admin: &str, script: &str, expected: &[&str]) {
     let chromium = tools::chromium();
     let dir = tools::npm_dir("browser", "puppeteer-core");
-    let stdout = tools::node(&dir, script, &[url], &[("CHROMIUM", &chromium)]).await;
+    let stdout = tools::node(&dir, script, &[url, admin], &[("CHROMIUM", &chromium)]).await;
     for line in expected {
         assert!(
             stdout.contains(line),

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, LOCATION, SET_COOKIE};
 
 use crate::Host;
-use crate::support::{Flow, PASSWORD, app, browser, node_value, send};
+use crate::support::{Flow, PASSWORD, api_verify, app, browser, node_value, send};
 
 /// A browser: redirects to the UI, cookies, CSRF, form posts, logout.
 pub async fn browser_flows(host: &Host) {
@@ -72,6 +72,8 @@ pub async fn browser_flows(host: &Host) {
     let whoami = format!("{}/sessions/whoami", host.public);
     let (status, _) = send(b.get(&whoami)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Sign-in waits for a verified address.
+    api_verify(host, "browser@example.com").await;
     let login = format!("{}/self-service/login/browser", host.public);
     let res = sign_in(&b, host, &login).await;
     let session_cookie = res

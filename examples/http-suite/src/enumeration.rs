@@ -1,12 +1,15 @@
 //! Enumeration-safe registration, as the example hosts run it: signing up with a taken
-//! address answers as signing up with a new one.
+//! address answers as signing up with a new one, and so does signing in afterwards.
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::Host;
-use crate::support::{PASSWORD, api_sign_up, app, browser, node_value, send};
+use crate::support::{
+    Flow, PASSWORD, api_login, api_register, api_sign_up, app, browser, message_ids, node_value,
+    send,
+};
 
 /// A JSON value with every scalar replaced by its type's name: what a client can see of
 /// an answer besides its values.
@@ -23,7 +26,8 @@ fn shape(value: &Value) -> Value {
 
 /// A sign-up with a taken address gets the status and body shape a new one gets (a
 /// browser: the same redirect); one account remains, and its owner is mailed
-/// `registration_attempted`.
+/// `registration_attempted`. Signing in with the password just signed up with is refused
+/// alike for a new and a taken address (the new account is not verified yet).
 pub async fn taken_address_looks_new(host: &Host) {
     let (new_status, new) = api_sign_up(host, "first@example.com").await;
     assert_eq!(new_status, StatusCode::OK, "{new}");
@@ -81,6 +85,31 @@ pub async fn taken_address_looks_new(host: &Host) {
     let taken = browser_sign_up(host, "second@example.com").await;
     assert_eq!(taken, new);
     assert_eq!(new.0, StatusCode::SEE_OTHER);
+
+    // Signing up with a password of one's own, then signing in with it, tells nothing
+    // either: a new address's account is not verified, so it is refused as the taken
+    // address's owner's password refuses the stranger's.
+    api_register(host, "owner@example.com").await;
+    let probe = "the prober's own passphrase";
+    let mut answers = Vec::new();
+    for email in ["owner@example.com", "fresh@example.com"] {
+        let (status, flow) = Flow::Registration.start(host, None).await;
+        assert_eq!(status, StatusCode::OK, "{flow}");
+        let (status, done) = Flow::Registration
+            .submit(
+                host,
+                &flow,
+                None,
+                json!({ "method": "password", "traits": { "email": email }, "password": probe }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        let (status, refused) = api_login(host, email, probe).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(message_ids(&refused), [4_000_006], "{refused}");
+        answers.push((shape(&refused), refused["ui"]["messages"].clone()));
+    }
+    assert_eq!(answers[0], answers[1]);
 }
 
 /// Signs `email` up through a browser registration form: the status, where it redirects,

@@ -4,7 +4,7 @@ use reqwest::header::LOCATION;
 use reqwest::{Client, StatusCode};
 
 use crate::Host;
-use crate::support::{PASSWORD, api_login, browser, whoami};
+use crate::support::{PASSWORD, api_login, browser, mailed_code, whoami};
 
 /// The value of the first `<input … name="<name>" value="…">` in a page.
 fn input_value(html: &str, name: &str) -> Option<String> {
@@ -70,8 +70,9 @@ async fn submit_form(
 }
 
 /// Signs up through the UI's registration form, which leads to the sign-in page (the
-/// example hosts' registration is enumeration-safe: it signs no one in), and signs in
-/// there; returns where that led (URL, status, page).
+/// example hosts' registration is enumeration-safe: it signs no one in), verifies the
+/// address on the verification page with the code mailed, and signs in; returns where
+/// that led (URL, status, page).
 async fn sign_up(b: &Client, host: &Host, email: &str, name: &str) -> (String, StatusCode, String) {
     let (url, status, html) = follow(b, &format!("{}/ui/registration", host.public)).await;
     assert_eq!(status, StatusCode::OK, "{url}");
@@ -87,6 +88,15 @@ async fn sign_up(b: &Client, host: &Host, email: &str, name: &str) -> (String, S
     assert_eq!(status, StatusCode::OK, "{url}");
     assert!(url.contains("/ui/login?flow="), "{url}");
     assert!(html.contains("<title>Sign in · identa</title>"), "{html}");
+    // Signing in waits for a verified address: verify it with the code mailed.
+    let (url, status, page) = follow(b, &format!("{}/ui/verification", host.public)).await;
+    assert_eq!(status, StatusCode::OK, "{url}");
+    let (url, status, page) = submit_form(b, &page, &[("email", email), ("method", "code")]).await;
+    assert_eq!(status, StatusCode::OK, "{url}: {page}");
+    let code = mailed_code(host, email).await;
+    let (url, status, _) = submit_form(b, &page, &[("code", &code), ("method", "code")]).await;
+    assert_eq!(status, StatusCode::OK, "{url}");
+    let (_, _, html) = follow(b, &format!("{}/ui/login", host.public)).await;
     let fields = [
         ("identifier", email),
         ("password", PASSWORD),

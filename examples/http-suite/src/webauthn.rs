@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::Host;
-use crate::support::{Flow, api_register, app, node, node_value, send};
+use crate::support::{Flow, api_register, api_verify, app, node, node_value, send};
 
 /// Security keys and passkeys over HTTP, answered by a software authenticator on the
 /// host's own origin: the script Kratos front ends load, a security key added in settings
@@ -152,6 +152,8 @@ pub async fn security_keys_and_passkeys(host: &Host) {
     // Registration signs no one in on the example hosts (it is enumeration-safe).
     assert!(made.get("session_token").is_none(), "{made}");
     assert_eq!(made["identity"]["traits"]["email"], "passkey@example.com");
+    // Sign-in waits for a verified address.
+    api_verify(host, "passkey@example.com").await;
 
     // Sign in with it alone: ask for the challenge, answer it.
     let (_, flow) = Flow::Login.start(host, None).await;
