@@ -13,6 +13,7 @@ mod hooks;
 #[cfg(feature = "http")]
 mod http;
 mod identities;
+mod known_pairs;
 mod login;
 mod logout;
 mod mfa;
