@@ -230,6 +230,7 @@ macro_rules! store_conformance {
                 outbox_claims_are_exclusive,
                 housekeeping_deletes_only_what_is_old,
                 throttle_counters_count_per_key_and_window,
+                known_pairs_are_remembered_refreshed_and_expire,
             );
         }
     };
@@ -689,6 +690,39 @@ pub mod conformance {
         assert_eq!(store.delete_finished_before(at(10_000)).await.unwrap(), 1);
         assert!(store.message(sent.id).await.unwrap().is_none());
         assert!(store.message(queued.id).await.unwrap().is_some());
+    }
+
+    /// A known-pair marker is written by a commit (and rolled back with it), moved on by a
+    /// later one, read by its key only, and deleted once it lapsed.
+    pub async fn known_pairs_are_remembered_refreshed_and_expire(store: &dyn Store) {
+        use crate::store::{Commit, Write};
+        let (a, b) = ([7u8; 32], [8u8; 32]);
+        let remember = |key: [u8; 32], until| Commit {
+            writes: vec![Write::RememberPair { key, until }],
+        };
+        assert_eq!(store.known_pair_until(&a).await.unwrap(), None);
+        store.commit(&remember(a, at(100)), None).await.unwrap();
+        assert_eq!(store.known_pair_until(&a).await.unwrap(), Some(at(100)));
+        assert_eq!(store.known_pair_until(&b).await.unwrap(), None);
+        store.commit(&remember(a, at(5000)), None).await.unwrap();
+        assert_eq!(store.known_pair_until(&a).await.unwrap(), Some(at(5000)));
+        // Rolled back with the rest of a commit that fails.
+        let failing = Commit {
+            writes: vec![
+                Write::RememberPair {
+                    key: b,
+                    until: at(100),
+                },
+                // A flow that was never stored: stale.
+                Write::UpdateFlow(flow_record(1)),
+            ],
+        };
+        assert!(store.commit(&failing, None).await.is_err());
+        assert_eq!(store.known_pair_until(&b).await.unwrap(), None);
+        store.commit(&remember(b, at(100)), None).await.unwrap();
+        store.delete_expired_attempts(at(101)).await.unwrap();
+        assert_eq!(store.known_pair_until(&b).await.unwrap(), None);
+        assert_eq!(store.known_pair_until(&a).await.unwrap(), Some(at(5000)));
     }
 
     /// Throttle counters count per key and window, take back one attempt (never below

@@ -4,8 +4,9 @@
 //! Hashing is memory-hard on purpose, so it is treated as a scarce resource: it runs on
 //! Tokio's blocking threads (never on the async executor), at most
 //! [`PasswordConfig::concurrency`] at a time, and reuses a pool of argon2 memory blocks
-//! instead of allocating ~19 MiB per hash. Further requests queue; none fails because of
-//! load.
+//! instead of allocating ~19 MiB per hash. Further requests wait in one of two bounded
+//! lanes ([`Lane`], `queue`): a freed slot goes to the priority lane first, and a full
+//! lane refuses at once ([`PasswordError::Busy`]).
 //!
 //! Hashes are PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), the format Kratos
 //! stores, so hashes move between the two. Every format Kratos verifies — argon2, bcrypt,
@@ -14,15 +15,16 @@
 //! re-hashed with argon2id at the next sign-in. Verifying an unknown account runs the
 //! same work against a dummy hash, so timing does not tell which accounts exist.
 
+mod queue;
+
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use subtle::ConstantTimeEq;
 
-use tokio::sync::Semaphore;
+use self::queue::Queue;
 
 mod imported;
 
@@ -50,10 +52,10 @@ pub struct PasswordConfig {
     pub identifier_similarity_check: bool,
     /// argon2 memory allowed in flight at once, in KiB. Default 128 MiB.
     pub memory_budget_kib: u64,
-    /// How many hashes may wait for a slot, per slot ([`concurrency`](Self::concurrency)):
-    /// beyond `max_waiting_per_slot × concurrency` waiting, a further hash or
-    /// verification is refused at once with [`PasswordError::Busy`] (HTTP 503 with
-    /// `Retry-After`) instead of queueing without end. Default 4.
+    /// How many hashes may wait for a slot, per slot ([`concurrency`](Self::concurrency))
+    /// and per [`Lane`]: beyond `max_waiting_per_slot × concurrency` waiting in its lane,
+    /// a further hash or verification is refused at once with [`PasswordError::Busy`]
+    /// (HTTP 503 with `Retry-After`) instead of queueing without end. Default 4.
     pub max_waiting_per_slot: usize,
 }
 
@@ -183,6 +185,22 @@ pub enum PasswordError {
     Busy,
 }
 
+/// Which lane a password check waits in when every hashing slot is busy.
+///
+/// A freed slot goes to the priority lane first; each lane is bounded on its own
+/// ([`PasswordConfig::max_waiting_per_slot`]), so checks waiting in the ordinary lane
+/// never get a priority check refused with [`PasswordError::Busy`]. The engine puts a
+/// sign-in in the priority lane when its (identifier, client address) pair signed in
+/// successfully before (see docs/security.md, "Known devices"); everything else is
+/// ordinary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// First come, first served, after every waiting priority check.
+    Ordinary,
+    /// Ahead of every ordinary check.
+    Priority,
+}
+
 /// Hashes and verifies passwords off the async executor, a bounded number at a time.
 ///
 /// Cheap to clone: clones share the bound and the memory pool. Its futures must run
@@ -201,12 +219,9 @@ struct Inner {
     block_count: usize,
     /// `config.concurrency()`, fixed at construction.
     concurrency: usize,
-    /// One permit per `block_count` blocks of argon2 memory in flight.
-    permits: Arc<Semaphore>,
-    /// How many callers are waiting for permits now.
-    waiting: AtomicUsize,
-    /// At most this many may wait (`max_waiting_per_slot × concurrency`).
-    max_waiting: usize,
+    /// One slot per `block_count` blocks of argon2 memory in flight, and the lanes of
+    /// checks waiting for one (each at most `max_waiting_per_slot × concurrency` long).
+    queue: Arc<Queue>,
     /// Idle block buffers, at most `concurrency` of them.
     pool: Mutex<Vec<Vec<Block>>>,
     /// A hash of random bytes at the configured parameters, for unknown accounts.
@@ -239,9 +254,10 @@ impl PasswordHasher {
         let concurrency = config.concurrency();
         let mut inner = Inner {
             block_count: params.block_count(),
-            permits: Arc::new(Semaphore::new(concurrency)),
-            waiting: AtomicUsize::new(0),
-            max_waiting: config.max_waiting_per_slot.saturating_mul(concurrency),
+            queue: Arc::new(Queue::new(
+                concurrency,
+                config.max_waiting_per_slot.saturating_mul(concurrency),
+            )),
             pool: Mutex::new(Vec::with_capacity(concurrency)),
             concurrency,
             phc_params,
@@ -273,7 +289,8 @@ impl PasswordHasher {
     /// [`PasswordError::WorkerGone`] outside a Tokio runtime or if the worker died.
     pub async fn hash(&self, password: &Password) -> Result<String, PasswordError> {
         let pwd = password.expose().as_bytes().to_vec();
-        self.run(1, move |inner| inner.hash_blocking(&pwd)).await
+        self.run(Lane::Ordinary, 1, move |inner| inner.hash_blocking(&pwd))
+            .await
     }
 
     /// Verifies a password (its raw UTF-8 bytes) against a stored hash in any format
@@ -292,6 +309,21 @@ impl PasswordHasher {
         password: &Password,
         stored: Option<&str>,
     ) -> Result<bool, PasswordError> {
+        self.verify_in(Lane::Ordinary, password, stored).await
+    }
+
+    /// [`verify`](Self::verify), waiting in `lane` when every slot is busy.
+    ///
+    /// # Errors
+    ///
+    /// As for [`verify`](Self::verify); [`PasswordError::Busy`] only when `lane` itself
+    /// is full.
+    pub async fn verify_in(
+        &self,
+        lane: Lane,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<bool, PasswordError> {
         // An unknown account takes exactly the path of a wrong password.
         let target = ImportedHash::parse(stored.unwrap_or(&self.inner.dummy))?;
         // Memory-hard hashes weigh their memory; every hash takes at least one permit,
@@ -299,7 +331,9 @@ impl PasswordHasher {
         let weight = self.inner.weight(target.memory_kib());
         let pwd = password.expose().as_bytes().to_vec();
         let matched = self
-            .run(weight, move |inner| inner.verify_blocking(&pwd, &target))
+            .run(lane, weight, move |inner| {
+                inner.verify_blocking(&pwd, &target)
+            })
             .await?;
         Ok(matched && stored.is_some())
     }
@@ -341,58 +375,25 @@ impl PasswordHasher {
         }
     }
 
-    /// Runs `work` on a blocking thread once `weight` permits are free.
-    async fn run<T, F>(&self, weight: u32, work: F) -> Result<T, PasswordError>
+    /// Runs `work` on a blocking thread once `weight` slots are free, waiting in `lane`
+    /// (or refused at once when that lane is full).
+    async fn run<T, F>(&self, lane: Lane, weight: u32, work: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
     {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| PasswordError::WorkerGone)?;
-        let permits = Arc::clone(&self.inner.permits);
-        let permit = match permits.clone().try_acquire_many_owned(weight) {
-            Ok(permit) => permit,
-            Err(_) => {
-                // No free slot: wait in the bounded queue, or be refused at once.
-                let _waiting = Waiting::join(&self.inner)?;
-                // The semaphore is never closed.
-                permits
-                    .acquire_many_owned(weight)
-                    .await
-                    .map_err(|_| PasswordError::WorkerGone)?
-            }
-        };
+        let slot = self.inner.queue.slot(lane, weight).await?;
         let inner = Arc::clone(&self.inner);
         runtime
             .spawn_blocking(move || {
                 // Held until the work ends, even if the caller stops waiting for it.
-                let _permit = permit;
+                let _slot = slot;
                 work(&inner)
             })
             .await
             .map_err(|_| PasswordError::WorkerGone)?
-    }
-}
-
-/// A place in the queue for permits, given back when dropped (also when the caller stops
-/// waiting).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    /// Joins the queue of `inner`, or [`PasswordError::Busy`] if it is full.
-    fn join(inner: &'a Inner) -> Result<Self, PasswordError> {
-        let ahead = inner.waiting.fetch_add(1, Ordering::AcqRel);
-        let place = Self(&inner.waiting);
-        if ahead >= inner.max_waiting {
-            return Err(PasswordError::Busy);
-        }
-        Ok(place)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -943,19 +944,15 @@ mod tests {
             let h = h.clone();
             tokio::spawn(async move { h.verify(&Password::new("x"), Some(slow)).await })
         };
-        while h.inner.permits.available_permits() > 0 {
+        while h.inner.queue.free() > 0 {
             tokio::task::yield_now().await;
         }
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
-        assert_eq!(
-            h.inner.permits.available_permits(),
-            0,
-            "work still holds the slot"
-        );
+        assert_eq!(h.inner.queue.free(), 0, "work still holds the slot");
         // The next caller queues behind it and then completes.
         assert!(!h.verify(&Password::new("x"), None).await.unwrap());
-        assert_eq!(h.inner.permits.available_permits(), 1);
+        assert_eq!(h.inner.queue.free(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -967,7 +964,7 @@ mod tests {
         })
         .unwrap();
         // Every slot is taken...
-        let held = Arc::clone(&h.inner.permits).acquire_owned().await.unwrap();
+        let held = h.inner.queue.slot(Lane::Ordinary, 1).await.unwrap();
         // ...and the queue (1 slot × 2) fills up.
         let waiters: Vec<_> = (0..2)
             .map(|_| {
@@ -975,7 +972,7 @@ mod tests {
                 tokio::spawn(async move { h.verify(&Password::new("x"), None).await })
             })
             .collect();
-        while h.inner.waiting.load(Ordering::Acquire) < 2 {
+        while h.inner.queue.waiting(Lane::Ordinary) < 2 {
             tokio::task::yield_now().await;
         }
         assert!(matches!(
@@ -987,12 +984,12 @@ mod tests {
             Err(PasswordError::Busy)
         ));
         // The refused ones left no trace; the queued ones complete once the slot is free.
-        assert_eq!(h.inner.waiting.load(Ordering::Acquire), 2);
+        assert_eq!(h.inner.queue.waiting(Lane::Ordinary), 2);
         drop(held);
         for w in waiters {
             assert!(!w.await.unwrap().unwrap());
         }
-        assert_eq!(h.inner.waiting.load(Ordering::Acquire), 0);
+        assert_eq!(h.inner.queue.waiting(Lane::Ordinary), 0);
         assert!(!h.verify(&Password::new("x"), None).await.unwrap());
     }
 
@@ -1031,6 +1028,136 @@ mod tests {
             pooled >= 1 && pooled <= h.config().concurrency(),
             "{pooled}"
         );
-        assert_eq!(h.inner.permits.available_permits(), h.inner.concurrency);
+        assert_eq!(
+            h.inner.queue.free(),
+            u32::try_from(h.inner.concurrency).unwrap()
+        );
+    }
+
+    /// A hasher of one slot whose lanes hold at most `max_waiting` checks each.
+    fn one_slot(max_waiting: usize) -> PasswordHasher {
+        PasswordHasher::new(PasswordConfig {
+            memory_budget_kib: 1,
+            max_waiting_per_slot: max_waiting,
+            ..PasswordConfig::insecure_fast_for_tests()
+        })
+        .unwrap()
+    }
+
+    /// Waits (without timing anything) until `lane` holds `n` checks.
+    async fn until_waiting(h: &PasswordHasher, lane: Lane, n: usize) {
+        while h.inner.queue.waiting(lane) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_freed_slot_goes_to_the_priority_lane_first() {
+        let h = one_slot(4);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = h.inner.queue.slot(Lane::Ordinary, 1).await.unwrap();
+        let mut tasks = Vec::new();
+        for (name, lane) in [
+            ("ordinary 1", Lane::Ordinary),
+            ("ordinary 2", Lane::Ordinary),
+            ("priority 1", Lane::Priority),
+            ("priority 2", Lane::Priority),
+            ("ordinary 3", Lane::Ordinary),
+        ] {
+            let (queue, order) = (Arc::clone(&h.inner.queue), Arc::clone(&order));
+            let before = h.inner.queue.waiting(lane);
+            tasks.push(tokio::spawn(async move {
+                let _slot = queue.slot(lane, 1).await.unwrap();
+                order.lock().unwrap().push(name);
+            }));
+            until_waiting(&h, lane, before + 1).await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            [
+                "priority 1",
+                "priority 2",
+                "ordinary 1",
+                "ordinary 2",
+                "ordinary 3"
+            ]
+        );
+        assert_eq!(h.inner.queue.free(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_ordinary_lane_never_refuses_a_priority_check() {
+        let h = one_slot(2);
+        let held = h.inner.queue.slot(Lane::Ordinary, 1).await.unwrap();
+        let ordinary: Vec<_> = (0..2)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.verify(&Password::new("x"), None).await })
+            })
+            .collect();
+        until_waiting(&h, Lane::Ordinary, 2).await;
+        // The ordinary lane is full: ordinary checks are refused at once...
+        assert!(matches!(
+            h.verify_in(Lane::Ordinary, &Password::new("x"), None).await,
+            Err(PasswordError::Busy)
+        ));
+        // ...priority ones wait in their own lane, up to its own bound.
+        let pw = Password::new("correct horse battery staple");
+        let phc = h.hash(&pw).await;
+        assert!(
+            matches!(phc, Err(PasswordError::Busy)),
+            "hashes are ordinary"
+        );
+        let priority: Vec<_> = (0..2)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(
+                    async move { h.verify_in(Lane::Priority, &Password::new("x"), None).await },
+                )
+            })
+            .collect();
+        until_waiting(&h, Lane::Priority, 2).await;
+        assert!(matches!(
+            h.verify_in(Lane::Priority, &Password::new("x"), None).await,
+            Err(PasswordError::Busy)
+        ));
+        drop(held);
+        for t in priority.into_iter().chain(ordinary) {
+            assert!(!t.await.unwrap().unwrap());
+        }
+        assert_eq!(h.inner.queue.waiting(Lane::Priority), 0);
+        assert_eq!(h.inner.queue.waiting(Lane::Ordinary), 0);
+        assert_eq!(h.inner.queue.free(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_who_leaves_the_lane_frees_its_place() {
+        let h = one_slot(1);
+        let held = h.inner.queue.slot(Lane::Ordinary, 1).await.unwrap();
+        let leaving = {
+            let h = h.clone();
+            tokio::spawn(
+                async move { h.verify_in(Lane::Priority, &Password::new("x"), None).await },
+            )
+        };
+        until_waiting(&h, Lane::Priority, 1).await;
+        leaving.abort();
+        assert!(leaving.await.unwrap_err().is_cancelled());
+        assert_eq!(h.inner.queue.waiting(Lane::Priority), 0);
+        // Its place is free again, and the slot is not handed to nobody.
+        let next = {
+            let h = h.clone();
+            tokio::spawn(
+                async move { h.verify_in(Lane::Priority, &Password::new("x"), None).await },
+            )
+        };
+        until_waiting(&h, Lane::Priority, 1).await;
+        drop(held);
+        assert!(!next.await.unwrap().unwrap());
+        assert_eq!(h.inner.queue.free(), 1);
     }
 }

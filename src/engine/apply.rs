@@ -61,6 +61,10 @@ impl Identa {
                     marker: *marker,
                     until: *until,
                 },
+                Effect::RememberPair { key, until } => Write::RememberPair {
+                    key: *key,
+                    until: *until,
+                },
             });
         }
         writes.sort_by_key(order);
@@ -135,6 +139,7 @@ fn order(write: &Write<'_>) -> u8 {
         Write::InsertSession(..) => 6,
         Write::UpdateSession(_) => 7,
         Write::Enqueue(_) => 8,
+        Write::RememberPair { .. } => 9,
     }
 }
 
@@ -150,7 +155,8 @@ fn stale_after(effect: &Effect) -> Option<SessionEvent> {
         | Effect::InsertIdentity(_)
         | Effect::IssueSession { .. }
         | Effect::SendMail { .. }
-        | Effect::SpendCode { .. } => None,
+        | Effect::SpendCode { .. }
+        | Effect::RememberPair { .. } => None,
     }
 }
 

@@ -6,9 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::Identa;
-use crate::credential::password::{Password, PasswordConfig, PasswordError};
+use crate::credential::password::{Lane, Password, PasswordConfig, PasswordError};
 use crate::credential::webauthn::RelyingParty;
-use crate::flow::{Facts, FlowsConfig};
+use crate::flow::{Facts, FlowRequest, FlowsConfig};
 use crate::hook::{BeforeEvent, HookError};
 use crate::identity::{AddressVia, CredentialType, Identity, SchemaRegistry};
 use crate::secret::Keyring;
@@ -79,12 +79,18 @@ impl Facts for Identa {
         self.inner.hasher.hash(password).await
     }
 
-    async fn verify_password(
+    async fn verify_password_in(
         &self,
+        lane: Lane,
         password: &Password,
         stored: Option<&str>,
     ) -> Result<bool, PasswordError> {
-        self.inner.hasher.verify(password, stored).await
+        self.inner.hasher.verify_in(lane, password, stored).await
+    }
+
+    async fn password_lane(&self, identifier: &str, req: &FlowRequest) -> Result<Lane, StoreError> {
+        let ip = req.device.as_ref().and_then(|d| d.ip_address.as_deref());
+        Identa::password_lane(self, identifier, ip).await
     }
 
     fn needs_rehash(&self, stored: &str) -> bool {

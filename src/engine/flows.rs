@@ -220,7 +220,13 @@ impl Identa {
     ) -> Result<<K::Outcome as Answers>::Answer> {
         let flow = check_submit(flow, K::KIND, req, self.keyring(), self.now())?;
         let current = self.current_session(req).await?;
-        let ticket = match K::attempt(&submission, req, current.as_ref()) {
+        let attempt = match K::attempt(&submission, req, current.as_ref()) {
+            Some(attempt) => Some(self.with_standing(attempt).await?),
+            None => None,
+        };
+        // Owned now, before the submission moves into the flow.
+        let remember = attempt.as_ref().and_then(|a| self.remember_pair(a));
+        let ticket = match attempt {
             Some(attempt) => match self.admit(attempt).await {
                 Ok(ticket) => ticket,
                 Err(Error::Throttled(throttled)) => {
@@ -243,7 +249,10 @@ impl Identa {
                 self.settle(ticket, verdict).await;
                 return Err(self.reject_shown(flow, current.as_ref()).await);
             }
-            Step::Advance(transition) => transition,
+            Step::Advance(mut transition) => {
+                transition.effects.extend(remember);
+                transition
+            }
         };
         let result = self
             .commit_or_instead::<K>(transition, req, current.as_ref())

@@ -10,7 +10,7 @@ use super::Identa;
 use super::cache::SyncNeed;
 use crate::config::RequiredAal;
 use crate::error::{Error, Result};
-use crate::flow::{FlowError, login};
+use crate::flow::{Effect, FlowError, login};
 use crate::identity::{Aal, CredentialType, Identity};
 use crate::secret::MacPurpose;
 use crate::session::{
@@ -37,12 +37,17 @@ impl Identa {
         password: &Password,
         device: Option<Device>,
     ) -> Result<Login> {
+        let ip = device.as_ref().and_then(|d| d.ip_address.as_deref());
+        let standing = self.standing(identifier, ip).await?;
         let attempt = Attempt::Password {
             identifier,
-            ip: device.as_ref().and_then(|d| d.ip_address.as_deref()),
+            ip,
+            standing,
         };
+        let remember = self.remember_pair(&attempt);
         let ticket = self.admit(attempt).await?;
-        let checked = match login::check_password(self, identifier, password).await {
+        let checked = match login::check_password(self, identifier, password, standing.lane()).await
+        {
             Ok(checked) => checked,
             Err(err) => {
                 let verdict = match err {
@@ -72,6 +77,9 @@ impl Identa {
             writes.push(Write::ReplaceIdentity(rehashed));
         }
         writes.push(Write::InsertSession(&session, token.hash()));
+        if let Some(Effect::RememberPair { key, until }) = remember {
+            writes.push(Write::RememberPair { key, until });
+        }
         self.inner.store.commit(&Commit { writes }, None).await?;
         if checked.rehashed.is_some() {
             self.invalidate(SessionEvent::Identity(checked.identity.id));

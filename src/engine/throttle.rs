@@ -1,17 +1,24 @@
-//! The engine's side of throttling: which attempt each submission is, asking the policy
-//! before a flow runs, telling it the verdict afterwards, and showing a refusal on the
-//! flow. The policy itself is [`crate::throttle`].
+//! The engine's side of throttling: which attempt each submission is, whether its
+//! (identifier, client address) pair is known (a password sign-in from it succeeded
+//! recently: its checks wait in the hasher's priority lane and the identifier's limit
+//! from all addresses does not refuse it), asking the policy before a flow runs, telling
+//! it the verdict afterwards (and remembering a pair that signed in), and showing a
+//! refusal on the flow. The policy itself is [`crate::throttle`].
 
 use super::Identa;
 use crate::courier::TemplateKind;
+use crate::credential::password::Lane;
 use crate::error::{Error, Result};
 use crate::flow::login::LoginSubmission;
 use crate::flow::registration::RegistrationSubmission;
 use crate::flow::settings::SettingsSubmission;
 use crate::flow::{CodeSubmission, Effect, Flow, FlowRequest, Step, text};
 use crate::session::AuthenticatedSession;
+use crate::store::StoreError;
 use crate::throttle::Throttled;
-use crate::throttle::policy::{Attempt, Refusal, Ticket, Verdict};
+use crate::throttle::policy::{
+    Attempt, KNOWN_PAIR_LIFETIME, Refusal, Standing, Ticket, Verdict, known_pair_key,
+};
 
 /// The client address a request names, if any.
 fn client_ip(req: &FlowRequest) -> Option<&str> {
@@ -32,6 +39,7 @@ pub(super) fn login_attempt<'a>(
         LoginSubmission::Password { identifier, .. } => Some(Attempt::Password {
             identifier,
             ip: client_ip(req),
+            standing: Standing::Unknown,
         }),
         LoginSubmission::Totp { .. }
         | LoginSubmission::LookupSecret { .. }
@@ -122,6 +130,62 @@ fn shows_credential_refusal(flow: &Flow) -> bool {
 }
 
 impl Identa {
+    /// Whether `identifier` signed in with its password from client address `ip` within
+    /// [`KNOWN_PAIR_LIFETIME`] (its marker is kept until after now).
+    pub(super) async fn standing(
+        &self,
+        identifier: &str,
+        ip: Option<&str>,
+    ) -> std::result::Result<Standing, StoreError> {
+        let Some(key) = known_pair_key(self.keyring(), identifier, ip) else {
+            return Ok(Standing::Unknown);
+        };
+        let until = self.inner.store.known_pair_until(&key).await?;
+        Ok(match until {
+            Some(until) if until > self.now() => Standing::Known,
+            Some(_) | None => Standing::Unknown,
+        })
+    }
+
+    /// The hasher's lane for a password check of `identifier` from `ip`: priority for a
+    /// known pair.
+    pub(super) async fn password_lane(
+        &self,
+        identifier: &str,
+        ip: Option<&str>,
+    ) -> std::result::Result<Lane, StoreError> {
+        Ok(self.standing(identifier, ip).await?.lane())
+    }
+
+    /// `attempt`, knowing whether its pair is known (password sign-ins only; only the
+    /// policy asks, so not when throttling is off).
+    pub(super) async fn with_standing<'a>(&self, attempt: Attempt<'a>) -> Result<Attempt<'a>> {
+        if !self.inner.throttle.is_on() {
+            return Ok(attempt);
+        }
+        match attempt {
+            Attempt::Password { identifier, ip, .. } => Ok(Attempt::Password {
+                identifier,
+                ip,
+                standing: self.standing(identifier, ip).await?,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// What a successful `attempt` leaves behind: a password sign-in from a named client
+    /// address makes (or keeps) its pair known for [`KNOWN_PAIR_LIFETIME`] from now.
+    pub(super) fn remember_pair(&self, attempt: &Attempt<'_>) -> Option<Effect> {
+        let Attempt::Password { identifier, ip, .. } = attempt else {
+            return None;
+        };
+        let key = known_pair_key(self.keyring(), identifier, *ip)?;
+        Some(Effect::RememberPair {
+            key,
+            until: self.now() + KNOWN_PAIR_LIFETIME,
+        })
+    }
+
     /// Counts `attempt`, or refuses it: [`Error::Throttled`].
     pub(super) async fn admit(&self, attempt: Attempt<'_>) -> Result<Ticket> {
         match self

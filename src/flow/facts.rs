@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::FlowsConfig;
-use crate::credential::password::{Password, PasswordConfig, PasswordError};
+use super::{FlowRequest, FlowsConfig};
+use crate::credential::password::{Lane, Password, PasswordConfig, PasswordError};
 use crate::credential::webauthn::RelyingParty;
 use crate::hook::{BeforeEvent, HookError};
 use crate::identity::{AddressVia, CredentialType, Identity, SchemaRegistry};
@@ -55,12 +55,27 @@ pub(crate) trait Facts: Send + Sync {
     /// Hashes a password with the current parameters (off the executor, bounded).
     async fn hash_password(&self, password: &Password) -> Result<String, PasswordError>;
     /// Verifies a password against a stored hash; `None` (no account) does the same work
-    /// against a dummy hash and answers false.
+    /// against a dummy hash and answers false. Waits in the ordinary lane.
     async fn verify_password(
         &self,
         password: &Password,
         stored: Option<&str>,
+    ) -> Result<bool, PasswordError> {
+        self.verify_password_in(Lane::Ordinary, password, stored)
+            .await
+    }
+    /// [`verify_password`](Self::verify_password), waiting in `lane` when the hasher is
+    /// busy.
+    async fn verify_password_in(
+        &self,
+        lane: Lane,
+        password: &Password,
+        stored: Option<&str>,
     ) -> Result<bool, PasswordError>;
+    /// The lane a password sign-in as `identifier` by the client of `req` waits in: the
+    /// priority lane when that identifier signed in from that client address recently.
+    /// It decides only the wait, never the answer.
+    async fn password_lane(&self, identifier: &str, req: &FlowRequest) -> Result<Lane, StoreError>;
     /// Whether a stored hash should be re-hashed with the current parameters.
     fn needs_rehash(&self, stored: &str) -> bool;
 

@@ -25,7 +25,7 @@ use super::webauthn::{
 use super::{Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind};
 use super::{FlowState, FlowType, Result, Step, Transition};
 use crate::credential::lookup;
-use crate::credential::password::{Password, PasswordError};
+use crate::credential::password::{Lane, Password, PasswordError};
 use crate::credential::totp::{self, TotpSecret};
 use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
 use crate::credential::{CredentialError, webauthn::passkeys, webauthn::security_keys};
@@ -342,7 +342,8 @@ pub(crate) async fn submit(
     let mut effects = Vec::new();
     let (identity, method) = match factor {
         FirstFactor::Password(password) => {
-            match check_password(facts, &identifier, &password).await {
+            let lane = facts.password_lane(&identifier, req).await?;
+            match check_password(facts, &identifier, &password, lane).await {
                 Ok(checked) => {
                     if let Some(rehashed) = checked.rehashed {
                         effects.push(Effect::RehashPassword(rehashed));
@@ -469,6 +470,7 @@ pub(crate) async fn check_password(
     facts: &dyn Facts,
     identifier: &str,
     password: &Password,
+    lane: Lane,
 ) -> Result<Checked> {
     if password.expose().len() > facts.password_config().max_length {
         return Err(FlowError::InvalidCredentials);
@@ -486,7 +488,10 @@ pub(crate) async fn check_password(
         .and_then(|i| i.credential(CredentialType::Password))
         .and_then(Credential::hashed_password)
         .map(str::to_owned);
-    let verified = match facts.verify_password(password, stored.as_deref()).await {
+    let verified = match facts
+        .verify_password_in(lane, password, stored.as_deref())
+        .await
+    {
         Ok(ok) => ok,
         // The hashing queue is full: nothing was checked, for any account.
         Err(PasswordError::Busy) => return Err(CredentialError::from(PasswordError::Busy).into()),
@@ -747,6 +752,23 @@ mod tests {
             "the effect stores the hash of the token handed out"
         );
         assert_eq!(t.outcome.session.identity.id, ada.id);
+    }
+
+    #[tokio::test]
+    async fn the_password_is_checked_in_the_lane_the_facts_name_and_answered_alike() {
+        let facts = TestFacts::new();
+        facts.add_identity("ada@example.com").await;
+        let ordinary = rejected(login(&facts, password("ada@example.com", "not it")).await);
+        *facts.lane.lock().unwrap() = Lane::Priority;
+        let priority = rejected(login(&facts, password("ada@example.com", "not it")).await);
+        assert_eq!(message_ids(&ordinary), [4_000_006]);
+        assert_eq!(message_ids(&priority), [4_000_006]);
+        let t = advanced(login(&facts, password("ada@example.com", PASSWORD)).await);
+        assert_eq!(effect_names(&t.effects), ["issue_session"]);
+        assert_eq!(
+            *facts.verified_in.lock().unwrap(),
+            [Lane::Ordinary, Lane::Priority, Lane::Priority]
+        );
     }
 
     #[tokio::test]

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::ui::UiText;
 use super::{Effect, Facts, Flow, FlowRequest, FlowsConfig, Step, Transition};
-use crate::credential::password::{self, Password, PasswordConfig, PasswordError, PasswordHasher};
+use crate::credential::password::{
+    self, Lane, Password, PasswordConfig, PasswordError, PasswordHasher,
+};
 use crate::credential::webauthn::RelyingParty;
 use crate::hook::{BeforeEvent, HookError};
 use crate::identity::{
@@ -37,6 +39,10 @@ pub(crate) struct TestFacts {
     pub(crate) before: Mutex<Option<HookError>>,
     /// How many passwords [`Facts::hash_password`] hashed.
     hashed: AtomicUsize,
+    /// The lane [`Facts::password_lane`] names (what the engine decides from its markers).
+    pub(crate) lane: Mutex<Lane>,
+    /// The lane of each password verification, in order.
+    pub(crate) verified_in: Mutex<Vec<Lane>>,
 }
 
 impl TestFacts {
@@ -69,6 +75,8 @@ impl TestFacts {
             identities: Mutex::new(Vec::new()),
             before: Mutex::new(None),
             hashed: AtomicUsize::new(0),
+            lane: Mutex::new(Lane::Ordinary),
+            verified_in: Mutex::new(Vec::new()),
         }
     }
 
@@ -204,12 +212,18 @@ impl Facts for TestFacts {
         self.hasher.hash(password).await
     }
 
-    async fn verify_password(
+    async fn verify_password_in(
         &self,
+        lane: Lane,
         password: &Password,
         stored: Option<&str>,
     ) -> Result<bool, PasswordError> {
-        self.hasher.verify(password, stored).await
+        self.verified_in.lock().unwrap().push(lane);
+        self.hasher.verify_in(lane, password, stored).await
+    }
+
+    async fn password_lane(&self, _: &str, _: &FlowRequest) -> Result<Lane, StoreError> {
+        Ok(*self.lane.lock().unwrap())
     }
 
     fn needs_rehash(&self, stored: &str) -> bool {
@@ -278,6 +292,7 @@ pub(crate) fn effect_names(effects: &[Effect]) -> Vec<&'static str> {
             Effect::RevokeSessions { .. } => "revoke_sessions",
             Effect::SendMail { .. } => "send_mail",
             Effect::SpendCode { .. } => "spend_code",
+            Effect::RememberPair { .. } => "remember_pair",
         })
         .collect()
 }

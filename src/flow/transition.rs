@@ -96,6 +96,15 @@ pub(crate) enum Effect {
         /// How long the marker is kept.
         until: DateTime<Utc>,
     },
+    /// Remember that an identifier and a client address signed in together (their MAC),
+    /// until `until`. The engine adds it to a password sign-in's transition; flows never
+    /// emit it (they do not know how throttling keys a client address).
+    RememberPair {
+        /// The pair's MAC.
+        key: [u8; 32],
+        /// Until when it is known.
+        until: DateTime<Utc>,
+    },
 }
 
 impl std::fmt::Debug for Effect {
@@ -120,6 +129,10 @@ impl std::fmt::Debug for Effect {
                 .field("to", &vars.to)
                 .finish_non_exhaustive(),
             Self::SpendCode { marker, .. } => f.debug_tuple("SpendCode").field(marker).finish(),
+            Self::RememberPair { until, .. } => f
+                .debug_struct("RememberPair")
+                .field("until", until)
+                .finish_non_exhaustive(),
         }
     }
 }

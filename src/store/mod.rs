@@ -365,6 +365,15 @@ pub enum Write<'a> {
     },
     /// Mail for the outbox.
     Enqueue(OutboxMessage),
+    /// The marker of a known pair (an identifier and a client address that signed in
+    /// together; `key` is their MAC), kept until `until`: written, or moved to `until`
+    /// if it exists.
+    RememberPair {
+        /// The pair's MAC.
+        key: [u8; 32],
+        /// Until when it is known.
+        until: DateTime<Utc>,
+    },
     /// A one-time value accepted (a TOTP step, a backup code), kept until `until`: if it
     /// was spent already the whole commit fails with [`StoreError::Spent`].
     Spend {

@@ -1,5 +1,5 @@
 //! Throttle counters as records: how many attempts one opaque key made in one fixed
-//! window. The store counts atomically (an upsert that returns the new count), so every
+//! window; and known-pair markers, opaque keys kept until a time. The store counts atomically (an upsert that returns the new count), so every
 //! instance on one database shares the counters; it knows neither what a key stands for
 //! (keys are MACs, never identifiers or addresses) nor which limits apply.
 
@@ -43,6 +43,12 @@ pub trait ThrottleStore: Send + Sync {
     /// Forgets every window of `key`.
     async fn clear_attempts(&self, key: &[u8; 32]) -> Result<(), StoreError>;
 
-    /// Deletes counters that expired before `before`; returns how many.
+    /// Deletes counters that expired before `before`, and known-pair markers that lapsed
+    /// before it; returns how many counters.
     async fn delete_expired_attempts(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Until when the known-pair marker `key` (a MAC of an identifier and a client
+    /// address that signed in together) is kept, if there is one. A commit writes it
+    /// ([`Write::RememberPair`](super::Write::RememberPair)).
+    async fn known_pair_until(&self, key: &[u8; 32]) -> Result<Option<DateTime<Utc>>, StoreError>;
 }

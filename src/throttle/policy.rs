@@ -10,14 +10,22 @@
 //!   password refused); an attempt the flow did not judge is taken back, and a success
 //!   clears the (identifier, address) count (for settings: the identity's counts too);
 //! - successes: completed registrations.
+//!
+//! A password sign-in from a *known pair* — an identifier and a client address that
+//! signed in together with the password within [`KNOWN_PAIR_LIFETIME`], remembered
+//! server-side under their MAC ([`known_pair_key`]) — is neither refused by nor counted
+//! in the identifier's count from all addresses: a distributed attacker cannot lock the
+//! owner out of the addresses the owner uses. Its (identifier, address) failures count
+//! as any others.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::{Limit, Limiter, Limits, ThrottleConfig, ThrottleKey, Throttled, Window};
+use crate::credential::password::Lane;
 use crate::identity::normalize;
 use crate::secret::{Keyring, MacPurpose};
 use crate::store::StoreError;
@@ -29,6 +37,9 @@ pub(crate) enum Attempt<'a> {
     Password {
         identifier: &'a str,
         ip: Option<&'a str>,
+        /// Whether the pair signed in before ([`Standing::Unknown`] until the engine
+        /// has looked).
+        standing: Standing,
     },
     /// A passkey sign-in (a challenge asked for, or an answer), by a named identifier or
     /// discoverable (`None`).
@@ -53,6 +64,29 @@ pub(crate) enum Attempt<'a> {
     /// A new self-service flow.
     NewFlow { ip: Option<&'a str> },
 }
+
+/// Whether an (identifier, client address) pair signed in with its password within
+/// [`KNOWN_PAIR_LIFETIME`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// It did: its marker is kept and current.
+    Known,
+    /// It did not, its marker lapsed, or the request names no client address.
+    Unknown,
+}
+
+impl Standing {
+    /// The hasher's lane for the pair's password checks: priority for a known pair.
+    pub(crate) fn lane(self) -> Lane {
+        match self {
+            Self::Known => Lane::Priority,
+            Self::Unknown => Lane::Ordinary,
+        }
+    }
+}
+
+/// How long after a pair's last password sign-in it stays known: 30 days.
+pub(crate) const KNOWN_PAIR_LIFETIME: Duration = Duration::days(30);
 
 /// How the flow judged an admitted attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +123,7 @@ enum Scope {
     CodeIp,
     RegistrationIp,
     FlowIp,
+    KnownPair,
 }
 
 impl Scope {
@@ -107,6 +142,7 @@ impl Scope {
             Self::CodeIp => b"code/ip",
             Self::RegistrationIp => b"registration/ip",
             Self::FlowIp => b"flow/ip",
+            Self::KnownPair => b"login/known-pair",
         }
     }
 }
@@ -179,7 +215,26 @@ fn subject_key(raw: &str) -> String {
     normalize::lookup_identifier(raw).unwrap_or_default()
 }
 
+/// The MAC a known-pair marker is kept under: of the normalised identifier and the client
+/// address as counters key them (IPv6 by its /64), under the throttle key. `None` when
+/// the request names no client address: such a pair is never known.
+pub(crate) fn known_pair_key(
+    keyring: &Keyring,
+    identifier: &str,
+    ip: Option<&str>,
+) -> Option<[u8; 32]> {
+    let ip = client_key(ip?);
+    let id = subject_key(identifier);
+    let subject: [&[u8]; 3] = [Scope::KnownPair.label(), id.as_bytes(), ip.as_bytes()];
+    Some(keyring.mac(MacPurpose::Throttle, &subject))
+}
+
 impl Throttle {
+    /// Whether attempts are counted at all.
+    pub(crate) fn is_on(&self) -> bool {
+        self.on.is_some()
+    }
+
     /// Throttling as configured, counting with `limiter`.
     pub(crate) fn new(config: &ThrottleConfig, limiter: Arc<dyn Limiter>) -> Self {
         match config {
@@ -293,7 +348,11 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
     };
     let mut out = Vec::new();
     match attempt {
-        Attempt::Password { identifier, ip } => {
+        Attempt::Password {
+            identifier,
+            ip,
+            standing,
+        } => {
             let id = subject_key(identifier);
             if let Some(ip) = ip.map(client_key) {
                 out.push((
@@ -311,12 +370,14 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
                     },
                 ));
             }
-            out.push((
-                Scope::LoginIdentifier,
-                vec![id],
-                limits.login_failures_per_identifier,
-                failures,
-            ));
+            if standing == Standing::Unknown {
+                out.push((
+                    Scope::LoginIdentifier,
+                    vec![id],
+                    limits.login_failures_per_identifier,
+                    failures,
+                ));
+            }
         }
         Attempt::Passkey { identifier, ip } => {
             let ip = ip.map(client_key);

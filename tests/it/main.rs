@@ -15,6 +15,7 @@ mod hooks;
 #[cfg(feature = "http")]
 mod http;
 mod identities;
+mod known_pairs;
 mod login;
 mod logout;
 mod mfa;

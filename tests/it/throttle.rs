@@ -29,12 +29,12 @@ use crate::{on_every_backend, on_pooled_backends};
 const THROTTLED: u32 = 4_900_001;
 
 /// An API request from client address `ip`.
-fn from(ip: &str) -> FlowRequest {
+pub(crate) fn from(ip: &str) -> FlowRequest {
     FlowRequest::api().with_device(Device::new(Some(ip), None))
 }
 
 /// Signs in through a new API login flow from `ip`.
-async fn login_from(
+pub(crate) async fn login_from(
     identa: &Identa,
     ip: &str,
     identifier: &str,
@@ -52,7 +52,7 @@ async fn login_from(
 }
 
 /// How long a throttled attempt is told to wait; panics on any other answer.
-fn retry_after<T: std::fmt::Debug>(result: Result<T, Error>) -> StdDuration {
+pub(crate) fn retry_after<T: std::fmt::Debug>(result: Result<T, Error>) -> StdDuration {
     match result {
         Err(Error::Throttled(throttled)) => {
             assert_eq!(
@@ -65,7 +65,7 @@ fn retry_after<T: std::fmt::Debug>(result: Result<T, Error>) -> StdDuration {
     }
 }
 
-fn assert_invalid_credentials<T: std::fmt::Debug>(result: Result<T, Error>) {
+pub(crate) fn assert_invalid_credentials<T: std::fmt::Debug>(result: Result<T, Error>) {
     match result {
         Err(err) if is_invalid_credentials(&err) => {}
         Err(Error::Flow(identa::flow::FlowError::Invalid(flow)))

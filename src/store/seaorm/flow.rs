@@ -3,13 +3,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use uuid::Uuid;
 
-use super::entity::{courier_message, flow, self_service_error, spent_code};
+use super::entity::{courier_message, flow, known_pair, self_service_error, spent_code};
 use super::identities::{insert_identity_in, replace_identity_in};
 use super::sessions::{insert_session_in, revoke_sessions_in, update_session_in};
 use super::{SeaOrmStore, db_err};
+use crate::secret::hex;
 use crate::store::{
     Commit, CommitHook, FlowRecord, FlowStore, OutboxMessage, StoreError, Transaction, Write,
 };
@@ -104,6 +106,21 @@ impl FlowStore for SeaOrmStore {
                             other => other,
                         });
                     }
+                }
+                Write::RememberPair { key, until } => {
+                    let row = known_pair::ActiveModel {
+                        key: Set(hex(key)),
+                        expires_at: Set(*until),
+                    };
+                    known_pair::Entity::insert(row)
+                        .on_conflict(
+                            OnConflict::column(known_pair::Column::Key)
+                                .update_column(known_pair::Column::ExpiresAt)
+                                .to_owned(),
+                        )
+                        .exec(&tx)
+                        .await
+                        .map_err(db_err)?;
                 }
                 Write::InsertIdentity(identity) => insert_identity_in(&tx, identity).await?,
                 Write::ReplaceIdentity(identity) => replace_identity_in(&tx, identity).await?,

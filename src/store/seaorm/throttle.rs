@@ -1,5 +1,6 @@
 //! Throttle counters on sea-orm: `INSERT … ON CONFLICT DO UPDATE … RETURNING`, one
-//! statement, so concurrent attempts on any instance each get their own count.
+//! statement, so concurrent attempts on any instance each get their own count; and the
+//! known-pair markers' reads and housekeeping (commits write them).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -8,7 +9,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement, Value,
 };
 
-use super::entity::throttle_counter;
+use super::entity::{known_pair, throttle_counter};
 use super::{SeaOrmStore, db_err};
 use crate::secret::hex;
 use crate::store::{CounterId, StoreError, ThrottleStore};
@@ -90,6 +91,19 @@ impl ThrottleStore for SeaOrmStore {
             .exec(&self.db)
             .await
             .map_err(db_err)?;
+        known_pair::Entity::delete_many()
+            .filter(known_pair::Column::ExpiresAt.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
         Ok(done.rows_affected)
+    }
+
+    async fn known_pair_until(&self, key: &[u8; 32]) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = known_pair::Entity::find_by_id(hex(key))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|row| row.expires_at))
     }
 }
