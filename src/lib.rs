@@ -98,8 +98,8 @@ pub use sea_orm;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, RequiredAal, SessionCacheConfig, SessionConfig};
 pub use engine::{
-    Identa, IdentaBuilder, LoginFlows, RecoveryFlows, RegistrationFlows, SettingsFlows,
-    VerificationFlows,
+    Identa, IdentaBuilder, IdentityImport, LoginFlows, MAX_IMPORT_BATCH, PasswordImport,
+    RecoveryFlows, RegistrationFlows, SettingsFlows, VerificationFlows,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use secret::{MIN_SECRET_BYTES, Secret, SecretError, Secrets};

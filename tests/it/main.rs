@@ -14,6 +14,8 @@ mod hooks;
 #[cfg(feature = "http")]
 mod http;
 mod identities;
+#[cfg(feature = "http")]
+mod import;
 mod login;
 mod logout;
 mod mfa;

@@ -15,6 +15,7 @@ mod m000007_identa_table_prefix;
 mod m000008_courier_useful_until;
 mod m000009_session_event_writers;
 mod m000010_throttle_counters;
+mod m000015_identity_external_id;
 
 use sea_orm_migration::prelude::*;
 
@@ -28,6 +29,7 @@ use self::m000007_identa_table_prefix::IdentaTablePrefix;
 use self::m000008_courier_useful_until::CourierUsefulUntil;
 use self::m000009_session_event_writers::SessionEventWriters;
 use self::m000010_throttle_counters::ThrottleCounters;
+use self::m000015_identity_external_id::IdentityExternalId;
 
 pub(super) struct Migrator;
 
@@ -45,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(CourierUsefulUntil),
             Box::new(SessionEventWriters),
             Box::new(ThrottleCounters),
+            Box::new(IdentityExternalId),
         ]
     }
 
