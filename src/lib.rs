@@ -89,6 +89,8 @@ mod guides {
     mod courier {}
     #[doc = include_str!("../docs/mfa.md")]
     mod mfa {}
+    #[doc = include_str!("../docs/migrating-from-kratos.md")]
+    mod migrating_from_kratos {}
 }
 
 /// The sea-orm version identa uses, for hooks that write through

@@ -241,6 +241,10 @@ async fn listing_takes_ids_and_shows_password_hashes_on_request(env: TestEnv) {
         one["credentials"]["password"]["config"]["hashed_password"],
         hash
     );
+    // An identity's own JSON (what whoami sends) carries no credentials at all.
+    let own = env.identa.identity(ada_id.parse().unwrap()).await.unwrap();
+    let own = serde_json::to_value(own).unwrap();
+    assert!(own.get("credentials").is_none(), "{own}");
     let (_, page) = call(
         &api,
         "GET",
