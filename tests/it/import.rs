@@ -557,7 +557,39 @@ async fn a_batch_that_creates_nothing_says_why(env: TestEnv) {
     assert_eq!(identity_count(&env).await, 1);
 }
 
+/// A batch's plaintext passwords wait their turn for the hasher rather than overflow its
+/// queue: with one slot and one place to wait, twenty are all hashed and stored.
+async fn plaintext_passwords_in_a_batch_queue_for_the_hasher(env: TestEnv) {
+    let mut config = crate::common::test_config();
+    config.password.memory_budget_kib = u64::from(config.password.memory_kib);
+    config.password.max_waiting_per_slot = 1;
+    assert_eq!(config.password.concurrency(), 1);
+    let env = TestEnv::with_config(env.backend, config).await;
+    let imports = (0..20)
+        .map(|n| identa::IdentityImport {
+            identity: identa::identity::NewIdentity {
+                traits: json!({ "email": format!("user{n}@example.com") }),
+                ..Default::default()
+            },
+            password: identa::PasswordImport::Plaintext(
+                identa::credential::password::Password::new("a long and unusual passphrase"),
+            ),
+        })
+        .collect();
+    let answers = env.identa.import_identities(imports).await.unwrap();
+    let refused: Vec<String> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().err().map(ToString::to_string))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(identity_count(&env).await, 20);
+    sign_in_with(&env, "user19@example.com", "a long and unusual passphrase")
+        .await
+        .unwrap();
+}
+
 on_every_backend!(
+    plaintext_passwords_in_a_batch_queue_for_the_hasher,
     an_external_id_is_unique_and_finds_its_identity,
     listing_takes_ids_and_shows_password_hashes_on_request,
     an_import_keeps_verified_addresses_metadata_and_state,
