@@ -164,6 +164,22 @@ async fn an_external_id_is_unique_and_finds_its_identity(env: TestEnv) {
             .unwrap()
             .is_none()
     );
+    // A JSON Patch sets it too.
+    let patch = json!([{ "op": "add", "path": "/external_id", "value": "crm:44" }]);
+    let (status, body) = call(
+        &api,
+        "PATCH",
+        &format!("/admin/identities/{id}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["external_id"]),
+        (StatusCode::OK, &json!("crm:44")),
+        "{body}"
+    );
+    let (status, _) = call(&api, "GET", "/admin/identities/by/external/crm%3A44", None).await;
+    assert_eq!(status, StatusCode::OK);
     // Now free for someone else.
     let (status, body) = call(
         &api,
