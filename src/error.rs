@@ -279,7 +279,8 @@ fn identity_kind(err: &IdentityError) -> ErrorKind {
         }
         IdentityError::TooLarge { .. }
         | IdentityError::IdentifierTooLong { .. }
-        | IdentityError::Nul(_) => ErrorKind::InvalidInput,
+        | IdentityError::Nul(_)
+        | IdentityError::ExternalIdLength { .. } => ErrorKind::InvalidInput,
     }
 }
 

@@ -89,6 +89,8 @@ mod guides {
     mod courier {}
     #[doc = include_str!("../docs/mfa.md")]
     mod mfa {}
+    #[doc = include_str!("../docs/migrating-from-kratos.md")]
+    mod migrating_from_kratos {}
 }
 
 /// The sea-orm version identa uses, for hooks that write through
@@ -98,8 +100,8 @@ pub use sea_orm;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, RequiredAal, SessionCacheConfig, SessionConfig};
 pub use engine::{
-    Identa, IdentaBuilder, LoginFlows, RecoveryFlows, RegistrationFlows, SettingsFlows,
-    VerificationFlows,
+    Identa, IdentaBuilder, IdentityImport, LoginFlows, MAX_IMPORT_BATCH, PasswordImport,
+    RecoveryFlows, RegistrationFlows, SettingsFlows, VerificationFlows,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use secret::{MIN_SECRET_BYTES, Secret, SecretError, Secrets};

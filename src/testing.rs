@@ -32,8 +32,8 @@ use crate::courier::TemplateKind;
 use crate::credential::password::PasswordConfig;
 use crate::engine::Identa;
 use crate::identity::{
-    AddressVia, CredentialType, Identity, RecoveryAddress, SchemaRegistry, VerifiableAddress,
-    VerificationStatus,
+    AddressVia, CredentialType, ExternalId, Identity, RecoveryAddress, SchemaRegistry,
+    VerifiableAddress, VerificationStatus,
 };
 use crate::session::{Session, SessionToken};
 use crate::store::{
@@ -219,6 +219,8 @@ macro_rules! store_conformance {
             $crate::store_conformance!(@cases { $(#[$attr])* } $make;
                 identities_round_trip,
                 identifiers_are_unique_and_nothing_is_half_written,
+                identities_insert_together_or_not_at_all,
+                external_ids_are_unique_and_found,
                 replacing_an_identity_moves_its_identifiers_and_logs_an_event,
                 deleting_an_identity_deletes_its_sessions,
                 identities_page_by_id,
@@ -290,6 +292,7 @@ pub mod conformance {
             }],
             metadata_public: None,
             metadata_admin: None,
+            external_id: None,
             credentials: std::collections::BTreeMap::new(),
             created_at: now,
             updated_at: now,
@@ -377,6 +380,72 @@ pub mod conformance {
         let err = store.insert_identity(&twin).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
         assert!(store.identity(twin.id).await.unwrap().is_none());
+    }
+
+    /// Several identities go in together, or none does when one clashes; each is found
+    /// by id afterwards.
+    pub async fn identities_insert_together_or_not_at_all(store: &dyn Store) {
+        store
+            .insert_identity(&identity("taken@example.com"))
+            .await
+            .unwrap();
+        let batch: Vec<Identity> = (0..3)
+            .map(|n| identity(&format!("user{n}@example.com")))
+            .chain([identity("taken@example.com")])
+            .collect();
+        let err = store.insert_identities(&batch).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+        let ids: Vec<Uuid> = batch.iter().map(|i| i.id).collect();
+        assert!(store.identities_by_ids(&ids).await.unwrap().is_empty());
+        // Past one statement's worth of rows, all arrive.
+        let batch: Vec<Identity> = (0..1200)
+            .map(|n| identity(&format!("user{n}@example.com")))
+            .collect();
+        store.insert_identities(&batch).await.unwrap();
+        let some: Vec<Uuid> = batch.iter().step_by(100).map(|i| i.id).collect();
+        let found = store.identities_by_ids(&some).await.unwrap();
+        let mut want = some.clone();
+        want.sort();
+        assert_eq!(found.iter().map(|i| i.id).collect::<Vec<_>>(), want);
+        let last = batch.last().unwrap();
+        assert_eq!(store.identity(last.id).await.unwrap().as_ref(), Some(last));
+    }
+
+    /// An external id finds its identity and belongs to one identity only.
+    pub async fn external_ids_are_unique_and_found(store: &dyn Store) {
+        let external: ExternalId = "crm:42".parse().unwrap();
+        let mut ada = identity("ada@example.com");
+        ada.external_id = Some(external.clone());
+        store.insert_identity(&ada).await.unwrap();
+        let found = store.identity_by_external_id(&external).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&ada));
+        let mut bob = identity("bob@example.com");
+        bob.external_id = Some(external.clone());
+        let err = store.insert_identity(&bob).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Conflict {
+                    what: "external id"
+                }
+            ),
+            "{err:?}"
+        );
+        // Any number of identities have none.
+        bob.external_id = None;
+        store.insert_identity(&bob).await.unwrap();
+        store
+            .insert_identity(&identity("cy@example.com"))
+            .await
+            .unwrap();
+        let other: ExternalId = "crm:43".parse().unwrap();
+        assert!(
+            store
+                .identity_by_external_id(&other)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     /// Replacing an identity frees its old identifier and logs an identity event.

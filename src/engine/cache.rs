@@ -313,6 +313,7 @@ mod tests {
             recovery_addresses: vec![],
             metadata_public: None,
             metadata_admin: None,
+            external_id: None,
             credentials: Default::default(),
             created_at: at,
             updated_at: at,

@@ -10,7 +10,7 @@ use crate::credential::password::{self, Password, PasswordError};
 use crate::credential::webauthn;
 use crate::error::{Error, Result};
 use crate::identity::{
-    CredentialType, Identity, IdentityUpdate, NewIdentity, check_traits, normalize,
+    CredentialType, ExternalId, Identity, IdentityUpdate, NewIdentity, check_traits, normalize,
 };
 use crate::store::{Page, PageRequest, SessionEvent};
 
@@ -34,6 +34,17 @@ impl Identa {
         new: NewIdentity,
         password: Option<&Password>,
     ) -> Result<Identity> {
+        let identity = self.draft_identity_with_password(new, password).await?;
+        self.inner.store.insert_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    /// A new identity, optionally with a password (policy-checked and hashed), not stored.
+    pub(super) async fn draft_identity_with_password(
+        &self,
+        new: NewIdentity,
+        password: Option<&Password>,
+    ) -> Result<Identity> {
         let (mut identity, identifiers) = self.draft_identity(new)?;
         if let Some(password) = password {
             let identifiers = needs_password_identifiers(&identity, identifiers)?;
@@ -41,7 +52,6 @@ impl Identa {
             let hash = self.inner.hasher.hash(password).await?;
             password::set_on(&mut identity, identifiers, hash, self.now());
         }
-        self.inner.store.insert_identity(&identity).await?;
         Ok(identity)
     }
 
@@ -49,6 +59,17 @@ impl Identa {
     /// another system). The hash must be one identa can verify; it is re-hashed with the
     /// configured parameters at the first successful login.
     pub async fn import_identity(
+        &self,
+        new: NewIdentity,
+        hashed_password: &str,
+    ) -> Result<Identity> {
+        let identity = self.draft_identity_with_imported_hash(new, hashed_password)?;
+        self.inner.store.insert_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    /// A new identity with an imported password hash, checked, not stored.
+    pub(super) fn draft_identity_with_imported_hash(
         &self,
         new: NewIdentity,
         hashed_password: &str,
@@ -72,7 +93,6 @@ impl Identa {
             hashed_password.to_owned(),
             self.now(),
         );
-        self.inner.store.insert_identity(&identity).await?;
         Ok(identity)
     }
 
@@ -129,6 +149,9 @@ impl Identa {
             update.metadata_admin,
             now,
         )?;
+        if let Some(external_id) = update.external_id {
+            identity.external_id = external_id;
+        }
         self.inner.store.replace_identity(&identity).await?;
         self.invalidate(SessionEvent::Identity(id));
         Ok(identity)
@@ -187,6 +210,23 @@ impl Identa {
     /// Lists identities, a page at a time (pass `next` back as `after`).
     pub async fn list_identities(&self, page: PageRequest) -> Result<Page<Identity>> {
         Ok(self.inner.store.list_identities(page).await?)
+    }
+
+    /// The identities with these ids (those that exist), ordered by id.
+    pub async fn identities_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Identity>> {
+        Ok(self.inner.store.identities_by_ids(ids).await?)
+    }
+
+    /// The identity another system knows by `external_id`.
+    pub async fn identity_by_external_id(
+        &self,
+        external_id: &ExternalId,
+    ) -> Result<Option<Identity>> {
+        Ok(self
+            .inner
+            .store
+            .identity_by_external_id(external_id)
+            .await?)
     }
 
     /// The identity that signs in with this password identifier (normalised first).

@@ -19,6 +19,7 @@ mod cache;
 mod facts;
 mod flows;
 mod identities;
+mod import;
 mod push;
 mod sessions;
 mod throttle;
@@ -41,6 +42,7 @@ pub use builder::IdentaBuilder;
 #[cfg(feature = "http")]
 pub(crate) use flows::kind;
 pub use flows::{LoginFlows, RecoveryFlows, RegistrationFlows, SettingsFlows, VerificationFlows};
+pub use import::{IdentityImport, MAX_IMPORT_BATCH, PasswordImport};
 
 /// The identity engine. Clone it freely: clones share one state.
 #[derive(Clone, Debug)]

@@ -1,5 +1,6 @@
-//! The admin API (Kratos's port 4434): identities (list, create — with a password or an
-//! imported hash —, get, update, JSON Patch, delete), an identity's sessions, sessions by id
+//! The admin API (Kratos's port 4434): identities (list — by page, by `ids`, by
+//! identifier —, create — with a password or an imported hash —, batch import, get, get
+//! by external id, update, JSON Patch, delete), an identity's sessions, sessions by id
 //! (get, extend, revoke), recovery codes, and the courier's messages (list, get, and
 //! identa's own requeue of an abandoned message).
 //!
@@ -19,9 +20,12 @@ use super::request::{Incoming, parse_id};
 use super::response::{empty, error, from_body_error, from_error, json};
 use super::{HttpConfig, Request, Response};
 use crate::credential::password::Password;
-use crate::engine::Identa;
+use crate::engine::{Identa, IdentityImport, MAX_IMPORT_BATCH, PasswordImport};
 use crate::error::Error;
-use crate::identity::{Identity, IdentityState, IdentityUpdate, NewIdentity};
+use crate::identity::{
+    AddressVia, CredentialType, ExternalId, Identity, IdentityError, IdentityState, IdentityUpdate,
+    ImportedAddress, NewIdentity, VerificationStatus,
+};
 use crate::store::MessageStatus;
 use crate::store::PageRequest;
 
@@ -70,7 +74,11 @@ impl AdminApi {
             }
             (Method::GET, ["admin", "identities"]) => self.list_identities(&inc).await,
             (Method::POST, ["admin", "identities"]) => self.create_identity(&inc).await,
-            (Method::GET, ["admin", "identities", id]) => self.get_identity(id).await,
+            (Method::PATCH, ["admin", "identities"]) => self.import_identities(&inc).await,
+            (Method::GET, ["admin", "identities", "by", "external", external_id]) => {
+                self.identity_by_external_id(&inc, external_id).await
+            }
+            (Method::GET, ["admin", "identities", id]) => self.get_identity(&inc, id).await,
             (Method::PUT, ["admin", "identities", id]) => self.put_identity(&inc, id).await,
             (Method::PATCH, ["admin", "identities", id]) => self.patch_identity(&inc, id).await,
             (Method::DELETE, ["admin", "identities", id]) => self.delete_identity(id).await,
@@ -116,13 +124,30 @@ impl AdminApi {
     }
 
     async fn list_identities(&self, inc: &Incoming<'_>) -> Result<Response, Response> {
-        if let Some(identifier) = inc.query("credentials_identifier") {
-            let found = self
-                .identa
-                .identity_by_identifier(identifier)
-                .await
-                .map_err(|e| from_error(&e))?;
-            let list: Vec<Value> = found.iter().map(admin_identity).collect();
+        let shown = included_credentials(inc)?;
+        let ids = ids_filter(inc)?;
+        let identifier = inc.query("credentials_identifier");
+        if !ids.is_empty() && identifier.is_some() {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "You cannot combine multiple filters in this API: give `ids` or `credentials_identifier`, not both",
+            ));
+        }
+        let filtered = if let Some(identifier) = identifier {
+            let found = self.identa.identity_by_identifier(identifier).await;
+            Some(found.map(|found| found.into_iter().collect::<Vec<_>>()))
+        } else if !ids.is_empty() {
+            Some(self.identa.identities_by_ids(&ids).await)
+        } else {
+            None
+        };
+        if let Some(found) = filtered {
+            let found = found.map_err(|e| from_error(&e))?;
+            let list: Vec<Value> = found
+                .iter()
+                .map(|i| admin_identity_with(i, shown))
+                .collect();
             return Ok(json(StatusCode::OK, &json!(list)));
         }
         let page = page_request(inc)?;
@@ -131,7 +156,11 @@ impl AdminApi {
             .list_identities(page)
             .await
             .map_err(|e| from_error(&e))?;
-        let list: Vec<Value> = page.items.iter().map(admin_identity).collect();
+        let list: Vec<Value> = page
+            .items
+            .iter()
+            .map(|i| admin_identity_with(i, shown))
+            .collect();
         let mut res = json(StatusCode::OK, &json!(list));
         if let Some(next) = page.next {
             let link = format!(
@@ -147,49 +176,169 @@ impl AdminApi {
 
     async fn create_identity(&self, inc: &Incoming<'_>) -> Result<Response, Response> {
         let body = self.body(inc)?;
-        let new = NewIdentity {
-            schema_id: body
-                .get("schema_id")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            traits: body.get("traits").cloned().unwrap_or_else(|| json!({})),
-            state: parse_state(&body)?.unwrap_or_default(),
-            metadata_public: body
-                .get("metadata_public")
-                .cloned()
-                .filter(|v| !v.is_null()),
-            metadata_admin: body.get("metadata_admin").cloned().filter(|v| !v.is_null()),
-        };
-        let password = body.pointer("/credentials/password/config");
-        let plain = password
-            .and_then(|c| c.get("password"))
-            .and_then(Value::as_str);
-        let hashed = password
-            .and_then(|c| c.get("hashed_password"))
-            .and_then(Value::as_str);
-        let created = match (plain, hashed) {
-            (Some(_), Some(_)) => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "give either credentials.password.config.password or .hashed_password, not both",
-                ));
+        let import = identity_to_create(&body)?;
+        let created = match import.password {
+            PasswordImport::Plaintext(p) => {
+                self.identa.create_identity(import.identity, Some(&p)).await
             }
-            (Some(p), None) => {
-                self.identa
-                    .create_identity(new, Some(&Password::new(p)))
-                    .await
-            }
-            (None, Some(h)) => self.identa.import_identity(new, h).await,
-            (None, None) => self.identa.create_identity(new, None).await,
+            PasswordImport::Hashed(h) => self.identa.import_identity(import.identity, &h).await,
+            PasswordImport::None => self.identa.create_identity(import.identity, None).await,
         };
         let identity = created.map_err(|e| from_error(&e))?;
         Ok(json(StatusCode::CREATED, &admin_identity(&identity)))
     }
 
-    async fn get_identity(&self, id: &str) -> Result<Response, Response> {
+    /// Kratos's batch import: `{"identities": [{"create": …, "patch_id": …}]}`, each item
+    /// answered `create` with the new identity's id or `error` with its own error; 200 if
+    /// any was created, else 409 if every refusal was a conflict, else 400.
+    async fn import_identities(&self, inc: &Incoming<'_>) -> Result<Response, Response> {
+        let body = self.body(inc)?;
+        let Some(items) = body.get("identities").and_then(Value::as_array) else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the body needs `identities`: an array of {\"create\": <identity>, \"patch_id\": <uuid>}",
+            ));
+        };
+        if items.len() > MAX_IMPORT_BATCH {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!(
+                    "The maximum number of identities per request that can be created at once is {MAX_IMPORT_BATCH}; this one has {}: split it",
+                    items.len()
+                ),
+            ));
+        }
+        let plaintext = items
+            .iter()
+            .filter(|i| {
+                i.pointer("/create/credentials/password/config/password")
+                    .is_some_and(|p| !p.is_null())
+            })
+            .count();
+        if plaintext > MAX_PLAINTEXT_IN_BATCH {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!(
+                    "The maximum number of identities per request that can be created with a plaintext password is {MAX_PLAINTEXT_IN_BATCH}; this one has {plaintext}: split it, or import hashes (hashed_password)"
+                ),
+            ));
+        }
+        // Each item: its patch id, and what to import or why it cannot be read.
+        let mut answers: Vec<(Option<Value>, Result<(), Value>)> = Vec::with_capacity(items.len());
+        let mut imports = Vec::new();
+        for item in items {
+            let patch_id = item.get("patch_id").filter(|v| !v.is_null()).cloned();
+            let read = match item.get("create") {
+                Some(create) => identity_to_create(create),
+                None => Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "each item needs `create`: the identity to create (identa imports; it does not delete in batches)",
+                )),
+            };
+            let read = match patch_id.as_ref().and_then(Value::as_str) {
+                Some(text) if Uuid::parse_str(text).is_err() => Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "patch_id must be a UUID",
+                )),
+                _ => read,
+            };
+            match read {
+                Ok(import) => {
+                    imports.push(import);
+                    answers.push((patch_id, Ok(())));
+                }
+                Err(res) => answers.push((patch_id, Err(error_object(&res)))),
+            }
+        }
+        let mut imported = self
+            .identa
+            .import_identities(imports)
+            .await
+            .map_err(|e| from_error(&e))?
+            .into_iter();
+        let mut created = 0;
+        let mut conflicts = 0;
+        let list: Vec<Value> = answers
+            .into_iter()
+            .map(|(patch_id, read)| {
+                let outcome = match read {
+                    Ok(()) => match imported.next() {
+                        Some(Ok(identity)) => Ok(identity.id),
+                        Some(Err(e)) => Err(error_object(&from_error(&e))),
+                        None => Err(error_object(&from_error(&Error::InvalidInput(
+                            "the import answered fewer items than it was given".into(),
+                        )))),
+                    },
+                    Err(e) => Err(e),
+                };
+                let mut answer = match outcome {
+                    Ok(id) => {
+                        created += 1;
+                        json!({ "action": "create", "identity": id })
+                    }
+                    Err(e) => {
+                        if e.get("code").and_then(Value::as_u64) == Some(409) {
+                            conflicts += 1;
+                        }
+                        json!({ "action": "error", "error": e })
+                    }
+                };
+                if let Some(patch_id) = patch_id {
+                    super::response::put(&mut answer, "patch_id", patch_id);
+                }
+                answer
+            })
+            .collect();
+        let status = if created > 0 || list.is_empty() {
+            StatusCode::OK
+        } else if conflicts == list.len() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Ok(json(status, &json!({ "identities": list })))
+    }
+
+    async fn get_identity(&self, inc: &Incoming<'_>, id: &str) -> Result<Response, Response> {
+        let shown = included_credentials(inc)?;
         let identity = self.identity_by_path(id).await?;
-        Ok(json(StatusCode::OK, &admin_identity(&identity)))
+        Ok(json(StatusCode::OK, &admin_identity_with(&identity, shown)))
+    }
+
+    async fn identity_by_external_id(
+        &self,
+        inc: &Incoming<'_>,
+        external_id: &str,
+    ) -> Result<Response, Response> {
+        let shown = included_credentials(inc)?;
+        let text = percent_decode(external_id).ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the external id in the path is not valid percent-encoded UTF-8",
+            )
+        })?;
+        let external_id: ExternalId = text
+            .parse()
+            .map_err(|e: IdentityError| from_error(&e.into()))?;
+        match self
+            .identa
+            .identity_by_external_id(&external_id)
+            .await
+            .map_err(|e| from_error(&e))?
+        {
+            Some(identity) => Ok(json(StatusCode::OK, &admin_identity_with(&identity, shown))),
+            None => Err(error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no identity has this external_id",
+            )),
+        }
     }
 
     async fn put_identity(&self, inc: &Incoming<'_>, id: &str) -> Result<Response, Response> {
@@ -220,6 +369,8 @@ impl AdminApi {
                     .filter(|v| !v.is_null()),
             ),
             metadata_admin: Some(body.get("metadata_admin").cloned().filter(|v| !v.is_null())),
+            // A PUT replaces the identity: an external id it leaves out is cleared, as Kratos.
+            external_id: Some(parse_external_id(&body)?),
         };
         let updated = self
             .identa
@@ -261,6 +412,7 @@ impl AdminApi {
             "traits": identity.traits,
             "metadata_public": identity.metadata_public,
             "metadata_admin": identity.metadata_admin,
+            "external_id": identity.external_id,
         });
         json_patch::patch(&mut doc, &patch).map_err(|e| {
             error(
@@ -281,6 +433,7 @@ impl AdminApi {
             state: parse_state(&doc)?,
             metadata_public: Some(doc.get("metadata_public").cloned().filter(|v| !v.is_null())),
             metadata_admin: Some(doc.get("metadata_admin").cloned().filter(|v| !v.is_null())),
+            external_id: Some(parse_external_id(&doc)?),
         };
         let updated = self
             .identa
@@ -498,6 +651,12 @@ impl AdminApi {
 
 /// An identity as the admin API shows it: everything but credential secrets.
 fn admin_identity(identity: &Identity) -> Value {
+    admin_identity_with(identity, Shown::NoConfig)
+}
+
+/// An identity as the admin API shows it, with the credential configuration `shown` asks
+/// for (`include_credential`).
+fn admin_identity_with(identity: &Identity, shown: Shown) -> Value {
     let mut out = json!(identity);
     if let Some(map) = out.as_object_mut() {
         map.insert("metadata_admin".into(), json!(identity.metadata_admin));
@@ -505,16 +664,24 @@ fn admin_identity(identity: &Identity) -> Value {
             .credentials
             .values()
             .map(|c| {
-                (
-                    c.credential_type.as_str().to_owned(),
-                    json!({
-                        "type": c.credential_type.as_str(),
-                        "identifiers": c.identifiers,
-                        "version": c.version,
-                        "created_at": c.created_at,
-                        "updated_at": c.updated_at,
-                    }),
-                )
+                let mut credential = json!({
+                    "type": c.credential_type.as_str(),
+                    "identifiers": c.identifiers,
+                    "version": c.version,
+                    "created_at": c.created_at,
+                    "updated_at": c.updated_at,
+                });
+                if shown == Shown::PasswordConfig
+                    && c.credential_type == CredentialType::Password
+                    && let Some(hash) = c.hashed_password()
+                {
+                    super::response::put(
+                        &mut credential,
+                        "config",
+                        json!({ "hashed_password": hash }),
+                    );
+                }
+                (c.credential_type.as_str().to_owned(), credential)
             })
             .collect();
         map.insert("credentials".into(), Value::Object(credentials));
@@ -535,6 +702,229 @@ fn message_json(m: &crate::courier::Message) -> Value {
         "created_at": m.created_at,
         "updated_at": m.updated_at,
     })
+}
+
+/// The most items of a batch import with a plaintext password (Kratos's
+/// `BatchPatchIdentitiesWithPasswordLimit`): each costs a full password hash.
+const MAX_PLAINTEXT_IN_BATCH: usize = 200;
+
+/// The `error` object of an error response (Kratos's per-item error in a batch).
+fn error_object(res: &Response) -> Value {
+    serde_json::from_slice::<Value>(res.body())
+        .ok()
+        .and_then(|mut body| body.get_mut("error").map(Value::take))
+        .unwrap_or_else(|| json!({ "code": res.status().as_u16() }))
+}
+
+/// Which credential configuration an identity's admin JSON shows (`include_credential`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// None: credentials with their identifiers only.
+    NoConfig,
+    /// The password credential's `config.hashed_password` (an export to move users).
+    PasswordConfig,
+}
+
+/// `include_credential` (repeatable, also as `include_credential[]`): `password` shows the
+/// password hash, as Kratos does; other types are refused, their secrets stay sealed.
+fn included_credentials(inc: &Incoming<'_>) -> Result<Shown, Response> {
+    let mut shown = Shown::NoConfig;
+    for value in inc.query_all("include_credential") {
+        match value.parse::<CredentialType>() {
+            Ok(CredentialType::Password) => shown = Shown::PasswordConfig,
+            Ok(other) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!(
+                        "include_credential={other} is not offered: identa shows only the password credential's configuration (include_credential=password); other credentials keep their secrets sealed"
+                    ),
+                ));
+            }
+            Err(_) => {
+                let shown: String = value.chars().take(64).collect();
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!(
+                        "Invalid value `{shown}` for parameter `include_credential`: use `password`"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(shown)
+}
+
+/// The most ids one listing may filter by (Kratos's bound).
+const MAX_IDS_FILTER: usize = 500;
+
+/// `ids` (repeatable, also as `ids[]`): at most [`MAX_IDS_FILTER`] identity ids.
+fn ids_filter(inc: &Incoming<'_>) -> Result<Vec<Uuid>, Response> {
+    let given: Vec<&str> = inc.query_all("ids").collect();
+    if given.len() > MAX_IDS_FILTER {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!(
+                "The number of ids to filter must not exceed {MAX_IDS_FILTER}; this request has {}: ask in several requests",
+                given.len()
+            ),
+        ));
+    }
+    given
+        .into_iter()
+        .map(|text| {
+            Uuid::parse_str(text).map_err(|_| {
+                let shown: String = text.chars().take(64).collect();
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!("Invalid UUID value `{shown}` for parameter `ids`."),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `external_id`: absent, null or empty is none (Kratos stores an empty one as NULL).
+fn parse_external_id(body: &Value) -> Result<Option<ExternalId>, Response> {
+    match body.get("external_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|e: IdentityError| from_error(&e.into())),
+        Some(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "external_id must be a string",
+        )),
+    }
+}
+
+/// `verifiable_addresses` of a create body: each `{value, via, verified, status,
+/// verified_at}`. `verified: true` makes it completed; `recovery_addresses` need nothing
+/// read (they follow the traits, and carry no state of their own).
+fn parse_imported_addresses(body: &Value) -> Result<Vec<ImportedAddress>, Response> {
+    let bad = |reason: String| error(StatusCode::BAD_REQUEST, "bad_request", &reason);
+    let Some(list) = body.get("verifiable_addresses").filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let Some(list) = list.as_array() else {
+        return Err(bad("verifiable_addresses must be an array".into()));
+    };
+    list.iter()
+        .enumerate()
+        .map(|(n, a)| {
+            let value = a.get("value").and_then(Value::as_str).ok_or_else(|| {
+                bad(format!("verifiable_addresses[{n}] needs `value`, a string"))
+            })?;
+            let via: AddressVia = a
+                .get("via")
+                .and_then(Value::as_str)
+                .unwrap_or("email")
+                .parse()
+                .map_err(|e: crate::identity::UnknownAddressVia| {
+                    bad(format!("verifiable_addresses[{n}].via: {e}"))
+                })?;
+            let verified = a.get("verified").and_then(Value::as_bool).unwrap_or(false);
+            let status = match a.get("status").and_then(Value::as_str) {
+                None => None,
+                Some(s) => Some(s.parse::<VerificationStatus>().map_err(|e| {
+                    bad(format!("verifiable_addresses[{n}].status: {e}; use pending, sent or completed"))
+                })?),
+            };
+            let status = match (verified, status) {
+                (true, _) => VerificationStatus::Completed,
+                (false, Some(VerificationStatus::Completed)) => {
+                    return Err(bad(format!(
+                        "verifiable_addresses[{n}] says status completed but verified false: set both for a verified address"
+                    )));
+                }
+                (false, status) => status.unwrap_or_default(),
+            };
+            let verified_at = match a.get("verified_at").filter(|v| !v.is_null()) {
+                None => None,
+                Some(at) => Some(serde_json::from_value(at.clone()).map_err(|_| {
+                    bad(format!(
+                        "verifiable_addresses[{n}].verified_at must be an RFC 3339 time"
+                    ))
+                })?),
+            };
+            Ok(ImportedAddress {
+                value: value.to_owned(),
+                via,
+                status,
+                verified_at,
+            })
+        })
+        .collect()
+}
+
+/// A create body (Kratos's `createIdentityBody`) as the engine takes it.
+fn identity_to_create(body: &Value) -> Result<IdentityImport, Response> {
+    if !body.is_object() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "an identity to create is a JSON object with `traits`",
+        ));
+    }
+    let identity = NewIdentity {
+        schema_id: body
+            .get("schema_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        traits: body.get("traits").cloned().unwrap_or_else(|| json!({})),
+        state: parse_state(body)?.unwrap_or_default(),
+        metadata_public: body
+            .get("metadata_public")
+            .cloned()
+            .filter(|v| !v.is_null()),
+        metadata_admin: body.get("metadata_admin").cloned().filter(|v| !v.is_null()),
+        external_id: parse_external_id(body)?,
+        verifiable_addresses: parse_imported_addresses(body)?,
+    };
+    let password = body.pointer("/credentials/password/config");
+    let plain = password
+        .and_then(|c| c.get("password"))
+        .and_then(Value::as_str);
+    let hashed = password
+        .and_then(|c| c.get("hashed_password"))
+        .and_then(Value::as_str);
+    let password = match (plain, hashed) {
+        (Some(_), Some(_)) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "give either credentials.password.config.password or .hashed_password, not both",
+            ));
+        }
+        (Some(p), None) => PasswordImport::Plaintext(Password::new(p)),
+        (None, Some(h)) => PasswordImport::Hashed(h.to_owned()),
+        (None, None) => PasswordImport::None,
+    };
+    Ok(IdentityImport { identity, password })
+}
+
+/// A path segment's percent-encoding undone; `None` if it is not UTF-8 or malformed.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn parse_state(body: &Value) -> Result<Option<IdentityState>, Response> {

@@ -138,6 +138,14 @@ impl<'a> Incoming<'a> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a repeatable query parameter, under `key` or `key[]`, in order.
+    pub fn query_all<'k>(&'k self, key: &'k str) -> impl Iterator<Item = &'k str> + 'k {
+        self.query
+            .iter()
+            .filter(move |(k, _)| k.strip_suffix("[]").unwrap_or(k) == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// A cookie's value.
     pub fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies

@@ -3,7 +3,8 @@
 //!
 //! The JSON shape follows Kratos's identity model, so front ends and SDKs written for
 //! Kratos read it unchanged. Credentials are never serialized with an identity: they
-//! are secret-bearing and only the admin surface shows (a redacted view of) them.
+//! are secret-bearing and only the admin surface shows them (identifiers only, and the
+//! password hash when an export asks for it with `include_credential=password`).
 
 pub mod normalize;
 mod schema;
@@ -298,6 +299,10 @@ pub struct Identity {
     /// Metadata only the admin surface sees.
     #[serde(skip)]
     pub metadata_admin: Option<Value>,
+    /// The id another system knows this identity by (Kratos's `external_id`): unique
+    /// when set, found by [`Identa::identity_by_external_id`](crate::Identa::identity_by_external_id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<ExternalId>,
     /// Credentials by type. Never serialized with the identity.
     #[serde(skip)]
     pub credentials: BTreeMap<CredentialType, Credential>,
@@ -350,6 +355,75 @@ pub struct NewIdentity {
     pub metadata_public: Option<Value>,
     /// Admin metadata.
     pub metadata_admin: Option<Value>,
+    /// The id another system knows it by (unique).
+    pub external_id: Option<ExternalId>,
+    /// What an import knows of the verifiable addresses (Kratos's import keeps them):
+    /// matched by channel and value to the addresses the traits mark, whose verification
+    /// they set; one the traits do not mark is ignored, as Kratos does.
+    pub verifiable_addresses: Vec<ImportedAddress>,
+}
+
+/// A verifiable address as an import brings it: its value and channel, and where its
+/// verification stood in the system it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedAddress {
+    /// The address (normalised before it is matched).
+    pub value: String,
+    /// The channel it is reached by.
+    pub via: AddressVia,
+    /// Where its verification stands: [`VerificationStatus::Completed`] for an address
+    /// verified already, which is then never asked to verify again.
+    pub status: VerificationStatus,
+    /// When it was verified (for a completed one; the import's time when not given).
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+/// The id another system knows an identity by (Kratos's `external_id`): 1 to
+/// [`ExternalId::MAX_BYTES`] bytes, no NUL characters. Unique among identities.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    /// The longest external id accepted, in bytes (Kratos's column is a `VARCHAR(255)`).
+    pub const MAX_BYTES: usize = 255;
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ExternalId {
+    type Error = IdentityError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.is_empty() || value.len() > Self::MAX_BYTES {
+            return Err(IdentityError::ExternalIdLength { len: value.len() });
+        }
+        if value.contains('\0') {
+            return Err(IdentityError::Nul("external_id"));
+        }
+        Ok(Self(value))
+    }
+}
+
+impl FromStr for ExternalId {
+    type Err = IdentityError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl From<ExternalId> for String {
+    fn from(id: ExternalId) -> Self {
+        id.0
+    }
 }
 
 /// A change to an identity; fields left `None` stay as they are.
@@ -363,6 +437,8 @@ pub struct IdentityUpdate {
     pub metadata_public: Option<Option<Value>>,
     /// New admin metadata (`Some(None)` clears it).
     pub metadata_admin: Option<Option<Value>>,
+    /// New external id (`Some(None)` clears it).
+    pub external_id: Option<Option<ExternalId>>,
 }
 
 /// The largest traits document accepted, serialized (a guard against abuse, not a policy).
@@ -393,6 +469,15 @@ pub enum IdentityError {
     /// A value holds a NUL character, which no database stores portably.
     #[error("{0} must not contain NUL characters (\\u0000)")]
     Nul(&'static str),
+    /// An external id is empty or longer than [`ExternalId::MAX_BYTES`].
+    #[error(
+        "external_id is {len} bytes long; give 1 to {} bytes, or leave it out",
+        ExternalId::MAX_BYTES
+    )]
+    ExternalIdLength {
+        /// Its length.
+        len: usize,
+    },
 }
 
 /// Refuses JSON holding a NUL character: no database stores it portably (PostgreSQL
@@ -449,16 +534,21 @@ impl Identity {
         check_no_nul("metadata_public", new.metadata_public.as_ref())?;
         check_no_nul("metadata_admin", new.metadata_admin.as_ref())?;
         let extracted = check_traits(schema, &new.traits)?;
+        let mut verifiable_addresses = sync_verifiable(&[], &extracted.verifiable_addresses, now);
+        for address in &mut verifiable_addresses {
+            import_verification(address, &new.verifiable_addresses, now);
+        }
         let identity = Self {
             id: Uuid::new_v4(),
             schema_id: schema.id().to_owned(),
             state: new.state,
             state_changed_at: None,
             traits: new.traits,
-            verifiable_addresses: sync_verifiable(&[], &extracted.verifiable_addresses, now),
+            verifiable_addresses,
             recovery_addresses: sync_recovery(&[], &extracted.recovery_addresses, now),
             metadata_public: new.metadata_public,
             metadata_admin: new.metadata_admin,
+            external_id: new.external_id,
             credentials: BTreeMap::new(),
             created_at: now,
             updated_at: now,
@@ -539,6 +629,26 @@ impl Identity {
         }
         a.status = VerificationStatus::Completed;
         Some(a.clone())
+    }
+}
+
+/// Sets `address`'s verification from the imported address of the same channel and value
+/// (compared normalised, as Kratos matches them), if the import has one.
+fn import_verification(
+    address: &mut VerifiableAddress,
+    imported: &[ImportedAddress],
+    now: DateTime<Utc>,
+) {
+    let Some(found) = imported
+        .iter()
+        .find(|i| i.via == address.via && normalize::address(&i.value, i.via) == address.value)
+    else {
+        return;
+    };
+    address.status = found.status;
+    if found.status == VerificationStatus::Completed {
+        address.verified = true;
+        address.verified_at = Some(found.verified_at.unwrap_or(now));
     }
 }
 

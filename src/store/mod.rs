@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::identity::AddressVia;
-use crate::identity::{CredentialType, Identity};
+use crate::identity::{CredentialType, ExternalId, Identity};
 use crate::session::{Session, TokenHash};
 
 pub use outbox::{MessageStatus, OutboxMessage, OutboxStore, Retry};
@@ -207,6 +207,10 @@ pub trait IdentityStore: Send + Sync {
     /// Inserts an identity with its credentials and addresses, all or nothing.
     /// A taken identifier or address is [`StoreError::Conflict`].
     async fn insert_identity(&self, identity: &Identity) -> Result<(), StoreError>;
+    /// Inserts several identities with their credentials and addresses in one
+    /// transaction (an import): all of them, or none if any is refused (a taken
+    /// identifier, address or external id is [`StoreError::Conflict`]).
+    async fn insert_identities(&self, identities: &[Identity]) -> Result<(), StoreError>;
     /// Replaces an identity's row, credentials and addresses with the given ones, all or
     /// nothing, and logs a [`SessionEvent::Identity`].
     async fn replace_identity(&self, identity: &Identity) -> Result<(), StoreError>;
@@ -217,6 +221,13 @@ pub trait IdentityStore: Send + Sync {
     async fn delete_identity(&self, id: Uuid) -> Result<bool, StoreError>;
     /// Lists identities by id.
     async fn list_identities(&self, page: PageRequest) -> Result<Page<Identity>, StoreError>;
+    /// The identities with these ids that exist, ordered by id.
+    async fn identities_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Identity>, StoreError>;
+    /// The identity with this external id.
+    async fn identity_by_external_id(
+        &self,
+        external_id: &ExternalId,
+    ) -> Result<Option<Identity>, StoreError>;
     /// The identity whose credential of `credential_type` has this (normalised) identifier.
     async fn identity_by_identifier(
         &self,

@@ -15,6 +15,8 @@ mod hooks;
 #[cfg(feature = "http")]
 mod http;
 mod identities;
+#[cfg(feature = "http")]
+mod import;
 mod known_pairs;
 mod login;
 mod logout;

@@ -1,10 +1,12 @@
 // A native-app round trip through the official Kratos SDK against an identa host:
 // registration (no session: enumeration-safe) -> verification with the mailed code -> login -> whoami -> logout -> login -> wrong password (400, 4000006) ->
 // settings password change -> recovery and verification with a wrong code (200 with the flow,
-// 4060006 / 4070006, as Kratos) -> admin get / list / delete identity.
+// 4060006 / 4070006, as Kratos) -> admin get / list / delete identity -> admin batch import,
+// get by external id, list by ids with the password hash.
 //
 //   node roundtrip.mjs <public base URL> <admin base URL>
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { Configuration, FrontendApi, IdentityApi } from "@ory/kratos-client";
 
 const [publicUrl, adminUrl] = process.argv.slice(2);
@@ -124,5 +126,49 @@ const { data: listed } = await identities.listIdentities({ credentialsIdentifier
 assert.equal(listed.length, 1);
 await identities.deleteIdentity({ id: registered.identity.id });
 await expectStatus(identities.getIdentity({ id: registered.identity.id }), 404);
+
+// Admin: a batch import (one created, one refused on its own), found by external id,
+// listed by ids with the password hash (an export).
+const importedEmail = `imported-${Date.now()}@example.com`;
+const externalId = `sdk-${randomUUID()}`;
+const [first, second] = [randomUUID(), randomUUID()];
+const { data: batch, status: batchStatus } = await identities.batchPatchIdentities({
+  patchIdentitiesBody: {
+    identities: [
+      {
+        patch_id: first,
+        create: {
+          schema_id: "default",
+          traits: { email: importedEmail },
+          external_id: externalId,
+          verifiable_addresses: [
+            { value: importedEmail, via: "email", verified: true, status: "completed" },
+          ],
+          credentials: { password: { config: { password } } },
+        },
+      },
+      { patch_id: second, create: { schema_id: "default", traits: { email: importedEmail } } },
+    ],
+  },
+});
+assert.equal(batchStatus, 200);
+assert.deepEqual(
+  batch.identities.map((item) => [item.action, item.patch_id]),
+  [["create", first], ["error", second]],
+  JSON.stringify(batch),
+);
+assert.equal(batch.identities[1].error.code, 409);
+const importedId = batch.identities[0].identity;
+const { data: byExternal } = await identities.getIdentityByExternalID({ externalID: externalId });
+assert.equal(byExternal.id, importedId);
+assert.equal(byExternal.external_id, externalId);
+assert.equal(byExternal.verifiable_addresses[0].verified, true);
+const { data: byIds } = await identities.listIdentities({
+  ids: [importedId],
+  includeCredential: ["password"],
+});
+assert.equal(byIds.length, 1);
+assert.match(byIds[0].credentials.password.config.hashed_password, /^\$argon2id\$/);
+await identities.deleteIdentity({ id: importedId });
 
 console.log("kratos sdk round trip: ok");

@@ -122,7 +122,9 @@ impl FlowStore for SeaOrmStore {
                         .await
                         .map_err(db_err)?;
                 }
-                Write::InsertIdentity(identity) => insert_identity_in(&tx, identity).await?,
+                Write::InsertIdentity(identity) => {
+                    insert_identity_in(&tx, std::slice::from_ref(identity)).await?
+                }
                 Write::ReplaceIdentity(identity) => replace_identity_in(&tx, identity).await?,
                 Write::RevokeSessions { identity_id, keep } => {
                     revoke_sessions_in(&tx, *identity_id, *keep).await?;

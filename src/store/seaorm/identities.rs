@@ -18,7 +18,9 @@ use super::entity::{
 };
 use super::{AddressKind, IdentityStore, Page, PageRequest, StoreError};
 use crate::identity::AddressVia;
-use crate::identity::{Credential, CredentialType, Identity, RecoveryAddress, VerifiableAddress};
+use crate::identity::{
+    Credential, CredentialType, ExternalId, Identity, RecoveryAddress, VerifiableAddress,
+};
 
 use super::{SeaOrmStore, corrupt, db_err, log_event, to_json};
 
@@ -67,6 +69,7 @@ pub(super) fn identity_row(i: &Identity) -> Result<identity::ActiveModel, StoreE
         traits: Set(i.traits.clone()),
         metadata_public: Set(i.metadata_public.clone()),
         metadata_admin: Set(i.metadata_admin.clone()),
+        external_id: Set(i.external_id.as_ref().map(|e| e.as_str().to_owned())),
         document: Set(Some(to_json(&document)?)),
         created_at: Set(i.created_at),
         updated_at: Set(i.updated_at),
@@ -99,6 +102,7 @@ pub(super) fn identity_from_parts(
         recovery_addresses: doc.recovery_addresses,
         metadata_public: row.metadata_public,
         metadata_admin: row.metadata_admin,
+        external_id: external_id(row.external_id)?,
         credentials: doc
             .credentials
             .into_iter()
@@ -120,14 +124,45 @@ pub(super) fn identity_from_parts(
     })
 }
 
-/// Inserts everything an identity owns (its row must exist).
+/// The stored external id, checked as on the way in.
+fn external_id(stored: Option<String>) -> Result<Option<ExternalId>, StoreError> {
+    stored
+        .map(ExternalId::try_from)
+        .transpose()
+        .map_err(corrupt)
+}
+
+/// Rows per INSERT statement: well under both engines' bound on bound parameters
+/// (SQLite 32,766, PostgreSQL 65,535) at the widest table's column count.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Inserts `rows` into `E`'s table, [`ROWS_PER_INSERT`] at a time.
+async fn insert_chunked<E, A>(tx: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), StoreError>
+where
+    E: EntityTrait,
+    A: sea_orm::ActiveModelTrait<Entity = E> + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        E::insert_many(chunk).exec(tx).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Inserts everything these identities own (their rows must exist), a few statements
+/// per table however many identities there are.
 pub(super) async fn insert_children(
     tx: &impl ConnectionTrait,
-    i: &Identity,
+    identities: &[Identity],
 ) -> Result<(), StoreError> {
-    let creds: Vec<_> = i.credentials.values().collect();
-    if !creds.is_empty() {
-        credential::Entity::insert_many(creds.iter().map(|c| credential::ActiveModel {
+    let creds: Vec<(&Identity, &Credential)> = identities
+        .iter()
+        .flat_map(|i| i.credentials.values().map(move |c| (i, c)))
+        .collect();
+    let credential_rows: Vec<_> = creds
+        .iter()
+        .map(|(i, c)| credential::ActiveModel {
             id: Set(c.id),
             identity_id: Set(i.id),
             credential_type: Set(c.credential_type.as_str().to_owned()),
@@ -135,14 +170,12 @@ pub(super) async fn insert_children(
             version: Set(c.version),
             created_at: Set(c.created_at),
             updated_at: Set(c.updated_at),
-        }))
-        .exec(tx)
-        .await
-        .map_err(db_err)?;
-    }
+        })
+        .collect();
+    insert_chunked(tx, credential_rows).await?;
     let identifiers: Vec<_> = creds
         .iter()
-        .flat_map(|c| {
+        .flat_map(|(i, c)| {
             c.identifiers
                 .iter()
                 .map(|identifier| credential_identifier::ActiveModel {
@@ -154,46 +187,42 @@ pub(super) async fn insert_children(
                 })
         })
         .collect();
-    if !identifiers.is_empty() {
-        credential_identifier::Entity::insert_many(identifiers)
-            .exec(tx)
-            .await
-            .map_err(db_err)?;
-    }
-    if !i.verifiable_addresses.is_empty() {
-        verifiable_address::Entity::insert_many(i.verifiable_addresses.iter().map(|a| {
-            verifiable_address::ActiveModel {
-                id: Set(a.id),
-                identity_id: Set(i.id),
-                via: Set(a.via.as_str().to_owned()),
-                value: Set(a.value.clone()),
-                verified: Set(a.verified),
-                status: Set(a.status.as_str().to_owned()),
-                verified_at: Set(a.verified_at),
-                created_at: Set(a.created_at),
-                updated_at: Set(a.updated_at),
-            }
-        }))
-        .exec(tx)
-        .await
-        .map_err(db_err)?;
-    }
-    if !i.recovery_addresses.is_empty() {
-        recovery_address::Entity::insert_many(i.recovery_addresses.iter().map(|a| {
-            recovery_address::ActiveModel {
-                id: Set(a.id),
-                identity_id: Set(i.id),
-                via: Set(a.via.as_str().to_owned()),
-                value: Set(a.value.clone()),
-                created_at: Set(a.created_at),
-                updated_at: Set(a.updated_at),
-            }
-        }))
-        .exec(tx)
-        .await
-        .map_err(db_err)?;
-    }
-    Ok(())
+    insert_chunked(tx, identifiers).await?;
+    let verifiable: Vec<_> = identities
+        .iter()
+        .flat_map(|i| {
+            i.verifiable_addresses
+                .iter()
+                .map(|a| verifiable_address::ActiveModel {
+                    id: Set(a.id),
+                    identity_id: Set(i.id),
+                    via: Set(a.via.as_str().to_owned()),
+                    value: Set(a.value.clone()),
+                    verified: Set(a.verified),
+                    status: Set(a.status.as_str().to_owned()),
+                    verified_at: Set(a.verified_at),
+                    created_at: Set(a.created_at),
+                    updated_at: Set(a.updated_at),
+                })
+        })
+        .collect();
+    insert_chunked(tx, verifiable).await?;
+    let recovery: Vec<_> = identities
+        .iter()
+        .flat_map(|i| {
+            i.recovery_addresses
+                .iter()
+                .map(|a| recovery_address::ActiveModel {
+                    id: Set(a.id),
+                    identity_id: Set(i.id),
+                    via: Set(a.via.as_str().to_owned()),
+                    value: Set(a.value.clone()),
+                    created_at: Set(a.created_at),
+                    updated_at: Set(a.updated_at),
+                })
+        })
+        .collect();
+    insert_chunked(tx, recovery).await
 }
 
 /// Loads the children of the given identity rows with one query per table.
@@ -276,6 +305,7 @@ pub(super) async fn load_from_children(
             recovery_addresses: Vec::new(),
             metadata_public: row.metadata_public,
             metadata_admin: row.metadata_admin,
+            external_id: external_id(row.external_id)?,
             credentials: BTreeMap::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -378,27 +408,32 @@ pub(super) async fn replace_identity_in(
         .exec(tx)
         .await
         .map_err(db_err)?;
-    insert_children(tx, i).await?;
+    insert_children(tx, std::slice::from_ref(i)).await?;
     log_event(tx, i.id, None).await
 }
 
-/// Inserts an identity with its children (inside `tx`).
+/// Inserts identities with their children (inside `tx`).
 pub(super) async fn insert_identity_in(
     tx: &impl ConnectionTrait,
-    i: &Identity,
+    identities: &[Identity],
 ) -> Result<(), StoreError> {
-    identity::Entity::insert(identity_row(i)?)
-        .exec(tx)
-        .await
-        .map_err(db_err)?;
-    insert_children(tx, i).await
+    let rows = identities
+        .iter()
+        .map(identity_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    insert_chunked(tx, rows).await?;
+    insert_children(tx, identities).await
 }
 
 #[async_trait]
 impl IdentityStore for SeaOrmStore {
     async fn insert_identity(&self, i: &Identity) -> Result<(), StoreError> {
+        self.insert_identities(std::slice::from_ref(i)).await
+    }
+
+    async fn insert_identities(&self, identities: &[Identity]) -> Result<(), StoreError> {
         let tx = self.db.begin().await.map_err(db_err)?;
-        insert_identity_in(&tx, i).await?;
+        insert_identity_in(&tx, identities).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -443,6 +478,34 @@ impl IdentityStore for SeaOrmStore {
             items: load_identities(&self.db, rows).await?,
             next,
         })
+    }
+
+    async fn identities_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Identity>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = identity::Entity::find()
+            .filter(identity::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(identity::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        load_identities(&self.db, rows).await
+    }
+
+    async fn identity_by_external_id(
+        &self,
+        external_id: &ExternalId,
+    ) -> Result<Option<Identity>, StoreError> {
+        let row = identity::Entity::find()
+            .filter(identity::Column::ExternalId.eq(external_id.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(row) => Ok(load_identities(&self.db, vec![row]).await?.pop()),
+            None => Ok(None),
+        }
     }
 
     async fn identity_by_identifier(

@@ -186,7 +186,9 @@ fn configure_sqlite(_: &mut ConnectOptions, _: &str, _: SqliteDurability) {}
 pub(super) fn db_err(err: DbErr) -> StoreError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(msg)) => StoreError::Conflict {
-            what: if msg.contains("identifier") {
+            what: if msg.contains("external_id") {
+                "external id"
+            } else if msg.contains("identifier") {
                 "credential identifier"
             } else if msg.contains("verifiable") {
                 "verifiable address"

@@ -16,7 +16,7 @@ use crate::session::Session;
 const SESSION_BY_TOKEN: &str = "SELECT s.id, s.identity_id, s.active, s.issued_at, \
      s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \
      i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, \
-     i.document, i.created_at, i.updated_at \
+     i.document, i.created_at, i.updated_at, i.external_id \
      FROM identa_sessions s JOIN identa_identities i ON i.id = s.identity_id \
      WHERE s.token_hash = $1";
 
@@ -62,6 +62,7 @@ fn decode(row: &PgRow) -> Result<Found, sqlx::Error> {
         document: None,
         created_at: row.try_get(16)?,
         updated_at: row.try_get(17)?,
+        external_id: row.try_get(18)?,
     };
     let document = row
         .try_get::<Option<Json<IdentityDocument>>, _>(15)?

@@ -12,6 +12,8 @@ pub struct Model {
     pub traits: Json,
     pub metadata_public: Option<Json>,
     pub metadata_admin: Option<Json>,
+    /// The id another system knows the identity by; unique when set.
+    pub external_id: Option<String>,
     /// Addresses and credentials as one JSON document, so an identity loads from its row.
     pub document: Option<Json>,
     pub created_at: DateTimeUtc,

@@ -16,6 +16,7 @@ mod m000008_courier_useful_until;
 mod m000009_session_event_writers;
 mod m000010_throttle_counters;
 mod m000011_known_pairs;
+mod m000012_identity_external_id;
 
 use sea_orm_migration::prelude::*;
 
@@ -30,6 +31,7 @@ use self::m000008_courier_useful_until::CourierUsefulUntil;
 use self::m000009_session_event_writers::SessionEventWriters;
 use self::m000010_throttle_counters::ThrottleCounters;
 use self::m000011_known_pairs::KnownPairs;
+use self::m000012_identity_external_id::IdentityExternalId;
 
 pub(super) struct Migrator;
 
@@ -48,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(SessionEventWriters),
             Box::new(ThrottleCounters),
             Box::new(KnownPairs),
+            Box::new(IdentityExternalId),
         ]
     }
 
