@@ -55,7 +55,11 @@ pub struct PasswordConfig {
     /// How many hashes may wait for a slot, per slot ([`concurrency`](Self::concurrency))
     /// and per [`Lane`]: beyond `max_waiting_per_slot × concurrency` waiting in its lane,
     /// a further hash or verification is refused at once with [`PasswordError::Busy`]
-    /// (HTTP 503 with `Retry-After`) instead of queueing without end. Default 4.
+    /// (HTTP 503 with `Retry-After`) instead of queueing without end. Default 256: the
+    /// back of a full lane waits about 256 hashes' time (5 s at the default cost), and a
+    /// closed-loop flood of a few hundred clients waits in the lane, paced by the hasher,
+    /// instead of being refused and resubmitting at once (which costs every other request
+    /// CPU and database connections; see docs/performance.md, `login_flood`).
     pub max_waiting_per_slot: usize,
 }
 
@@ -69,7 +73,7 @@ impl Default for PasswordConfig {
             max_length: 256,
             identifier_similarity_check: true,
             memory_budget_kib: 128 * 1024,
-            max_waiting_per_slot: 4,
+            max_waiting_per_slot: 256,
         }
     }
 }
