@@ -97,6 +97,8 @@ pub use sea_orm;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, RequiredAal, SessionCacheConfig, SessionConfig};
+#[cfg(feature = "oidc")]
+pub use engine::OidcFlows;
 pub use engine::{
     Identa, IdentaBuilder, LoginFlows, RecoveryFlows, RegistrationFlows, SettingsFlows,
     VerificationFlows,

@@ -2,6 +2,8 @@
 
 pub mod code;
 pub mod lookup;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod password;
 pub mod totp;
 pub mod webauthn;

@@ -29,6 +29,8 @@ mod facts;
 mod form;
 mod lifecycle;
 pub mod login;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod recovery;
 pub mod registration;
 pub mod settings;
@@ -349,6 +351,10 @@ pub(crate) struct Internal {
     /// A passkey ceremony waiting for the client's answer.
     #[serde(default)]
     pub(crate) passkey: Option<Value>,
+    /// A sign-in with an OpenID Connect provider waiting for its callback (the state as a
+    /// MAC, the nonce, the PKCE verifier sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) oidc: Option<Value>,
 }
 
 impl Internal {
@@ -588,6 +594,12 @@ pub enum FlowError {
         "the provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number"
     )]
     InvalidCredentials,
+    /// An OpenID Connect callback whose `state` is missing, unknown, already used, for
+    /// another provider or from another browser.
+    #[error(
+        "the sign-in with the provider could not be matched to a sign-in this browser started (the state is missing, unknown or was already used); start again"
+    )]
+    OidcState,
     /// Traits or metadata were refused.
     #[error(transparent)]
     Identity(#[from] IdentityError),

@@ -1,0 +1,57 @@
+// A certified OpenID provider (panva/oidc-provider) on loopback, for identa's OpenID
+// Connect tests: `node provider.mjs <port> <redirect_uri>[,<redirect_uri>…]`.
+//
+// Two confidential clients: `identa` (secret `identa-secret`) and `other` (secret
+// `other-secret`), both allowed the given redirect URIs. The development interactions
+// sign in any login name (the account id, which becomes the subject); the account's
+// claims are derived from it: `<login>` is the email when it contains `@` (else
+// `<login>@example.com`), `email_verified` is true unless the login starts with
+// `unverified`, `name` is `Test <login>`, `given_name` `Test` and `family_name` the
+// login's local part. Prints `listening <issuer>` when ready.
+import Provider from 'oidc-provider';
+
+const port = Number(process.argv[2]);
+const redirectUris = (process.argv[3] || '').split(',').filter(Boolean);
+if (!port || redirectUris.length === 0) {
+  console.error('usage: node provider.mjs <port> <redirect_uri>[,<redirect_uri>…]');
+  process.exit(2);
+}
+const issuer = `http://127.0.0.1:${port}`;
+
+const client = (id, secret) => ({
+  client_id: id,
+  client_secret: secret,
+  redirect_uris: redirectUris,
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+});
+
+const provider = new Provider(issuer, {
+  clients: [client('identa', 'identa-secret'), client('other', 'other-secret')],
+  async findAccount(ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return {
+          sub: id,
+          email: id.includes('@') ? id : `${id}@example.com`,
+          email_verified: !id.startsWith('unverified'),
+          name: `Test ${id}`,
+          given_name: 'Test',
+          family_name: id.split('@')[0],
+        };
+      },
+    };
+  },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'] },
+  // The ID token carries the scopes' claims (as Google's does), not only the userinfo.
+  conformIdTokenClaims: false,
+  features: { devInteractions: { enabled: true } },
+  cookies: { keys: ['identa-test-only'] },
+});
+provider.proxy = false;
+
+provider.listen(port, '127.0.0.1', () => {
+  console.log(`listening ${issuer}`);
+});
