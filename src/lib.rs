@@ -89,6 +89,9 @@ mod guides {
     mod courier {}
     #[doc = include_str!("../docs/mfa.md")]
     mod mfa {}
+    #[cfg(feature = "oidc")]
+    #[doc = include_str!("../docs/oidc.md")]
+    mod oidc {}
 }
 
 /// The sea-orm version identa uses, for hooks that write through
