@@ -253,8 +253,12 @@ pub(crate) async fn decide(
             .await
             .map(Decided::SignIn);
     }
-    if flow.kind == FlowKind::Registration && !facts.config().registration.enabled {
-        return Err(FlowError::Disabled(FlowKind::Registration));
+    if !facts.config().registration.enabled {
+        let reason = format!(
+            "No account here signs in with this {} account, and sign-up is disabled.",
+            claims.provider
+        );
+        return Ok(Decided::Register(Step::Reject(refused(flow, reason))));
     }
     let traits = match traits {
         Ok(traits) => traits,
@@ -563,6 +567,22 @@ mod tests {
         let t = advanced(step);
         assert_eq!(t.outcome.session.identity.id, existing.id);
         assert_eq!(effect_names(&t.effects), ["issue_session"]);
+    }
+
+    #[tokio::test]
+    async fn a_new_account_is_not_registered_while_sign_up_is_disabled() {
+        let mut facts = TestFacts::new();
+        let flow = login_flow(&facts);
+        facts.config.registration.enabled = false;
+        let c = claims("s-5", "closed@example.com", true);
+        let traits = Ok(json!({ "email": "closed@example.com" }));
+        let Decided::Register(step) = decide(&facts, flow, &c, traits, &api()).await.unwrap()
+        else {
+            panic!("signed in");
+        };
+        let flow = rejected(step);
+        assert_eq!(message_ids(&flow), [4_000_001]);
+        assert!(flow.ui.messages[0].text.contains("sign-up is disabled"));
     }
 
     #[tokio::test]

@@ -335,14 +335,26 @@ async fn a_provider_account_signs_up_then_signs_in() {
         vec![format!("{PROVIDER}:ada@example.com")]
     );
 
-    // Signed out (a new browser at identa, the same one at the provider): sign in.
+    // Signed out (a new browser at identa, the same one at the provider): sign in, and
+    // the flow's return_to survives the round trip through the provider.
     browser.cookies.clear();
-    let flow = browser.start_flow("login").await;
+    let return_to = "http://127.0.0.1:4433/after-sign-in";
+    let res = browser
+        .identa(
+            "GET",
+            &format!("/self-service/login/browser?return_to={return_to}"),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let flow = json_of(&res);
     assert_eq!(node(&flow, "provider")["meta"]["label"]["id"], 1_010_002);
     let to = browser.press_provider("login", &flow).await;
     let callback = browser.sign_in_at_provider(&to, "ada@example.com").await;
     let res = browser.identa("GET", &callback, None, false).await;
     assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert_eq!(location(&res), return_to);
     let me = browser.whoami().await;
     assert_eq!(
         me["identity"]["id"],
