@@ -9,7 +9,10 @@ use super::Identa;
 use super::flows::Committed;
 use crate::error::{Error, Result};
 use crate::flow::oidc::{self, Decided, OidcCallback, OidcRedirect, OidcSignedIn};
-use crate::flow::{Answers, Flow, FlowError, FlowRequest, Step, check_submit, check_view};
+use crate::flow::{
+    Answers, Flow, FlowError, FlowRequest, FlowType, Step, check_submit, check_view,
+};
+use crate::session::{Login, SessionToken};
 use crate::store::{Commit, Write};
 
 /// Sign-in with OpenID Connect providers: `Identa::oidc()` gives it.
@@ -149,10 +152,66 @@ impl OidcFlows<'_> {
         let schemas = identa.schemas();
         let schema = schemas.get(schemas.default_id().unwrap_or_default())?;
         let traits = providers.claims_mapper().traits(&claims, &schema);
+        let api = flow.flow_type == FlowType::Api;
         match oidc::decide(identa, flow, &claims, traits, req).await? {
+            Decided::SignIn(Step::Advance(mut t)) if api => {
+                let held = self.hold(&mut t.flow, t.outcome.token.take())?;
+                let done = self.commit(Step::Advance(t)).await?;
+                Ok(self.held(done.flow, held))
+            }
+            Decided::Register(Step::Advance(mut t)) if api => {
+                let token = t.outcome.login.as_ref().map(|l| l.token.clone());
+                t.outcome.continue_with.clear();
+                let held = self.hold(&mut t.flow, token)?;
+                let done = self.commit(Step::Advance(t)).await?;
+                Ok(self.held(done.flow, held))
+            }
             Decided::SignIn(step) => self.commit(step).await.map(OidcSignedIn::LoggedIn),
             Decided::Register(step) => self.commit(step).await.map(OidcSignedIn::Registered),
         }
+    }
+
+    /// Keeps an API flow's new session token on the flow: the `return_to_code`.
+    fn hold(&self, flow: &mut Flow, token: Option<SessionToken>) -> Result<Option<String>> {
+        match token {
+            Some(token) => Ok(Some(oidc::hold_token(self.identa, flow, token.expose())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn held(&self, flow: Flow, return_to_code: Option<String>) -> OidcSignedIn {
+        OidcSignedIn::TokenHeld {
+            flow,
+            return_to_code: return_to_code.unwrap_or_default(),
+        }
+    }
+
+    /// Hands a native app the session its API flow's sign-in with a provider made
+    /// (Kratos's `GET /sessions/token-exchange`): `init_code` is the flow's
+    /// `session_token_exchange_code`, `return_to_code` the `code` the browser brought
+    /// back. Once: the token is dropped from the flow.
+    pub async fn exchange(&self, init_code: &str, return_to_code: &str) -> Result<Login> {
+        let identa = self.identa;
+        let not_yet = |id| Error::NotFound {
+            what: "session for these exchange codes (none yet, or already fetched)",
+            id,
+        };
+        let Some(flow_id) = oidc::flow_of_code(init_code) else {
+            return Err(not_yet(Uuid::nil()));
+        };
+        let mut flow = match identa.load_flow(flow_id).await {
+            Ok(flow) => flow,
+            Err(Error::Flow(FlowError::NotFound(_))) => return Err(not_yet(flow_id)),
+            Err(err) => return Err(err),
+        };
+        let Some(token) = oidc::take_token(identa, &mut flow, init_code, return_to_code) else {
+            return Err(not_yet(flow_id));
+        };
+        // Spent before it is handed over: a second exchange finds nothing.
+        self.save(&mut flow).await?;
+        let token = SessionToken::from_client(token);
+        let session = identa.authenticate(&token).await?;
+        Ok(Login { session, token })
     }
 
     /// Applies a decided step: its answer, or the flow showing why not.

@@ -217,7 +217,7 @@ pub(crate) fn create(
     login_prompt_nodes(facts, &mut flow)?;
     #[cfg(feature = "oidc")]
     if !flow.refresh {
-        super::oidc::provider_nodes(facts, &mut flow);
+        super::oidc::provider_nodes(facts, &mut flow, req);
     }
     Ok(flow)
 }

@@ -68,6 +68,15 @@ pub enum OidcSignedIn {
     /// The provider account was new: an identity was made for it (and signed in, unless
     /// registration is configured to make accounts only).
     Registered(Registered),
+    /// An API flow signed in: its session token waits, sealed on the flow, for the app
+    /// to fetch it with its `session_token_exchange_code` and this `return_to_code` (the
+    /// browser brings it back to the app as `code` on `return_to`).
+    TokenHeld {
+        /// The flow, now `passed_challenge`.
+        flow: Flow,
+        /// The code the browser takes back to the app.
+        return_to_code: String,
+    },
 }
 
 /// A pending sign-in, as kept in the flow.
@@ -87,8 +96,31 @@ pub(crate) struct Resumed {
     pub(crate) pkce_verifier: String,
 }
 
-/// The buttons of a sign-in or sign-up form: one per provider (Kratos's node shape).
-pub(crate) fn provider_nodes(facts: &dyn Facts, flow: &mut Flow) {
+/// An API flow's session-token exchange, as kept in the flow.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Exchange {
+    /// MAC of the init code (handed to the app with the new flow).
+    init: String,
+    /// MAC of the code the browser brings back to the app, once signed in.
+    #[serde(default)]
+    return_to: Option<String>,
+    /// The session token, sealed to the flow, until the app fetches it.
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// The buttons of a sign-in or sign-up form: one per provider (Kratos's node shape). A
+/// new API flow asked for it also gets its session-token exchange code.
+pub(crate) fn provider_nodes(facts: &dyn Facts, flow: &mut Flow, req: &FlowRequest) {
+    if flow.flow_type == super::FlowType::Api && req.session_token_exchange {
+        let init = format!("{}.{}", flow.id, random_code());
+        let exchange = Exchange {
+            init: hex(&exchange_mac(facts, flow.id, "init", &init)),
+            ..Exchange::default()
+        };
+        flow.internal.exchange = serde_json::to_value(exchange).ok();
+        flow.session_token_exchange_code = Some(init);
+    }
     for (id, label) in facts.oidc_providers() {
         let text = match flow.kind {
             FlowKind::Registration => UiText::info(1_040_002, format!("Sign up with {label}")),
@@ -118,9 +150,10 @@ pub(crate) fn check_start(flow: &Flow, current: Option<&AuthenticatedSession>) -
     if flow.state != FlowState::ChooseMethod {
         return Err(refuse("the flow is already complete; start a new flow"));
     }
-    if flow.flow_type != super::FlowType::Browser {
+    if flow.flow_type != super::FlowType::Browser && flow.internal.exchange.is_none() {
         return Err(refuse(
-            "signing in with a provider needs a browser flow (API flows are not supported yet)",
+            "an API flow signs in with a provider only if it was started with \
+             return_session_token_exchange_code=true (to fetch the session token afterwards)",
         ));
     }
     if flow.refresh || flow.requested_aal == Aal::Aal2 {
@@ -174,6 +207,87 @@ pub(crate) fn remember(
         crate::store::StoreError::Corrupt(format!("flow {}: pending sign-in: {e}", flow.id))
     })?);
     Ok(())
+}
+
+fn random_code() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex(&bytes)
+}
+
+fn exchange_mac(facts: &dyn Facts, flow_id: Uuid, which: &str, code: &str) -> [u8; 32] {
+    let label = format!("exchange/{which}");
+    facts.keyring().mac(
+        MacPurpose::OidcState,
+        &[label.as_bytes(), flow_id.as_bytes(), code.as_bytes()],
+    )
+}
+
+/// Whether `tag` (hex) is the MAC of `code` as [`exchange_mac`] makes it (constant time).
+fn exchange_mac_ok(facts: &dyn Facts, flow_id: Uuid, which: &str, code: &str, tag: &str) -> bool {
+    let label = format!("exchange/{which}");
+    facts.keyring().verify(
+        MacPurpose::OidcState,
+        &[label.as_bytes(), flow_id.as_bytes(), code.as_bytes()],
+        &unhex(tag).unwrap_or_default(),
+    )
+}
+
+fn exchange_context(flow_id: Uuid) -> Vec<u8> {
+    [b"identa/v1/oidc-exchange/".as_slice(), flow_id.as_bytes()].concat()
+}
+
+fn read_exchange(flow: &Flow) -> Option<Exchange> {
+    flow.internal
+        .exchange
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+}
+
+/// An API flow that signed in: keeps `token` sealed on the flow for the app to fetch,
+/// and gives the code the browser takes back to the app (Kratos's `return_to_code`).
+pub(crate) fn hold_token(facts: &dyn Facts, flow: &mut Flow, token: &str) -> Result<String> {
+    let mut exchange = read_exchange(flow).ok_or(FlowError::OidcState)?;
+    let code = random_code();
+    exchange.return_to = Some(hex(&exchange_mac(facts, flow.id, "return_to", &code)));
+    let sealed = facts
+        .keyring()
+        .seal(&exchange_context(flow.id), token.as_bytes())
+        .map_err(|_| crate::credential::CredentialError::Sealing("session token"))?;
+    exchange.token = Some(hex(&sealed));
+    flow.internal.exchange = serde_json::to_value(exchange).ok();
+    Ok(code)
+}
+
+/// The flow an init code names, if it names one.
+pub(crate) fn flow_of_code(init_code: &str) -> Option<Uuid> {
+    init_code
+        .split_once('.')
+        .and_then(|(id, _)| Uuid::parse_str(id).ok())
+}
+
+/// Hands over the session token held on `flow` if both codes are its own, once (it is
+/// dropped from the flow). `None`: no token for these codes.
+pub(crate) fn take_token(
+    facts: &dyn Facts,
+    flow: &mut Flow,
+    init_code: &str,
+    return_to_code: &str,
+) -> Option<String> {
+    let mut exchange = read_exchange(flow)?;
+    let init_ok = exchange_mac_ok(facts, flow.id, "init", init_code, &exchange.init);
+    let return_tag = exchange.return_to.clone().unwrap_or_default();
+    let return_ok = exchange_mac_ok(facts, flow.id, "return_to", return_to_code, &return_tag);
+    if !(init_ok & return_ok) {
+        return None;
+    }
+    let sealed = unhex(&exchange.token.take()?)?;
+    exchange.return_to = None;
+    flow.internal.exchange = serde_json::to_value(exchange).ok();
+    let token = facts
+        .keyring()
+        .open(&exchange_context(flow.id), &sealed)
+        .ok()?;
+    String::from_utf8(token).ok()
 }
 
 fn seal_context(flow_id: Uuid) -> Vec<u8> {
@@ -484,6 +598,33 @@ mod tests {
         assert_eq!(flow_of_state(Some(&state)).unwrap(), flow.id);
         assert!(flow_of_state(Some("no-flow-here")).is_err());
         assert!(flow_of_state(None).is_err());
+    }
+
+    #[test]
+    fn a_held_token_is_handed_over_once_and_only_for_both_codes() {
+        let facts = TestFacts::new();
+        let mut flow = login_flow(&facts);
+        let mut req = api();
+        req.session_token_exchange = true;
+        provider_nodes(&facts, &mut flow, &req);
+        let init = flow.session_token_exchange_code.clone().unwrap();
+        assert_eq!(flow_of_code(&init), Some(flow.id));
+        assert!(
+            take_token(&facts, &mut flow, &init, "").is_none(),
+            "nothing held yet"
+        );
+
+        let back = hold_token(&facts, &mut flow, "the-session-token").unwrap();
+        let stored = serde_json::to_string(&flow.internal.exchange).unwrap();
+        assert!(!stored.contains("the-session-token") && !stored.contains(&back));
+        assert!(take_token(&facts, &mut flow.clone(), &init, "wrong").is_none());
+        assert!(take_token(&facts, &mut flow.clone(), "wrong", &back).is_none());
+        let token = take_token(&facts, &mut flow, &init, &back);
+        assert_eq!(token.as_deref(), Some("the-session-token"));
+        assert!(
+            take_token(&facts, &mut flow, &init, &back).is_none(),
+            "once"
+        );
     }
 
     #[tokio::test]

@@ -57,6 +57,8 @@ impl PublicApi {
             device: Some(inc.device()),
             url: Some(url),
             return_to: inc.query("return_to").map(str::to_owned),
+            #[cfg(feature = "oidc")]
+            session_token_exchange: inc.query("return_session_token_exchange_code") == Some("true"),
         };
         (req, new_cookie)
     }

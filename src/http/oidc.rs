@@ -5,9 +5,12 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use http::StatusCode;
+
 use super::Response;
 use super::request::Incoming;
 use super::respond::{Answer, Refused};
+use super::response::{error, from_error, json, redirect};
 use super::router::PublicApi;
 use crate::error::Result;
 use crate::flow::login::LoginIntent;
@@ -25,6 +28,28 @@ impl PublicApi {
     ) -> Result<Answer> {
         let started = self.identa.oidc().start(flow_id, provider, req).await?;
         Ok(self.oidc_redirect(started))
+    }
+
+    /// `GET /sessions/token-exchange?init_code=&return_to_code=`: a native app fetches
+    /// the session its API flow's sign-in with a provider made.
+    pub(super) async fn token_exchange(&self, inc: &Incoming<'_>) -> Response {
+        let (Some(init), Some(back)) = (inc.query("init_code"), inc.query("return_to_code")) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the `init_code` and `return_to_code` query parameters must be set",
+            );
+        };
+        match self.identa.oidc().exchange(init, back).await {
+            Ok(login) => json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "session": login.session,
+                    "session_token": login.token.expose(),
+                }),
+            ),
+            Err(err) => from_error(&err),
+        }
     }
 
     /// The provider's callback.
@@ -60,6 +85,19 @@ impl PublicApi {
             Ok(OidcSignedIn::Registered(done)) => {
                 let answer = self.registered(done, FlowType::Browser);
                 self.respond(inc, FlowType::Browser, answer)
+            }
+            Ok(OidcSignedIn::TokenHeld {
+                flow,
+                return_to_code,
+            }) => {
+                // The system browser goes back to the app with the code; the token waits.
+                let to = flow
+                    .return_to
+                    .unwrap_or_else(|| self.config.default_return_url.clone());
+                let sep = if to.contains('?') { '&' } else { '?' };
+                let code: String =
+                    form_urlencoded::byte_serialize(return_to_code.as_bytes()).collect();
+                redirect(&format!("{to}{sep}code={code}"))
             }
             Err(err) => {
                 let about = Refused {

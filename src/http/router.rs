@@ -76,6 +76,8 @@ impl PublicApi {
             (Method::GET | Method::POST, ["self-service", "methods", "oidc", "callback", p]) => {
                 self.oidc_callback(&inc, p).await
             }
+            #[cfg(feature = "oidc")]
+            (Method::GET, ["sessions", "token-exchange"]) => self.token_exchange(&inc).await,
             (Method::GET, ["sessions", "whoami"]) => self.whoami(&inc).await,
             (Method::GET, ["sessions"]) => self.my_sessions(&inc).await,
             (Method::DELETE, ["sessions"]) => self.revoke_my_other_sessions(&inc).await,

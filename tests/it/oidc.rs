@@ -562,6 +562,112 @@ async fn a_nonce_mismatch_is_refused() {
     assert!(!browser.cookies.contains_key("identa_session"));
 }
 
+/// A native app (an API flow started with `return_session_token_exchange_code=true`)
+/// sends the system browser to the provider; the callback sends it back to the app's
+/// `return_to` with a `code` and no session; the app fetches its session token once with
+/// both codes. An API flow started without the exchange cannot use a provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_native_app_fetches_its_session_token_after_the_provider() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut app = Browser::new(&identa);
+    let back = "http://127.0.0.1:4433/app-callback";
+    let res = app
+        .identa(
+            "GET",
+            &format!(
+                "/self-service/registration/api?return_session_token_exchange_code=true&return_to={back}"
+            ),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let flow = json_of(&res);
+    let init_code = flow["session_token_exchange_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = flow["id"].as_str().unwrap();
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/registration?flow={id}"),
+            Some(&[("method", "oidc"), ("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let body = json_of(&res);
+    assert_eq!(body["error"]["id"], "browser_location_change_required");
+    let to = body["redirect_browser_to"].as_str().unwrap().to_owned();
+    assert!(to.starts_with(&provider.issuer), "{to}");
+
+    // The system browser: signs in at the provider and comes back to the app.
+    let mut system_browser = Browser::new(&identa);
+    let callback = system_browser
+        .sign_in_at_provider(&to, "app@example.com")
+        .await;
+    let res = system_browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let returned = location(&res);
+    let code = returned
+        .strip_prefix(&format!("{back}?code="))
+        .unwrap_or_else(|| panic!("{returned}"))
+        .to_owned();
+    assert!(!system_browser.cookies.contains_key("identa_session"));
+
+    let exchange = |init: &str, back: &str| {
+        format!("/sessions/token-exchange?init_code={init}&return_to_code={back}")
+    };
+    let res = app
+        .identa("GET", &exchange(&init_code, "wrong"), None, true)
+        .await;
+    assert_eq!(res.status(), 404, "{}", body_text(&res));
+    let res = app
+        .identa("GET", &exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let body = json_of(&res);
+    assert_eq!(
+        body["session"]["identity"]["traits"]["email"],
+        "app@example.com"
+    );
+    let token = body["session_token"].as_str().unwrap();
+    let whoami = http::Request::get("/sessions/whoami")
+        .header("x-session-token", token)
+        .body(Bytes::new())
+        .unwrap();
+    assert_eq!(app.api.handle(whoami).await.status(), 200);
+    let res = app
+        .identa("GET", &exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(res.status(), 404, "fetched once: {}", body_text(&res));
+
+    // Without the exchange, an API flow has no way to receive the session: refused.
+    let res = app
+        .identa("GET", "/self-service/login/api", None, true)
+        .await;
+    let flow = json_of(&res);
+    assert!(flow.get("session_token_exchange_code").is_none());
+    let id = flow["id"].as_str().unwrap();
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={id}"),
+            Some(&[("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(
+        json_of(&res)["error"]["id"],
+        "self_service_flow_state_invalid"
+    );
+}
+
 /// A provider that cannot be reached: the flow says so (400 with the flow, 4000001) and
 /// is kept; nothing is a 500.
 async fn an_unreachable_provider_is_a_flow_message(env: TestEnv) {
