@@ -42,6 +42,16 @@ impl OpenIdProvider {
     /// Starts the provider on a free loopback port, its clients redirecting to `identa`'s
     /// callback.
     fn start(identa: &Identa) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(identa, port)
+    }
+
+    /// Starts the provider on `port`, with a signing key of its own.
+    fn start_on(identa: &Identa, port: u16) -> Self {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/http-suite/oidc");
         assert!(
             std::path::Path::new(dir)
@@ -49,11 +59,6 @@ impl OpenIdProvider {
                 .exists(),
             "this test needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut child = Command::new("node")
             .arg("provider.mjs")
             .arg(port.to_string())
@@ -369,6 +374,38 @@ async fn a_provider_account_signs_up_then_signs_in() {
             .items
             .len(),
         1
+    );
+}
+
+/// The provider rotates its signing key (a restart on the same issuer with a new key):
+/// the ID token's `kid` is not in the JWKS identa cached at the first sign-in, so identa
+/// reads the provider's keys again, once, and the sign-in goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_rotated_signing_key_is_fetched_again() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let issuer = provider.issuer.clone();
+    let port: u16 = issuer.rsplit(':').next().unwrap().parse().unwrap();
+    let identa = engine(&env, &issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "rot@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+
+    drop(provider);
+    let _rotated = OpenIdProvider::start_on(&env.identa, port);
+    browser.cookies.clear();
+    let flow = browser.start_flow("login").await;
+    let to = browser.press_provider("login", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "rot@example.com").await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(
+        json_of(&res)["session"]["identity"]["traits"]["email"],
+        "rot@example.com"
     );
 }
 

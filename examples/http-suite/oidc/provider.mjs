@@ -1,13 +1,16 @@
 // A certified OpenID provider (panva/oidc-provider) on loopback, for identa's OpenID
 // Connect tests: `node provider.mjs <port> <redirect_uri>[,<redirect_uri>…]`.
 //
-// Two confidential clients: `identa` (secret `identa-secret`) and `other` (secret
-// `other-secret`), both allowed the given redirect URIs. The development interactions
+// One confidential client, `identa` (secret `identa-secret`), allowed the given redirect
+// URIs. The development interactions
 // sign in any login name (the account id, which becomes the subject); the account's
 // claims are derived from it: `<login>` is the email when it contains `@` (else
 // `<login>@example.com`), `email_verified` is true unless the login starts with
 // `unverified`, `name` is `Test <login>`, `given_name` `Test` and `family_name` the
-// login's local part. Prints `listening <issuer>` when ready.
+// login's local part. Each start signs with a new key (a new `kid`), so a restart on the
+// same port is a provider that rotated its keys. Prints `listening <issuer>` when ready.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2]);
@@ -17,6 +20,8 @@ if (!port || redirectUris.length === 0) {
   process.exit(2);
 }
 const issuer = `http://127.0.0.1:${port}`;
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), use: 'sig', alg: 'RS256' };
 
 const client = (id, secret) => ({
   client_id: id,
@@ -28,7 +33,7 @@ const client = (id, secret) => ({
 });
 
 const provider = new Provider(issuer, {
-  clients: [client('identa', 'identa-secret'), client('other', 'other-secret')],
+  clients: [client('identa', 'identa-secret')],
   async findAccount(ctx, id) {
     return {
       accountId: id,
@@ -49,6 +54,7 @@ const provider = new Provider(issuer, {
   conformIdTokenClaims: false,
   features: { devInteractions: { enabled: true } },
   cookies: { keys: ['identa-test-only'] },
+  jwks: { keys: [signingKey] },
 });
 provider.proxy = false;
 
