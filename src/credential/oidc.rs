@@ -478,7 +478,9 @@ pub enum OidcError {
     #[error("the provider could not be reached ({0}); try again later")]
     Unreachable(String),
     /// The token endpoint refused the code or could not be reached.
-    #[error("the provider did not accept the sign-in ({0}); try again")]
+    #[error(
+        "the sign-in could not be completed at the provider's token endpoint (refused or unreachable: {0}); try again"
+    )]
     Exchange(String),
     /// The token response carried no ID token.
     #[error("the provider sent no ID token; ask for the `openid` scope")]

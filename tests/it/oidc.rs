@@ -330,6 +330,11 @@ async fn a_provider_account_signs_up_then_signs_in() {
     let id = me["identity"]["id"].as_str().unwrap().to_owned();
     assert_eq!(me["identity"]["traits"]["email"], "ada@example.com");
     assert_eq!(
+        me["identity"]["traits"]["name"],
+        json!({ "first": "Test", "last": "ada" }),
+        "the default mapper fills the schema's name.first / name.last"
+    );
+    assert_eq!(
         me["identity"]["verifiable_addresses"][0]["verified"], true,
         "the provider vouched for the address"
     );
@@ -375,6 +380,29 @@ async fn a_provider_account_signs_up_then_signs_in() {
             .len(),
         1
     );
+}
+
+/// The provider goes down between the user's sign-in there and the callback: the code
+/// exchange fails, the flow says so (4000001) and is kept — nothing is a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_provider_down_at_the_code_exchange_is_a_flow_message() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("login").await;
+    let to = browser.press_provider("login", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "down@example.com").await;
+    drop(provider);
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], flow["id"], "the same flow, kept");
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("token endpoint"), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
 }
 
 /// The provider rotates its signing key (a restart on the same issuer with a new key):
