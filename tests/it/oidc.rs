@@ -52,6 +52,12 @@ impl OpenIdProvider {
 
     /// Starts the provider on `port`, with a signing key of its own.
     fn start_on(identa: &Identa, port: u16) -> Self {
+        Self::start_with(identa, port, None)
+    }
+
+    /// Starts the provider on `port`, altering what it issues as `tamper` says
+    /// (`OIDC_TAMPER` in provider.mjs).
+    fn start_with(identa: &Identa, port: u16, tamper: Option<&str>) -> Self {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/http-suite/oidc");
         assert!(
             std::path::Path::new(dir)
@@ -59,7 +65,11 @@ impl OpenIdProvider {
                 .exists(),
             "this test needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`"
         );
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        if let Some(tamper) = tamper {
+            command.env("OIDC_TAMPER", tamper);
+        }
+        let mut child = command
             .arg("provider.mjs")
             .arg(port.to_string())
             .arg(identa.oidc().callback_url(PROVIDER))
@@ -403,6 +413,41 @@ async fn a_provider_down_at_the_code_exchange_is_a_flow_message() {
     let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
     assert!(text.contains("token endpoint"), "{text}");
     assert!(!browser.cookies.contains_key("identa_session"));
+}
+
+/// An ID token whose signature was altered on its way from the token endpoint is refused
+/// (the JWKS is read again once, since no key verifies it, then the sign-in is refused),
+/// shown on the flow, and nothing is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_tampered_id_token_signature_is_refused() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = OpenIdProvider::start_with(&env.identa, port, Some("id_token_signature"));
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "forged@example.com").await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001], "{shown}");
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("ID token was refused"), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert!(
+        identa
+            .list_identities(Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 /// The provider rotates its signing key (a restart on the same issuer with a new key):

@@ -9,6 +9,7 @@
 // `unverified`, `name` is `Test <login>`, `given_name` `Test` and `family_name` the
 // login's local part. Each start signs with a new key (a new `kid`), so a restart on the
 // same port is a provider that rotated its keys. Prints `listening <issuer>` when ready.
+// `OIDC_TAMPER=id_token_signature` alters the ID tokens' signatures (see below).
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 
 import Provider from 'oidc-provider';
@@ -57,6 +58,20 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
 });
 provider.proxy = false;
+
+// `OIDC_TAMPER=id_token_signature`: a forger between identa and the token endpoint — the
+// ID token's signature is altered on its way out, the rest left as issued.
+if (process.env.OIDC_TAMPER === 'id_token_signature') {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === '/token' && ctx.body && typeof ctx.body.id_token === 'string') {
+      const [header, payload, signature] = ctx.body.id_token.split('.');
+      const flipped = signature[10] === 'A' ? 'B' : 'A';
+      const forged = signature.slice(0, 10) + flipped + signature.slice(11);
+      ctx.body = { ...ctx.body, id_token: `${header}.${payload}.${forged}` };
+    }
+  });
+}
 
 provider.listen(port, '127.0.0.1', () => {
   console.log(`listening ${issuer}`);
