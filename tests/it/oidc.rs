@@ -421,24 +421,39 @@ async fn a_provider_down_at_the_code_exchange_is_a_flow_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_tampered_id_token_signature_is_refused() {
+    refused_at_the_callback("id_token_signature", "forged@example.com", "Signature").await;
+}
+
+/// An ID token issued (and validly signed by the provider) for another client is refused:
+/// the audience must be identa's client id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn an_id_token_for_another_client_is_refused() {
+    refused_at_the_callback("id_token_audience", "elsewhere@example.com", "audience").await;
+}
+
+/// A sign-up through a provider that alters its ID tokens as `tamper` says: refused at
+/// the callback for the `reason` named, shown on the flow, nothing made.
+async fn refused_at_the_callback(tamper: &str, login: &str, reason: &str) {
     let env = TestEnv::new(Backend::SqliteMemory).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let provider = OpenIdProvider::start_with(&env.identa, port, Some("id_token_signature"));
+    let provider = OpenIdProvider::start_with(&env.identa, port, Some(tamper));
     let identa = engine(&env, &provider.issuer, "identa");
     let mut browser = Browser::new(&identa);
     let flow = browser.start_flow("registration").await;
     let to = browser.press_provider("registration", &flow).await;
-    let callback = browser.sign_in_at_provider(&to, "forged@example.com").await;
+    let callback = browser.sign_in_at_provider(&to, login).await;
     let res = browser.identa("GET", &callback, None, true).await;
     assert_eq!(res.status(), 400, "{}", body_text(&res));
     let shown = json_of(&res);
     assert_eq!(message_ids(&shown), vec![4_000_001], "{shown}");
     let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
     assert!(text.contains("ID token was refused"), "{text}");
+    assert!(text.contains(reason), "{text}");
     assert!(!browser.cookies.contains_key("identa_session"));
     assert!(
         identa

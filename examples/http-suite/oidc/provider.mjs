@@ -9,8 +9,9 @@
 // `unverified`, `name` is `Test <login>`, `given_name` `Test` and `family_name` the
 // login's local part. Each start signs with a new key (a new `kid`), so a restart on the
 // same port is a provider that rotated its keys. Prints `listening <issuer>` when ready.
-// `OIDC_TAMPER=id_token_signature` alters the ID tokens' signatures (see below).
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+// `OIDC_TAMPER=id_token_signature` alters the ID tokens' signatures, and
+// `OIDC_TAMPER=id_token_audience` issues them, validly signed, for another client.
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 
 import Provider from 'oidc-provider';
 
@@ -59,17 +60,30 @@ const provider = new Provider(issuer, {
 });
 provider.proxy = false;
 
-// `OIDC_TAMPER=id_token_signature`: a forger between identa and the token endpoint — the
-// ID token's signature is altered on its way out, the rest left as issued.
-if (process.env.OIDC_TAMPER === 'id_token_signature') {
+// `OIDC_TAMPER`: what the token endpoint sends is altered on its way out —
+// `id_token_signature`: a forger changed the signature; `id_token_audience`: the token is
+// for another client (`aud`), signed with the provider's own key.
+const tamper = process.env.OIDC_TAMPER;
+if (tamper) {
   provider.use(async (ctx, next) => {
     await next();
-    if (ctx.path === '/token' && ctx.body && typeof ctx.body.id_token === 'string') {
-      const [header, payload, signature] = ctx.body.id_token.split('.');
+    if (ctx.path !== '/token' || !ctx.body || typeof ctx.body.id_token !== 'string') return;
+    const [header, payload, signature] = ctx.body.id_token.split('.');
+    let idToken;
+    if (tamper === 'id_token_signature') {
       const flipped = signature[10] === 'A' ? 'B' : 'A';
-      const forged = signature.slice(0, 10) + flipped + signature.slice(11);
-      ctx.body = { ...ctx.body, id_token: `${header}.${payload}.${forged}` };
+      idToken = `${header}.${payload}.${signature.slice(0, 10)}${flipped}${signature.slice(11)}`;
+    } else if (tamper === 'id_token_audience') {
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+      claims.aud = 'another-client';
+      delete claims.azp;
+      const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
+      const signed = sign('sha256', Buffer.from(`${header}.${body}`), privateKey);
+      idToken = `${header}.${body}.${signed.toString('base64url')}`;
+    } else {
+      throw new Error(`unknown OIDC_TAMPER ${tamper}`);
     }
+    ctx.body = { ...ctx.body, id_token: idToken };
   });
 }
 
