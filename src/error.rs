@@ -261,6 +261,7 @@ fn flow_kind(err: &FlowError) -> ErrorKind {
         FlowError::IdentityMismatch => ErrorKind::IdentityMismatch,
         FlowError::Aal2Required => ErrorKind::Aal2Required,
         FlowError::ReturnToForbidden(_) => ErrorKind::ReturnToForbidden,
+        FlowError::OidcState => ErrorKind::InvalidInput,
         FlowError::InvalidCredentials => ErrorKind::InvalidCredentials,
         FlowError::AddressNotVerified => ErrorKind::AddressNotVerified,
         FlowError::Identity(err) => identity_kind(err),

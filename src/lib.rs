@@ -91,6 +91,9 @@ mod guides {
     mod mfa {}
     #[doc = include_str!("../docs/migrating-from-kratos.md")]
     mod migrating_from_kratos {}
+    #[cfg(feature = "oidc")]
+    #[doc = include_str!("../docs/oidc.md")]
+    mod oidc {}
 }
 
 /// The sea-orm version identa uses, for hooks that write through
@@ -99,6 +102,8 @@ pub use sea_orm;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, RequiredAal, SessionCacheConfig, SessionConfig};
+#[cfg(feature = "oidc")]
+pub use engine::OidcFlows;
 pub use engine::{
     Identa, IdentaBuilder, IdentityImport, LoginFlows, MAX_IMPORT_BATCH, PasswordImport,
     RecoveryFlows, RegistrationFlows, SettingsFlows, VerificationFlows,

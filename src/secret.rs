@@ -88,6 +88,8 @@ pub(crate) enum MacPurpose {
     Code,
     FakeWebauthnCredential,
     Throttle,
+    #[cfg(feature = "oidc")]
+    OidcState,
 }
 
 impl MacPurpose {
@@ -98,6 +100,8 @@ impl MacPurpose {
             Self::Code => b"identa/v1/one-time-code",
             Self::FakeWebauthnCredential => b"identa/v1/webauthn-fake-credential",
             Self::Throttle => b"identa/v1/throttle-key",
+            #[cfg(feature = "oidc")]
+            Self::OidcState => b"identa/v1/oidc-state",
         }
     }
 }

@@ -3,6 +3,8 @@
 pub mod breached;
 pub mod code;
 pub mod lookup;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod password;
 pub mod totp;
 pub mod webauthn;

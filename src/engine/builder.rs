@@ -31,6 +31,8 @@ pub struct IdentaBuilder {
     hooks: Option<Arc<dyn Hooks>>,
     limiter: Option<Arc<dyn Limiter>>,
     breached: Option<Arc<dyn BreachedPasswords>>,
+    #[cfg(feature = "oidc")]
+    oidc: crate::credential::oidc::OidcProviders,
 }
 
 impl IdentaBuilder {
@@ -93,6 +95,14 @@ impl IdentaBuilder {
         self
     }
 
+    /// Signs in with these OpenID Connect providers (feature `oidc`): login and
+    /// registration flows show a button per provider.
+    #[cfg(feature = "oidc")]
+    pub fn oidc(mut self, providers: crate::credential::oidc::OidcProviders) -> Self {
+        self.oidc = providers;
+        self
+    }
+
     /// Builds the engine. Fails if no store or no schema was given, if the password
     /// parameters, secrets or WebAuthn relying party are invalid, or if enumeration-safe
     /// registration is combined with what would give it away (a session on sign-up, no
@@ -117,6 +127,8 @@ impl IdentaBuilder {
         }
         crate::flow::check_duplicate_registration(&self.config.flows)
             .map_err(Error::InvalidInput)?;
+        #[cfg(feature = "oidc")]
+        self.oidc.check().map_err(Error::InvalidInput)?;
         let hasher = PasswordHasher::new(self.config.password.clone())?;
         let keyring = Keyring::new(&self.config.secrets)
             .map_err(|e| Error::InvalidInput(format!("secrets: {e}")))?;
@@ -148,6 +160,8 @@ impl IdentaBuilder {
                 templates: Arc::new(self.templates),
                 hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
                 webauthn,
+                #[cfg(feature = "oidc")]
+                oidc: self.oidc,
                 config: self.config,
                 schemas: self.schemas,
                 hasher,

@@ -97,6 +97,15 @@ impl Facts for Identa {
         self.inner.hasher.needs_rehash(stored)
     }
 
+    #[cfg(feature = "oidc")]
+    fn oidc_providers(&self) -> Vec<(String, String)> {
+        self.inner
+            .oidc
+            .iter()
+            .map(|p| (p.id().to_owned(), p.display_name().to_owned()))
+            .collect()
+    }
+
     async fn before(&self, event: &BeforeEvent<'_>) -> Result<(), HookError> {
         self.inner.hooks.before(event).await
     }

@@ -199,7 +199,10 @@ impl Identa {
 
     /// The session the request presents, if it is usable; `None` if there is none or it
     /// is expired, revoked or unknown.
-    async fn current_session(&self, req: &FlowRequest) -> Result<Option<AuthenticatedSession>> {
+    pub(super) async fn current_session(
+        &self,
+        req: &FlowRequest,
+    ) -> Result<Option<AuthenticatedSession>> {
         let Some(token) = &req.session else {
             return Ok(None);
         };
@@ -306,7 +309,7 @@ impl Identa {
 
     /// Applies `transition`: the caller's answer, or why not (with what a caller may
     /// show or try instead).
-    async fn commit_transition<O: Answers + Send + Sync>(
+    pub(super) async fn commit_transition<O: Answers + Send + Sync>(
         &self,
         transition: Transition<O>,
     ) -> Committed<O> {
@@ -355,7 +358,7 @@ impl Identa {
 
 /// How applying a transition went. (One per submission, moved once.)
 #[allow(clippy::large_enum_variant)]
-enum Committed<O: Answers> {
+pub(super) enum Committed<O: Answers> {
     /// Written; the caller's answer.
     Done(O::Answer),
     /// Refused in a way the user can act on: the flow to show instead, and the outcome

@@ -12,6 +12,8 @@
 //! - `cache`: the in-process `whoami` cache.
 //! - `push`: session events the store pushes into the cache as they commit.
 //! - `throttle`: what each submission counts as, and refusals shown on the flow.
+//! - `oidc` (feature `oidc`): sign-in with OpenID Connect providers — starting one from a
+//!   flow, and its callback.
 
 mod apply;
 mod builder;
@@ -20,6 +22,8 @@ mod facts;
 mod flows;
 mod identities;
 mod import;
+#[cfg(feature = "oidc")]
+mod oidc;
 mod push;
 mod sessions;
 mod throttle;
@@ -43,6 +47,8 @@ pub use builder::IdentaBuilder;
 pub(crate) use flows::kind;
 pub use flows::{LoginFlows, RecoveryFlows, RegistrationFlows, SettingsFlows, VerificationFlows};
 pub use import::{IdentityImport, MAX_IMPORT_BATCH, PasswordImport};
+#[cfg(feature = "oidc")]
+pub use oidc::OidcFlows;
 
 /// The identity engine. Clone it freely: clones share one state.
 #[derive(Clone, Debug)]
@@ -75,6 +81,9 @@ struct Inner {
     webauthn: Option<webauthn_rs::Webauthn>,
     /// The throttling policy with its limiter.
     throttle: crate::throttle::policy::Throttle,
+    /// The OpenID Connect providers.
+    #[cfg(feature = "oidc")]
+    oidc: crate::credential::oidc::OidcProviders,
 }
 
 impl std::fmt::Debug for dyn Hooks {

@@ -79,6 +79,12 @@ pub(crate) trait Facts: Send + Sync {
     /// Whether a stored hash should be re-hashed with the current parameters.
     fn needs_rehash(&self, stored: &str) -> bool;
 
+    /// The configured OpenID Connect providers: (id, name shown), in order.
+    #[cfg(feature = "oidc")]
+    fn oidc_providers(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// The host's verdict on a registration or login about to be judged.
     async fn before(&self, event: &BeforeEvent<'_>) -> Result<(), HookError>;
 }

@@ -64,6 +64,8 @@ pub(crate) fn new_flow(
         identity_id: None,
         session_id: None,
         version: 0,
+        #[cfg(feature = "oidc")]
+        session_token_exchange_code: None,
         internal: Internal::default(),
     })
 }

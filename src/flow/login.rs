@@ -215,6 +215,10 @@ pub(crate) fn create(
         text::sign_in_with_password(),
     ));
     login_prompt_nodes(facts, &mut flow)?;
+    #[cfg(feature = "oidc")]
+    if !flow.refresh {
+        super::oidc::provider_nodes(facts, &mut flow, req);
+    }
     Ok(flow)
 }
 

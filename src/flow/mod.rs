@@ -29,6 +29,8 @@ mod facts;
 mod form;
 mod lifecycle;
 pub mod login;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod recovery;
 pub mod registration;
 pub mod settings;
@@ -310,6 +312,13 @@ pub struct Flow {
     pub session_id: Option<Uuid>,
     /// Increases with each change; guards against concurrent submissions.
     pub version: i64,
+    /// (Feature `oidc`.) A new API flow started with
+    /// [`FlowRequest::session_token_exchange`]: the code a native app keeps to fetch its
+    /// session token after signing in with a provider (Kratos's
+    /// `session_token_exchange_code`). Shown once, when the flow is created; never stored.
+    #[cfg(feature = "oidc")]
+    #[serde(skip)]
+    pub session_token_exchange_code: Option<String>,
     /// State no client may see.
     #[serde(default)]
     pub(crate) internal: Internal,
@@ -350,6 +359,14 @@ pub(crate) struct Internal {
     /// A passkey ceremony waiting for the client's answer.
     #[serde(default)]
     pub(crate) passkey: Option<Value>,
+    /// A sign-in with an OpenID Connect provider waiting for its callback (the state as a
+    /// MAC, the nonce, the PKCE verifier sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) oidc: Option<Value>,
+    /// An API flow's session-token exchange (MACs of its codes, the token sealed until
+    /// the app fetches it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) exchange: Option<Value>,
 }
 
 impl Internal {
@@ -378,6 +395,10 @@ impl Flow {
         if let Some(map) = out.as_object_mut() {
             if let Some(r) = &self.return_to {
                 map.insert("return_to".into(), json!(r));
+            }
+            #[cfg(feature = "oidc")]
+            if let Some(code) = &self.session_token_exchange_code {
+                map.insert("session_token_exchange_code".into(), json!(code));
             }
             match self.kind {
                 FlowKind::Login => {
@@ -456,6 +477,12 @@ pub struct FlowRequest {
     pub url: Option<String>,
     /// Where to go when the flow is done (used when a flow is created).
     pub return_to: Option<String>,
+    /// (Feature `oidc`.) A new API login or registration flow hands out a
+    /// `session_token_exchange_code`, so that a native app can sign in with a provider in
+    /// the system browser and then fetch its session token (Kratos's
+    /// `return_session_token_exchange_code=true`).
+    #[cfg(feature = "oidc")]
+    pub session_token_exchange: bool,
 }
 
 impl fmt::Debug for FlowRequest {
@@ -595,6 +622,12 @@ pub enum FlowError {
         "this account has no verified address yet: verify the address with the code sent to it (or ask for a new one in a verification flow), then sign in"
     )]
     AddressNotVerified,
+    /// An OpenID Connect callback whose `state` is missing, unknown, already used, for
+    /// another provider or from another browser.
+    #[error(
+        "the sign-in with the provider could not be matched to a sign-in this browser started (the state is missing, unknown or was already used); start again"
+    )]
+    OidcState,
     /// Traits or metadata were refused.
     #[error(transparent)]
     Identity(#[from] IdentityError),

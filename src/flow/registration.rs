@@ -143,6 +143,8 @@ pub(crate) fn create(
         .nodes
         .extend(password_nodes(PasswordInput::New, text::sign_up()));
     registration_nodes(facts, &mut flow, &passkey_name_field(&schema))?;
+    #[cfg(feature = "oidc")]
+    super::oidc::provider_nodes(facts, &mut flow, req);
     Ok(flow)
 }
 

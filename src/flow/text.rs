@@ -113,6 +113,14 @@ pub(crate) fn duplicate() -> UiText {
         "An account with the same identifier (email, phone, username, ...) exists already.",
     )
 }
+#[cfg(feature = "oidc")]
+pub(crate) fn duplicate_on_oidc_link() -> UiText {
+    UiText::error(
+        4_000_027,
+        "An account with the same identifier (email, phone, username, ...) exists already. \
+         Please sign in to your existing account to link your social profile.",
+    )
+}
 pub(crate) fn new_password_same_as_old() -> UiText {
     UiText::error(
         4_000_039,

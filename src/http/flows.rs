@@ -57,6 +57,8 @@ impl PublicApi {
             device: Some(inc.device()),
             url: Some(url),
             return_to: inc.query("return_to").map(str::to_owned),
+            #[cfg(feature = "oidc")]
+            session_token_exchange: inc.query("return_session_token_exchange_code") == Some("true"),
         };
         (req, new_cookie)
     }
@@ -164,7 +166,14 @@ impl PublicApi {
         }
         let form = Form(&body);
         let identa = &self.identa;
+        #[cfg(feature = "oidc")]
+        let oidc =
+            matches!(kind, FlowKind::Login | FlowKind::Registration) && form.method() == "oidc";
         let outcome: Result<Answer> = match kind {
+            #[cfg(feature = "oidc")]
+            FlowKind::Login | FlowKind::Registration if oidc => {
+                self.oidc_start(flow.id, &form.text("provider"), &req).await
+            }
             FlowKind::Registration => match form.registration() {
                 Ok(s) => identa
                     .submit_loaded::<kind::Registration>(flow, s, &req)
@@ -296,7 +305,9 @@ impl Form<'_> {
             return method.to_owned();
         }
         let any = |fields: &[&str]| fields.iter().any(|f| !self.text(f).is_empty());
-        if any(&["webauthn_remove", "webauthn_register", "webauthn_login"]) {
+        if any(&["provider"]) {
+            "oidc".into()
+        } else if any(&["webauthn_remove", "webauthn_register", "webauthn_login"]) {
             "webauthn".into()
         } else if any(&[
             "passkey_remove",

@@ -11,13 +11,16 @@
 //!   encoding) — [`request::session_token`] is the one place a token is read.
 //! - [`response`]: Kratos's JSON shapes, the error table (`ErrorKind` → status), cookies.
 //! - `router`: the public routes; `flows`, `sessions`: what they do; `respond`: every
-//!   flow outcome turned into a Kratos response.
+//!   flow outcome turned into a Kratos response; `oidc` (feature `oidc`): the provider
+//!   buttons' submissions and the providers' callback.
 //! - `admin`: the admin routes; `admin_gate`: who may call them ([`AdminAuth`]) and the
 //!   checks every admin request passes first. `script`: the WebAuthn browser script.
 
 mod admin;
 mod admin_gate;
 mod flows;
+#[cfg(feature = "oidc")]
+mod oidc;
 pub mod request;
 mod respond;
 pub mod response;

@@ -56,6 +56,10 @@ enum Next {
     /// Another flow's page: a browser asking for JSON gets 422
     /// `browser_location_change_required` pointing there.
     Continue(FlowKind, Uuid),
+    /// Another site (an OpenID Connect provider): a browser page is redirected there,
+    /// anyone else gets 422 `browser_location_change_required` pointing there.
+    #[cfg(feature = "oidc")]
+    Elsewhere(String),
 }
 
 impl PublicApi {
@@ -116,6 +120,16 @@ impl PublicApi {
         }
     }
 
+    /// A sign-in with a provider started: the browser goes to the provider.
+    #[cfg(feature = "oidc")]
+    pub(super) fn oidc_redirect(&self, started: crate::flow::oidc::OidcRedirect) -> Answer {
+        Answer {
+            body: serde_json::json!({ "redirect_browser_to": started.redirect_to }),
+            token: None,
+            next: Next::Elsewhere(started.redirect_to),
+        }
+    }
+
     pub(super) async fn verification_step(&self, step: VerificationStep) -> Answer {
         let flow = match step {
             VerificationStep::CodeSent(flow) | VerificationStep::Verified { flow, .. } => flow,
@@ -147,6 +161,15 @@ impl PublicApi {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "browser_location_change_required",
                 "continue in the next flow (after a recovery: the settings flow, to set a new password)",
+            ),
+            #[cfg(feature = "oidc")]
+            (Next::Elsewhere(to), true, false) => redirect(&to),
+            #[cfg(feature = "oidc")]
+            (Next::Elsewhere(to), _, _) => redirect_browser_to(
+                &to,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "browser_location_change_required",
+                "sign in at the provider: send the browser to redirect_browser_to",
             ),
             _ => json(StatusCode::OK, &answer.body),
         };

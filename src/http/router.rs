@@ -72,6 +72,12 @@ impl PublicApi {
                 Ok(kind) => self.submit(&inc, kind).await,
                 Err(_) => not_found(&path),
             },
+            #[cfg(feature = "oidc")]
+            (Method::GET | Method::POST, ["self-service", "methods", "oidc", "callback", p]) => {
+                self.oidc_callback(&inc, p).await
+            }
+            #[cfg(feature = "oidc")]
+            (Method::GET, ["sessions", "token-exchange"]) => self.token_exchange(&inc).await,
             (Method::GET, ["sessions", "whoami"]) => self.whoami(&inc).await,
             (Method::GET, ["sessions"]) => self.my_sessions(&inc).await,
             (Method::DELETE, ["sessions"]) => self.revoke_my_other_sessions(&inc).await,

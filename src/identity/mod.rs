@@ -199,6 +199,8 @@ pub enum CredentialType {
     Passkey,
     /// One-time codes sent by email or SMS.
     Code,
+    /// Accounts at OpenID Connect providers (identifiers `<provider>:<subject>`).
+    Oidc,
 }
 
 impl CredentialType {
@@ -211,6 +213,7 @@ impl CredentialType {
             Self::Webauthn => "webauthn",
             Self::Passkey => "passkey",
             Self::Code => "code",
+            Self::Oidc => "oidc",
         }
     }
 }
@@ -231,6 +234,7 @@ impl FromStr for CredentialType {
             "webauthn" => Self::Webauthn,
             "passkey" => Self::Passkey,
             "code" => Self::Code,
+            "oidc" => Self::Oidc,
             other => return Err(UnknownVariant::new("credential type", other)),
         })
     }

@@ -22,6 +22,8 @@ mod login;
 mod logout;
 mod mfa;
 mod migrations;
+#[cfg(all(feature = "oidc", feature = "http"))]
+mod oidc;
 mod passwords;
 mod recovery;
 mod registration;

@@ -1,0 +1,491 @@
+//! Sign-in with OpenID Connect providers (feature `oidc`): the providers a host
+//! configures ([`OidcProvider`], several at once in [`OidcProviders`]), the
+//! authorization-code flow with PKCE against each, and the verified claims of the
+//! provider's ID token ([`Claims`]), which a [`ClaimsMapper`] turns into traits.
+//!
+//! The protocol is the `openidconnect` crate's; nothing of JOSE is written here.
+//!
+//! ```text
+//! begin: discovery (cached) ─▶ authorization URL with state, nonce, PKCE S256 challenge
+//! finish: code + PKCE verifier ─▶ token endpoint ─▶ ID token verified against the JWKS
+//!         (signature, issuer, audience, expiry, nonce) ─▶ Claims
+//! ```
+//!
+//! The provider metadata and its JWKS are cached per provider after the first discovery;
+//! an ID token signed by a key the cached JWKS does not know makes one fresh discovery
+//! (the provider rotated its keys) and one more check.
+//!
+//! Security obligations: the caller MUST keep the state, the nonce and the PKCE verifier
+//! server-side (identa keeps them in the flow, the verifier sealed), MUST compare the
+//! returned state in constant time, and MUST use a [`Claims::subject`] only together with
+//! its provider id.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    TokenResponse,
+};
+use serde_json::{Value, json};
+
+use crate::identity::IdentitySchema;
+
+/// One OpenID Connect provider, found by discovery from its issuer URL (Kratos's
+/// `provider: generic`). Its `Debug` hides the client secret.
+#[derive(Clone)]
+pub struct OidcProvider {
+    id: String,
+    label: String,
+    issuer_url: String,
+    client_id: String,
+    client_secret: Option<String>,
+    scopes: Vec<String>,
+}
+
+impl fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("id", &self.id)
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field("has_client_secret", &self.client_secret.is_some())
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+impl OidcProvider {
+    /// A provider with Kratos's `id` (the path segment of its callback and the
+    /// `provider` value of its button: letters, digits, `-` and `_`), its issuer URL
+    /// (discovery reads `<issuer_url>/.well-known/openid-configuration`) and the client
+    /// id registered there. Scopes default to `openid email profile`.
+    pub fn new(
+        id: impl Into<String>,
+        issuer_url: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> Self {
+        let id = id.into();
+        Self {
+            label: id.clone(),
+            id,
+            issuer_url: issuer_url.into(),
+            client_id: client_id.into(),
+            client_secret: None,
+            scopes: vec!["email".into(), "profile".into()],
+        }
+    }
+
+    /// The client secret (confidential clients). Without one the client is public and
+    /// relies on PKCE alone.
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// The scopes asked for besides `openid` (replaces the default `email profile`).
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The name shown on its button ("Sign in with {label}"; default: the id).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The name shown on its button.
+    pub fn display_name(&self) -> &str {
+        &self.label
+    }
+}
+
+/// The verified claims of a provider's ID token that identa reads, and all of them as
+/// JSON for a custom mapper.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    /// The provider's id (as configured).
+    pub provider: String,
+    /// The subject (`sub`): the account's stable id at that provider.
+    pub subject: String,
+    /// `email`, if the provider shared it.
+    pub email: Option<String>,
+    /// `email_verified`: whether the provider vouches for the address.
+    pub email_verified: bool,
+    /// `name`, if the provider shared it.
+    pub name: Option<String>,
+    /// Every claim of the ID token, as JSON.
+    pub raw: Value,
+}
+
+/// Turns a provider's claims into the traits of a new identity of `schema` (the default
+/// schema). A mapper that cannot map returns the reason, shown on the flow. The traits
+/// are then checked against the schema like any sign-up's.
+pub trait ClaimsMapper: Send + Sync {
+    /// The traits for a new identity with these claims.
+    fn traits(&self, claims: &Claims, schema: &IdentitySchema) -> Result<Value, String>;
+}
+
+impl<F> ClaimsMapper for F
+where
+    F: Fn(&Claims, &IdentitySchema) -> Result<Value, String> + Send + Sync,
+{
+    fn traits(&self, claims: &Claims, schema: &IdentitySchema) -> Result<Value, String> {
+        self(claims, schema)
+    }
+}
+
+/// The default mapper, for the traits the schema has: `email` to the `email` trait
+/// (stored verified when the provider says `email_verified`); `name` to a text `name`
+/// trait, or `given_name` and `family_name` to `name.first` and `name.last`. A schema
+/// with other required traits needs a mapper of its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultMapper;
+
+impl ClaimsMapper for DefaultMapper {
+    fn traits(&self, claims: &Claims, schema: &IdentitySchema) -> Result<Value, String> {
+        let fields = schema.trait_fields();
+        let text = |path: &str| {
+            fields
+                .iter()
+                .any(|f| f.path == path && f.json_type == "string")
+        };
+        if !text("email") {
+            return Err(
+                "the identity schema has no `email` trait: configure a claims mapper".into(),
+            );
+        }
+        let Some(email) = &claims.email else {
+            return Err(format!(
+                "{} did not share an email address; allow the `email` scope, or configure a claims mapper",
+                claims.provider
+            ));
+        };
+        let mut traits = serde_json::Map::new();
+        traits.insert("email".into(), json!(email));
+        let claim = |name: &str| claims.raw.get(name).filter(|v| v.is_string()).cloned();
+        if let (true, Some(name)) = (text("name"), &claims.name) {
+            traits.insert("name".into(), json!(name));
+        }
+        let mut name = serde_json::Map::new();
+        for (path, key, claim_name) in [
+            ("name.first", "first", "given_name"),
+            ("name.last", "last", "family_name"),
+        ] {
+            if let (true, Some(value)) = (text(path), claim(claim_name)) {
+                name.insert(key.into(), value);
+            }
+        }
+        if !name.is_empty() {
+            traits.insert("name".into(), Value::Object(name));
+        }
+        Ok(Value::Object(traits))
+    }
+}
+
+/// The configured providers and the mapper for new accounts.
+#[derive(Clone)]
+pub struct OidcProviders {
+    providers: Vec<Arc<Cached>>,
+    mapper: Arc<dyn ClaimsMapper>,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for OidcProviders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcProviders")
+            .field(
+                "providers",
+                &self
+                    .providers
+                    .iter()
+                    .map(|p| &p.provider)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OidcProviders {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A provider and its discovered metadata (with the JWKS), once read.
+struct Cached {
+    provider: OidcProvider,
+    metadata: tokio::sync::RwLock<Option<CoreProviderMetadata>>,
+}
+
+impl OidcProviders {
+    /// No providers yet, the [`DefaultMapper`].
+    pub fn new() -> Self {
+        // The openidconnect crate's advice: no redirects from the provider's endpoints
+        // (a redirect could carry the code or the client secret elsewhere).
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self {
+            providers: Vec::new(),
+            mapper: Arc::new(DefaultMapper),
+            http,
+        }
+    }
+
+    /// Adds a provider (a later one with the same id replaces it).
+    pub fn provider(mut self, provider: OidcProvider) -> Self {
+        self.providers.retain(|p| p.provider.id != provider.id);
+        self.providers.push(Arc::new(Cached {
+            provider,
+            metadata: tokio::sync::RwLock::new(None),
+        }));
+        self
+    }
+
+    /// Uses this mapper for new accounts' traits.
+    pub fn mapper(mut self, mapper: impl ClaimsMapper + 'static) -> Self {
+        self.mapper = Arc::new(mapper);
+        self
+    }
+
+    /// The providers, in the order added.
+    pub fn iter(&self) -> impl Iterator<Item = &OidcProvider> {
+        self.providers.iter().map(|p| &p.provider)
+    }
+
+    /// The mapper.
+    pub(crate) fn claims_mapper(&self) -> &dyn ClaimsMapper {
+        self.mapper.as_ref()
+    }
+
+    /// Checks the configuration: ids usable in a URL path, issuer URLs that parse.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for p in self.iter() {
+            let id_ok = !p.id.is_empty()
+                && p.id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !id_ok {
+                return Err(format!(
+                    "OpenID Connect provider id `{}` must be letters, digits, `-` or `_`",
+                    p.id
+                ));
+            }
+            IssuerUrl::new(p.issuer_url.clone()).map_err(|e| {
+                format!(
+                    "OpenID Connect provider `{}`: issuer_url `{}` is not a URL: {e}",
+                    p.id, p.issuer_url
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<&Arc<Cached>, OidcError> {
+        self.providers
+            .iter()
+            .find(|p| p.provider.id == id)
+            .ok_or_else(|| OidcError::UnknownProvider(id.to_owned()))
+    }
+
+    /// The provider's metadata: cached, or discovered now (`fresh` forces discovery).
+    async fn metadata(
+        &self,
+        cached: &Cached,
+        fresh: bool,
+    ) -> Result<CoreProviderMetadata, OidcError> {
+        if !fresh && let Some(metadata) = cached.metadata.read().await.as_ref() {
+            return Ok(metadata.clone());
+        }
+        let issuer = IssuerUrl::new(cached.provider.issuer_url.clone())
+            .map_err(|e| OidcError::Unreachable(e.to_string()))?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
+        *cached.metadata.write().await = Some(metadata.clone());
+        Ok(metadata)
+    }
+
+    /// Starts a sign-in with provider `id`: the authorization URL to send the browser to,
+    /// and what must be kept to finish it.
+    /// The state is `<state_prefix>.<random>`.
+    pub(crate) async fn begin(
+        &self,
+        id: &str,
+        redirect_url: &str,
+        state_prefix: &str,
+    ) -> Result<Begun, OidcError> {
+        let cached = self.get(id)?;
+        let metadata = self.metadata(cached, false).await?;
+        let p = &cached.provider;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(p.client_id.clone()),
+            p.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect(redirect_url)?);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = format!("{state_prefix}.{}", CsrfToken::new_random().secret());
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in &p.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.url();
+        Ok(Begun {
+            url: url.to_string(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Finishes a sign-in: exchanges `code` (with the PKCE verifier) at the token
+    /// endpoint and verifies the ID token (signature against the provider's JWKS, issuer,
+    /// audience, expiry at `now`, `nonce`).
+    pub(crate) async fn finish(
+        &self,
+        id: &str,
+        redirect_url: &str,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, OidcError> {
+        let cached = self.get(id)?;
+        let metadata = self.metadata(cached, false).await?;
+        let p = &cached.provider;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(p.client_id.clone()),
+            p.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect(redirect_url)?);
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| OidcError::Unreachable(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
+        // Only the ID token is read; access and refresh tokens are not kept.
+        let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let verified = {
+            let verifier = client.id_token_verifier().set_time_fn(move || now);
+            id_token.claims(&verifier, &nonce).map(to_claims)
+        };
+        let claims = match verified {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                // The provider may have rotated its keys: read its JWKS again, once.
+                let metadata = self.metadata(cached, true).await?;
+                let client = CoreClient::from_provider_metadata(
+                    metadata,
+                    ClientId::new(p.client_id.clone()),
+                    p.client_secret.clone().map(ClientSecret::new),
+                );
+                let verifier = client.id_token_verifier().set_time_fn(move || now);
+                id_token.claims(&verifier, &nonce).map(to_claims)
+            }
+            other => other,
+        }
+        .map_err(|e| OidcError::IdToken(e.to_string()))?;
+        Ok(Claims {
+            provider: id.to_owned(),
+            ..claims
+        })
+    }
+}
+
+fn redirect(url: &str) -> Result<RedirectUrl, OidcError> {
+    RedirectUrl::new(url.to_owned()).map_err(|e| {
+        OidcError::Unreachable(format!(
+            "the callback URL `{url}` is not a URL ({e}); check flows.public_url"
+        ))
+    })
+}
+
+/// An error with its sources (the crates' outer errors say little).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        out.push_str(": ");
+        out.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    out
+}
+
+fn to_claims(claims: &CoreIdTokenClaims) -> Claims {
+    Claims {
+        provider: String::new(),
+        subject: claims.subject().as_str().to_owned(),
+        email: claims.email().map(|e| e.as_str().to_owned()),
+        email_verified: claims.email_verified().unwrap_or(false),
+        name: claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_owned()),
+        raw: serde_json::to_value(claims).unwrap_or(Value::Null),
+    }
+}
+
+/// A started sign-in: where to send the browser, and what to keep for the callback. Its
+/// `Debug` hides the state, nonce and verifier.
+pub(crate) struct Begun {
+    pub(crate) url: String,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
+}
+
+impl fmt::Debug for Begun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Begun").finish_non_exhaustive()
+    }
+}
+
+/// Why a sign-in with a provider did not go through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OidcError {
+    /// No provider has this id.
+    #[error("no OpenID Connect provider `{0}` is configured; use the id of a configured provider")]
+    UnknownProvider(String),
+    /// Discovery failed (the provider is down, or its issuer URL is wrong).
+    #[error("the provider could not be reached ({0}); try again later")]
+    Unreachable(String),
+    /// The token endpoint refused the code or could not be reached.
+    #[error(
+        "the sign-in could not be completed at the provider's token endpoint (refused or unreachable: {0}); try again"
+    )]
+    Exchange(String),
+    /// The token response carried no ID token.
+    #[error("the provider sent no ID token; ask for the `openid` scope")]
+    NoIdToken,
+    /// The ID token failed verification (signature, issuer, audience, expiry or nonce).
+    #[error("the provider's ID token was refused ({0}); try again")]
+    IdToken(String),
+}

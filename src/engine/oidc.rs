@@ -1,0 +1,243 @@
+//! Sign-in with OpenID Connect providers (feature `oidc`): the engine's part is the I/O
+//! the flows cannot do — discovery and the authorization URL when a `provider` button is
+//! submitted, the code exchange and ID-token check at the callback — around the flow's
+//! decisions (`flow::oidc`), applied like any submission in one transaction.
+
+use uuid::Uuid;
+
+use super::Identa;
+use super::flows::Committed;
+use crate::error::{Error, Result};
+use crate::flow::oidc::{self, Decided, OidcCallback, OidcRedirect, OidcSignedIn};
+use crate::flow::{
+    Answers, Flow, FlowError, FlowRequest, FlowType, Step, check_submit, check_view,
+};
+use crate::session::{Login, SessionToken};
+use crate::store::{Commit, Write};
+
+/// Sign-in with OpenID Connect providers: `Identa::oidc()` gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct OidcFlows<'a> {
+    identa: &'a Identa,
+}
+
+impl Identa {
+    /// Sign-in with OpenID Connect providers (feature `oidc`).
+    pub fn oidc(&self) -> OidcFlows<'_> {
+        OidcFlows { identa: self }
+    }
+}
+
+impl OidcFlows<'_> {
+    /// The URL the provider `provider` sends the browser back to (Kratos's
+    /// `<public_url>/self-service/methods/oidc/callback/<provider>`): register it as the
+    /// client's redirect URI at the provider.
+    pub fn callback_url(&self, provider: &str) -> String {
+        format!(
+            "{}/self-service/methods/oidc/callback/{provider}",
+            self.identa.config().flows.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// Starts a sign-in with `provider` from the login or registration flow `flow_id`
+    /// (the user pressed its button): the provider's authorization URL to send the browser
+    /// to. A provider that cannot be reached comes back as [`FlowError::Invalid`], the flow
+    /// saying so.
+    pub async fn start(
+        &self,
+        flow_id: Uuid,
+        provider: &str,
+        req: &FlowRequest,
+    ) -> Result<OidcRedirect> {
+        let identa = self.identa;
+        let flow = identa.load_flow(flow_id).await?;
+        let kind = flow.kind;
+        let mut flow = check_submit(flow, kind, req, identa.keyring(), identa.now())?;
+        let current = identa.current_session(req).await?;
+        oidc::check_start(&flow, current.as_ref())?;
+        let prefix = oidc::state_prefix(&flow);
+        let begun = match identa
+            .inner
+            .oidc
+            .begin(provider, &self.callback_url(provider), &prefix)
+            .await
+        {
+            Ok(begun) => begun,
+            Err(err) => return Err(identa.reject(oidc::refused(flow, err.to_string())).await),
+        };
+        oidc::remember(
+            identa,
+            &mut flow,
+            provider,
+            &begun.state,
+            &begun.nonce,
+            &begun.pkce_verifier,
+        )?;
+        self.save(&mut flow).await?;
+        Ok(OidcRedirect {
+            flow,
+            redirect_to: begun.url,
+        })
+    }
+
+    /// Finishes a sign-in at the provider's callback: checks the state against the flow it
+    /// names (and the browser: the CSRF cookie must match that flow), exchanges the code,
+    /// verifies the ID token, then signs in the identity that has this provider account or
+    /// registers a new one. A provider's refusal (`error=access_denied`), a failed
+    /// exchange or a taken address come back as [`FlowError::Invalid`] with the flow
+    /// showing why; a state that does not match is [`FlowError::OidcState`].
+    pub async fn callback(
+        &self,
+        provider: &str,
+        callback: OidcCallback,
+        req: &FlowRequest,
+    ) -> Result<OidcSignedIn> {
+        let identa = self.identa;
+        let flow_id = oidc::flow_of_state(callback.state.as_deref())?;
+        let mut flow = match identa.load_flow(flow_id).await {
+            Ok(flow) => flow,
+            Err(Error::Flow(FlowError::NotFound(_))) => return Err(FlowError::OidcState.into()),
+            Err(err) => return Err(err),
+        };
+        check_view(&flow, req, identa.keyring())?;
+        if flow.is_expired(identa.now()) {
+            return Err(FlowError::Expired {
+                flow_id: flow.id,
+                kind: flow.kind,
+                expired_at: flow.expires_at,
+            }
+            .into());
+        }
+        let state = callback.state.unwrap_or_default();
+        // Spent here: whatever happens next, this state is not accepted again.
+        let resumed = oidc::resume(identa, &mut flow, provider, &state)?;
+        let current = identa.current_session(req).await?;
+        oidc::check_start(&flow, current.as_ref())?;
+        flow.ui.clear_messages();
+        if let Some(error) = callback.error {
+            let shown: String = error.chars().take(100).collect();
+            let description: String = callback
+                .error_description
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect();
+            let reason = match description.is_empty() {
+                true => format!("{provider} did not sign you in ({shown}); try again"),
+                false => {
+                    format!("{provider} did not sign you in ({shown}: {description}); try again")
+                }
+            };
+            return Err(identa.reject(oidc::refused(flow, reason)).await);
+        }
+        let Some(code) = callback.code.filter(|c| !c.is_empty()) else {
+            let reason = format!("{provider} sent no authorization code; try again");
+            return Err(identa.reject(oidc::refused(flow, reason)).await);
+        };
+        let providers = &identa.inner.oidc;
+        let claims = match providers
+            .finish(
+                provider,
+                &self.callback_url(provider),
+                &code,
+                &resumed.pkce_verifier,
+                &resumed.nonce,
+                identa.now(),
+            )
+            .await
+        {
+            Ok(claims) => claims,
+            Err(err) => return Err(identa.reject(oidc::refused(flow, err.to_string())).await),
+        };
+        let schemas = identa.schemas();
+        let schema = schemas.get(schemas.default_id().unwrap_or_default())?;
+        let traits = providers.claims_mapper().traits(&claims, &schema);
+        let api = flow.flow_type == FlowType::Api;
+        match oidc::decide(identa, flow, &claims, traits, req).await? {
+            Decided::SignIn(Step::Advance(mut t)) if api => {
+                let held = self.hold(&mut t.flow, t.outcome.token.take())?;
+                let done = self.commit(Step::Advance(t)).await?;
+                Ok(self.held(done.flow, held))
+            }
+            Decided::Register(Step::Advance(mut t)) if api => {
+                let token = t.outcome.login.as_ref().map(|l| l.token.clone());
+                t.outcome.continue_with.clear();
+                let held = self.hold(&mut t.flow, token)?;
+                let done = self.commit(Step::Advance(t)).await?;
+                Ok(self.held(done.flow, held))
+            }
+            Decided::SignIn(step) => self.commit(step).await.map(OidcSignedIn::LoggedIn),
+            Decided::Register(step) => self.commit(step).await.map(OidcSignedIn::Registered),
+        }
+    }
+
+    /// Keeps an API flow's new session token on the flow: the `return_to_code`.
+    fn hold(&self, flow: &mut Flow, token: Option<SessionToken>) -> Result<Option<String>> {
+        match token {
+            Some(token) => Ok(Some(oidc::hold_token(self.identa, flow, token.expose())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn held(&self, flow: Flow, return_to_code: Option<String>) -> OidcSignedIn {
+        OidcSignedIn::TokenHeld {
+            flow,
+            return_to_code: return_to_code.unwrap_or_default(),
+        }
+    }
+
+    /// Hands a native app the session its API flow's sign-in with a provider made
+    /// (Kratos's `GET /sessions/token-exchange`): `init_code` is the flow's
+    /// `session_token_exchange_code`, `return_to_code` the `code` the browser brought
+    /// back. Once: the token is dropped from the flow.
+    pub async fn exchange(&self, init_code: &str, return_to_code: &str) -> Result<Login> {
+        let identa = self.identa;
+        let not_yet = |id| Error::NotFound {
+            what: "session for these exchange codes (none yet, or already fetched)",
+            id,
+        };
+        let Some(flow_id) = oidc::flow_of_code(init_code) else {
+            return Err(not_yet(Uuid::nil()));
+        };
+        let mut flow = match identa.load_flow(flow_id).await {
+            Ok(flow) => flow,
+            Err(Error::Flow(FlowError::NotFound(_))) => return Err(not_yet(flow_id)),
+            Err(err) => return Err(err),
+        };
+        let Some(token) = oidc::take_token(identa, &mut flow, init_code, return_to_code) else {
+            return Err(not_yet(flow_id));
+        };
+        // Spent before it is handed over: a second exchange finds nothing.
+        self.save(&mut flow).await?;
+        let token = SessionToken::from_client(token);
+        let session = identa.authenticate(&token).await?;
+        Ok(Login { session, token })
+    }
+
+    /// Applies a decided step: its answer, or the flow showing why not.
+    async fn commit<O: Answers + Send + Sync>(&self, step: Step<O>) -> Result<O::Answer> {
+        let identa = self.identa;
+        let transition = match step {
+            Step::Reject(flow) => return Err(identa.reject(flow).await),
+            Step::Advance(transition) => transition,
+        };
+        match identa.commit_transition(transition).await {
+            Committed::Done(answer) => Ok(answer),
+            Committed::Failed(err) => Err(err),
+            Committed::Refused(refusal, fallback, _) => {
+                Err(identa.reject(fallback.showing(refusal)).await)
+            }
+        }
+    }
+
+    /// Saves `flow` (the version it replaces must still be the stored one).
+    async fn save(&self, flow: &mut Flow) -> Result<()> {
+        let identa = self.identa;
+        flow.version += 1;
+        flow.updated_at = identa.now();
+        let commit = Commit {
+            writes: vec![Write::UpdateFlow(flow.to_record()?)],
+        };
+        Ok(identa.inner.store.commit(&commit, None).await?)
+    }
+}

@@ -1,0 +1,850 @@
+//! Sign-in with OpenID Connect against a real, certified OpenID provider: panva's
+//! `oidc-provider` (examples/http-suite/oidc/provider.mjs) on loopback. identa's public
+//! API runs in-process; a browser is played by a cookie jar for identa's routes and a
+//! plain HTTP client (reqwest with a cookie store) for the provider's pages, whose login
+//! and consent forms the test submits. The cases that need the provider need Node and
+//! `npm ci --prefix examples/http-suite/oidc`, so they are ignored unless run with
+//! `cargo test -- --ignored`; the provider-down case needs nothing and runs everywhere.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use identa::Identa;
+use identa::credential::oidc::{OidcProvider, OidcProviders};
+use identa::flow::FlowType;
+use identa::flow::registration::RegistrationSubmission;
+use identa::http::{HttpConfig, PublicApi};
+use identa::identity::CredentialType;
+use serde_json::{Value, json};
+
+use crate::common::{Backend, PASSWORD, TestEnv};
+use crate::on_every_backend;
+
+/// The provider id the tests configure.
+const PROVIDER: &str = "test";
+
+/// The OpenID provider, running until dropped.
+struct OpenIdProvider {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for OpenIdProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OpenIdProvider {
+    /// Starts the provider on a free loopback port, its clients redirecting to `identa`'s
+    /// callback.
+    fn start(identa: &Identa) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(identa, port)
+    }
+
+    /// Starts the provider on `port`, with a signing key of its own.
+    fn start_on(identa: &Identa, port: u16) -> Self {
+        Self::start_with(identa, port, None)
+    }
+
+    /// Starts the provider on `port`, altering what it issues as `tamper` says
+    /// (`OIDC_TAMPER` in provider.mjs).
+    fn start_with(identa: &Identa, port: u16, tamper: Option<&str>) -> Self {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/http-suite/oidc");
+        assert!(
+            std::path::Path::new(dir)
+                .join("node_modules/oidc-provider")
+                .exists(),
+            "this test needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`"
+        );
+        let mut command = Command::new("node");
+        if let Some(tamper) = tamper {
+            command.env("OIDC_TAMPER", tamper);
+        }
+        let mut child = command
+            .arg("provider.mjs")
+            .arg(port.to_string())
+            .arg(identa.oidc().callback_url(PROVIDER))
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("this test needs Node (`node` on the PATH)");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let issuer = loop {
+            let line = lines
+                .next()
+                .expect("the OpenID provider exited before listening")
+                .unwrap();
+            if let Some(issuer) = line.strip_prefix("listening ") {
+                break issuer.to_owned();
+            }
+        };
+        // Drained until the provider exits: a closed pipe would end it at its next line.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, issuer }
+    }
+}
+
+/// An engine on `env`'s store and clock that signs in with `issuer` as client `client`.
+fn engine(env: &TestEnv, issuer: &str, client: &str) -> Identa {
+    engine_with(env, issuer, client, env.identa.config().clone())
+}
+
+/// The same, with `config`.
+fn engine_with(env: &TestEnv, issuer: &str, client: &str, config: identa::Config) -> Identa {
+    let provider = OidcProvider::new(PROVIDER, issuer, client)
+        .client_secret(format!("{client}-secret"))
+        .label("Test ID");
+    env.another_engine(config)
+        .oidc(OidcProviders::new().provider(provider))
+        .build()
+        .unwrap()
+}
+
+/// A browser: identa's cookies, and an HTTP client (with its own cookie store) for the
+/// provider's pages that stops at identa's callback.
+struct Browser {
+    api: PublicApi,
+    public_url: String,
+    cookies: BTreeMap<String, String>,
+    web: reqwest::Client,
+}
+
+impl Browser {
+    fn new(identa: &Identa) -> Self {
+        let public_url = identa.config().flows.public_url.clone();
+        let stop_at = public_url.clone();
+        let web = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.url().as_str().starts_with(&stop_at) {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .unwrap();
+        Self {
+            api: PublicApi::new(identa.clone(), HttpConfig::default()),
+            public_url,
+            cookies: BTreeMap::new(),
+            web,
+        }
+    }
+
+    /// A request to identa with this browser's cookies (`json`: asking for JSON).
+    async fn identa(
+        &mut self,
+        method: &str,
+        path_and_query: &str,
+        form: Option<&[(&str, &str)]>,
+        json: bool,
+    ) -> http::Response<Bytes> {
+        let path = path_and_query
+            .strip_prefix(&self.public_url)
+            .unwrap_or(path_and_query);
+        let mut req = http::Request::builder().method(method).uri(path);
+        if json {
+            req = req.header("accept", "application/json");
+        }
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !cookie.is_empty() {
+            req = req.header("cookie", cookie.join("; "));
+        }
+        let body = match form {
+            Some(fields) => {
+                req = req.header("content-type", "application/x-www-form-urlencoded");
+                let mut encoded = reqwest::Url::parse("http://form/").unwrap();
+                encoded.query_pairs_mut().extend_pairs(fields);
+                Bytes::from(encoded.query().unwrap_or_default().to_owned())
+            }
+            None => Bytes::new(),
+        };
+        let res = self.api.handle(req.body(body).unwrap()).await;
+        for set in res.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        res
+    }
+
+    /// Starts a browser flow of `kind` (`login`, `registration`) and reads it as JSON.
+    async fn start_flow(&mut self, kind: &str) -> Value {
+        let res = self
+            .identa("GET", &format!("/self-service/{kind}/browser"), None, true)
+            .await;
+        assert_eq!(res.status(), 200, "{}", body_text(&res));
+        json_of(&res)
+    }
+
+    /// Presses the provider's button on `flow`: where the browser is sent.
+    async fn press_provider(&mut self, kind: &str, flow: &Value) -> String {
+        let csrf = csrf_token(flow);
+        let res = self
+            .identa(
+                "POST",
+                &format!("/self-service/{kind}?flow={}", flow["id"].as_str().unwrap()),
+                Some(&[("csrf_token", &csrf), ("provider", PROVIDER)]),
+                false,
+            )
+            .await;
+        assert_eq!(res.status(), 303, "{}", body_text(&res));
+        location(&res)
+    }
+
+    /// Signs in at the provider as `login` (submitting its login and consent pages as
+    /// they come): the callback URL the provider sends the browser back to.
+    async fn sign_in_at_provider(&self, authorization_url: &str, login: &str) -> String {
+        let mut res = self.web.get(authorization_url).send().await.unwrap();
+        for _ in 0..5 {
+            if res.status().is_redirection() {
+                return res.headers()["location"].to_str().unwrap().to_owned();
+            }
+            let page = res.url().clone();
+            let html = res.text().await.unwrap();
+            let prompt = if html.contains(r#"name="prompt" value="login""#) {
+                vec![("prompt", "login"), ("login", login), ("password", "any")]
+            } else if html.contains(r#"name="prompt" value="consent""#) {
+                vec![("prompt", "consent")]
+            } else {
+                panic!("an unexpected page at the provider ({page}): {html}");
+            };
+            res = self.web.post(page).form(&prompt).send().await.unwrap();
+        }
+        panic!("the provider never sent the browser back");
+    }
+
+    /// Cancels at the provider's login page: the callback URL carrying the refusal.
+    async fn cancel_at_provider(&self, authorization_url: &str) -> String {
+        let res = self.web.get(authorization_url).send().await.unwrap();
+        let abort = format!("{}/abort", res.url().as_str().trim_end_matches('/'));
+        let res = self.web.get(abort).send().await.unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        res.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Who this browser is signed in as (`whoami` with its session cookie).
+    async fn whoami(&mut self) -> Value {
+        let res = self.identa("GET", "/sessions/whoami", None, true).await;
+        assert_eq!(res.status(), 200, "{}", body_text(&res));
+        json_of(&res)
+    }
+}
+
+fn json_of(res: &http::Response<Bytes>) -> Value {
+    serde_json::from_slice(res.body()).unwrap()
+}
+
+fn body_text(res: &http::Response<Bytes>) -> String {
+    String::from_utf8_lossy(res.body()).into_owned()
+}
+
+fn location(res: &http::Response<Bytes>) -> String {
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn csrf_token(flow: &Value) -> String {
+    node(flow, "csrf_token")["attributes"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn node<'a>(flow: &'a Value, name: &str) -> &'a Value {
+    flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` node in {flow}"))
+}
+
+fn message_ids(flow: &Value) -> Vec<u64> {
+    flow["ui"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// Replaces the last character of the query parameter `name` in `url`.
+fn tampered(url: &str, name: &str) -> String {
+    let mut parsed = reqwest::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name {
+                let mut v = v.into_owned();
+                let last = v.pop().unwrap();
+                v.push(if last == 'A' { 'B' } else { 'A' });
+                v
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+/// A new provider account registers (its verified email stored verified, the session
+/// cookie set, sent to the return URL); the same account then signs in to the same
+/// identity through a login flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_provider_account_signs_up_then_signs_in() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut browser = Browser::new(&identa);
+
+    let flow = browser.start_flow("registration").await;
+    let button = node(&flow, "provider");
+    assert_eq!(button["group"], "oidc");
+    assert_eq!(button["attributes"]["type"], "submit");
+    assert_eq!(button["attributes"]["value"], PROVIDER);
+    assert_eq!(button["meta"]["label"]["id"], 1_040_002);
+    assert_eq!(button["meta"]["label"]["text"], "Sign up with Test ID");
+    let to = browser.press_provider("registration", &flow).await;
+    assert!(to.starts_with(&provider.issuer), "{to}");
+    assert!(to.contains("code_challenge_method=S256"), "{to}");
+    assert!(to.contains("nonce="), "{to}");
+    let callback = browser.sign_in_at_provider(&to, "ada@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert_eq!(location(&res), HttpConfig::default().default_return_url);
+    let me = browser.whoami().await;
+    let id = me["identity"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(me["identity"]["traits"]["email"], "ada@example.com");
+    assert_eq!(
+        me["identity"]["traits"]["name"],
+        json!({ "first": "Test", "last": "ada" }),
+        "the default mapper fills the schema's name.first / name.last"
+    );
+    assert_eq!(
+        me["identity"]["verifiable_addresses"][0]["verified"], true,
+        "the provider vouched for the address"
+    );
+    assert_eq!(me["authentication_methods"][0]["method"], "oidc");
+    let stored = identa.identity(id.parse().unwrap()).await.unwrap();
+    assert_eq!(
+        stored.credential(CredentialType::Oidc).unwrap().identifiers,
+        vec![format!("{PROVIDER}:ada@example.com")]
+    );
+
+    // Signed out (a new browser at identa, the same one at the provider): sign in, and
+    // the flow's return_to survives the round trip through the provider.
+    browser.cookies.clear();
+    let return_to = "http://127.0.0.1:4433/after-sign-in";
+    let res = browser
+        .identa(
+            "GET",
+            &format!("/self-service/login/browser?return_to={return_to}"),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let flow = json_of(&res);
+    assert_eq!(node(&flow, "provider")["meta"]["label"]["id"], 1_010_002);
+    let to = browser.press_provider("login", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "ada@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert_eq!(location(&res), return_to);
+    let me = browser.whoami().await;
+    assert_eq!(
+        me["identity"]["id"],
+        id.as_str(),
+        "the same identity signed in"
+    );
+    assert_eq!(
+        identa
+            .list_identities(Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+/// The provider goes down between the user's sign-in there and the callback: the code
+/// exchange fails, the flow says so (4000001) and is kept — nothing is a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_provider_down_at_the_code_exchange_is_a_flow_message() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("login").await;
+    let to = browser.press_provider("login", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "down@example.com").await;
+    drop(provider);
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], flow["id"], "the same flow, kept");
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("token endpoint"), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+}
+
+/// An ID token whose signature was altered on its way from the token endpoint is refused
+/// (the JWKS is read again once, since no key verifies it, then the sign-in is refused),
+/// shown on the flow, and nothing is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_tampered_id_token_signature_is_refused() {
+    refused_at_the_callback("id_token_signature", "forged@example.com", "Signature").await;
+}
+
+/// An ID token issued (and validly signed by the provider) for another client is refused:
+/// the audience must be identa's client id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn an_id_token_for_another_client_is_refused() {
+    refused_at_the_callback("id_token_audience", "elsewhere@example.com", "audience").await;
+}
+
+/// A sign-up through a provider that alters its ID tokens as `tamper` says: refused at
+/// the callback for the `reason` named, shown on the flow, nothing made.
+async fn refused_at_the_callback(tamper: &str, login: &str, reason: &str) {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = OpenIdProvider::start_with(&env.identa, port, Some(tamper));
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, login).await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001], "{shown}");
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("ID token was refused"), "{text}");
+    assert!(text.contains(reason), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert!(
+        identa
+            .list_identities(Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// The provider rotates its signing key (a restart on the same issuer with a new key):
+/// the ID token's `kid` is not in the JWKS identa cached at the first sign-in, so identa
+/// reads the provider's keys again, once, and the sign-in goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_rotated_signing_key_is_fetched_again() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let issuer = provider.issuer.clone();
+    let port: u16 = issuer.rsplit(':').next().unwrap().parse().unwrap();
+    let identa = engine(&env, &issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "rot@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+
+    drop(provider);
+    let _rotated = OpenIdProvider::start_on(&env.identa, port);
+    browser.cookies.clear();
+    let flow = browser.start_flow("login").await;
+    let to = browser.press_provider("login", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "rot@example.com").await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(
+        json_of(&res)["session"]["identity"]["traits"]["email"],
+        "rot@example.com"
+    );
+}
+
+/// A state that is not the flow's (tampered), a replayed callback, and a callback in
+/// another browser (no CSRF cookie) are all refused; the right one still works once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_wrong_replayed_or_foreign_state_is_refused() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "eve@example.com").await;
+
+    let res = browser
+        .identa("GET", &tampered(&callback, "state"), None, true)
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "bad_request");
+
+    let mut other = Browser::new(&identa);
+    let res = other.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "security_csrf_violation");
+
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert!(browser.cookies.contains_key("identa_session"));
+
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "a replay: {}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "bad_request");
+    assert_eq!(
+        identa
+            .list_identities(Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+/// The user cancels at the provider (`error=access_denied`): the flow shows it as a
+/// message and can be used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn access_denied_at_the_provider_is_shown_on_the_flow() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("login").await;
+    let to = browser.press_provider("login", &flow).await;
+    let callback = browser.cancel_at_provider(&to).await;
+    assert!(callback.contains("error=access_denied"), "{callback}");
+
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "the browser goes back to the form");
+    assert!(location(&res).contains(flow["id"].as_str().unwrap()));
+    let id = flow["id"].as_str().unwrap();
+    let res = browser
+        .identa(
+            "GET",
+            &format!("/self-service/login/flows?id={id}"),
+            None,
+            true,
+        )
+        .await;
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("access_denied"), "{text}");
+
+    // The flow is kept: the button works again.
+    let to = browser.press_provider("login", &shown).await;
+    let callback = browser.sign_in_at_provider(&to, "ada@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303);
+    browser.whoami().await;
+}
+
+/// A new provider account whose email already has an account is not linked and not
+/// signed in: the flow shows Kratos's "sign in to link" message, and nothing is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_taken_email_is_not_linked_silently() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let flow = identa
+        .registration_flow()
+        .create(FlowType::Api, &Default::default())
+        .await
+        .unwrap();
+    let submission = RegistrationSubmission::Password {
+        traits: json!({ "email": "bob@example.com" }),
+        password: identa::credential::password::Password::new(PASSWORD),
+    };
+    identa
+        .registration_flow()
+        .submit(flow.id, submission, &Default::default())
+        .await
+        .unwrap();
+
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "bob@example.com").await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_027], "{shown}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert_eq!(
+        identa
+            .list_identities(Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+/// An ID token that expired by identa's clock (the provider's tokens live an hour; the
+/// flow here lives three) is refused, shown on the flow, and nothing is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn an_expired_id_token_is_refused() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let mut config = env.identa.config().clone();
+    config.flows.registration.lifespan = chrono::Duration::hours(3);
+    let identa = engine_with(&env, &provider.issuer, "identa", config);
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "late@example.com").await;
+    env.clock.advance(chrono::Duration::hours(2));
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001], "{shown}");
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("ID token was refused"), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert!(
+        identa
+            .list_identities(Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// The nonce check is on: an ID token whose `nonce` is not the one the flow keeps (the
+/// flow's row is changed behind identa's back here, as only a forged token could
+/// otherwise arrange) is refused, and nothing is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_nonce_mismatch_is_refused() {
+    use identa::store::{Commit, FlowStore, Write};
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "nonce@example.com").await;
+    let id = flow["id"].as_str().unwrap().parse().unwrap();
+    let mut record = env.store.flow(id).await.unwrap().unwrap();
+    record.document["internal"]["oidc"]["nonce"] = json!("not-the-nonce-sent");
+    record.version += 1;
+    let commit = Commit {
+        writes: vec![Write::UpdateFlow(record)],
+    };
+    env.store.commit(&commit, None).await.unwrap();
+
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("ID token was refused") && text.contains("nonce"),
+        "{text}"
+    );
+    assert!(!browser.cookies.contains_key("identa_session"));
+}
+
+/// A native app (an API flow started with `return_session_token_exchange_code=true`)
+/// sends the system browser to the provider; the callback sends it back to the app's
+/// `return_to` with a `code` and no session; the app fetches its session token once with
+/// both codes. An API flow started without the exchange cannot use a provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_native_app_fetches_its_session_token_after_the_provider() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    let mut app = Browser::new(&identa);
+    let back = "http://127.0.0.1:4433/app-callback";
+    let res = app
+        .identa(
+            "GET",
+            &format!(
+                "/self-service/registration/api?return_session_token_exchange_code=true&return_to={back}"
+            ),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let flow = json_of(&res);
+    let init_code = flow["session_token_exchange_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = flow["id"].as_str().unwrap();
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/registration?flow={id}"),
+            Some(&[("method", "oidc"), ("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let body = json_of(&res);
+    assert_eq!(body["error"]["id"], "browser_location_change_required");
+    let to = body["redirect_browser_to"].as_str().unwrap().to_owned();
+    assert!(to.starts_with(&provider.issuer), "{to}");
+
+    // The system browser: signs in at the provider and comes back to the app.
+    let mut system_browser = Browser::new(&identa);
+    let callback = system_browser
+        .sign_in_at_provider(&to, "app@example.com")
+        .await;
+    let res = system_browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let returned = location(&res);
+    let code = returned
+        .strip_prefix(&format!("{back}?code="))
+        .unwrap_or_else(|| panic!("{returned}"))
+        .to_owned();
+    assert!(!system_browser.cookies.contains_key("identa_session"));
+
+    let exchange = |init: &str, back: &str| {
+        format!("/sessions/token-exchange?init_code={init}&return_to_code={back}")
+    };
+    let res = app
+        .identa("GET", &exchange(&init_code, "wrong"), None, true)
+        .await;
+    assert_eq!(res.status(), 404, "{}", body_text(&res));
+    let res = app
+        .identa("GET", &exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let body = json_of(&res);
+    assert_eq!(
+        body["session"]["identity"]["traits"]["email"],
+        "app@example.com"
+    );
+    let token = body["session_token"].as_str().unwrap();
+    let whoami = http::Request::get("/sessions/whoami")
+        .header("x-session-token", token)
+        .body(Bytes::new())
+        .unwrap();
+    assert_eq!(app.api.handle(whoami).await.status(), 200);
+    let res = app
+        .identa("GET", &exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(res.status(), 404, "fetched once: {}", body_text(&res));
+
+    // Without the exchange, an API flow has no way to receive the session: refused.
+    let res = app
+        .identa("GET", "/self-service/login/api", None, true)
+        .await;
+    let flow = json_of(&res);
+    assert!(flow.get("session_token_exchange_code").is_none());
+    let id = flow["id"].as_str().unwrap();
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={id}"),
+            Some(&[("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(
+        json_of(&res)["error"]["id"],
+        "self_service_flow_state_invalid"
+    );
+}
+
+/// A provider that cannot be reached: the flow says so (400 with the flow, 4000001) and
+/// is kept; nothing is a 500.
+async fn an_unreachable_provider_is_a_flow_message(env: TestEnv) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let identa = engine(&env, &format!("http://127.0.0.1:{closed}"), "identa");
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("login").await;
+    let id = flow["id"].as_str().unwrap();
+    let csrf = csrf_token(&flow);
+    let res = browser
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={id}"),
+            Some(&[("csrf_token", &csrf), ("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], id, "the same flow, kept");
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("could not be reached"), "{text}");
+
+    // An unknown provider id is refused the same way.
+    let res = browser
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={id}"),
+            Some(&[("csrf_token", &csrf), ("provider", "nope")]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let text = json_of(&res)["ui"]["messages"][0]["text"].clone();
+    assert!(text.as_str().unwrap().contains("nope"), "{text}");
+
+    // A callback without a state names no flow.
+    let res = browser
+        .identa(
+            "GET",
+            &format!("/self-service/methods/oidc/callback/{PROVIDER}?code=x"),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(json_of(&res)["error"]["id"], "bad_request");
+}
+
+on_every_backend!(an_unreachable_provider_is_a_flow_message);
