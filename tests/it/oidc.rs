@@ -95,6 +95,25 @@ impl OpenIdProvider {
     }
 }
 
+/// A fresh SQLite environment, the OpenID provider, and an engine signing in with it as
+/// client `identa`.
+async fn with_provider() -> (TestEnv, OpenIdProvider, Identa) {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let identa = engine(&env, &provider.issuer, "identa");
+    (env, provider, identa)
+}
+
+/// How many identities `identa`'s store holds.
+async fn identity_count(identa: &Identa) -> usize {
+    identa
+        .list_identities(Default::default())
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
 /// An engine on `env`'s store and clock that signs in with `issuer` as client `client`.
 fn engine(env: &TestEnv, issuer: &str, client: &str) -> Identa {
     engine_with(env, issuer, client, env.identa.config().clone())
@@ -316,9 +335,7 @@ fn tampered(url: &str, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_provider_account_signs_up_then_signs_in() {
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let identa = engine(&env, &provider.issuer, "identa");
+    let (_env, provider, identa) = with_provider().await;
     let mut browser = Browser::new(&identa);
 
     let flow = browser.start_flow("registration").await;
@@ -381,15 +398,7 @@ async fn a_provider_account_signs_up_then_signs_in() {
         id.as_str(),
         "the same identity signed in"
     );
-    assert_eq!(
-        identa
-            .list_identities(Default::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(identity_count(&identa).await, 1);
 }
 
 /// The provider goes down between the user's sign-in there and the callback: the code
@@ -397,9 +406,7 @@ async fn a_provider_account_signs_up_then_signs_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_provider_down_at_the_code_exchange_is_a_flow_message() {
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let identa = engine(&env, &provider.issuer, "identa");
+    let (_env, provider, identa) = with_provider().await;
     let mut browser = Browser::new(&identa);
     let flow = browser.start_flow("login").await;
     let to = browser.press_provider("login", &flow).await;
@@ -502,9 +509,7 @@ async fn a_rotated_signing_key_is_fetched_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_wrong_replayed_or_foreign_state_is_refused() {
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let identa = engine(&env, &provider.issuer, "identa");
+    let (_env, _provider, identa) = with_provider().await;
     let mut browser = Browser::new(&identa);
     let flow = browser.start_flow("registration").await;
     let to = browser.press_provider("registration", &flow).await;
@@ -528,15 +533,7 @@ async fn a_wrong_replayed_or_foreign_state_is_refused() {
     let res = browser.identa("GET", &callback, None, true).await;
     assert_eq!(res.status(), 400, "a replay: {}", body_text(&res));
     assert_eq!(json_of(&res)["error"]["id"], "bad_request");
-    assert_eq!(
-        identa
-            .list_identities(Default::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(identity_count(&identa).await, 1);
 }
 
 /// The user cancels at the provider (`error=access_denied`): the flow shows it as a
@@ -544,9 +541,7 @@ async fn a_wrong_replayed_or_foreign_state_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn access_denied_at_the_provider_is_shown_on_the_flow() {
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let identa = engine(&env, &provider.issuer, "identa");
+    let (_env, _provider, identa) = with_provider().await;
     let mut browser = Browser::new(&identa);
     let flow = browser.start_flow("login").await;
     let to = browser.press_provider("login", &flow).await;
@@ -583,9 +578,7 @@ async fn access_denied_at_the_provider_is_shown_on_the_flow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_taken_email_is_not_linked_silently() {
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let identa = engine(&env, &provider.issuer, "identa");
+    let (_env, _provider, identa) = with_provider().await;
     let flow = identa
         .registration_flow()
         .create(FlowType::Api, &Default::default())
@@ -610,15 +603,7 @@ async fn a_taken_email_is_not_linked_silently() {
     let shown = json_of(&res);
     assert_eq!(message_ids(&shown), vec![4_000_027], "{shown}");
     assert!(!browser.cookies.contains_key("identa_session"));
-    assert_eq!(
-        identa
-            .list_identities(Default::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(identity_count(&identa).await, 1);
 }
 
 /// An ID token that expired by identa's clock (the provider's tokens live an hour; the
@@ -660,9 +645,7 @@ async fn an_expired_id_token_is_refused() {
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_nonce_mismatch_is_refused() {
     use identa::store::{Commit, FlowStore, Write};
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let identa = engine(&env, &provider.issuer, "identa");
+    let (env, _provider, identa) = with_provider().await;
     let mut browser = Browser::new(&identa);
     let flow = browser.start_flow("registration").await;
     let to = browser.press_provider("registration", &flow).await;
@@ -694,9 +677,7 @@ async fn a_nonce_mismatch_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_native_app_fetches_its_session_token_after_the_provider() {
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let identa = engine(&env, &provider.issuer, "identa");
+    let (_env, provider, identa) = with_provider().await;
     let mut app = Browser::new(&identa);
     let back = "http://127.0.0.1:4433/app-callback";
     let res = app
