@@ -547,6 +547,62 @@ async fn a_batch_over_a_limit_is_refused_whole(env: TestEnv) {
     assert_eq!(identity_count(&env).await, 0);
 }
 
+/// Kratos's largest batch, 1,000 realistic items (about 500 bytes each, with a password
+/// hash), fits the admin API's body limit — the public API's 64 KiB would refuse it with
+/// 413 — and a body over the admin limit is still refused.
+async fn a_batch_of_a_thousand_realistic_items_fits_the_admin_body_limit(env: TestEnv) {
+    let api = admin(&env);
+    let hash = bcrypt_hash("imported passphrase");
+    let items: Vec<Value> = (0..1000)
+        .map(|n| {
+            let email = format!("customer.number.{n:04}@example-company.com");
+            json!({
+                "patch_id": uuid::Uuid::from_u128(n).to_string(),
+                "create": {
+                    "schema_id": "default",
+                    "traits": { "email": email },
+                    "state": "active",
+                    "external_id": format!("crm-customer-{n:06}"),
+                    "metadata_public": { "plan": "pro", "signed_up": "2023-04-01" },
+                    "metadata_admin": { "imported_from": "kratos", "legacy_id": n },
+                    "verifiable_addresses": [ { "value": email, "via": "email",
+                        "verified": true, "status": "completed",
+                        "verified_at": "2024-05-01T10:00:00Z" } ],
+                    "credentials": { "password": { "config": { "hashed_password": hash } } },
+                },
+            })
+        })
+        .collect();
+    let body = json!({ "identities": items });
+    let size = body.to_string().len();
+    assert!(
+        size > 400 * 1024 && size > HttpConfig::default().max_body_bytes,
+        "{size}"
+    );
+    let (status, answer) = call(&api, "PATCH", "/admin/identities", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let created = answer["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["action"] == "create")
+        .count();
+    assert_eq!(created, 1000, "{answer}");
+    sign_in_with(
+        &env,
+        "customer.number.0999@example-company.com",
+        "imported passphrase",
+    )
+    .await
+    .unwrap();
+
+    let limit = HttpConfig::default().max_admin_body_bytes;
+    let over = json!({ "identities": [], "padding": "x".repeat(limit) });
+    let (status, body) = call(&api, "PATCH", "/admin/identities", Some(over)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["id"], "request_too_large", "{body}");
+}
+
 /// Nothing created: 409 when every item clashed, else 400 (Kratos's documented answers).
 async fn a_batch_that_creates_nothing_says_why(env: TestEnv) {
     let api = admin(&env);
@@ -611,5 +667,6 @@ on_every_backend!(
     an_import_keeps_verified_addresses_metadata_and_state,
     a_batch_answers_each_item_on_its_own,
     a_batch_over_a_limit_is_refused_whole,
+    a_batch_of_a_thousand_realistic_items_fits_the_admin_body_limit,
     a_batch_that_creates_nothing_says_why,
 );
