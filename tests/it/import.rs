@@ -603,6 +603,77 @@ async fn a_batch_of_a_thousand_realistic_items_fits_the_admin_body_limit(env: Te
     assert_eq!(body["error"]["id"], "request_too_large", "{body}");
 }
 
+/// The batch transaction failing for a reason that is no unique clash (here a database
+/// trigger refusing one row) answers every item with that error, and stores nothing one
+/// by one behind it: the batch's outcome is not the items' to retry.
+async fn a_batch_the_database_fails_answers_every_item_with_the_error(env: TestEnv) {
+    use identa::sea_orm::{ConnectionTrait, DatabaseBackend};
+    let db = env.store.connection();
+    let refuse = match db.get_database_backend() {
+        DatabaseBackend::Postgres => vec![
+            "CREATE FUNCTION refuse_import() RETURNS trigger AS $$ BEGIN \
+             IF NEW.external_id = 'refused' THEN RAISE EXCEPTION 'the disk is full'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_import BEFORE INSERT ON identa_identities \
+             FOR EACH ROW EXECUTE FUNCTION refuse_import()",
+        ],
+        _ => vec![
+            "CREATE TRIGGER refuse_import BEFORE INSERT ON identa_identities \
+             WHEN NEW.external_id = 'refused' \
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+        ],
+    };
+    for sql in refuse {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let api = admin(&env);
+    let body = json!({ "identities": [
+        { "create": { "traits": { "email": "ada@example.com" } } },
+        { "create": { "traits": { "email": "bob@example.com" }, "external_id": "refused" } },
+        { "create": { "traits": { "email": "not an email" } } },
+    ]});
+    let (status, answer) = call(&api, "PATCH", "/admin/identities", Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "nothing created: {answer}");
+    let items = answer["identities"].as_array().unwrap();
+    let codes: Vec<_> = items
+        .iter()
+        .map(|item| (item["action"].as_str(), item["error"]["code"].as_u64()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (Some("error"), Some(500)),
+            (Some("error"), Some(500)),
+            (Some("error"), Some(400)),
+        ],
+        "{answer}"
+    );
+    assert!(
+        !answer.to_string().contains("disk is full"),
+        "no database detail in the answer: {answer}"
+    );
+    assert_eq!(identity_count(&env).await, 0);
+    // The library call answers each item with the store's error.
+    let imports = ["ada@example.com", "bob@example.com"]
+        .into_iter()
+        .enumerate()
+        .map(|(n, email)| identa::IdentityImport {
+            identity: identa::identity::NewIdentity {
+                traits: json!({ "email": email }),
+                external_id: (n == 1).then(|| "refused".parse().unwrap()),
+                ..Default::default()
+            },
+            password: identa::PasswordImport::None,
+        })
+        .collect();
+    let answers = env.identa.import_identities(imports).await.unwrap();
+    for answer in answers {
+        let err = answer.unwrap_err();
+        assert_eq!(err.kind(), identa::ErrorKind::Internal, "{err}");
+    }
+    assert_eq!(identity_count(&env).await, 0);
+}
+
 /// Nothing created: 409 when every item clashed, else 400 (Kratos's documented answers).
 async fn a_batch_that_creates_nothing_says_why(env: TestEnv) {
     let api = admin(&env);
@@ -668,5 +739,6 @@ on_every_backend!(
     a_batch_answers_each_item_on_its_own,
     a_batch_over_a_limit_is_refused_whole,
     a_batch_of_a_thousand_realistic_items_fits_the_admin_body_limit,
+    a_batch_the_database_fails_answers_every_item_with_the_error,
     a_batch_that_creates_nothing_says_why,
 );
