@@ -164,6 +164,9 @@ mod pwned {
     const CACHE_TTL: Duration = Duration::from_secs(3600);
     /// At most this many prefixes are cached (each answer is about 20 KiB).
     const CACHE_PREFIXES: usize = 256;
+    /// The largest answer read, in bytes (a real one, padded, is about 40 KB): a larger
+    /// one is refused unread, or as soon as it passes this, and the offline list answers.
+    const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
     /// One prefix's answer: (suffix, count) pairs.
     type Range = Vec<(String, u64)>;
@@ -256,7 +259,7 @@ mod pwned {
             if !res.status().is_success() {
                 return Err(format!("status {}", res.status()));
             }
-            let body = res.text().await.map_err(|e| e.without_url().to_string())?;
+            let body = read_capped(res).await?;
             let entries = parse_range(&body)?;
             self.remember(prefix.to_owned(), entries.clone());
             Ok(entries)
@@ -267,6 +270,26 @@ mod pwned {
         fn default() -> Self {
             Self::new()
         }
+    }
+
+    /// The answer's body, refused when it says (`Content-Length`) or turns out to be
+    /// longer than [`MAX_ANSWER_BYTES`]: read chunk by chunk, never more than that.
+    async fn read_capped(mut res: reqwest::Response) -> Result<String, String> {
+        let too_long = || format!("an answer longer than {MAX_ANSWER_BYTES} bytes");
+        if res
+            .content_length()
+            .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > MAX_ANSWER_BYTES))
+        {
+            return Err(too_long());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
+            if body.len().saturating_add(chunk.len()) > MAX_ANSWER_BYTES {
+                return Err(too_long());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body).map_err(|_| "an answer that is not UTF-8".to_owned())
     }
 
     /// Parses the range API's lines, `SUFFIX:COUNT` (35 hex digits; a count may be

@@ -199,9 +199,10 @@ pub enum PasswordError {
 /// ordinary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
-    /// First come, first served, after every waiting priority check.
+    /// First come, first served, after waiting priority checks — but never starved: after
+    /// four priority grants in a row while it waited, the next slot is its own.
     Ordinary,
-    /// Ahead of every ordinary check.
+    /// Ahead of ordinary checks, four grants at a time while ordinary ones wait.
     Priority,
 }
 
@@ -1091,6 +1092,94 @@ mod tests {
             ]
         );
         assert_eq!(h.inner.queue.free(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_priority_checks_does_not_starve_the_ordinary_lane() {
+        let h = one_slot(8);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = h.inner.queue.slot(Lane::Priority, 1).await.unwrap();
+        let mut tasks = Vec::new();
+        let arrivals = [
+            ("ordinary 1", Lane::Ordinary),
+            ("ordinary 2", Lane::Ordinary),
+            ("priority 1", Lane::Priority),
+            ("priority 2", Lane::Priority),
+            ("priority 3", Lane::Priority),
+            ("priority 4", Lane::Priority),
+            ("priority 5", Lane::Priority),
+            ("priority 6", Lane::Priority),
+            ("priority 7", Lane::Priority),
+            ("priority 8", Lane::Priority),
+        ];
+        for (name, lane) in arrivals {
+            let (queue, order) = (Arc::clone(&h.inner.queue), Arc::clone(&order));
+            let before = h.inner.queue.waiting(lane);
+            tasks.push(tokio::spawn(async move {
+                let _slot = queue.slot(lane, 1).await.unwrap();
+                order.lock().unwrap().push(name);
+            }));
+            until_waiting(&h, lane, before + 1).await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // Four priority grants in a row while ordinary checks wait, then one ordinary.
+        assert_eq!(
+            *order.lock().unwrap(),
+            [
+                "priority 1",
+                "priority 2",
+                "priority 3",
+                "priority 4",
+                "ordinary 1",
+                "priority 5",
+                "priority 6",
+                "priority 7",
+                "priority 8",
+                "ordinary 2",
+            ]
+        );
+        assert_eq!(h.inner.queue.free(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_priority_check_arriving_on_the_ordinary_lanes_turn_waits_for_it() {
+        // Two slots; an ordinary check of weight 2 waits while one slot is held, so
+        // priority checks of weight 1 start at once in the other — four in a row.
+        let queue = Arc::new(queue::Queue::new(2, 8));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = queue.slot(Lane::Priority, 1).await.unwrap();
+        let ordinary = {
+            let (queue, order) = (Arc::clone(&queue), Arc::clone(&order));
+            tokio::spawn(async move {
+                let _slots = queue.slot(Lane::Ordinary, 2).await.unwrap();
+                order.lock().unwrap().push("ordinary");
+            })
+        };
+        while queue.waiting(Lane::Ordinary) < 1 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..4 {
+            drop(queue.slot(Lane::Priority, 1).await.unwrap());
+        }
+        // The fifth waits: the next grant is the ordinary lane's.
+        let late = {
+            let (queue, order) = (Arc::clone(&queue), Arc::clone(&order));
+            tokio::spawn(async move {
+                let _slot = queue.slot(Lane::Priority, 1).await.unwrap();
+                order.lock().unwrap().push("priority");
+            })
+        };
+        while queue.waiting(Lane::Priority) < 1 && order.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        ordinary.await.unwrap();
+        late.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["ordinary", "priority"]);
+        assert_eq!(queue.free(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

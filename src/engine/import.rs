@@ -41,8 +41,11 @@ impl Identa {
     /// in order, the identity as stored or why it was refused (a schema violation, a hash
     /// identa cannot verify, an identifier, address or external id that is taken, or that
     /// an earlier item of the batch takes). The valid items are stored in one transaction;
-    /// should the database refuse it (a row written meanwhile), they are stored one by one
-    /// so that each refusal lands on its own item.
+    /// should a unique constraint refuse it (a row written meanwhile), they are stored one
+    /// by one so that each refusal lands on its own item. Any other failure of that
+    /// transaction (the database unreachable, a commit whose outcome is unknown) answers
+    /// every valid item with the store's error and is logged: look the identities up
+    /// (by identifier or external id) before sending the batch again.
     ///
     /// # Errors
     ///
@@ -69,8 +72,30 @@ impl Identa {
             .filter_map(|r| r.as_ref().ok())
             .cloned()
             .collect();
-        if valid.is_empty() || self.inner.store.insert_identities(&valid).await.is_ok() {
+        if valid.is_empty() {
             return Ok(drafted);
+        }
+        match self.inner.store.insert_identities(&valid).await {
+            Ok(()) => return Ok(drafted),
+            // A row written meanwhile took a unique value: one by one, so that the refusal
+            // lands on its item and the others are stored.
+            Err(StoreError::Conflict { .. }) => {}
+            // Anything else (the database down, the commit's outcome unknown) is not an
+            // item's fault, and retrying item by item could answer "taken" for identities
+            // the batch did store: every item it held gets the error.
+            Err(err) => {
+                tracing::error!(
+                    error = %err,
+                    items = valid.len(),
+                    "a batch import could not be stored; its items are answered with the error"
+                );
+                for slot in &mut drafted {
+                    if slot.is_ok() {
+                        *slot = Err(err.clone().into());
+                    }
+                }
+                return Ok(drafted);
+            }
         }
         for slot in &mut drafted {
             if let Ok(identity) = slot

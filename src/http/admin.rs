@@ -114,7 +114,7 @@ impl AdminApi {
     }
 
     fn body(&self, inc: &Incoming<'_>) -> Result<Value, Response> {
-        inc.body(self.config.max_body_bytes)
+        inc.body(self.config.max_admin_body_bytes)
             .map_err(|e| from_body_error(&e))
     }
 
@@ -394,9 +394,9 @@ impl AdminApi {
     async fn patch_identity(&self, inc: &Incoming<'_>, id: &str) -> Result<Response, Response> {
         let identity = self.identity_by_path(id).await?;
         let bytes = inc.request().body();
-        if bytes.len() > self.config.max_body_bytes {
+        if bytes.len() > self.config.max_admin_body_bytes {
             return Err(from_body_error(&super::request::BodyError::TooLarge {
-                limit: self.config.max_body_bytes,
+                limit: self.config.max_admin_body_bytes,
             }));
         }
         let patch: json_patch::Patch = serde_json::from_slice(bytes).map_err(|e| {

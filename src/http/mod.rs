@@ -99,8 +99,12 @@ pub struct HttpConfig {
     pub default_return_url: String,
     /// Cookies.
     pub cookies: CookieConfig,
-    /// The largest request body accepted, in bytes. Default: 64 KiB.
+    /// The largest request body the public API accepts, in bytes. Default: 64 KiB.
     pub max_body_bytes: usize,
+    /// The largest request body the admin API accepts, in bytes. Default: 8 MiB — room
+    /// for a batch import of 1,000 identities (`PATCH /admin/identities`, about 500 bytes
+    /// an item with a password hash), which the public limit would refuse with 413.
+    pub max_admin_body_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -110,6 +114,7 @@ impl Default for HttpConfig {
             default_return_url: "http://127.0.0.1:4433/ui/dashboard".into(),
             cookies: CookieConfig::default(),
             max_body_bytes: 64 * 1024,
+            max_admin_body_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -28,7 +28,7 @@ pub use seaorm::{SeaOrmStore, SqliteDurability, StoreOptions};
 pub use throttle::{CounterId, ThrottleStore};
 
 /// What went wrong in storage.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint refused the write (an identifier or address already taken).
     #[error("already exists: {what}")]

@@ -169,6 +169,24 @@ mod hibp {
     /// password, its suffix with its count among padding lines (count 0) and another
     /// suffix. Records each request's head.
     async fn range_server(listed: Vec<(&'static str, u64)>) -> (String, Arc<Mutex<Vec<String>>>) {
+        range_server_with(listed, 0, Length::Declared).await
+    }
+
+    /// How the server tells the answer's length.
+    #[derive(Clone, Copy)]
+    enum Length {
+        /// In `Content-Length`.
+        Declared,
+        /// Not at all: the body ends when the connection closes.
+        UntilClose,
+    }
+
+    /// [`range_server`] with `padding` more padding lines before the listed suffix.
+    async fn range_server_with(
+        listed: Vec<(&'static str, u64)>,
+        padding: usize,
+        length: Length,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -185,6 +203,9 @@ mod hibp {
                     .unwrap_or_default()
                     .to_owned();
                 let mut body = String::from("00000000000000000000000000000000000:0\r\n");
+                for n in 0..padding {
+                    body.push_str(&format!("{n:035X}:0\r\n"));
+                }
                 for (password, count) in &listed {
                     let (prefix, suffix) = split_sha1(password);
                     if path == format!("/range/{prefix}") {
@@ -192,10 +213,15 @@ mod hibp {
                     }
                 }
                 body.push_str("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF:2\r\n");
-                let res = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let res = match length {
+                    Length::Declared => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                    Length::UntilClose => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n{body}"
+                    ),
+                };
                 let _ = socket.write_all(res.as_bytes()).await;
             }
         });
@@ -245,6 +271,36 @@ mod hibp {
             .exposure(&Password::new("seen twice in breaches"))
             .await;
         assert_eq!(seen_twice, Exposure::NotFound);
+    }
+
+    /// An answer over 1 MiB (a real one is about 40 KB) is not read, whether its length is
+    /// declared or only found out while reading: the offline list answers instead.
+    #[tokio::test]
+    async fn an_oversized_answer_falls_back_to_the_offline_list() {
+        let listed = "a password nobody has used yet 7";
+        // 30,000 padding lines of 40 bytes: 1.2 MB.
+        for length in [Length::Declared, Length::UntilClose] {
+            let (url, _) = range_server_with(vec![(listed, 5)], 30_000, length).await;
+            let check = PwnedPasswords::at(url);
+            assert_eq!(
+                check.exposure(&Password::new(listed)).await,
+                Exposure::NotFound,
+                "the oversized answer is not believed"
+            );
+            assert_eq!(
+                check.exposure(&Password::new("password123")).await,
+                Exposure::Breached { times: 1 },
+                "the offline list answers"
+            );
+        }
+        // Under the bound, the same answer is read.
+        let (url, _) = range_server_with(vec![(listed, 5)], 1_000, Length::UntilClose).await;
+        assert_eq!(
+            PwnedPasswords::at(url)
+                .exposure(&Password::new(listed))
+                .await,
+            Exposure::Breached { times: 5 }
+        );
     }
 
     #[tokio::test]

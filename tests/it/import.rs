@@ -547,6 +547,133 @@ async fn a_batch_over_a_limit_is_refused_whole(env: TestEnv) {
     assert_eq!(identity_count(&env).await, 0);
 }
 
+/// Kratos's largest batch, 1,000 realistic items (about 500 bytes each, with a password
+/// hash), fits the admin API's body limit — the public API's 64 KiB would refuse it with
+/// 413 — and a body over the admin limit is still refused.
+async fn a_batch_of_a_thousand_realistic_items_fits_the_admin_body_limit(env: TestEnv) {
+    let api = admin(&env);
+    let hash = bcrypt_hash("imported passphrase");
+    let items: Vec<Value> = (0..1000)
+        .map(|n| {
+            let email = format!("customer.number.{n:04}@example-company.com");
+            json!({
+                "patch_id": uuid::Uuid::from_u128(n).to_string(),
+                "create": {
+                    "schema_id": "default",
+                    "traits": { "email": email },
+                    "state": "active",
+                    "external_id": format!("crm-customer-{n:06}"),
+                    "metadata_public": { "plan": "pro", "signed_up": "2023-04-01" },
+                    "metadata_admin": { "imported_from": "kratos", "legacy_id": n },
+                    "verifiable_addresses": [ { "value": email, "via": "email",
+                        "verified": true, "status": "completed",
+                        "verified_at": "2024-05-01T10:00:00Z" } ],
+                    "credentials": { "password": { "config": { "hashed_password": hash } } },
+                },
+            })
+        })
+        .collect();
+    let body = json!({ "identities": items });
+    let size = body.to_string().len();
+    assert!(
+        size > 400 * 1024 && size > HttpConfig::default().max_body_bytes,
+        "{size}"
+    );
+    let (status, answer) = call(&api, "PATCH", "/admin/identities", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let created = answer["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["action"] == "create")
+        .count();
+    assert_eq!(created, 1000, "{answer}");
+    sign_in_with(
+        &env,
+        "customer.number.0999@example-company.com",
+        "imported passphrase",
+    )
+    .await
+    .unwrap();
+
+    let limit = HttpConfig::default().max_admin_body_bytes;
+    let over = json!({ "identities": [], "padding": "x".repeat(limit) });
+    let (status, body) = call(&api, "PATCH", "/admin/identities", Some(over)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["id"], "request_too_large", "{body}");
+}
+
+/// The batch transaction failing for a reason that is no unique clash (here a database
+/// trigger refusing one row) answers every item with that error, and stores nothing one
+/// by one behind it: the batch's outcome is not the items' to retry.
+async fn a_batch_the_database_fails_answers_every_item_with_the_error(env: TestEnv) {
+    use identa::sea_orm::{ConnectionTrait, DatabaseBackend};
+    let db = env.store.connection();
+    let refuse = match db.get_database_backend() {
+        DatabaseBackend::Postgres => vec![
+            "CREATE FUNCTION refuse_import() RETURNS trigger AS $$ BEGIN \
+             IF NEW.external_id = 'refused' THEN RAISE EXCEPTION 'the disk is full'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_import BEFORE INSERT ON identa_identities \
+             FOR EACH ROW EXECUTE FUNCTION refuse_import()",
+        ],
+        _ => vec![
+            "CREATE TRIGGER refuse_import BEFORE INSERT ON identa_identities \
+             WHEN NEW.external_id = 'refused' \
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+        ],
+    };
+    for sql in refuse {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let api = admin(&env);
+    let body = json!({ "identities": [
+        { "create": { "traits": { "email": "ada@example.com" } } },
+        { "create": { "traits": { "email": "bob@example.com" }, "external_id": "refused" } },
+        { "create": { "traits": { "email": "not an email" } } },
+    ]});
+    let (status, answer) = call(&api, "PATCH", "/admin/identities", Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "nothing created: {answer}");
+    let items = answer["identities"].as_array().unwrap();
+    let codes: Vec<_> = items
+        .iter()
+        .map(|item| (item["action"].as_str(), item["error"]["code"].as_u64()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (Some("error"), Some(500)),
+            (Some("error"), Some(500)),
+            (Some("error"), Some(400)),
+        ],
+        "{answer}"
+    );
+    assert!(
+        !answer.to_string().contains("disk is full"),
+        "no database detail in the answer: {answer}"
+    );
+    assert_eq!(identity_count(&env).await, 0);
+    // The library call answers each item with the store's error.
+    let imports = ["ada@example.com", "bob@example.com"]
+        .into_iter()
+        .enumerate()
+        .map(|(n, email)| identa::IdentityImport {
+            identity: identa::identity::NewIdentity {
+                traits: json!({ "email": email }),
+                external_id: (n == 1).then(|| "refused".parse().unwrap()),
+                ..Default::default()
+            },
+            password: identa::PasswordImport::None,
+        })
+        .collect();
+    let answers = env.identa.import_identities(imports).await.unwrap();
+    for answer in answers {
+        let err = answer.unwrap_err();
+        assert_eq!(err.kind(), identa::ErrorKind::Internal, "{err}");
+    }
+    assert_eq!(identity_count(&env).await, 0);
+}
+
 /// Nothing created: 409 when every item clashed, else 400 (Kratos's documented answers).
 async fn a_batch_that_creates_nothing_says_why(env: TestEnv) {
     let api = admin(&env);
@@ -611,5 +738,7 @@ on_every_backend!(
     an_import_keeps_verified_addresses_metadata_and_state,
     a_batch_answers_each_item_on_its_own,
     a_batch_over_a_limit_is_refused_whole,
+    a_batch_of_a_thousand_realistic_items_fits_the_admin_body_limit,
+    a_batch_the_database_fails_answers_every_item_with_the_error,
     a_batch_that_creates_nothing_says_why,
 );

@@ -121,6 +121,7 @@ pub async fn start(mut config: HostConfig) -> Result<Running, BoxError> {
     config.public_addr = public_addr;
     let host = Arc::new(Host::build(&config).await?);
     let limit = host.body_limit;
+    let admin_limit = host.admin_body_limit;
     let data = web::Data::new(host.clone());
     let public_data = data.clone();
     let public_server = actix_web::HttpServer::new(move || {
@@ -135,7 +136,7 @@ pub async fn start(mut config: HostConfig) -> Result<Running, BoxError> {
     .run();
     let admin_server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
-            .app_data(web::PayloadConfig::new(limit))
+            .app_data(web::PayloadConfig::new(admin_limit))
             .app_data(data.clone())
             .default_service(web::to(admin))
     })

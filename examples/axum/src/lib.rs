@@ -105,7 +105,7 @@ pub fn admin_router(host: Arc<Host>) -> Router {
             // The admin API's loopback check must not follow a header: the peer it is.
             forward(
                 req,
-                host.body_limit,
+                host.admin_body_limit,
                 &TrustedProxies::NONE,
                 |r| async move { host.admin.handle(r).await },
             )

@@ -44,8 +44,10 @@ pub struct Host {
     pub admin: Arc<AdminApi>,
     /// The server-rendered UI under `/ui` (and `/`).
     pub ui: Ui,
-    /// The largest request body read.
+    /// The largest request body read by the public API and the UI.
     pub body_limit: usize,
+    /// The largest request body read by the admin API (a batch import is large).
+    pub admin_body_limit: usize,
     /// The proxies whose `X-Forwarded-For` the public API and the UI believe
     /// ([`Host::client_ip`]).
     pub trusted_proxies: TrustedProxies,
@@ -89,6 +91,7 @@ impl Host {
             public,
             admin,
             body_limit: http_config.max_body_bytes,
+            admin_body_limit: http_config.max_admin_body_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
             warnings: config.warnings(),
             _courier: courier,

@@ -25,7 +25,8 @@ async fn import_with_hash(host: &Host, email: &str, hashed_password: &str) -> (S
 }
 
 /// Admin: identities (create with a password and with a Kratos hash), get, list, update,
-/// patch, sessions, recovery code, courier (list, get, requeue refused), delete.
+/// patch, sessions, recovery code, courier (list, get, requeue refused), delete; a batch
+/// import over the public body limit.
 pub async fn admin_identities(host: &Host) {
     let c = app();
     let identities = format!("{}/admin/identities", host.admin);
@@ -221,6 +222,22 @@ pub async fn admin_identities(host: &Host) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = send(c.get(&identity)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A batch import larger than the public API's 64 KiB body limit: the admin listener
+    // reads up to the admin limit (8 MiB).
+    let items: Vec<Value> = (0..300)
+        .map(|n| {
+            json!({ "create": {
+                "traits": { "email": format!("batch-{n}@example.com") },
+                "metadata_admin": { "note": "x".repeat(300) },
+            } })
+        })
+        .collect();
+    let body = json!({ "identities": items });
+    assert!(body.to_string().len() > 64 * 1024);
+    let (status, answer) = send(c.patch(&identities).json(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["identities"][299]["action"], "create", "{answer}");
 }
 
 /// Whether the admin API knows an identity with this email.

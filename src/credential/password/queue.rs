@@ -1,8 +1,12 @@
 //! The hashing queue: at most `concurrency` slots of argon2 work at once, and two bounded
 //! lanes of checks waiting for a slot. A freed slot goes to the [`Lane::Priority`] check
-//! that waited longest, and only when none waits to the oldest [`Lane::Ordinary`] one;
-//! each lane refuses a newcomer at once ([`PasswordError::Busy`]) only when that lane
-//! itself is full, so a flood of ordinary checks never refuses a priority one.
+//! that waited longest, and only when none waits to the oldest [`Lane::Ordinary`] one —
+//! except that after [`PRIORITY_RUN`] priority grants in a row while ordinary checks
+//! waited, the next slot goes to the oldest ordinary check: priority is not absolute, so a
+//! flood of priority checks (correct sign-ins from many known pairs) slows the ordinary
+//! lane to one grant in `PRIORITY_RUN + 1` but never starves it. Each lane refuses a
+//! newcomer at once ([`PasswordError::Busy`]) only when that lane itself is full, so a
+//! flood of ordinary checks never refuses a priority one.
 //!
 //! ```text
 //!  slot(lane, weight) ──▶ free slots and nobody of a lane it yields to waiting?
@@ -11,7 +15,9 @@
 //!  its lane full? ── yes ──▶ Busy     Slot (held until the work ends)
 //!        │ no                          │ dropped
 //!        ▼                             ▼
-//!  waits in its lane ◀── granted ── release: priority lane first, then ordinary
+//!  waits in its lane ◀── granted ── release: priority lane first, then ordinary;
+//!                                   ordinary's turn after PRIORITY_RUN priority grants
+//!                                   in a row while it waited
 //! ```
 
 use std::collections::VecDeque;
@@ -20,6 +26,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 use super::{Lane, PasswordError};
+
+/// How many priority checks in a row may be granted while ordinary checks wait; the next
+/// grant then goes to the ordinary lane.
+pub(super) const PRIORITY_RUN: u32 = 4;
 
 /// The slots and the two lanes of waiting checks. Shared by every clone of the hasher.
 pub(super) struct Queue {
@@ -37,6 +47,9 @@ struct State {
     ordinary: VecDeque<Waiter>,
     /// The id the next waiter gets.
     next_id: u64,
+    /// Priority grants in a row while ordinary checks waited (reset by an ordinary grant,
+    /// or a priority grant with no ordinary check waiting).
+    priority_run: u32,
 }
 
 /// A check waiting for `weight` slots; `wake` hands them over.
@@ -55,37 +68,65 @@ impl State {
     }
 
     /// Whether a check of `lane` may start at once: slots are free and nobody it must
-    /// let go first is waiting (a priority check lets only older priority checks go
-    /// first; an ordinary one lets every waiting check go first).
+    /// let go first is waiting (a priority check lets older priority checks go first, and
+    /// waiting ordinary ones when it is their turn; an ordinary one lets every waiting
+    /// check go first).
     fn may_start(&self, lane: Lane, weight: u32) -> bool {
         let nobody_ahead = match lane {
-            Lane::Priority => self.priority.is_empty(),
+            Lane::Priority => self.priority.is_empty() && !self.ordinary_turn(),
             Lane::Ordinary => self.priority.is_empty() && self.ordinary.is_empty(),
         };
         nobody_ahead && self.free >= weight
     }
 
-    /// Hands free slots to waiting checks: the priority lane's oldest first.
+    /// Whether the next grant is the ordinary lane's although priority checks want it:
+    /// ordinary checks wait and [`PRIORITY_RUN`] priority grants went in a row.
+    fn ordinary_turn(&self) -> bool {
+        !self.ordinary.is_empty() && self.priority_run >= PRIORITY_RUN
+    }
+
+    /// The lane the next free slots go to: priority's unless it is empty or it is the
+    /// ordinary lane's turn; `None` when nobody waits.
+    fn next_lane(&self) -> Option<Lane> {
+        if self.priority.is_empty() || self.ordinary_turn() {
+            (!self.ordinary.is_empty()).then_some(Lane::Ordinary)
+        } else {
+            Some(Lane::Priority)
+        }
+    }
+
+    /// Takes `weight` slots for a check of `lane` and counts the grant towards the
+    /// ordinary lane's turn.
+    fn take(&mut self, lane: Lane, weight: u32) {
+        self.free -= weight;
+        self.priority_run = match lane {
+            Lane::Priority if !self.ordinary.is_empty() => self.priority_run.saturating_add(1),
+            Lane::Priority | Lane::Ordinary => 0,
+        };
+    }
+
+    /// Hands free slots to waiting checks: the priority lane's oldest first, the ordinary
+    /// lane's oldest when it is its turn.
     fn dispatch(&mut self) {
         loop {
             let free = self.free;
-            let next = [Lane::Priority, Lane::Ordinary]
-                .into_iter()
-                .find(|&lane| !self.lane(lane).is_empty());
-            let Some(lane) = next else { return };
+            let Some(lane) = self.next_lane() else { return };
             let fits = self.lane(lane).front().is_some_and(|w| w.weight <= free);
             if !fits {
                 // The oldest waits for more slots; nobody overtakes it in its lane, and
-                // an ordinary check does not overtake a waiting priority one.
+                // the other lane does not overtake it when it is its lane's turn.
                 return;
             }
             let Some(waiter) = self.lane(lane).pop_front() else {
                 return;
             };
-            self.free -= waiter.weight;
+            let run = self.priority_run;
+            self.take(lane, waiter.weight);
             if waiter.wake.send(()).is_err() {
-                // Its caller left before it was granted: the slots stay free.
+                // Its caller left before it was granted: the slots stay free, and the
+                // grant that did not happen does not count.
                 self.free += waiter.weight;
+                self.priority_run = run;
             }
         }
     }
@@ -101,6 +142,7 @@ impl Queue {
                 priority: VecDeque::new(),
                 ordinary: VecDeque::new(),
                 next_id: 0,
+                priority_run: 0,
             }),
             max_waiting,
         }
@@ -126,7 +168,7 @@ impl Queue {
         let (id, granted) = {
             let mut state = self.lock();
             if state.may_start(lane, weight) {
-                state.free -= weight;
+                state.take(lane, weight);
                 return Ok(self.granted(weight));
             }
             if state.lane(lane).len() >= self.max_waiting {
