@@ -369,9 +369,10 @@ pub(crate) async fn submit(
                     match err {
                         // Disguised: exactly what a key the server does not know gets, the
                         // answer a probe's own key gets for a taken address.
-                        FlowError::InvalidCredentials => flow
-                            .ui
-                            .add_message(Some("passkey_login"), refusal_message(&Refusal::UnknownKey)),
+                        FlowError::InvalidCredentials => flow.ui.add_message(
+                            Some("passkey_login"),
+                            refusal_message(&Refusal::UnknownKey),
+                        ),
                         err => show_input_error(&mut flow.ui, err)?,
                     }
                     return Ok(Step::Reject(flow));
