@@ -27,7 +27,7 @@ fn client_ip(req: &FlowRequest) -> Option<&str> {
 
 /// A login submission as an attempt: a password, a passkey (which cannot be guessed, but
 /// whose challenges and answers cost lookups and signature checks: counted per client
-/// address, and its failures per named identifier, on counters of their own so that a
+/// address, and its failures per (named identifier, address), on counters of their own so that a
 /// password locked by guessing does not lock passkeys too), or a second factor of the
 /// current session.
 pub(super) fn login_attempt<'a>(

@@ -511,7 +511,10 @@ async fn passkey_sign_in_after_sign_up_tells_no_taken_address(env: TestEnv) {
     }
     assert_eq!(answers[0], answers[1]);
     assert!(
-        answers[0].0.iter().any(|(_, _, text)| text.contains("could not be verified")),
+        answers[0]
+            .0
+            .iter()
+            .any(|(_, _, text)| text.contains("could not be verified")),
         "{:?}",
         answers[0].0
     );
@@ -935,6 +938,39 @@ async fn passkey_failures_are_throttled_like_password_failures(env: TestEnv) {
         .unwrap();
 }
 
+/// Refused passkey answers for one identifier from many addresses lock nothing: anyone
+/// may ask a challenge for any identifier and answer junk, and a passkey cannot be
+/// guessed, so there is no count per identifier from all addresses. After 60 refusals
+/// from 15 addresses (4 each, under the per-address limit) the owner signs in with the
+/// passkey from another address.
+async fn refused_passkey_answers_from_many_addresses_lock_nothing(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let mut passkey = SoftPasskey::new(true);
+    passkey_account(&env, "pass@example.com", &mut passkey).await;
+    for address in 1..=15 {
+        let ip = format!("198.51.100.{address}");
+        for _ in 0..4 {
+            let refused = passkey_from(&env, &ip, "pass@example.com", Some("{}".into())).await;
+            assert!(matches!(refused, Err(Error::Flow(_))), "{refused:?}");
+        }
+    }
+    let req = FlowRequest::api().with_device(Device::new(Some("192.0.2.2"), None));
+    let flow = api_login_flow(&env, &req, LoginIntent::SignIn).await;
+    let ask = LoginSubmission::Passkey {
+        identifier: "pass@example.com".into(),
+        response: None,
+    };
+    let challenged = invalid_flow(submit_login(&env, flow.id, ask, &req).await.unwrap_err());
+    let signed = answer(&mut passkey, ORIGIN, &challenged, "passkey_challenge").unwrap();
+    let submission = LoginSubmission::Passkey {
+        identifier: "pass@example.com".into(),
+        response: Some(posted(&signed)),
+    };
+    submit_login(&env, challenged.id, submission, &req)
+        .await
+        .unwrap();
+}
+
 /// Passkey challenges and answers, discoverable or not, count against their client
 /// address's 100 login attempts a minute, which password logins share.
 async fn passkey_attempts_count_against_the_login_limit_of_their_address(env: TestEnv) {
@@ -966,5 +1002,6 @@ async fn passkey_attempts_count_against_the_login_limit_of_their_address(env: Te
 
 on_every_backend!(
     passkey_failures_are_throttled_like_password_failures,
+    refused_passkey_answers_from_many_addresses_lock_nothing,
     passkey_attempts_count_against_the_login_limit_of_their_address,
 );
