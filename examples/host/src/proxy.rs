@@ -22,14 +22,16 @@ impl TrustedProxies {
     pub const NONE: Self = Self { nets: Vec::new() };
 
     /// Parses a comma-separated list of addresses and ranges (`10.0.0.1, 10.1.0.0/16,
-    /// fd00::/8`); an entry that is neither is an error naming it.
+    /// fd00::/8`); an entry that is neither is an error naming it, and so is a range of
+    /// every address (`0.0.0.0/0`, `::/0`): trusting every hop would make the left-most
+    /// address, which the client writes itself, its address.
     pub fn parse(list: &str) -> Result<Self, String> {
         let nets = list
             .split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
             .map(|entry| {
-                entry
+                let net = entry
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
                     .map(|net| net.trunc())
@@ -37,7 +39,15 @@ impl TrustedProxies {
                         format!(
                             "`{entry}` is neither an IP address nor a CIDR range (e.g. 10.0.0.1 or 10.0.0.0/8)"
                         )
-                    })
+                    })?;
+                if net.prefix_len() == 0 {
+                    return Err(format!(
+                        "`{entry}` would trust every address, so any client could name its own \
+                         address in X-Forwarded-For: list your proxies' addresses or ranges \
+                         (e.g. 10.0.0.0/8)"
+                    ));
+                }
+                Ok(net)
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { nets })
@@ -202,5 +212,14 @@ mod tests {
         assert!(err.contains("`proxy.internal`"), "{err}");
         assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
         assert!(TrustedProxies::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn ranges_of_every_address_are_refused_by_name() {
+        for entry in ["0.0.0.0/0", "::/0", "10.0.0.0/0"] {
+            let err = TrustedProxies::parse(&format!("10.0.0.1, {entry}")).unwrap_err();
+            assert!(err.contains(&format!("`{entry}`")), "{err}");
+            assert!(err.contains("every address"), "{err}");
+        }
     }
 }
