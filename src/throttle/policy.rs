@@ -315,8 +315,9 @@ impl Throttle {
     }
 
     /// Takes back every count of `ticket`: an attempt that was admitted only in part (a
-    /// counter failed) got no answer. Failures here are logged, as in [`Self::settle`].
-    async fn withdraw(&self, ticket: Ticket) {
+    /// counter failed) got no answer, or what it counted was not done (a mail whose commit
+    /// failed). Failures here are logged, as in [`Self::settle`].
+    pub(crate) async fn withdraw(&self, ticket: Ticket) {
         let Some((limiter, _)) = &self.on else {
             return;
         };
