@@ -195,7 +195,7 @@ pub enum PasswordError {
 /// ([`PasswordConfig::max_waiting_per_slot`]), so checks waiting in the ordinary lane
 /// never get a priority check refused with [`PasswordError::Busy`]. The engine puts a
 /// sign-in in the priority lane when its (identifier, client address) pair signed in
-/// successfully before (see docs/security.md, "Known devices"); everything else is
+/// successfully before (see docs/security.md, "Known pairs"); everything else is
 /// ordinary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::Identa;
 use super::apply::ApplyError;
 use super::throttle::{
-    code_attempt, login_attempt, registration_attempt, settings_attempt, settings_verdict,
-    verdict_of,
+    CommitOutcome, code_attempt, login_attempt, registration_attempt, settings_attempt,
+    settings_verdict, verdict_of,
 };
 use crate::error::{Error, Result};
 use crate::flow::login::{LoggedIn, LoginIntent, LoginSubmission};
@@ -319,12 +319,18 @@ impl Identa {
             outcome,
             fallback,
         } = transition;
-        let effects = match self.cap_notices(effects).await {
-            Ok(effects) => effects,
+        let (effects, notices) = match self.cap_notices(effects).await {
+            Ok(capped) => capped,
             Err(err) => return Committed::Failed(err),
         };
         let event = outcome.after_event(flow.id);
-        match self.apply(&mut flow, &effects, event).await {
+        let applied = self.apply(&mut flow, &effects, event).await;
+        let committed = match applied {
+            Ok(()) => CommitOutcome::Done,
+            Err(_) => CommitOutcome::Failed,
+        };
+        notices.settle(self, committed).await;
+        match applied {
             Ok(()) => Committed::Done(outcome.answer(self, flow)),
             Err(ApplyError::Refused(refusal)) => Committed::Refused(refusal, fallback, outcome),
             Err(ApplyError::Failed(err)) => Committed::Failed(err),

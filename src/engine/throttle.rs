@@ -27,7 +27,7 @@ fn client_ip(req: &FlowRequest) -> Option<&str> {
 
 /// A login submission as an attempt: a password, a passkey (which cannot be guessed, but
 /// whose challenges and answers cost lookups and signature checks: counted per client
-/// address, and its failures per named identifier, on counters of their own so that a
+/// address, and its failures per (named identifier, address), on counters of their own so that a
 /// password locked by guessing does not lock passkeys too), or a second factor of the
 /// current session.
 pub(super) fn login_attempt<'a>(
@@ -207,9 +207,15 @@ impl Identa {
 
     /// `effects` without the `registration_attempted` notices beyond their address's mail
     /// cap (`Limits::codes_sent_per_address`, shared with the codes sent to it): the
-    /// sign-up is answered as a new one either way, so nothing tells the cap was hit.
-    pub(super) async fn cap_notices(&self, effects: Vec<Effect>) -> Result<Vec<Effect>> {
+    /// sign-up is answered as a new one either way, so nothing tells the cap was hit. The
+    /// notices kept are counted until [`CappedNotices::settle`] learns whether their
+    /// commit succeeded: a mail never queued spends nothing.
+    pub(super) async fn cap_notices(
+        &self,
+        effects: Vec<Effect>,
+    ) -> Result<(Vec<Effect>, CappedNotices)> {
         let mut kept = Vec::with_capacity(effects.len());
+        let mut notices = CappedNotices(Vec::new());
         for effect in effects {
             if let Effect::SendMail {
                 template: TemplateKind::RegistrationAttempted,
@@ -217,19 +223,22 @@ impl Identa {
             } = &effect
             {
                 match self.admit(Attempt::Notice { address: &vars.to }).await {
-                    Ok(ticket) => self.settle(ticket, Verdict::Succeeded).await,
+                    Ok(ticket) => notices.0.push(ticket),
                     Err(Error::Throttled(_)) => {
                         tracing::debug!(
                             "a registration_attempted notice over its address's mail cap is not sent"
                         );
                         continue;
                     }
-                    Err(err) => return Err(err),
+                    Err(err) => {
+                        notices.settle(self, CommitOutcome::Failed).await;
+                        return Err(err);
+                    }
                 }
             }
             kept.push(effect);
         }
-        Ok(kept)
+        Ok((kept, notices))
     }
 
     /// Counts a new flow for the client of `req`, or refuses it.
@@ -249,6 +258,33 @@ impl Identa {
         match self.reject(flow).await {
             Error::Flow(crate::flow::FlowError::Invalid(_)) => Error::Throttled(throttled),
             other => other,
+        }
+    }
+}
+
+/// Whether the commit carrying counted notices succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CommitOutcome {
+    /// Written: the notices are queued.
+    Done,
+    /// Refused or failed: nothing was queued.
+    Failed,
+}
+
+/// The counts of the `registration_attempted` notices a commit carries: kept when the
+/// commit succeeded, taken back when it did not.
+#[derive(Debug)]
+#[must_use = "settle the notices once the commit is done"]
+pub(super) struct CappedNotices(Vec<Ticket>);
+
+impl CappedNotices {
+    /// Keeps the counts (the mail is queued) or takes them back (it is not).
+    pub(super) async fn settle(self, identa: &Identa, outcome: CommitOutcome) {
+        for ticket in self.0 {
+            match outcome {
+                CommitOutcome::Done => identa.settle(ticket, Verdict::Succeeded).await,
+                CommitOutcome::Failed => identa.inner.throttle.withdraw(ticket).await,
+            }
         }
     }
 }

@@ -370,7 +370,15 @@ pub(crate) async fn submit(
                     // As a refused key: a fresh challenge, this one is spent.
                     passkey_challenge_nodes(facts, &mut flow, named(&identifier)).await?;
                     flow.ui.clear_messages();
-                    show_input_error(&mut flow.ui, err)?;
+                    match err {
+                        // Disguised: exactly what a key the server does not know gets, the
+                        // answer a probe's own key gets for a taken address.
+                        FlowError::InvalidCredentials => flow.ui.add_message(
+                            Some("passkey_login"),
+                            refusal_message(&Refusal::UnknownKey),
+                        ),
+                        err => show_input_error(&mut flow.ui, err)?,
+                    }
                     return Ok(Step::Reject(flow));
                 }
                 flow.internal.passkey = None;

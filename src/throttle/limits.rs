@@ -52,8 +52,8 @@ pub struct Limits {
     /// (identity, client address).
     pub login_failures_per_identifier_and_ip: Limit,
     /// Failed password logins per identifier from all addresses. Default: 50 per 15
-    /// minutes. Also: failed passkey sign-ins per named identifier, and password changes
-    /// in settings refused per identity.
+    /// minutes. Also: password changes in settings refused per identity. Not passkey
+    /// sign-ins: a passkey cannot be guessed, and such a count would let anyone lock it.
     pub login_failures_per_identifier: Limit,
     /// Password and passkey login attempts, and password changes in settings, per client
     /// address, whatever the identifier. Default: 100 per minute.

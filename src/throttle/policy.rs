@@ -114,7 +114,6 @@ enum Scope {
     LoginIdentifier,
     LoginIp,
     PasskeyIdentifierIp,
-    PasskeyIdentifier,
     SettingsPasswordIdentityIp,
     SettingsPasswordIdentity,
     SecondFactor,
@@ -133,7 +132,6 @@ impl Scope {
             Self::LoginIdentifier => b"login/identifier",
             Self::LoginIp => b"login/ip",
             Self::PasskeyIdentifierIp => b"passkey/identifier+ip",
-            Self::PasskeyIdentifier => b"passkey/identifier",
             Self::SettingsPasswordIdentityIp => b"settings-password/identity+ip",
             Self::SettingsPasswordIdentity => b"settings-password/identity",
             Self::SecondFactor => b"second-factor/identity",
@@ -317,8 +315,9 @@ impl Throttle {
     }
 
     /// Takes back every count of `ticket`: an attempt that was admitted only in part (a
-    /// counter failed) got no answer. Failures here are logged, as in [`Self::settle`].
-    async fn withdraw(&self, ticket: Ticket) {
+    /// counter failed) got no answer, or what it counted was not done (a mail whose commit
+    /// failed). Failures here are logged, as in [`Self::settle`].
+    pub(crate) async fn withdraw(&self, ticket: Ticket) {
         let Some((limiter, _)) = &self.on else {
             return;
         };
@@ -390,22 +389,17 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
                 ));
             }
             // A discoverable sign-in names no identifier: only its client address counts.
-            if let Some(id) = identifier.map(subject_key) {
-                if let Some(ip) = ip {
-                    out.push((
-                        Scope::PasskeyIdentifierIp,
-                        vec![id.clone(), ip],
-                        limits.login_failures_per_identifier_and_ip,
-                        Counts::Failures {
-                            clear_on_success: true,
-                        },
-                    ));
-                }
+            // No count per identifier from all addresses: a passkey cannot be guessed, and
+            // anyone may ask a challenge for any identifier and answer junk, so such a
+            // count would only let a distributed attacker lock the owner's passkey out.
+            if let (Some(id), Some(ip)) = (identifier.map(subject_key), ip) {
                 out.push((
-                    Scope::PasskeyIdentifier,
-                    vec![id],
-                    limits.login_failures_per_identifier,
-                    failures,
+                    Scope::PasskeyIdentifierIp,
+                    vec![id, ip],
+                    limits.login_failures_per_identifier_and_ip,
+                    Counts::Failures {
+                        clear_on_success: true,
+                    },
                 ));
             }
         }

@@ -323,3 +323,46 @@ async fn duplicate_sign_ups_beyond_the_mail_cap_queue_no_notice(env: TestEnv) {
 }
 
 on_every_backend!(duplicate_sign_ups_beyond_the_mail_cap_queue_no_notice);
+
+/// Renames table `from` to `to` (to make writes to it fail, then work again).
+async fn rename_table(env: &TestEnv, from: &str, to: &str) {
+    use identa::sea_orm::ConnectionTrait;
+    env.store
+        .connection()
+        .execute_unprepared(&format!("ALTER TABLE {from} RENAME TO {to}"))
+        .await
+        .unwrap();
+}
+
+/// A duplicate sign-up whose commit fails queues no notice and spends none of the
+/// address's mail cap: after 10 such failures (the cap), the next duplicate sign-up
+/// still mails the owner.
+async fn a_notice_whose_commit_failed_spends_no_mail_cap(env: TestEnv) {
+    let safe = enumeration_safe(&env);
+    create_account(&env, "ada@example.com").await;
+    rename_table(
+        &env,
+        "identa_courier_messages",
+        "identa_courier_messages_away",
+    )
+    .await;
+    for _ in 0..10 {
+        sign_up_on(&safe, "ada@example.com", "another long passphrase")
+            .await
+            .unwrap_err();
+    }
+    rename_table(
+        &env,
+        "identa_courier_messages_away",
+        "identa_courier_messages",
+    )
+    .await;
+    sign_up_on(&safe, "ada@example.com", "another long passphrase")
+        .await
+        .unwrap();
+    let mail = mail_to(&env, "ada@example.com").await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].template, TemplateKind::RegistrationAttempted);
+}
+
+on_every_backend!(a_notice_whose_commit_failed_spends_no_mail_cap);

@@ -426,13 +426,18 @@ async fn passkey_sign_up_and_sign_in(env: TestEnv) {
 }
 
 /// Requiring a verified address covers passkey sign-in too: an account that signed up
-/// with a passkey and has not verified its address is refused (4000010, or 4000006 when
-/// disguised), with a fresh challenge to answer once it has.
+/// with a passkey and has not verified its address is refused (4000010; disguised, as a
+/// key the server does not know, on the passkey button), with a fresh challenge to answer
+/// once it has.
 async fn an_unverified_passkey_account_signs_in_as_configured(env: TestEnv) {
     use identa::flow::UnverifiedSignIn;
-    for (unverified, shown) in [
-        (UnverifiedSignIn::Refuse, 4_000_010),
-        (UnverifiedSignIn::RefuseAsWrongCredentials, 4_000_006),
+    for (unverified, form, on_button) in [
+        (UnverifiedSignIn::Refuse, vec![4_000_010], vec![]),
+        (
+            UnverifiedSignIn::RefuseAsWrongCredentials,
+            vec![],
+            vec![4_000_001],
+        ),
     ] {
         let mut config = test_config();
         config.flows.webauthn = Some(RelyingParty::localhost(ORIGIN));
@@ -444,12 +449,75 @@ async fn an_unverified_passkey_account_signs_in_as_configured(env: TestEnv) {
             .await
             .unwrap_err();
         let flow = invalid_flow(err);
-        assert_eq!(form_message_ids(&flow), vec![shown], "{unverified:?}");
+        assert_eq!(form_message_ids(&flow), form, "{unverified:?}");
+        assert_eq!(
+            node_message_ids(&flow, "passkey_login"),
+            on_button,
+            "{unverified:?}"
+        );
         assert!(
             !allowed_ids(&flow, "passkey_challenge").is_empty(),
             "a fresh challenge"
         );
     }
+}
+
+/// Every message a flow shows, where (the form, or a node's name), id and text.
+fn shown(flow: &Flow) -> Vec<(String, u32, String)> {
+    let form = flow
+        .ui
+        .messages
+        .iter()
+        .map(|m| ("form".to_owned(), m.id, m.text.clone()));
+    let nodes = flow.ui.nodes.iter().flat_map(|n| {
+        n.messages
+            .iter()
+            .map(move |m| (format!("{:?}", n.name()), m.id, m.text.clone()))
+    });
+    form.chain(nodes).collect()
+}
+
+/// The probe of a taken address with one's own passkey: sign up with it (a taken address
+/// is answered as new and nothing is stored), then sign in with it. Disguised
+/// (`RefuseAsWrongCredentials`), the new address's unverified account is refused exactly
+/// as the taken address's unknown key.
+async fn passkey_sign_in_after_sign_up_tells_no_taken_address(env: TestEnv) {
+    use identa::flow::UnverifiedSignIn;
+    use identa::flow::{AfterRegistration, DuplicateRegistration};
+    let mut config = test_config();
+    config.flows.webauthn = Some(RelyingParty::localhost(ORIGIN));
+    config.flows.registration.duplicate = DuplicateRegistration::AnswerAsNew;
+    config.flows.registration.after = AfterRegistration::AccountOnly;
+    config.flows.login.unverified = UnverifiedSignIn::RefuseAsWrongCredentials;
+    let env = TestEnv::with_config(env.backend, config).await;
+    passkey_account(&env, "taken@example.com", &mut SoftPasskey::new(true)).await;
+
+    let mut answers = Vec::new();
+    for email in ["taken@example.com", "new@example.com"] {
+        let mut probe = SoftPasskey::new(true);
+        let (_, credential_id) = passkey_account(&env, email, &mut probe).await;
+        let challenged = passkey_challenge(&env, email).await;
+        // The probe answers with its own key whatever the challenge names.
+        let response = discoverable_answer(&mut probe, &challenged, &credential_id, None);
+        let submission = LoginSubmission::Passkey {
+            identifier: email.into(),
+            response: Some(response),
+        };
+        let err = submit_login(&env, challenged.id, submission, &FlowRequest::api())
+            .await
+            .unwrap_err();
+        let flow = invalid_flow(err);
+        answers.push((shown(&flow), node_shape(&flow)));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(
+        answers[0]
+            .0
+            .iter()
+            .any(|(_, _, text)| text.contains("could not be verified")),
+        "{:?}",
+        answers[0].0
+    );
 }
 
 /// What an authenticator holding a discoverable (resident) passkey answers to a challenge
@@ -715,6 +783,7 @@ on_every_backend!(
     completed_flows_hold_no_ceremony,
     passkey_added_in_settings_signs_in,
     an_unverified_passkey_account_signs_in_as_configured,
+    passkey_sign_in_after_sign_up_tells_no_taken_address,
 );
 
 /// The passkey challenge JSON of `flow` exactly as sent, with its random parts — the
@@ -869,6 +938,39 @@ async fn passkey_failures_are_throttled_like_password_failures(env: TestEnv) {
         .unwrap();
 }
 
+/// Refused passkey answers for one identifier from many addresses lock nothing: anyone
+/// may ask a challenge for any identifier and answer junk, and a passkey cannot be
+/// guessed, so there is no count per identifier from all addresses. After 60 refusals
+/// from 15 addresses (4 each, under the per-address limit) the owner signs in with the
+/// passkey from another address.
+async fn refused_passkey_answers_from_many_addresses_lock_nothing(env: TestEnv) {
+    let env = webauthn_env(env.backend).await;
+    let mut passkey = SoftPasskey::new(true);
+    passkey_account(&env, "pass@example.com", &mut passkey).await;
+    for address in 1..=15 {
+        let ip = format!("198.51.100.{address}");
+        for _ in 0..4 {
+            let refused = passkey_from(&env, &ip, "pass@example.com", Some("{}".into())).await;
+            assert!(matches!(refused, Err(Error::Flow(_))), "{refused:?}");
+        }
+    }
+    let req = FlowRequest::api().with_device(Device::new(Some("192.0.2.2"), None));
+    let flow = api_login_flow(&env, &req, LoginIntent::SignIn).await;
+    let ask = LoginSubmission::Passkey {
+        identifier: "pass@example.com".into(),
+        response: None,
+    };
+    let challenged = invalid_flow(submit_login(&env, flow.id, ask, &req).await.unwrap_err());
+    let signed = answer(&mut passkey, ORIGIN, &challenged, "passkey_challenge").unwrap();
+    let submission = LoginSubmission::Passkey {
+        identifier: "pass@example.com".into(),
+        response: Some(posted(&signed)),
+    };
+    submit_login(&env, challenged.id, submission, &req)
+        .await
+        .unwrap();
+}
+
 /// Passkey challenges and answers, discoverable or not, count against their client
 /// address's 100 login attempts a minute, which password logins share.
 async fn passkey_attempts_count_against_the_login_limit_of_their_address(env: TestEnv) {
@@ -900,5 +1002,6 @@ async fn passkey_attempts_count_against_the_login_limit_of_their_address(env: Te
 
 on_every_backend!(
     passkey_failures_are_throttled_like_password_failures,
+    refused_passkey_answers_from_many_addresses_lock_nothing,
     passkey_attempts_count_against_the_login_limit_of_their_address,
 );
