@@ -20,13 +20,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::code::verify_new_addresses;
 use super::form::show_hook_error;
 use super::login::LoggedIn;
-use super::registration::{Made, Registered};
+use super::registration::Registered;
 use super::text;
 use super::ui::{InputType, Node, NodeGroup, UiText};
-use super::{AfterRegistration, ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
+use super::{ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
 use super::{FlowKind, FlowRequest, FlowState, Result, Step, Transition, login, registration};
 use crate::credential::oidc::Claims;
 use crate::hook::BeforeEvent;
@@ -34,7 +33,7 @@ use crate::identity::{
     Aal, AddressVia, Credential, CredentialType, Identity, NewIdentity, VerificationStatus,
 };
 use crate::secret::{MacPurpose, hex, unhex};
-use crate::session::{AuthenticatedSession, AuthenticationMethod, Login, Session};
+use crate::session::{AuthenticatedSession, AuthenticationMethod, Session};
 use crate::store::AddressKind;
 
 /// Where to send the browser to sign in with the provider.
@@ -441,51 +440,14 @@ pub(crate) async fn decide(
         },
     );
     let fallback = Fallback::to(flow.clone());
-    let issued = match facts.config().registration.after {
-        AfterRegistration::IssueSession => Some(Session::issue(
-            &identity,
-            vec![method(now)],
-            req.device.clone(),
-            now,
-            facts.session_lifespan(),
-        )?),
-        AfterRegistration::AccountOnly => None,
-    };
-    let (verification, mut continue_with) =
-        verify_new_addresses(facts, &identity, &[], flow.flow_type, req)?;
-    flow.state = FlowState::PassedChallenge;
-    flow.continue_with = continue_with.clone();
-    let mut effects = vec![Effect::InsertIdentity(identity.clone())];
-    if let Some((session, token)) = &issued {
-        effects.push(Effect::IssueSession {
-            session: session.clone(),
-            token: token.hash(),
-        });
-    }
-    effects.extend(verification);
-    let login = issued.map(|(session, token)| {
-        if let Some(item) = ContinueWith::token_for(flow.flow_type, &token) {
-            continue_with.insert(0, item);
-        }
-        Login {
-            session: AuthenticatedSession {
-                session,
-                identity: identity.clone(),
-            },
-            token,
-        }
-    });
-    Ok(Decided::Register(Step::Advance(Transition {
+    Ok(Decided::Register(registration::created(
+        facts,
         flow,
-        effects,
-        outcome: registration::Outcome {
-            identity,
-            login,
-            continue_with,
-            made: Made::Created,
-        },
+        identity,
+        method(now),
+        req,
         fallback,
-    })))
+    )?))
 }
 
 /// Signs in `identity`, which has the provider account `identifier`.

@@ -242,14 +242,30 @@ pub(crate) async fn submit(
         return Ok(Step::Advance(answer));
     }
     let fallback = Fallback::to(flow.clone());
+    flow.internal.clear_ceremonies();
+    let method = AuthenticationMethod {
+        method: method.as_str().to_owned(),
+        aal: Aal::Aal1,
+        completed_at: now,
+    };
+    created(facts, flow, identity, method, req, fallback)
+}
 
+/// An accepted registration of `identity` (checked, not yet stored): the identity to
+/// insert, a session by `method` when the configuration signs new users in, and
+/// verification flows for its new addresses. `fallback` is what to show if the commit is
+/// refused.
+pub(super) fn created(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    identity: Identity,
+    method: AuthenticationMethod,
+    req: &FlowRequest,
+    fallback: Fallback,
+) -> Result<Step<Outcome>> {
     let issued = match facts.config().registration.after {
         AfterRegistration::IssueSession => {
-            let method = AuthenticationMethod {
-                method: method.as_str().to_owned(),
-                aal: Aal::Aal1,
-                completed_at: now,
-            };
+            let now = method.completed_at;
             Some(Session::issue(
                 &identity,
                 vec![method],
@@ -264,7 +280,6 @@ pub(crate) async fn submit(
         verify_new_addresses(facts, &identity, &[], flow.flow_type, req)?;
 
     flow.state = FlowState::PassedChallenge;
-    flow.internal.clear_ceremonies();
     flow.continue_with = continue_with.clone();
 
     let mut effects = vec![Effect::InsertIdentity(identity.clone())];
