@@ -168,6 +168,34 @@ impl OidcFlows<'_> {
             }
             Decided::SignIn(step) => self.commit(step).await.map(OidcSignedIn::LoggedIn),
             Decided::Register(step) => self.commit(step).await.map(OidcSignedIn::Registered),
+            Decided::Link { spent, login } => Err(self.offer_link(spent, login).await),
+        }
+    }
+
+    /// Saves the login flow now holding a provider account to link (and the registration
+    /// flow whose sign-in was spent, if the callback came to one) in one commit: the
+    /// error that shows the login flow.
+    async fn offer_link(&self, spent: Option<Flow>, mut login: Flow) -> Error {
+        let Some(mut spent) = spent else {
+            return self.identa.reject(login).await;
+        };
+        let now = self.identa.now();
+        spent.version += 1;
+        spent.updated_at = now;
+        login.updated_at = now;
+        let writes = match (spent.to_record(), login.to_record()) {
+            (Ok(spent), Ok(login)) => vec![Write::UpdateFlow(spent), Write::InsertFlow(login)],
+            (Err(err), _) | (_, Err(err)) => return err.into(),
+        };
+        match self
+            .identa
+            .inner
+            .store
+            .commit(&Commit { writes }, None)
+            .await
+        {
+            Ok(()) => FlowError::Invalid(Box::new(login)).into(),
+            Err(err) => err.into(),
         }
     }
 

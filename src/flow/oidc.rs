@@ -9,7 +9,10 @@
 //!      └──────────────────────────── callback: state checked and spent ─▶ claims
 //!                                            ├─ known `<provider>:<subject>` ─▶ passed_challenge, session issued
 //!                                            ├─ new subject, address free  ─▶ passed_challenge, identity (+ session)
-//!                                            └─ new subject, address taken ─▶ refused (4000027), nothing linked
+//!                                            └─ new subject, address taken ─▶ a login flow holds the link (1010016)
+//!                                                  │ the user signs in there (password, passkey)
+//!                                                  ├─ to the identity with that address ─▶ linked with the session
+//!                                                  └─ to another identity ─▶ refused (4010009), the link waits
 //! ```
 //!
 //! The state names the flow (`<flow id>.<random>`) and is kept only as a MAC on it, so a
@@ -341,6 +344,16 @@ pub(crate) enum Decided {
     SignIn(Step<login::Outcome>),
     /// A new provider account: make an identity for it.
     Register(Step<registration::Outcome>),
+    /// A new provider account whose address has an account here: the login flow `login`
+    /// now holds it, waiting for the user to sign in to that account (Kratos's 1010016).
+    /// `spent` is the registration flow the callback came to, if it was one (then `login`
+    /// is new and must be inserted).
+    Link {
+        /// The registration flow whose pending sign-in was spent.
+        spent: Option<Flow>,
+        /// The login flow holding the link.
+        login: Flow,
+    },
 }
 
 /// The identifier of a provider account (Kratos's `<provider>:<subject>`).
@@ -402,16 +415,21 @@ pub(crate) async fn decide(
             return Ok(Decided::Register(Step::Reject(refused(flow, reason))));
         }
     };
-    // An address already in use is never linked silently: the owner signs in with the
-    // method they have (linking from settings is a later step).
+    // An address already in use is never linked silently: the owner signs in to that
+    // account first, and the provider account is linked then.
     for address in &identity.verifiable_addresses {
         if facts
             .identity_by_address(AddressKind::Verifiable, address.via, &address.value)
             .await?
             .is_some()
         {
-            flow.ui.messages.push(text::duplicate_on_oidc_link());
-            return Ok(Decided::Register(Step::Reject(flow)));
+            let link = PendingLink {
+                provider: claims.provider.clone(),
+                subject: claims.subject.clone(),
+                via: address.via,
+                address: address.value.clone(),
+            };
+            return offer_link(facts, flow, &link, req);
         }
     }
     if let (true, Some(email)) = (claims.email_verified, &claims.email) {
@@ -424,21 +442,7 @@ pub(crate) async fn decide(
             }
         }
     }
-    identity.credentials.insert(
-        CredentialType::Oidc,
-        Credential {
-            id: Uuid::now_v7(),
-            credential_type: CredentialType::Oidc,
-            identifiers: vec![identifier],
-            config: json!({ "providers": [{
-                "provider": claims.provider,
-                "subject": claims.subject,
-            }] }),
-            version: 0,
-            created_at: now,
-            updated_at: now,
-        },
-    );
+    add_provider_account(&mut identity, claims, now);
     let fallback = Fallback::to(flow.clone());
     Ok(Decided::Register(registration::created(
         facts,
@@ -448,6 +452,167 @@ pub(crate) async fn decide(
         req,
         fallback,
     )?))
+}
+
+/// A provider account waiting on a login flow to be linked, as kept there (sealed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingLink {
+    provider: String,
+    subject: String,
+    /// The taken address, normalised: only the account that has it may take the link.
+    via: AddressVia,
+    address: String,
+}
+
+fn link_context(flow_id: Uuid) -> Vec<u8> {
+    [b"identa/v1/oidc-link/".as_slice(), flow_id.as_bytes()].concat()
+}
+
+/// The name of `provider` as its button shows it.
+fn label_of(facts: &dyn Facts, provider: &str) -> String {
+    facts
+        .oidc_providers()
+        .into_iter()
+        .find(|(id, _)| id == provider)
+        .map_or_else(|| provider.to_owned(), |(_, label)| label)
+}
+
+/// Keeps `link` on a login flow (this one, or a new one for a registration flow) and
+/// tells the user to sign in to the account that has the address (Kratos's 1010016).
+fn offer_link(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    link: &PendingLink,
+    req: &FlowRequest,
+) -> Result<Decided> {
+    let (spent, mut login) = match flow.kind {
+        FlowKind::Login => (None, flow),
+        _ => {
+            flow.ui.messages.push(text::duplicate_on_oidc_link());
+            let mut login =
+                login::create(facts, flow.flow_type, req, login::LoginIntent::SignIn, None)?;
+            login.return_to = flow.return_to.clone();
+            (Some(flow), login)
+        }
+    };
+    let plain = serde_json::to_vec(link).map_err(|e| {
+        crate::store::StoreError::Corrupt(format!("flow {}: pending link: {e}", login.id))
+    })?;
+    let sealed = facts
+        .keyring()
+        .seal(&link_context(login.id), &plain)
+        .map_err(|_| crate::credential::CredentialError::Sealing("pending provider link"))?;
+    login.internal.oidc_link = Some(hex(&sealed));
+    login.ui.clear_messages();
+    let label = label_of(facts, &link.provider);
+    login
+        .ui
+        .messages
+        .push(text::login_link(&link.address, &label));
+    Ok(Decided::Link { spent, login })
+}
+
+/// The link waiting on `flow`, if any.
+fn pending_link(facts: &dyn Facts, flow: &Flow) -> Result<Option<PendingLink>> {
+    let Some(sealed) = &flow.internal.oidc_link else {
+        return Ok(None);
+    };
+    let unusable = crate::credential::CredentialError::Sealing("pending provider link");
+    let plain = unhex(sealed)
+        .and_then(|sealed| facts.keyring().open(&link_context(flow.id), &sealed).ok())
+        .ok_or(unusable)?;
+    let link = serde_json::from_slice(&plain).map_err(|e| {
+        crate::store::StoreError::Corrupt(format!("flow {}: pending link: {e}", flow.id))
+    })?;
+    Ok(Some(link))
+}
+
+/// A login flow's first factor signed `identity` in: if the flow holds a provider account
+/// waiting to be linked, adds it to `identity` — in the identity `effects` already write,
+/// or in a new write — so that it is linked in the same commit as the session. An
+/// identity that does not have the address the link was offered for is refused (Kratos's
+/// 4010009) and the link stays waiting: `Err` is the flow showing why.
+pub(crate) fn link_on_sign_in(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    mut identity: Identity,
+    effects: &mut Vec<Effect>,
+) -> Result<std::result::Result<(Flow, Identity), Flow>> {
+    let Some(link) = pending_link(facts, &flow)? else {
+        return Ok(Ok((flow, identity)));
+    };
+    let owns = identity
+        .verifiable_addresses
+        .iter()
+        .any(|a| a.via == link.via && a.value == link.address);
+    if !owns {
+        let label = label_of(facts, &link.provider);
+        flow.ui.clear_messages();
+        flow.ui
+            .messages
+            .push(text::linked_credentials_do_not_match(&link.address, &label));
+        return Ok(Err(flow));
+    }
+    let now = facts.now();
+    let claims = Claims {
+        provider: link.provider,
+        subject: link.subject,
+        email: None,
+        email_verified: false,
+        name: None,
+        raw: Value::Null,
+    };
+    add_provider_account(&mut identity, &claims, now);
+    let mut written = false;
+    for effect in effects.iter_mut() {
+        if let Effect::UpdateIdentity(i) | Effect::RehashPassword(i) = effect
+            && i.id == identity.id
+        {
+            add_provider_account(i, &claims, now);
+            written = true;
+        }
+    }
+    if !written {
+        effects.push(Effect::UpdateIdentity(identity.clone()));
+    }
+    flow.internal.oidc_link = None;
+    Ok(Ok((flow, identity)))
+}
+
+/// Adds the provider account of `claims` to `identity`'s `oidc` credential (made if it
+/// has none), as Kratos stores it.
+pub(crate) fn add_provider_account(
+    identity: &mut Identity,
+    claims: &Claims,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let id = identifier(claims);
+    let entry = json!({ "provider": claims.provider, "subject": claims.subject });
+    let credential = identity
+        .credentials
+        .entry(CredentialType::Oidc)
+        .or_insert_with(|| Credential {
+            id: Uuid::now_v7(),
+            credential_type: CredentialType::Oidc,
+            identifiers: Vec::new(),
+            config: json!({ "providers": [] }),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        });
+    if credential.identifiers.contains(&id) {
+        return;
+    }
+    credential.identifiers.push(id);
+    match credential
+        .config
+        .get_mut("providers")
+        .and_then(Value::as_array_mut)
+    {
+        Some(providers) => providers.push(entry),
+        None => credential.config = json!({ "providers": [entry] }),
+    }
+    credential.updated_at = now;
 }
 
 /// Signs in `identity`, which has the provider account `identifier`.
@@ -632,14 +797,14 @@ mod tests {
         let existing = facts.add_identity("taken@example.com").await;
         let c = claims("s-3", "taken@example.com", true);
         let traits = Ok(json!({ "email": "taken@example.com" }));
-        let Decided::Register(step) =
+        let Decided::Link { spent: None, login } =
             decide(&facts, login_flow(&facts), &c, traits.clone(), &api())
                 .await
                 .unwrap()
         else {
             panic!("signed in an account nobody linked");
         };
-        assert_eq!(message_ids(&rejected(step)), [4_000_027]);
+        assert_eq!(message_ids(&login), [1_010_016]);
 
         // Once the account holds this provider account, the provider signs it in.
         let mut linked = existing.clone();
@@ -670,6 +835,99 @@ mod tests {
         let t = advanced(step);
         assert_eq!(t.outcome.session.identity.id, existing.id);
         assert_eq!(effect_names(&t.effects), ["issue_session"]);
+    }
+
+    /// A taken address on a registration flow: the registration flow says so (4000027)
+    /// and a new login flow holds the link, sealed, with Kratos's 1010016.
+    #[tokio::test]
+    async fn a_taken_address_offers_the_link_on_a_new_login_flow() {
+        let facts = TestFacts::new();
+        facts.add_identity("kept@example.com").await;
+        let registration =
+            registration::create(&facts, super::super::FlowType::Api, &api(), None).unwrap();
+        let c = claims("s-6", "Kept@Example.com", true);
+        let traits = Ok(json!({ "email": "Kept@Example.com" }));
+        let Decided::Link {
+            spent: Some(spent),
+            login,
+        } = decide(&facts, registration.clone(), &c, traits, &api())
+            .await
+            .unwrap()
+        else {
+            panic!("not offered as a link");
+        };
+        assert_eq!(spent.id, registration.id);
+        assert_eq!(message_ids(&spent), [4_000_027]);
+        assert_eq!(login.kind, FlowKind::Login);
+        assert_eq!(message_ids(&login), [1_010_016]);
+        let stored = serde_json::to_string(&login.internal).unwrap();
+        assert!(
+            !stored.contains("s-6") && !stored.contains("kept@"),
+            "{stored}"
+        );
+        let link = pending_link(&facts, &login).unwrap().unwrap();
+        assert_eq!(
+            (link.subject.as_str(), link.address.as_str()),
+            ("s-6", "kept@example.com")
+        );
+        let mut moved = login.clone();
+        moved.id = Uuid::new_v4();
+        assert!(pending_link(&facts, &moved).is_err(), "sealed to its flow");
+    }
+
+    /// The link is added to the identity that signed in, in the write that already
+    /// stores it; an identity without the address is refused (4010009), the link kept.
+    #[tokio::test]
+    async fn a_signed_in_owner_takes_the_link_and_nobody_else_does() {
+        let facts = TestFacts::new();
+        let owner = facts.add_identity("own@example.com").await;
+        let other = facts.add_identity("other@example.com").await;
+        let c = claims("s-7", "own@example.com", true);
+        let traits = Ok(json!({ "email": "own@example.com" }));
+        let Decided::Link { login, .. } = decide(&facts, login_flow(&facts), &c, traits, &api())
+            .await
+            .unwrap()
+        else {
+            panic!("not offered as a link");
+        };
+
+        let mut effects = Vec::new();
+        let Err(refused) =
+            link_on_sign_in(&facts, login.clone(), other.clone(), &mut effects).unwrap()
+        else {
+            panic!("linked to an account without the address");
+        };
+        assert_eq!(message_ids(&refused), [4_010_009]);
+        assert!(effects.is_empty());
+        assert!(refused.internal.oidc_link.is_some(), "still waiting");
+
+        let mut effects = vec![Effect::RehashPassword(owner.clone())];
+        let Ok((flow, linked)) =
+            link_on_sign_in(&facts, refused, owner.clone(), &mut effects).unwrap()
+        else {
+            panic!("the owner was refused");
+        };
+        assert!(flow.internal.oidc_link.is_none(), "spent");
+        let ids = |i: &Identity| {
+            i.credential(CredentialType::Oidc)
+                .unwrap()
+                .identifiers
+                .clone()
+        };
+        assert_eq!(ids(&linked), ["example:s-7"]);
+        assert_eq!(effect_names(&effects), ["rehash_password"], "one write");
+        let (Effect::RehashPassword(written) | Effect::UpdateIdentity(written)) = &effects[0]
+        else {
+            unreachable!()
+        };
+        assert_eq!(ids(written), ["example:s-7"]);
+
+        let mut effects = Vec::new();
+        let Ok((_, same)) = link_on_sign_in(&facts, flow, linked, &mut effects).unwrap() else {
+            panic!("refused without a link");
+        };
+        assert!(effects.is_empty(), "nothing waits any more");
+        assert_eq!(ids(&same), ["example:s-7"]);
     }
 
     #[tokio::test]

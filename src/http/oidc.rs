@@ -100,6 +100,11 @@ impl PublicApi {
                 redirect(&format!("{to}{sep}code={code}"))
             }
             Err(err) => {
+                // A link offered after a registration is shown on a new login flow.
+                let kind = match &err {
+                    crate::error::Error::Flow(crate::flow::FlowError::Invalid(shown)) => shown.kind,
+                    _ => kind,
+                };
                 let about = Refused {
                     kind,
                     flow_type: FlowType::Browser,

@@ -573,37 +573,189 @@ async fn access_denied_at_the_provider_is_shown_on_the_flow() {
     browser.whoami().await;
 }
 
-/// A new provider account whose email already has an account is not linked and not
-/// signed in: the flow shows Kratos's "sign in to link" message, and nothing is made.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
-async fn a_taken_email_is_not_linked_silently() {
-    let (_env, _provider, identa) = with_provider().await;
+/// Registers `email` with the test password (an API flow).
+async fn register_with_password(identa: &Identa, email: &str) -> uuid::Uuid {
     let flow = identa
         .registration_flow()
         .create(FlowType::Api, &Default::default())
         .await
         .unwrap();
     let submission = RegistrationSubmission::Password {
-        traits: json!({ "email": "bob@example.com" }),
+        traits: json!({ "email": email }),
         password: identa::credential::password::Password::new(PASSWORD),
     };
     identa
         .registration_flow()
         .submit(flow.id, submission, &Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .identity
+        .id
+}
 
+/// The provider accounts linked to `id`.
+async fn linked(identa: &Identa, id: uuid::Uuid) -> Vec<String> {
+    identa
+        .identity(id)
+        .await
+        .unwrap()
+        .credential(CredentialType::Oidc)
+        .map(|c| c.identifiers.clone())
+        .unwrap_or_default()
+}
+
+impl Browser {
+    /// Signs up at identa with the provider as `login`, whose email has an account here:
+    /// the login flow identa answers with, holding the link.
+    async fn offered_link(&mut self, login: &str) -> Value {
+        let flow = self.start_flow("registration").await;
+        let to = self.press_provider("registration", &flow).await;
+        let callback = self.sign_in_at_provider(&to, login).await;
+        let res = self.identa("GET", &callback, None, true).await;
+        assert_eq!(res.status(), 400, "{}", body_text(&res));
+        let shown = json_of(&res);
+        assert_eq!(shown["type"], "browser");
+        assert_ne!(shown["id"], flow["id"], "a new login flow");
+        assert!(!self.cookies.contains_key("identa_session"));
+        shown
+    }
+
+    /// Submits `identifier` and `password` to the login flow `flow` (asking for JSON).
+    async fn password_login(
+        &mut self,
+        flow: &Value,
+        identifier: &str,
+        password: &str,
+    ) -> http::Response<Bytes> {
+        let csrf = csrf_token(flow);
+        let path = format!("/self-service/login?flow={}", flow["id"].as_str().unwrap());
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("method", "password"),
+            ("identifier", identifier),
+            ("password", password),
+        ];
+        self.identa("POST", &path, Some(&form), true).await
+    }
+}
+
+/// A new provider account whose email already has an account is not linked and not
+/// signed in: identa answers with a login flow showing Kratos's 1010016 ("sign in to add
+/// your account"). A wrong password links nothing and the link waits; signing in to the
+/// account links the provider in the same step, and the provider then signs in to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_taken_email_is_linked_only_after_signing_in_to_its_account() {
+    let (_env, _provider, identa) = with_provider().await;
+    let bob = register_with_password(&identa, "bob@example.com").await;
+
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("bob@example.com").await;
+    assert_eq!(login["ui"]["messages"][0]["id"], 1_010_016, "{login}");
+    let message = &login["ui"]["messages"][0];
+    assert_eq!(message["context"]["provider"], "Test ID");
+    assert_eq!(
+        message["context"]["duplicate_identifier"],
+        "bob@example.com"
+    );
+    assert_eq!(identity_count(&identa).await, 1);
+    assert!(linked(&identa, bob).await.is_empty(), "never silently");
+
+    let res = browser
+        .password_login(&login, "bob@example.com", "wrong password")
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(message_ids(&json_of(&res)), vec![4_000_006]);
+    assert!(linked(&identa, bob).await.is_empty());
+
+    let res = browser
+        .password_login(&login, "bob@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["session"]["identity"]["id"], bob.to_string());
+    assert_eq!(
+        linked(&identa, bob).await,
+        [format!("{PROVIDER}:bob@example.com")]
+    );
+
+    // Signed out: the provider now signs in to bob's account.
+    let mut fresh = Browser::new(&identa);
+    fresh.web = browser.web.clone();
+    let flow = fresh.start_flow("login").await;
+    let to = fresh.press_provider("login", &flow).await;
+    let callback = fresh.sign_in_at_provider(&to, "bob@example.com").await;
+    let res = fresh.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert_eq!(fresh.whoami().await["identity"]["id"], bob.to_string());
+    assert_eq!(identity_count(&identa).await, 1);
+}
+
+/// A browser page (not JSON) is sent to the login UI of the flow holding the link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_browser_is_sent_to_the_login_flow_holding_the_link() {
+    let (_env, _provider, identa) = with_provider().await;
+    register_with_password(&identa, "page@example.com").await;
     let mut browser = Browser::new(&identa);
     let flow = browser.start_flow("registration").await;
     let to = browser.press_provider("registration", &flow).await;
-    let callback = browser.sign_in_at_provider(&to, "bob@example.com").await;
-    let res = browser.identa("GET", &callback, None, true).await;
+    let callback = browser.sign_in_at_provider(&to, "page@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let to = location(&res);
+    assert!(to.contains("/login?flow="), "{to}");
+    let id = to.rsplit_once("flow=").unwrap().1;
+    let res = browser
+        .identa(
+            "GET",
+            &format!("/self-service/login/flows?id={id}"),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(message_ids(&json_of(&res)), vec![1_010_016]);
+}
+
+/// The link waits only for the account that has the address, in the browser it was
+/// offered to, while the flow lives: another account's password is refused (4010009), a
+/// request from another browser fails the CSRF check, and an expired flow links nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_pending_link_is_bound_to_its_account_browser_and_flow() {
+    let (env, _provider, identa) = with_provider().await;
+    let dana = register_with_password(&identa, "dana@example.com").await;
+    let mallory = register_with_password(&identa, "mallory@example.com").await;
+
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("dana@example.com").await;
+
+    let res = browser
+        .password_login(&login, "mallory@example.com", PASSWORD)
+        .await;
     assert_eq!(res.status(), 400, "{}", body_text(&res));
-    let shown = json_of(&res);
-    assert_eq!(message_ids(&shown), vec![4_000_027], "{shown}");
+    assert_eq!(message_ids(&json_of(&res)), vec![4_010_009]);
     assert!(!browser.cookies.contains_key("identa_session"));
-    assert_eq!(identity_count(&identa).await, 1);
+    assert!(linked(&identa, mallory).await.is_empty());
+    assert!(linked(&identa, dana).await.is_empty());
+
+    let mut other = Browser::new(&identa);
+    other.start_flow("login").await; // a CSRF cookie of its own
+    let res = other
+        .password_login(&login, "dana@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "security_csrf_violation");
+    assert!(linked(&identa, dana).await.is_empty());
+
+    env.clock
+        .advance(identa.config().flows.login.lifespan + chrono::Duration::seconds(1));
+    let res = browser
+        .password_login(&login, "dana@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 410, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "self_service_flow_expired");
+    assert!(linked(&identa, dana).await.is_empty());
 }
 
 /// An ID token that expired by identa's clock (the provider's tokens live an hour; the
