@@ -10,7 +10,7 @@ use super::flows::Committed;
 use crate::error::{Error, Result};
 use crate::flow::oidc::{self, Decided, OidcCallback, OidcRedirect, OidcSignedIn};
 use crate::flow::{
-    Answers, Flow, FlowError, FlowRequest, FlowType, Step, check_submit, check_view,
+    Answers, Flow, FlowError, FlowKind, FlowRequest, FlowType, Step, check_submit, check_view,
 };
 use crate::session::{Login, SessionToken};
 use crate::store::{Commit, Write};
@@ -54,7 +54,7 @@ impl OidcFlows<'_> {
         let kind = flow.kind;
         let mut flow = check_submit(flow, kind, req, identa.keyring(), identa.now())?;
         let current = identa.current_session(req).await?;
-        oidc::check_start(&flow, current.as_ref())?;
+        oidc::check_start(identa, &flow, current.as_ref())?;
         let prefix = oidc::state_prefix(&flow);
         let begun = match identa
             .inner
@@ -112,7 +112,7 @@ impl OidcFlows<'_> {
         // Spent here: whatever happens next, this state is not accepted again.
         let resumed = oidc::resume(identa, &mut flow, provider, &state)?;
         let current = identa.current_session(req).await?;
-        oidc::check_start(&flow, current.as_ref())?;
+        oidc::check_start(identa, &flow, current.as_ref())?;
         flow.ui.clear_messages();
         if let Some(error) = callback.error {
             let shown: String = error.chars().take(100).collect();
@@ -149,6 +149,12 @@ impl OidcFlows<'_> {
             Ok(claims) => claims,
             Err(err) => return Err(identa.reject(oidc::refused(flow, err.to_string())).await),
         };
+        if let (FlowKind::Settings, Some(current)) = (flow.kind, current.as_ref()) {
+            return match oidc::link_in_settings(identa, flow, &claims, current, req).await? {
+                Step::Reject(flow) => Err(identa.reject_shown(flow, Some(current)).await),
+                step => self.commit(step).await.map(OidcSignedIn::Linked),
+            };
+        }
         let schemas = identa.schemas();
         let schema = schemas.get(schemas.default_id().unwrap_or_default())?;
         let traits = providers.claims_mapper().traits(&claims, &schema);

@@ -1,6 +1,6 @@
-//! The `oidc` method of login and registration flows (feature `oidc`): one `provider`
-//! button per configured provider, the sign-in with a provider waiting on the flow, and
-//! what its verified claims decide.
+//! The `oidc` method of login, registration and settings flows (feature `oidc`): one
+//! `provider` button per configured provider (`link`/`unlink` in settings), the sign-in
+//! with a provider waiting on the flow, and what its verified claims decide.
 //!
 //! ```text
 //! choose_method ─(provider button)─▶ choose_method + pending {provider, MAC(state), nonce, sealed PKCE verifier}
@@ -14,6 +14,10 @@
 //!                                                  ├─ to the identity with that address ─▶ linked with the session
 //!                                                  └─ to another identity ─▶ refused (4010009), the link waits
 //! ```
+//!
+//! A settings flow links the same way (its `link` button starts the sign-in; the
+//! callback adds the provider account to the signed-in identity) and unlinks without the
+//! provider; both need a privileged session.
 //!
 //! The state names the flow (`<flow id>.<random>`) and is kept only as a MAC on it, so a
 //! replayed state (the pending sign-in is spent on first use), a forged one, or one from
@@ -79,6 +83,8 @@ pub enum OidcSignedIn {
         /// The code the browser takes back to the app.
         return_to_code: String,
     },
+    /// A settings flow linked the provider account to the signed-in identity.
+    Linked(super::settings::SettingsSaved),
 }
 
 /// A pending sign-in, as kept in the flow.
@@ -137,13 +143,31 @@ pub(crate) fn provider_nodes(facts: &dyn Facts, flow: &mut Flow, req: &FlowReque
     }
 }
 
-/// Checks that `flow` may start a sign-in with a provider.
-pub(crate) fn check_start(flow: &Flow, current: Option<&AuthenticatedSession>) -> Result<()> {
+/// Checks that `flow` may start a sign-in with a provider (or, a settings flow, link one:
+/// the flow's own identity, signed in recently enough, with its highest assurance level).
+pub(crate) fn check_start(
+    facts: &dyn Facts,
+    flow: &Flow,
+    current: Option<&AuthenticatedSession>,
+) -> Result<()> {
     let refuse = |reason| FlowError::State {
         kind: flow.kind,
         state: flow.state,
         reason,
     };
+    if flow.kind == FlowKind::Settings {
+        let current = current.ok_or(crate::session::SessionError::Inactive(
+            crate::session::SessionRefusal::Unknown,
+        ))?;
+        if flow.identity_id != Some(current.identity.id) {
+            return Err(FlowError::IdentityMismatch);
+        }
+        if flow.flow_type != super::FlowType::Browser {
+            return Err(refuse("a provider is linked from a browser settings flow"));
+        }
+        super::settings::require_highest_aal(current)?;
+        return super::settings::require_privileged(facts, current);
+    }
     if !matches!(flow.kind, FlowKind::Login | FlowKind::Registration) {
         return Err(refuse(
             "a provider signs in through a login or registration flow",
@@ -615,6 +639,122 @@ pub(crate) fn add_provider_account(
     credential.updated_at = now;
 }
 
+/// How many ways `identity` has to sign in with a first factor: its password, each
+/// passkey, each provider account.
+fn sign_in_methods(identity: &Identity) -> usize {
+    let password = usize::from(identity.credential(CredentialType::Password).is_some());
+    let passkeys = crate::credential::webauthn::passkeys(identity).keys.len();
+    let providers = identity
+        .credential(CredentialType::Oidc)
+        .map_or(0, |c| c.identifiers.len());
+    password + passkeys + providers
+}
+
+/// Whether `identity` has an account at `provider`.
+fn linked_to(identity: &Identity, provider: &str) -> bool {
+    let prefix = format!("{provider}:");
+    identity
+        .credential(CredentialType::Oidc)
+        .is_some_and(|c| c.identifiers.iter().any(|i| i.starts_with(&prefix)))
+}
+
+/// A settings form's `oidc` group (Kratos's node shapes): `link` for each provider the
+/// identity has no account at, `unlink` for each it has — unless that account is its
+/// only way to sign in.
+pub(crate) fn settings_nodes(facts: &dyn Facts, flow: &mut Flow, identity: &Identity) {
+    flow.ui.nodes.retain(|n| n.group != NodeGroup::Oidc);
+    let removable = sign_in_methods(identity) > 1;
+    for (id, label) in facts.oidc_providers() {
+        let context = json!({ "provider": label });
+        let node = if !linked_to(identity, &id) {
+            let text = UiText::info(1_050_002, format!("Link {label}")).with_context(context);
+            Node::input(NodeGroup::Oidc, "link", InputType::Submit).label(text)
+        } else if removable {
+            let text = UiText::info(1_050_003, format!("Unlink {label}")).with_context(context);
+            Node::input(NodeGroup::Oidc, "unlink", InputType::Submit).label(text)
+        } else {
+            continue;
+        };
+        flow.ui.nodes.push(node.with_value(id));
+    }
+}
+
+/// Removes `identity`'s account at `provider`. Refused (with the message to show) when
+/// there is none, or when it is the identity's last way to sign in.
+pub(crate) fn unlink(
+    identity: &mut Identity,
+    provider: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::result::Result<(), super::ui::UiText> {
+    if !linked_to(identity, provider) {
+        return Err(text::generic(format!(
+            "No account at {provider} is linked to yours: there is nothing to unlink."
+        )));
+    }
+    if sign_in_methods(identity) < 2 {
+        return Err(text::generic(
+            "can not unlink OpenID Connect connection because it is the last remaining first \
+             factor credential: add a password or a passkey first",
+        ));
+    }
+    let prefix = format!("{provider}:");
+    if let Some(credential) = identity.credentials.get_mut(&CredentialType::Oidc) {
+        credential.identifiers.retain(|i| !i.starts_with(&prefix));
+        if let Some(providers) = credential
+            .config
+            .get_mut("providers")
+            .and_then(Value::as_array_mut)
+        {
+            providers.retain(|p| p.get("provider").and_then(Value::as_str) != Some(provider));
+        }
+        credential.updated_at = now;
+        if credential.identifiers.is_empty() {
+            identity.credentials.remove(&CredentialType::Oidc);
+        }
+    }
+    identity.updated_at = now;
+    Ok(())
+}
+
+/// A settings flow's callback: links the provider account of `claims` to the signed-in
+/// identity. One already linked to another identity is refused and nothing changes.
+pub(crate) async fn link_in_settings(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    claims: &Claims,
+    current: &AuthenticatedSession,
+    req: &FlowRequest,
+) -> Result<Step<super::settings::Outcome>> {
+    let label = label_of(facts, &claims.provider);
+    let before = &current.identity;
+    match facts
+        .identity_by_identifier(CredentialType::Oidc, &identifier(claims))
+        .await?
+    {
+        Some(owner) if owner.id == before.id => {
+            flow.ui.messages.push(text::generic(format!(
+                "This {label} account is already linked to yours."
+            )));
+            return Ok(Step::Reject(flow));
+        }
+        Some(_) => {
+            flow.ui.messages.push(text::generic(format!(
+                "can not link unknown or already existing OpenID Connect connection: this \
+                 {label} account is linked to another account here. Sign in with it and \
+                 unlink it there first, or use another {label} account."
+            )));
+            return Ok(Step::Reject(flow));
+        }
+        None => {}
+    }
+    let mut identity = before.clone();
+    let now = facts.now();
+    add_provider_account(&mut identity, claims, now);
+    identity.updated_at = now;
+    let fallback = flow.clone();
+    super::settings::saved(facts, flow, before, identity, Vec::new(), req, fallback)
+}
+
 /// Signs in `identity`, which has the provider account `identifier`.
 async fn sign_in(
     facts: &dyn Facts,
@@ -928,6 +1068,33 @@ mod tests {
         };
         assert!(effects.is_empty(), "nothing waits any more");
         assert_eq!(ids(&same), ["example:s-7"]);
+    }
+
+    /// Unlinking removes only that provider's account, and never the last way to sign in.
+    #[tokio::test]
+    async fn unlink_keeps_a_way_to_sign_in() {
+        let facts = TestFacts::new();
+        let now = facts.now();
+        let mut identity = facts.add_identity("u@example.com").await;
+        for (provider, subject) in [("one", "a"), ("two", "b")] {
+            let c = Claims {
+                provider: provider.into(),
+                ..claims(subject, "u@example.com", true)
+            };
+            add_provider_account(&mut identity, &c, now);
+        }
+        assert_eq!(sign_in_methods(&identity), 3);
+        let refused = unlink(&mut identity, "three", now).unwrap_err();
+        assert_eq!(refused.id, 4_000_001);
+        unlink(&mut identity, "one", now).unwrap();
+        let oidc = identity.credential(CredentialType::Oidc).unwrap();
+        assert_eq!(oidc.identifiers, ["two:b"]);
+        assert_eq!(oidc.config["providers"].as_array().unwrap().len(), 1);
+
+        identity.credentials.remove(&CredentialType::Password);
+        let refused = unlink(&mut identity, "two", now).unwrap_err();
+        assert!(refused.text.contains("last remaining first factor"));
+        assert!(linked_to(&identity, "two"), "nothing removed");
     }
 
     #[tokio::test]

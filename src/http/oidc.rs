@@ -86,6 +86,10 @@ impl PublicApi {
                 let answer = self.registered(done, FlowType::Browser);
                 self.respond(inc, FlowType::Browser, answer)
             }
+            Ok(OidcSignedIn::Linked(saved)) => {
+                let answer = self.settings_saved(saved).await;
+                self.respond(inc, FlowType::Browser, answer)
+            }
             Ok(OidcSignedIn::TokenHeld {
                 flow,
                 return_to_code,

@@ -758,6 +758,187 @@ async fn a_pending_link_is_bound_to_its_account_browser_and_flow() {
     assert!(linked(&identa, dana).await.is_empty());
 }
 
+impl Browser {
+    /// Signs in to identa with `email` and the test password (a browser login flow).
+    async fn sign_in_with_password(&mut self, email: &str) {
+        let flow = self.start_flow("login").await;
+        let res = self.password_login(&flow, email, PASSWORD).await;
+        assert_eq!(res.status(), 200, "{}", body_text(&res));
+        assert!(self.cookies.contains_key("identa_session"));
+    }
+
+    /// Signs in (or up) at identa with the provider as `login`: the callback's answer.
+    async fn provider_sign_in(&mut self, login: &str) -> http::Response<Bytes> {
+        let flow = self.start_flow("login").await;
+        let to = self.press_provider("login", &flow).await;
+        let callback = self.sign_in_at_provider(&to, login).await;
+        self.identa("GET", &callback, None, true).await
+    }
+
+    /// Submits `fields` (with the flow's CSRF token) to the settings flow `flow`.
+    async fn settings(&mut self, flow: &Value, fields: &[(&str, &str)]) -> http::Response<Bytes> {
+        let csrf = csrf_token(flow);
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let path = format!(
+            "/self-service/settings?flow={}",
+            flow["id"].as_str().unwrap()
+        );
+        self.identa("POST", &path, Some(&form), true).await
+    }
+}
+
+/// The settings form's `oidc` node named `name`, if there is one.
+fn oidc_node<'a>(flow: &'a Value, name: &str) -> Option<&'a Value> {
+    flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["group"] == "oidc" && n["attributes"]["name"] == name)
+}
+
+/// Settings link a provider account (through the provider and the callback) and unlink
+/// it: linked, the provider signs in to this identity; unlinked, it no longer does (it
+/// signs up a new identity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn settings_link_a_provider_and_unlink_it() {
+    let (_env, _provider, identa) = with_provider().await;
+    let carol = register_with_password(&identa, "carol@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("carol@example.com").await;
+
+    let flow = browser.start_flow("settings").await;
+    let link = oidc_node(&flow, "link").expect("a link button");
+    assert_eq!(link["attributes"]["value"], PROVIDER);
+    assert_eq!(link["attributes"]["type"], "submit");
+    assert_eq!(link["meta"]["label"]["id"], 1_050_002);
+    assert_eq!(link["meta"]["label"]["text"], "Link Test ID");
+    assert!(oidc_node(&flow, "unlink").is_none());
+    let csrf = csrf_token(&flow);
+    let path = format!(
+        "/self-service/settings?flow={}",
+        flow["id"].as_str().unwrap()
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "oidc"),
+        ("link", PROVIDER),
+    ];
+    let res = browser.identa("POST", &path, Some(&form), false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let callback = browser
+        .sign_in_at_provider(&location(&res), "carol-elsewhere")
+        .await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let saved = json_of(&res);
+    assert_eq!(saved["state"], "success");
+    assert_eq!(message_ids(&saved), vec![1_050_001]);
+    let unlink = oidc_node(&saved, "unlink").expect("an unlink button");
+    assert_eq!(unlink["meta"]["label"]["id"], 1_050_003);
+    assert_eq!(
+        linked(&identa, carol).await,
+        [format!("{PROVIDER}:carol-elsewhere")]
+    );
+
+    let mut other = Browser::new(&identa);
+    let res = other.provider_sign_in("carol-elsewhere").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(other.whoami().await["identity"]["id"], carol.to_string());
+
+    let flow = browser.start_flow("settings").await;
+    let res = browser
+        .settings(&flow, &[("method", "oidc"), ("unlink", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert!(oidc_node(&json_of(&res), "link").is_some());
+    assert!(linked(&identa, carol).await.is_empty());
+
+    let mut third = Browser::new(&identa);
+    let res = third.provider_sign_in("carol-elsewhere").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_ne!(third.whoami().await["identity"]["id"], carol.to_string());
+    assert_eq!(identity_count(&identa).await, 2, "a new identity signed up");
+}
+
+/// Linking and unlinking are refused with an old session (403
+/// `session_refresh_required`), a provider account linked to another identity is not
+/// linked (nothing changes), and the last way to sign in cannot be unlinked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn settings_refuse_an_old_session_a_foreign_account_and_the_last_method() {
+    let (env, _provider, identa) = with_provider().await;
+    // An identity that signs in only with the provider.
+    let mut solo = Browser::new(&identa);
+    let res = solo.provider_sign_in("solo").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let solo_id: uuid::Uuid = solo.whoami().await["identity"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let flow = solo.start_flow("settings").await;
+    assert!(
+        oidc_node(&flow, "unlink").is_none(),
+        "no unlink for the last method"
+    );
+    let res = solo
+        .settings(&flow, &[("method", "oidc"), ("unlink", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("last remaining first factor"), "{text}");
+    assert_eq!(linked(&identa, solo_id).await, [format!("{PROVIDER}:solo")]);
+
+    // Dave cannot take solo's provider account.
+    let dave = register_with_password(&identa, "dave@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("dave@example.com").await;
+    let flow = browser.start_flow("settings").await;
+    let csrf = csrf_token(&flow);
+    let path = format!(
+        "/self-service/settings?flow={}",
+        flow["id"].as_str().unwrap()
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "oidc"),
+        ("link", PROVIDER),
+    ];
+    let res = browser.identa("POST", &path, Some(&form), false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let callback = browser.sign_in_at_provider(&location(&res), "solo").await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("linked to another account"), "{text}");
+    assert!(linked(&identa, dave).await.is_empty());
+    assert_eq!(linked(&identa, solo_id).await, [format!("{PROVIDER}:solo")]);
+
+    // An old session: re-authenticate first, for linking and unlinking alike.
+    env.clock.advance(
+        identa.config().flows.settings.privileged_session_max_age + chrono::Duration::seconds(1),
+    );
+    let flow = browser.start_flow("settings").await;
+    let res = browser
+        .settings(&flow, &[("method", "oidc"), ("link", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "session_refresh_required");
+    let flow = solo.start_flow("settings").await;
+    let res = solo
+        .settings(&flow, &[("method", "oidc"), ("unlink", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "session_refresh_required");
+    assert!(linked(&identa, dave).await.is_empty());
+}
+
 /// An ID token that expired by identa's clock (the provider's tokens live an hour; the
 /// flow here lives three) is refused, shown on the flow, and nothing is made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
