@@ -15,6 +15,9 @@
 //!                                                  └─ to another identity ─▶ refused (4010009), the link waits
 //! ```
 //!
+//! Under enumeration-safe registration, a taken address the provider does not vouch for
+//! (`email_verified`) is answered as a new account instead (`flow/duplicate.rs`).
+//!
 //! A settings flow links the same way (its `link` button starts the sign-in; the
 //! callback adds the provider account to the signed-in identity) and unlinks without the
 //! provider; both need a privileged session.
@@ -447,6 +450,18 @@ pub(crate) async fn decide(
             .await?
             .is_some()
         {
+            // Enumeration-safe registration: unless the provider vouches for the address
+            // (then the caller owns it, and may learn it has an account), the answer is
+            // the one a new account with an unverified address gets.
+            let safe =
+                facts.config().registration.duplicate == super::DuplicateRegistration::AnswerAsNew;
+            if safe && !claims.email_verified {
+                let mut drafted = identity.clone();
+                add_provider_account(&mut drafted, claims, now);
+                if let Some(t) = super::answer_if_taken(facts, &flow, &drafted, req).await? {
+                    return Ok(Decided::Register(Step::Advance(t)));
+                }
+            }
             let link = PendingLink {
                 provider: claims.provider.clone(),
                 subject: claims.subject.clone(),

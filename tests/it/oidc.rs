@@ -939,6 +939,71 @@ async fn settings_refuse_an_old_session_a_foreign_account_and_the_last_method() 
     assert!(linked(&identa, dave).await.is_empty());
 }
 
+/// What an outsider sees of a sign-up's answer: status, the JSON's shape (no ids), and
+/// whether a session cookie came with it.
+fn outward(res: &http::Response<Bytes>, browser: &Browser) -> Value {
+    let body = json_of(res);
+    let address = &body["identity"]["verifiable_addresses"][0];
+    json!({
+        "status": res.status().as_u16(),
+        "keys": body.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        "traits": body["identity"]["traits"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        "verified": address["verified"],
+        "verification_status": address["status"],
+        "continue_with": body["continue_with"]
+            .as_array()
+            .map(|c| c.iter().map(|c| c["action"].clone()).collect::<Vec<_>>()),
+        "messages": body["ui"]["messages"],
+        "session": browser.cookies.contains_key("identa_session"),
+    })
+}
+
+/// Enumeration-safe registration covers provider sign-ups: an address the provider does
+/// not vouch for gets the same answer whether it is taken or not (a new account, no
+/// session, a verification to follow); one it vouches for is its owner's, who is offered
+/// the link (1010016).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn an_unvouched_taken_address_is_answered_as_new_under_enumeration_safe_registration() {
+    use identa::flow::{AfterRegistration, DuplicateRegistration};
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let mut config = env.identa.config().clone();
+    config.flows.registration.duplicate = DuplicateRegistration::AnswerAsNew;
+    config.flows.registration.after = AfterRegistration::AccountOnly;
+    let identa = engine_with(&env, &provider.issuer, "identa", config);
+    let kim = register_with_password(&identa, "unverified-kim@example.com").await;
+    register_with_password(&identa, "vouched@example.com").await;
+
+    let sign_up = |login: &'static str| {
+        let identa = identa.clone();
+        async move {
+            let mut browser = Browser::new(&identa);
+            let flow = browser.start_flow("registration").await;
+            let to = browser.press_provider("registration", &flow).await;
+            let callback = browser.sign_in_at_provider(&to, login).await;
+            let res = browser.identa("GET", &callback, None, true).await;
+            outward(&res, &browser)
+        }
+    };
+    let taken = sign_up("unverified-kim@example.com").await;
+    let free = sign_up("unverified-lee@example.com").await;
+    assert_eq!(taken, free, "taken and free look alike");
+    assert_eq!(free["status"], 200, "{free}");
+    assert_eq!(free["session"], false);
+    assert_eq!(free["verified"], false);
+    assert_eq!(
+        identity_count(&identa).await,
+        3,
+        "only the free address made an account"
+    );
+    assert!(linked(&identa, kim).await.is_empty());
+
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("vouched@example.com").await;
+    assert_eq!(message_ids(&login), vec![1_010_016]);
+}
+
 /// An ID token that expired by identa's clock (the provider's tokens live an hour; the
 /// flow here lives three) is refused, shown on the flow, and nothing is made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
