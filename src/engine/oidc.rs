@@ -94,7 +94,7 @@ impl OidcFlows<'_> {
     ) -> Result<OidcSignedIn> {
         let identa = self.identa;
         let flow_id = oidc::flow_of_state(callback.state.as_deref())?;
-        let mut flow = match identa.load_flow(flow_id).await {
+        let flow = match identa.load_flow(flow_id).await {
             Ok(flow) => flow,
             Err(Error::Flow(FlowError::NotFound(_))) => return Err(FlowError::OidcState.into()),
             Err(err) => return Err(err),
@@ -108,6 +108,9 @@ impl OidcFlows<'_> {
             }
             .into());
         }
+        // Counted before anything is asked of the provider; a refusal keeps the pending
+        // sign-in for a later try.
+        let mut flow = identa.admit_provider_callback(flow, req).await?;
         let state = callback.state.unwrap_or_default();
         // Spent here: whatever happens next, this state is not accepted again.
         let resumed = oidc::resume(identa, &mut flow, provider, &state)?;

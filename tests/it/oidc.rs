@@ -137,6 +137,8 @@ struct Browser {
     public_url: String,
     cookies: BTreeMap<String, String>,
     web: reqwest::Client,
+    /// The client address identa sees (`ClientIp`), if any.
+    ip: Option<std::net::IpAddr>,
 }
 
 impl Browser {
@@ -159,6 +161,7 @@ impl Browser {
             public_url,
             cookies: BTreeMap::new(),
             web,
+            ip: None,
         }
     }
 
@@ -194,7 +197,11 @@ impl Browser {
             }
             None => Bytes::new(),
         };
-        let res = self.api.handle(req.body(body).unwrap()).await;
+        let mut req = req.body(body).unwrap();
+        if let Some(ip) = self.ip {
+            req.extensions_mut().insert(identa::http::ClientIp(ip));
+        }
+        let res = self.api.handle(req).await;
         for set in res.headers().get_all("set-cookie") {
             let set = set.to_str().unwrap();
             let pair = set.split(';').next().unwrap();
@@ -1002,6 +1009,67 @@ async fn an_unvouched_taken_address_is_answered_as_new_under_enumeration_safe_re
     let mut browser = Browser::new(&identa);
     let login = browser.offered_link("vouched@example.com").await;
     assert_eq!(message_ids(&login), vec![1_010_016]);
+}
+
+/// A flood of callbacks from one client address is refused with the throttled answer
+/// (429) before its code is sent to the provider — the provider is down here, and a
+/// callback that reached it would be shown as such (400). The refused callback's sign-in
+/// still waits, and another client address is not held back: from there it goes through
+/// to the exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_flood_of_callbacks_from_one_address_is_throttled_before_the_provider() {
+    use identa::throttle::{Limit, Limits, ThrottleConfig};
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let mut config = env.identa.config().clone();
+    config.throttle = ThrottleConfig::On(Limits {
+        login_attempts_per_ip: Limit::new(3, chrono::Duration::minutes(1)),
+        ..Limits::default()
+    });
+    let identa = engine_with(&env, &provider.issuer, "identa", config);
+    let mut browser = Browser::new(&identa);
+    browser.ip = Some(std::net::IpAddr::from([192, 0, 2, 7]));
+    // Four sign-ins started (the provider's metadata is cached from the first).
+    let mut callbacks = Vec::new();
+    for _ in 0..4 {
+        let flow = browser.start_flow("login").await;
+        let to = browser.press_provider("login", &flow).await;
+        let state = reqwest::Url::parse(&to)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let mut callback = reqwest::Url::parse(&identa.oidc().callback_url(PROVIDER)).unwrap();
+        callback
+            .query_pairs_mut()
+            .append_pair("state", &state)
+            .append_pair("code", "bogus");
+        callbacks.push(callback.to_string());
+    }
+    drop(provider);
+    for callback in &callbacks[..3] {
+        let res = browser.identa("GET", callback, None, true).await;
+        assert_eq!(res.status(), 400, "{}", body_text(&res));
+        assert_eq!(
+            message_ids(&json_of(&res)),
+            vec![4_000_001],
+            "the exchange was tried"
+        );
+    }
+    let res = browser.identa("GET", &callbacks[3], None, true).await;
+    assert_eq!(res.status(), 429, "{}", body_text(&res));
+    assert!(res.headers().contains_key("retry-after"));
+
+    // Another address is not held back by this one.
+    let mut other = Browser::new(&identa);
+    other.ip = Some(std::net::IpAddr::from([192, 0, 2, 8]));
+    other.cookies = browser.cookies.clone();
+    let res = other.identa("GET", &callbacks[3], None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(message_ids(&json_of(&res)), vec![4_000_001]);
 }
 
 /// An ID token that expired by identa's clock (the provider's tokens live an hour; the
