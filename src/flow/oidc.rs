@@ -10,7 +10,7 @@
 //!                                            ├─ known `<provider>:<subject>` ─▶ passed_challenge, session issued
 //!                                            ├─ new subject, address free  ─▶ passed_challenge, identity (+ session)
 //!                                            └─ new subject, address taken ─▶ a login flow holds the link (1010016)
-//!                                                  │ the user signs in there (password, passkey)
+//!                                                  │ the user signs in there (password, passkey, a linked provider)
 //!                                                  ├─ to the identity with that address ─▶ linked with the session
 //!                                                  └─ to another identity ─▶ refused (4010009), the link waits
 //! ```
@@ -786,6 +786,12 @@ async fn sign_in(
         show_hook_error(&mut flow.ui, err);
         return Ok(Step::Reject(flow));
     }
+    // Another provider account of the owner proves ownership as a password does.
+    let mut effects = Vec::new();
+    let (mut flow, identity) = match link_on_sign_in(facts, flow, identity, &mut effects)? {
+        Ok(linked) => linked,
+        Err(refused) => return Ok(Step::Reject(refused)),
+    };
     let fallback = Fallback::to(flow.clone());
     let now = facts.now();
     let (session, token) = Session::issue(
@@ -796,10 +802,10 @@ async fn sign_in(
         facts.session_lifespan(),
     )?;
     flow.state = FlowState::PassedChallenge;
-    let effects = vec![Effect::IssueSession {
+    effects.push(Effect::IssueSession {
         session: session.clone(),
         token: token.hash(),
-    }];
+    });
     let continue_with = ContinueWith::token_for(flow.flow_type, &token)
         .into_iter()
         .collect();
@@ -1083,6 +1089,50 @@ mod tests {
         };
         assert!(effects.is_empty(), "nothing waits any more");
         assert_eq!(ids(&same), ["example:s-7"]);
+    }
+
+    /// A provider account the owner already has signs in and takes the waiting link too.
+    #[tokio::test]
+    async fn another_provider_account_of_the_owner_takes_the_link() {
+        let facts = TestFacts::new();
+        let mut owner = facts.add_identity("both@example.com").await;
+        let old = Claims {
+            provider: "older".into(),
+            ..claims("s-8", "both@example.com", true)
+        };
+        add_provider_account(&mut owner, &old, facts.now());
+        facts
+            .identities
+            .lock()
+            .unwrap()
+            .retain(|i| i.id != owner.id);
+        facts.identities.lock().unwrap().push(owner.clone());
+        let new = claims("s-9", "both@example.com", true);
+        let traits = Ok(json!({ "email": "both@example.com" }));
+        let Decided::Link { login, .. } =
+            decide(&facts, login_flow(&facts), &new, traits.clone(), &api())
+                .await
+                .unwrap()
+        else {
+            panic!("not offered as a link");
+        };
+        let Decided::SignIn(step) = decide(&facts, login, &old, traits, &api()).await.unwrap()
+        else {
+            panic!("the owner's provider account did not sign in");
+        };
+        let t = advanced(step);
+        assert_eq!(
+            effect_names(&t.effects),
+            ["update_identity", "issue_session"]
+        );
+        let ids = &t
+            .outcome
+            .session
+            .identity
+            .credential(CredentialType::Oidc)
+            .unwrap()
+            .identifiers;
+        assert_eq!(ids, &["older:s-8", "example:s-9"]);
     }
 
     /// Unlinking removes only that provider's account, and never the last way to sign in.
