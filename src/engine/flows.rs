@@ -349,7 +349,11 @@ impl Identa {
     }
 
     /// [`Self::reject`], with a settings flow's secrets filled in for showing.
-    async fn reject_shown(&self, flow: Flow, current: Option<&AuthenticatedSession>) -> Error {
+    pub(super) async fn reject_shown(
+        &self,
+        flow: Flow,
+        current: Option<&AuthenticatedSession>,
+    ) -> Error {
         match self.reject(flow).await {
             Error::Flow(FlowError::Invalid(mut shown)) => {
                 if let (FlowKind::Settings, Some(current)) = (shown.kind, current) {

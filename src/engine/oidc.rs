@@ -10,7 +10,7 @@ use super::flows::Committed;
 use crate::error::{Error, Result};
 use crate::flow::oidc::{self, Decided, OidcCallback, OidcRedirect, OidcSignedIn};
 use crate::flow::{
-    Answers, Flow, FlowError, FlowRequest, FlowType, Step, check_submit, check_view,
+    Answers, Flow, FlowError, FlowKind, FlowRequest, FlowType, Step, check_submit, check_view,
 };
 use crate::session::{Login, SessionToken};
 use crate::store::{Commit, Write};
@@ -54,7 +54,7 @@ impl OidcFlows<'_> {
         let kind = flow.kind;
         let mut flow = check_submit(flow, kind, req, identa.keyring(), identa.now())?;
         let current = identa.current_session(req).await?;
-        oidc::check_start(&flow, current.as_ref())?;
+        oidc::check_start(identa, &flow, current.as_ref())?;
         let prefix = oidc::state_prefix(&flow);
         let begun = match identa
             .inner
@@ -94,7 +94,7 @@ impl OidcFlows<'_> {
     ) -> Result<OidcSignedIn> {
         let identa = self.identa;
         let flow_id = oidc::flow_of_state(callback.state.as_deref())?;
-        let mut flow = match identa.load_flow(flow_id).await {
+        let flow = match identa.load_flow(flow_id).await {
             Ok(flow) => flow,
             Err(Error::Flow(FlowError::NotFound(_))) => return Err(FlowError::OidcState.into()),
             Err(err) => return Err(err),
@@ -108,11 +108,14 @@ impl OidcFlows<'_> {
             }
             .into());
         }
+        // Counted before anything is asked of the provider; a refusal keeps the pending
+        // sign-in for a later try.
+        let mut flow = identa.admit_provider_callback(flow, req).await?;
         let state = callback.state.unwrap_or_default();
         // Spent here: whatever happens next, this state is not accepted again.
         let resumed = oidc::resume(identa, &mut flow, provider, &state)?;
         let current = identa.current_session(req).await?;
-        oidc::check_start(&flow, current.as_ref())?;
+        oidc::check_start(identa, &flow, current.as_ref())?;
         flow.ui.clear_messages();
         if let Some(error) = callback.error {
             let shown: String = error.chars().take(100).collect();
@@ -149,6 +152,12 @@ impl OidcFlows<'_> {
             Ok(claims) => claims,
             Err(err) => return Err(identa.reject(oidc::refused(flow, err.to_string())).await),
         };
+        if let (FlowKind::Settings, Some(current)) = (flow.kind, current.as_ref()) {
+            return match oidc::link_in_settings(identa, flow, &claims, current, req).await? {
+                Step::Reject(flow) => Err(identa.reject_shown(flow, Some(current)).await),
+                step => self.commit(step).await.map(OidcSignedIn::Linked),
+            };
+        }
         let schemas = identa.schemas();
         let schema = schemas.get(schemas.default_id().unwrap_or_default())?;
         let traits = providers.claims_mapper().traits(&claims, &schema);
@@ -168,6 +177,34 @@ impl OidcFlows<'_> {
             }
             Decided::SignIn(step) => self.commit(step).await.map(OidcSignedIn::LoggedIn),
             Decided::Register(step) => self.commit(step).await.map(OidcSignedIn::Registered),
+            Decided::Link { spent, login } => Err(self.offer_link(spent, login).await),
+        }
+    }
+
+    /// Saves the login flow now holding a provider account to link (and the registration
+    /// flow whose sign-in was spent, if the callback came to one) in one commit: the
+    /// error that shows the login flow.
+    async fn offer_link(&self, spent: Option<Flow>, mut login: Flow) -> Error {
+        let Some(mut spent) = spent else {
+            return self.identa.reject(login).await;
+        };
+        let now = self.identa.now();
+        spent.version += 1;
+        spent.updated_at = now;
+        login.updated_at = now;
+        let writes = match (spent.to_record(), login.to_record()) {
+            (Ok(spent), Ok(login)) => vec![Write::UpdateFlow(spent), Write::InsertFlow(login)],
+            (Err(err), _) | (_, Err(err)) => return err.into(),
+        };
+        match self
+            .identa
+            .inner
+            .store
+            .commit(&Commit { writes }, None)
+            .await
+        {
+            Ok(()) => FlowError::Invalid(Box::new(login)).into(),
+            Err(err) => err.into(),
         }
     }
 

@@ -248,6 +248,28 @@ impl Identa {
         Ok(())
     }
 
+    /// Counts a provider's callback for the client of `req` (its code exchange is a request
+    /// to the provider), or refuses it: shown on `flow` as any throttled submission, before
+    /// the flow's pending sign-in is spent. `Ok` gives the flow back.
+    #[cfg(feature = "oidc")]
+    pub(super) async fn admit_provider_callback(
+        &self,
+        flow: Flow,
+        req: &FlowRequest,
+    ) -> Result<Flow> {
+        match self
+            .admit(Attempt::ProviderCallback { ip: client_ip(req) })
+            .await
+        {
+            Ok(ticket) => {
+                self.settle(ticket, Verdict::Succeeded).await;
+                Ok(flow)
+            }
+            Err(Error::Throttled(throttled)) => Err(self.refuse_throttled(flow, throttled).await),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Saves `flow` showing only that it was throttled (nothing else changes), and
     /// answers [`Error::Throttled`].
     pub(super) async fn refuse_throttled(&self, mut flow: Flow, throttled: Throttled) -> Error {

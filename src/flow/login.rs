@@ -7,7 +7,8 @@
 //!
 //! States: `choose_method` ─(valid first or second factor)─▶ `passed_challenge`.
 //! Effects: issue a session, or update the current one; re-hash an outdated password;
-//! record a key's counter or a TOTP step; spend a TOTP step or backup code.
+//! record a key's counter or a TOTP step; spend a TOTP step or backup code; link the
+//! provider account waiting on the flow (feature `oidc`, [`super::oidc`]).
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -395,6 +396,13 @@ pub(crate) async fn submit(
             }
         },
     };
+    // A provider account waiting on this flow is linked in the same commit as the session.
+    #[cfg(feature = "oidc")]
+    let (mut flow, identity) =
+        match super::oidc::link_on_sign_in(facts, flow, identity, &mut effects)? {
+            Ok(linked) => linked,
+            Err(refused) => return Ok(Step::Reject(refused)),
+        };
     let fallback = Fallback::to(flow.clone());
     let now = facts.now();
     let method = AuthenticationMethod {

@@ -367,6 +367,10 @@ pub(crate) struct Internal {
     /// the app fetches it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) exchange: Option<Value>,
+    /// A login flow: a provider account waiting to be linked to the account that owns its
+    /// address once the user signs in to it (sealed to the flow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) oidc_link: Option<String>,
 }
 
 impl Internal {

@@ -1,6 +1,6 @@
-//! The `oidc` method of login and registration flows (feature `oidc`): one `provider`
-//! button per configured provider, the sign-in with a provider waiting on the flow, and
-//! what its verified claims decide.
+//! The `oidc` method of login, registration and settings flows (feature `oidc`): one
+//! `provider` button per configured provider (`link`/`unlink` in settings), the sign-in
+//! with a provider waiting on the flow, and what its verified claims decide.
 //!
 //! ```text
 //! choose_method ─(provider button)─▶ choose_method + pending {provider, MAC(state), nonce, sealed PKCE verifier}
@@ -9,8 +9,18 @@
 //!      └──────────────────────────── callback: state checked and spent ─▶ claims
 //!                                            ├─ known `<provider>:<subject>` ─▶ passed_challenge, session issued
 //!                                            ├─ new subject, address free  ─▶ passed_challenge, identity (+ session)
-//!                                            └─ new subject, address taken ─▶ refused (4000027), nothing linked
+//!                                            └─ new subject, address taken ─▶ a login flow holds the link (1010016)
+//!                                                  │ the user signs in there (password, passkey, a linked provider)
+//!                                                  ├─ to the identity with that address ─▶ linked with the session
+//!                                                  └─ to another identity ─▶ refused (4010009), the link waits
 //! ```
+//!
+//! Under enumeration-safe registration, a taken address the provider does not vouch for
+//! (`email_verified`) is answered as a new account instead (`flow/duplicate.rs`).
+//!
+//! A settings flow links the same way (its `link` button starts the sign-in; the
+//! callback adds the provider account to the signed-in identity) and unlinks without the
+//! provider; both need a privileged session.
 //!
 //! The state names the flow (`<flow id>.<random>`) and is kept only as a MAC on it, so a
 //! replayed state (the pending sign-in is spent on first use), a forged one, or one from
@@ -76,6 +86,8 @@ pub enum OidcSignedIn {
         /// The code the browser takes back to the app.
         return_to_code: String,
     },
+    /// A settings flow linked the provider account to the signed-in identity.
+    Linked(super::settings::SettingsSaved),
 }
 
 /// A pending sign-in, as kept in the flow.
@@ -134,13 +146,31 @@ pub(crate) fn provider_nodes(facts: &dyn Facts, flow: &mut Flow, req: &FlowReque
     }
 }
 
-/// Checks that `flow` may start a sign-in with a provider.
-pub(crate) fn check_start(flow: &Flow, current: Option<&AuthenticatedSession>) -> Result<()> {
+/// Checks that `flow` may start a sign-in with a provider (or, a settings flow, link one:
+/// the flow's own identity, signed in recently enough, with its highest assurance level).
+pub(crate) fn check_start(
+    facts: &dyn Facts,
+    flow: &Flow,
+    current: Option<&AuthenticatedSession>,
+) -> Result<()> {
     let refuse = |reason| FlowError::State {
         kind: flow.kind,
         state: flow.state,
         reason,
     };
+    if flow.kind == FlowKind::Settings {
+        let current = current.ok_or(crate::session::SessionError::Inactive(
+            crate::session::SessionRefusal::Unknown,
+        ))?;
+        if flow.identity_id != Some(current.identity.id) {
+            return Err(FlowError::IdentityMismatch);
+        }
+        if flow.flow_type != super::FlowType::Browser {
+            return Err(refuse("a provider is linked from a browser settings flow"));
+        }
+        super::settings::require_highest_aal(current)?;
+        return super::settings::require_privileged(facts, current);
+    }
     if !matches!(flow.kind, FlowKind::Login | FlowKind::Registration) {
         return Err(refuse(
             "a provider signs in through a login or registration flow",
@@ -341,6 +371,16 @@ pub(crate) enum Decided {
     SignIn(Step<login::Outcome>),
     /// A new provider account: make an identity for it.
     Register(Step<registration::Outcome>),
+    /// A new provider account whose address has an account here: the login flow `login`
+    /// now holds it, waiting for the user to sign in to that account (Kratos's 1010016).
+    /// `spent` is the registration flow the callback came to, if it was one (then `login`
+    /// is new and must be inserted).
+    Link {
+        /// The registration flow whose pending sign-in was spent.
+        spent: Option<Flow>,
+        /// The login flow holding the link.
+        login: Flow,
+    },
 }
 
 /// The identifier of a provider account (Kratos's `<provider>:<subject>`).
@@ -402,16 +442,33 @@ pub(crate) async fn decide(
             return Ok(Decided::Register(Step::Reject(refused(flow, reason))));
         }
     };
-    // An address already in use is never linked silently: the owner signs in with the
-    // method they have (linking from settings is a later step).
+    // An address already in use is never linked silently: the owner signs in to that
+    // account first, and the provider account is linked then.
     for address in &identity.verifiable_addresses {
         if facts
             .identity_by_address(AddressKind::Verifiable, address.via, &address.value)
             .await?
             .is_some()
         {
-            flow.ui.messages.push(text::duplicate_on_oidc_link());
-            return Ok(Decided::Register(Step::Reject(flow)));
+            // Enumeration-safe registration: unless the provider vouches for the address
+            // (then the caller owns it, and may learn it has an account), the answer is
+            // the one a new account with an unverified address gets.
+            let safe =
+                facts.config().registration.duplicate == super::DuplicateRegistration::AnswerAsNew;
+            if safe && !claims.email_verified {
+                let mut drafted = identity.clone();
+                add_provider_account(&mut drafted, claims, now);
+                if let Some(t) = super::answer_if_taken(facts, &flow, &drafted, req).await? {
+                    return Ok(Decided::Register(Step::Advance(t)));
+                }
+            }
+            let link = PendingLink {
+                provider: claims.provider.clone(),
+                subject: claims.subject.clone(),
+                via: address.via,
+                address: address.value.clone(),
+            };
+            return offer_link(facts, flow, &link, req);
         }
     }
     if let (true, Some(email)) = (claims.email_verified, &claims.email) {
@@ -424,21 +481,7 @@ pub(crate) async fn decide(
             }
         }
     }
-    identity.credentials.insert(
-        CredentialType::Oidc,
-        Credential {
-            id: Uuid::now_v7(),
-            credential_type: CredentialType::Oidc,
-            identifiers: vec![identifier],
-            config: json!({ "providers": [{
-                "provider": claims.provider,
-                "subject": claims.subject,
-            }] }),
-            version: 0,
-            created_at: now,
-            updated_at: now,
-        },
-    );
+    add_provider_account(&mut identity, claims, now);
     let fallback = Fallback::to(flow.clone());
     Ok(Decided::Register(registration::created(
         facts,
@@ -448,6 +491,283 @@ pub(crate) async fn decide(
         req,
         fallback,
     )?))
+}
+
+/// A provider account waiting on a login flow to be linked, as kept there (sealed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingLink {
+    provider: String,
+    subject: String,
+    /// The taken address, normalised: only the account that has it may take the link.
+    via: AddressVia,
+    address: String,
+}
+
+fn link_context(flow_id: Uuid) -> Vec<u8> {
+    [b"identa/v1/oidc-link/".as_slice(), flow_id.as_bytes()].concat()
+}
+
+/// The name of `provider` as its button shows it.
+fn label_of(facts: &dyn Facts, provider: &str) -> String {
+    facts
+        .oidc_providers()
+        .into_iter()
+        .find(|(id, _)| id == provider)
+        .map_or_else(|| provider.to_owned(), |(_, label)| label)
+}
+
+/// Keeps `link` on a login flow (this one, or a new one for a registration flow) and
+/// tells the user to sign in to the account that has the address (Kratos's 1010016).
+fn offer_link(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    link: &PendingLink,
+    req: &FlowRequest,
+) -> Result<Decided> {
+    let (spent, mut login) = match flow.kind {
+        FlowKind::Login => (None, flow),
+        _ => {
+            flow.ui.messages.push(text::duplicate_on_oidc_link());
+            let mut login =
+                login::create(facts, flow.flow_type, req, login::LoginIntent::SignIn, None)?;
+            login.return_to = flow.return_to.clone();
+            (Some(flow), login)
+        }
+    };
+    let plain = serde_json::to_vec(link).map_err(|e| {
+        crate::store::StoreError::Corrupt(format!("flow {}: pending link: {e}", login.id))
+    })?;
+    let sealed = facts
+        .keyring()
+        .seal(&link_context(login.id), &plain)
+        .map_err(|_| crate::credential::CredentialError::Sealing("pending provider link"))?;
+    login.internal.oidc_link = Some(hex(&sealed));
+    login.ui.clear_messages();
+    let label = label_of(facts, &link.provider);
+    login
+        .ui
+        .messages
+        .push(text::login_link(&link.address, &label));
+    Ok(Decided::Link { spent, login })
+}
+
+/// The link waiting on `flow`, if any.
+fn pending_link(facts: &dyn Facts, flow: &Flow) -> Result<Option<PendingLink>> {
+    let Some(sealed) = &flow.internal.oidc_link else {
+        return Ok(None);
+    };
+    let unusable = crate::credential::CredentialError::Sealing("pending provider link");
+    let plain = unhex(sealed)
+        .and_then(|sealed| facts.keyring().open(&link_context(flow.id), &sealed).ok())
+        .ok_or(unusable)?;
+    let link = serde_json::from_slice(&plain).map_err(|e| {
+        crate::store::StoreError::Corrupt(format!("flow {}: pending link: {e}", flow.id))
+    })?;
+    Ok(Some(link))
+}
+
+/// A login flow's first factor signed `identity` in: if the flow holds a provider account
+/// waiting to be linked, adds it to `identity` — in the identity `effects` already write,
+/// or in a new write — so that it is linked in the same commit as the session. An
+/// identity that does not have the address the link was offered for is refused (Kratos's
+/// 4010009) and the link stays waiting: `Err` is the flow showing why.
+pub(crate) fn link_on_sign_in(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    mut identity: Identity,
+    effects: &mut Vec<Effect>,
+) -> Result<std::result::Result<(Flow, Identity), Flow>> {
+    let Some(link) = pending_link(facts, &flow)? else {
+        return Ok(Ok((flow, identity)));
+    };
+    let owns = identity
+        .verifiable_addresses
+        .iter()
+        .any(|a| a.via == link.via && a.value == link.address);
+    if !owns {
+        let label = label_of(facts, &link.provider);
+        flow.ui.clear_messages();
+        flow.ui
+            .messages
+            .push(text::linked_credentials_do_not_match(&link.address, &label));
+        return Ok(Err(flow));
+    }
+    let now = facts.now();
+    let claims = Claims {
+        provider: link.provider,
+        subject: link.subject,
+        email: None,
+        email_verified: false,
+        name: None,
+        raw: Value::Null,
+    };
+    add_provider_account(&mut identity, &claims, now);
+    let mut written = false;
+    for effect in effects.iter_mut() {
+        if let Effect::UpdateIdentity(i) | Effect::RehashPassword(i) = effect
+            && i.id == identity.id
+        {
+            add_provider_account(i, &claims, now);
+            written = true;
+        }
+    }
+    if !written {
+        effects.push(Effect::UpdateIdentity(identity.clone()));
+    }
+    flow.internal.oidc_link = None;
+    Ok(Ok((flow, identity)))
+}
+
+/// Adds the provider account of `claims` to `identity`'s `oidc` credential (made if it
+/// has none), as Kratos stores it.
+pub(crate) fn add_provider_account(
+    identity: &mut Identity,
+    claims: &Claims,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let id = identifier(claims);
+    let entry = json!({ "provider": claims.provider, "subject": claims.subject });
+    let credential = identity
+        .credentials
+        .entry(CredentialType::Oidc)
+        .or_insert_with(|| Credential {
+            id: Uuid::now_v7(),
+            credential_type: CredentialType::Oidc,
+            identifiers: Vec::new(),
+            config: json!({ "providers": [] }),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        });
+    if credential.identifiers.contains(&id) {
+        return;
+    }
+    credential.identifiers.push(id);
+    match credential
+        .config
+        .get_mut("providers")
+        .and_then(Value::as_array_mut)
+    {
+        Some(providers) => providers.push(entry),
+        None => credential.config = json!({ "providers": [entry] }),
+    }
+    credential.updated_at = now;
+}
+
+/// How many ways `identity` has to sign in with a first factor: its password, each
+/// passkey, each provider account.
+fn sign_in_methods(identity: &Identity) -> usize {
+    let password = usize::from(identity.credential(CredentialType::Password).is_some());
+    let passkeys = crate::credential::webauthn::passkeys(identity).keys.len();
+    let providers = identity
+        .credential(CredentialType::Oidc)
+        .map_or(0, |c| c.identifiers.len());
+    password + passkeys + providers
+}
+
+/// Whether `identity` has an account at `provider`.
+fn linked_to(identity: &Identity, provider: &str) -> bool {
+    let prefix = format!("{provider}:");
+    identity
+        .credential(CredentialType::Oidc)
+        .is_some_and(|c| c.identifiers.iter().any(|i| i.starts_with(&prefix)))
+}
+
+/// A settings form's `oidc` group (Kratos's node shapes): `link` for each provider the
+/// identity has no account at, `unlink` for each it has — unless that account is its
+/// only way to sign in.
+pub(crate) fn settings_nodes(facts: &dyn Facts, flow: &mut Flow, identity: &Identity) {
+    flow.ui.nodes.retain(|n| n.group != NodeGroup::Oidc);
+    let removable = sign_in_methods(identity) > 1;
+    for (id, label) in facts.oidc_providers() {
+        let context = json!({ "provider": label });
+        let node = if !linked_to(identity, &id) {
+            let text = UiText::info(1_050_002, format!("Link {label}")).with_context(context);
+            Node::input(NodeGroup::Oidc, "link", InputType::Submit).label(text)
+        } else if removable {
+            let text = UiText::info(1_050_003, format!("Unlink {label}")).with_context(context);
+            Node::input(NodeGroup::Oidc, "unlink", InputType::Submit).label(text)
+        } else {
+            continue;
+        };
+        flow.ui.nodes.push(node.with_value(id));
+    }
+}
+
+/// Removes `identity`'s account at `provider`. Refused (with the message to show) when
+/// there is none, or when it is the identity's last way to sign in.
+pub(crate) fn unlink(
+    identity: &mut Identity,
+    provider: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::result::Result<(), super::ui::UiText> {
+    if !linked_to(identity, provider) {
+        return Err(text::generic(format!(
+            "No account at {provider} is linked to yours: there is nothing to unlink."
+        )));
+    }
+    if sign_in_methods(identity) < 2 {
+        return Err(text::generic(
+            "can not unlink OpenID Connect connection because it is the last remaining first \
+             factor credential: add a password or a passkey first",
+        ));
+    }
+    let prefix = format!("{provider}:");
+    if let Some(credential) = identity.credentials.get_mut(&CredentialType::Oidc) {
+        credential.identifiers.retain(|i| !i.starts_with(&prefix));
+        if let Some(providers) = credential
+            .config
+            .get_mut("providers")
+            .and_then(Value::as_array_mut)
+        {
+            providers.retain(|p| p.get("provider").and_then(Value::as_str) != Some(provider));
+        }
+        credential.updated_at = now;
+        if credential.identifiers.is_empty() {
+            identity.credentials.remove(&CredentialType::Oidc);
+        }
+    }
+    identity.updated_at = now;
+    Ok(())
+}
+
+/// A settings flow's callback: links the provider account of `claims` to the signed-in
+/// identity. One already linked to another identity is refused and nothing changes.
+pub(crate) async fn link_in_settings(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    claims: &Claims,
+    current: &AuthenticatedSession,
+    req: &FlowRequest,
+) -> Result<Step<super::settings::Outcome>> {
+    let label = label_of(facts, &claims.provider);
+    let before = &current.identity;
+    match facts
+        .identity_by_identifier(CredentialType::Oidc, &identifier(claims))
+        .await?
+    {
+        Some(owner) if owner.id == before.id => {
+            flow.ui.messages.push(text::generic(format!(
+                "This {label} account is already linked to yours."
+            )));
+            return Ok(Step::Reject(flow));
+        }
+        Some(_) => {
+            flow.ui.messages.push(text::generic(format!(
+                "can not link unknown or already existing OpenID Connect connection: this \
+                 {label} account is linked to another account here. Sign in with it and \
+                 unlink it there first, or use another {label} account."
+            )));
+            return Ok(Step::Reject(flow));
+        }
+        None => {}
+    }
+    let mut identity = before.clone();
+    let now = facts.now();
+    add_provider_account(&mut identity, claims, now);
+    identity.updated_at = now;
+    let fallback = flow.clone();
+    super::settings::saved(facts, flow, before, identity, Vec::new(), req, fallback)
 }
 
 /// Signs in `identity`, which has the provider account `identifier`.
@@ -466,6 +786,12 @@ async fn sign_in(
         show_hook_error(&mut flow.ui, err);
         return Ok(Step::Reject(flow));
     }
+    // Another provider account of the owner proves ownership as a password does.
+    let mut effects = Vec::new();
+    let (mut flow, identity) = match link_on_sign_in(facts, flow, identity, &mut effects)? {
+        Ok(linked) => linked,
+        Err(refused) => return Ok(Step::Reject(refused)),
+    };
     let fallback = Fallback::to(flow.clone());
     let now = facts.now();
     let (session, token) = Session::issue(
@@ -476,10 +802,10 @@ async fn sign_in(
         facts.session_lifespan(),
     )?;
     flow.state = FlowState::PassedChallenge;
-    let effects = vec![Effect::IssueSession {
+    effects.push(Effect::IssueSession {
         session: session.clone(),
         token: token.hash(),
-    }];
+    });
     let continue_with = ContinueWith::token_for(flow.flow_type, &token)
         .into_iter()
         .collect();
@@ -632,14 +958,14 @@ mod tests {
         let existing = facts.add_identity("taken@example.com").await;
         let c = claims("s-3", "taken@example.com", true);
         let traits = Ok(json!({ "email": "taken@example.com" }));
-        let Decided::Register(step) =
+        let Decided::Link { spent: None, login } =
             decide(&facts, login_flow(&facts), &c, traits.clone(), &api())
                 .await
                 .unwrap()
         else {
             panic!("signed in an account nobody linked");
         };
-        assert_eq!(message_ids(&rejected(step)), [4_000_027]);
+        assert_eq!(message_ids(&login), [1_010_016]);
 
         // Once the account holds this provider account, the provider signs it in.
         let mut linked = existing.clone();
@@ -670,6 +996,170 @@ mod tests {
         let t = advanced(step);
         assert_eq!(t.outcome.session.identity.id, existing.id);
         assert_eq!(effect_names(&t.effects), ["issue_session"]);
+    }
+
+    /// A taken address on a registration flow: the registration flow says so (4000027)
+    /// and a new login flow holds the link, sealed, with Kratos's 1010016.
+    #[tokio::test]
+    async fn a_taken_address_offers_the_link_on_a_new_login_flow() {
+        let facts = TestFacts::new();
+        facts.add_identity("kept@example.com").await;
+        let registration =
+            registration::create(&facts, super::super::FlowType::Api, &api(), None).unwrap();
+        let c = claims("s-6", "Kept@Example.com", true);
+        let traits = Ok(json!({ "email": "Kept@Example.com" }));
+        let Decided::Link {
+            spent: Some(spent),
+            login,
+        } = decide(&facts, registration.clone(), &c, traits, &api())
+            .await
+            .unwrap()
+        else {
+            panic!("not offered as a link");
+        };
+        assert_eq!(spent.id, registration.id);
+        assert_eq!(message_ids(&spent), [4_000_027]);
+        assert_eq!(login.kind, FlowKind::Login);
+        assert_eq!(message_ids(&login), [1_010_016]);
+        let stored = serde_json::to_string(&login.internal).unwrap();
+        assert!(
+            !stored.contains("s-6") && !stored.contains("kept@"),
+            "{stored}"
+        );
+        let link = pending_link(&facts, &login).unwrap().unwrap();
+        assert_eq!(
+            (link.subject.as_str(), link.address.as_str()),
+            ("s-6", "kept@example.com")
+        );
+        let mut moved = login.clone();
+        moved.id = Uuid::new_v4();
+        assert!(pending_link(&facts, &moved).is_err(), "sealed to its flow");
+    }
+
+    /// The link is added to the identity that signed in, in the write that already
+    /// stores it; an identity without the address is refused (4010009), the link kept.
+    #[tokio::test]
+    async fn a_signed_in_owner_takes_the_link_and_nobody_else_does() {
+        let facts = TestFacts::new();
+        let owner = facts.add_identity("own@example.com").await;
+        let other = facts.add_identity("other@example.com").await;
+        let c = claims("s-7", "own@example.com", true);
+        let traits = Ok(json!({ "email": "own@example.com" }));
+        let Decided::Link { login, .. } = decide(&facts, login_flow(&facts), &c, traits, &api())
+            .await
+            .unwrap()
+        else {
+            panic!("not offered as a link");
+        };
+
+        let mut effects = Vec::new();
+        let Err(refused) =
+            link_on_sign_in(&facts, login.clone(), other.clone(), &mut effects).unwrap()
+        else {
+            panic!("linked to an account without the address");
+        };
+        assert_eq!(message_ids(&refused), [4_010_009]);
+        assert!(effects.is_empty());
+        assert!(refused.internal.oidc_link.is_some(), "still waiting");
+
+        let mut effects = vec![Effect::RehashPassword(owner.clone())];
+        let Ok((flow, linked)) =
+            link_on_sign_in(&facts, refused, owner.clone(), &mut effects).unwrap()
+        else {
+            panic!("the owner was refused");
+        };
+        assert!(flow.internal.oidc_link.is_none(), "spent");
+        let ids = |i: &Identity| {
+            i.credential(CredentialType::Oidc)
+                .unwrap()
+                .identifiers
+                .clone()
+        };
+        assert_eq!(ids(&linked), ["example:s-7"]);
+        assert_eq!(effect_names(&effects), ["rehash_password"], "one write");
+        let (Effect::RehashPassword(written) | Effect::UpdateIdentity(written)) = &effects[0]
+        else {
+            unreachable!()
+        };
+        assert_eq!(ids(written), ["example:s-7"]);
+
+        let mut effects = Vec::new();
+        let Ok((_, same)) = link_on_sign_in(&facts, flow, linked, &mut effects).unwrap() else {
+            panic!("refused without a link");
+        };
+        assert!(effects.is_empty(), "nothing waits any more");
+        assert_eq!(ids(&same), ["example:s-7"]);
+    }
+
+    /// A provider account the owner already has signs in and takes the waiting link too.
+    #[tokio::test]
+    async fn another_provider_account_of_the_owner_takes_the_link() {
+        let facts = TestFacts::new();
+        let mut owner = facts.add_identity("both@example.com").await;
+        let old = Claims {
+            provider: "older".into(),
+            ..claims("s-8", "both@example.com", true)
+        };
+        add_provider_account(&mut owner, &old, facts.now());
+        facts
+            .identities
+            .lock()
+            .unwrap()
+            .retain(|i| i.id != owner.id);
+        facts.identities.lock().unwrap().push(owner.clone());
+        let new = claims("s-9", "both@example.com", true);
+        let traits = Ok(json!({ "email": "both@example.com" }));
+        let Decided::Link { login, .. } =
+            decide(&facts, login_flow(&facts), &new, traits.clone(), &api())
+                .await
+                .unwrap()
+        else {
+            panic!("not offered as a link");
+        };
+        let Decided::SignIn(step) = decide(&facts, login, &old, traits, &api()).await.unwrap()
+        else {
+            panic!("the owner's provider account did not sign in");
+        };
+        let t = advanced(step);
+        assert_eq!(
+            effect_names(&t.effects),
+            ["update_identity", "issue_session"]
+        );
+        let ids = &t
+            .outcome
+            .session
+            .identity
+            .credential(CredentialType::Oidc)
+            .unwrap()
+            .identifiers;
+        assert_eq!(ids, &["older:s-8", "example:s-9"]);
+    }
+
+    /// Unlinking removes only that provider's account, and never the last way to sign in.
+    #[tokio::test]
+    async fn unlink_keeps_a_way_to_sign_in() {
+        let facts = TestFacts::new();
+        let now = facts.now();
+        let mut identity = facts.add_identity("u@example.com").await;
+        for (provider, subject) in [("one", "a"), ("two", "b")] {
+            let c = Claims {
+                provider: provider.into(),
+                ..claims(subject, "u@example.com", true)
+            };
+            add_provider_account(&mut identity, &c, now);
+        }
+        assert_eq!(sign_in_methods(&identity), 3);
+        let refused = unlink(&mut identity, "three", now).unwrap_err();
+        assert_eq!(refused.id, 4_000_001);
+        unlink(&mut identity, "one", now).unwrap();
+        let oidc = identity.credential(CredentialType::Oidc).unwrap();
+        assert_eq!(oidc.identifiers, ["two:b"]);
+        assert_eq!(oidc.config["providers"].as_array().unwrap().len(), 1);
+
+        identity.credentials.remove(&CredentialType::Password);
+        let refused = unlink(&mut identity, "two", now).unwrap_err();
+        assert!(refused.text.contains("last remaining first factor"));
+        assert!(linked_to(&identity, "two"), "nothing removed");
     }
 
     #[tokio::test]

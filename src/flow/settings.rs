@@ -8,7 +8,8 @@
 //!
 //! States: `show_form` ─(a valid change)─▶ `success` (and further changes stay there).
 //! Effects: update identity; revoke the other sessions (after a password change, when
-//! configured); a verification flow and its mail per new email address.
+//! configured); a verification flow and its mail per new email address. (Feature `oidc`:
+//! the `oidc` group's link/unlink buttons and unlinking are [`super::oidc`]'s.)
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -90,6 +91,14 @@ pub enum SettingsSubmission {
         /// The key's id.
         id: String,
     },
+    /// (Feature `oidc`.) Unlinks a provider account (Kratos's `method: "oidc"` with
+    /// `unlink`: the provider id its button carries). Refused for the last way to sign
+    /// in. (Linking goes through the provider: `Identa::oidc().start` on a settings flow.)
+    #[cfg(feature = "oidc")]
+    OidcUnlink {
+        /// The provider id.
+        provider: String,
+    },
 }
 
 impl std::fmt::Debug for SettingsSubmission {
@@ -106,6 +115,8 @@ impl std::fmt::Debug for SettingsSubmission {
             Self::WebauthnRemove { .. } => "WebauthnRemove",
             Self::PasskeyRegister { .. } => "PasskeyRegister",
             Self::PasskeyRemove { .. } => "PasskeyRemove",
+            #[cfg(feature = "oidc")]
+            Self::OidcUnlink { .. } => "OidcUnlink",
         };
         f.debug_struct(name).finish_non_exhaustive()
     }
@@ -401,11 +412,35 @@ pub(crate) async fn submit(
             }
             identity.updated_at = now;
         }
+        #[cfg(feature = "oidc")]
+        SettingsSubmission::OidcUnlink { provider } => {
+            privileged()?;
+            if let Err(refusal) = super::oidc::unlink(&mut identity, &provider, now) {
+                flow.ui.messages.push(refusal);
+                return Ok(Step::Reject(flow));
+            }
+        }
     }
+    saved(facts, flow, before, identity, effects, req, fallback)
+}
+
+/// A valid change to `before`, now `identity`: the flow showing it saved (`success`),
+/// the identity written first among `effects`, verification of new addresses.
+pub(crate) fn saved(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    before: &Identity,
+    identity: Identity,
+    mut effects: Vec<Effect>,
+    req: &FlowRequest,
+    fallback: Flow,
+) -> Result<Step<Outcome>> {
     let fallback = Fallback::to(fallback);
     totp_nodes(facts, &mut flow, &identity)?;
     lookup_nodes(&mut flow, &identity);
     settings_nodes(facts, &mut flow, &identity)?;
+    #[cfg(feature = "oidc")]
+    super::oidc::settings_nodes(facts, &mut flow, &identity);
 
     let (verification, continue_with) = verify_new_addresses(
         facts,
@@ -514,6 +549,8 @@ pub(crate) fn settings_flow_for(
     totp_nodes(facts, &mut flow, &current.identity)?;
     lookup_nodes(&mut flow, &current.identity);
     settings_nodes(facts, &mut flow, &current.identity)?;
+    #[cfg(feature = "oidc")]
+    super::oidc::settings_nodes(facts, &mut flow, &current.identity);
     Ok(flow)
 }
 
@@ -679,7 +716,7 @@ fn hydrate_lookup(facts: &dyn Facts, flow: &mut Flow) {
 }
 
 /// Settings changes of an identity with a second factor need a session that used it.
-fn require_highest_aal(current: &AuthenticatedSession) -> Result<()> {
+pub(crate) fn require_highest_aal(current: &AuthenticatedSession) -> Result<()> {
     if current.session.aal < current.identity.highest_available_aal() {
         return Err(FlowError::Aal2Required);
     }
@@ -687,7 +724,7 @@ fn require_highest_aal(current: &AuthenticatedSession) -> Result<()> {
 }
 
 /// Refuses unless the session signed in recently enough for a sensitive change.
-fn require_privileged(facts: &dyn Facts, current: &AuthenticatedSession) -> Result<()> {
+pub(crate) fn require_privileged(facts: &dyn Facts, current: &AuthenticatedSession) -> Result<()> {
     let max_age = facts.config().settings.privileged_session_max_age;
     if facts.now() - current.session.authenticated_at > max_age {
         return Err(FlowError::RefreshRequired);

@@ -121,6 +121,34 @@ pub(crate) fn duplicate_on_oidc_link() -> UiText {
          Please sign in to your existing account to link your social profile.",
     )
 }
+/// Kratos's 1010016: a provider account whose address has an account here waits to be
+/// linked until the user signs in to that account.
+#[cfg(feature = "oidc")]
+pub(crate) fn login_link(address: &str, provider: &str) -> UiText {
+    UiText::info(
+        1_010_016,
+        format!(
+            "You tried to sign in with \"{address}\", but that email is already used by another account. Sign in to your account with one of the options below to add your account \"{address}\" at \"{provider}\" as another way to sign in."
+        ),
+    )
+    .with_context(json!({
+        "duplicateIdentifier": address,
+        "duplicate_identifier": address,
+        "provider": provider,
+        "available_credential_types": [],
+        "available_providers": [],
+    }))
+}
+/// Kratos's 4010009: the account signed in to is not the one the pending link is for.
+#[cfg(feature = "oidc")]
+pub(crate) fn linked_credentials_do_not_match(address: &str, provider: &str) -> UiText {
+    UiText::error(
+        4_010_009,
+        format!(
+            "Linked credentials do not match. The account you signed in to does not use \"{address}\"; sign in to the account that does to add your \"{provider}\" account to it, or start a new login to sign in without linking."
+        ),
+    )
+}
 pub(crate) fn new_password_same_as_old() -> UiText {
     UiText::error(
         4_000_039,

@@ -169,11 +169,17 @@ impl PublicApi {
         #[cfg(feature = "oidc")]
         let oidc =
             matches!(kind, FlowKind::Login | FlowKind::Registration) && form.method() == "oidc";
+        // A settings flow's `link` button goes to the provider (`unlink` is a submission).
+        #[cfg(feature = "oidc")]
+        let link =
+            kind == FlowKind::Settings && form.method() == "oidc" && !form.text("link").is_empty();
         let outcome: Result<Answer> = match kind {
             #[cfg(feature = "oidc")]
             FlowKind::Login | FlowKind::Registration if oidc => {
                 self.oidc_start(flow.id, &form.text("provider"), &req).await
             }
+            #[cfg(feature = "oidc")]
+            FlowKind::Settings if link => self.oidc_start(flow.id, &form.text("link"), &req).await,
             FlowKind::Registration => match form.registration() {
                 Ok(s) => identa
                     .submit_loaded::<kind::Registration>(flow, s, &req)
@@ -305,7 +311,7 @@ impl Form<'_> {
             return method.to_owned();
         }
         let any = |fields: &[&str]| fields.iter().any(|f| !self.text(f).is_empty());
-        if any(&["provider"]) {
+        if any(&["provider", "link", "unlink"]) {
             "oidc".into()
         } else if any(&["webauthn_remove", "webauthn_register", "webauthn_login"]) {
             "webauthn".into()
@@ -405,6 +411,10 @@ impl Form<'_> {
             }
             "passkey" => SettingsSubmission::PasskeyRegister {
                 response: self.text("passkey_settings_register"),
+            },
+            #[cfg(feature = "oidc")]
+            "oidc" => SettingsSubmission::OidcUnlink {
+                provider: self.text("unlink"),
             },
             other => {
                 return Err(unknown_method(

@@ -86,6 +86,10 @@ impl PublicApi {
                 let answer = self.registered(done, FlowType::Browser);
                 self.respond(inc, FlowType::Browser, answer)
             }
+            Ok(OidcSignedIn::Linked(saved)) => {
+                let answer = self.settings_saved(saved).await;
+                self.respond(inc, FlowType::Browser, answer)
+            }
             Ok(OidcSignedIn::TokenHeld {
                 flow,
                 return_to_code,
@@ -100,6 +104,11 @@ impl PublicApi {
                 redirect(&format!("{to}{sep}code={code}"))
             }
             Err(err) => {
+                // A link offered after a registration is shown on a new login flow.
+                let kind = match &err {
+                    crate::error::Error::Flow(crate::flow::FlowError::Invalid(shown)) => shown.kind,
+                    _ => kind,
+                };
                 let about = Refused {
                     kind,
                     flow_type: FlowType::Browser,

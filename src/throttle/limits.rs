@@ -55,8 +55,9 @@ pub struct Limits {
     /// minutes. Also: password changes in settings refused per identity. Not passkey
     /// sign-ins: a passkey cannot be guessed, and such a count would let anyone lock it.
     pub login_failures_per_identifier: Limit,
-    /// Password and passkey login attempts, and password changes in settings, per client
-    /// address, whatever the identifier. Default: 100 per minute.
+    /// Password and passkey login attempts, password changes in settings, and OpenID
+    /// Connect providers' callbacks (feature `oidc`), per client address, whatever the
+    /// identifier. Default: 100 per minute.
     pub login_attempts_per_ip: Limit,
     /// Failed second factors (TOTP, backup code, security key) per identity, across all
     /// its flows. Default: 5 per 15 minutes.

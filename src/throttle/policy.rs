@@ -4,8 +4,9 @@
 //! tells [`Throttle::settle`] how the flow judged it.
 //!
 //! What each counter counts:
-//! - attempts: every admitted attempt (password and passkey logins and settings' password
-//!   checks per client address, codes sent, notices mailed, new flows);
+//! - attempts: every admitted attempt (password and passkey logins, settings' password
+//!   checks and providers' callbacks per client address, codes sent, notices mailed, new
+//!   flows);
 //! - failures: attempts the flow refused for a wrong credential (for settings: a new
 //!   password refused); an attempt the flow did not judge is taken back, and a success
 //!   clears the (identifier, address) count (for settings: the identity's counts too);
@@ -63,6 +64,10 @@ pub(crate) enum Attempt<'a> {
     Registration { ip: Option<&'a str> },
     /// A new self-service flow.
     NewFlow { ip: Option<&'a str> },
+    /// A provider's callback, whose code identa exchanges at the provider: counted per
+    /// client address with the login attempts (feature `oidc`).
+    #[cfg(feature = "oidc")]
+    ProviderCallback { ip: Option<&'a str> },
 }
 
 /// Whether an (identifier, client address) pair signed in with its password within
@@ -428,6 +433,17 @@ fn counters(limits: &Limits, attempt: Attempt<'_>) -> Vec<(Scope, Vec<String>, L
                 limits.login_failures_per_identifier,
                 cleared,
             ));
+        }
+        #[cfg(feature = "oidc")]
+        Attempt::ProviderCallback { ip } => {
+            if let Some(ip) = ip.map(client_key) {
+                out.push((
+                    Scope::LoginIp,
+                    vec![ip],
+                    limits.login_attempts_per_ip,
+                    Counts::Attempts,
+                ));
+            }
         }
         Attempt::SecondFactor { identity } => out.push((
             Scope::SecondFactor,

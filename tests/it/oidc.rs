@@ -137,6 +137,8 @@ struct Browser {
     public_url: String,
     cookies: BTreeMap<String, String>,
     web: reqwest::Client,
+    /// The client address identa sees (`ClientIp`), if any.
+    ip: Option<std::net::IpAddr>,
 }
 
 impl Browser {
@@ -159,6 +161,7 @@ impl Browser {
             public_url,
             cookies: BTreeMap::new(),
             web,
+            ip: None,
         }
     }
 
@@ -194,7 +197,11 @@ impl Browser {
             }
             None => Bytes::new(),
         };
-        let res = self.api.handle(req.body(body).unwrap()).await;
+        let mut req = req.body(body).unwrap();
+        if let Some(ip) = self.ip {
+            req.extensions_mut().insert(identa::http::ClientIp(ip));
+        }
+        let res = self.api.handle(req).await;
         for set in res.headers().get_all("set-cookie") {
             let set = set.to_str().unwrap();
             let pair = set.split(';').next().unwrap();
@@ -573,37 +580,496 @@ async fn access_denied_at_the_provider_is_shown_on_the_flow() {
     browser.whoami().await;
 }
 
-/// A new provider account whose email already has an account is not linked and not
-/// signed in: the flow shows Kratos's "sign in to link" message, and nothing is made.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
-async fn a_taken_email_is_not_linked_silently() {
-    let (_env, _provider, identa) = with_provider().await;
+/// Registers `email` with the test password (an API flow).
+async fn register_with_password(identa: &Identa, email: &str) -> uuid::Uuid {
     let flow = identa
         .registration_flow()
         .create(FlowType::Api, &Default::default())
         .await
         .unwrap();
     let submission = RegistrationSubmission::Password {
-        traits: json!({ "email": "bob@example.com" }),
+        traits: json!({ "email": email }),
         password: identa::credential::password::Password::new(PASSWORD),
     };
     identa
         .registration_flow()
         .submit(flow.id, submission, &Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .identity
+        .id
+}
 
+/// The provider accounts linked to `id`.
+async fn linked(identa: &Identa, id: uuid::Uuid) -> Vec<String> {
+    identa
+        .identity(id)
+        .await
+        .unwrap()
+        .credential(CredentialType::Oidc)
+        .map(|c| c.identifiers.clone())
+        .unwrap_or_default()
+}
+
+impl Browser {
+    /// Signs up at identa with the provider as `login`, whose email has an account here:
+    /// the login flow identa answers with, holding the link.
+    async fn offered_link(&mut self, login: &str) -> Value {
+        let flow = self.start_flow("registration").await;
+        let to = self.press_provider("registration", &flow).await;
+        let callback = self.sign_in_at_provider(&to, login).await;
+        let res = self.identa("GET", &callback, None, true).await;
+        assert_eq!(res.status(), 400, "{}", body_text(&res));
+        let shown = json_of(&res);
+        assert_eq!(shown["type"], "browser");
+        assert_ne!(shown["id"], flow["id"], "a new login flow");
+        assert!(!self.cookies.contains_key("identa_session"));
+        shown
+    }
+
+    /// Submits `identifier` and `password` to the login flow `flow` (asking for JSON).
+    async fn password_login(
+        &mut self,
+        flow: &Value,
+        identifier: &str,
+        password: &str,
+    ) -> http::Response<Bytes> {
+        let csrf = csrf_token(flow);
+        let path = format!("/self-service/login?flow={}", flow["id"].as_str().unwrap());
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("method", "password"),
+            ("identifier", identifier),
+            ("password", password),
+        ];
+        self.identa("POST", &path, Some(&form), true).await
+    }
+}
+
+/// A new provider account whose email already has an account is not linked and not
+/// signed in: identa answers with a login flow showing Kratos's 1010016 ("sign in to add
+/// your account"). A wrong password links nothing and the link waits; signing in to the
+/// account links the provider in the same step, and the provider then signs in to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_taken_email_is_linked_only_after_signing_in_to_its_account() {
+    let (_env, _provider, identa) = with_provider().await;
+    let bob = register_with_password(&identa, "bob@example.com").await;
+
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("bob@example.com").await;
+    assert_eq!(login["ui"]["messages"][0]["id"], 1_010_016, "{login}");
+    let message = &login["ui"]["messages"][0];
+    assert_eq!(message["context"]["provider"], "Test ID");
+    assert_eq!(
+        message["context"]["duplicate_identifier"],
+        "bob@example.com"
+    );
+    assert_eq!(identity_count(&identa).await, 1);
+    assert!(linked(&identa, bob).await.is_empty(), "never silently");
+
+    let res = browser
+        .password_login(&login, "bob@example.com", "wrong password")
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(message_ids(&json_of(&res)), vec![4_000_006]);
+    assert!(linked(&identa, bob).await.is_empty());
+
+    let res = browser
+        .password_login(&login, "bob@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["session"]["identity"]["id"], bob.to_string());
+    assert_eq!(
+        linked(&identa, bob).await,
+        [format!("{PROVIDER}:bob@example.com")]
+    );
+
+    // Signed out: the provider now signs in to bob's account.
+    let mut fresh = Browser::new(&identa);
+    fresh.web = browser.web.clone();
+    let flow = fresh.start_flow("login").await;
+    let to = fresh.press_provider("login", &flow).await;
+    let callback = fresh.sign_in_at_provider(&to, "bob@example.com").await;
+    let res = fresh.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert_eq!(fresh.whoami().await["identity"]["id"], bob.to_string());
+    assert_eq!(identity_count(&identa).await, 1);
+}
+
+/// A browser page (not JSON) is sent to the login UI of the flow holding the link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_browser_is_sent_to_the_login_flow_holding_the_link() {
+    let (_env, _provider, identa) = with_provider().await;
+    register_with_password(&identa, "page@example.com").await;
     let mut browser = Browser::new(&identa);
     let flow = browser.start_flow("registration").await;
     let to = browser.press_provider("registration", &flow).await;
-    let callback = browser.sign_in_at_provider(&to, "bob@example.com").await;
+    let callback = browser.sign_in_at_provider(&to, "page@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let to = location(&res);
+    assert!(to.contains("/login?flow="), "{to}");
+    let id = to.rsplit_once("flow=").unwrap().1;
+    let res = browser
+        .identa(
+            "GET",
+            &format!("/self-service/login/flows?id={id}"),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(message_ids(&json_of(&res)), vec![1_010_016]);
+}
+
+/// The link waits only for the account that has the address, in the browser it was
+/// offered to, while the flow lives: another account's password is refused (4010009), a
+/// request from another browser fails the CSRF check, and an expired flow links nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_pending_link_is_bound_to_its_account_browser_and_flow() {
+    let (env, _provider, identa) = with_provider().await;
+    let dana = register_with_password(&identa, "dana@example.com").await;
+    let mallory = register_with_password(&identa, "mallory@example.com").await;
+
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("dana@example.com").await;
+
+    let res = browser
+        .password_login(&login, "mallory@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(message_ids(&json_of(&res)), vec![4_010_009]);
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert!(linked(&identa, mallory).await.is_empty());
+    assert!(linked(&identa, dana).await.is_empty());
+
+    let mut other = Browser::new(&identa);
+    other.start_flow("login").await; // a CSRF cookie of its own
+    let res = other
+        .password_login(&login, "dana@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "security_csrf_violation");
+    assert!(linked(&identa, dana).await.is_empty());
+
+    env.clock
+        .advance(identa.config().flows.login.lifespan + chrono::Duration::seconds(1));
+    let res = browser
+        .password_login(&login, "dana@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 410, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "self_service_flow_expired");
+    assert!(linked(&identa, dana).await.is_empty());
+}
+
+impl Browser {
+    /// Signs in to identa with `email` and the test password (a browser login flow).
+    async fn sign_in_with_password(&mut self, email: &str) {
+        let flow = self.start_flow("login").await;
+        let res = self.password_login(&flow, email, PASSWORD).await;
+        assert_eq!(res.status(), 200, "{}", body_text(&res));
+        assert!(self.cookies.contains_key("identa_session"));
+    }
+
+    /// Signs in (or up) at identa with the provider as `login`: the callback's answer.
+    async fn provider_sign_in(&mut self, login: &str) -> http::Response<Bytes> {
+        let flow = self.start_flow("login").await;
+        let to = self.press_provider("login", &flow).await;
+        let callback = self.sign_in_at_provider(&to, login).await;
+        self.identa("GET", &callback, None, true).await
+    }
+
+    /// Submits `fields` (with the flow's CSRF token) to the settings flow `flow`.
+    async fn settings(&mut self, flow: &Value, fields: &[(&str, &str)]) -> http::Response<Bytes> {
+        let csrf = csrf_token(flow);
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let path = format!(
+            "/self-service/settings?flow={}",
+            flow["id"].as_str().unwrap()
+        );
+        self.identa("POST", &path, Some(&form), true).await
+    }
+}
+
+/// The settings form's `oidc` node named `name`, if there is one.
+fn oidc_node<'a>(flow: &'a Value, name: &str) -> Option<&'a Value> {
+    flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["group"] == "oidc" && n["attributes"]["name"] == name)
+}
+
+/// Settings link a provider account (through the provider and the callback) and unlink
+/// it: linked, the provider signs in to this identity; unlinked, it no longer does (it
+/// signs up a new identity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn settings_link_a_provider_and_unlink_it() {
+    let (_env, _provider, identa) = with_provider().await;
+    let carol = register_with_password(&identa, "carol@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("carol@example.com").await;
+
+    let flow = browser.start_flow("settings").await;
+    let link = oidc_node(&flow, "link").expect("a link button");
+    assert_eq!(link["attributes"]["value"], PROVIDER);
+    assert_eq!(link["attributes"]["type"], "submit");
+    assert_eq!(link["meta"]["label"]["id"], 1_050_002);
+    assert_eq!(link["meta"]["label"]["text"], "Link Test ID");
+    assert!(oidc_node(&flow, "unlink").is_none());
+    let csrf = csrf_token(&flow);
+    let path = format!(
+        "/self-service/settings?flow={}",
+        flow["id"].as_str().unwrap()
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "oidc"),
+        ("link", PROVIDER),
+    ];
+    let res = browser.identa("POST", &path, Some(&form), false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let callback = browser
+        .sign_in_at_provider(&location(&res), "carol-elsewhere")
+        .await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let saved = json_of(&res);
+    assert_eq!(saved["state"], "success");
+    assert_eq!(message_ids(&saved), vec![1_050_001]);
+    let unlink = oidc_node(&saved, "unlink").expect("an unlink button");
+    assert_eq!(unlink["meta"]["label"]["id"], 1_050_003);
+    assert_eq!(
+        linked(&identa, carol).await,
+        [format!("{PROVIDER}:carol-elsewhere")]
+    );
+
+    let mut other = Browser::new(&identa);
+    let res = other.provider_sign_in("carol-elsewhere").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(other.whoami().await["identity"]["id"], carol.to_string());
+
+    let flow = browser.start_flow("settings").await;
+    let res = browser
+        .settings(&flow, &[("method", "oidc"), ("unlink", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert!(oidc_node(&json_of(&res), "link").is_some());
+    assert!(linked(&identa, carol).await.is_empty());
+
+    let mut third = Browser::new(&identa);
+    let res = third.provider_sign_in("carol-elsewhere").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_ne!(third.whoami().await["identity"]["id"], carol.to_string());
+    assert_eq!(identity_count(&identa).await, 2, "a new identity signed up");
+}
+
+/// Linking and unlinking are refused with an old session (403
+/// `session_refresh_required`), a provider account linked to another identity is not
+/// linked (nothing changes), and the last way to sign in cannot be unlinked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn settings_refuse_an_old_session_a_foreign_account_and_the_last_method() {
+    let (env, _provider, identa) = with_provider().await;
+    // An identity that signs in only with the provider.
+    let mut solo = Browser::new(&identa);
+    let res = solo.provider_sign_in("solo").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let solo_id: uuid::Uuid = solo.whoami().await["identity"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let flow = solo.start_flow("settings").await;
+    assert!(
+        oidc_node(&flow, "unlink").is_none(),
+        "no unlink for the last method"
+    );
+    let res = solo
+        .settings(&flow, &[("method", "oidc"), ("unlink", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("last remaining first factor"), "{text}");
+    assert_eq!(linked(&identa, solo_id).await, [format!("{PROVIDER}:solo")]);
+
+    // Dave cannot take solo's provider account.
+    let dave = register_with_password(&identa, "dave@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("dave@example.com").await;
+    let flow = browser.start_flow("settings").await;
+    let csrf = csrf_token(&flow);
+    let path = format!(
+        "/self-service/settings?flow={}",
+        flow["id"].as_str().unwrap()
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "oidc"),
+        ("link", PROVIDER),
+    ];
+    let res = browser.identa("POST", &path, Some(&form), false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let callback = browser.sign_in_at_provider(&location(&res), "solo").await;
     let res = browser.identa("GET", &callback, None, true).await;
     assert_eq!(res.status(), 400, "{}", body_text(&res));
     let shown = json_of(&res);
-    assert_eq!(message_ids(&shown), vec![4_000_027], "{shown}");
-    assert!(!browser.cookies.contains_key("identa_session"));
-    assert_eq!(identity_count(&identa).await, 1);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("linked to another account"), "{text}");
+    assert!(linked(&identa, dave).await.is_empty());
+    assert_eq!(linked(&identa, solo_id).await, [format!("{PROVIDER}:solo")]);
+
+    // An old session: re-authenticate first, for linking and unlinking alike.
+    env.clock.advance(
+        identa.config().flows.settings.privileged_session_max_age + chrono::Duration::seconds(1),
+    );
+    let flow = browser.start_flow("settings").await;
+    let res = browser
+        .settings(&flow, &[("method", "oidc"), ("link", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "session_refresh_required");
+    let flow = solo.start_flow("settings").await;
+    let res = solo
+        .settings(&flow, &[("method", "oidc"), ("unlink", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "session_refresh_required");
+    assert!(linked(&identa, dave).await.is_empty());
+}
+
+/// What an outsider sees of a sign-up's answer: status, the JSON's shape (no ids), and
+/// whether a session cookie came with it.
+fn outward(res: &http::Response<Bytes>, browser: &Browser) -> Value {
+    let body = json_of(res);
+    let address = &body["identity"]["verifiable_addresses"][0];
+    json!({
+        "status": res.status().as_u16(),
+        "keys": body.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        "traits": body["identity"]["traits"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        "verified": address["verified"],
+        "verification_status": address["status"],
+        "continue_with": body["continue_with"]
+            .as_array()
+            .map(|c| c.iter().map(|c| c["action"].clone()).collect::<Vec<_>>()),
+        "messages": body["ui"]["messages"],
+        "session": browser.cookies.contains_key("identa_session"),
+    })
+}
+
+/// Enumeration-safe registration covers provider sign-ups: an address the provider does
+/// not vouch for gets the same answer whether it is taken or not (a new account, no
+/// session, a verification to follow); one it vouches for is its owner's, who is offered
+/// the link (1010016).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn an_unvouched_taken_address_is_answered_as_new_under_enumeration_safe_registration() {
+    use identa::flow::{AfterRegistration, DuplicateRegistration};
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let mut config = env.identa.config().clone();
+    config.flows.registration.duplicate = DuplicateRegistration::AnswerAsNew;
+    config.flows.registration.after = AfterRegistration::AccountOnly;
+    let identa = engine_with(&env, &provider.issuer, "identa", config);
+    let kim = register_with_password(&identa, "unverified-kim@example.com").await;
+    register_with_password(&identa, "vouched@example.com").await;
+
+    let sign_up = |login: &'static str| {
+        let identa = identa.clone();
+        async move {
+            let mut browser = Browser::new(&identa);
+            let flow = browser.start_flow("registration").await;
+            let to = browser.press_provider("registration", &flow).await;
+            let callback = browser.sign_in_at_provider(&to, login).await;
+            let res = browser.identa("GET", &callback, None, true).await;
+            outward(&res, &browser)
+        }
+    };
+    let taken = sign_up("unverified-kim@example.com").await;
+    let free = sign_up("unverified-lee@example.com").await;
+    assert_eq!(taken, free, "taken and free look alike");
+    assert_eq!(free["status"], 200, "{free}");
+    assert_eq!(free["session"], false);
+    assert_eq!(free["verified"], false);
+    assert_eq!(
+        identity_count(&identa).await,
+        3,
+        "only the free address made an account"
+    );
+    assert!(linked(&identa, kim).await.is_empty());
+
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("vouched@example.com").await;
+    assert_eq!(message_ids(&login), vec![1_010_016]);
+}
+
+/// A flood of callbacks from one client address is refused with the throttled answer
+/// (429) before its code is sent to the provider — the provider is down here, and a
+/// callback that reached it would be shown as such (400). The refused callback's sign-in
+/// still waits, and another client address is not held back: from there it goes through
+/// to the exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_flood_of_callbacks_from_one_address_is_throttled_before_the_provider() {
+    use identa::throttle::{Limit, Limits, ThrottleConfig};
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let mut config = env.identa.config().clone();
+    config.throttle = ThrottleConfig::On(Limits {
+        login_attempts_per_ip: Limit::new(3, chrono::Duration::minutes(1)),
+        ..Limits::default()
+    });
+    let identa = engine_with(&env, &provider.issuer, "identa", config);
+    let mut browser = Browser::new(&identa);
+    browser.ip = Some(std::net::IpAddr::from([192, 0, 2, 7]));
+    // Four sign-ins started (the provider's metadata is cached from the first).
+    let mut callbacks = Vec::new();
+    for _ in 0..4 {
+        let flow = browser.start_flow("login").await;
+        let to = browser.press_provider("login", &flow).await;
+        let state = reqwest::Url::parse(&to)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let mut callback = reqwest::Url::parse(&identa.oidc().callback_url(PROVIDER)).unwrap();
+        callback
+            .query_pairs_mut()
+            .append_pair("state", &state)
+            .append_pair("code", "bogus");
+        callbacks.push(callback.to_string());
+    }
+    drop(provider);
+    for callback in &callbacks[..3] {
+        let res = browser.identa("GET", callback, None, true).await;
+        assert_eq!(res.status(), 400, "{}", body_text(&res));
+        assert_eq!(
+            message_ids(&json_of(&res)),
+            vec![4_000_001],
+            "the exchange was tried"
+        );
+    }
+    let res = browser.identa("GET", &callbacks[3], None, true).await;
+    assert_eq!(res.status(), 429, "{}", body_text(&res));
+    assert!(res.headers().contains_key("retry-after"));
+
+    // Another address is not held back by this one.
+    let mut other = Browser::new(&identa);
+    other.ip = Some(std::net::IpAddr::from([192, 0, 2, 8]));
+    other.cookies = browser.cookies.clone();
+    let res = other.identa("GET", &callbacks[3], None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(message_ids(&json_of(&res)), vec![4_000_001]);
 }
 
 /// An ID token that expired by identa's clock (the provider's tokens live an hour; the
