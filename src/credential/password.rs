@@ -15,6 +15,7 @@
 //! re-hashed with argon2id at the next sign-in. Verifying an unknown account runs the
 //! same work against a dummy hash, so timing does not tell which accounts exist.
 
+pub mod migration;
 mod queue;
 
 use std::fmt;
@@ -562,6 +563,18 @@ pub(crate) fn credential(
         created_at: now,
         updated_at: now,
     }
+}
+
+/// A password credential for `identifiers` holding no hash, awaiting migration: its
+/// first sign-in asks the host's [`migration::PasswordMigration`] (Kratos's
+/// `use_password_migration_hook`, stored in Kratos's shape).
+pub(crate) fn awaiting_migration(
+    identifiers: Vec<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::identity::Credential {
+    let mut credential = credential(identifiers, String::new(), now);
+    credential.config = serde_json::json!({ "use_password_migration_hook": true });
+    credential
 }
 
 /// Checks a password against the policy: at most `max_length` bytes (checked first, so an

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::{FlowRequest, FlowsConfig};
+use crate::credential::password::migration::{MigrationError, Verdict};
 use crate::credential::password::{Lane, Password, PasswordConfig, PasswordError};
 use crate::credential::webauthn::RelyingParty;
 use crate::hook::{BeforeEvent, HookError};
@@ -83,6 +84,19 @@ pub(crate) trait Facts: Send + Sync {
     #[cfg(feature = "oidc")]
     fn oidc_providers(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// The host's password migration hook's verdict on `password` for `identity_id`,
+    /// whose password awaits migration.
+    /// [`MigrationError::NotConfigured`] without a hook.
+    async fn migrate_password(
+        &self,
+        identity_id: Uuid,
+        identifier: &str,
+        password: &Password,
+    ) -> Result<Verdict, MigrationError> {
+        let _ = (identity_id, identifier, password);
+        Err(MigrationError::NotConfigured)
     }
 
     /// The host's verdict on a registration or login about to be judged.

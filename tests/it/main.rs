@@ -21,6 +21,7 @@ mod known_pairs;
 mod login;
 mod logout;
 mod mfa;
+mod migration_hook;
 mod migrations;
 #[cfg(all(feature = "oidc", feature = "http"))]
 mod oidc;
