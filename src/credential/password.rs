@@ -62,6 +62,44 @@ pub struct PasswordConfig {
     /// instead of being refused and resubmitting at once (which costs every other request
     /// CPU and database connections; see docs/performance.md, `login_flood`).
     pub max_waiting_per_slot: usize,
+    /// Refuse a new password (in settings, also after a recovery) equal to one of the
+    /// identity's previous ones. Default [`PasswordHistory::Off`], as Kratos has none.
+    pub history: PasswordHistory,
+}
+
+/// How many previous passwords a new one is compared with ([`PasswordConfig::history`]).
+///
+/// Each previous password is kept as its hash and each comparison is a full password
+/// verification through the hashing queue: a change with `Last(n)` costs up to `n + 2`
+/// hashes (the current password, the `n` previous ones, the new hash), so `n` is at most
+/// [`PasswordHistory::MAX`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PasswordHistory {
+    /// No history: only the current password is refused (4000039).
+    #[default]
+    Off,
+    /// The last `n` previous passwords are refused too (1 ≤ n ≤ [`PasswordHistory::MAX`]).
+    Last(std::num::NonZeroU8),
+}
+
+impl PasswordHistory {
+    /// The longest history: 24 previous passwords (a change then costs up to 26 hashes).
+    pub const MAX: u8 = 24;
+
+    /// How many previous passwords are kept (0 when off).
+    #[must_use]
+    pub fn len(self) -> u8 {
+        match self {
+            Self::Off => 0,
+            Self::Last(n) => n.get(),
+        }
+    }
+
+    /// Whether no history is kept.
+    #[must_use]
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Default for PasswordConfig {
@@ -75,6 +113,7 @@ impl Default for PasswordConfig {
             identifier_similarity_check: true,
             memory_budget_kib: 128 * 1024,
             max_waiting_per_slot: 256,
+            history: PasswordHistory::Off,
         }
     }
 }
@@ -254,6 +293,13 @@ impl PasswordHasher {
     /// [`PasswordError::InvalidConfig`] if argon2 refuses the parameters (for example
     /// `memory_kib < 8 * parallelism`).
     pub fn new(config: PasswordConfig) -> Result<Self, PasswordError> {
+        if config.history.len() > PasswordHistory::MAX {
+            return Err(PasswordError::InvalidConfig(format!(
+                "password history of {} passwords: at most {} (each is a hash per change)",
+                config.history.len(),
+                PasswordHistory::MAX
+            )));
+        }
         let params = config.params()?;
         let phc_params = ParamsString::try_from(&params)
             .map_err(|e| PasswordError::InvalidConfig(format!("argon2 parameters: {e}")))?;

@@ -94,6 +94,13 @@ impl Facts for Identa {
         Identa::password_lane(self, identifier, ip).await
     }
 
+    async fn password_history(&self, id: Uuid) -> Result<Vec<String>, StoreError> {
+        match self.inner.config.password.history.len() {
+            0 => Ok(Vec::new()),
+            n => self.inner.store.password_history(id, n).await,
+        }
+    }
+
     fn needs_rehash(&self, stored: &str) -> bool {
         self.inner.hasher.needs_rehash(stored)
     }

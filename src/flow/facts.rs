@@ -77,6 +77,12 @@ pub(crate) trait Facts: Send + Sync {
     /// priority lane when that identifier signed in from that client address recently.
     /// It decides only the wait, never the answer.
     async fn password_lane(&self, identifier: &str, req: &FlowRequest) -> Result<Lane, StoreError>;
+    /// The hashes of identity `id`'s previous passwords that a new one must differ from
+    /// (newest first; none when [`PasswordConfig::history`] is off).
+    async fn password_history(&self, id: Uuid) -> Result<Vec<String>, StoreError> {
+        let _ = id;
+        Ok(Vec::new())
+    }
     /// Whether a stored hash should be re-hashed with the current parameters.
     fn needs_rehash(&self, stored: &str) -> bool;
 

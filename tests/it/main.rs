@@ -25,6 +25,7 @@ mod migration_hook;
 mod migrations;
 #[cfg(all(feature = "oidc", feature = "http"))]
 mod oidc;
+mod password_history;
 mod passwords;
 mod recovery;
 mod registration;
