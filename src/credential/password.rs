@@ -940,6 +940,64 @@ mod tests {
         );
     }
 
+    /// Kratos's similarity rule (`selfservice/strategy/password/validator.go`), one rule
+    /// at a time: an edit distance under 5 alone refuses, a longest common substring over
+    /// half the password alone refuses, both at their boundaries; lower-cased; skipped for
+    /// an identifier over 256 bytes. Beyond ASCII identa counts characters where Kratos's
+    /// `lcsLength` indexes bytes (so runs of multi-byte characters never chain there and
+    /// the ratio is over bytes): identa refuses such near-copies, Kratos lets them through.
+    #[test]
+    fn similarity_follows_kratos_rule_by_rule() {
+        let c = PasswordConfig::default();
+        let check = |pw: &str, id: &str| check_policy(&c, &Password::new(pw), &[id.to_owned()]);
+        let similar = Err(PolicyViolation::TooSimilarToIdentifier);
+
+        // Kratos's own cases (validator_test.go), as it judges them.
+        for (id, pw, refused) in [
+            ("l3f9toh1uaf81n21", "l3f9toh1uaf81n21", true),
+            ("hello@example.com", "hello@example.com12345", true),
+            ("hello@example.com", "123hello@example.com123", true),
+            ("hello@example.com", "hello@exam", true),
+            ("hello@example.com", "HELLO@EXAMPLE.COM", true),
+            ("hello@example.com", "HELLO@example.com", true),
+            ("hello@exam", "hello@example.com", true),
+            ("hello@example.com", "h3ll0@example", true),
+            ("abcd", "9d3c8a1b", false),
+            ("a", "kjOklafe", false),
+            ("ab", "0000ab0000123", false),
+            (
+                "d4f6090b-5a84",
+                "d4f6090b-5a84-2184-4404-8d1b-8da3eb00ebbe",
+                false,
+            ),
+            ("asdflasdflasdf", "asdflasdflpiuhefnciluaksdzuföfhg", false),
+        ] {
+            let expected = if refused { similar.clone() } else { Ok(()) };
+            assert_eq!(check(pw, id), expected, "id {id}, password {pw}");
+        }
+
+        // Edit distance alone: 4 refuses, 5 does not (common substrings of one character).
+        assert_eq!(check("x1y2z3w4", "a1b2c3d4"), similar);
+        assert_eq!(check("x1y2z3w4v5", "a1b2c3d4e5"), Ok(()));
+
+        // Common substring alone (distance 15 and 16): 9 of 17 characters refuses, 8 does not.
+        assert_eq!(check("zzzzzzzzalice@exa", "alice@example.com"), similar);
+        assert_eq!(check("zzzzzzzzzalice@ex", "alice@example.com"), Ok(()));
+        assert_eq!(check("ZZZZZZZZALICE@EXA", "Alice@Example.com"), similar);
+
+        // Over 256 bytes the identifier is not compared.
+        let long_id = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(check(&"a".repeat(200), &long_id), Ok(()));
+        assert_eq!(check(&"a".repeat(200), &long_id[..240]), similar);
+
+        // Beyond ASCII, characters: 13 of 25 in common refuses (Kratos: 7 of 27 bytes).
+        assert_eq!(
+            check("jürgen.müllerXXXXXXXXXXXX", "jürgen.müller@example.de"),
+            similar
+        );
+        assert_eq!(check("øøøøøøøøø1234567", "øøøøøøøøø@example.com"), similar);
+    }
+
     #[test]
     fn policy_messages_match_kratos() {
         let short = PolicyViolation::TooShort { min: 8, actual: 3 };
