@@ -17,8 +17,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::common::{
-    PASSWORD, TestEnv, all_message_ids, api_login, invalid_flow, register_with_password,
-    stored_hash,
+    PASSWORD, TestEnv, all_message_ids, api_login, change_settings, invalid_flow, new_password,
+    register_with_password, stored_hash,
 };
 use crate::on_every_backend;
 use crate::throttle::{assert_invalid_credentials, login_from, retry_after};
@@ -219,7 +219,24 @@ async fn without_a_hook_a_marked_identity_is_told_what_is_missing(env: TestEnv) 
     assert!(awaits_migration(&env, id).await);
 }
 
+async fn a_recovered_identity_sets_its_own_password_and_leaves_the_hook(env: TestEnv) {
+    let old = OldSystem::with("ada@example.com", OLD_PASSWORD);
+    let env = with_hook(env, &old);
+    let id = import_awaiting(&env, "ada@example.com").await;
+    let token = crate::recovery::recover(&env, "ada@example.com").await;
+    change_settings(&env, &token, new_password("a fresh passphrase of her own"))
+        .await
+        .unwrap();
+    assert!(!awaits_migration(&env, id).await);
+    api_login(&env, "ada@example.com", "a fresh passphrase of her own")
+        .await
+        .unwrap();
+    assert_invalid_credentials(api_login(&env, "ada@example.com", OLD_PASSWORD).await);
+    assert!(old.asked().is_empty(), "{:?}", old.asked());
+}
+
 on_every_backend!(
+    a_recovered_identity_sets_its_own_password_and_leaves_the_hook,
     the_first_sign_in_migrates_and_the_hook_is_never_asked_again,
     a_hook_that_is_down_changes_nothing_and_says_so,
     a_wrong_answer_counts_as_a_wrong_password,
