@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::courier::CourierError;
 use crate::credential::CredentialError;
+use crate::credential::password::migration::MigrationError;
 use crate::credential::password::{PasswordError, PolicyViolation};
 use crate::flow::FlowError;
 use crate::identity::{IdentityError, SchemaError};
@@ -178,6 +179,12 @@ pub enum ErrorKind {
     /// identa is too busy to check a password now (the hashing queue is full); try again
     /// in a second.
     Busy,
+    /// The password migration hook could not be reached or answered improperly (Kratos
+    /// answers 502 too); nothing changed.
+    PasswordMigrationUnavailable,
+    /// An identity awaits password migration but no hook is configured (Kratos: a
+    /// misconfiguration error).
+    PasswordMigrationNotConfigured,
 }
 
 impl ErrorKind {
@@ -210,6 +217,8 @@ impl ErrorKind {
             Self::MessageNotRequeueable => "courier_message_not_requeueable",
             Self::TooManyRequests => "too_many_requests",
             Self::Busy => "service_busy",
+            Self::PasswordMigrationUnavailable => "password_migration_hook_unavailable",
+            Self::PasswordMigrationNotConfigured => "password_migration_hook_not_configured",
         }
     }
 }
@@ -298,6 +307,12 @@ fn credential_kind(err: &CredentialError) -> ErrorKind {
         )
         | CredentialError::Webauthn(_)
         | CredentialError::Sealing(_) => ErrorKind::Internal,
+        CredentialError::Migration(MigrationError::Unavailable(_)) => {
+            ErrorKind::PasswordMigrationUnavailable
+        }
+        CredentialError::Migration(MigrationError::NotConfigured) => {
+            ErrorKind::PasswordMigrationNotConfigured
+        }
     }
 }
 

@@ -33,6 +33,9 @@ pub enum CredentialError {
         "the {0} cannot be sealed or opened with the configured cipher secrets; keep the old secret in the list when rotating"
     )]
     Sealing(&'static str),
+    /// The password migration hook gave no verdict, or none is configured.
+    #[error(transparent)]
+    Migration(#[from] password::migration::MigrationError),
 }
 
 impl From<webauthn_rs::prelude::WebauthnError> for CredentialError {

@@ -15,6 +15,7 @@
 //! re-hashed with argon2id at the next sign-in. Verifying an unknown account runs the
 //! same work against a dummy hash, so timing does not tell which accounts exist.
 
+pub mod migration;
 mod queue;
 
 use std::fmt;
@@ -61,6 +62,44 @@ pub struct PasswordConfig {
     /// instead of being refused and resubmitting at once (which costs every other request
     /// CPU and database connections; see docs/performance.md, `login_flood`).
     pub max_waiting_per_slot: usize,
+    /// Refuse a new password (in settings, also after a recovery) equal to one of the
+    /// identity's previous ones. Default [`PasswordHistory::Off`], as Kratos has none.
+    pub history: PasswordHistory,
+}
+
+/// How many previous passwords a new one is compared with ([`PasswordConfig::history`]).
+///
+/// Each previous password is kept as its hash and each comparison is a full password
+/// verification through the hashing queue: a change with `Last(n)` costs up to `n + 2`
+/// hashes (the current password, the `n` previous ones, the new hash), so `n` is at most
+/// [`PasswordHistory::MAX`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PasswordHistory {
+    /// No history: only the current password is refused (4000039).
+    #[default]
+    Off,
+    /// The last `n` previous passwords are refused too (1 ≤ n ≤ [`PasswordHistory::MAX`]).
+    Last(std::num::NonZeroU8),
+}
+
+impl PasswordHistory {
+    /// The longest history: 24 previous passwords (a change then costs up to 26 hashes).
+    pub const MAX: u8 = 24;
+
+    /// How many previous passwords are kept (0 when off).
+    #[must_use]
+    pub fn len(self) -> u8 {
+        match self {
+            Self::Off => 0,
+            Self::Last(n) => n.get(),
+        }
+    }
+
+    /// Whether no history is kept.
+    #[must_use]
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Default for PasswordConfig {
@@ -74,6 +113,7 @@ impl Default for PasswordConfig {
             identifier_similarity_check: true,
             memory_budget_kib: 128 * 1024,
             max_waiting_per_slot: 256,
+            history: PasswordHistory::Off,
         }
     }
 }
@@ -253,6 +293,13 @@ impl PasswordHasher {
     /// [`PasswordError::InvalidConfig`] if argon2 refuses the parameters (for example
     /// `memory_kib < 8 * parallelism`).
     pub fn new(config: PasswordConfig) -> Result<Self, PasswordError> {
+        if config.history.len() > PasswordHistory::MAX {
+            return Err(PasswordError::InvalidConfig(format!(
+                "password history of {} passwords: at most {} (each is a hash per change)",
+                config.history.len(),
+                PasswordHistory::MAX
+            )));
+        }
         let params = config.params()?;
         let phc_params = ParamsString::try_from(&params)
             .map_err(|e| PasswordError::InvalidConfig(format!("argon2 parameters: {e}")))?;
@@ -562,6 +609,18 @@ pub(crate) fn credential(
         created_at: now,
         updated_at: now,
     }
+}
+
+/// A password credential for `identifiers` holding no hash, awaiting migration: its
+/// first sign-in asks the host's [`migration::PasswordMigration`] (Kratos's
+/// `use_password_migration_hook`, stored in Kratos's shape).
+pub(crate) fn awaiting_migration(
+    identifiers: Vec<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::identity::Credential {
+    let mut credential = credential(identifiers, String::new(), now);
+    credential.config = serde_json::json!({ "use_password_migration_hook": true });
+    credential
 }
 
 /// Checks a password against the policy: at most `max_length` bytes (checked first, so an
@@ -879,6 +938,64 @@ mod tests {
             check_policy(&relaxed, &Password::new("alice@example.com"), &ids),
             Ok(())
         );
+    }
+
+    /// Kratos's similarity rule (`selfservice/strategy/password/validator.go`), one rule
+    /// at a time: an edit distance under 5 alone refuses, a longest common substring over
+    /// half the password alone refuses, both at their boundaries; lower-cased; skipped for
+    /// an identifier over 256 bytes. Beyond ASCII identa counts characters where Kratos's
+    /// `lcsLength` indexes bytes (so runs of multi-byte characters never chain there and
+    /// the ratio is over bytes): identa refuses such near-copies, Kratos lets them through.
+    #[test]
+    fn similarity_follows_kratos_rule_by_rule() {
+        let c = PasswordConfig::default();
+        let check = |pw: &str, id: &str| check_policy(&c, &Password::new(pw), &[id.to_owned()]);
+        let similar = Err(PolicyViolation::TooSimilarToIdentifier);
+
+        // Kratos's own cases (validator_test.go), as it judges them.
+        for (id, pw, refused) in [
+            ("l3f9toh1uaf81n21", "l3f9toh1uaf81n21", true),
+            ("hello@example.com", "hello@example.com12345", true),
+            ("hello@example.com", "123hello@example.com123", true),
+            ("hello@example.com", "hello@exam", true),
+            ("hello@example.com", "HELLO@EXAMPLE.COM", true),
+            ("hello@example.com", "HELLO@example.com", true),
+            ("hello@exam", "hello@example.com", true),
+            ("hello@example.com", "h3ll0@example", true),
+            ("abcd", "9d3c8a1b", false),
+            ("a", "kjOklafe", false),
+            ("ab", "0000ab0000123", false),
+            (
+                "d4f6090b-5a84",
+                "d4f6090b-5a84-2184-4404-8d1b-8da3eb00ebbe",
+                false,
+            ),
+            ("asdflasdflasdf", "asdflasdflpiuhefnciluaksdzuföfhg", false),
+        ] {
+            let expected = if refused { similar.clone() } else { Ok(()) };
+            assert_eq!(check(pw, id), expected, "id {id}, password {pw}");
+        }
+
+        // Edit distance alone: 4 refuses, 5 does not (common substrings of one character).
+        assert_eq!(check("x1y2z3w4", "a1b2c3d4"), similar);
+        assert_eq!(check("x1y2z3w4v5", "a1b2c3d4e5"), Ok(()));
+
+        // Common substring alone (distance 15 and 16): 9 of 17 characters refuses, 8 does not.
+        assert_eq!(check("zzzzzzzzalice@exa", "alice@example.com"), similar);
+        assert_eq!(check("zzzzzzzzzalice@ex", "alice@example.com"), Ok(()));
+        assert_eq!(check("ZZZZZZZZALICE@EXA", "Alice@Example.com"), similar);
+
+        // Over 256 bytes the identifier is not compared.
+        let long_id = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(check(&"a".repeat(200), &long_id), Ok(()));
+        assert_eq!(check(&"a".repeat(200), &long_id[..240]), similar);
+
+        // Beyond ASCII, characters: 13 of 25 in common refuses (Kratos: 7 of 27 bytes).
+        assert_eq!(
+            check("jürgen.müllerXXXXXXXXXXXX", "jürgen.müller@example.de"),
+            similar
+        );
+        assert_eq!(check("øøøøøøøøø1234567", "øøøøøøøøø@example.com"), similar);
     }
 
     #[test]

@@ -65,6 +65,16 @@ impl Identa {
                     key: *key,
                     until: *until,
                 },
+                Effect::RememberPassword {
+                    identity_id,
+                    hash,
+                    keep,
+                } => Write::RememberPassword {
+                    identity_id: *identity_id,
+                    hash,
+                    at: flow.updated_at,
+                    keep: *keep,
+                },
             });
         }
         writes.sort_by_key(order);
@@ -140,6 +150,7 @@ fn order(write: &Write<'_>) -> u8 {
         Write::UpdateSession(_) => 7,
         Write::Enqueue(_) => 8,
         Write::RememberPair { .. } => 9,
+        Write::RememberPassword { .. } => 10,
     }
 }
 
@@ -156,7 +167,8 @@ fn stale_after(effect: &Effect) -> Option<SessionEvent> {
         | Effect::IssueSession { .. }
         | Effect::SendMail { .. }
         | Effect::SpendCode { .. }
-        | Effect::RememberPair { .. } => None,
+        | Effect::RememberPair { .. }
+        | Effect::RememberPassword { .. } => None,
     }
 }
 

@@ -11,6 +11,7 @@ use crate::config::{Config, SessionCacheConfig};
 use crate::courier::Templates;
 use crate::credential::breached::{BreachedPasswords, CommonPasswords};
 use crate::credential::password::PasswordHasher;
+use crate::credential::password::migration::PasswordMigration;
 use crate::error::{Error, Result};
 use crate::hook::{Hooks, NoHooks};
 use crate::identity::SchemaRegistry;
@@ -33,6 +34,7 @@ pub struct IdentaBuilder {
     breached: Option<Arc<dyn BreachedPasswords>>,
     #[cfg(feature = "oidc")]
     oidc: crate::credential::oidc::OidcProviders,
+    password_migration: Option<Arc<dyn PasswordMigration>>,
 }
 
 impl IdentaBuilder {
@@ -103,6 +105,17 @@ impl IdentaBuilder {
         self
     }
 
+    /// Checks the first password sign-in of identities imported with
+    /// `use_password_migration_hook` through this hook (default: none; such a sign-in is
+    /// then refused with `password_migration_hook_not_configured`). With feature
+    /// `migration-hook`,
+    /// [`HttpPasswordMigration`](crate::credential::password::migration::HttpPasswordMigration)
+    /// calls a URL as Kratos's `migrate_hook` does.
+    pub fn password_migration(mut self, hook: impl PasswordMigration + 'static) -> Self {
+        self.password_migration = Some(Arc::new(hook));
+        self
+    }
+
     /// Builds the engine. Fails if no store or no schema was given, if the password
     /// parameters, secrets or WebAuthn relying party are invalid, or if enumeration-safe
     /// registration is combined with what would give it away (a session on sign-up, no
@@ -168,6 +181,7 @@ impl IdentaBuilder {
                 breached: self.breached.unwrap_or_else(|| Arc::new(CommonPasswords)),
                 store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                password_migration: self.password_migration,
             }),
         })
     }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::Identa;
+use crate::credential::password::migration::{MigrationError, Verdict};
 use crate::credential::password::{Lane, Password, PasswordConfig, PasswordError};
 use crate::credential::webauthn::RelyingParty;
 use crate::flow::{Facts, FlowRequest, FlowsConfig};
@@ -93,6 +94,13 @@ impl Facts for Identa {
         Identa::password_lane(self, identifier, ip).await
     }
 
+    async fn password_history(&self, id: Uuid) -> Result<Vec<String>, StoreError> {
+        match self.inner.config.password.history.len() {
+            0 => Ok(Vec::new()),
+            n => self.inner.store.password_history(id, n).await,
+        }
+    }
+
     fn needs_rehash(&self, stored: &str) -> bool {
         self.inner.hasher.needs_rehash(stored)
     }
@@ -104,6 +112,26 @@ impl Facts for Identa {
             .iter()
             .map(|p| (p.id().to_owned(), p.display_name().to_owned()))
             .collect()
+    }
+
+    async fn migrate_password(
+        &self,
+        identity_id: Uuid,
+        identifier: &str,
+        password: &Password,
+    ) -> Result<Verdict, MigrationError> {
+        let Some(hook) = &self.inner.password_migration else {
+            tracing::error!(
+                identity = %identity_id,
+                "a password sign-in needs the password migration hook, but none is configured (IdentaBuilder::password_migration)"
+            );
+            return Err(MigrationError::NotConfigured);
+        };
+        let verdict = hook.verify(identity_id, identifier, password).await;
+        if let Err(err) = &verdict {
+            tracing::warn!(identity = %identity_id, error = %err, "password migration hook failed");
+        }
+        verdict
     }
 
     async fn before(&self, event: &BeforeEvent<'_>) -> Result<(), HookError> {

@@ -96,6 +96,30 @@ impl Identa {
         Ok(identity)
     }
 
+    /// Creates an identity whose password stays in the system it leaves (Kratos's
+    /// `use_password_migration_hook`): its first password sign-in asks the host's
+    /// [`PasswordMigration`](crate::credential::password::migration::PasswordMigration)
+    /// hook, and a match stores identa's own argon2id hash.
+    pub async fn import_identity_awaiting_migration(&self, new: NewIdentity) -> Result<Identity> {
+        let identity = self.draft_identity_awaiting_migration(new)?;
+        self.inner.store.insert_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    /// A new identity whose password awaits migration through the host's hook, checked,
+    /// not stored.
+    pub(super) fn draft_identity_awaiting_migration(&self, new: NewIdentity) -> Result<Identity> {
+        let (mut identity, identifiers) = self.draft_identity(new)?;
+        let identifiers = needs_password_identifiers(&identity, identifiers)?;
+        let now = self.now();
+        identity.credentials.insert(
+            CredentialType::Password,
+            password::awaiting_migration(identifiers, now),
+        );
+        identity.updated_at = now;
+        Ok(identity)
+    }
+
     /// The policy and the breach check for a password an administrator or the host sets.
     async fn check_new_password(&self, password: &Password, identifiers: &[String]) -> Result<()> {
         breached::check_new_password(

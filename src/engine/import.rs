@@ -34,6 +34,11 @@ pub enum PasswordImport {
     Plaintext(Password),
     /// A hash from the system it leaves (one identa verifies; re-hashed at first sign-in).
     Hashed(String),
+    /// No password here: the first sign-in asks the host's password migration hook
+    /// (Kratos's `use_password_migration_hook`;
+    /// [`IdentaBuilder::password_migration`](crate::IdentaBuilder::password_migration)),
+    /// and a match stores identa's own hash.
+    MigrationHook,
 }
 
 impl Identa {
@@ -120,6 +125,9 @@ impl Identa {
             }
             PasswordImport::Hashed(hash) => {
                 self.draft_identity_with_imported_hash(import.identity, &hash)
+            }
+            PasswordImport::MigrationHook => {
+                self.draft_identity_awaiting_migration(import.identity)
             }
         }
     }

@@ -84,6 +84,8 @@ struct Inner {
     /// The OpenID Connect providers.
     #[cfg(feature = "oidc")]
     oidc: crate::credential::oidc::OidcProviders,
+    /// The host's password migration hook, if any.
+    password_migration: Option<Arc<dyn crate::credential::password::migration::PasswordMigration>>,
 }
 
 impl std::fmt::Debug for dyn Hooks {

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::{FlowRequest, FlowsConfig};
+use crate::credential::password::migration::{MigrationError, Verdict};
 use crate::credential::password::{Lane, Password, PasswordConfig, PasswordError};
 use crate::credential::webauthn::RelyingParty;
 use crate::hook::{BeforeEvent, HookError};
@@ -76,6 +77,12 @@ pub(crate) trait Facts: Send + Sync {
     /// priority lane when that identifier signed in from that client address recently.
     /// It decides only the wait, never the answer.
     async fn password_lane(&self, identifier: &str, req: &FlowRequest) -> Result<Lane, StoreError>;
+    /// The hashes of identity `id`'s previous passwords that a new one must differ from
+    /// (newest first; none when [`PasswordConfig::history`] is off).
+    async fn password_history(&self, id: Uuid) -> Result<Vec<String>, StoreError> {
+        let _ = id;
+        Ok(Vec::new())
+    }
     /// Whether a stored hash should be re-hashed with the current parameters.
     fn needs_rehash(&self, stored: &str) -> bool;
 
@@ -83,6 +90,19 @@ pub(crate) trait Facts: Send + Sync {
     #[cfg(feature = "oidc")]
     fn oidc_providers(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// The host's password migration hook's verdict on `password` for `identity_id`,
+    /// whose password awaits migration.
+    /// [`MigrationError::NotConfigured`] without a hook.
+    async fn migrate_password(
+        &self,
+        identity_id: Uuid,
+        identifier: &str,
+        password: &Password,
+    ) -> Result<Verdict, MigrationError> {
+        let _ = (identity_id, identifier, password);
+        Err(MigrationError::NotConfigured)
     }
 
     /// The host's verdict on a registration or login about to be judged.

@@ -26,12 +26,13 @@ use super::webauthn::{
 use super::{Answers, ContinueWith, Effect, Facts, Fallback, Flow, FlowError, FlowKind};
 use super::{FlowState, FlowType, Result, Step, Transition};
 use crate::credential::lookup;
+use crate::credential::password::migration::Verdict;
 use crate::credential::password::{Lane, Password, PasswordError};
 use crate::credential::totp::{self, TotpSecret};
 use crate::credential::webauthn::{self as cred_webauthn, Ceremony, Refusal};
 use crate::credential::{CredentialError, webauthn::passkeys, webauthn::security_keys};
 use crate::hook::{AfterEvent, BeforeEvent};
-use crate::identity::{Aal, Credential, CredentialType, Identity, normalize};
+use crate::identity::{Aal, Credential, CredentialType, Identity, StoredPassword, normalize};
 use crate::session::{
     AuthenticatedSession, AuthenticationMethod, Session, SessionError, SessionRefusal, SessionToken,
 };
@@ -503,6 +504,14 @@ pub(crate) async fn check_password(
         }
         None => None,
     };
+    if let Some(identity) = &identity
+        && identity
+            .credential(CredentialType::Password)
+            .and_then(Credential::stored_password)
+            == Some(StoredPassword::AwaitingMigration)
+    {
+        return migrate_password(facts, identifier, password, identity.clone()).await;
+    }
     let stored = identity
         .as_ref()
         .and_then(|i| i.credential(CredentialType::Password))
@@ -551,6 +560,43 @@ pub(crate) async fn check_password(
         None
     };
     Ok(Checked { identity, rehashed })
+}
+
+/// Checks the first password sign-in of `identity`, whose password awaits migration,
+/// through the host's hook ([`Facts::migrate_password`]; only ever for such an identity,
+/// never for an unknown identifier). A match stores a fresh argon2id hash with the
+/// session (as a re-hash), so the hook is not asked again; no match is a wrong password;
+/// a hook that gave no verdict is an error, and nothing changes.
+async fn migrate_password(
+    facts: &dyn Facts,
+    identifier: &str,
+    password: &Password,
+    identity: Identity,
+) -> Result<Checked> {
+    let verdict = facts
+        .migrate_password(identity.id, identifier, password)
+        .await
+        .map_err(CredentialError::from)?;
+    if verdict == Verdict::NoMatch {
+        return Err(FlowError::InvalidCredentials);
+    }
+    if !identity.is_active() {
+        return Err(SessionError::IdentityDisabled.into());
+    }
+    may_sign_in_unverified(facts, &identity)?;
+    let hash = facts
+        .hash_password(password)
+        .await
+        .map_err(CredentialError::from)?;
+    let mut migrated = identity.clone();
+    if let Some(cred) = migrated.credentials.get_mut(&CredentialType::Password) {
+        cred.config = serde_json::json!({ "hashed_password": hash });
+        cred.updated_at = facts.now();
+    }
+    Ok(Checked {
+        identity,
+        rehashed: Some(migrated),
+    })
 }
 
 /// Completes a second-factor flow: the current session becomes `aal2`.

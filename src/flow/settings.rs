@@ -222,9 +222,22 @@ pub(crate) async fn submit(
                     .add_message(Some("password"), text::new_password_same_as_old());
                 return Ok(Step::Reject(flow));
             }
+            let history = facts.password_config().history.len();
+            if used_before(facts, identity.id, &password).await? {
+                flow.ui
+                    .add_message(Some("password"), text::new_password_used_before(history));
+                return Ok(Step::Reject(flow));
+            }
             if let Err(err) = set_password(facts, &mut identity, &password).await {
                 show_input_error(&mut flow.ui, err)?;
                 return Ok(Step::Reject(flow));
+            }
+            if let Some(old) = old.filter(|_| history > 0) {
+                effects.push(Effect::RememberPassword {
+                    identity_id: identity.id,
+                    hash: old.to_owned(),
+                    keep: history,
+                });
             }
             if facts.config().settings.after_password_change == OtherSessions::Revoke {
                 effects.push(Effect::RevokeSessions {
@@ -465,6 +478,21 @@ pub(crate) fn saved(
         },
         fallback,
     }))
+}
+
+/// Whether `password` is one of identity `id`'s previous passwords the history keeps
+/// (each compared through the hashing queue; none when the history is off).
+async fn used_before(facts: &dyn Facts, id: uuid::Uuid, password: &Password) -> Result<bool> {
+    for previous in facts.password_history(id).await? {
+        if facts
+            .verify_password(password, Some(&previous))
+            .await
+            .unwrap_or(false)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Checks the policy, hashes, and puts the password on the identity (not stored).

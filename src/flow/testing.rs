@@ -293,6 +293,7 @@ pub(crate) fn effect_names(effects: &[Effect]) -> Vec<&'static str> {
             Effect::SendMail { .. } => "send_mail",
             Effect::SpendCode { .. } => "spend_code",
             Effect::RememberPair { .. } => "remember_pair",
+            Effect::RememberPassword { .. } => "remember_password",
         })
         .collect()
 }

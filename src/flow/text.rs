@@ -155,6 +155,14 @@ pub(crate) fn new_password_same_as_old() -> UiText {
         "The new password must be different from the old password.",
     )
 }
+/// identa's own id (Kratos has no password history): outside Kratos's ranges.
+pub(crate) fn new_password_used_before(history: u8) -> UiText {
+    UiText::error(
+        4_000_900,
+        "The new password was used before: choose one you have not used recently.",
+    )
+    .with_context(serde_json::json!({ "history": history }))
+}
 pub(crate) fn identity_disabled() -> UiText {
     UiText::error(
         4_010_011,

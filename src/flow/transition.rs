@@ -105,6 +105,16 @@ pub(crate) enum Effect {
         /// Until when it is known.
         until: DateTime<Utc>,
     },
+    /// Add a replaced password's hash to the identity's history, keeping the newest
+    /// `keep` entries.
+    RememberPassword {
+        /// Whose.
+        identity_id: Uuid,
+        /// The replaced password's hash.
+        hash: String,
+        /// How many entries the history keeps.
+        keep: u8,
+    },
 }
 
 impl std::fmt::Debug for Effect {
@@ -132,6 +142,13 @@ impl std::fmt::Debug for Effect {
             Self::RememberPair { until, .. } => f
                 .debug_struct("RememberPair")
                 .field("until", until)
+                .finish_non_exhaustive(),
+            Self::RememberPassword {
+                identity_id, keep, ..
+            } => f
+                .debug_struct("RememberPassword")
+                .field("identity_id", identity_id)
+                .field("keep", keep)
                 .finish_non_exhaustive(),
         }
     }

@@ -24,7 +24,7 @@ use crate::engine::{Identa, IdentityImport, MAX_IMPORT_BATCH, PasswordImport};
 use crate::error::Error;
 use crate::identity::{
     AddressVia, CredentialType, ExternalId, Identity, IdentityError, IdentityState, IdentityUpdate,
-    ImportedAddress, NewIdentity, VerificationStatus,
+    ImportedAddress, NewIdentity, StoredPassword, VerificationStatus,
 };
 use crate::store::MessageStatus;
 use crate::store::PageRequest;
@@ -183,6 +183,11 @@ impl AdminApi {
             }
             PasswordImport::Hashed(h) => self.identa.import_identity(import.identity, &h).await,
             PasswordImport::None => self.identa.create_identity(import.identity, None).await,
+            PasswordImport::MigrationHook => {
+                self.identa
+                    .import_identity_awaiting_migration(import.identity)
+                    .await
+            }
         };
         let identity = created.map_err(|e| from_error(&e))?;
         Ok(json(StatusCode::CREATED, &admin_identity(&identity)))
@@ -671,15 +676,19 @@ fn admin_identity_with(identity: &Identity, shown: Shown) -> Value {
                     "created_at": c.created_at,
                     "updated_at": c.updated_at,
                 });
-                if shown == Shown::PasswordConfig
-                    && c.credential_type == CredentialType::Password
-                    && let Some(hash) = c.hashed_password()
-                {
-                    super::response::put(
-                        &mut credential,
-                        "config",
-                        json!({ "hashed_password": hash }),
-                    );
+                if shown == Shown::PasswordConfig && c.credential_type == CredentialType::Password {
+                    let config = match c.stored_password() {
+                        Some(StoredPassword::Hashed(hash)) => {
+                            Some(json!({ "hashed_password": hash }))
+                        }
+                        Some(StoredPassword::AwaitingMigration) => Some(
+                            json!({ "hashed_password": "", "use_password_migration_hook": true }),
+                        ),
+                        None => None,
+                    };
+                    if let Some(config) = config {
+                        super::response::put(&mut credential, "config", config);
+                    }
                 }
                 (c.credential_type.as_str().to_owned(), credential)
             })
@@ -891,20 +900,32 @@ fn identity_to_create(body: &Value) -> Result<IdentityImport, Response> {
     let plain = password
         .and_then(|c| c.get("password"))
         .and_then(Value::as_str);
+    // An empty hash is none: Kratos exports an identity awaiting migration with
+    // `"hashed_password": ""`.
     let hashed = password
         .and_then(|c| c.get("hashed_password"))
-        .and_then(Value::as_str);
-    let password = match (plain, hashed) {
-        (Some(_), Some(_)) => {
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty());
+    let migrate = password.and_then(|c| c.get("use_password_migration_hook")) == Some(&json!(true));
+    let password = match (plain, hashed, migrate) {
+        (Some(_), Some(_), _) => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 "give either credentials.password.config.password or .hashed_password, not both",
             ));
         }
-        (Some(p), None) => PasswordImport::Plaintext(Password::new(p)),
-        (None, Some(h)) => PasswordImport::Hashed(h.to_owned()),
-        (None, None) => PasswordImport::None,
+        (Some(_), None, true) | (None, Some(_), true) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "credentials.password.config.use_password_migration_hook imports no password: leave out .password and .hashed_password, or the flag",
+            ));
+        }
+        (Some(p), None, false) => PasswordImport::Plaintext(Password::new(p)),
+        (None, Some(h), false) => PasswordImport::Hashed(h.to_owned()),
+        (None, None, true) => PasswordImport::MigrationHook,
+        (None, None, false) => PasswordImport::None,
     };
     Ok(IdentityImport { identity, password })
 }

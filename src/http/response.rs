@@ -100,6 +100,10 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        // As Kratos: 502 for a hook that did not answer properly, 500 (its
+        // misconfiguration error) for a marked identity without a hook.
+        ErrorKind::PasswordMigrationUnavailable => StatusCode::BAD_GATEWAY,
+        ErrorKind::PasswordMigrationNotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -273,10 +273,38 @@ impl fmt::Debug for Credential {
 }
 
 impl Credential {
-    /// The stored password hash of a password credential.
+    /// The stored password hash of a password credential (none while it awaits
+    /// migration).
     pub fn hashed_password(&self) -> Option<&str> {
-        self.config.get("hashed_password").and_then(Value::as_str)
+        self.config
+            .get("hashed_password")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
     }
+
+    /// What a password credential holds: a hash, or nothing yet because its first
+    /// sign-in is to be checked by the password migration hook (Kratos's
+    /// `use_password_migration_hook` with an empty `hashed_password`). `None` for a
+    /// config that holds neither.
+    pub fn stored_password(&self) -> Option<StoredPassword<'_>> {
+        match self.hashed_password() {
+            Some(hash) => Some(StoredPassword::Hashed(hash)),
+            None if self.config.get("use_password_migration_hook") == Some(&Value::Bool(true)) => {
+                Some(StoredPassword::AwaitingMigration)
+            }
+            None => None,
+        }
+    }
+}
+
+/// What a password credential holds ([`Credential::stored_password`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredPassword<'a> {
+    /// A hash in a format identa verifies.
+    Hashed(&'a str),
+    /// No hash yet: imported with `use_password_migration_hook`, the first sign-in asks the
+    /// host's password migration hook, then stores a hash.
+    AwaitingMigration,
 }
 
 /// A user: traits validated by an identity schema, addresses, credentials and state.

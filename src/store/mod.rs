@@ -241,6 +241,9 @@ pub trait IdentityStore: Send + Sync {
         via: AddressVia,
         value: &str,
     ) -> Result<Option<Identity>, StoreError>;
+    /// The hashes of identity `id`'s previous passwords, newest first, at most `limit`
+    /// ([`Write::RememberPassword`] keeps them).
+    async fn password_history(&self, id: Uuid, limit: u8) -> Result<Vec<String>, StoreError>;
 }
 
 /// Which table of addresses to search.
@@ -392,6 +395,18 @@ pub enum Write<'a> {
         marker: Uuid,
         /// How long it is kept.
         until: DateTime<Utc>,
+    },
+    /// The hash of a password an identity no longer has, added to its history as the
+    /// newest; the history is then cut to its newest `keep` entries.
+    RememberPassword {
+        /// Whose.
+        identity_id: Uuid,
+        /// The previous password's hash.
+        hash: &'a str,
+        /// When it was replaced.
+        at: DateTime<Utc>,
+        /// How many entries the history keeps.
+        keep: u8,
     },
 }
 

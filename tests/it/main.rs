@@ -21,9 +21,11 @@ mod known_pairs;
 mod login;
 mod logout;
 mod mfa;
+mod migration_hook;
 mod migrations;
 #[cfg(all(feature = "oidc", feature = "http"))]
 mod oidc;
+mod password_history;
 mod passwords;
 mod recovery;
 mod registration;

@@ -210,7 +210,7 @@ async fn recovery_code_is_accepted_once_under_a_race(env: TestEnv) {
 }
 
 /// Recovers `address`'s account by a code sent to it: the new session's token.
-async fn recover(env: &TestEnv, address: &str) -> SessionToken {
+pub(crate) async fn recover(env: &TestEnv, address: &str) -> SessionToken {
     let sent = start_recovery(env, address).await;
     let code = code_sent_to(env, address, TemplateKind::RecoveryCodeValid).await;
     match submit_code(env, sent.id, &code).await.unwrap() {

@@ -20,6 +20,9 @@
 //! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
 //! | `IDENTA_TRUSTED_PROXIES` | none: the client address is the TCP peer's. Else the reverse proxies (IP addresses and CIDR ranges, comma-separated) whose `X-Forwarded-For` the public API believes |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
+//! | `IDENTA_PASSWORD_MIGRATION_HOOK_URL` | none: identities imported with `use_password_migration_hook` cannot sign in with a password. Else the URL POSTed `{"identifier","password"}` at their first sign-in, as Kratos's `migrate_hook` (`https://`, or `http://` to this machine only; in the file also `"password_migration_hook": {"url": …}`) |
+//! | `IDENTA_PASSWORD_MIGRATION_HOOK_AUTHORIZATION` | none: the `Authorization` header value sent to the hook (never printed) |
+//! | `IDENTA_PASSWORD_MIGRATION_HOOK_TIMEOUT_MS` | `5000` |
 //!
 //! The client address that per-address limits count is the TCP peer's, unless the peer is
 //! one of `IDENTA_TRUSTED_PROXIES`: then it is the right-most address in `X-Forwarded-For`
@@ -46,6 +49,7 @@ use serde_json::{Value, json};
 
 use crate::BoxError;
 use crate::limits::{HostLimits, Throttling};
+use crate::migration::MigrationHook;
 use crate::proxy::TrustedProxies;
 
 /// Something about a configuration that an operator must know when the host starts:
@@ -119,6 +123,8 @@ pub struct HostConfig {
     /// The reverse proxies whose `X-Forwarded-For` the public API believes
     /// (`IDENTA_TRUSTED_PROXIES`). Default: none, the client address is the TCP peer's.
     pub trusted_proxies: TrustedProxies,
+    /// The password migration hook (`IDENTA_PASSWORD_MIGRATION_HOOK_*`). Default: none.
+    pub password_migration_hook: MigrationHook,
 }
 
 impl Default for HostConfig {
@@ -144,6 +150,7 @@ impl Default for HostConfig {
             duplicate_registration: DuplicateRegistration::AnswerAsNew,
             limits: HostLimits::default(),
             trusted_proxies: TrustedProxies::default(),
+            password_migration_hook: MigrationHook::default(),
         }
     }
 }
@@ -173,6 +180,7 @@ impl std::fmt::Debug for HostConfig {
             .field("duplicate_registration", &self.duplicate_registration)
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("password_migration_hook", &self.password_migration_hook)
             .finish()
     }
 }
@@ -260,7 +268,7 @@ impl HostConfig {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), BoxError> {
-        if self.limits.set(key, value)? {
+        if self.limits.set(key, value)? || self.password_migration_hook.set(key, value)? {
             return Ok(());
         }
         let addr = |v: &str| -> Result<SocketAddr, BoxError> {
@@ -506,7 +514,7 @@ impl HostConfig {
             sqlite_durability: self.sqlite_synchronous,
         };
         let store = SeaOrmStore::connect_with(&self.database_url, options).await?;
-        let identa = Identa::builder()
+        let identa = (self.password_migration_hook.apply(Identa::builder())?)
             .store(store)
             .schemas(schemas)
             .config(config)

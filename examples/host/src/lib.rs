@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod limits;
+pub mod migration;
 pub mod proxy;
 
 use std::net::{IpAddr, SocketAddr};

@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use uuid::Uuid;
 
 use super::entity::{courier_message, flow, known_pair, self_service_error, spent_code};
-use super::identities::{insert_identity_in, replace_identity_in};
+use super::identities::{insert_identity_in, remember_password_in, replace_identity_in};
 use super::sessions::{insert_session_in, revoke_sessions_in, update_session_in};
 use super::{SeaOrmStore, db_err};
 use crate::secret::hex;
@@ -125,6 +125,12 @@ impl FlowStore for SeaOrmStore {
                 Write::InsertIdentity(identity) => {
                     insert_identity_in(&tx, std::slice::from_ref(identity)).await?
                 }
+                Write::RememberPassword {
+                    identity_id,
+                    hash,
+                    at,
+                    keep,
+                } => remember_password_in(&tx, *identity_id, hash, *at, *keep).await?,
                 Write::ReplaceIdentity(identity) => replace_identity_in(&tx, identity).await?,
                 Write::RevokeSessions { identity_id, keep } => {
                     revoke_sessions_in(&tx, *identity_id, *keep).await?;

@@ -493,6 +493,18 @@ impl IdentityStore for SeaOrmStore {
         load_identities(&self.db, rows).await
     }
 
+    async fn password_history(&self, id: Uuid, limit: u8) -> Result<Vec<String>, StoreError> {
+        use super::entity::password_history as history;
+        let rows = history::Entity::find()
+            .filter(history::Column::IdentityId.eq(id))
+            .order_by_desc(history::Column::Position)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(|r| r.hashed_password).collect())
+    }
+
     async fn identity_by_external_id(
         &self,
         external_id: &ExternalId,
@@ -555,3 +567,40 @@ impl IdentityStore for SeaOrmStore {
 }
 
 // ---- sessions ---------------------------------------------------------------------
+
+/// Adds `hash` as identity `identity_id`'s newest previous password, then deletes all but
+/// its newest `keep` entries, in `tx`.
+pub(super) async fn remember_password_in(
+    tx: &sea_orm::DatabaseTransaction,
+    identity_id: Uuid,
+    hash: &str,
+    at: DateTime<Utc>,
+    keep: u8,
+) -> Result<(), StoreError> {
+    use super::entity::password_history as history;
+    let newest = history::Entity::find()
+        .filter(history::Column::IdentityId.eq(identity_id))
+        .order_by_desc(history::Column::Position)
+        .one(tx)
+        .await
+        .map_err(db_err)?
+        .map_or(0, |row| row.position);
+    let position = newest.saturating_add(1);
+    history::Entity::insert(history::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        identity_id: Set(identity_id),
+        position: Set(position),
+        hashed_password: Set(hash.to_owned()),
+        created_at: Set(at),
+    })
+    .exec(tx)
+    .await
+    .map_err(db_err)?;
+    history::Entity::delete_many()
+        .filter(history::Column::IdentityId.eq(identity_id))
+        .filter(history::Column::Position.lte(position.saturating_sub(i64::from(keep))))
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}

@@ -7,6 +7,7 @@ pub mod credential_identifier;
 pub mod flow;
 pub mod identity;
 pub mod known_pair;
+pub mod password_history;
 pub mod recovery_address;
 pub mod self_service_error;
 pub mod session;
