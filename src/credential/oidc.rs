@@ -46,7 +46,20 @@ pub struct OidcProvider {
     client_id: String,
     client_secret: Option<String>,
     scopes: Vec<String>,
+    preset: Preset,
 }
+
+/// Whose rules a provider follows beyond generic OpenID Connect (Kratos's `provider`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Preset {
+    /// Discovery from the issuer URL, nothing more.
+    Generic,
+    /// Microsoft Entra ID, one tenant's issuer.
+    Microsoft { tenant: String },
+}
+
+/// Microsoft's tenant of personal accounts (`consumers`): its issuer names this id.
+const MICROSOFT_CONSUMERS: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 impl fmt::Debug for OidcProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,7 +91,65 @@ impl OidcProvider {
             client_id: client_id.into(),
             client_secret: None,
             scopes: vec!["email".into(), "profile".into()],
+            preset: Preset::Generic,
         }
+    }
+
+    /// Google (Kratos's `provider: google`): id `google`, issuer
+    /// `https://accounts.google.com`, scopes `openid email profile`, labelled "Google".
+    /// Google's web clients are confidential: the client secret is required.
+    pub fn google(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self::new("google", "https://accounts.google.com", client_id)
+            .client_secret(client_secret)
+            .label("Google")
+    }
+
+    /// Microsoft Entra ID (Kratos's `provider: microsoft`): id `microsoft`, the issuer
+    /// `https://login.microsoftonline.com/<tenant>/v2.0`, scopes `openid email profile`,
+    /// labelled "Microsoft". `tenant` is a tenant id or domain, or `consumers` (personal
+    /// accounts). `common` and `organizations` are refused when the engine is built: a
+    /// token from them names each user's own tenant as its issuer, which one issuer check
+    /// cannot accept (Kratos reads the tenant from the unverified token; identa asks for
+    /// the tenant instead).
+    pub fn microsoft(
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        let tenant = tenant.into();
+        let issuer_tenant = match tenant.as_str() {
+            "consumers" => MICROSOFT_CONSUMERS,
+            other => other,
+        };
+        let issuer = format!("https://login.microsoftonline.com/{issuer_tenant}/v2.0");
+        Self {
+            preset: Preset::Microsoft { tenant },
+            ..Self::new("microsoft", issuer, client_id)
+                .client_secret(client_secret)
+                .label("Microsoft")
+        }
+    }
+
+    /// Gives the provider another id (the path segment of its callback; presets start
+    /// with their provider's name), e.g. for two Microsoft tenants.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// Its issuer URL.
+    pub fn issuer_url(&self) -> &str {
+        &self.issuer_url
+    }
+
+    /// The scopes asked for besides `openid`.
+    pub fn scope_list(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Its client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
     }
 
     /// The client secret (confidential clients). Without one the client is public and
@@ -285,6 +356,14 @@ impl OidcProviders {
                     p.id
                 ));
             }
+            if let Preset::Microsoft { tenant } = &p.preset
+                && matches!(tenant.as_str(), "common" | "organizations" | "")
+            {
+                return Err(format!(
+                    "OpenID Connect provider `{}`: the Microsoft tenant `{tenant}` is not one issuer (each user's token names their own tenant); give your tenant's id or domain, or `consumers` for personal accounts",
+                    p.id
+                ));
+            }
             IssuerUrl::new(p.issuer_url.clone()).map_err(|e| {
                 format!(
                     "OpenID Connect provider `{}`: issuer_url `{}` is not a URL: {e}",
@@ -488,4 +567,53 @@ pub enum OidcError {
     /// The ID token failed verification (signature, issuer, audience, expiry or nonce).
     #[error("the provider's ID token was refused ({0}); try again")]
     IdToken(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn google_is_a_preset_of_its_issuer_and_scopes() {
+        let google = OidcProvider::google("client.apps.googleusercontent.com", "shh-google");
+        assert_eq!(google.id(), "google");
+        assert_eq!(google.issuer_url(), "https://accounts.google.com");
+        assert_eq!(google.scope_list(), ["email", "profile"]);
+        assert_eq!(google.display_name(), "Google");
+        assert_eq!(google.client_id(), "client.apps.googleusercontent.com");
+        assert!(!format!("{google:?}").contains("shh-google"));
+        let providers = OidcProviders::new().provider(google.with_id("staff-google"));
+        assert_eq!(providers.check(), Ok(()));
+        assert_eq!(
+            providers.iter().next().map(|p| p.id()),
+            Some("staff-google")
+        );
+    }
+
+    #[test]
+    fn microsoft_needs_one_tenant() {
+        let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let microsoft = OidcProvider::microsoft(tenant, "client", "secret");
+        assert_eq!(microsoft.id(), "microsoft");
+        assert_eq!(
+            microsoft.issuer_url(),
+            format!("https://login.microsoftonline.com/{tenant}/v2.0")
+        );
+        assert_eq!(microsoft.display_name(), "Microsoft");
+        assert_eq!(OidcProviders::new().provider(microsoft).check(), Ok(()));
+        let consumers = OidcProvider::microsoft("consumers", "client", "secret");
+        assert_eq!(
+            consumers.issuer_url(),
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0",
+            "personal accounts' tokens name this tenant as issuer"
+        );
+        for tenant in ["common", "organizations"] {
+            let err = OidcProviders::new()
+                .provider(OidcProvider::microsoft(tenant, "client", "secret"))
+                .check()
+                .unwrap_err();
+            assert!(err.contains(&format!("`{tenant}`")), "{err}");
+            assert!(err.contains("your tenant's id or domain"), "{err}");
+        }
+    }
 }

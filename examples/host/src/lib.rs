@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod limits;
+pub mod oidc;
 pub mod proxy;
 
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +25,7 @@ use serde_json::{Value, json};
 
 pub use config::{HostConfig, StartupWarning, default_schema};
 pub use limits::{HostLimits, Throttling};
+pub use oidc::{HostProvider, ProviderType};
 pub use proxy::TrustedProxies;
 
 /// An error a host's start-up reports.
@@ -86,7 +88,8 @@ impl Host {
             AdminApi::new(identa.clone(), http_config.clone()).with_auth(config.admin_auth()),
         );
         Ok(Self {
-            ui: Ui::new(public.clone()),
+            ui: Ui::new(public.clone())
+                .allow_form_redirects_to(oidc::origins(&config.oidc_providers)),
             identa,
             public,
             admin,
