@@ -56,6 +56,8 @@ enum Preset {
     Generic,
     /// Microsoft Entra ID, one tenant's issuer.
     Microsoft { tenant: String },
+    /// GitHub: OAuth2 at the web URL (the `issuer_url`), then its user API at `api_url`.
+    GitHub { api_url: String },
 }
 
 /// Microsoft's tenant of personal accounts (`consumers`): its issuer names this id.
@@ -127,6 +129,41 @@ impl OidcProvider {
             ..Self::new("microsoft", issuer, client_id)
                 .client_secret(client_secret)
                 .label("Microsoft")
+        }
+    }
+
+    /// GitHub (Kratos's `provider: github`): id `github`, labelled "GitHub", scope
+    /// `user:email`. GitHub is not OpenID Connect: the sign-in is OAuth2's
+    /// authorization code (with PKCE) at `https://github.com`, then the user API
+    /// (`https://api.github.com`) names the account — `GET /user` (the subject is the
+    /// numeric user id, `name`) and `GET /user/emails` (the primary address, verified as
+    /// GitHub says).
+    pub fn github(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self::github_at(
+            "https://github.com",
+            "https://api.github.com",
+            client_id,
+            client_secret,
+        )
+    }
+
+    /// GitHub at other URLs: GitHub Enterprise Server (`https://<host>` and
+    /// `https://<host>/api/v3`), or a stand-in speaking GitHub's API in tests.
+    pub fn github_at(
+        web_url: impl Into<String>,
+        api_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        let web_url: String = web_url.into();
+        Self {
+            preset: Preset::GitHub {
+                api_url: api_url.into().trim_end_matches('/').to_owned(),
+            },
+            scopes: vec!["user:email".into()],
+            ..Self::new("github", web_url.trim_end_matches('/'), client_id)
+                .client_secret(client_secret)
+                .label("GitHub")
         }
     }
 
@@ -409,16 +446,30 @@ impl OidcProviders {
         state_prefix: &str,
     ) -> Result<Begun, OidcError> {
         let cached = self.get(id)?;
-        let metadata = self.metadata(cached, false).await?;
         let p = &cached.provider;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = format!("{state_prefix}.{}", CsrfToken::new_random().secret());
+        if let Preset::GitHub { .. } = &p.preset {
+            let (url, state) = github::client(p, redirect(redirect_url)?)?
+                .authorize_url(move || CsrfToken::new(state))
+                .add_scopes(p.scopes.iter().map(|s| Scope::new(s.clone())))
+                .set_pkce_challenge(challenge)
+                .url();
+            return Ok(Begun {
+                url: url.to_string(),
+                state: state.secret().clone(),
+                // No ID token, so no nonce to check; one is kept all the same.
+                nonce: CsrfToken::new_random().secret().clone(),
+                pkce_verifier: verifier.secret().clone(),
+            });
+        }
+        let metadata = self.metadata(cached, false).await?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(p.client_id.clone()),
             p.client_secret.clone().map(ClientSecret::new),
         )
         .set_redirect_uri(redirect(redirect_url)?);
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let state = format!("{state_prefix}.{}", CsrfToken::new_random().secret());
         let mut request = client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
@@ -451,8 +502,24 @@ impl OidcProviders {
         now: DateTime<Utc>,
     ) -> Result<Claims, OidcError> {
         let cached = self.get(id)?;
-        let metadata = self.metadata(cached, false).await?;
         let p = &cached.provider;
+        if let Preset::GitHub { api_url } = &p.preset {
+            use oauth2::TokenResponse as _;
+            let client = github::client(p, redirect(redirect_url)?)?;
+            let response = client
+                .exchange_code(AuthorizationCode::new(code.to_owned()))
+                .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+                .request_async(&self.http)
+                .await
+                .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
+            let claims =
+                github::claims(&self.http, api_url, response.access_token().secret()).await?;
+            return Ok(Claims {
+                provider: id.to_owned(),
+                ..claims
+            });
+        }
+        let metadata = self.metadata(cached, false).await?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(p.client_id.clone()),
@@ -567,6 +634,124 @@ pub enum OidcError {
     /// The ID token failed verification (signature, issuer, audience, expiry or nonce).
     #[error("the provider's ID token was refused ({0}); try again")]
     IdToken(String),
+    /// A provider's user API (GitHub's) refused the token or answered something else.
+    #[error("the provider's user API did not name the account ({0}); try again")]
+    UserApi(String),
+}
+
+/// GitHub's part: OAuth2 (not OpenID Connect) and its user API.
+mod github {
+    use oauth2::basic::BasicClient;
+    use oauth2::{AuthType, AuthUrl, ClientId, ClientSecret, RedirectUrl, TokenUrl};
+    use serde_json::Value;
+
+    use super::{Claims, OidcError, OidcProvider, error_chain};
+
+    /// An OAuth2 client with its authorization and token endpoints set.
+    pub(super) type Client = oauth2::Client<
+        oauth2::basic::BasicErrorResponse,
+        oauth2::basic::BasicTokenResponse,
+        oauth2::basic::BasicTokenIntrospectionResponse,
+        oauth2::StandardRevocableToken,
+        oauth2::basic::BasicRevocationErrorResponse,
+        oauth2::EndpointSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    >;
+
+    /// The most of an answer of the user API that is read.
+    const MAX_ANSWER: usize = 1 << 20;
+
+    /// The OAuth2 client for GitHub at `p`'s web URL (client id and secret sent in the
+    /// request body, as GitHub documents).
+    pub(super) fn client(p: &OidcProvider, redirect: RedirectUrl) -> Result<Client, OidcError> {
+        let url = |path: &str| format!("{}{path}", p.issuer_url);
+        let bad = |e: oauth2::url::ParseError| {
+            OidcError::Unreachable(format!("`{}` is not a URL: {e}", p.issuer_url))
+        };
+        let client = BasicClient::new(ClientId::new(p.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(url("/login/oauth/authorize")).map_err(bad)?)
+            .set_token_uri(TokenUrl::new(url("/login/oauth/access_token")).map_err(bad)?)
+            .set_redirect_uri(redirect)
+            .set_auth_type(AuthType::RequestBody);
+        Ok(match &p.client_secret {
+            Some(secret) => client.set_client_secret(ClientSecret::new(secret.clone())),
+            None => client,
+        })
+    }
+
+    /// `GET <api_url><path>` with the access token: its JSON answer (at most 1 MiB).
+    async fn get(
+        http: &reqwest::Client,
+        api_url: &str,
+        path: &str,
+        token: &str,
+    ) -> Result<Value, OidcError> {
+        let failed =
+            |e: &dyn std::error::Error| OidcError::UserApi(format!("{path}: {}", error_chain(e)));
+        let mut res = http
+            .get(format!("{api_url}{path}"))
+            .bearer_auth(token)
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "identa")
+            .send()
+            .await
+            .map_err(|e| failed(&e))?;
+        if !res.status().is_success() {
+            return Err(OidcError::UserApi(format!(
+                "{path} answered {}",
+                res.status()
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| failed(&e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER {
+                return Err(OidcError::UserApi(format!(
+                    "{path} answered more than 1 MiB"
+                )));
+            }
+        }
+        serde_json::from_slice(&body).map_err(|e| failed(&e))
+    }
+
+    /// The account the access token belongs to: `GET /user` (the subject is its numeric
+    /// `id`) and `GET /user/emails` (the primary address, verified as GitHub says).
+    pub(super) async fn claims(
+        http: &reqwest::Client,
+        api_url: &str,
+        token: &str,
+    ) -> Result<Claims, OidcError> {
+        let user = get(http, api_url, "/user", token).await?;
+        let Some(id) = user.get("id").and_then(Value::as_u64) else {
+            return Err(OidcError::UserApi("/user named no numeric `id`".into()));
+        };
+        let emails = get(http, api_url, "/user/emails", token).await?;
+        let primary = emails.as_array().and_then(|all| {
+            all.iter()
+                .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+        });
+        let email = primary
+            .and_then(|e| e.get("email"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let email_verified = primary.is_some_and(|e| e.get("verified") == Some(&Value::Bool(true)));
+        let mut raw = user.clone();
+        if let (Some(fields), Some(email)) = (raw.as_object_mut(), &email) {
+            fields.insert("email".into(), Value::String(email.clone()));
+            fields.insert("email_verified".into(), Value::Bool(email_verified));
+        }
+        Ok(Claims {
+            provider: String::new(),
+            subject: id.to_string(),
+            email,
+            email_verified,
+            name: user.get("name").and_then(Value::as_str).map(str::to_owned),
+            raw,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -615,5 +800,33 @@ mod tests {
             assert!(err.contains(&format!("`{tenant}`")), "{err}");
             assert!(err.contains("your tenant's id or domain"), "{err}");
         }
+    }
+
+    #[test]
+    fn github_asks_for_the_email_scope_at_its_web_url() {
+        let github = OidcProvider::github("Iv1.client", "gh-secret");
+        assert_eq!(github.id(), "github");
+        assert_eq!(github.issuer_url(), "https://github.com");
+        assert_eq!(github.scope_list(), ["user:email"]);
+        assert_eq!(github.display_name(), "GitHub");
+        assert_eq!(
+            github.preset,
+            Preset::GitHub {
+                api_url: "https://api.github.com".into()
+            }
+        );
+        let ghes = OidcProvider::github_at(
+            "https://ghe.example.com/",
+            "https://ghe.example.com/api/v3/",
+            "c",
+            "s",
+        );
+        assert_eq!(ghes.issuer_url(), "https://ghe.example.com");
+        assert_eq!(
+            ghes.preset,
+            Preset::GitHub {
+                api_url: "https://ghe.example.com/api/v3".into()
+            }
+        );
     }
 }

@@ -20,6 +20,10 @@ pub enum ProviderType {
     Google,
     /// Microsoft Entra ID: the issuer is `microsoft_tenant`'s.
     Microsoft,
+    /// GitHub (OAuth2 and its user API): `https://github.com`, or GitHub Enterprise
+    /// Server at `issuer_url` (its API at `github_api_url`, default
+    /// `<issuer_url>/api/v3`).
+    GitHub,
 }
 
 impl ProviderType {
@@ -28,6 +32,7 @@ impl ProviderType {
             "generic" => Some(Self::Generic),
             "google" => Some(Self::Google),
             "microsoft" => Some(Self::Microsoft),
+            "github" => Some(Self::GitHub),
             _ => None,
         }
     }
@@ -50,6 +55,8 @@ pub struct HostProvider {
     pub scope: Vec<String>,
     /// Microsoft's tenant (`microsoft`: required).
     pub microsoft_tenant: Option<String>,
+    /// GitHub's API URL (`github` with an `issuer_url`: default `<issuer_url>/api/v3`).
+    pub github_api_url: Option<String>,
     /// The name on the button (Kratos's `label`; none: the preset's name, or the id).
     pub label: Option<String>,
 }
@@ -67,6 +74,7 @@ impl std::fmt::Debug for HostProvider {
             .field("issuer_url", &self.issuer_url)
             .field("scope", &self.scope)
             .field("microsoft_tenant", &self.microsoft_tenant)
+            .field("github_api_url", &self.github_api_url)
             .field("label", &self.label)
             .finish()
     }
@@ -82,6 +90,7 @@ const KEYS: &[&str] = &[
     "issuer_url",
     "scope",
     "microsoft_tenant",
+    "github_api_url",
     "label",
 ];
 
@@ -129,7 +138,7 @@ fn one(
     let kind = text("provider")?.unwrap_or_else(|| "generic".into());
     let provider = ProviderType::parse(&kind).ok_or_else(|| {
         format!(
-            "provider `{id}`: `provider: {kind}` is not supported; use generic, google or microsoft"
+            "provider `{id}`: `provider: {kind}` is not supported; use generic, google, microsoft or github"
         )
     })?;
     let client_id = text("client_id")?.ok_or(format!("provider `{id}`: `client_id` is missing"))?;
@@ -171,6 +180,7 @@ fn one(
     let host = HostProvider {
         issuer_url: text("issuer_url")?,
         microsoft_tenant: text("microsoft_tenant")?,
+        github_api_url: text("github_api_url")?,
         label: text("label")?,
         id,
         provider,
@@ -238,7 +248,23 @@ impl HostProvider {
                 OidcProvider::microsoft(tenant, self.client_id.clone(), secret()?)
                     .with_id(id.clone())
             }
+            ProviderType::GitHub => match &self.issuer_url {
+                None => OidcProvider::github(self.client_id.clone(), secret()?),
+                Some(web) => {
+                    let api = self
+                        .github_api_url
+                        .clone()
+                        .unwrap_or_else(|| format!("{}/api/v3", web.trim_end_matches('/')));
+                    OidcProvider::github_at(web.clone(), api, self.client_id.clone(), secret()?)
+                }
+            }
+            .with_id(id.clone()),
         };
+        if self.github_api_url.is_some() && self.provider != ProviderType::GitHub {
+            return Err(format!(
+                "provider `{id}`: `github_api_url` is for `provider: github` only"
+            ));
+        }
         if !self.scope.is_empty() {
             let scope = self.scope.iter().filter(|s| *s != "openid");
             provider = provider.scopes(scope.cloned().collect::<Vec<_>>());
@@ -291,6 +317,9 @@ mod tests {
               "client_secret_file": file.to_str().unwrap() },
             { "id": "entra", "provider": "microsoft", "client_id": "m", "client_secret": "inline",
               "microsoft_tenant": "contoso.onmicrosoft.com" },
+            { "id": "github", "provider": "github", "client_id": "gh", "client_secret": "inline-gh" },
+            { "id": "ghes", "provider": "github", "client_id": "gh", "client_secret": "inline-ghes",
+              "issuer_url": "https://ghe.example.com" },
         ])
         .to_string();
         let env = |name: &str| (name == "CORP_SECRET").then(|| "from-the-env".to_owned());
@@ -311,6 +340,22 @@ mod tests {
             entra.issuer_url(),
             "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0"
         );
+        let github = parsed[3].to_provider().unwrap();
+        assert_eq!(github.issuer_url(), "https://github.com");
+        assert_eq!(github.scope_list(), ["user:email"]);
+        let ghes = parsed[4].to_provider().unwrap();
+        assert_eq!(ghes.issuer_url(), "https://ghe.example.com");
+        assert_eq!(
+            origins(&parsed),
+            [
+                "https://login.example.com",
+                "https://accounts.google.com",
+                "https://login.microsoftonline.com",
+                "https://github.com",
+                "https://ghe.example.com"
+            ],
+            "where the UI's forms may lead"
+        );
         let shown = format!("{parsed:?}");
         for secret in ["from-the-env", "from-a-file", "inline"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
@@ -324,7 +369,7 @@ mod tests {
         assert!(err(r#"[{"id": "x", "client_id": "c"}]"#).contains("`issuer_url` is missing"));
         assert!(
             err(r#"[{"id": "x", "provider": "apple", "client_id": "c"}]"#)
-                .contains("use generic, google or microsoft")
+                .contains("use generic, google, microsoft or github")
         );
         assert!(
             err(r#"[{"id": "g", "provider": "google", "client_id": "c"}]"#)

@@ -36,9 +36,20 @@ impl OpenIdProvider {
     /// allowed `redirect_uris`; waits until it listens. Fails naming Node or the npm
     /// package when one is missing.
     pub fn start(port: u16, redirect_uris: &[String]) -> Self {
+        Self::run("provider.mjs", port, redirect_uris)
+    }
+
+    /// Starts the stand-in for GitHub (`oidc/github.mjs`: its OAuth2 endpoints and user
+    /// API, client `identa`, secret `identa-secret`, user 4242 `octo@example.com`) on
+    /// `port`, redirecting to `redirect_uri`.
+    pub fn github(port: u16, redirect_uri: &str) -> Self {
+        Self::run("github.mjs", port, &[redirect_uri.to_owned()])
+    }
+
+    fn run(script: &str, port: u16, redirect_uris: &[String]) -> Self {
         let dir = tools::npm_dir("oidc", "oidc-provider");
         let mut child = Command::new("node")
-            .arg("provider.mjs")
+            .arg(script)
             .arg(port.to_string())
             .arg(redirect_uris.join(","))
             .current_dir(dir)
@@ -82,6 +93,7 @@ pub fn provider_entry(issuer: &str) -> HostProvider {
         issuer_url: Some(issuer.into()),
         scope: Vec::new(),
         microsoft_tenant: None,
+        github_api_url: None,
         label: Some("Test ID".into()),
     }
 }
@@ -261,4 +273,103 @@ where
         &["chromium OpenID Connect sign-up, sign-out, sign-in: ok"],
     )
     .await;
+}
+
+/// GitHub through a host configured with `provider: github` at a stand-in speaking
+/// GitHub's documented OAuth2 and user API (`oidc/github.mjs`), over plain HTTP: the
+/// button, the authorization with PKCE, the code exchange, `GET /user` and
+/// `GET /user/emails`; the account signs up with its primary address (verified, as
+/// GitHub says) and signs in again to the same identity, whose credential is
+/// `github:<numeric user id>`.
+pub async fn github_sign_up_and_in<Fut>(start: impl Fn(HostConfig) -> Fut)
+where
+    Fut: Future<Output = Result<Running, BoxError>>,
+{
+    let port = free_port();
+    let web = format!("http://127.0.0.1:{port}");
+    let host = try_start_example_host(&start, |config| {
+        config.oidc_providers = vec![HostProvider {
+            id: "github".into(),
+            provider: ProviderType::GitHub,
+            client_id: "identa".into(),
+            client_secret: Some("identa-secret".into()),
+            issuer_url: Some(web.clone()),
+            scope: Vec::new(),
+            microsoft_tenant: None,
+            github_api_url: Some(web.clone()),
+            label: None,
+        }];
+    })
+    .await
+    .expect("the host starts with GitHub");
+    let callback = format!("{}/self-service/methods/oidc/callback/github", host.public);
+    let _github = OpenIdProvider::github(port, &callback);
+    let through_github = |b: Client, kind: &'static str| {
+        let host = &host;
+        let web = &web;
+        let callback = &callback;
+        async move {
+            let (status, flow) = send(
+                b.get(format!("{}/self-service/{kind}/browser", host.public))
+                    .header(ACCEPT, "application/json"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{flow}");
+            let button = node(&flow, "provider");
+            assert_eq!(button["attributes"]["value"], "github", "{flow}");
+            assert_eq!(button["meta"]["label"]["context"]["provider"], "GitHub");
+            let res = b
+                .post(format!(
+                    "{}/self-service/{kind}?flow={}",
+                    host.public,
+                    flow["id"].as_str().unwrap()
+                ))
+                .form(&[
+                    ("csrf_token", node_value(&flow, "csrf_token").as_str()),
+                    ("provider", "github"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::SEE_OTHER);
+            let to = res.headers()[LOCATION].to_str().unwrap().to_owned();
+            assert!(
+                to.starts_with(&format!("{web}/login/oauth/authorize?")),
+                "{to}"
+            );
+            assert!(to.contains("scope=user%3Aemail"), "{to}");
+            let res = b.get(&to).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::FOUND, "approved at GitHub");
+            let back = res.headers()[LOCATION].to_str().unwrap().to_owned();
+            assert!(back.starts_with(callback.as_str()), "{back}");
+            let res = b.get(&back).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::SEE_OTHER);
+            b
+        }
+    };
+    let b = through_github(browser(), "registration").await;
+    let (status, listed) = send(b.get(format!("{}/admin/identities", host.admin))).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let made = &listed[0];
+    assert_eq!(
+        made["traits"]["email"], "octo@example.com",
+        "the primary address"
+    );
+    assert_eq!(made["traits"]["name"], "Octo Cat");
+    assert_eq!(made["verifiable_addresses"][0]["verified"], true);
+    assert_eq!(
+        made["credentials"]["oidc"]["identifiers"],
+        serde_json::json!(["github:4242"]),
+        "the numeric user id is the subject"
+    );
+
+    let b = through_github(browser(), "login").await;
+    let (status, me) = send(b.get(format!("{}/sessions/whoami", host.public))).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        me["identity"]["id"], made["id"],
+        "the identity the sign-up made"
+    );
+    assert_eq!(me["authentication_methods"][0]["method"], "oidc");
 }
