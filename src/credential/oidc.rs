@@ -25,12 +25,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
-    TokenResponse,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, SubjectIdentifier, TokenResponse,
 };
 use serde_json::{Value, json};
 
@@ -47,6 +47,21 @@ pub struct OidcProvider {
     client_secret: Option<String>,
     scopes: Vec<String>,
     preset: Preset,
+    claims_source: ClaimsSource,
+}
+
+/// Where a provider's claims are read (Kratos's `claims_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClaimsSource {
+    /// The verified ID token's claims (Kratos's default `id_token`).
+    #[default]
+    IdToken,
+    /// The userinfo endpoint's, asked with the access token after the ID token is
+    /// verified; its `sub` must be the ID token's (Kratos's `userinfo`). For providers
+    /// whose ID tokens carry only `sub`, as the specification prefers when an access token
+    /// is issued.
+    Userinfo,
 }
 
 /// Whose rules a provider follows beyond generic OpenID Connect (Kratos's `provider`).
@@ -94,7 +109,15 @@ impl OidcProvider {
             client_secret: None,
             scopes: vec!["email".into(), "profile".into()],
             preset: Preset::Generic,
+            claims_source: ClaimsSource::IdToken,
         }
+    }
+
+    /// Reads the claims from `source` (default: the ID token). Not for GitHub, whose
+    /// user API is always read.
+    pub fn claims_from(mut self, source: ClaimsSource) -> Self {
+        self.claims_source = source;
+        self
     }
 
     /// Google (Kratos's `provider: google`): id `google`, issuer
@@ -557,6 +580,35 @@ impl OidcProviders {
             other => other,
         }
         .map_err(|e| OidcError::IdToken(e.to_string()))?;
+        let claims = match p.claims_source {
+            ClaimsSource::IdToken => claims,
+            ClaimsSource::Userinfo => {
+                let subject = SubjectIdentifier::new(claims.subject.clone());
+                let info: CoreUserInfoClaims = client
+                    .user_info(response.access_token().clone(), Some(subject))
+                    .map_err(|e| OidcError::UserApi(format!("userinfo: {e}")))?
+                    .request_async(&self.http)
+                    .await
+                    .map_err(|e| OidcError::UserApi(format!("userinfo: {}", error_chain(&e))))?;
+                let mut raw = claims.raw.clone();
+                if let (Some(all), Ok(Value::Object(more))) =
+                    (raw.as_object_mut(), serde_json::to_value(&info))
+                {
+                    all.extend(more);
+                }
+                Claims {
+                    provider: String::new(),
+                    subject: claims.subject,
+                    email: info.email().map(|e| e.as_str().to_owned()),
+                    email_verified: info.email_verified().unwrap_or(false),
+                    name: info
+                        .name()
+                        .and_then(|n| n.get(None))
+                        .map(|n| n.as_str().to_owned()),
+                    raw,
+                }
+            }
+        };
         Ok(Claims {
             provider: id.to_owned(),
             ..claims
@@ -634,7 +686,8 @@ pub enum OidcError {
     /// The ID token failed verification (signature, issuer, audience, expiry or nonce).
     #[error("the provider's ID token was refused ({0}); try again")]
     IdToken(String),
-    /// A provider's user API (GitHub's) refused the token or answered something else.
+    /// A provider's user API (GitHub's, or the userinfo endpoint) refused the token or
+    /// answered something else.
     #[error("the provider's user API did not name the account ({0}); try again")]
     UserApi(String),
 }

@@ -19,7 +19,7 @@
 //! | `IDENTA_LIMITS` | `on`: throttling with identa's default limits; `off` turns it off (load tests, conformance runs from one address) and is warned about at start-up |
 //! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
 //! | `IDENTA_TRUSTED_PROXIES` | none: the client address is the TCP peer's. Else the reverse proxies (IP addresses and CIDR ranges, comma-separated) whose `X-Forwarded-For` the public API believes |
-//! | `IDENTA_OIDC_PROVIDERS` | none: no sign-in with OpenID Connect. Else a JSON array of Kratos-shaped providers (`oidc_providers` in the file; see [`HostProvider`]): `id`, `provider` (`generic`, `google`, `microsoft`, `github`), `client_id`, the client secret as `client_secret`, `client_secret_file` (a file's first line) or `client_secret_env` (an environment variable's name; never printed), `issuer_url` (generic; GitHub Enterprise Server), `github_api_url`, `microsoft_tenant`, `scope`, `label` |
+//! | `IDENTA_OIDC_PROVIDERS` | none: no sign-in with OpenID Connect. Else a JSON array of Kratos-shaped providers (`oidc_providers` in the file; see [`HostProvider`]): `id`, `provider` (`generic`, `google`, `microsoft`, `github`), `client_id`, the client secret as `client_secret`, `client_secret_file` (a file's first line) or `client_secret_env` (an environment variable's name; never printed), `issuer_url` (generic; GitHub Enterprise Server), `github_api_url`, `microsoft_tenant`, `scope`, `label`, `claims_source` |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
 //!
 //! The client address that per-address limits count is the TCP peer's, unless the peer is

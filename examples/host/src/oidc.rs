@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use identa::credential::oidc::{OidcProvider, OidcProviders};
+use identa::credential::oidc::{ClaimsSource, OidcProvider, OidcProviders};
 use serde_json::{Map, Value};
 
 use crate::BoxError;
@@ -59,6 +59,9 @@ pub struct HostProvider {
     pub github_api_url: Option<String>,
     /// The name on the button (Kratos's `label`; none: the preset's name, or the id).
     pub label: Option<String>,
+    /// Where the claims are read (Kratos's `claims_source`: `id_token`, the default, or
+    /// `userinfo`).
+    pub claims_source: ClaimsSource,
 }
 
 impl std::fmt::Debug for HostProvider {
@@ -76,6 +79,7 @@ impl std::fmt::Debug for HostProvider {
             .field("microsoft_tenant", &self.microsoft_tenant)
             .field("github_api_url", &self.github_api_url)
             .field("label", &self.label)
+            .field("claims_source", &self.claims_source)
             .finish()
     }
 }
@@ -92,6 +96,7 @@ const KEYS: &[&str] = &[
     "microsoft_tenant",
     "github_api_url",
     "label",
+    "claims_source",
 ];
 
 /// Reads `oidc_providers`: a JSON array of provider objects. `env` looks up the variables
@@ -177,7 +182,17 @@ fn one(
             ));
         }
     };
+    let claims_source = match text("claims_source")?.as_deref() {
+        None | Some("id_token") => ClaimsSource::IdToken,
+        Some("userinfo") => ClaimsSource::Userinfo,
+        Some(other) => {
+            return Err(format!(
+                "provider `{id}`: `claims_source: {other}` is neither `id_token` nor `userinfo`"
+            ));
+        }
+    };
     let host = HostProvider {
+        claims_source,
         issuer_url: text("issuer_url")?,
         microsoft_tenant: text("microsoft_tenant")?,
         github_api_url: text("github_api_url")?,
@@ -272,6 +287,14 @@ impl HostProvider {
         if let Some(label) = &self.label {
             provider = provider.label(label.clone());
         }
+        if self.claims_source != ClaimsSource::IdToken {
+            if self.provider == ProviderType::GitHub {
+                return Err(format!(
+                    "provider `{id}`: `claims_source` does not apply to GitHub (its user API is always read)"
+                ));
+            }
+            provider = provider.claims_from(self.claims_source);
+        }
         Ok(provider)
     }
 }
@@ -312,7 +335,7 @@ mod tests {
         let text = serde_json::json!([
             { "id": "corp", "provider": "generic", "issuer_url": "https://login.example.com",
               "client_id": "identa", "client_secret_env": "CORP_SECRET", "scope": ["openid", "email", "groups"],
-              "label": "Corp" },
+              "label": "Corp", "claims_source": "userinfo" },
             { "id": "google", "provider": "google", "client_id": "g",
               "client_secret_file": file.to_str().unwrap() },
             { "id": "entra", "provider": "microsoft", "client_id": "m", "client_secret": "inline",
@@ -325,6 +348,12 @@ mod tests {
         let env = |name: &str| (name == "CORP_SECRET").then(|| "from-the-env".to_owned());
         let parsed = parse(&text, env).unwrap();
         assert_eq!(parsed[0].client_secret.as_deref(), Some("from-the-env"));
+        assert_eq!(parsed[0].claims_source, ClaimsSource::Userinfo);
+        assert_eq!(
+            parsed[1].claims_source,
+            ClaimsSource::IdToken,
+            "the default"
+        );
         assert_eq!(parsed[1].client_secret.as_deref(), Some("from-a-file"));
         assert_eq!(parsed[2].client_secret.as_deref(), Some("inline"));
         let corp = parsed[0].to_provider().unwrap();
@@ -394,6 +423,10 @@ mod tests {
         let twice = r#"[{"id": "x", "issuer_url": "https://a", "client_id": "c"},
                         {"id": "x", "issuer_url": "https://b", "client_id": "c"}]"#;
         assert!(err(twice).contains("used twice"));
+        assert!(
+            err(r#"[{"id": "x", "issuer_url": "https://a", "client_id": "c", "claims_source": "jwt"}]"#)
+                .contains("neither `id_token` nor `userinfo`")
+        );
         let leaked = err(
             r#"[{"id": "g", "provider": "google", "client_id": "c", "client_secret": "s3cr3t", "issuer_url": "https://a"}]"#,
         );

@@ -49,8 +49,8 @@ pub use health::health_schemas_and_separate_admin;
 pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
 pub use oidc::{
-    OpenIdProvider, free_port, github_sign_up_and_in, host_with_provider, oidc_real_browser,
-    oidc_sign_up_and_in, provider_entry,
+    OpenIdProvider, free_port, github_sign_up_and_in, host_with_provider,
+    oidc_claims_from_userinfo, oidc_real_browser, oidc_sign_up_and_in, provider_entry,
 };
 pub use proxies::trusted_proxies;
 pub use sdk::kratos_sdk_roundtrip;
@@ -87,6 +87,8 @@ macro_rules! http_suite {
             oidc_real_browser,
             #[ignore = "needs Node: apt-get install nodejs npm, npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             github_sign_up_and_in,
+            #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            oidc_claims_from_userinfo,
         );
     };
     ($start:path) => {

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use identa::credential::oidc::ClaimsSource;
 use identa_host::{BoxError, HostConfig, HostProvider, ProviderType, Running};
 use reqwest::header::{ACCEPT, LOCATION};
 use reqwest::{Client, StatusCode};
@@ -36,19 +37,31 @@ impl OpenIdProvider {
     /// allowed `redirect_uris`; waits until it listens. Fails naming Node or the npm
     /// package when one is missing.
     pub fn start(port: u16, redirect_uris: &[String]) -> Self {
-        Self::run("provider.mjs", port, redirect_uris)
+        Self::run("provider.mjs", port, redirect_uris, &[])
+    }
+
+    /// [`OpenIdProvider::start`], its ID tokens carrying `sub` only: the other claims
+    /// are at its userinfo endpoint (`OIDC_ID_TOKEN_CLAIMS=sub_only`).
+    pub fn start_with_claims_at_userinfo(port: u16, redirect_uris: &[String]) -> Self {
+        Self::run(
+            "provider.mjs",
+            port,
+            redirect_uris,
+            &[("OIDC_ID_TOKEN_CLAIMS", "sub_only")],
+        )
     }
 
     /// Starts the stand-in for GitHub (`oidc/github.mjs`: its OAuth2 endpoints and user
     /// API, client `identa`, secret `identa-secret`, user 4242 `octo@example.com`) on
     /// `port`, redirecting to `redirect_uri`.
     pub fn github(port: u16, redirect_uri: &str) -> Self {
-        Self::run("github.mjs", port, &[redirect_uri.to_owned()])
+        Self::run("github.mjs", port, &[redirect_uri.to_owned()], &[])
     }
 
-    fn run(script: &str, port: u16, redirect_uris: &[String]) -> Self {
+    fn run(script: &str, port: u16, redirect_uris: &[String], envs: &[(&str, &str)]) -> Self {
         let dir = tools::npm_dir("oidc", "oidc-provider");
         let mut child = Command::new("node")
+            .envs(envs.iter().copied())
             .arg(script)
             .arg(port.to_string())
             .arg(redirect_uris.join(","))
@@ -95,6 +108,7 @@ pub fn provider_entry(issuer: &str) -> HostProvider {
         microsoft_tenant: None,
         github_api_url: None,
         label: Some("Test ID".into()),
+        claims_source: ClaimsSource::IdToken,
     }
 }
 
@@ -298,6 +312,7 @@ where
             microsoft_tenant: None,
             github_api_url: Some(web.clone()),
             label: None,
+            claims_source: ClaimsSource::IdToken,
         }];
     })
     .await
@@ -372,4 +387,48 @@ where
         "the identity the sign-up made"
     );
     assert_eq!(me["authentication_methods"][0]["method"], "oidc");
+}
+
+/// A provider whose ID tokens carry only `sub` (the specification's default), configured
+/// with `claims_source: userinfo`: the sign-up reads the address and name from its
+/// userinfo endpoint. (With the default `id_token` source the same sign-up is refused:
+/// the provider shared no email address.)
+pub async fn oidc_claims_from_userinfo<Fut>(start: impl Fn(HostConfig) -> Fut)
+where
+    Fut: Future<Output = Result<Running, BoxError>>,
+{
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let host = try_start_example_host(&start, |config| {
+        config.oidc_providers = vec![HostProvider {
+            claims_source: ClaimsSource::Userinfo,
+            ..provider_entry(&issuer)
+        }];
+    })
+    .await
+    .expect("the host starts");
+    let callback = format!(
+        "{}/self-service/methods/oidc/callback/{PROVIDER}",
+        host.public
+    );
+    let provider = OpenIdProvider::start_with_claims_at_userinfo(port, &[callback]);
+    let email = "userinfo@example.com";
+    let b = browser();
+    let res = through_the_provider(&host, &provider, &b, "registration", email).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        res.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("/ui/dashboard"),
+        "signed up, not sent back to the flow with an error"
+    );
+    let (status, listed) = send(b.get(format!("{}/admin/identities", host.admin))).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed[0]["traits"]["email"], email,
+        "from the userinfo endpoint"
+    );
+    assert_eq!(listed[0]["verifiable_addresses"][0]["verified"], true);
 }
