@@ -25,12 +25,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
-    TokenResponse,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, SubjectIdentifier, TokenResponse,
 };
 use serde_json::{Value, json};
 
@@ -46,7 +46,37 @@ pub struct OidcProvider {
     client_id: String,
     client_secret: Option<String>,
     scopes: Vec<String>,
+    preset: Preset,
+    claims_source: ClaimsSource,
 }
+
+/// Where a provider's claims are read (Kratos's `claims_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClaimsSource {
+    /// The verified ID token's claims (Kratos's default `id_token`).
+    #[default]
+    IdToken,
+    /// The userinfo endpoint's, asked with the access token after the ID token is
+    /// verified; its `sub` must be the ID token's (Kratos's `userinfo`). For providers
+    /// whose ID tokens carry only `sub`, as the specification prefers when an access token
+    /// is issued.
+    Userinfo,
+}
+
+/// Whose rules a provider follows beyond generic OpenID Connect (Kratos's `provider`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Preset {
+    /// Discovery from the issuer URL, nothing more.
+    Generic,
+    /// Microsoft Entra ID, one tenant's issuer.
+    Microsoft { tenant: String },
+    /// GitHub: OAuth2 at the web URL (the `issuer_url`), then its user API at `api_url`.
+    GitHub { api_url: String },
+}
+
+/// Microsoft's tenant of personal accounts (`consumers`): its issuer names this id.
+const MICROSOFT_CONSUMERS: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 impl fmt::Debug for OidcProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,7 +108,108 @@ impl OidcProvider {
             client_id: client_id.into(),
             client_secret: None,
             scopes: vec!["email".into(), "profile".into()],
+            preset: Preset::Generic,
+            claims_source: ClaimsSource::IdToken,
         }
+    }
+
+    /// Reads the claims from `source` (default: the ID token). Not for GitHub, whose
+    /// user API is always read.
+    pub fn claims_from(mut self, source: ClaimsSource) -> Self {
+        self.claims_source = source;
+        self
+    }
+
+    /// Google (Kratos's `provider: google`): id `google`, issuer
+    /// `https://accounts.google.com`, scopes `openid email profile`, labelled "Google".
+    /// Google's web clients are confidential: the client secret is required.
+    pub fn google(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self::new("google", "https://accounts.google.com", client_id)
+            .client_secret(client_secret)
+            .label("Google")
+    }
+
+    /// Microsoft Entra ID (Kratos's `provider: microsoft`): id `microsoft`, the issuer
+    /// `https://login.microsoftonline.com/<tenant>/v2.0`, scopes `openid email profile`,
+    /// labelled "Microsoft". `tenant` is a tenant id or domain, or `consumers` (personal
+    /// accounts). `common` and `organizations` are refused when the engine is built: a
+    /// token from them names each user's own tenant as its issuer, which one issuer check
+    /// cannot accept (Kratos reads the tenant from the unverified token; identa asks for
+    /// the tenant instead).
+    pub fn microsoft(
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        let tenant = tenant.into();
+        let issuer_tenant = match tenant.as_str() {
+            "consumers" => MICROSOFT_CONSUMERS,
+            other => other,
+        };
+        let issuer = format!("https://login.microsoftonline.com/{issuer_tenant}/v2.0");
+        Self {
+            preset: Preset::Microsoft { tenant },
+            ..Self::new("microsoft", issuer, client_id)
+                .client_secret(client_secret)
+                .label("Microsoft")
+        }
+    }
+
+    /// GitHub (Kratos's `provider: github`): id `github`, labelled "GitHub", scope
+    /// `user:email`. GitHub is not OpenID Connect: the sign-in is OAuth2's
+    /// authorization code (with PKCE) at `https://github.com`, then the user API
+    /// (`https://api.github.com`) names the account — `GET /user` (the subject is the
+    /// numeric user id, `name`) and `GET /user/emails` (the primary address, verified as
+    /// GitHub says).
+    pub fn github(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self::github_at(
+            "https://github.com",
+            "https://api.github.com",
+            client_id,
+            client_secret,
+        )
+    }
+
+    /// GitHub at other URLs: GitHub Enterprise Server (`https://<host>` and
+    /// `https://<host>/api/v3`), or a stand-in speaking GitHub's API in tests.
+    pub fn github_at(
+        web_url: impl Into<String>,
+        api_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        let web_url: String = web_url.into();
+        Self {
+            preset: Preset::GitHub {
+                api_url: api_url.into().trim_end_matches('/').to_owned(),
+            },
+            scopes: vec!["user:email".into()],
+            ..Self::new("github", web_url.trim_end_matches('/'), client_id)
+                .client_secret(client_secret)
+                .label("GitHub")
+        }
+    }
+
+    /// Gives the provider another id (the path segment of its callback; presets start
+    /// with their provider's name), e.g. for two Microsoft tenants.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// Its issuer URL.
+    pub fn issuer_url(&self) -> &str {
+        &self.issuer_url
+    }
+
+    /// The scopes asked for besides `openid`.
+    pub fn scope_list(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Its client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
     }
 
     /// The client secret (confidential clients). Without one the client is public and
@@ -285,6 +416,14 @@ impl OidcProviders {
                     p.id
                 ));
             }
+            if let Preset::Microsoft { tenant } = &p.preset
+                && matches!(tenant.as_str(), "common" | "organizations" | "")
+            {
+                return Err(format!(
+                    "OpenID Connect provider `{}`: the Microsoft tenant `{tenant}` is not one issuer (each user's token names their own tenant); give your tenant's id or domain, or `consumers` for personal accounts",
+                    p.id
+                ));
+            }
             IssuerUrl::new(p.issuer_url.clone()).map_err(|e| {
                 format!(
                     "OpenID Connect provider `{}`: issuer_url `{}` is not a URL: {e}",
@@ -330,16 +469,30 @@ impl OidcProviders {
         state_prefix: &str,
     ) -> Result<Begun, OidcError> {
         let cached = self.get(id)?;
-        let metadata = self.metadata(cached, false).await?;
         let p = &cached.provider;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = format!("{state_prefix}.{}", CsrfToken::new_random().secret());
+        if let Preset::GitHub { .. } = &p.preset {
+            let (url, state) = github::client(p, redirect(redirect_url)?)?
+                .authorize_url(move || CsrfToken::new(state))
+                .add_scopes(p.scopes.iter().map(|s| Scope::new(s.clone())))
+                .set_pkce_challenge(challenge)
+                .url();
+            return Ok(Begun {
+                url: url.to_string(),
+                state: state.secret().clone(),
+                // No ID token, so no nonce to check; one is kept all the same.
+                nonce: CsrfToken::new_random().secret().clone(),
+                pkce_verifier: verifier.secret().clone(),
+            });
+        }
+        let metadata = self.metadata(cached, false).await?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(p.client_id.clone()),
             p.client_secret.clone().map(ClientSecret::new),
         )
         .set_redirect_uri(redirect(redirect_url)?);
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let state = format!("{state_prefix}.{}", CsrfToken::new_random().secret());
         let mut request = client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
@@ -372,8 +525,24 @@ impl OidcProviders {
         now: DateTime<Utc>,
     ) -> Result<Claims, OidcError> {
         let cached = self.get(id)?;
-        let metadata = self.metadata(cached, false).await?;
         let p = &cached.provider;
+        if let Preset::GitHub { api_url } = &p.preset {
+            use oauth2::TokenResponse as _;
+            let client = github::client(p, redirect(redirect_url)?)?;
+            let response = client
+                .exchange_code(AuthorizationCode::new(code.to_owned()))
+                .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+                .request_async(&self.http)
+                .await
+                .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
+            let claims =
+                github::claims(&self.http, api_url, response.access_token().secret()).await?;
+            return Ok(Claims {
+                provider: id.to_owned(),
+                ..claims
+            });
+        }
+        let metadata = self.metadata(cached, false).await?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(p.client_id.clone()),
@@ -411,6 +580,35 @@ impl OidcProviders {
             other => other,
         }
         .map_err(|e| OidcError::IdToken(e.to_string()))?;
+        let claims = match p.claims_source {
+            ClaimsSource::IdToken => claims,
+            ClaimsSource::Userinfo => {
+                let subject = SubjectIdentifier::new(claims.subject.clone());
+                let info: CoreUserInfoClaims = client
+                    .user_info(response.access_token().clone(), Some(subject))
+                    .map_err(|e| OidcError::UserApi(format!("userinfo: {e}")))?
+                    .request_async(&self.http)
+                    .await
+                    .map_err(|e| OidcError::UserApi(format!("userinfo: {}", error_chain(&e))))?;
+                let mut raw = claims.raw.clone();
+                if let (Some(all), Ok(Value::Object(more))) =
+                    (raw.as_object_mut(), serde_json::to_value(&info))
+                {
+                    all.extend(more);
+                }
+                Claims {
+                    provider: String::new(),
+                    subject: claims.subject,
+                    email: info.email().map(|e| e.as_str().to_owned()),
+                    email_verified: info.email_verified().unwrap_or(false),
+                    name: info
+                        .name()
+                        .and_then(|n| n.get(None))
+                        .map(|n| n.as_str().to_owned()),
+                    raw,
+                }
+            }
+        };
         Ok(Claims {
             provider: id.to_owned(),
             ..claims
@@ -488,4 +686,200 @@ pub enum OidcError {
     /// The ID token failed verification (signature, issuer, audience, expiry or nonce).
     #[error("the provider's ID token was refused ({0}); try again")]
     IdToken(String),
+    /// A provider's user API (GitHub's, or the userinfo endpoint) refused the token or
+    /// answered something else.
+    #[error("the provider's user API did not name the account ({0}); try again")]
+    UserApi(String),
+}
+
+/// GitHub's part: OAuth2 (not OpenID Connect) and its user API.
+mod github {
+    use oauth2::basic::BasicClient;
+    use oauth2::{AuthType, AuthUrl, ClientId, ClientSecret, RedirectUrl, TokenUrl};
+    use serde_json::Value;
+
+    use super::{Claims, OidcError, OidcProvider, error_chain};
+
+    /// An OAuth2 client with its authorization and token endpoints set.
+    pub(super) type Client = oauth2::Client<
+        oauth2::basic::BasicErrorResponse,
+        oauth2::basic::BasicTokenResponse,
+        oauth2::basic::BasicTokenIntrospectionResponse,
+        oauth2::StandardRevocableToken,
+        oauth2::basic::BasicRevocationErrorResponse,
+        oauth2::EndpointSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    >;
+
+    /// The most of an answer of the user API that is read.
+    const MAX_ANSWER: usize = 1 << 20;
+
+    /// The OAuth2 client for GitHub at `p`'s web URL (client id and secret sent in the
+    /// request body, as GitHub documents).
+    pub(super) fn client(p: &OidcProvider, redirect: RedirectUrl) -> Result<Client, OidcError> {
+        let url = |path: &str| format!("{}{path}", p.issuer_url);
+        let bad = |e: oauth2::url::ParseError| {
+            OidcError::Unreachable(format!("`{}` is not a URL: {e}", p.issuer_url))
+        };
+        let client = BasicClient::new(ClientId::new(p.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(url("/login/oauth/authorize")).map_err(bad)?)
+            .set_token_uri(TokenUrl::new(url("/login/oauth/access_token")).map_err(bad)?)
+            .set_redirect_uri(redirect)
+            .set_auth_type(AuthType::RequestBody);
+        Ok(match &p.client_secret {
+            Some(secret) => client.set_client_secret(ClientSecret::new(secret.clone())),
+            None => client,
+        })
+    }
+
+    /// `GET <api_url><path>` with the access token: its JSON answer (at most 1 MiB).
+    async fn get(
+        http: &reqwest::Client,
+        api_url: &str,
+        path: &str,
+        token: &str,
+    ) -> Result<Value, OidcError> {
+        let failed =
+            |e: &dyn std::error::Error| OidcError::UserApi(format!("{path}: {}", error_chain(e)));
+        let mut res = http
+            .get(format!("{api_url}{path}"))
+            .bearer_auth(token)
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "identa")
+            .send()
+            .await
+            .map_err(|e| failed(&e))?;
+        if !res.status().is_success() {
+            return Err(OidcError::UserApi(format!(
+                "{path} answered {}",
+                res.status()
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| failed(&e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER {
+                return Err(OidcError::UserApi(format!(
+                    "{path} answered more than 1 MiB"
+                )));
+            }
+        }
+        serde_json::from_slice(&body).map_err(|e| failed(&e))
+    }
+
+    /// The account the access token belongs to: `GET /user` (the subject is its numeric
+    /// `id`) and `GET /user/emails` (the primary address, verified as GitHub says).
+    pub(super) async fn claims(
+        http: &reqwest::Client,
+        api_url: &str,
+        token: &str,
+    ) -> Result<Claims, OidcError> {
+        let user = get(http, api_url, "/user", token).await?;
+        let Some(id) = user.get("id").and_then(Value::as_u64) else {
+            return Err(OidcError::UserApi("/user named no numeric `id`".into()));
+        };
+        let emails = get(http, api_url, "/user/emails", token).await?;
+        let primary = emails.as_array().and_then(|all| {
+            all.iter()
+                .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+        });
+        let email = primary
+            .and_then(|e| e.get("email"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let email_verified = primary.is_some_and(|e| e.get("verified") == Some(&Value::Bool(true)));
+        let mut raw = user.clone();
+        if let (Some(fields), Some(email)) = (raw.as_object_mut(), &email) {
+            fields.insert("email".into(), Value::String(email.clone()));
+            fields.insert("email_verified".into(), Value::Bool(email_verified));
+        }
+        Ok(Claims {
+            provider: String::new(),
+            subject: id.to_string(),
+            email,
+            email_verified,
+            name: user.get("name").and_then(Value::as_str).map(str::to_owned),
+            raw,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn google_is_a_preset_of_its_issuer_and_scopes() {
+        let google = OidcProvider::google("client.apps.googleusercontent.com", "shh-google");
+        assert_eq!(google.id(), "google");
+        assert_eq!(google.issuer_url(), "https://accounts.google.com");
+        assert_eq!(google.scope_list(), ["email", "profile"]);
+        assert_eq!(google.display_name(), "Google");
+        assert_eq!(google.client_id(), "client.apps.googleusercontent.com");
+        assert!(!format!("{google:?}").contains("shh-google"));
+        let providers = OidcProviders::new().provider(google.with_id("staff-google"));
+        assert_eq!(providers.check(), Ok(()));
+        assert_eq!(
+            providers.iter().next().map(|p| p.id()),
+            Some("staff-google")
+        );
+    }
+
+    #[test]
+    fn microsoft_needs_one_tenant() {
+        let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let microsoft = OidcProvider::microsoft(tenant, "client", "secret");
+        assert_eq!(microsoft.id(), "microsoft");
+        assert_eq!(
+            microsoft.issuer_url(),
+            format!("https://login.microsoftonline.com/{tenant}/v2.0")
+        );
+        assert_eq!(microsoft.display_name(), "Microsoft");
+        assert_eq!(OidcProviders::new().provider(microsoft).check(), Ok(()));
+        let consumers = OidcProvider::microsoft("consumers", "client", "secret");
+        assert_eq!(
+            consumers.issuer_url(),
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0",
+            "personal accounts' tokens name this tenant as issuer"
+        );
+        for tenant in ["common", "organizations"] {
+            let err = OidcProviders::new()
+                .provider(OidcProvider::microsoft(tenant, "client", "secret"))
+                .check()
+                .unwrap_err();
+            assert!(err.contains(&format!("`{tenant}`")), "{err}");
+            assert!(err.contains("your tenant's id or domain"), "{err}");
+        }
+    }
+
+    #[test]
+    fn github_asks_for_the_email_scope_at_its_web_url() {
+        let github = OidcProvider::github("Iv1.client", "gh-secret");
+        assert_eq!(github.id(), "github");
+        assert_eq!(github.issuer_url(), "https://github.com");
+        assert_eq!(github.scope_list(), ["user:email"]);
+        assert_eq!(github.display_name(), "GitHub");
+        assert_eq!(
+            github.preset,
+            Preset::GitHub {
+                api_url: "https://api.github.com".into()
+            }
+        );
+        let ghes = OidcProvider::github_at(
+            "https://ghe.example.com/",
+            "https://ghe.example.com/api/v3/",
+            "c",
+            "s",
+        );
+        assert_eq!(ghes.issuer_url(), "https://ghe.example.com");
+        assert_eq!(
+            ghes.preset,
+            Preset::GitHub {
+                api_url: "https://ghe.example.com/api/v3".into()
+            }
+        );
+    }
 }

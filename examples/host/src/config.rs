@@ -19,6 +19,7 @@
 //! | `IDENTA_LIMITS` | `on`: throttling with identa's default limits; `off` turns it off (load tests, conformance runs from one address) and is warned about at start-up |
 //! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
 //! | `IDENTA_TRUSTED_PROXIES` | none: the client address is the TCP peer's. Else the reverse proxies (IP addresses and CIDR ranges, comma-separated) whose `X-Forwarded-For` the public API believes |
+//! | `IDENTA_OIDC_PROVIDERS` | none: no sign-in with OpenID Connect. Else a JSON array of Kratos-shaped providers (`oidc_providers` in the file; see [`HostProvider`]): `id`, `provider` (`generic`, `google`, `microsoft`, `github`), `client_id`, the client secret as `client_secret`, `client_secret_file` (a file's first line) or `client_secret_env` (an environment variable's name; never printed), `issuer_url` (generic; GitHub Enterprise Server), `github_api_url`, `microsoft_tenant`, `scope`, `label`, `claims_source` |
 //! | `IDENTA_CONFIG` | none: a JSON file with the same keys in lower case without the prefix |
 //! | `IDENTA_PASSWORD_MIGRATION_HOOK_URL` | none: identities imported with `use_password_migration_hook` cannot sign in with a password. Else the URL POSTed `{"identifier","password"}` at their first sign-in, as Kratos's `migrate_hook` (`https://`, or `http://` to this machine only; in the file also `"password_migration_hook": {"url": …}`) |
 //! | `IDENTA_PASSWORD_MIGRATION_HOOK_AUTHORIZATION` | none: the `Authorization` header value sent to the hook (never printed) |
@@ -50,6 +51,7 @@ use serde_json::{Value, json};
 use crate::BoxError;
 use crate::limits::{HostLimits, Throttling};
 use crate::migration::MigrationHook;
+use crate::oidc::HostProvider;
 use crate::proxy::TrustedProxies;
 
 /// Something about a configuration that an operator must know when the host starts:
@@ -125,6 +127,9 @@ pub struct HostConfig {
     pub trusted_proxies: TrustedProxies,
     /// The password migration hook (`IDENTA_PASSWORD_MIGRATION_HOOK_*`). Default: none.
     pub password_migration_hook: MigrationHook,
+    /// The OpenID Connect providers (`IDENTA_OIDC_PROVIDERS`, `oidc_providers`). Default:
+    /// none.
+    pub oidc_providers: Vec<HostProvider>,
 }
 
 impl Default for HostConfig {
@@ -151,6 +156,7 @@ impl Default for HostConfig {
             limits: HostLimits::default(),
             trusted_proxies: TrustedProxies::default(),
             password_migration_hook: MigrationHook::default(),
+            oidc_providers: Vec::new(),
         }
     }
 }
@@ -181,6 +187,7 @@ impl std::fmt::Debug for HostConfig {
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("password_migration_hook", &self.password_migration_hook)
+            .field("oidc_providers", &self.oidc_providers)
             .finish()
     }
 }
@@ -245,6 +252,10 @@ impl HostConfig {
                 .map_err(|e| format!("IDENTA_CONFIG={path} is not a JSON object: {e}"))?;
             for (key, value) in file {
                 let text = match value {
+                    // A list of objects, kept as JSON.
+                    Value::Array(items) if key.eq_ignore_ascii_case("oidc_providers") => {
+                        Value::Array(items).to_string()
+                    }
                     Value::String(s) => s,
                     Value::Array(items) => items
                         .iter()
@@ -261,8 +272,12 @@ impl HostConfig {
                 values.push((name.to_ascii_lowercase(), value.clone()));
             }
         }
+        let env = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         for (key, value) in values {
-            config.set(&key, &value)?;
+            match key.as_str() {
+                "oidc_providers" => config.oidc_providers = crate::oidc::parse(&value, env)?,
+                _ => config.set(&key, &value)?,
+            }
         }
         Ok(config)
     }
@@ -518,6 +533,7 @@ impl HostConfig {
             .store(store)
             .schemas(schemas)
             .config(config)
+            .oidc(crate::oidc::providers(&self.oidc_providers)?)
             .build()?;
         let http = HttpConfig {
             default_return_url: format!("{}/dashboard", ui_url.trim_end_matches('/')),

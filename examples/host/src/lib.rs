@@ -9,6 +9,7 @@
 pub mod config;
 pub mod limits;
 pub mod migration;
+pub mod oidc;
 pub mod proxy;
 
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +26,7 @@ use serde_json::{Value, json};
 
 pub use config::{HostConfig, StartupWarning, default_schema};
 pub use limits::{HostLimits, Throttling};
+pub use oidc::{HostProvider, ProviderType};
 pub use proxy::TrustedProxies;
 
 /// An error a host's start-up reports.
@@ -87,7 +89,8 @@ impl Host {
             AdminApi::new(identa.clone(), http_config.clone()).with_auth(config.admin_auth()),
         );
         Ok(Self {
-            ui: Ui::new(public.clone()),
+            ui: Ui::new(public.clone())
+                .allow_form_redirects_to(oidc::origins(&config.oidc_providers)),
             identa,
             public,
             admin,

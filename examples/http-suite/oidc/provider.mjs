@@ -9,6 +9,8 @@
 // `unverified`, `name` is `Test <login>`, `given_name` `Test` and `family_name` the
 // login's local part. Each start signs with a new key (a new `kid`), so a restart on the
 // same port is a provider that rotated its keys. Prints `listening <issuer>` when ready.
+// `OIDC_ID_TOKEN_CLAIMS=sub_only` issues ID tokens without the scopes' claims (the
+// specification's default: they are at the userinfo endpoint only).
 // `OIDC_TAMPER=id_token_signature` alters the ID tokens' signatures, and
 // `OIDC_TAMPER=id_token_audience` issues them, validly signed, for another client.
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
@@ -53,7 +55,7 @@ const provider = new Provider(issuer, {
   },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'] },
   // The ID token carries the scopes' claims (as Google's does), not only the userinfo.
-  conformIdTokenClaims: false,
+  conformIdTokenClaims: process.env.OIDC_ID_TOKEN_CLAIMS === 'sub_only',
   features: { devInteractions: { enabled: true } },
   cookies: { keys: ['identa-test-only'] },
   jwks: { keys: [signingKey] },

@@ -28,6 +28,7 @@ mod enumeration;
 mod health;
 mod hosts;
 mod native_flows;
+mod oidc;
 mod proxies;
 mod sdk;
 mod second_factors;
@@ -47,6 +48,10 @@ pub use enumeration::taken_address_looks_new;
 pub use health::health_schemas_and_separate_admin;
 pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
+pub use oidc::{
+    OpenIdProvider, free_port, github_sign_up_and_in, host_with_provider,
+    oidc_claims_from_userinfo, oidc_real_browser, oidc_sign_up_and_in, provider_entry,
+};
 pub use proxies::trusted_proxies;
 pub use sdk::kratos_sdk_roundtrip;
 pub use second_factors::{second_factors, totp_from_oathtool};
@@ -75,6 +80,16 @@ macro_rules! http_suite {
     ($start:path, $framework:path) => {
         $crate::http_suite!($start);
         $crate::http_suite!(@configured $framework; admin_tokens, trusted_proxies);
+        $crate::http_suite!(@configured $framework;
+            #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            oidc_sign_up_and_in,
+            #[ignore = "needs Chromium, puppeteer-core and the OpenID provider: apt-get install chromium, npm ci --prefix examples/http-suite/browser and examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            oidc_real_browser,
+            #[ignore = "needs Node: apt-get install nodejs npm, npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            github_sign_up_and_in,
+            #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            oidc_claims_from_userinfo,
+        );
     };
     ($start:path) => {
         $crate::http_suite!(@cases $start;
@@ -103,9 +118,10 @@ macro_rules! http_suite {
             totp_from_oathtool,
         );
     };
-    (@configured $framework:path; $($case:ident),* $(,)?) => {
+    (@configured $framework:path; $($(#[$attr:meta])* $case:ident),* $(,)?) => {
         $(
             #[$crate::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn $case() {
                 $crate::$case($framework).await;
             }

@@ -185,6 +185,18 @@ fn node_html(node: &Value) -> String {
     }
 }
 
+/// Whether node `n` belongs in the form of method group `g`: its own nodes and the
+/// `default` group's — but a provider's button (`oidc`) takes only the hidden ones (the
+/// CSRF token): a required identifier field would stop the button's form from being
+/// sent, and the provider asks for what it needs itself.
+fn in_form(n: &Value, g: &str) -> bool {
+    match n["group"].as_str().unwrap_or("default") {
+        "default" if g == "oidc" => n["attributes"]["type"] == "hidden",
+        "default" => true,
+        own => own == g,
+    }
+}
+
 /// The forms of a flow: one per method group (the `default` group — CSRF token,
 /// identifier — goes into each), so a button submits only its own inputs.
 pub fn flow_forms(flow: &Value) -> String {
@@ -206,11 +218,11 @@ pub fn flow_forms(flow: &Value) -> String {
     // Signing up with a passkey sends the traits too (on registration, where they are
     // not a profile form of their own).
     let traits_in_passkey_form = !groups.contains(&"profile");
-    let render = |filter: &dyn Fn(&str) -> bool, passkey: bool| -> String {
+    let render = |filter: &dyn Fn(&Value) -> bool, passkey: bool| -> String {
         nodes
             .iter()
             .filter(|n| {
-                filter(n["group"].as_str().unwrap_or("default"))
+                filter(n)
                     || (passkey
                         && traits_in_passkey_form
                         && n["attributes"]["name"]
@@ -236,12 +248,13 @@ pub fn flow_forms(flow: &Value) -> String {
                 "lookup_secret" => "Backup recovery codes",
                 "webauthn" => "Security keys",
                 "passkey" => "Passkeys",
+                "oidc" => "Other accounts",
                 other => other,
             };
             format!(
                 "<form method=\"post\" action=\"{action}\" class=\"card\"><h2>{}</h2>{}</form>",
                 esc(heading),
-                render(&|group| group == "default" || group == *g, *g == "passkey")
+                render(&|n| in_form(n, g), *g == "passkey")
             )
         })
         .collect()

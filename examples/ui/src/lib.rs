@@ -25,9 +25,14 @@ use html::{esc, flow_forms, messages, page};
 #[derive(Debug, Clone)]
 pub struct Ui {
     api: Arc<PublicApi>,
+    /// [`CSP`], with the origins a form post may be redirected to.
+    csp: HeaderValue,
 }
 
 type Response = http::Response<Bytes>;
+
+/// The pages' content security policy: scripts and form posts to this origin only.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'";
 
 fn html_response(status: StatusCode, body: String) -> Response {
     let mut res = http::Response::new(Bytes::from(body));
@@ -40,10 +45,8 @@ fn html_response(status: StatusCode, body: String) -> Response {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.headers_mut()
         .insert("x-frame-options", HeaderValue::from_static("DENY"));
-    res.headers_mut().insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"),
-    );
+    res.headers_mut()
+        .insert("content-security-policy", HeaderValue::from_static(CSP));
     res
 }
 
@@ -54,7 +57,40 @@ fn redirect(location: &str) -> Response {
 impl Ui {
     /// The UI over `api`.
     pub fn new(api: Arc<PublicApi>) -> Self {
-        Self { api }
+        Self {
+            api,
+            csp: HeaderValue::from_static(CSP),
+        }
+    }
+
+    /// Lets the pages' forms lead to these origins too (`scheme://host[:port]`): a
+    /// browser applies `form-action` to the redirects after a form post, and an OpenID
+    /// Connect provider's button is answered with a redirect to the provider.
+    /// Anything that is not an origin is left out.
+    pub fn allow_form_redirects_to<S: AsRef<str>>(
+        mut self,
+        origins: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let extra: Vec<String> = origins
+            .into_iter()
+            .map(|o| o.as_ref().to_owned())
+            .filter(|o| {
+                (o.starts_with("https://") || o.starts_with("http://"))
+                    && o.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:/[]".contains(c))
+                    && o.matches('/').count() == 2
+            })
+            .collect();
+        if !extra.is_empty() {
+            let csp = CSP.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {}", extra.join(" ")),
+            );
+            if let Ok(value) = HeaderValue::from_str(&csp) {
+                self.csp = value;
+            }
+        }
+        self
     }
 
     fn public_url(&self) -> String {
@@ -133,6 +169,11 @@ impl Ui {
                 ),
             ),
         };
+        let mut res = res;
+        if res.headers().contains_key("content-security-policy") {
+            res.headers_mut()
+                .insert("content-security-policy", self.csp.clone());
+        }
         Some(res)
     }
 
