@@ -359,6 +359,52 @@ async fn the_admin_api_refuses_a_costly_hash_naming_the_parameter(env: TestEnv) 
 
 #[cfg(feature = "http")]
 crate::on_every_backend!(the_admin_api_refuses_a_costly_hash_naming_the_parameter);
+
+/// The argon2 work signing in as `identifier` with `password` spends, and whether it signed
+/// in.
+async fn argon2_work_of_sign_in(env: &TestEnv, identifier: &str, password: &str) -> (u64, bool) {
+    let hasher = env.identa.password_hasher();
+    let before = hasher.argon2_work();
+    let signed_in = sign_in_with(env, identifier, password).await.is_ok();
+    (hasher.argon2_work() - before, signed_in)
+}
+
+async fn an_imported_fast_hash_costs_what_an_unknown_account_costs(env: TestEnv) {
+    // A dummy of 1,024 argon2 blocks (m = 1 MiB, t = 1), dearer than md5-crypt's work.
+    let mut env = env;
+    let config = identa::Config {
+        password: identa::credential::password::PasswordConfig {
+            memory_kib: 1024,
+            ..identa::credential::password::PasswordConfig::insecure_fast_for_tests()
+        },
+        ..crate::common::test_config()
+    };
+    env.identa = env.another_engine(config).build().unwrap();
+    // `openssl passwd -1 -salt saltstri password`
+    let md5 = "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/";
+    let new = identa::identity::NewIdentity {
+        traits: json!({ "email": "ada@example.com" }),
+        ..Default::default()
+    };
+    env.identa.import_identity(new, md5).await.unwrap();
+
+    // A wrong password for the imported account and any password for an unknown one spend
+    // the same argon2 work: the dummy's.
+    let unknown = argon2_work_of_sign_in(&env, "nobody@example.com", "password").await;
+    let wrong = argon2_work_of_sign_in(&env, "ada@example.com", "not the password").await;
+    assert_eq!(unknown, (1024, false));
+    assert_eq!(wrong, unknown);
+    // The right one too, and then the re-hash; after it, the account is argon2id at the
+    // configured parameters, the dummy's work without padding.
+    let right = argon2_work_of_sign_in(&env, "ada@example.com", "password").await;
+    assert_eq!(right, (1024 + 1024, true));
+    assert_eq!(
+        argon2_work_of_sign_in(&env, "ada@example.com", "not the password").await,
+        unknown
+    );
+}
+
+crate::on_every_backend!(an_imported_fast_hash_costs_what_an_unknown_account_costs);
 /// Holds the runtime's only blocking thread (where argon2 runs) until opened: a
 /// verification that got the hasher's one slot then waits here, keeping the slot.
 struct Gate(std::sync::mpsc::Sender<()>);

@@ -10,8 +10,15 @@ const MAX_COST: u64 = 15;
 /// bcrypt keys on at most this many bytes of password.
 const MAX_PASSWORD_BYTES: usize = 72;
 
+/// Work per round of bcrypt's 2^cost ([`super::Work`] units): a round (two key
+/// expansions) measures about 50 µs, a hundred argon2 blocks; counted as 64.
+const WORK_PER_ROUND: u64 = 64;
+
 /// A bcrypt string of a valid shape and cost.
-pub(in crate::credential::password) struct BcryptHash(String);
+pub(in crate::credential::password) struct BcryptHash {
+    stored: String,
+    cost: u64,
+}
 
 impl BcryptHash {
     /// Checks a bcrypt string's shape and cost (4..=15) without verifying anything.
@@ -43,7 +50,15 @@ impl BcryptHash {
                 "the bcrypt salt and hash must be 53 characters of ./A-Za-z0-9",
             ));
         }
-        Ok(Self(stored.to_owned()))
+        Ok(Self {
+            stored: stored.to_owned(),
+            cost,
+        })
+    }
+
+    /// The estimated work of a verification: 2^cost rounds.
+    pub(super) fn work(&self) -> u64 {
+        WORK_PER_ROUND << self.cost
     }
 
     /// Whether `password` matches. Over 72 bytes never matches: bcrypt would look at the
@@ -55,7 +70,7 @@ impl BcryptHash {
         }
         // `bcrypt::verify` (not `non_truncating_verify`, which counts the terminating NUL
         // and so refuses exactly 72 bytes) compares in constant time.
-        bcrypt::verify(password, &self.0).unwrap_or(false)
+        bcrypt::verify(password, &self.stored).unwrap_or(false)
     }
 }
 
