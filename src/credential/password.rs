@@ -163,9 +163,9 @@ pub enum PasswordError {
         reason: String,
     },
     /// A stored hash asks for more work than identa's bounds allow (argon2: m ≤ 2^20 KiB,
-    /// t ≤ 10, p ≤ 16; bcrypt: cost ≤ 15; PBKDF2: i ≤ 10,000,000; scrypt: N ≤ 2^20,
-    /// r ≤ 32, p ≤ 16, 128·N·r ≤ 1 GiB; SHA-crypt: rounds ≤ 10,000,000): nothing was
-    /// attempted.
+    /// t ≤ 10, p ≤ 16, m·t ≤ 2^23; bcrypt: cost ≤ 15; PBKDF2: i ≤ 10,000,000 and
+    /// i × key blocks ≤ 10,000,000; scrypt: N ≤ 2^20, r ≤ 32, p ≤ 16, 128·N·r ≤ 1 GiB,
+    /// N·r·p ≤ 2^24; SHA-crypt: rounds ≤ 10,000,000): nothing was attempted.
     #[error(
         "the {algorithm} hash's {parameter}={value} exceeds identa's bound of {max}: re-hash it with cheaper parameters, or import the identity without a password"
     )]

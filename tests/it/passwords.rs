@@ -228,6 +228,23 @@ async fn costly_or_unknown_hashes_are_refused_at_import(env: TestEnv) {
             "$sha512-crypt$rounds=10000001$saltsalt$uuNasMW.RYxlGzIRFU1Was70BPSa933AjxhZIGJdJBOlqJAHlgqa0yuiuq5JHF/ryNGryJkj87G9i3G2HPSXg1".to_owned(),
             "sha512-crypt hash's rounds=10000001 exceeds identa's bound of 10000000",
         ),
+        // Each parameter within its bound, but not their product: the total work.
+        (
+            format!("$argon2id$v=19$m=1048576,t=9,p=1${salt_hash}"),
+            "argon2id hash's m·t=9437184 exceeds identa's bound of 8388608",
+        ),
+        (
+            "$scrypt$ln=1048576,r=8,p=16$c2FsdA==$aGFzaA==".to_owned(),
+            "scrypt hash's N·r·p=134217728 exceeds identa's bound of 16777216",
+        ),
+        (
+            "$firescrypt$ln=20,r=8,p=16$c2FsdA==$aGFzaA==$Bw==$aGFzaA==".to_owned(),
+            "firescrypt hash's N·r·p=134217728 exceeds identa's bound of 16777216",
+        ),
+        (
+            "$pbkdf2-sha256$i=6000000,l=64$c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaA".to_owned(),
+            "pbkdf2 hash's i·blocks (blocks: the hash's length ÷ the digest's, rounded up)=12000000 exceeds identa's bound of 10000000",
+        ),
         (
             "plaintext".to_owned(),
             "hashed_password is not a hash identa can verify",
@@ -347,6 +364,20 @@ async fn the_admin_api_refuses_a_costly_hash_naming_the_parameter(env: TestEnv) 
         "{reason}"
     );
     assert!(!has_account(&env, "costly@example.com").await);
+
+    // Every parameter within its bound, and the memory (1 GiB), but not the work.
+    let heavy = "$scrypt$ln=1048576,r=8,p=16$c2FsdA==$aGFzaA==";
+    let (status, body) = answer(&api, create("heavy@example.com", heavy)).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_id(&body), "bad_request", "{body}");
+    let reason = body["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "hashed_password: the scrypt hash's N·r·p=134217728 exceeds identa's bound of 16777216"
+        ),
+        "{reason}"
+    );
+    assert!(!has_account(&env, "heavy@example.com").await);
 
     // Kratos's scrypt vector for "test" (N = 16384, r = 8, p = 1) is within the bounds.
     let fine = "$scrypt$ln=16384,r=8,p=1$2npRo7P03Mt8keSoMbyD/tKFWyUzjiQf2svUaNDSrhA=$MiCzNcIplSMqSBrm4HckjYqYhaVPPjTARTzwB1cVNYE=";

@@ -13,6 +13,9 @@ use crate::credential::password::PasswordError;
 
 /// Kratos's bound on iterations.
 const MAX_ITERATIONS: u64 = 10_000_000;
+/// The most work accepted: iterations × blocks of the derived key (each block of the
+/// digest's output repeats every iteration), Kratos's bound on iterations alone.
+const MAX_WORK: u64 = 10_000_000;
 /// The longest derived key accepted, in bytes: each further block of output repeats all
 /// the iterations, so the length is a cost too (Kratos writes 32).
 const MAX_KEY_BYTES: u64 = 128;
@@ -97,12 +100,19 @@ impl Pbkdf2Hash {
         if expected.is_empty() {
             return Err(unsupported("the PBKDF2 hash is empty"));
         }
-        Ok(Self {
+        let hash = Self {
             prf,
             iterations: u32::try_from(iterations).unwrap_or(u32::MAX),
             salt,
             expected,
-        })
+        };
+        at_most(
+            "pbkdf2",
+            "i·blocks (blocks: the hash's length ÷ the digest's, rounded up)",
+            iterations * hash.blocks(),
+            MAX_WORK,
+        )?;
+        Ok(hash)
     }
 
     /// How many blocks of the digest's output the derived key takes: each repeats every
@@ -159,5 +169,28 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn total_work_is_bounded() {
+        let work_refused = |stored: &str| {
+            matches!(
+                Pbkdf2Hash::parse(stored),
+                Err(PasswordError::CostOutOfBounds { parameter, value, max: 10_000_000, .. })
+                    if parameter.starts_with("i·blocks") && value > 10_000_000
+            )
+        };
+        // 64 bytes of SHA-256 are two blocks, each repeating every iteration.
+        let two_blocks = "c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaA";
+        assert!(Pbkdf2Hash::parse(&format!("$pbkdf2-sha256$i=5000000,l=64${two_blocks}")).is_ok());
+        assert!(work_refused(&format!(
+            "$pbkdf2-sha256$i=5000001,l=64${two_blocks}"
+        )));
+        // 40 bytes of SHA-1 (20 a block) likewise; SHA-512 keeps them in one block.
+        let forty = "c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaA";
+        assert!(work_refused(&format!(
+            "$pbkdf2-sha1$i=5000001,l=40${forty}"
+        )));
+        assert!(Pbkdf2Hash::parse(&format!("$pbkdf2-sha512$i=10000000,l=64${two_blocks}")).is_ok());
     }
 }
