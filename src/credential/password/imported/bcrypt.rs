@@ -65,12 +65,14 @@ impl BcryptHash {
     /// first 72 only, so a longer password is refused rather than truncated (as Kratos
     /// refuses it). Exactly 72 bytes is bcrypt's whole key and verifies.
     pub(super) fn verify(&self, password: &[u8]) -> bool {
-        if password.len() > MAX_PASSWORD_BYTES {
-            return false;
-        }
+        // A longer password is still run through bcrypt (its first 72 bytes), so that the
+        // refusal takes a verification's time: an instant answer would tell a timer that
+        // the account exists and holds a bcrypt hash.
+        let keyed = password.get(..MAX_PASSWORD_BYTES).unwrap_or(password);
         // `bcrypt::verify` (not `non_truncating_verify`, which counts the terminating NUL
         // and so refuses exactly 72 bytes) compares in constant time.
-        bcrypt::verify(password, &self.stored).unwrap_or(false)
+        let matched = bcrypt::verify(keyed, &self.stored).unwrap_or(false);
+        matched && password.len() <= MAX_PASSWORD_BYTES
     }
 }
 
