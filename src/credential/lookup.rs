@@ -116,6 +116,28 @@ pub(crate) fn find_unused(
     found
 }
 
+/// A code an import brings, if it is one identa accepts: 8 characters of `a-z0-9` (Kratos's
+/// format too) once spaces and dashes are dropped and letters lower-cased.
+pub(crate) fn imported(code: &str) -> Option<BackupCode> {
+    let normalized = normalize(code);
+    let valid = normalized.len() == LENGTH && normalized.bytes().all(|b| ALPHABET.contains(&b));
+    valid.then_some(BackupCode(normalized))
+}
+
+/// The credential config storing imported `codes` for `identity_id`: tags only, each with
+/// when it was used (a used one is never accepted).
+pub(crate) fn config_for_imported(
+    keyring: &Keyring,
+    identity_id: Uuid,
+    codes: &[(BackupCode, Option<DateTime<Utc>>)],
+) -> Value {
+    let entries: Vec<Value> = codes
+        .iter()
+        .map(|(c, used_at)| json!({ "tag": hex(&tag(keyring, identity_id, &c.0)), "used_at": used_at }))
+        .collect();
+    json!({ "codes": entries })
+}
+
 /// Marks code `index` used at `now`.
 pub(crate) fn mark_used(config: &mut Value, index: usize, now: DateTime<Utc>) {
     if let Some(entry) = config
@@ -221,5 +243,27 @@ mod tests {
         let sealed = seal_pending(&keyring, id, &codes).unwrap();
         assert_eq!(open_pending(&keyring, id, &sealed).unwrap(), codes);
         assert!(!format!("{:?}", codes[0]).contains(&codes[0].0));
+    }
+
+    #[test]
+    fn imported_codes_keep_their_use() {
+        let keyring = Keyring::new(&Secrets::default()).unwrap();
+        assert_eq!(imported("AB12-CD34").unwrap().0, "ab12cd34");
+        for bad in ["short", "ab12cd345", "ab12cd3!", "äb12cd34"] {
+            assert!(imported(bad).is_none(), "{bad}");
+        }
+        let id = Uuid::new_v4();
+        let codes = [
+            (imported("aaaa1111").unwrap(), None),
+            (
+                imported("bbbb2222").unwrap(),
+                Some(DateTime::<Utc>::UNIX_EPOCH),
+            ),
+        ];
+        let config = config_for_imported(&keyring, id, &codes);
+        assert!(!config.to_string().contains("aaaa1111"));
+        assert_eq!(find_unused(&keyring, id, &config, "aaaa1111"), Some(0));
+        assert_eq!(find_unused(&keyring, id, &config, "bbbb2222"), None);
+        assert_eq!(remaining(&config), 1);
     }
 }

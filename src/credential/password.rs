@@ -13,12 +13,16 @@
 //! PBKDF2, scrypt, Firebase scrypt, the crypt(3) family, salted digests and HMACs — is
 //! verified too, within cost bounds (`password/imported.rs` parses them), and
 //! re-hashed with argon2id at the next sign-in. Verifying an unknown account runs the
-//! same work against a dummy hash, so timing does not tell which accounts exist.
+//! same work against a dummy hash, so timing does not tell which accounts exist; and a
+//! stored hash cheaper to verify than that dummy (md5-crypt, a salted SHA, PBKDF2 with few
+//! iterations, argon2 at weaker parameters, …) is verified *and* the dummy's work is
+//! spent after it ([`Padding`]), so no account answers faster than an unknown one.
 
 pub mod migration;
 mod queue;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -29,7 +33,7 @@ use self::queue::Queue;
 
 mod imported;
 
-use imported::{ARGON2_VERSION, Argon2Hash, ImportedHash};
+use imported::{ARGON2_VERSION, Argon2Hash, ImportedHash, Work};
 
 /// Output length of hashes identa creates.
 const OUTPUT_LEN: usize = 32;
@@ -199,9 +203,9 @@ pub enum PasswordError {
         reason: String,
     },
     /// A stored hash asks for more work than identa's bounds allow (argon2: m ≤ 2^20 KiB,
-    /// t ≤ 10, p ≤ 16; bcrypt: cost ≤ 15; PBKDF2: i ≤ 10,000,000; scrypt: N ≤ 2^20,
-    /// r ≤ 32, p ≤ 16, 128·N·r ≤ 1 GiB; SHA-crypt: rounds ≤ 10,000,000): nothing was
-    /// attempted.
+    /// t ≤ 10, p ≤ 16, m·t ≤ 2^23; bcrypt: cost ≤ 15; PBKDF2: i ≤ 10,000,000 and
+    /// i × key blocks ≤ 10,000,000; scrypt: N ≤ 2^20, r ≤ 32, p ≤ 16, 128·N·r ≤ 1 GiB,
+    /// N·r·p ≤ 2^24; SHA-crypt: rounds ≤ 10,000,000): nothing was attempted.
     #[error(
         "the {algorithm} hash's {parameter}={value} exceeds identa's bound of {max}: re-hash it with cheaper parameters, or import the identity without a password"
     )]
@@ -271,6 +275,35 @@ struct Inner {
     pool: Mutex<Vec<Vec<Block>>>,
     /// A hash of random bytes at the configured parameters, for unknown accounts.
     dummy: String,
+    /// argon2 work done so far (`m · t` per hash or verification), for
+    /// [`PasswordHasher::argon2_work`].
+    argon2_work: AtomicU64,
+}
+
+/// Whether a verification spends the dummy's argon2 work after its own.
+///
+/// A stored hash whose [`Work`] is below the dummy's (argon2id at the configured
+/// parameters) would answer faster than an unknown account, which is verified against the
+/// dummy: that difference tells a careful timer the account exists. Such a verification is
+/// padded — the dummy is verified after it, whatever it answered — so it takes at least the
+/// dummy's time. A hash at least as costly stays as it is (its cost is bounded at import).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Padding {
+    /// The hash's own work is at least the dummy's (or it is the dummy).
+    Unpadded,
+    /// The hash is cheaper: the dummy's work is spent too.
+    WithDummy,
+}
+
+impl Padding {
+    /// The padding a verification of `stored` needs (`None`: an unknown account, verified
+    /// against the dummy itself) when the dummy's work is `dummy`.
+    fn of(stored: Option<&ImportedHash>, dummy: Work) -> Self {
+        match stored {
+            Some(hash) if hash.work() < dummy => Self::WithDummy,
+            Some(_) | None => Self::Unpadded,
+        }
+    }
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -316,6 +349,7 @@ impl PasswordHasher {
             params,
             config,
             dummy: String::new(),
+            argon2_work: AtomicU64::new(0),
         };
         let random: [u8; 16] = rand::random();
         inner.dummy = inner.hash_blocking(&random)?;
@@ -378,16 +412,25 @@ impl PasswordHasher {
     ) -> Result<bool, PasswordError> {
         // An unknown account takes exactly the path of a wrong password.
         let target = ImportedHash::parse(stored.unwrap_or(&self.inner.dummy))?;
+        let padding = Padding::of(stored.is_some().then_some(&target), self.inner.dummy_work());
         // Memory-hard hashes weigh their memory; every hash takes at least one permit,
         // which bounds its CPU use like any other.
         let weight = self.inner.weight(target.memory_kib());
         let pwd = password.expose().as_bytes().to_vec();
         let matched = self
             .run(lane, weight, move |inner| {
-                inner.verify_blocking(&pwd, &target)
+                inner.verify_blocking(&pwd, &target, padding)
             })
             .await?;
         Ok(matched && stored.is_some())
+    }
+
+    /// The argon2 work this hasher and its clones have done since it was built, in argon2
+    /// blocks computed (`m · t` per hash or verification, the dummy's included): what a
+    /// test reads to see that two sign-ins spent the same work, without timing them.
+    #[must_use]
+    pub fn argon2_work(&self) -> u64 {
+        self.inner.argon2_work.load(Ordering::Relaxed)
     }
 
     /// Whether `stored` is a hash identa can verify, in a format Kratos verifies and
@@ -492,6 +535,7 @@ impl Inner {
 
     fn hash_blocking(&self, pwd: &[u8]) -> Result<String, PasswordError> {
         let salt = Salt::generate();
+        self.count(&self.params);
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
         let mut out = [0u8; OUTPUT_LEN];
         self.with_blocks(&self.params, |blocks| {
@@ -508,11 +552,38 @@ impl Inner {
         Ok(phc.to_string())
     }
 
-    fn verify_blocking(&self, pwd: &[u8], stored: &ImportedHash) -> Result<bool, PasswordError> {
-        stored.verify(pwd, |argon2| self.verify_argon2(pwd, argon2))
+    /// The dummy's work: argon2id at the configured parameters.
+    fn dummy_work(&self) -> Work {
+        Work(u64::from(self.params.m_cost()) * u64::from(self.params.t_cost()))
+    }
+
+    /// Counts `params`' argon2 work as done.
+    fn count(&self, params: &Params) {
+        let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+        self.argon2_work.fetch_add(work, Ordering::Relaxed);
+    }
+
+    /// Verifies `pwd` against `stored`, then spends the dummy's work if `padding` says so
+    /// (whatever the answer, so a match and a mismatch take alike).
+    fn verify_blocking(
+        &self,
+        pwd: &[u8],
+        stored: &ImportedHash,
+        padding: Padding,
+    ) -> Result<bool, PasswordError> {
+        let matched = stored.verify(pwd, |argon2| self.verify_argon2(pwd, argon2))?;
+        match padding {
+            Padding::Unpadded => {}
+            Padding::WithDummy => {
+                let dummy = Argon2Hash::parse(&self.dummy)?;
+                self.verify_argon2(pwd, &dummy)?;
+            }
+        }
+        Ok(matched)
     }
 
     fn verify_argon2(&self, pwd: &[u8], stored: &Argon2Hash) -> Result<bool, PasswordError> {
+        self.count(&stored.params);
         let argon = Argon2::new(stored.algorithm, Version::V0x13, stored.params.clone());
         let mut out = vec![0u8; stored.expected.len()];
         self.with_blocks(&stored.params, |blocks| {
@@ -740,6 +811,91 @@ mod tests {
         assert!(!h.verify(&pw, None).await.unwrap());
         assert_ne!(phc, h.hash(&pw).await.unwrap(), "salts differ");
         assert!(!format!("{h:?}").contains(&h.inner.dummy));
+    }
+
+    /// A hasher whose dummy costs 1,024 argon2 blocks (m = 1024 KiB, t = 1).
+    fn dummy_of_1024() -> PasswordHasher {
+        PasswordHasher::new(PasswordConfig {
+            memory_kib: 1024,
+            ..PasswordConfig::insecure_fast_for_tests()
+        })
+        .unwrap()
+    }
+
+    /// The argon2 work `verify(password, stored)` spends on `h`, and its answer.
+    async fn work_of(h: &PasswordHasher, password: &str, stored: Option<&str>) -> (u64, bool) {
+        let before = h.argon2_work();
+        let matched = h.verify(&Password::new(password), stored).await.unwrap();
+        (h.argon2_work() - before, matched)
+    }
+
+    #[tokio::test]
+    async fn a_hash_cheaper_than_the_dummy_also_spends_the_dummys_work() {
+        let h = dummy_of_1024();
+        // An unknown account: the dummy's 1,024 blocks.
+        assert_eq!(work_of(&h, "password", None).await, (1024, false));
+        // md5-crypt (`openssl passwd -1 -salt saltstri password`), right or wrong: padded
+        // with exactly the dummy's work.
+        let md5 = "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/";
+        assert_eq!(work_of(&h, "password", Some(md5)).await, (1024, true));
+        assert_eq!(work_of(&h, "wrong", Some(md5)).await, (1024, false));
+        // A salted SHA and an argon2 hash at weaker parameters (256 blocks) alike.
+        let ssha = "{SSHA}KgGQxw5j5bj+gcWQsNai3vy03vBzYWx0"; // not this password's: no match
+        assert_eq!(work_of(&h, "password", Some(ssha)).await, (1024, false));
+        let weak = PasswordHasher::new(PasswordConfig {
+            memory_kib: 256,
+            ..PasswordConfig::insecure_fast_for_tests()
+        })
+        .unwrap();
+        let weak_hash = weak.hash(&Password::new("password")).await.unwrap();
+        assert_eq!(
+            work_of(&h, "password", Some(&weak_hash)).await,
+            (256 + 1024, true)
+        );
+        // A hash at the configured parameters is the dummy's work itself: not padded.
+        let own = h.hash(&Password::new("password")).await.unwrap();
+        assert_eq!(work_of(&h, "password", Some(&own)).await, (1024, true));
+    }
+
+    #[tokio::test]
+    async fn a_hash_at_least_as_costly_as_the_dummy_is_not_padded() {
+        // The test parameters' dummy is 64 blocks: bcrypt at cost 4 (16 rounds, counted as
+        // 1,024 blocks) and md5-crypt (1,000 rounds, 250) cost more, and spend no argon2.
+        let h = fast();
+        let bcrypt = bcrypt::hash("password", 4).unwrap();
+        assert_eq!(work_of(&h, "password", Some(&bcrypt)).await, (0, true));
+        let md5 = "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/";
+        assert_eq!(work_of(&h, "wrong", Some(md5)).await, (0, false));
+        assert_eq!(work_of(&h, "password", None).await, (64, false));
+    }
+
+    #[test]
+    fn padding_follows_the_estimated_work() {
+        let dummy = Work(38_912); // the default parameters: 19,456 KiB × 2 passes
+        let padding =
+            |stored: &str| Padding::of(Some(&ImportedHash::parse(stored).unwrap()), dummy);
+        for cheap in [
+            "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/",
+            "{SSHA}KgGQxw5j5bj+gcWQsNai3vy03vBzYWx0",
+            "$argon2id$v=19$m=19456,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+            "$pbkdf2-sha256$i=100000,l=32$c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGg",
+            "$scrypt$ln=4096,r=8,p=1$c2FsdA==$aGFzaA==",
+            "$sha512-crypt$rounds=100000$saltsalt$uuNasMW.RYxlGzIRFU1Was70BPSa933AjxhZIGJdJBOlqJAHlgqa0yuiuq5JHF/ryNGryJkj87G9i3G2HPSXg1",
+        ] {
+            assert_eq!(padding(cheap), Padding::WithDummy, "{cheap}");
+        }
+        for costly in [
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA",
+            "$pbkdf2-sha256$i=600000,l=32$c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGg",
+            "$scrypt$ln=16384,r=8,p=1$c2FsdA==$aGFzaA==",
+        ] {
+            assert_eq!(padding(costly), Padding::Unpadded, "{costly}");
+        }
+        let bcrypt12 = "$2a$12$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6";
+        assert_eq!(padding(bcrypt12), Padding::Unpadded);
+        // The dummy itself (an unknown account) is never padded.
+        assert_eq!(Padding::of(None, dummy), Padding::Unpadded);
     }
 
     #[tokio::test]

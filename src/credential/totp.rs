@@ -104,6 +104,49 @@ impl TotpSecret {
         }
     }
 
+    /// The secret of an `otpauth://totp/…` URL (Kratos's `credentials.totp.config.totp_url`),
+    /// if its authenticator works as identa's: SHA-1, 6 digits, 30-second steps (what
+    /// Kratos's TOTP makes, and the URL's defaults), a 160-bit secret.
+    ///
+    /// # Errors
+    ///
+    /// A [`TotpError`] naming what is wrong or different: a malformed URL, or the
+    /// algorithm, digits, period or secret length identa does not verify.
+    pub fn from_otpauth_url(url: &str) -> Result<Self, TotpError> {
+        let totp = Totp::from_url_unchecked(url)
+            .map_err(|e| TotpError(format!("not an otpauth://totp/ URL identa can read: {e}")))?;
+        let differs = |what: &str, got: String, want: &str| {
+            TotpError(format!(
+                "the URL's {what} is {got}; identa's TOTP verifies {want} only: have the user enrol the authenticator again after the import"
+            ))
+        };
+        if totp.algorithm() != Algorithm::SHA1 {
+            return Err(differs(
+                "algorithm",
+                format!("{:?}", totp.algorithm()),
+                "SHA1",
+            ));
+        }
+        if totp.digits() != DIGITS {
+            return Err(differs("digits", totp.digits().to_string(), "6 digits"));
+        }
+        if totp.step() != STEP {
+            return Err(differs(
+                "period",
+                totp.step().to_string(),
+                "30-second periods",
+            ));
+        }
+        let secret: [u8; 20] = totp.secret().as_bytes().try_into().map_err(|_| {
+            differs(
+                "secret",
+                format!("{} bytes long", totp.secret().as_bytes().len()),
+                "160-bit (20-byte) secrets",
+            )
+        })?;
+        Ok(Self(secret))
+    }
+
     /// Seals the secret for storage, bound to `context`.
     pub(crate) fn seal(&self, keyring: &Keyring, context: &[u8]) -> Option<String> {
         keyring
@@ -172,6 +215,50 @@ mod tests {
             assert_eq!(secret.code_at(time).unwrap(), &eight[2..], "T = {time}");
         }
         assert_eq!(secret.base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+    }
+
+    #[test]
+    fn otpauth_urls_import_with_identas_parameters_only() {
+        // As Kratos's TOTP makes them (pquerna/otp: SHA1, 6 digits, 30 s, 20 bytes).
+        let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        let kratos = format!(
+            "otpauth://totp/Kratos:ada@example.com?algorithm=SHA1&digits=6&issuer=Kratos&period=30&secret={secret}"
+        );
+        let imported = TotpSecret::from_otpauth_url(&kratos).unwrap();
+        assert_eq!(imported, TotpSecret::from_bytes(*b"12345678901234567890"));
+        // The defaults are identa's too.
+        let bare = format!("otpauth://totp/ada?secret={secret}");
+        assert_eq!(TotpSecret::from_otpauth_url(&bare).unwrap(), imported);
+        for (url, named) in [
+            (
+                format!("otpauth://totp/ada?algorithm=SHA256&secret={secret}"),
+                "algorithm is SHA256",
+            ),
+            (
+                format!("otpauth://totp/ada?digits=8&secret={secret}"),
+                "digits is 8",
+            ),
+            (
+                format!("otpauth://totp/ada?period=60&secret={secret}"),
+                "period is 60",
+            ),
+            (
+                "otpauth://totp/ada?secret=GEZDGNBVGY3TQOJQ".to_owned(),
+                "10 bytes long",
+            ),
+            (
+                "https://example.com/?secret=GEZDGNBV".to_owned(),
+                "not an otpauth://totp/ URL",
+            ),
+            (
+                "otpauth://totp/ada".to_owned(),
+                "not an otpauth://totp/ URL",
+            ),
+        ] {
+            let err = TotpSecret::from_otpauth_url(&url).unwrap_err().to_string();
+            assert!(err.contains(named), "{url}: {err}");
+            assert!(!err.contains(secret), "{err}");
+        }
     }
 
     #[test]

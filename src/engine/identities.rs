@@ -134,7 +134,8 @@ impl Identa {
 
     /// A new identity of the schema `new` names (or the default), validated, without
     /// credentials, and the password identifiers its traits mark.
-    fn draft_identity(&self, new: NewIdentity) -> Result<(Identity, Vec<String>)> {
+    fn draft_identity(&self, mut new: NewIdentity) -> Result<(Identity, Vec<String>)> {
+        let imported = std::mem::take(&mut new.credentials);
         let schema_id = match &new.schema_id {
             Some(id) => id.clone(),
             None => self
@@ -145,7 +146,8 @@ impl Identa {
                 .to_owned(),
         };
         let schema = self.inner.schemas.get(&schema_id)?;
-        let (identity, extracted) = Identity::draft(&schema, new, self.now())?;
+        let (mut identity, extracted) = Identity::draft(&schema, new, self.now())?;
+        self.add_imported_credentials(&mut identity, imported)?;
         Ok((identity, extracted.password_identifiers))
     }
 

@@ -2,6 +2,9 @@
 //! checked first (schema, hash format, password policy; plaintext passwords hashed a few
 //! at a time), duplicates within the batch are refused, and what is left is stored in one
 //! transaction. Each item is answered on its own: one bad item never fails the others.
+//! What an item brings besides a password (a TOTP authenticator, backup codes, provider
+//! accounts) becomes credentials as identa stores them: the TOTP secret sealed, codes as
+//! MACs, provider accounts under Kratos's `<provider>:<subject>` identifiers.
 
 use std::collections::HashSet;
 
@@ -9,12 +12,23 @@ use futures_util::stream::{self, StreamExt};
 
 use super::Identa;
 use crate::credential::password::Password;
+use crate::credential::totp::{self, TotpSecret};
+use crate::credential::{CredentialError, lookup};
 use crate::error::{Error, Result};
-use crate::identity::{Identity, NewIdentity};
+use crate::identity::{
+    Credential, CredentialType, Identity, ImportedBackupCode, ImportedCredentials,
+    ImportedOidcAccount, NewIdentity,
+};
 use crate::store::StoreError;
 
 /// The most identities one import takes (Kratos's `BatchPatchIdentitiesLimit`).
 pub const MAX_IMPORT_BATCH: usize = 1000;
+/// The most backup codes one identity may bring (Kratos and identa make 12 a set).
+const MAX_IMPORTED_CODES: usize = 100;
+/// The longest provider-account identifier (`<provider>:<subject>`) accepted, in bytes:
+/// a longer identifier is never looked up at sign-in.
+#[cfg(feature = "oidc")]
+const MAX_OIDC_IDENTIFIER_BYTES: usize = 1024;
 
 /// One identity to import: what [`Identa::create_identity`] takes, and its password.
 #[derive(Debug)]
@@ -112,6 +126,140 @@ impl Identa {
         Ok(drafted)
     }
 
+    /// Adds what an import brings besides a password to `identity` (just drafted), as
+    /// identa stores it: the TOTP secret sealed to the identity, backup codes as MACs
+    /// (used ones kept used), provider accounts under `<provider>:<subject>`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the field and what to send instead.
+    pub(super) fn add_imported_credentials(
+        &self,
+        identity: &mut Identity,
+        imported: ImportedCredentials,
+    ) -> Result<()> {
+        let now = self.now();
+        if let Some(url) = imported.totp {
+            let secret = TotpSecret::from_otpauth_url(url.expose()).map_err(|e| {
+                Error::InvalidInput(format!("credentials.totp.config.totp_url: {e}"))
+            })?;
+            let sealed = secret
+                .seal(self.keyring(), &totp::credential_context(identity.id))
+                .ok_or(CredentialError::Sealing("TOTP secret"))?;
+            let config = totp::credential_config(&sealed, None);
+            add_second_factor(identity, CredentialType::Totp, config, now);
+        }
+        if !imported.backup_codes.is_empty() {
+            let config = self.imported_codes_config(identity, &imported.backup_codes)?;
+            add_second_factor(identity, CredentialType::LookupSecret, config, now);
+        }
+        if !imported.oidc.is_empty() {
+            self.add_imported_oidc(identity, &imported.oidc, now)?;
+        }
+        Ok(())
+    }
+
+    /// The lookup-secret config of imported `codes`, or why they cannot be imported.
+    fn imported_codes_config(
+        &self,
+        identity: &Identity,
+        codes: &[ImportedBackupCode],
+    ) -> Result<serde_json::Value> {
+        if codes.len() > MAX_IMPORTED_CODES {
+            return Err(Error::InvalidInput(format!(
+                "credentials.lookup_secret.config.codes: at most {MAX_IMPORTED_CODES} codes; this identity has {}",
+                codes.len()
+            )));
+        }
+        let checked = codes
+            .iter()
+            .enumerate()
+            .map(|(n, c)| {
+                lookup::imported(&c.code).map(|code| (code, c.used_at)).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "credentials.lookup_secret.config.codes[{n}].code is not a backup code identa accepts: 8 characters of a-z and 0-9, as Kratos makes them"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(lookup::config_for_imported(
+            self.keyring(),
+            identity.id,
+            &checked,
+        ))
+    }
+
+    /// Adds imported provider accounts as an OpenID Connect credential.
+    #[cfg(feature = "oidc")]
+    fn add_imported_oidc(
+        &self,
+        identity: &mut Identity,
+        accounts: &[ImportedOidcAccount],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let configured: Vec<&str> = self.inner.oidc.iter().map(|p| p.id()).collect();
+        let mut identifiers: Vec<String> = Vec::with_capacity(accounts.len());
+        for (n, account) in accounts.iter().enumerate() {
+            let at = format!("credentials.oidc.config.providers[{n}]");
+            if account.subject.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "{at}.subject is empty: give the subject (`sub`) the provider knows the user by"
+                )));
+            }
+            if !configured.contains(&account.provider.as_str()) {
+                return Err(Error::InvalidInput(format!(
+                    "{at}.provider `{}` is not a provider configured in identa (configured: {}): configure it before the import, or correct the id",
+                    account.provider,
+                    configured.join(", ")
+                )));
+            }
+            let identifier = format!("{}:{}", account.provider, account.subject);
+            if identifier.len() > MAX_OIDC_IDENTIFIER_BYTES {
+                return Err(Error::InvalidInput(format!(
+                    "{at}: provider and subject take at most {MAX_OIDC_IDENTIFIER_BYTES} bytes together"
+                )));
+            }
+            if identifiers.contains(&identifier) {
+                return Err(Error::InvalidInput(format!(
+                    "{at} lists the account of an earlier item again: list each once"
+                )));
+            }
+            identifiers.push(identifier);
+        }
+        let providers: Vec<serde_json::Value> = accounts
+            .iter()
+            .map(|a| serde_json::json!({ "provider": a.provider, "subject": a.subject }))
+            .collect();
+        identifiers.sort();
+        identity.credentials.insert(
+            CredentialType::Oidc,
+            Credential {
+                id: uuid::Uuid::now_v7(),
+                credential_type: CredentialType::Oidc,
+                identifiers,
+                config: serde_json::json!({ "providers": providers }),
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Without the `oidc` feature nobody signs in with a provider: refused, saying so.
+    #[cfg(not(feature = "oidc"))]
+    #[allow(clippy::unused_self)]
+    fn add_imported_oidc(
+        &self,
+        _identity: &mut Identity,
+        _accounts: &[ImportedOidcAccount],
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        Err(Error::InvalidInput(
+            "credentials.oidc: this identa is built without OpenID Connect sign-in (the `oidc` feature): build it with the feature and configure the providers, or import the identity without them".into(),
+        ))
+    }
+
     /// One item checked and ready to store.
     async fn draft_import(&self, import: IdentityImport) -> Result<Identity> {
         match import.password {
@@ -131,6 +279,28 @@ impl Identa {
             }
         }
     }
+}
+
+/// Adds a second factor's credential (identified by the identity's id, as enrolment in
+/// settings makes it).
+fn add_second_factor(
+    identity: &mut Identity,
+    credential_type: CredentialType,
+    config: serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    identity.credentials.insert(
+        credential_type,
+        Credential {
+            id: uuid::Uuid::new_v4(),
+            credential_type,
+            identifiers: vec![identity.id.to_string()],
+            config,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        },
+    );
 }
 
 /// What must be unique among identities, as an item claims it.

@@ -121,6 +121,12 @@ impl Identa {
         &self.inner.store
     }
 
+    /// The password hasher: its configuration, and the argon2 work it has done
+    /// ([`PasswordHasher::argon2_work`]).
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
     /// The courier: the outbox of messages flows send, and their delivery.
     pub fn courier(&self) -> Courier {
         Courier {

@@ -26,6 +26,7 @@ use crate::identity::{
     AddressVia, CredentialType, ExternalId, Identity, IdentityError, IdentityState, IdentityUpdate,
     ImportedAddress, NewIdentity, StoredPassword, VerificationStatus,
 };
+use crate::identity::{ImportedBackupCode, ImportedCredentials, ImportedOidcAccount, ImportedTotp};
 use crate::store::MessageStatus;
 use crate::store::PageRequest;
 
@@ -872,6 +873,113 @@ fn parse_imported_addresses(body: &Value) -> Result<Vec<ImportedAddress>, Respon
         .collect()
 }
 
+/// `credentials.totp`, `.lookup_secret` and `.oidc` of a create body (Kratos's
+/// `identityWithCredentials`); `webauthn`, `passkey` and `saml` are refused, saying why.
+fn parse_imported_credentials(body: &Value) -> Result<ImportedCredentials, Response> {
+    let bad = |reason: String| error(StatusCode::BAD_REQUEST, "bad_request", &reason);
+    let given = |name: &str| {
+        body.pointer(&format!("/credentials/{name}"))
+            .filter(|v| !v.is_null())
+    };
+    for (name, why) in [
+        (
+            "webauthn",
+            "Kratos stores security keys in go-webauthn's fields, which do not make the credential state webauthn-rs verifies (counter, backup flags, attestation) without guessing; have users add their keys again in settings",
+        ),
+        (
+            "passkey",
+            "Kratos stores passkeys in go-webauthn's fields, which do not make the credential state webauthn-rs verifies without guessing; have users add their passkeys again in settings",
+        ),
+        ("saml", "identa has no SAML sign-in"),
+    ] {
+        if given(name).is_some() {
+            return Err(bad(format!(
+                "credentials.{name} is not supported by identa's import: {why} (see docs/migrating-from-kratos.md)"
+            )));
+        }
+    }
+    let string_at = |pointer: &str| -> Result<Option<String>, Response> {
+        match body.pointer(pointer).filter(|v| !v.is_null()) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(bad(format!(
+                "{} must be a string",
+                pointer.trim_start_matches('/').replace('/', ".")
+            ))),
+        }
+    };
+    let totp = string_at("/credentials/totp/config/totp_url")?.map(ImportedTotp::new);
+    if totp.is_none() && given("totp").is_some() {
+        return Err(bad(
+            "credentials.totp needs config.totp_url: the authenticator's otpauth://totp/ URL"
+                .into(),
+        ));
+    }
+    let mut backup_codes = Vec::new();
+    if let Some(lookup) = given("lookup_secret") {
+        let Some(codes) = lookup.pointer("/config/codes").and_then(Value::as_array) else {
+            return Err(bad(
+                "credentials.lookup_secret needs config.codes: an array of {\"code\", \"used_at\"}"
+                    .into(),
+            ));
+        };
+        for (n, c) in codes.iter().enumerate() {
+            let code = c.get("code").and_then(Value::as_str).ok_or_else(|| {
+                bad(format!(
+                    "credentials.lookup_secret.config.codes[{n}] needs `code`, a string"
+                ))
+            })?;
+            let used_at = match c.get("used_at").filter(|v| !v.is_null()) {
+                None => None,
+                Some(at) => Some(serde_json::from_value(at.clone()).map_err(|_| {
+                    bad(format!(
+                        "credentials.lookup_secret.config.codes[{n}].used_at must be an RFC 3339 time"
+                    ))
+                })?),
+            };
+            backup_codes.push(ImportedBackupCode {
+                code: code.to_owned(),
+                used_at,
+            });
+        }
+    }
+    let mut oidc = Vec::new();
+    if let Some(config) = given("oidc") {
+        let Some(providers) = config
+            .pointer("/config/providers")
+            .and_then(Value::as_array)
+        else {
+            return Err(bad(
+                "credentials.oidc needs config.providers: an array of {\"provider\", \"subject\"}"
+                    .into(),
+            ));
+        };
+        for (n, p) in providers.iter().enumerate() {
+            let field = |name: &str| {
+                p.get(name).and_then(Value::as_str).ok_or_else(|| {
+                    bad(format!(
+                        "credentials.oidc.config.providers[{n}] needs `{name}`, a string"
+                    ))
+                })
+            };
+            if p.get("use_auto_link").and_then(Value::as_bool) == Some(true) {
+                return Err(bad(format!(
+                    "credentials.oidc.config.providers[{n}].use_auto_link is not supported by identa's import: give the account's subject, which signs it in from the first provider sign-in"
+                )));
+            }
+            oidc.push(ImportedOidcAccount {
+                provider: field("provider")?.to_owned(),
+                subject: field("subject")?.to_owned(),
+            });
+        }
+    }
+    Ok(ImportedCredentials {
+        totp,
+        backup_codes,
+        oidc,
+    })
+}
+
 /// A create body (Kratos's `createIdentityBody`) as the engine takes it.
 fn identity_to_create(body: &Value) -> Result<IdentityImport, Response> {
     if !body.is_object() {
@@ -895,6 +1003,7 @@ fn identity_to_create(body: &Value) -> Result<IdentityImport, Response> {
         metadata_admin: body.get("metadata_admin").cloned().filter(|v| !v.is_null()),
         external_id: parse_external_id(body)?,
         verifiable_addresses: parse_imported_addresses(body)?,
+        credentials: parse_imported_credentials(body)?,
     };
     let password = body.pointer("/credentials/password/config");
     let plain = password

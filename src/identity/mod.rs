@@ -6,6 +6,7 @@
 //! are secret-bearing and only the admin surface shows them (identifiers only, and the
 //! password hash when an export asks for it with `include_credential=password`).
 
+mod imported;
 pub mod normalize;
 mod schema;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use imported::{ImportedBackupCode, ImportedCredentials, ImportedOidcAccount, ImportedTotp};
 pub use schema::{
     AddressSpec, AddressVia, ExtractedTraits, IdentitySchema, SchemaError, SchemaRegistry,
     TraitField, TraitViolation, UnknownAddressVia, ViolationKind,
@@ -393,6 +395,11 @@ pub struct NewIdentity {
     /// matched by channel and value to the addresses the traits mark, whose verification
     /// they set; one the traits do not mark is ignored, as Kratos does.
     pub verifiable_addresses: Vec<ImportedAddress>,
+    /// What an import brings besides a password (a TOTP authenticator, backup codes,
+    /// provider accounts): checked and stored as identa keeps them when the identity is
+    /// created through the engine (`Identa::create_identity`, `import_identity`,
+    /// `import_identities`).
+    pub credentials: ImportedCredentials,
 }
 
 /// A verifiable address as an import brings it: its value and channel, and where its

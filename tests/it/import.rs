@@ -11,7 +11,12 @@ use identa::http::{AdminApi, ClientIp, HttpConfig};
 use identa::store::PageRequest;
 use serde_json::{Value, json};
 
-use crate::common::{TestEnv, create_account, mail_to, sign_in_with};
+use identa::flow::login::LoginSubmission;
+use identa::identity::{Aal, CredentialType};
+
+use crate::common::{
+    PASSWORD, TestEnv, create_account, mail_to, session_aal, sign_in_with, step_up,
+};
 use crate::on_every_backend;
 
 fn admin(env: &TestEnv) -> AdminApi {
@@ -731,6 +736,254 @@ async fn plaintext_passwords_in_a_batch_queue_for_the_hasher(env: TestEnv) {
         .unwrap();
 }
 
+/// A create body for `email` with a bcrypt hash of [`PASSWORD`] and `credentials` besides
+/// it (Kratos's `credentials.totp`, `.lookup_secret`, …).
+fn with_credentials(email: &str, credentials: Value) -> Value {
+    let mut credentials = credentials;
+    credentials["password"] = json!({ "config": { "hashed_password": bcrypt_hash(PASSWORD) } });
+    json!({ "traits": { "email": email }, "credentials": credentials })
+}
+
+/// An `otpauth://totp/` URL as Kratos stores it, for a random 160-bit secret.
+fn kratos_totp_url(account: &str) -> String {
+    let secret = totp_rs::Secret::new_stack(rand::random::<[u8; 20]>()).to_base32();
+    format!(
+        "otpauth://totp/Kratos:{account}?algorithm=SHA1&digits=6&issuer=Kratos&period=30&secret={secret}"
+    )
+}
+
+/// The code an authenticator holding `url` shows at the test clock's now (totp-rs reading
+/// the URL, not identa).
+fn authenticator_code(env: &TestEnv, url: &str) -> String {
+    totp_rs::Totp::from_url(url)
+        .unwrap()
+        .generate(env.clock_now().timestamp() as u64)
+        .to_string()
+}
+
+async fn an_imported_totp_authenticator_is_the_second_factor(env: TestEnv) {
+    let api = admin(&env);
+    let url = kratos_totp_url("ada@example.com");
+    let body = with_credentials(
+        "ada@example.com",
+        json!({ "totp": { "config": { "totp_url": url } } }),
+    );
+    let (status, ada) = call(&api, "POST", "/admin/identities", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{ada}");
+    assert!(ada["credentials"]["totp"].is_object(), "{ada}");
+    // Stored sealed: neither the URL nor its secret is in the credential.
+    let stored = env
+        .identa
+        .identity(ada["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap();
+    let config = stored
+        .credential(CredentialType::Totp)
+        .unwrap()
+        .config
+        .to_string();
+    let secret = url.split("secret=").nth(1).unwrap();
+    assert!(
+        !config.contains(secret) && !config.contains("otpauth"),
+        "{config}"
+    );
+
+    // The password alone gives an aal1 session that whoami refuses for its second factor.
+    let login = sign_in_with(&env, "ada@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(session_aal(&env, &login.token).await, Aal::Aal1);
+    let wrong = step_up(
+        &env,
+        &login.token,
+        LoginSubmission::Totp {
+            code: "000000".into(),
+        },
+    )
+    .await;
+    assert!(wrong.is_err());
+    let code = authenticator_code(&env, &url);
+    let upgraded = step_up(&env, &login.token, LoginSubmission::Totp { code })
+        .await
+        .unwrap();
+    assert_eq!(upgraded.session.session.aal, Aal::Aal2);
+}
+
+async fn imported_backup_codes_work_once_and_used_ones_never(env: TestEnv) {
+    let api = admin(&env);
+    let body = with_credentials(
+        "ada@example.com",
+        json!({ "lookup_secret": { "config": { "codes": [
+            { "code": "aaaa1111" },
+            { "code": "bbbb2222", "used_at": "2024-05-01T10:00:00Z" },
+            { "code": "cccc3333", "used_at": null },
+        ] } } }),
+    );
+    let (status, ada) = call(&api, "POST", "/admin/identities", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{ada}");
+    let stored = env
+        .identa
+        .identity(ada["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap();
+    let config = stored
+        .credential(CredentialType::LookupSecret)
+        .unwrap()
+        .config
+        .to_string();
+    assert!(!config.contains("aaaa1111"), "stored as MACs: {config}");
+
+    let login = sign_in_with(&env, "ada@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(session_aal(&env, &login.token).await, Aal::Aal1);
+    let backup = |code: &str| LoginSubmission::LookupSecret { code: code.into() };
+    // Used in the system it comes from: refused.
+    assert!(
+        step_up(&env, &login.token, backup("bbbb2222"))
+            .await
+            .is_err()
+    );
+    let upgraded = step_up(&env, &login.token, backup("aaaa1111"))
+        .await
+        .unwrap();
+    assert_eq!(upgraded.session.session.aal, Aal::Aal2);
+    // Once only: a new session cannot use it again; the unused third one works.
+    let again = sign_in_with(&env, "ada@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert!(
+        step_up(&env, &again.token, backup("aaaa1111"))
+            .await
+            .is_err()
+    );
+    step_up(&env, &again.token, backup("CCCC-3333"))
+        .await
+        .unwrap();
+}
+
+/// What identa cannot import is a 400 that names it and says what to do; in a batch, only
+/// that item is refused.
+async fn credentials_identa_cannot_import_are_refused_by_name(env: TestEnv) {
+    let api = admin(&env);
+    let sha256 = kratos_totp_url("x").replace("algorithm=SHA1", "algorithm=SHA256");
+    for (credentials, named) in [
+        (
+            json!({ "webauthn": { "config": { "credentials": [] } } }),
+            "credentials.webauthn is not supported by identa's import",
+        ),
+        (
+            json!({ "passkey": { "config": { "credentials": [] } } }),
+            "credentials.passkey is not supported by identa's import",
+        ),
+        (
+            json!({ "saml": { "config": { "providers": [] } } }),
+            "credentials.saml is not supported by identa's import",
+        ),
+        (
+            json!({ "totp": { "config": { "totp_url": sha256 } } }),
+            "credentials.totp.config.totp_url: TOTP: the URL's algorithm is SHA256",
+        ),
+        (
+            json!({ "totp": { "config": { "totp_url": "https://example.com" } } }),
+            "not an otpauth://totp/ URL",
+        ),
+        (
+            json!({ "lookup_secret": { "config": { "codes": [{ "code": "short" }] } } }),
+            "codes[0].code is not a backup code identa accepts",
+        ),
+        (
+            json!({ "oidc": { "config": { "providers": [
+                { "provider": "test", "subject": "ada", "use_auto_link": true }
+            ] } } }),
+            "use_auto_link is not supported by identa's import",
+        ),
+    ] {
+        let body = with_credentials("ada@example.com", credentials);
+        let (status, answer) = call(&api, "POST", "/admin/identities", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(reason(&answer).contains(named), "{named}: {answer}");
+        assert!(!answer.to_string().contains("secret="), "{answer}");
+    }
+    // Provider accounts: without the `oidc` feature nobody signs in with them; with it, the
+    // provider must be configured (this engine has none).
+    let body = with_credentials(
+        "ada@example.com",
+        json!({ "oidc": { "config": { "providers": [{ "provider": "test", "subject": "ada" }] } } }),
+    );
+    let (status, answer) = call(&api, "POST", "/admin/identities", Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let expected = if cfg!(feature = "oidc") {
+        "provider `test` is not a provider configured in identa"
+    } else {
+        "built without OpenID Connect sign-in"
+    };
+    assert!(reason(&answer).contains(expected), "{answer}");
+    assert_eq!(identity_count(&env).await, 0);
+
+    // In a batch, the bad item is answered on its own and the good one is created.
+    let items = json!({ "identities": [
+        { "patch_id": uuid::Uuid::from_u128(1).to_string(), "create": with_credentials(
+            "ada@example.com", json!({ "totp": { "config": { "totp_url": kratos_totp_url("ada") } } })) },
+        { "patch_id": uuid::Uuid::from_u128(2).to_string(), "create": with_credentials(
+            "bob@example.com", json!({ "totp": { "config": { "totp_url": sha256 } } })) },
+    ] });
+    let (status, answer) = call(&api, "PATCH", "/admin/identities", Some(items)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["identities"][0]["action"], "create", "{answer}");
+    assert_eq!(answer["identities"][1]["action"], "error", "{answer}");
+    assert!(
+        answer["identities"][1]["error"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("algorithm is SHA256"),
+        "{answer}"
+    );
+    assert_eq!(identity_count(&env).await, 1);
+    let login = sign_in_with(&env, "ada@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(session_aal(&env, &login.token).await, Aal::Aal1);
+}
+
+/// Provider accounts import under Kratos's `<provider>:<subject>` identifiers, through the
+/// single create and the batch alike; an account already taken is a conflict.
+#[cfg(feature = "oidc")]
+async fn imported_provider_accounts_keep_kratos_identifiers(env: TestEnv) {
+    use identa::credential::oidc::{OidcProvider, OidcProviders};
+    let mut env = env;
+    // Configured, never contacted: the import only checks the id.
+    let provider = OidcProvider::new("test", "http://127.0.0.1:9/unused", "identa");
+    env.identa = env
+        .another_engine(env.identa.config().clone())
+        .oidc(OidcProviders::new().provider(provider))
+        .build()
+        .unwrap();
+    let api = admin(&env);
+    let accounts = |subject: &str| json!({ "oidc": { "config": { "providers": [{ "provider": "test", "subject": subject }] } } });
+    let body = with_credentials("ada@example.com", accounts("ada-sub"));
+    let (status, ada) = call(&api, "POST", "/admin/identities", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{ada}");
+    assert_eq!(
+        ada["credentials"]["oidc"]["identifiers"],
+        json!(["test:ada-sub"]),
+        "{ada}"
+    );
+    let items = json!({ "identities": [
+        { "create": with_credentials("bob@example.com", accounts("bob-sub")) },
+        { "create": with_credentials("eve@example.com", accounts("ada-sub")) },
+    ] });
+    let (status, answer) = call(&api, "PATCH", "/admin/identities", Some(items)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["identities"][0]["action"], "create", "{answer}");
+    assert_eq!(answer["identities"][1]["action"], "error", "{answer}");
+    assert_eq!(answer["identities"][1]["error"]["code"], 409, "{answer}");
+    assert_eq!(identity_count(&env).await, 2);
+}
+
+#[cfg(feature = "oidc")]
+on_every_backend!(imported_provider_accounts_keep_kratos_identifiers);
+
 on_every_backend!(
     plaintext_passwords_in_a_batch_queue_for_the_hasher,
     an_external_id_is_unique_and_finds_its_identity,
@@ -741,4 +994,7 @@ on_every_backend!(
     a_batch_of_a_thousand_realistic_items_fits_the_admin_body_limit,
     a_batch_the_database_fails_answers_every_item_with_the_error,
     a_batch_that_creates_nothing_says_why,
+    an_imported_totp_authenticator_is_the_second_factor,
+    imported_backup_codes_work_once_and_used_ones_never,
+    credentials_identa_cannot_import_are_refused_by_name,
 );

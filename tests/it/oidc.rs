@@ -336,6 +336,37 @@ fn tampered(url: &str, name: &str) -> String {
     parsed.to_string()
 }
 
+/// A provider account imported from Kratos (`credentials.oidc`, `<provider>:<subject>`)
+/// signs in to its imported identity at the first provider sign-in: no new identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn an_imported_provider_account_signs_in_to_its_identity() {
+    let (_env, _provider, identa) = with_provider().await;
+    let new = identa::identity::NewIdentity {
+        traits: json!({ "email": "ada@example.com" }),
+        credentials: identa::identity::ImportedCredentials {
+            oidc: vec![identa::identity::ImportedOidcAccount {
+                provider: PROVIDER.into(),
+                // The test provider's subject is the login name.
+                subject: "ada@example.com".into(),
+            }],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let imported = identa.create_identity(new, None).await.unwrap();
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("login").await;
+    let to = browser.press_provider("login", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "ada@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let me = browser.whoami().await;
+    assert_eq!(me["identity"]["id"], imported.id.to_string());
+    assert_eq!(me["authentication_methods"][0]["method"], "oidc");
+    assert_eq!(identity_count(&identa).await, 1);
+}
+
 /// A new provider account registers (its verified email stored verified, the session
 /// cookie set, sent to the return URL); the same account then signs in to the same
 /// identity through a login flow.

@@ -228,6 +228,23 @@ async fn costly_or_unknown_hashes_are_refused_at_import(env: TestEnv) {
             "$sha512-crypt$rounds=10000001$saltsalt$uuNasMW.RYxlGzIRFU1Was70BPSa933AjxhZIGJdJBOlqJAHlgqa0yuiuq5JHF/ryNGryJkj87G9i3G2HPSXg1".to_owned(),
             "sha512-crypt hash's rounds=10000001 exceeds identa's bound of 10000000",
         ),
+        // Each parameter within its bound, but not their product: the total work.
+        (
+            format!("$argon2id$v=19$m=1048576,t=9,p=1${salt_hash}"),
+            "argon2id hash's m·t=9437184 exceeds identa's bound of 8388608",
+        ),
+        (
+            "$scrypt$ln=1048576,r=8,p=16$c2FsdA==$aGFzaA==".to_owned(),
+            "scrypt hash's N·r·p=134217728 exceeds identa's bound of 16777216",
+        ),
+        (
+            "$firescrypt$ln=20,r=8,p=16$c2FsdA==$aGFzaA==$Bw==$aGFzaA==".to_owned(),
+            "firescrypt hash's N·r·p=134217728 exceeds identa's bound of 16777216",
+        ),
+        (
+            "$pbkdf2-sha256$i=6000000,l=64$c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaA".to_owned(),
+            "pbkdf2 hash's i·blocks (blocks: the hash's length ÷ the digest's, rounded up)=12000000 exceeds identa's bound of 10000000",
+        ),
         (
             "plaintext".to_owned(),
             "hashed_password is not a hash identa can verify",
@@ -348,6 +365,20 @@ async fn the_admin_api_refuses_a_costly_hash_naming_the_parameter(env: TestEnv) 
     );
     assert!(!has_account(&env, "costly@example.com").await);
 
+    // Every parameter within its bound, and the memory (1 GiB), but not the work.
+    let heavy = "$scrypt$ln=1048576,r=8,p=16$c2FsdA==$aGFzaA==";
+    let (status, body) = answer(&api, create("heavy@example.com", heavy)).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_id(&body), "bad_request", "{body}");
+    let reason = body["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "hashed_password: the scrypt hash's N·r·p=134217728 exceeds identa's bound of 16777216"
+        ),
+        "{reason}"
+    );
+    assert!(!has_account(&env, "heavy@example.com").await);
+
     // Kratos's scrypt vector for "test" (N = 16384, r = 8, p = 1) is within the bounds.
     let fine = "$scrypt$ln=16384,r=8,p=1$2npRo7P03Mt8keSoMbyD/tKFWyUzjiQf2svUaNDSrhA=$MiCzNcIplSMqSBrm4HckjYqYhaVPPjTARTzwB1cVNYE=";
     let (status, body) = answer(&api, create("fine@example.com", fine)).await;
@@ -359,6 +390,52 @@ async fn the_admin_api_refuses_a_costly_hash_naming_the_parameter(env: TestEnv) 
 
 #[cfg(feature = "http")]
 crate::on_every_backend!(the_admin_api_refuses_a_costly_hash_naming_the_parameter);
+
+/// The argon2 work signing in as `identifier` with `password` spends, and whether it signed
+/// in.
+async fn argon2_work_of_sign_in(env: &TestEnv, identifier: &str, password: &str) -> (u64, bool) {
+    let hasher = env.identa.password_hasher();
+    let before = hasher.argon2_work();
+    let signed_in = sign_in_with(env, identifier, password).await.is_ok();
+    (hasher.argon2_work() - before, signed_in)
+}
+
+async fn an_imported_fast_hash_costs_what_an_unknown_account_costs(env: TestEnv) {
+    // A dummy of 1,024 argon2 blocks (m = 1 MiB, t = 1), dearer than md5-crypt's work.
+    let mut env = env;
+    let config = identa::Config {
+        password: identa::credential::password::PasswordConfig {
+            memory_kib: 1024,
+            ..identa::credential::password::PasswordConfig::insecure_fast_for_tests()
+        },
+        ..crate::common::test_config()
+    };
+    env.identa = env.another_engine(config).build().unwrap();
+    // `openssl passwd -1 -salt saltstri password`
+    let md5 = "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/";
+    let new = identa::identity::NewIdentity {
+        traits: json!({ "email": "ada@example.com" }),
+        ..Default::default()
+    };
+    env.identa.import_identity(new, md5).await.unwrap();
+
+    // A wrong password for the imported account and any password for an unknown one spend
+    // the same argon2 work: the dummy's.
+    let unknown = argon2_work_of_sign_in(&env, "nobody@example.com", "password").await;
+    let wrong = argon2_work_of_sign_in(&env, "ada@example.com", "not the password").await;
+    assert_eq!(unknown, (1024, false));
+    assert_eq!(wrong, unknown);
+    // The right one too, and then the re-hash; after it, the account is argon2id at the
+    // configured parameters, the dummy's work without padding.
+    let right = argon2_work_of_sign_in(&env, "ada@example.com", "password").await;
+    assert_eq!(right, (1024 + 1024, true));
+    assert_eq!(
+        argon2_work_of_sign_in(&env, "ada@example.com", "not the password").await,
+        unknown
+    );
+}
+
+crate::on_every_backend!(an_imported_fast_hash_costs_what_an_unknown_account_costs);
 /// Holds the runtime's only blocking thread (where argon2 runs) until opened: a
 /// verification that got the hasher's one slot then waits here, keeping the slot.
 struct Gate(std::sync::mpsc::Sender<()>);

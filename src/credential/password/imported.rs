@@ -69,6 +69,19 @@ impl ImportedHash {
         }
     }
 
+    /// The work verifying takes, estimated in argon2 block computations ([`Work`]).
+    pub(super) fn work(&self) -> Work {
+        Work(match self {
+            Self::Argon2(a) => u64::from(a.params.m_cost()) * u64::from(a.params.t_cost()),
+            Self::Bcrypt(b) => b.work(),
+            Self::Pbkdf2(p) => p.work(),
+            Self::Scrypt(s) => s.work(),
+            Self::Crypt(c) => c.work(),
+            // A few digest compressions: nothing next to one argon2 block.
+            Self::Digest(_) => 0,
+        })
+    }
+
     /// Whether `password` (its raw bytes) matches. argon2 runs through `argon2`, which
     /// owns the memory pool; every family compares in constant time.
     pub(super) fn verify(
@@ -86,6 +99,15 @@ impl ImportedHash {
         }
     }
 }
+
+/// How much work a verification takes, in argon2 block computations: one 1 KiB block
+/// filled once, about 0.5 µs on one core. An argon2 hash's is exactly `m · t` (identa's
+/// argon2 fills the lanes one after another, so `p` adds none). The other families' are
+/// estimates from measurements (docs/password-hashes.md, "Timing"), each rounded *down*
+/// to about half the measured cost, so that a hash that might be cheaper than argon2 at the
+/// configured parameters is taken for cheaper: the hasher pads those with the dummy's work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Work(pub(super) u64);
 
 /// The family a stored hash belongs to, by its prefix (Kratos's `Is…Hash` checks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

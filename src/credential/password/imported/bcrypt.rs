@@ -10,8 +10,15 @@ const MAX_COST: u64 = 15;
 /// bcrypt keys on at most this many bytes of password.
 const MAX_PASSWORD_BYTES: usize = 72;
 
+/// Work per round of bcrypt's 2^cost ([`super::Work`] units): a round (two key
+/// expansions) measures about 50 µs, a hundred argon2 blocks; counted as 64.
+const WORK_PER_ROUND: u64 = 64;
+
 /// A bcrypt string of a valid shape and cost.
-pub(in crate::credential::password) struct BcryptHash(String);
+pub(in crate::credential::password) struct BcryptHash {
+    stored: String,
+    cost: u64,
+}
 
 impl BcryptHash {
     /// Checks a bcrypt string's shape and cost (4..=15) without verifying anything.
@@ -43,19 +50,29 @@ impl BcryptHash {
                 "the bcrypt salt and hash must be 53 characters of ./A-Za-z0-9",
             ));
         }
-        Ok(Self(stored.to_owned()))
+        Ok(Self {
+            stored: stored.to_owned(),
+            cost,
+        })
+    }
+
+    /// The estimated work of a verification: 2^cost rounds.
+    pub(super) fn work(&self) -> u64 {
+        WORK_PER_ROUND << self.cost
     }
 
     /// Whether `password` matches. Over 72 bytes never matches: bcrypt would look at the
     /// first 72 only, so a longer password is refused rather than truncated (as Kratos
     /// refuses it). Exactly 72 bytes is bcrypt's whole key and verifies.
     pub(super) fn verify(&self, password: &[u8]) -> bool {
-        if password.len() > MAX_PASSWORD_BYTES {
-            return false;
-        }
+        // A longer password is still run through bcrypt (its first 72 bytes), so that the
+        // refusal takes a verification's time: an instant answer would tell a timer that
+        // the account exists and holds a bcrypt hash.
+        let keyed = password.get(..MAX_PASSWORD_BYTES).unwrap_or(password);
         // `bcrypt::verify` (not `non_truncating_verify`, which counts the terminating NUL
         // and so refuses exactly 72 bytes) compares in constant time.
-        bcrypt::verify(password, &self.0).unwrap_or(false)
+        let matched = bcrypt::verify(keyed, &self.stored).unwrap_or(false);
+        matched && password.len() <= MAX_PASSWORD_BYTES
     }
 }
 

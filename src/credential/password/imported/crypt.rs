@@ -15,6 +15,13 @@ use crate::credential::password::PasswordError;
 /// The most SHA-crypt rounds accepted: PBKDF2's bound (passlib's defaults are 535,000 and
 /// 656,000).
 const MAX_ROUNDS: u64 = 10_000_000;
+/// SHA-crypt's rounds when the hash names none.
+const DEFAULT_ROUNDS: u64 = 5000;
+/// md5-crypt's fixed rounds.
+const MD5_ROUNDS: u64 = 1000;
+/// Rounds counted as one [`super::Work`] unit (an argon2 block, ≈ 0.5 µs): a SHA-crypt
+/// round measures about 0.25 µs, an md5-crypt round 0.15 µs; rounded down to about half.
+const ROUNDS_PER_WORK: u64 = 4;
 /// crypt's base64 alphabet.
 const CRYPT64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -22,8 +29,8 @@ const CRYPT64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm
 pub(in crate::credential::password) enum CryptHash {
     /// md5-crypt: a salt of at most 8 characters and 22 characters of hash.
     Md5 { salt: Vec<u8>, expected: String },
-    /// sha256-crypt or sha512-crypt, rewritten to its `$5$`/`$6$` string.
-    Sha(String),
+    /// sha256-crypt or sha512-crypt, rewritten to its `$5$`/`$6$` string, and its rounds.
+    Sha { hash: String, rounds: u64 },
 }
 
 impl CryptHash {
@@ -52,7 +59,7 @@ impl CryptHash {
                 } else {
                     ("sha512-crypt", "6")
                 };
-                match rest {
+                let rounds = match rest {
                     [rounds, _salt, _hash] => {
                         let rounds = decimal(rounds, "rounds")?;
                         at_most(algorithm, "rounds", rounds, MAX_ROUNDS)?;
@@ -61,23 +68,35 @@ impl CryptHash {
                                 "{algorithm} rounds must be at least 1000"
                             )));
                         }
+                        rounds
                     }
-                    [_salt, _hash] => {}
+                    [_salt, _hash] => DEFAULT_ROUNDS,
                     _ => {
                         return Err(unsupported(format!(
                             "not a {algorithm} hash (${algorithm}$[rounds=<n>$]<salt>$<hash>)"
                         )));
                     }
-                }
+                };
                 let rewritten = format!("${id}${}", rest.join("$"));
                 // Reject what the crate could not read now, not at sign-in.
                 sha_crypt::PasswordHashRef::new(&rewritten)
                     .map_err(|_| unsupported(format!("not a valid {algorithm} hash")))?;
-                Ok(Self::Sha(rewritten))
+                Ok(Self::Sha {
+                    hash: rewritten,
+                    rounds,
+                })
             }
             _ => Err(unsupported(
                 "not an md5-crypt, sha256-crypt or sha512-crypt hash",
             )),
+        }
+    }
+
+    /// The estimated work of a verification.
+    pub(super) fn work(&self) -> u64 {
+        match self {
+            Self::Md5 { .. } => MD5_ROUNDS / ROUNDS_PER_WORK,
+            Self::Sha { rounds, .. } => rounds / ROUNDS_PER_WORK,
         }
     }
 
@@ -88,7 +107,7 @@ impl CryptHash {
                 bool::from(computed.as_bytes().ct_eq(expected.as_bytes()))
             }
             // sha-crypt compares in constant time.
-            Self::Sha(hash) => ShaCrypt::default()
+            Self::Sha { hash, .. } => ShaCrypt::default()
                 .verify_password(password, hash.as_str())
                 .is_ok(),
         }

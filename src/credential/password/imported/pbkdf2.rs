@@ -13,6 +13,9 @@ use crate::credential::password::PasswordError;
 
 /// Kratos's bound on iterations.
 const MAX_ITERATIONS: u64 = 10_000_000;
+/// The most work accepted: iterations × blocks of the derived key (each block of the
+/// digest's output repeats every iteration), Kratos's bound on iterations alone.
+const MAX_WORK: u64 = 10_000_000;
 /// The longest derived key accepted, in bytes: each further block of output repeats all
 /// the iterations, so the length is a cost too (Kratos writes 32).
 const MAX_KEY_BYTES: u64 = 128;
@@ -27,6 +30,30 @@ enum Prf {
     /// `sha384` in Kratos's layout: SHA3-384.
     Sha3_384,
     Sha512,
+}
+
+impl Prf {
+    /// The digest's output, in bytes: one block of the derived key.
+    fn output_bytes(self) -> u64 {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha3_224 => 28,
+            Self::Sha256 => 32,
+            Self::Sha3_384 => 48,
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// Iterations counted as one [`super::Work`] unit (an argon2 block, ≈ 0.5 µs): an
+    /// HMAC-SHA-1 or HMAC-SHA-256 iteration measures about 0.22 µs, HMAC-SHA-512 0.53 µs,
+    /// HMAC-SHA-3 0.8 µs; each rounded down to about half.
+    fn iterations_per_work(self) -> u64 {
+        match self {
+            Self::Sha1 | Self::Sha256 => 4,
+            Self::Sha512 => 2,
+            Self::Sha3_224 | Self::Sha3_384 => 1,
+        }
+    }
 }
 
 /// A parsed PBKDF2 hash.
@@ -73,12 +100,30 @@ impl Pbkdf2Hash {
         if expected.is_empty() {
             return Err(unsupported("the PBKDF2 hash is empty"));
         }
-        Ok(Self {
+        let hash = Self {
             prf,
             iterations: u32::try_from(iterations).unwrap_or(u32::MAX),
             salt,
             expected,
-        })
+        };
+        at_most(
+            "pbkdf2",
+            "i·blocks (blocks: the hash's length ÷ the digest's, rounded up)",
+            iterations * hash.blocks(),
+            MAX_WORK,
+        )?;
+        Ok(hash)
+    }
+
+    /// How many blocks of the digest's output the derived key takes: each repeats every
+    /// iteration.
+    fn blocks(&self) -> u64 {
+        (self.expected.len() as u64).div_ceil(self.prf.output_bytes())
+    }
+
+    /// The estimated work of a verification.
+    pub(super) fn work(&self) -> u64 {
+        u64::from(self.iterations) * self.blocks() / self.prf.iterations_per_work()
     }
 
     pub(super) fn verify(&self, password: &[u8]) -> bool {
@@ -124,5 +169,28 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn total_work_is_bounded() {
+        let work_refused = |stored: &str| {
+            matches!(
+                Pbkdf2Hash::parse(stored),
+                Err(PasswordError::CostOutOfBounds { parameter, value, max: 10_000_000, .. })
+                    if parameter.starts_with("i·blocks") && value > 10_000_000
+            )
+        };
+        // 64 bytes of SHA-256 are two blocks, each repeating every iteration.
+        let two_blocks = "c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaA";
+        assert!(Pbkdf2Hash::parse(&format!("$pbkdf2-sha256$i=5000000,l=64${two_blocks}")).is_ok());
+        assert!(work_refused(&format!(
+            "$pbkdf2-sha256$i=5000001,l=64${two_blocks}"
+        )));
+        // 40 bytes of SHA-1 (20 a block) likewise; SHA-512 keeps them in one block.
+        let forty = "c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaA";
+        assert!(work_refused(&format!(
+            "$pbkdf2-sha1$i=5000001,l=40${forty}"
+        )));
+        assert!(Pbkdf2Hash::parse(&format!("$pbkdf2-sha512$i=10000000,l=64${two_blocks}")).is_ok());
     }
 }

@@ -7,8 +7,9 @@
 //!   the password and salt ‖ separator (32 bytes); the hash is the project's signer key
 //!   encrypted with it under AES-256-CTR from a zero counter.
 //!
-//! All fields padded standard base64. Bounds: N ≤ 2^20, r ≤ 32, p ≤ 16, and the memory
-//! scrypt needs (128 · N · r bytes) at most 1 GiB, argon2's bound.
+//! All fields padded standard base64. Bounds: N ≤ 2^20, r ≤ 32, p ≤ 16, the memory
+//! scrypt needs (128 · N · r bytes) at most 1 GiB, argon2's bound, and its work
+//! (N · r · p) at most 2^24.
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use subtle::ConstantTimeEq;
@@ -21,6 +22,11 @@ const MAX_R: u64 = 32;
 const MAX_P: u64 = 16;
 /// 128 · N · r bytes, in KiB: 1 GiB.
 const MAX_MEMORY_KIB: u64 = 1 << 20;
+/// The most work accepted, N · r · p (each unit a BlockMix pass over 128 · r bytes,
+/// ≈ 0.28 µs): 2^24, about 5 s of one core. The heaviest hash Kratos accepts
+/// (N = 2^17, r = 8, p = 10: 10,485,760) passes; N = 2^20, r = 8, p = 16 (2^27, half a
+/// minute) would pass every other bound.
+const MAX_WORK: u64 = 1 << 24;
 /// The longest output accepted, in bytes.
 const MAX_HASH_BYTES: u64 = 1024;
 
@@ -90,6 +96,7 @@ impl ScryptHash {
             memory_kib,
             MAX_MEMORY_KIB,
         )?;
+        at_most(algorithm, "N·r·p", (1u64 << log_n) * r * p, MAX_WORK)?;
         let narrow = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         let params =
             scrypt::Params::new(u8::try_from(log_n).unwrap_or(u8::MAX), narrow(r), narrow(p))
@@ -119,6 +126,12 @@ impl ScryptHash {
             salt,
             expected,
         })
+    }
+
+    /// The estimated work of a verification: N · r · p BlockMix rounds of 128 · r bytes
+    /// measure about 0.28 µs per unit of N · r · p; counted as half an argon2 block.
+    pub(super) fn work(&self) -> u64 {
+        (1u64 << self.params.log_n()) * u64::from(self.params.r()) * u64::from(self.params.p()) / 2
     }
 
     pub(super) fn memory_kib(&self) -> u64 {
@@ -166,7 +179,9 @@ mod tests {
     #[test]
     fn bounds() {
         let tail = "c2FsdA==$aGFzaA==";
-        assert!(ScryptHash::parse(&format!("$scrypt$ln=1048576,r=8,p=16${tail}")).is_ok());
+        assert!(ScryptHash::parse(&format!("$scrypt$ln=1048576,r=8,p=1${tail}")).is_ok());
+        // Kratos's heaviest: N = 2^17, r = 8, p = 10.
+        assert!(ScryptHash::parse(&format!("$scrypt$ln=131072,r=8,p=10${tail}")).is_ok());
         assert_eq!(
             refused_for(&format!("$scrypt$ln=2097152,r=8,p=1${tail}")),
             Some("ln")
@@ -185,6 +200,15 @@ mod tests {
         );
         let fire = "$firescrypt$ln=21,r=8,p=1$c2FsdA==$aGFzaA==$Bw==$aGFzaA==";
         assert_eq!(refused_for(fire), Some("ln"));
+        // Each parameter within its bound, the memory at 1 GiB, but the work 2^27.
+        assert_eq!(
+            refused_for(&format!("$scrypt$ln=1048576,r=8,p=16${tail}")),
+            Some("N·r·p")
+        );
+        let fire = "$firescrypt$ln=20,r=8,p=16$c2FsdA==$aGFzaA==$Bw==$aGFzaA==";
+        assert_eq!(refused_for(fire), Some("N·r·p"));
+        let fire = "$firescrypt$ln=20,r=8,p=2$c2FsdA==$aGFzaA==$Bw==$aGFzaA==";
+        assert!(ScryptHash::parse(fire).is_ok());
         for bad in [
             format!("$scrypt$ln=16385,r=8,p=1${tail}"),
             format!("$scrypt$ln=1,r=8,p=1${tail}"),
