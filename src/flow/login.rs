@@ -426,6 +426,7 @@ pub(crate) async fn submit(
                 req.device.clone(),
                 now,
                 facts.session_lifespan(),
+                facts.keyring(),
             )?;
             effects.push(Effect::IssueSession {
                 session: session.clone(),

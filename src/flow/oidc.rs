@@ -474,6 +474,7 @@ async fn sign_in(
         req.device.clone(),
         now,
         facts.session_lifespan(),
+        facts.keyring(),
     )?;
     flow.state = FlowState::PassedChallenge;
     let effects = vec![Effect::IssueSession {

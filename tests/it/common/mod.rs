@@ -175,6 +175,16 @@ impl TestEnv {
         engine_builder(&self.store, &self.clock, config)
     }
 
+    /// An engine on this store and clock with `config` whose every statement is counted
+    /// (reads included): the count, to prove a path leaves the database alone.
+    pub fn counted_engine(&self, config: Config) -> (Identa, Arc<std::sync::atomic::AtomicU64>) {
+        let (store, count) = self.store.counting_statements();
+        (
+            engine_builder(&store, &self.clock, config).build().unwrap(),
+            count,
+        )
+    }
+
     /// Another engine like `self.identa` (its store, clock and configuration, so also its
     /// secrets: `env.identa`'s courier reads this engine's mail) that runs `hooks`, which
     /// the test keeps a handle on.

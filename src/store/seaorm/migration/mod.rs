@@ -17,6 +17,7 @@ mod m000009_session_event_writers;
 mod m000010_throttle_counters;
 mod m000011_known_pairs;
 mod m000012_identity_external_id;
+mod m000018_session_token_tags;
 
 use sea_orm_migration::prelude::*;
 
@@ -32,6 +33,7 @@ use self::m000009_session_event_writers::SessionEventWriters;
 use self::m000010_throttle_counters::ThrottleCounters;
 use self::m000011_known_pairs::KnownPairs;
 use self::m000012_identity_external_id::IdentityExternalId;
+use self::m000018_session_token_tags::SessionTokenTags;
 
 pub(super) struct Migrator;
 
@@ -51,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(ThrottleCounters),
             Box::new(KnownPairs),
             Box::new(IdentityExternalId),
+            Box::new(SessionTokenTags),
         ]
     }
 
