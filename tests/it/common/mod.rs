@@ -162,10 +162,12 @@ impl TestEnv {
     }
 
     /// A second engine on the same database (another "app instance"), with its own
-    /// session cache.
+    /// session cache and the same cookie secrets (session tokens are tagged under them);
+    /// its cipher secret is its own, so it cannot open what `self.identa` sealed.
     pub async fn second_engine(&self, cache: identa::SessionCacheConfig) -> Identa {
         let mut config = test_config();
         config.session.cache = cache;
+        config.secrets.cookie = self.identa.config().secrets.cookie.clone();
         self.another_engine(config).build().unwrap()
     }
 
