@@ -90,6 +90,7 @@ pub(crate) enum MacPurpose {
     Throttle,
     #[cfg(feature = "oidc")]
     OidcState,
+    SessionTokenTag,
 }
 
 impl MacPurpose {
@@ -102,6 +103,7 @@ impl MacPurpose {
             Self::Throttle => b"identa/v1/throttle-key",
             #[cfg(feature = "oidc")]
             Self::OidcState => b"identa/v1/oidc-state",
+            Self::SessionTokenTag => b"identa/v1/session-token-tag",
         }
     }
 }
@@ -109,10 +111,16 @@ impl MacPurpose {
 /// A 32-byte MAC tag.
 pub(crate) type Tag = [u8; 32];
 
+/// How many bytes of HMAC-SHA256 a session token's tag keeps (128 bits).
+pub(crate) const SESSION_TAG_LEN: usize = 16;
+
 /// Keys derived from [`Secrets`], ready to use.
 pub(crate) struct Keyring {
     cookie: Vec<Secret>,
     ciphers: Vec<XChaCha20Poly1305>,
+    /// One keyed HMAC per cookie secret for session-token tags, derived once: checking a
+    /// presented token is on the path of every request, forged ones included.
+    session_tags: Vec<Hmac<Sha256>>,
 }
 
 impl fmt::Debug for Keyring {
@@ -145,10 +153,46 @@ impl Keyring {
             .iter()
             .map(|s| XChaCha20Poly1305::new(&derive(s, b"identa/v1/seal").into()))
             .collect();
+        let session_tags = secrets
+            .cookie
+            .iter()
+            .map(|s| {
+                let key = derive(s, MacPurpose::SessionTokenTag.label());
+                <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap_or_else(|_| unreachable_hmac())
+            })
+            .collect();
         Ok(Self {
             cookie: secrets.cookie.clone(),
             ciphers,
+            session_tags,
         })
+    }
+
+    /// The tag of a session token's random part under the current (first) cookie secret:
+    /// HMAC-SHA256 truncated to [`SESSION_TAG_LEN`] bytes.
+    pub(crate) fn session_tag(&self, random: &[u8]) -> [u8; SESSION_TAG_LEN] {
+        let mut tag = [0u8; SESSION_TAG_LEN];
+        if let Some(key) = self.session_tags.first() {
+            let mut mac = key.clone();
+            mac.update(random);
+            let full = mac.finalize().into_bytes();
+            for (t, f) in tag.iter_mut().zip(full.iter()) {
+                *t = *f;
+            }
+        }
+        tag
+    }
+
+    /// Whether `tag` is a session token tag of `random` under any configured cookie secret,
+    /// compared in constant time (every key is tried, whichever matches).
+    pub(crate) fn verify_session_tag(&self, random: &[u8], tag: &[u8]) -> bool {
+        let mut ok = false;
+        for key in &self.session_tags {
+            let mut mac = key.clone();
+            mac.update(random);
+            ok |= mac.verify_truncated_left(tag).is_ok();
+        }
+        ok && tag.len() == SESSION_TAG_LEN
     }
 
     fn mac_with(secret: &Secret, purpose: MacPurpose, parts: &[&[u8]]) -> Tag {

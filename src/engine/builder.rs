@@ -170,6 +170,7 @@ impl IdentaBuilder {
                 push,
                 push_state,
                 keyring: Arc::new(keyring),
+                untagged_tokens_until: tokio::sync::OnceCell::new(),
                 templates: Arc::new(self.templates),
                 hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
                 webauthn,

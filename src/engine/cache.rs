@@ -319,7 +319,7 @@ mod tests {
             updated_at: at,
         };
         (
-            SessionToken::generate().hash(),
+            SessionToken::untagged().hash(),
             AuthenticatedSession { session, identity },
         )
     }

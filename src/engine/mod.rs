@@ -75,6 +75,9 @@ struct Inner {
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     push_state: Arc<tokio::sync::watch::Sender<push::PushState>>,
     keyring: Arc<Keyring>,
+    /// Until when tokens minted before tags are looked up (`None`: never), read from the
+    /// store on the first such token.
+    untagged_tokens_until: tokio::sync::OnceCell<Option<chrono::DateTime<chrono::Utc>>>,
     templates: Arc<Templates>,
     hooks: Arc<dyn Hooks>,
     /// The WebAuthn relying party, when security keys and passkeys are configured.

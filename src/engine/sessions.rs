@@ -15,7 +15,7 @@ use crate::identity::{Aal, CredentialType, Identity};
 use crate::secret::MacPurpose;
 use crate::session::{
     AuthenticatedSession, AuthenticationMethod, Device, Login, Session, SessionError,
-    SessionRefusal, SessionToken,
+    SessionRefusal, SessionToken, TokenCheck,
 };
 use crate::store::{Commit, Page, PageRequest, SessionEvent, Write};
 use crate::throttle::policy::{Attempt, Verdict};
@@ -71,6 +71,7 @@ impl Identa {
             device,
             now,
             self.inner.config.session.lifespan,
+            self.keyring(),
         )?;
         let mut writes = Vec::new();
         if let Some(rehashed) = &checked.rehashed {
@@ -104,6 +105,7 @@ impl Identa {
             device,
             self.now(),
             self.inner.config.session.lifespan,
+            self.keyring(),
         )?;
         self.inner
             .store
@@ -129,7 +131,14 @@ impl Identa {
     /// [`whoami`](Self::whoami) without the assurance-level rule: what flows use, since a
     /// session that must step up still drives the step-up.
     pub(crate) async fn authenticate(&self, token: &SessionToken) -> Result<AuthenticatedSession> {
-        if token.is_oversized() {
+        // A token the server cannot have minted is refused as an unknown one, before any
+        // cache or store work: a flood of forged tokens never reaches the database.
+        let worth_a_lookup = match token.check(self.keyring()) {
+            TokenCheck::Tagged => true,
+            TokenCheck::Untagged => self.untagged_tokens_accepted().await?,
+            TokenCheck::Forged => false,
+        };
+        if !worth_a_lookup {
             return Err(SessionError::Inactive(SessionRefusal::Unknown).into());
         }
         let hash = token.hash();
@@ -167,6 +176,19 @@ impl Identa {
             return Err(SessionError::Inactive(reason).into());
         }
         Ok(current)
+    }
+
+    /// Whether a token in the shape minted before tags may still belong to a live session:
+    /// until the latest expiry among the sessions that existed when the schema was
+    /// upgraded to tagged tokens, read from the store once and remembered.
+    async fn untagged_tokens_accepted(&self) -> Result<bool> {
+        let store = &self.inner.store;
+        let until = self
+            .inner
+            .untagged_tokens_until
+            .get_or_try_init(|| store.untagged_tokens_until())
+            .await?;
+        Ok(until.is_some_and(|until| self.now() < until))
     }
 
     /// Ends the session a token belongs to (whatever its assurance level: a session that

@@ -435,6 +435,7 @@ pub(crate) async fn submit(
                 req.device.clone(),
                 now,
                 facts.session_lifespan(),
+                facts.keyring(),
             )?;
             effects.push(Effect::IssueSession {
                 session: session.clone(),

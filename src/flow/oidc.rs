@@ -800,6 +800,7 @@ async fn sign_in(
         req.device.clone(),
         now,
         facts.session_lifespan(),
+        facts.keyring(),
     )?;
     flow.state = FlowState::PassedChallenge;
     effects.push(Effect::IssueSession {

@@ -227,6 +227,7 @@ async fn recover(
         req.device.clone(),
         now,
         facts.session_lifespan(),
+        facts.keyring(),
     )?;
     let current = AuthenticatedSession {
         session,

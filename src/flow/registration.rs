@@ -272,6 +272,7 @@ pub(super) fn created(
                 req.device.clone(),
                 now,
                 facts.session_lifespan(),
+                facts.keyring(),
             )?)
         }
         AfterRegistration::AccountOnly => None,

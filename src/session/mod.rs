@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::identity::{Aal, Identity};
 
+pub(crate) use token::TokenCheck;
 pub use token::{SessionToken, TokenHash};
 
 /// One completed authentication step of a session (Kratos's AMR entry).
@@ -83,6 +84,7 @@ impl Session {
         device: Option<Device>,
         now: DateTime<Utc>,
         lifespan: chrono::Duration,
+        keyring: &crate::secret::Keyring,
     ) -> Result<(Self, SessionToken), SessionError> {
         if !identity.is_active() {
             return Err(SessionError::IdentityDisabled);
@@ -99,7 +101,7 @@ impl Session {
             authentication_methods: methods,
             devices: device.into_iter().collect(),
         };
-        Ok((session, SessionToken::generate()))
+        Ok((session, SessionToken::generate(keyring)))
     }
 
     /// Why a session cannot be used at `now`, or `None` if it can. The identity's state

@@ -314,6 +314,11 @@ pub trait SessionStore: Send + Sync {
     }
     /// Deletes all but the newest `keep` events; returns how many went.
     async fn prune_session_events(&self, keep: u64) -> Result<u64, StoreError>;
+    /// The latest expiry among the active sessions that existed when the schema was
+    /// upgraded to tagged tokens (recorded once, by that upgrade): until then, a token in
+    /// the older, untagged shape may still belong to a live session. `None` when there
+    /// were none (a database created with tagged tokens).
+    async fn untagged_tokens_until(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
 /// A self-service flow as stored: a few columns the store can query by, and the flow's

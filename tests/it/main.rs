@@ -34,5 +34,6 @@ mod sessions;
 mod settings;
 mod store;
 mod throttle;
+mod token_tags;
 mod verification;
 mod webauthn;

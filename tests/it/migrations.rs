@@ -63,7 +63,7 @@ async fn old_database_migrates_forward(url: &str) {
         .unwrap();
     let identity_id = Uuid::new_v4();
     let credential_id = Uuid::new_v4();
-    let token = SessionToken::generate();
+    let token = SessionToken::untagged();
     let session_id = Uuid::new_v4();
     let email = "ada@example.com";
     let rows: [(&str, Vec<Value>); 7] = [

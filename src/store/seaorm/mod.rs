@@ -39,6 +39,8 @@ use crate::identity::UnknownVariant;
 #[derive(Debug, Clone)]
 pub struct SeaOrmStore {
     db: DatabaseConnection,
+    /// Statements run, when counted (feature `testing`: [`SeaOrmStore::counting_statements`]).
+    statements: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// When a commit to a SQLite file is on disk (SQLite's `synchronous` setting; the file is
@@ -101,6 +103,7 @@ impl SeaOrmStore {
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let store = Self {
             db: open(url, options).await?,
+            statements: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -113,7 +116,37 @@ impl SeaOrmStore {
     pub async fn connect_migrated_up_to(url: &str, last: u32) -> Result<Self, StoreError> {
         let db = open(url, StoreOptions::default()).await?;
         migration::up_to(&db, last).await.map_err(db_err)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            statements: None,
+        })
+    }
+
+    /// This store (same pool) with a count of every statement it runs, reads included:
+    /// for tests and benches that prove a path leaves the database alone (feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
+    pub fn counting_statements(&self) -> (Self, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let count = std::sync::Arc::new(AtomicU64::new(0));
+        let mut db = self.db.clone();
+        let seen = count.clone();
+        db.set_metric_callback(move |_| {
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
+        let store = Self {
+            db,
+            statements: Some(count.clone()),
+        };
+        (store, count)
+    }
+
+    /// Counts a statement run outside sea-orm (on its sqlx pool), when counting.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    fn count_raw_statement(&self) {
+        if let Some(count) = &self.statements {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// The pool, for hosts that keep their own tables in the same database.

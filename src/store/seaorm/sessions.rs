@@ -116,6 +116,8 @@ impl SeaOrmStore {
         #[cfg(feature = "postgres")]
         if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
             let pool = self.db.get_postgres_connection_pool();
+            // This read bypasses sea-orm's statement callback: count it here.
+            self.count_raw_statement();
             return super::session_pg::session_by_token(pool, token.as_bytes())
                 .await
                 .map_err(|e| {
@@ -272,6 +274,23 @@ impl SessionStore for SeaOrmStore {
             .await
             .map_err(db_err)?;
         Ok(res.rows_affected)
+    }
+
+    async fn untagged_tokens_until(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT untagged_valid_until FROM identa_session_token_tags WHERE id = 1",
+            ))
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(row) => row
+                .try_get::<Option<DateTime<Utc>>>("", "untagged_valid_until")
+                .map_err(db_err),
+            None => Ok(None),
+        }
     }
 
     async fn session_events_after(

@@ -162,10 +162,12 @@ impl TestEnv {
     }
 
     /// A second engine on the same database (another "app instance"), with its own
-    /// session cache.
+    /// session cache and the same cookie secrets (session tokens are tagged under them);
+    /// its cipher secret is its own, so it cannot open what `self.identa` sealed.
     pub async fn second_engine(&self, cache: identa::SessionCacheConfig) -> Identa {
         let mut config = test_config();
         config.session.cache = cache;
+        config.secrets.cookie = self.identa.config().secrets.cookie.clone();
         self.another_engine(config).build().unwrap()
     }
 
@@ -173,6 +175,16 @@ impl TestEnv {
     /// `config`: for a test that needs hooks, another schema or other settings.
     pub fn another_engine(&self, config: Config) -> IdentaBuilder {
         engine_builder(&self.store, &self.clock, config)
+    }
+
+    /// An engine on this store and clock with `config` whose every statement is counted
+    /// (reads included): the count, to prove a path leaves the database alone.
+    pub fn counted_engine(&self, config: Config) -> (Identa, Arc<std::sync::atomic::AtomicU64>) {
+        let (store, count) = self.store.counting_statements();
+        (
+            engine_builder(&store, &self.clock, config).build().unwrap(),
+            count,
+        )
     }
 
     /// Another engine like `self.identa` (its store, clock and configuration, so also its

@@ -18,6 +18,7 @@ mod m000010_throttle_counters;
 mod m000011_known_pairs;
 mod m000012_identity_external_id;
 mod m000013_password_history;
+mod m000014_session_token_tags;
 
 use sea_orm_migration::prelude::*;
 
@@ -34,6 +35,7 @@ use self::m000010_throttle_counters::ThrottleCounters;
 use self::m000011_known_pairs::KnownPairs;
 use self::m000012_identity_external_id::IdentityExternalId;
 use self::m000013_password_history::PasswordHistory;
+use self::m000014_session_token_tags::SessionTokenTags;
 
 pub(super) struct Migrator;
 
@@ -54,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(KnownPairs),
             Box::new(IdentityExternalId),
             Box::new(PasswordHistory),
+            Box::new(SessionTokenTags),
         ]
     }
 
