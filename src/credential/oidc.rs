@@ -877,7 +877,10 @@ mod tests {
             ))
             .check()
             .unwrap_err();
-        assert!(err.contains("`contoso.onmicrosoft.com` is not a tenant id"), "{err}");
+        assert!(
+            err.contains("`contoso.onmicrosoft.com` is not a tenant id"),
+            "{err}"
+        );
         assert!(err.contains("your tenant's id (a UUID"), "{err}");
         let consumers = OidcProvider::microsoft("consumers", "client", "secret");
         assert_eq!(OidcProviders::new().provider(consumers).check(), Ok(()));

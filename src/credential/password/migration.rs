@@ -240,7 +240,10 @@ mod http {
             let hook = HttpPasswordMigration::new(url).unwrap();
             let shown = format!("{hook:?}");
             assert!(!shown.contains("secret"), "{shown}");
-            assert!(shown.contains("https://old.example:8443/migrate"), "{shown}");
+            assert!(
+                shown.contains("https://old.example:8443/migrate"),
+                "{shown}"
+            );
             assert_eq!(printable_url("secret"), "<not a URL>");
         }
     }
