@@ -131,11 +131,14 @@ impl OidcProvider {
 
     /// Microsoft Entra ID (Kratos's `provider: microsoft`): id `microsoft`, the issuer
     /// `https://login.microsoftonline.com/<tenant>/v2.0`, scopes `openid email profile`,
-    /// labelled "Microsoft". `tenant` is a tenant id or domain, or `consumers` (personal
-    /// accounts). `common` and `organizations` are refused when the engine is built: a
-    /// token from them names each user's own tenant as its issuer, which one issuer check
-    /// cannot accept (Kratos reads the tenant from the unverified token; identa asks for
-    /// the tenant instead).
+    /// labelled "Microsoft". `tenant` is the directory (tenant) id, a UUID such as
+    /// `72f988bf-86f1-41af-91ab-2d7cd011db47`, or `consumers` (personal accounts).
+    /// Anything else is refused when the engine is built: `common` and `organizations`
+    /// because a token from them names each user's own tenant as its issuer, which one
+    /// issuer check cannot accept (Kratos reads the tenant from the unverified token;
+    /// identa asks for the tenant instead), and a domain such as `contoso.onmicrosoft.com`
+    /// because Entra's discovery document for it names the tenant's id as issuer, so
+    /// discovery would refuse every sign-in.
     pub fn microsoft(
         tenant: impl Into<String>,
         client_id: impl Into<String>,
@@ -420,7 +423,16 @@ impl OidcProviders {
                 && matches!(tenant.as_str(), "common" | "organizations" | "")
             {
                 return Err(format!(
-                    "OpenID Connect provider `{}`: the Microsoft tenant `{tenant}` is not one issuer (each user's token names their own tenant); give your tenant's id or domain, or `consumers` for personal accounts",
+                    "OpenID Connect provider `{}`: the Microsoft tenant `{tenant}` is not one issuer (each user's token names their own tenant); give your tenant's id (a UUID, the Directory (tenant) ID in Entra's app overview), or `consumers` for personal accounts",
+                    p.id
+                ));
+            }
+            if let Preset::Microsoft { tenant } = &p.preset
+                && tenant != "consumers"
+                && !(tenant.len() == 36 && uuid::Uuid::try_parse(tenant).is_ok())
+            {
+                return Err(format!(
+                    "OpenID Connect provider `{}`: the Microsoft tenant `{tenant}` is not a tenant id; give your tenant's id (a UUID, the Directory (tenant) ID in Entra's app overview; a domain does not work: Entra names the tenant's id as issuer), or `consumers` for personal accounts",
                     p.id
                 ));
             }
@@ -851,8 +863,27 @@ mod tests {
                 .check()
                 .unwrap_err();
             assert!(err.contains(&format!("`{tenant}`")), "{err}");
-            assert!(err.contains("your tenant's id or domain"), "{err}");
+            assert!(err.contains("your tenant's id (a UUID"), "{err}");
         }
+    }
+
+    #[test]
+    fn microsoft_refuses_a_tenant_domain_asking_for_the_tenant_id() {
+        let err = OidcProviders::new()
+            .provider(OidcProvider::microsoft(
+                "contoso.onmicrosoft.com",
+                "client",
+                "secret",
+            ))
+            .check()
+            .unwrap_err();
+        assert!(
+            err.contains("`contoso.onmicrosoft.com` is not a tenant id"),
+            "{err}"
+        );
+        assert!(err.contains("your tenant's id (a UUID"), "{err}");
+        let consumers = OidcProvider::microsoft("consumers", "client", "secret");
+        assert_eq!(OidcProviders::new().provider(consumers).check(), Ok(()));
     }
 
     #[test]

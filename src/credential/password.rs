@@ -13,10 +13,12 @@
 //! PBKDF2, scrypt, Firebase scrypt, the crypt(3) family, salted digests and HMACs — is
 //! verified too, within cost bounds (`password/imported.rs` parses them), and
 //! re-hashed with argon2id at the next sign-in. Verifying an unknown account runs the
-//! same work against a dummy hash, so timing does not tell which accounts exist; and a
-//! stored hash cheaper to verify than that dummy (md5-crypt, a salted SHA, PBKDF2 with few
-//! iterations, argon2 at weaker parameters, …) is verified *and* the dummy's work is
-//! spent after it ([`Padding`]), so no account answers faster than an unknown one.
+//! same work against a dummy hash, so timing does not tell identa's own accounts from
+//! unknown ones; and a stored hash cheaper to verify than that dummy (md5-crypt, a salted
+//! SHA, PBKDF2 with few iterations, argon2 at weaker parameters, …) is verified *and* the
+//! dummy's work is spent after it ([`Padding`]), so no account answers faster than an
+//! unknown one. A costlier imported hash (bcrypt at cost 10 and up) is not padded down
+//! and answers slower until re-hashed (docs/password-hashes.md, "Timing").
 
 pub mod migration;
 mod queue;

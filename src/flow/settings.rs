@@ -232,7 +232,11 @@ pub(crate) async fn submit(
                 show_input_error(&mut flow.ui, err)?;
                 return Ok(Step::Reject(flow));
             }
-            if let Some(old) = old.filter(|_| history > 0) {
+            // Only identa's own argon2id hashes are remembered: a previous hash still in an
+            // imported format (md5-crypt, `{SSHA}`, salted SHA, HMAC, bcrypt…) would keep a
+            // cheaply crackable record of an old password at rest, so that one is dropped
+            // with the credential and is not in the history.
+            if let Some(old) = old.filter(|h| history > 0 && h.starts_with("$argon2id$")) {
                 effects.push(Effect::RememberPassword {
                     identity_id: identity.id,
                     hash: old.to_owned(),

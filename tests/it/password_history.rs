@@ -95,7 +95,28 @@ async fn by_default_no_history_is_kept_and_reuse_is_accepted(env: TestEnv) {
     assert_eq!(history_rows(&env, ada.id).await, 0);
 }
 
+async fn a_replaced_imported_hash_is_not_kept_in_the_history(env: TestEnv) {
+    let env = keeping(env, 3);
+    // `openssl passwd -1 -salt saltstri password`: an imported md5-crypt hash, never
+    // re-hashed because the user comes back through recovery, not a password sign-in.
+    let md5 = "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/";
+    let new = identa::identity::NewIdentity {
+        traits: serde_json::json!({ "email": "ada@example.com" }),
+        ..Default::default()
+    };
+    let ada = env.identa.import_identity(new, md5).await.unwrap();
+    let token = recover(&env, "ada@example.com").await;
+    change(&env, &token, A).await.unwrap();
+    let rows = env.store.password_history(ada.id, u8::MAX).await.unwrap();
+    assert!(rows.is_empty(), "the md5-crypt hash is not kept: {rows:?}");
+    // From then on the replaced argon2id hashes are kept as usual.
+    change(&env, &token, B).await.unwrap();
+    assert_eq!(history_rows(&env, ada.id).await, 1, "A, as argon2id");
+    assert_eq!(change(&env, &token, A).await, Err(vec![4_000_900]));
+}
+
 on_every_backend!(
+    a_replaced_imported_hash_is_not_kept_in_the_history,
     the_last_n_passwords_are_refused_until_they_fall_out,
     a_recovered_account_cannot_go_back_to_a_recent_password,
     by_default_no_history_is_kept_and_reuse_is_accepted,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use identa::IdentaBuilder;
-use identa::credential::password::migration::HttpPasswordMigration;
+use identa::credential::password::migration::{HttpPasswordMigration, printable_url};
 use serde_json::Value;
 
 use crate::BoxError;
@@ -29,7 +29,7 @@ pub struct MigrationHook {
 impl std::fmt::Debug for MigrationHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MigrationHook")
-            .field("url", &self.url)
+            .field("url", &self.url.as_deref().map(printable_url))
             .field(
                 "authorization",
                 &self.authorization.as_ref().map(|_| "<redacted>"),
@@ -94,8 +94,9 @@ impl MigrationHook {
         let Some(url) = &self.url else {
             return Ok(builder);
         };
-        let parsed = url::Url::parse(url)
-            .map_err(|e| format!("IDENTA_PASSWORD_MIGRATION_HOOK_URL `{url}`: {e}"))?;
+        let parsed = url::Url::parse(url).map_err(|e| {
+            format!("IDENTA_PASSWORD_MIGRATION_HOOK_URL is not a URL ({e}); give one such as https://old.example/migrate")
+        })?;
         let loopback = match parsed.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -107,7 +108,8 @@ impl MigrationHook {
             "http" if loopback => {}
             _ => {
                 return Err(format!(
-                    "IDENTA_PASSWORD_MIGRATION_HOOK_URL `{url}`: the hook receives passwords, so use https:// (plain http:// only to this machine)"
+                    "IDENTA_PASSWORD_MIGRATION_HOOK_URL `{}`: the hook receives passwords, so use https:// (plain http:// only to this machine)",
+                    printable_url(url)
                 )
                 .into());
             }
@@ -205,6 +207,27 @@ mod tests {
             panic!("a hook over plain http to another machine was accepted");
         };
         assert!(err.to_string().contains("https://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_credential_in_the_hook_url_is_not_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = HostConfig {
+            database_url: "sqlite::memory:".into(),
+            secrets_file: Some(dir.path().join("secrets.json")),
+            ..HostConfig::default()
+        };
+        config.password_migration_hook.url =
+            Some("http://u:secret@old.example/migrate?token=secret".into());
+        let hook = format!("{:?}", config.password_migration_hook);
+        assert!(hook.contains("http://old.example/migrate"), "{hook}");
+        assert!(!hook.contains("secret"), "{hook}");
+        let Err(err) = config.build().await else {
+            panic!("a hook over plain http to another machine was accepted");
+        };
+        let shown = err.to_string();
+        assert!(shown.contains("http://old.example/migrate"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
     }
 
     /// A local hook answering Kratos's protocol for one (identifier, password), recording

@@ -258,7 +258,7 @@ impl HostProvider {
             ProviderType::Microsoft => {
                 no_issuer()?;
                 let tenant = self.microsoft_tenant.clone().ok_or(format!(
-                    "provider `{id}`: `microsoft_tenant` is missing (your tenant's id or domain, or `consumers`)"
+                    "provider `{id}`: `microsoft_tenant` is missing (your tenant's id, a UUID, or `consumers`)"
                 ))?;
                 OidcProvider::microsoft(tenant, self.client_id.clone(), secret()?)
                     .with_id(id.clone())
@@ -339,7 +339,7 @@ mod tests {
             { "id": "google", "provider": "google", "client_id": "g",
               "client_secret_file": file.to_str().unwrap() },
             { "id": "entra", "provider": "microsoft", "client_id": "m", "client_secret": "inline",
-              "microsoft_tenant": "contoso.onmicrosoft.com" },
+              "microsoft_tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47" },
             { "id": "github", "provider": "github", "client_id": "gh", "client_secret": "inline-gh" },
             { "id": "ghes", "provider": "github", "client_id": "gh", "client_secret": "inline-ghes",
               "issuer_url": "https://ghe.example.com" },
@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(entra.id(), "entra");
         assert_eq!(
             entra.issuer_url(),
-            "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0"
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
         );
         let github = parsed[3].to_provider().unwrap();
         assert_eq!(github.issuer_url(), "https://github.com");

@@ -77,7 +77,7 @@ impl fmt::Debug for dyn PasswordMigration {
 }
 
 #[cfg(feature = "migration-hook")]
-pub use http::HttpPasswordMigration;
+pub use http::{HttpPasswordMigration, printable_url};
 
 #[cfg(feature = "migration-hook")]
 mod http {
@@ -110,12 +110,27 @@ mod http {
     impl std::fmt::Debug for HttpPasswordMigration {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("HttpPasswordMigration")
-                .field("url", &self.url)
+                .field("url", &printable_url(&self.url))
                 .field(
                     "authorization",
                     &self.authorization.as_ref().map(|_| "<redacted>"),
                 )
                 .finish_non_exhaustive()
+        }
+    }
+
+    /// `url` as it may be printed: scheme, host, port and path only. A user name and
+    /// password, a query (`?token=…`) or a fragment can carry a credential, so they are
+    /// left out; text that is not a URL is not shown at all.
+    #[must_use]
+    pub fn printable_url(url: &str) -> String {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return "<not a URL>".to_owned();
+        };
+        let host = parsed.host_str().unwrap_or_default();
+        match parsed.port() {
+            Some(port) => format!("{}://{host}:{port}{}", parsed.scheme(), parsed.path()),
+            None => format!("{}://{host}{}", parsed.scheme(), parsed.path()),
         }
     }
 
@@ -211,6 +226,25 @@ mod http {
                 Some("password_match") => Verdict::Match,
                 _ => Verdict::NoMatch,
             })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::{HttpPasswordMigration, printable_url};
+
+        #[test]
+        fn a_credential_in_the_hook_url_is_never_printed() {
+            let url = "https://u:secret@old.example:8443/migrate?token=secret#secret";
+            assert_eq!(printable_url(url), "https://old.example:8443/migrate");
+            let hook = HttpPasswordMigration::new(url).unwrap();
+            let shown = format!("{hook:?}");
+            assert!(!shown.contains("secret"), "{shown}");
+            assert!(
+                shown.contains("https://old.example:8443/migrate"),
+                "{shown}"
+            );
+            assert_eq!(printable_url("secret"), "<not a URL>");
         }
     }
 }
