@@ -1525,3 +1525,102 @@ async fn unlinking_the_last_configured_provider_is_refused() {
     );
     assert_eq!(linked(&identa, hal.id).await.len(), 2, "nothing removed");
 }
+
+/// A userinfo answer about another subject than the ID token's is refused (the
+/// `openidconnect` crate checks the `sub`): nothing is made, no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_userinfo_about_another_subject_is_refused() {
+    use identa::credential::oidc::ClaimsSource;
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = OpenIdProvider::start_with(&env.identa, port, Some("userinfo_sub"));
+    let oidc = OidcProvider::new(PROVIDER, &provider.issuer, "identa")
+        .client_secret("identa-secret")
+        .claims_from(ClaimsSource::Userinfo);
+    let identa = env
+        .another_engine(env.identa.config().clone())
+        .oidc(OidcProviders::new().provider(oidc))
+        .build()
+        .unwrap();
+    let mut browser = Browser::new(&identa);
+    let res = browser.provider_sign_in("uma@example.com").await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001], "{shown}");
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("userinfo"), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert_eq!(identity_count(&identa).await, 0);
+}
+
+/// Linking and unlinking in settings need the identity's highest assurance level: once
+/// the identity has TOTP, its `aal1` session is refused (403 `session_aal2_required`) on
+/// a settings flow it started before, and cannot start a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn settings_link_and_unlink_need_the_second_factor() {
+    let (env, _provider, identa) = with_provider().await;
+    let (ivy, token) =
+        crate::common::accounts::register_with_password(&env, "ivy@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("ivy@example.com").await;
+    let flow = browser.start_flow("settings").await;
+    crate::common::enrol_totp(&env, &token).await;
+    // Enrolled through another engine: past its session cache's `max_age` (60 s), this
+    // engine sees the new factor.
+    env.clock.advance(chrono::Duration::seconds(61));
+
+    for fields in [
+        [("method", "oidc"), ("link", PROVIDER)],
+        [("method", "oidc"), ("unlink", PROVIDER)],
+    ] {
+        let res = browser.settings(&flow, &fields).await;
+        assert_eq!(res.status(), 403, "{}", body_text(&res));
+        assert_eq!(json_of(&res)["error"]["id"], "session_aal2_required");
+    }
+    let res = browser
+        .identa("GET", "/self-service/settings/browser", None, true)
+        .await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "session_aal2_required");
+    assert!(linked(&identa, ivy.id).await.is_empty());
+}
+
+/// A settings link whose session grew too old between the button and the provider's
+/// callback is refused at the callback (403 `session_refresh_required`): nothing linked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_settings_link_whose_session_aged_is_refused_at_the_callback() {
+    let (env, _provider, identa) = with_provider().await;
+    let jo = register_with_password(&identa, "jo@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("jo@example.com").await;
+    let flow = browser.start_flow("settings").await;
+    let csrf = csrf_token(&flow);
+    let path = format!(
+        "/self-service/settings?flow={}",
+        flow["id"].as_str().unwrap()
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "oidc"),
+        ("link", PROVIDER),
+    ];
+    let res = browser.identa("POST", &path, Some(&form), false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    env.clock.advance(
+        identa.config().flows.settings.privileged_session_max_age + chrono::Duration::seconds(1),
+    );
+    let callback = browser
+        .sign_in_at_provider(&location(&res), "jo-elsewhere")
+        .await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "session_refresh_required");
+    assert!(linked(&identa, jo).await.is_empty());
+}
