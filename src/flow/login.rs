@@ -134,6 +134,9 @@ pub struct LoggedIn {
     pub token: Option<SessionToken>,
     /// What the client should do next (for API flows: store the session token).
     pub continue_with: Vec<ContinueWith>,
+    /// The second-factor login flow to continue in: a provider account was waiting on this
+    /// flow to be linked, and the identity's second factor links it there.
+    pub second_factor_flow: Option<Uuid>,
 }
 
 /// What a login transition tells its caller beyond the flow.
@@ -142,6 +145,7 @@ pub(crate) struct Outcome {
     pub(crate) session: AuthenticatedSession,
     pub(crate) token: Option<SessionToken>,
     pub(crate) continue_with: Vec<ContinueWith>,
+    pub(crate) second_factor_flow: Option<Uuid>,
 }
 
 impl Answers for Outcome {
@@ -161,6 +165,7 @@ impl Answers for Outcome {
             session: self.session,
             token: self.token,
             continue_with: self.continue_with,
+            second_factor_flow: self.second_factor_flow,
         }
     }
 }
@@ -397,11 +402,14 @@ pub(crate) async fn submit(
             }
         },
     };
-    // A provider account waiting on this flow is linked in the same commit as the session.
+    // A provider account waiting on this flow is linked in the same commit as the session,
+    // or, when a second factor is owed, carried to the second-factor flow.
     #[cfg(feature = "oidc")]
-    let (mut flow, identity) =
-        match super::oidc::link_on_sign_in(facts, flow, identity, &mut effects)? {
-            Ok(linked) => linked,
+    let aal = refreshing.map_or(Aal::Aal1, |c| c.session.aal);
+    #[cfg(feature = "oidc")]
+    let (mut flow, identity, waiting) =
+        match super::oidc::link_on_sign_in(facts, flow, identity, aal, &mut effects).await? {
+            Ok(signed) => (signed.flow, signed.identity, signed.waiting),
             Err(refused) => return Ok(Step::Reject(refused)),
         };
     let fallback = Fallback::to(flow.clone());
@@ -449,13 +457,27 @@ pub(crate) async fn submit(
         .and_then(|token| ContinueWith::token_for(flow.flow_type, token))
         .into_iter()
         .collect();
+    let session = AuthenticatedSession { session, identity };
+    #[cfg(feature = "oidc")]
+    let second_factor_flow = match waiting {
+        Some(link) => {
+            let next = super::oidc::carry_link(facts, link, &flow, req, &session)?;
+            let id = next.id;
+            effects.push(Effect::InsertFlow(next));
+            Some(id)
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "oidc"))]
+    let second_factor_flow = None;
     Ok(Step::Advance(Transition {
         flow,
         effects,
         outcome: Outcome {
-            session: AuthenticatedSession { session, identity },
+            session,
             token,
             continue_with,
+            second_factor_flow,
         },
         fallback,
     }))
@@ -716,6 +738,14 @@ async fn submit_second_factor(
     flow.internal.clear_ceremonies();
     effects.push(Effect::UpdateIdentity(identity.clone()));
     effects.push(Effect::UpdateSession(session.clone()));
+    // A provider account carried here from the first factor is linked in this commit.
+    #[cfg(feature = "oidc")]
+    let (flow, identity) =
+        match super::oidc::link_on_sign_in(facts, flow, identity, session.aal, &mut effects).await?
+        {
+            Ok(signed) => (signed.flow, signed.identity),
+            Err(refused) => return Ok(Step::Reject(refused)),
+        };
     Ok(Step::Advance(Transition {
         flow,
         effects,
@@ -723,6 +753,7 @@ async fn submit_second_factor(
             session: AuthenticatedSession { session, identity },
             token: None,
             continue_with: Vec::new(),
+            second_factor_flow: None,
         },
         fallback,
     }))

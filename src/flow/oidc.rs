@@ -9,9 +9,13 @@
 //!      └──────────────────────────── callback: state checked and spent ─▶ claims
 //!                                            ├─ known `<provider>:<subject>` ─▶ passed_challenge, session issued
 //!                                            ├─ new subject, address free  ─▶ passed_challenge, identity (+ session)
-//!                                            └─ new subject, address taken ─▶ a login flow holds the link (1010016)
+//!                                            ├─ new subject, address taken, API flow ─▶ refused (4000027), nothing waits
+//!                                            └─ new subject, address taken ─▶ a browser login flow holds the link (1010016)
 //!                                                  │ the user signs in there (password, passkey, a linked provider)
-//!                                                  ├─ to the identity with that address ─▶ linked with the session
+//!                                                  ├─ to the identity with that address, no second factor ─▶ linked with the session
+//!                                                  ├─ to the identity with that address, a second factor ─▶ aal1 session; the link
+//!                                                  │      moves to a second-factor flow (1900003), linked with its aal2 step
+//!                                                  ├─ the provider account was linked elsewhere meanwhile ─▶ signed in, dropped (1900004)
 //!                                                  └─ to another identity ─▶ refused (4010009), the link waits
 //! ```
 //!
@@ -462,6 +466,13 @@ pub(crate) async fn decide(
                     return Ok(Decided::Register(Step::Advance(t)));
                 }
             }
+            // Only a browser flow's CSRF cookie binds the waiting link to the browser that
+            // signed in with the provider: an API flow is told to sign in and link from
+            // settings instead.
+            if flow.flow_type != super::FlowType::Browser {
+                flow.ui.messages.push(text::duplicate_on_oidc_link());
+                return Ok(Decided::Register(Step::Reject(flow)));
+            }
             let link = PendingLink {
                 provider: claims.provider.clone(),
                 subject: claims.subject.clone(),
@@ -534,14 +545,7 @@ fn offer_link(
             (Some(flow), login)
         }
     };
-    let plain = serde_json::to_vec(link).map_err(|e| {
-        crate::store::StoreError::Corrupt(format!("flow {}: pending link: {e}", login.id))
-    })?;
-    let sealed = facts
-        .keyring()
-        .seal(&link_context(login.id), &plain)
-        .map_err(|_| crate::credential::CredentialError::Sealing("pending provider link"))?;
-    login.internal.oidc_link = Some(hex(&sealed));
+    seal_link(facts, &mut login, link)?;
     login.ui.clear_messages();
     let label = label_of(facts, &link.provider);
     login
@@ -549,6 +553,19 @@ fn offer_link(
         .messages
         .push(text::login_link(&link.address, &label));
     Ok(Decided::Link { spent, login })
+}
+
+/// Keeps `link` on `flow`, sealed to its id.
+fn seal_link(facts: &dyn Facts, flow: &mut Flow, link: &PendingLink) -> Result<()> {
+    let plain = serde_json::to_vec(link).map_err(|e| {
+        crate::store::StoreError::Corrupt(format!("flow {}: pending link: {e}", flow.id))
+    })?;
+    let sealed = facts
+        .keyring()
+        .seal(&link_context(flow.id), &plain)
+        .map_err(|_| crate::credential::CredentialError::Sealing("pending provider link"))?;
+    flow.internal.oidc_link = Some(hex(&sealed));
+    Ok(())
 }
 
 /// The link waiting on `flow`, if any.
@@ -566,33 +583,66 @@ fn pending_link(facts: &dyn Facts, flow: &Flow) -> Result<Option<PendingLink>> {
     Ok(Some(link))
 }
 
-/// A login flow's first factor signed `identity` in: if the flow holds a provider account
-/// waiting to be linked, adds it to `identity` — in the identity `effects` already write,
-/// or in a new write — so that it is linked in the same commit as the session. An
-/// identity that does not have the address the link was offered for is refused (Kratos's
-/// 4010009) and the link stays waiting: `Err` is the flow showing why.
-pub(crate) fn link_on_sign_in(
+/// A provider account that waits for the second factor of the identity that took it, to
+/// be carried (sealed) to that second-factor login flow ([`carry_link`]).
+#[derive(Debug)]
+pub(crate) struct WaitingLink(PendingLink);
+
+/// What a sign-in did with the provider account waiting on its login flow.
+#[derive(Debug)]
+pub(crate) struct SignedIn {
+    /// The flow, its link taken, dropped or moved away.
+    pub(crate) flow: Flow,
+    /// The identity, with the provider account when it was linked.
+    pub(crate) identity: Identity,
+    /// The link, when the identity has a second factor this sign-in has not used yet.
+    pub(crate) waiting: Option<WaitingLink>,
+}
+
+/// A login flow signed `identity` in, to a session at `aal`: if the flow holds a provider
+/// account waiting to be linked, adds it to `identity` — in the identity `effects` already
+/// write, or in a new write — so that it is linked in the same commit as the session.
+///
+/// Only a session at the identity's highest level links (as settings need to link):
+/// while a second factor is still owed the link is handed back as
+/// [`SignedIn::waiting`], to be carried to the second-factor flow. An identity that does
+/// not have the address the link was offered for is refused (Kratos's 4010009) and the
+/// link stays waiting: `Err` is the flow showing why. A provider account that another
+/// identity took meanwhile is not linked: the link is dropped and the flow says so.
+pub(crate) async fn link_on_sign_in(
     facts: &dyn Facts,
     mut flow: Flow,
     mut identity: Identity,
+    aal: Aal,
     effects: &mut Vec<Effect>,
-) -> Result<std::result::Result<(Flow, Identity), Flow>> {
+) -> Result<std::result::Result<SignedIn, Flow>> {
     let Some(link) = pending_link(facts, &flow)? else {
-        return Ok(Ok((flow, identity)));
+        return Ok(Ok(SignedIn {
+            flow,
+            identity,
+            waiting: None,
+        }));
     };
     let owns = identity
         .verifiable_addresses
         .iter()
         .any(|a| a.via == link.via && a.value == link.address);
+    let label = label_of(facts, &link.provider);
     if !owns {
-        let label = label_of(facts, &link.provider);
         flow.ui.clear_messages();
         flow.ui
             .messages
             .push(text::linked_credentials_do_not_match(&link.address, &label));
         return Ok(Err(flow));
     }
-    let now = facts.now();
+    flow.internal.oidc_link = None;
+    if aal < identity.highest_available_aal() {
+        return Ok(Ok(SignedIn {
+            flow,
+            identity,
+            waiting: Some(WaitingLink(link)),
+        }));
+    }
     let claims = Claims {
         provider: link.provider,
         subject: link.subject,
@@ -601,6 +651,20 @@ pub(crate) fn link_on_sign_in(
         name: None,
         raw: Value::Null,
     };
+    if facts
+        .identity_by_identifier(CredentialType::Oidc, &identifier(&claims))
+        .await?
+        .is_some_and(|owner| owner.id != identity.id)
+    {
+        flow.ui.clear_messages();
+        flow.ui.messages.push(text::link_taken_meanwhile(&label));
+        return Ok(Ok(SignedIn {
+            flow,
+            identity,
+            waiting: None,
+        }));
+    }
+    let now = facts.now();
     add_provider_account(&mut identity, &claims, now);
     let mut written = false;
     for effect in effects.iter_mut() {
@@ -614,8 +678,38 @@ pub(crate) fn link_on_sign_in(
     if !written {
         effects.push(Effect::UpdateIdentity(identity.clone()));
     }
-    flow.internal.oidc_link = None;
-    Ok(Ok((flow, identity)))
+    Ok(Ok(SignedIn {
+        flow,
+        identity,
+        waiting: None,
+    }))
+}
+
+/// The second-factor login flow (not stored) that `current`, a first factor just signed in
+/// from `from`, completes next, holding the provider account `link` waiting there (sealed
+/// to the new flow): its second factor links it.
+pub(crate) fn carry_link(
+    facts: &dyn Facts,
+    link: WaitingLink,
+    from: &Flow,
+    req: &FlowRequest,
+    current: &AuthenticatedSession,
+) -> Result<Flow> {
+    let WaitingLink(link) = link;
+    let mut next = login::create(
+        facts,
+        from.flow_type,
+        req,
+        login::LoginIntent::SecondFactor,
+        Some(current),
+    )?;
+    next.return_to = from.return_to.clone();
+    seal_link(facts, &mut next, &link)?;
+    let label = label_of(facts, &link.provider);
+    next.ui
+        .messages
+        .push(text::link_after_second_factor(&label));
+    Ok(next)
 }
 
 /// Adds the provider account of `claims` to `identity`'s `oidc` credential (made if it
@@ -655,22 +749,46 @@ pub(crate) fn add_provider_account(
 }
 
 /// How many ways `identity` has to sign in with a first factor: its password, each
-/// passkey, each provider account.
-fn sign_in_methods(identity: &Identity) -> usize {
+/// passkey, each account at a provider still `configured` (an account at a provider the
+/// configuration dropped signs in to nothing).
+fn sign_in_methods(identity: &Identity, configured: &[(String, String)]) -> usize {
     let password = usize::from(identity.credential(CredentialType::Password).is_some());
     let passkeys = crate::credential::webauthn::passkeys(identity).keys.len();
-    let providers = identity
-        .credential(CredentialType::Oidc)
-        .map_or(0, |c| c.identifiers.len());
+    let providers = configured
+        .iter()
+        .map(|(id, _)| accounts_at(identity, id))
+        .sum::<usize>();
     password + passkeys + providers
+}
+
+/// How many accounts `identity` has at `provider`.
+fn accounts_at(identity: &Identity, provider: &str) -> usize {
+    let prefix = format!("{provider}:");
+    identity.credential(CredentialType::Oidc).map_or(0, |c| {
+        c.identifiers
+            .iter()
+            .filter(|i| i.starts_with(&prefix))
+            .count()
+    })
 }
 
 /// Whether `identity` has an account at `provider`.
 fn linked_to(identity: &Identity, provider: &str) -> bool {
-    let prefix = format!("{provider}:");
-    identity
-        .credential(CredentialType::Oidc)
-        .is_some_and(|c| c.identifiers.iter().any(|i| i.starts_with(&prefix)))
+    accounts_at(identity, provider) > 0
+}
+
+/// Whether `identity` keeps a way to sign in without its accounts at `provider`.
+fn keeps_a_way_without(
+    identity: &Identity,
+    provider: &str,
+    configured: &[(String, String)],
+) -> bool {
+    let dropped = if configured.iter().any(|(id, _)| id == provider) {
+        accounts_at(identity, provider)
+    } else {
+        0
+    };
+    sign_in_methods(identity, configured).saturating_sub(dropped) > 0
 }
 
 /// A settings form's `oidc` group (Kratos's node shapes): `link` for each provider the
@@ -678,27 +796,29 @@ fn linked_to(identity: &Identity, provider: &str) -> bool {
 /// only way to sign in.
 pub(crate) fn settings_nodes(facts: &dyn Facts, flow: &mut Flow, identity: &Identity) {
     flow.ui.nodes.retain(|n| n.group != NodeGroup::Oidc);
-    let removable = sign_in_methods(identity) > 1;
-    for (id, label) in facts.oidc_providers() {
+    let configured = facts.oidc_providers();
+    for (id, label) in &configured {
         let context = json!({ "provider": label });
-        let node = if !linked_to(identity, &id) {
+        let node = if !linked_to(identity, id) {
             let text = UiText::info(1_050_002, format!("Link {label}")).with_context(context);
             Node::input(NodeGroup::Oidc, "link", InputType::Submit).label(text)
-        } else if removable {
+        } else if keeps_a_way_without(identity, id, &configured) {
             let text = UiText::info(1_050_003, format!("Unlink {label}")).with_context(context);
             Node::input(NodeGroup::Oidc, "unlink", InputType::Submit).label(text)
         } else {
             continue;
         };
-        flow.ui.nodes.push(node.with_value(id));
+        flow.ui.nodes.push(node.with_value(id.clone()));
     }
 }
 
 /// Removes `identity`'s account at `provider`. Refused (with the message to show) when
-/// there is none, or when it is the identity's last way to sign in.
+/// there is none, or when it is the identity's last way to sign in (accounts at
+/// providers no longer `configured` do not count).
 pub(crate) fn unlink(
     identity: &mut Identity,
     provider: &str,
+    configured: &[(String, String)],
     now: chrono::DateTime<chrono::Utc>,
 ) -> std::result::Result<(), super::ui::UiText> {
     if !linked_to(identity, provider) {
@@ -706,7 +826,7 @@ pub(crate) fn unlink(
             "No account at {provider} is linked to yours: there is nothing to unlink."
         )));
     }
-    if sign_in_methods(identity) < 2 {
+    if !keeps_a_way_without(identity, provider, configured) {
         return Err(text::generic(
             "can not unlink OpenID Connect connection because it is the last remaining first \
              factor credential: add a password or a passkey first",
@@ -788,10 +908,11 @@ async fn sign_in(
     }
     // Another provider account of the owner proves ownership as a password does.
     let mut effects = Vec::new();
-    let (mut flow, identity) = match link_on_sign_in(facts, flow, identity, &mut effects)? {
-        Ok(linked) => linked,
+    let signed = match link_on_sign_in(facts, flow, identity, Aal::Aal1, &mut effects).await? {
+        Ok(signed) => signed,
         Err(refused) => return Ok(Step::Reject(refused)),
     };
+    let (mut flow, identity) = (signed.flow, signed.identity);
     let fallback = Fallback::to(flow.clone());
     let now = facts.now();
     let (session, token) = Session::issue(
@@ -810,13 +931,24 @@ async fn sign_in(
     let continue_with = ContinueWith::token_for(flow.flow_type, &token)
         .into_iter()
         .collect();
+    let session = AuthenticatedSession { session, identity };
+    let second_factor_flow = match signed.waiting {
+        Some(link) => {
+            let next = carry_link(facts, link, &flow, req, &session)?;
+            let id = next.id;
+            effects.push(Effect::InsertFlow(next));
+            Some(id)
+        }
+        None => None,
+    };
     Ok(Step::Advance(Transition {
         flow,
         effects,
         outcome: login::Outcome {
-            session: AuthenticatedSession { session, identity },
+            session,
             token: Some(token),
             continue_with,
+            second_factor_flow,
         },
         fallback,
     }))
@@ -841,6 +973,23 @@ mod tests {
             facts,
             super::super::FlowType::Api,
             &api(),
+            LoginIntent::SignIn,
+            None,
+        )
+        .unwrap()
+    }
+
+    /// A request from a browser with a CSRF cookie.
+    fn browser() -> FlowRequest {
+        FlowRequest::browser("csrf-cookie")
+    }
+
+    /// A browser login flow: only these hold a waiting link.
+    fn browser_login_flow(facts: &TestFacts) -> Flow {
+        login::create(
+            facts,
+            super::super::FlowType::Browser,
+            &browser(),
             LoginIntent::SignIn,
             None,
         )
@@ -959,11 +1108,15 @@ mod tests {
         let existing = facts.add_identity("taken@example.com").await;
         let c = claims("s-3", "taken@example.com", true);
         let traits = Ok(json!({ "email": "taken@example.com" }));
-        let Decided::Link { spent: None, login } =
-            decide(&facts, login_flow(&facts), &c, traits.clone(), &api())
-                .await
-                .unwrap()
-        else {
+        let Decided::Link { spent: None, login } = decide(
+            &facts,
+            browser_login_flow(&facts),
+            &c,
+            traits.clone(),
+            &api(),
+        )
+        .await
+        .unwrap() else {
             panic!("signed in an account nobody linked");
         };
         assert_eq!(message_ids(&login), [1_010_016]);
@@ -1006,13 +1159,14 @@ mod tests {
         let facts = TestFacts::new();
         facts.add_identity("kept@example.com").await;
         let registration =
-            registration::create(&facts, super::super::FlowType::Api, &api(), None).unwrap();
+            registration::create(&facts, super::super::FlowType::Browser, &browser(), None)
+                .unwrap();
         let c = claims("s-6", "Kept@Example.com", true);
         let traits = Ok(json!({ "email": "Kept@Example.com" }));
         let Decided::Link {
             spent: Some(spent),
             login,
-        } = decide(&facts, registration.clone(), &c, traits, &api())
+        } = decide(&facts, registration.clone(), &c, traits, &browser())
             .await
             .unwrap()
         else {
@@ -1046,17 +1200,24 @@ mod tests {
         let other = facts.add_identity("other@example.com").await;
         let c = claims("s-7", "own@example.com", true);
         let traits = Ok(json!({ "email": "own@example.com" }));
-        let Decided::Link { login, .. } = decide(&facts, login_flow(&facts), &c, traits, &api())
-            .await
-            .unwrap()
+        let Decided::Link { login, .. } =
+            decide(&facts, browser_login_flow(&facts), &c, traits, &api())
+                .await
+                .unwrap()
         else {
             panic!("not offered as a link");
         };
 
         let mut effects = Vec::new();
-        let Err(refused) =
-            link_on_sign_in(&facts, login.clone(), other.clone(), &mut effects).unwrap()
-        else {
+        let Err(refused) = link_on_sign_in(
+            &facts,
+            login.clone(),
+            other.clone(),
+            Aal::Aal1,
+            &mut effects,
+        )
+        .await
+        .unwrap() else {
             panic!("linked to an account without the address");
         };
         assert_eq!(message_ids(&refused), [4_010_009]);
@@ -1064,8 +1225,13 @@ mod tests {
         assert!(refused.internal.oidc_link.is_some(), "still waiting");
 
         let mut effects = vec![Effect::RehashPassword(owner.clone())];
-        let Ok((flow, linked)) =
-            link_on_sign_in(&facts, refused, owner.clone(), &mut effects).unwrap()
+        let Ok(SignedIn {
+            flow,
+            identity: linked,
+            waiting: None,
+        }) = link_on_sign_in(&facts, refused, owner.clone(), Aal::Aal1, &mut effects)
+            .await
+            .unwrap()
         else {
             panic!("the owner was refused");
         };
@@ -1085,7 +1251,11 @@ mod tests {
         assert_eq!(ids(written), ["example:s-7"]);
 
         let mut effects = Vec::new();
-        let Ok((_, same)) = link_on_sign_in(&facts, flow, linked, &mut effects).unwrap() else {
+        let Ok(SignedIn { identity: same, .. }) =
+            link_on_sign_in(&facts, flow, linked, Aal::Aal1, &mut effects)
+                .await
+                .unwrap()
+        else {
             panic!("refused without a link");
         };
         assert!(effects.is_empty(), "nothing waits any more");
@@ -1110,11 +1280,15 @@ mod tests {
         facts.identities.lock().unwrap().push(owner.clone());
         let new = claims("s-9", "both@example.com", true);
         let traits = Ok(json!({ "email": "both@example.com" }));
-        let Decided::Link { login, .. } =
-            decide(&facts, login_flow(&facts), &new, traits.clone(), &api())
-                .await
-                .unwrap()
-        else {
+        let Decided::Link { login, .. } = decide(
+            &facts,
+            browser_login_flow(&facts),
+            &new,
+            traits.clone(),
+            &api(),
+        )
+        .await
+        .unwrap() else {
             panic!("not offered as a link");
         };
         let Decided::SignIn(step) = decide(&facts, login, &old, traits, &api()).await.unwrap()
@@ -1149,18 +1323,137 @@ mod tests {
             };
             add_provider_account(&mut identity, &c, now);
         }
-        assert_eq!(sign_in_methods(&identity), 3);
-        let refused = unlink(&mut identity, "three", now).unwrap_err();
+        let configured = [
+            ("one".to_owned(), "One".to_owned()),
+            ("two".to_owned(), "Two".to_owned()),
+        ];
+        assert_eq!(sign_in_methods(&identity, &configured), 3);
+        let refused = unlink(&mut identity, "three", &configured, now).unwrap_err();
         assert_eq!(refused.id, 4_000_001);
-        unlink(&mut identity, "one", now).unwrap();
+        unlink(&mut identity, "one", &configured, now).unwrap();
         let oidc = identity.credential(CredentialType::Oidc).unwrap();
         assert_eq!(oidc.identifiers, ["two:b"]);
         assert_eq!(oidc.config["providers"].as_array().unwrap().len(), 1);
 
         identity.credentials.remove(&CredentialType::Password);
-        let refused = unlink(&mut identity, "two", now).unwrap_err();
+        let refused = unlink(&mut identity, "two", &configured, now).unwrap_err();
         assert!(refused.text.contains("last remaining first factor"));
         assert!(linked_to(&identity, "two"), "nothing removed");
+    }
+
+    /// An account at a provider the configuration dropped signs in to nothing: it does
+    /// not count as a way to sign in, so the last configured one stays.
+    #[tokio::test]
+    async fn an_account_at_a_dropped_provider_is_no_way_to_sign_in() {
+        let facts = TestFacts::new();
+        let now = facts.now();
+        let mut identity = facts.add_identity("d@example.com").await;
+        identity.credentials.remove(&CredentialType::Password);
+        for (provider, subject) in [("kept", "a"), ("dropped", "b")] {
+            let c = Claims {
+                provider: provider.into(),
+                ..claims(subject, "d@example.com", true)
+            };
+            add_provider_account(&mut identity, &c, now);
+        }
+        let configured = [("kept".to_owned(), "Kept".to_owned())];
+        assert_eq!(sign_in_methods(&identity, &configured), 1);
+        let refused = unlink(&mut identity, "kept", &configured, now).unwrap_err();
+        assert!(refused.text.contains("last remaining first factor"));
+        assert!(linked_to(&identity, "kept"), "nothing removed");
+        unlink(&mut identity, "dropped", &configured, now).unwrap();
+        assert!(!linked_to(&identity, "dropped"));
+    }
+
+    /// An API flow has no CSRF cookie to bind a waiting link to a browser: a taken
+    /// address is refused (4000027) and nothing waits on the flow.
+    #[tokio::test]
+    async fn an_api_flow_is_not_offered_the_link() {
+        let facts = TestFacts::new();
+        facts.add_identity("api@example.com").await;
+        let c = claims("s-10", "api@example.com", true);
+        let traits = Ok(json!({ "email": "api@example.com" }));
+        let Decided::Register(step) = decide(&facts, login_flow(&facts), &c, traits, &api())
+            .await
+            .unwrap()
+        else {
+            panic!("offered a link on an API flow");
+        };
+        let flow = rejected(step);
+        assert_eq!(message_ids(&flow), [4_000_027]);
+        assert!(flow.internal.oidc_link.is_none());
+    }
+
+    /// A first factor of an identity with a second factor does not link: the link comes
+    /// back to be carried to the second-factor flow, where a session at `aal2` takes it.
+    #[tokio::test]
+    async fn a_second_factor_owed_carries_the_link_to_the_second_factor_flow() {
+        let facts = TestFacts::new();
+        let mut owner = facts.add_identity("mfa@example.com").await;
+        owner.credentials.insert(
+            CredentialType::Totp,
+            Credential {
+                id: Uuid::now_v7(),
+                credential_type: CredentialType::Totp,
+                identifiers: vec![owner.id.to_string()],
+                config: json!({}),
+                version: 0,
+                created_at: facts.now(),
+                updated_at: facts.now(),
+            },
+        );
+        let c = claims("s-11", "mfa@example.com", true);
+        let traits = Ok(json!({ "email": "mfa@example.com" }));
+        let Decided::Link { login, .. } =
+            decide(&facts, browser_login_flow(&facts), &c, traits, &api())
+                .await
+                .unwrap()
+        else {
+            panic!("not offered as a link");
+        };
+        let mut effects = Vec::new();
+        let Ok(SignedIn {
+            flow,
+            identity,
+            waiting: Some(waiting),
+        }) = link_on_sign_in(&facts, login, owner.clone(), Aal::Aal1, &mut effects)
+            .await
+            .unwrap()
+        else {
+            panic!("not carried");
+        };
+        assert!(effects.is_empty(), "nothing linked at the first factor");
+        assert!(identity.credential(CredentialType::Oidc).is_none());
+        assert!(
+            flow.internal.oidc_link.is_none(),
+            "moved off the first flow"
+        );
+
+        let (session, _) = Session::issue(
+            &identity,
+            vec![method(facts.now())],
+            None,
+            facts.now(),
+            facts.session_lifespan(),
+        )
+        .unwrap();
+        let current = AuthenticatedSession { session, identity };
+        let next = carry_link(&facts, waiting, &flow, &browser(), &current).unwrap();
+        assert_eq!(next.requested_aal, Aal::Aal2);
+        assert!(message_ids(&next).contains(&1_900_003));
+        let Ok(SignedIn {
+            identity: linked,
+            waiting: None,
+            ..
+        }) = link_on_sign_in(&facts, next, owner, Aal::Aal2, &mut effects)
+            .await
+            .unwrap()
+        else {
+            panic!("not linked at aal2");
+        };
+        let ids = &linked.credential(CredentialType::Oidc).unwrap().identifiers;
+        assert_eq!(ids, &["example:s-11"]);
+        assert_eq!(effect_names(&effects), ["update_identity"]);
     }
 
     #[tokio::test]

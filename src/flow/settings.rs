@@ -432,7 +432,9 @@ pub(crate) async fn submit(
         #[cfg(feature = "oidc")]
         SettingsSubmission::OidcUnlink { provider } => {
             privileged()?;
-            if let Err(refusal) = super::oidc::unlink(&mut identity, &provider, now) {
+            if let Err(refusal) =
+                super::oidc::unlink(&mut identity, &provider, &facts.oidc_providers(), now)
+            {
                 flow.ui.messages.push(refusal);
                 return Ok(Step::Reject(flow));
             }

@@ -139,6 +139,30 @@ pub(crate) fn login_link(address: &str, provider: &str) -> UiText {
         "available_providers": [],
     }))
 }
+/// identa's own message (no Kratos equivalent): the provider account waiting to be
+/// linked is linked once the second factor is done.
+#[cfg(feature = "oidc")]
+pub(crate) fn link_after_second_factor(provider: &str) -> UiText {
+    UiText::info(
+        1_900_003,
+        format!(
+            "Complete your second factor to sign in and to add your \"{provider}\" account as another way to sign in."
+        ),
+    )
+    .with_context(json!({ "provider": provider }))
+}
+/// identa's own message (no Kratos equivalent): the provider account waiting to be
+/// linked was linked to another account meanwhile, so it was not linked to this one.
+#[cfg(feature = "oidc")]
+pub(crate) fn link_taken_meanwhile(provider: &str) -> UiText {
+    UiText::info(
+        1_900_004,
+        format!(
+            "You are signed in, but your \"{provider}\" account was not added to it: it was linked to another account here in the meantime."
+        ),
+    )
+    .with_context(json!({ "provider": provider }))
+}
 /// Kratos's 4010009: the account signed in to is not the one the pending link is for.
 #[cfg(feature = "oidc")]
 pub(crate) fn linked_credentials_do_not_match(address: &str, provider: &str) -> UiText {

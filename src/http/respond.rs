@@ -84,10 +84,15 @@ impl PublicApi {
         if let (Some(token), FlowType::Api) = (&done.token, flow_type) {
             response::put(&mut body, "session_token", json!(token.expose()));
         }
+        // A provider account waiting to be linked goes on to the second-factor flow.
+        let next = match done.second_factor_flow {
+            Some(id) => Next::Continue(FlowKind::Login, id),
+            None => Next::ReturnTo(done.flow.return_to),
+        };
         Answer {
             body,
             token: done.token,
-            next: Next::ReturnTo(done.flow.return_to),
+            next,
         }
     }
 
@@ -160,7 +165,8 @@ impl PublicApi {
                 &self.ui(kind, id),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "browser_location_change_required",
-                "continue in the next flow (after a recovery: the settings flow, to set a new password)",
+                "continue in the next flow (after a recovery: the settings flow, to set a new password; \
+                 after a sign-in that links a provider account: the second-factor login flow)",
             ),
             #[cfg(feature = "oidc")]
             (Next::Elsewhere(to), true, false) => redirect(&to),

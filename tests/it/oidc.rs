@@ -1326,3 +1326,301 @@ async fn an_unreachable_provider_is_a_flow_message(env: TestEnv) {
 }
 
 on_every_backend!(an_unreachable_provider_is_a_flow_message);
+
+impl Browser {
+    /// The login flow `id` as this browser reads it.
+    async fn login_flow(&mut self, id: &str) -> Value {
+        let res = self
+            .identa(
+                "GET",
+                &format!("/self-service/login/flows?id={id}"),
+                None,
+                true,
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{}", body_text(&res));
+        json_of(&res)
+    }
+}
+
+/// A password alone never links a provider account to an identity with a second factor
+/// (Kratos links only once the required AAL is reached: `maybeLinkCredentials` in
+/// selfservice/flow/login/hook.go). The password step signs in at `aal1` and sends the
+/// browser to a second-factor flow holding the link; until its TOTP step, the provider
+/// account does not sign in to the identity (it is offered the link again); after it,
+/// it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider (`npm ci --prefix examples/http-suite/oidc`) and oathtool; run with `cargo test -- --ignored`"]
+async fn a_waiting_link_is_taken_only_after_the_second_factor() {
+    let (env, _provider, identa) = with_provider().await;
+    let (erin, token) =
+        crate::common::accounts::register_with_password(&env, "erin@example.com").await;
+    let secret = crate::common::enrol_totp(&env, &token).await;
+
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("erin@example.com").await;
+    let res = browser
+        .password_login(&login, "erin@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let answer = json_of(&res);
+    assert_eq!(answer["error"]["id"], "browser_location_change_required");
+    let to = answer["redirect_browser_to"].as_str().unwrap();
+    assert!(to.contains("/login?flow="), "{to}");
+    assert!(
+        browser.cookies.contains_key("identa_session"),
+        "aal1 session"
+    );
+    assert!(linked(&identa, erin.id).await.is_empty(), "not at aal1");
+
+    // The provider account does not sign in to erin yet: it is offered the link again.
+    let mut outsider = Browser::new(&identa);
+    let res = outsider.provider_sign_in("erin@example.com").await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(message_ids(&json_of(&res)), vec![1_010_016]);
+    assert!(!outsider.cookies.contains_key("identa_session"));
+
+    let id = to.rsplit_once("flow=").unwrap().1.to_owned();
+    let second = browser.login_flow(&id).await;
+    assert_eq!(second["requested_aal"], "aal2");
+    assert!(message_ids(&second).contains(&1_900_003), "{second}");
+    env.clock.advance(chrono::Duration::seconds(30));
+    let code = crate::common::needs::oathtool_totp(&secret, env.clock_now());
+    let csrf = csrf_token(&second);
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "totp"),
+        ("totp_code", code.as_str()),
+    ];
+    let res = browser
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={id}"),
+            Some(&form),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(
+        json_of(&res)["session"]["authenticator_assurance_level"],
+        "aal2"
+    );
+    assert_eq!(
+        linked(&identa, erin.id).await,
+        [format!("{PROVIDER}:erin@example.com")]
+    );
+
+    let mut fresh = Browser::new(&identa);
+    let res = fresh.provider_sign_in("erin@example.com").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(
+        json_of(&res)["session"]["identity"]["id"],
+        erin.id.to_string()
+    );
+}
+
+/// A waiting provider account that another account linked in the meantime is not
+/// linked: the owner still signs in, the flow says the link was not made (1900004), and
+/// nothing is stuck on the flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_waiting_link_taken_meanwhile_is_dropped_and_the_owner_signs_in() {
+    let (_env, _provider, identa) = with_provider().await;
+    let fay = register_with_password(&identa, "fay@example.com").await;
+    let gus = register_with_password(&identa, "gus@example.com").await;
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("fay@example.com").await;
+
+    // Meanwhile gus links the same provider account in his settings.
+    let mut other = Browser::new(&identa);
+    other.sign_in_with_password("gus@example.com").await;
+    let flow = other.start_flow("settings").await;
+    let csrf = csrf_token(&flow);
+    let path = format!(
+        "/self-service/settings?flow={}",
+        flow["id"].as_str().unwrap()
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "oidc"),
+        ("link", PROVIDER),
+    ];
+    let res = other.identa("POST", &path, Some(&form), false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let callback = other
+        .sign_in_at_provider(&location(&res), "fay@example.com")
+        .await;
+    let res = other.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(
+        linked(&identa, gus).await,
+        [format!("{PROVIDER}:fay@example.com")]
+    );
+
+    let res = browser
+        .password_login(&login, "fay@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["session"]["identity"]["id"], fay.to_string());
+    assert!(linked(&identa, fay).await.is_empty());
+    let shown = browser.login_flow(login["id"].as_str().unwrap()).await;
+    assert_eq!(message_ids(&shown), vec![1_900_004]);
+}
+
+/// An account at a provider no longer configured signs in to nothing, so it does not
+/// count as a way to sign in: the last configured provider account is not unlinked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn unlinking_the_last_configured_provider_is_refused() {
+    let (env, provider, identa) = with_provider().await;
+    // Imported while a provider `retired` was still configured.
+    let retired = OidcProvider::new("retired", &provider.issuer, "identa")
+        .client_secret("identa-secret")
+        .label("Retired");
+    let before = env
+        .another_engine(env.identa.config().clone())
+        .oidc(
+            OidcProviders::new()
+                .provider(
+                    OidcProvider::new(PROVIDER, &provider.issuer, "identa")
+                        .client_secret("identa-secret"),
+                )
+                .provider(retired),
+        )
+        .build()
+        .unwrap();
+    let new = identa::identity::NewIdentity {
+        traits: json!({ "email": "hal@example.com" }),
+        credentials: identa::identity::ImportedCredentials {
+            oidc: vec![
+                identa::identity::ImportedOidcAccount {
+                    provider: PROVIDER.into(),
+                    subject: "hal@example.com".into(),
+                },
+                identa::identity::ImportedOidcAccount {
+                    provider: "retired".into(),
+                    subject: "hal-at-retired".into(),
+                },
+            ],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let hal = before.create_identity(new, None).await.unwrap();
+    let mut browser = Browser::new(&identa);
+    let res = browser.provider_sign_in("hal@example.com").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let flow = browser.start_flow("settings").await;
+    assert!(oidc_node(&flow, "unlink").is_none(), "no unlink button");
+    let res = browser
+        .settings(&flow, &[("method", "oidc"), ("unlink", PROVIDER)])
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let text = json_of(&res)["ui"]["messages"][0]["text"].clone();
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("last remaining first factor"),
+        "{text}"
+    );
+    assert_eq!(linked(&identa, hal.id).await.len(), 2, "nothing removed");
+}
+
+/// A userinfo answer about another subject than the ID token's is refused (the
+/// `openidconnect` crate checks the `sub`): nothing is made, no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_userinfo_about_another_subject_is_refused() {
+    use identa::credential::oidc::ClaimsSource;
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = OpenIdProvider::start_with(&env.identa, port, Some("userinfo_sub"));
+    let oidc = OidcProvider::new(PROVIDER, &provider.issuer, "identa")
+        .client_secret("identa-secret")
+        .claims_from(ClaimsSource::Userinfo);
+    let identa = env
+        .another_engine(env.identa.config().clone())
+        .oidc(OidcProviders::new().provider(oidc))
+        .build()
+        .unwrap();
+    let mut browser = Browser::new(&identa);
+    let res = browser.provider_sign_in("uma@example.com").await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001], "{shown}");
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("userinfo"), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert_eq!(identity_count(&identa).await, 0);
+}
+
+/// Linking and unlinking in settings need the identity's highest assurance level: once
+/// the identity has TOTP, its `aal1` session is refused (403 `session_aal2_required`) on
+/// a settings flow it started before, and cannot start a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn settings_link_and_unlink_need_the_second_factor() {
+    let (env, _provider, identa) = with_provider().await;
+    let (ivy, token) =
+        crate::common::accounts::register_with_password(&env, "ivy@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("ivy@example.com").await;
+    let flow = browser.start_flow("settings").await;
+    crate::common::enrol_totp(&env, &token).await;
+    // Enrolled through another engine: past its session cache's `max_age` (60 s), this
+    // engine sees the new factor.
+    env.clock.advance(chrono::Duration::seconds(61));
+
+    for fields in [
+        [("method", "oidc"), ("link", PROVIDER)],
+        [("method", "oidc"), ("unlink", PROVIDER)],
+    ] {
+        let res = browser.settings(&flow, &fields).await;
+        assert_eq!(res.status(), 403, "{}", body_text(&res));
+        assert_eq!(json_of(&res)["error"]["id"], "session_aal2_required");
+    }
+    let res = browser
+        .identa("GET", "/self-service/settings/browser", None, true)
+        .await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "session_aal2_required");
+    assert!(linked(&identa, ivy.id).await.is_empty());
+}
+
+/// A settings link whose session grew too old between the button and the provider's
+/// callback is refused at the callback (403 `session_refresh_required`): nothing linked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_settings_link_whose_session_aged_is_refused_at_the_callback() {
+    let (env, _provider, identa) = with_provider().await;
+    let jo = register_with_password(&identa, "jo@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("jo@example.com").await;
+    let flow = browser.start_flow("settings").await;
+    let csrf = csrf_token(&flow);
+    let path = format!(
+        "/self-service/settings?flow={}",
+        flow["id"].as_str().unwrap()
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "oidc"),
+        ("link", PROVIDER),
+    ];
+    let res = browser.identa("POST", &path, Some(&form), false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    env.clock.advance(
+        identa.config().flows.settings.privileged_session_max_age + chrono::Duration::seconds(1),
+    );
+    let callback = browser
+        .sign_in_at_provider(&location(&res), "jo-elsewhere")
+        .await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "session_refresh_required");
+    assert!(linked(&identa, jo).await.is_empty());
+}

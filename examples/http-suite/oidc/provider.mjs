@@ -13,6 +13,8 @@
 // specification's default: they are at the userinfo endpoint only).
 // `OIDC_TAMPER=id_token_signature` alters the ID tokens' signatures, and
 // `OIDC_TAMPER=id_token_audience` issues them, validly signed, for another client.
+// `OIDC_TAMPER=userinfo_sub` answers the userinfo endpoint about another subject than
+// the ID token's.
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 
 import Provider from 'oidc-provider';
@@ -69,6 +71,12 @@ const tamper = process.env.OIDC_TAMPER;
 if (tamper) {
   provider.use(async (ctx, next) => {
     await next();
+    if (tamper === 'userinfo_sub') {
+      if (ctx.path === '/me' && ctx.body && typeof ctx.body.sub === 'string') {
+        ctx.body = { ...ctx.body, sub: `${ctx.body.sub}-someone-else` };
+      }
+      return;
+    }
     if (ctx.path !== '/token' || !ctx.body || typeof ctx.body.id_token !== 'string') return;
     const [header, payload, signature] = ctx.body.id_token.split('.');
     let idToken;
