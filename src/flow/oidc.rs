@@ -1435,6 +1435,7 @@ mod tests {
             None,
             facts.now(),
             facts.session_lifespan(),
+            facts.keyring(),
         )
         .unwrap();
         let current = AuthenticatedSession { session, identity };
