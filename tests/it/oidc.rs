@@ -156,7 +156,8 @@ struct Browser {
 impl Browser {
     fn new(identa: &Identa) -> Self {
         let public_url = identa.config().flows.public_url.clone();
-        let stop_at = public_url.clone();
+        // With its slash: a provider on port 44331 is not identa on 4433.
+        let stop_at = format!("{}/", public_url.trim_end_matches('/'));
         let web = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
