@@ -35,6 +35,7 @@ use openidconnect::{
 use serde_json::{Value, json};
 
 use crate::identity::IdentitySchema;
+use crate::secret::{Keyring, hex, unhex};
 
 /// One OpenID Connect provider, found by discovery from its issuer URL (Kratos's
 /// `provider: generic`). Its `Debug` hides the client secret.
@@ -48,6 +49,25 @@ pub struct OidcProvider {
     scopes: Vec<String>,
     preset: Preset,
     claims_source: ClaimsSource,
+    tokens: ProviderTokens,
+}
+
+/// What is kept of the tokens a provider's code exchange gives (the ID token, the access
+/// token, the refresh token if any). Kratos keeps them always, encrypted, as
+/// `initial_id_token`, `initial_access_token` and `initial_refresh_token` of the
+/// provider's entry in the identity's `oidc` credential; identa keeps them only when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ProviderTokens {
+    /// Used for the sign-in, then dropped (the default): nothing a breach of the database
+    /// could replay at the provider.
+    #[default]
+    Discard,
+    /// Sealed with the data-at-rest cipher (`secrets.cipher`), bound to the identity, the
+    /// provider and the token's kind, in the provider's entry when the account is
+    /// registered or linked (as Kratos's `initial_*` tokens: a later sign-in does not
+    /// replace them). The admin API shows them with `include_credential=oidc`.
+    KeepEncrypted,
 }
 
 /// Where a provider's claims are read (Kratos's `claims_source`).
@@ -86,6 +106,7 @@ impl fmt::Debug for OidcProvider {
             .field("client_id", &self.client_id)
             .field("has_client_secret", &self.client_secret.is_some())
             .field("scopes", &self.scopes)
+            .field("tokens", &self.tokens)
             .finish()
     }
 }
@@ -110,7 +131,19 @@ impl OidcProvider {
             scopes: vec!["email".into(), "profile".into()],
             preset: Preset::Generic,
             claims_source: ClaimsSource::IdToken,
+            tokens: ProviderTokens::Discard,
         }
+    }
+
+    /// Keeps (sealed) or drops the tokens of its code exchange (default: drops them).
+    pub fn tokens(mut self, tokens: ProviderTokens) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// What is kept of its tokens.
+    pub fn kept_tokens(&self) -> ProviderTokens {
+        self.tokens
     }
 
     /// Reads the claims from `source` (default: the ID token). Not for GitHub, whose
@@ -535,7 +568,7 @@ impl OidcProviders {
         pkce_verifier: &str,
         nonce: &str,
         now: DateTime<Utc>,
-    ) -> Result<Claims, OidcError> {
+    ) -> Result<(Claims, Option<Tokens>), OidcError> {
         let cached = self.get(id)?;
         let p = &cached.provider;
         if let Preset::GitHub { api_url } = &p.preset {
@@ -549,10 +582,16 @@ impl OidcProviders {
                 .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
             let claims =
                 github::claims(&self.http, api_url, response.access_token().secret()).await?;
-            return Ok(Claims {
+            let tokens = Tokens {
+                id_token: None,
+                access_token: response.access_token().secret().clone(),
+                refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            };
+            let claims = Claims {
                 provider: id.to_owned(),
                 ..claims
-            });
+            };
+            return Ok((claims, p.kept(tokens)));
         }
         let metadata = self.metadata(cached, false).await?;
         let client = CoreClient::from_provider_metadata(
@@ -568,7 +607,7 @@ impl OidcProviders {
             .request_async(&self.http)
             .await
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
-        // Only the ID token is read; access and refresh tokens are not kept.
+        // The access and refresh tokens are kept only if the provider says so.
         let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
         let nonce = Nonce::new(nonce.to_owned());
         let verified = {
@@ -621,11 +660,119 @@ impl OidcProviders {
                 }
             }
         };
-        Ok(Claims {
+        let tokens = Tokens {
+            id_token: Some(id_token.to_string()),
+            access_token: response.access_token().secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+        };
+        let claims = Claims {
             provider: id.to_owned(),
             ..claims
-        })
+        };
+        Ok((claims, p.kept(tokens)))
     }
+}
+
+impl OidcProvider {
+    /// `tokens`, if this provider keeps them.
+    fn kept(&self, tokens: Tokens) -> Option<Tokens> {
+        (self.tokens == ProviderTokens::KeepEncrypted).then_some(tokens)
+    }
+}
+
+/// The tokens of one code exchange, for a provider that keeps them. Its `Debug` hides
+/// them.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Tokens {
+    pub(crate) id_token: Option<String>,
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: Option<String>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens").finish_non_exhaustive()
+    }
+}
+
+/// The keys of a provider entry's tokens in the `oidc` credential's config (Kratos's).
+const TOKEN_KEYS: [&str; 3] = [
+    "initial_id_token",
+    "initial_access_token",
+    "initial_refresh_token",
+];
+
+/// What a token of `kind` (one of [`TOKEN_KEYS`]) of `identity_id`'s account at
+/// `provider` is sealed to: it opens for no other identity, provider or kind.
+fn token_context(identity_id: uuid::Uuid, provider: &str, kind: &str) -> Vec<u8> {
+    let mut ctx = b"identa/v1/oidc-token/".to_vec();
+    ctx.extend_from_slice(identity_id.as_bytes());
+    ctx.extend_from_slice(format!("/{provider}/{kind}").as_bytes());
+    ctx
+}
+
+/// Seals `tokens` into `entry` (a provider entry of `identity_id`'s `oidc` credential) as
+/// Kratos's `initial_*` keys, hex-encoded; a token the provider did not send is left out.
+pub(crate) fn seal_tokens(
+    keyring: &Keyring,
+    identity_id: uuid::Uuid,
+    provider: &str,
+    tokens: &Tokens,
+    entry: &mut serde_json::Map<String, Value>,
+) -> Result<(), crate::secret::SealError> {
+    let [id_key, access_key, refresh_key] = TOKEN_KEYS;
+    for (key, token) in [
+        (id_key, tokens.id_token.as_deref()),
+        (access_key, Some(tokens.access_token.as_str())),
+        (refresh_key, tokens.refresh_token.as_deref()),
+    ] {
+        match token {
+            Some(token) => {
+                let sealed =
+                    keyring.seal(&token_context(identity_id, provider, key), token.as_bytes())?;
+                entry.insert(key.into(), Value::String(hex(&sealed)));
+            }
+            None => {
+                entry.remove(key);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `oidc` credential's config of `identity_id` as the admin API shows it with
+/// `include_credential=oidc` (Kratos's shape): each provider entry's `provider` and
+/// `subject`, and its `initial_*` tokens opened — empty when none were kept (or a
+/// retired cipher key no longer opens them).
+pub(crate) fn opened_config(keyring: &Keyring, identity_id: uuid::Uuid, config: &Value) -> Value {
+    let entries = config
+        .get("providers")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let providers: Vec<Value> = entries
+        .iter()
+        .map(|entry| {
+            let text = |key: &str| entry.get(key).and_then(Value::as_str).unwrap_or_default();
+            let provider = text("provider");
+            let mut shown = serde_json::Map::new();
+            shown.insert("provider".into(), json!(provider));
+            shown.insert("subject".into(), json!(text("subject")));
+            for key in TOKEN_KEYS {
+                let opened = unhex(text(key))
+                    .and_then(|sealed| {
+                        keyring
+                            .open(&token_context(identity_id, provider, key), &sealed)
+                            .ok()
+                    })
+                    .and_then(|plain| String::from_utf8(plain).ok())
+                    .unwrap_or_default();
+                shown.insert(key.into(), Value::String(opened));
+            }
+            Value::Object(shown)
+        })
+        .collect();
+    json!({ "providers": providers })
 }
 
 fn redirect(url: &str) -> Result<RedirectUrl, OidcError> {
@@ -822,6 +969,56 @@ mod github {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kept tokens open only for their identity, provider and kind, never show in
+    /// `Debug`, and are shown as Kratos's empty strings where none were kept.
+    #[test]
+    fn kept_tokens_are_sealed_to_their_identity_provider_and_kind() {
+        let keyring = Keyring::new(&crate::secret::Secrets::default()).unwrap();
+        let tokens = Tokens {
+            id_token: Some("id.token.text".into()),
+            access_token: "access-token-text".into(),
+            refresh_token: None,
+        };
+        assert!(!format!("{tokens:?}").contains("token-text"));
+        let ada = uuid::Uuid::new_v4();
+        let mut entry = serde_json::Map::new();
+        entry.insert("provider".into(), json!("corp"));
+        entry.insert("subject".into(), json!("ada"));
+        seal_tokens(&keyring, ada, "corp", &tokens, &mut entry).unwrap();
+        let stored = Value::Object(entry.clone()).to_string();
+        assert!(!stored.contains("token-text") && !stored.contains("id.token"));
+        assert!(entry.get("initial_refresh_token").is_none());
+        let config = json!({ "providers": [Value::Object(entry.clone())] });
+        assert_eq!(
+            opened_config(&keyring, ada, &config),
+            json!({ "providers": [{ "provider": "corp", "subject": "ada",
+                "initial_id_token": "id.token.text",
+                "initial_access_token": "access-token-text",
+                "initial_refresh_token": "" }] })
+        );
+        let empty = json!({ "providers": [{ "provider": "corp", "subject": "ada",
+            "initial_id_token": "", "initial_access_token": "", "initial_refresh_token": "" }] });
+        // Another identity's, or moved to another provider's entry: nothing opens.
+        assert_eq!(
+            opened_config(&keyring, uuid::Uuid::new_v4(), &config),
+            empty
+        );
+        let mut moved = entry.clone();
+        moved.insert("provider".into(), json!("other"));
+        let other = json!({ "providers": [Value::Object(moved)] });
+        let shown = opened_config(&keyring, ada, &other);
+        assert_eq!(shown["providers"][0]["initial_access_token"], "");
+        // Swapped between kinds: nothing opens.
+        let mut swapped = entry;
+        let access = swapped["initial_access_token"].clone();
+        swapped.insert("initial_id_token".into(), access);
+        let swapped = json!({ "providers": [Value::Object(swapped)] });
+        assert_eq!(
+            opened_config(&keyring, ada, &swapped)["providers"][0]["initial_id_token"],
+            ""
+        );
+    }
 
     #[test]
     fn google_is_a_preset_of_its_issuer_and_scopes() {

@@ -138,7 +138,7 @@ impl OidcFlows<'_> {
             return Err(identa.reject(oidc::refused(flow, reason)).await);
         };
         let providers = &identa.inner.oidc;
-        let claims = match providers
+        let (claims, tokens) = match providers
             .finish(
                 provider,
                 &self.callback_url(provider),
@@ -149,11 +149,13 @@ impl OidcFlows<'_> {
             )
             .await
         {
-            Ok(claims) => claims,
+            Ok(finished) => finished,
             Err(err) => return Err(identa.reject(oidc::refused(flow, err.to_string())).await),
         };
+        let tokens = tokens.as_ref();
         if let (FlowKind::Settings, Some(current)) = (flow.kind, current.as_ref()) {
-            return match oidc::link_in_settings(identa, flow, &claims, current, req).await? {
+            return match oidc::link_in_settings(identa, flow, &claims, tokens, current, req).await?
+            {
                 Step::Reject(flow) => Err(identa.reject_shown(flow, Some(current)).await),
                 step => self.commit(step).await.map(OidcSignedIn::Linked),
             };
@@ -162,7 +164,7 @@ impl OidcFlows<'_> {
         let schema = schemas.get(schemas.default_id().unwrap_or_default())?;
         let traits = providers.claims_mapper().traits(&claims, &schema);
         let api = flow.flow_type == FlowType::Api;
-        match oidc::decide(identa, flow, &claims, traits, req).await? {
+        match oidc::decide(identa, flow, &claims, tokens, traits, req).await? {
             Decided::SignIn(Step::Advance(mut t)) if api => {
                 let held = self.hold(&mut t.flow, t.outcome.token.take())?;
                 let done = self.commit(Step::Advance(t)).await?;

@@ -41,7 +41,7 @@ use super::text;
 use super::ui::{InputType, Node, NodeGroup, UiText};
 use super::{ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
 use super::{FlowKind, FlowRequest, FlowState, Result, Step, Transition, login, registration};
-use crate::credential::oidc::Claims;
+use crate::credential::oidc::{Claims, Tokens};
 use crate::hook::BeforeEvent;
 use crate::identity::{
     Aal, AddressVia, Credential, CredentialType, Identity, NewIdentity, VerificationStatus,
@@ -398,6 +398,7 @@ pub(crate) async fn decide(
     facts: &dyn Facts,
     mut flow: Flow,
     claims: &Claims,
+    tokens: Option<&Tokens>,
     traits: std::result::Result<Value, String>,
     req: &FlowRequest,
 ) -> Result<Decided> {
@@ -478,6 +479,7 @@ pub(crate) async fn decide(
                 subject: claims.subject.clone(),
                 via: address.via,
                 address: address.value.clone(),
+                tokens: tokens.cloned(),
             };
             return offer_link(facts, flow, &link, req);
         }
@@ -493,6 +495,7 @@ pub(crate) async fn decide(
         }
     }
     add_provider_account(&mut identity, claims, now);
+    keep_tokens(facts, &mut identity, &claims.provider, tokens)?;
     let fallback = Fallback::to(flow.clone());
     Ok(Decided::Register(registration::created(
         facts,
@@ -512,6 +515,9 @@ struct PendingLink {
     /// The taken address, normalised: only the account that has it may take the link.
     via: AddressVia,
     address: String,
+    /// The tokens of its code exchange, if its provider keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tokens: Option<Tokens>,
 }
 
 fn link_context(flow_id: Uuid) -> Vec<u8> {
@@ -666,12 +672,14 @@ pub(crate) async fn link_on_sign_in(
     }
     let now = facts.now();
     add_provider_account(&mut identity, &claims, now);
+    keep_tokens(facts, &mut identity, &claims.provider, link.tokens.as_ref())?;
     let mut written = false;
     for effect in effects.iter_mut() {
         if let Effect::UpdateIdentity(i) | Effect::RehashPassword(i) = effect
             && i.id == identity.id
         {
             add_provider_account(i, &claims, now);
+            keep_tokens(facts, i, &claims.provider, link.tokens.as_ref())?;
             written = true;
         }
     }
@@ -746,6 +754,36 @@ pub(crate) fn add_provider_account(
         None => credential.config = json!({ "providers": [entry] }),
     }
     credential.updated_at = now;
+}
+
+/// Seals `tokens` (if its provider keeps them) into `identity`'s entry for `provider`,
+/// which [`add_provider_account`] made.
+fn keep_tokens(
+    facts: &dyn Facts,
+    identity: &mut Identity,
+    provider: &str,
+    tokens: Option<&Tokens>,
+) -> Result<()> {
+    let Some(tokens) = tokens else {
+        return Ok(());
+    };
+    let id = identity.id;
+    let entry = identity
+        .credentials
+        .get_mut(&CredentialType::Oidc)
+        .and_then(|c| c.config.get_mut("providers"))
+        .and_then(Value::as_array_mut)
+        .and_then(|entries| {
+            entries
+                .iter_mut()
+                .find(|e| e.get("provider").and_then(Value::as_str) == Some(provider))
+        })
+        .and_then(Value::as_object_mut);
+    if let Some(entry) = entry {
+        crate::credential::oidc::seal_tokens(facts.keyring(), id, provider, tokens, entry)
+            .map_err(|_| crate::credential::CredentialError::Sealing("provider tokens"))?;
+    }
+    Ok(())
 }
 
 /// How many ways `identity` has to sign in with a first factor: its password, each
@@ -857,6 +895,7 @@ pub(crate) async fn link_in_settings(
     facts: &dyn Facts,
     mut flow: Flow,
     claims: &Claims,
+    tokens: Option<&Tokens>,
     current: &AuthenticatedSession,
     req: &FlowRequest,
 ) -> Result<Step<super::settings::Outcome>> {
@@ -885,6 +924,7 @@ pub(crate) async fn link_in_settings(
     let mut identity = before.clone();
     let now = facts.now();
     add_provider_account(&mut identity, claims, now);
+    keep_tokens(facts, &mut identity, &claims.provider, tokens)?;
     identity.updated_at = now;
     let fallback = flow.clone();
     super::settings::saved(facts, flow, before, identity, Vec::new(), req, fallback)
@@ -1071,7 +1111,9 @@ mod tests {
         let flow = login_flow(&facts);
         let c = claims("s-1", "New@Example.com", true);
         let traits = Ok(json!({ "email": "New@Example.com" }));
-        let Decided::Register(step) = decide(&facts, flow, &c, traits, &api()).await.unwrap()
+        let Decided::Register(step) = decide(&facts, flow, &c, None, traits, &api())
+            .await
+            .unwrap()
         else {
             panic!("signed in an unknown account");
         };
@@ -1093,7 +1135,9 @@ mod tests {
         let c = claims("s-2", "maybe@example.com", false);
         let traits = Ok(json!({ "email": "maybe@example.com" }));
         let flow = login_flow(&facts);
-        let Decided::Register(step) = decide(&facts, flow, &c, traits, &api()).await.unwrap()
+        let Decided::Register(step) = decide(&facts, flow, &c, None, traits, &api())
+            .await
+            .unwrap()
         else {
             panic!("signed in an unknown account");
         };
@@ -1112,6 +1156,7 @@ mod tests {
             &facts,
             browser_login_flow(&facts),
             &c,
+            None,
             traits.clone(),
             &api(),
         )
@@ -1141,7 +1186,7 @@ mod tests {
             .unwrap()
             .retain(|i| i.id != existing.id);
         facts.identities.lock().unwrap().push(linked);
-        let Decided::SignIn(step) = decide(&facts, login_flow(&facts), &c, traits, &api())
+        let Decided::SignIn(step) = decide(&facts, login_flow(&facts), &c, None, traits, &api())
             .await
             .unwrap()
         else {
@@ -1166,7 +1211,7 @@ mod tests {
         let Decided::Link {
             spent: Some(spent),
             login,
-        } = decide(&facts, registration.clone(), &c, traits, &browser())
+        } = decide(&facts, registration.clone(), &c, None, traits, &browser())
             .await
             .unwrap()
         else {
@@ -1201,7 +1246,7 @@ mod tests {
         let c = claims("s-7", "own@example.com", true);
         let traits = Ok(json!({ "email": "own@example.com" }));
         let Decided::Link { login, .. } =
-            decide(&facts, browser_login_flow(&facts), &c, traits, &api())
+            decide(&facts, browser_login_flow(&facts), &c, None, traits, &api())
                 .await
                 .unwrap()
         else {
@@ -1284,6 +1329,7 @@ mod tests {
             &facts,
             browser_login_flow(&facts),
             &new,
+            None,
             traits.clone(),
             &api(),
         )
@@ -1291,7 +1337,9 @@ mod tests {
         .unwrap() else {
             panic!("not offered as a link");
         };
-        let Decided::SignIn(step) = decide(&facts, login, &old, traits, &api()).await.unwrap()
+        let Decided::SignIn(step) = decide(&facts, login, &old, None, traits, &api())
+            .await
+            .unwrap()
         else {
             panic!("the owner's provider account did not sign in");
         };
@@ -1373,7 +1421,7 @@ mod tests {
         facts.add_identity("api@example.com").await;
         let c = claims("s-10", "api@example.com", true);
         let traits = Ok(json!({ "email": "api@example.com" }));
-        let Decided::Register(step) = decide(&facts, login_flow(&facts), &c, traits, &api())
+        let Decided::Register(step) = decide(&facts, login_flow(&facts), &c, None, traits, &api())
             .await
             .unwrap()
         else {
@@ -1405,7 +1453,7 @@ mod tests {
         let c = claims("s-11", "mfa@example.com", true);
         let traits = Ok(json!({ "email": "mfa@example.com" }));
         let Decided::Link { login, .. } =
-            decide(&facts, browser_login_flow(&facts), &c, traits, &api())
+            decide(&facts, browser_login_flow(&facts), &c, None, traits, &api())
                 .await
                 .unwrap()
         else {
@@ -1464,7 +1512,9 @@ mod tests {
         facts.config.registration.enabled = false;
         let c = claims("s-5", "closed@example.com", true);
         let traits = Ok(json!({ "email": "closed@example.com" }));
-        let Decided::Register(step) = decide(&facts, flow, &c, traits, &api()).await.unwrap()
+        let Decided::Register(step) = decide(&facts, flow, &c, None, traits, &api())
+            .await
+            .unwrap()
         else {
             panic!("signed in");
         };
@@ -1478,7 +1528,7 @@ mod tests {
         let facts = TestFacts::new();
         let c = claims("s-4", "x@example.com", true);
         let traits = Err("no email shared".to_owned());
-        let Decided::Register(step) = decide(&facts, login_flow(&facts), &c, traits, &api())
+        let Decided::Register(step) = decide(&facts, login_flow(&facts), &c, None, traits, &api())
             .await
             .unwrap()
         else {

@@ -147,7 +147,7 @@ impl AdminApi {
             let found = found.map_err(|e| from_error(&e))?;
             let list: Vec<Value> = found
                 .iter()
-                .map(|i| admin_identity_with(i, shown))
+                .map(|i| self.admin_identity_with(i, shown))
                 .collect();
             return Ok(json(StatusCode::OK, &json!(list)));
         }
@@ -160,7 +160,7 @@ impl AdminApi {
         let list: Vec<Value> = page
             .items
             .iter()
-            .map(|i| admin_identity_with(i, shown))
+            .map(|i| self.admin_identity_with(i, shown))
             .collect();
         let mut res = json(StatusCode::OK, &json!(list));
         if let Some(next) = page.next {
@@ -313,7 +313,10 @@ impl AdminApi {
     async fn get_identity(&self, inc: &Incoming<'_>, id: &str) -> Result<Response, Response> {
         let shown = included_credentials(inc)?;
         let identity = self.identity_by_path(id).await?;
-        Ok(json(StatusCode::OK, &admin_identity_with(&identity, shown)))
+        Ok(json(
+            StatusCode::OK,
+            &self.admin_identity_with(&identity, shown),
+        ))
     }
 
     async fn identity_by_external_id(
@@ -338,7 +341,10 @@ impl AdminApi {
             .await
             .map_err(|e| from_error(&e))?
         {
-            Some(identity) => Ok(json(StatusCode::OK, &admin_identity_with(&identity, shown))),
+            Some(identity) => Ok(json(
+                StatusCode::OK,
+                &self.admin_identity_with(&identity, shown),
+            )),
             None => Err(error(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -657,12 +663,23 @@ impl AdminApi {
 
 /// An identity as the admin API shows it: everything but credential secrets.
 fn admin_identity(identity: &Identity) -> Value {
-    admin_identity_with(identity, Shown::NoConfig)
+    admin_identity_with(identity, Shown::default(), None)
+}
+
+impl AdminApi {
+    /// [`admin_identity_with`] with this engine's cipher (for `include_credential=oidc`).
+    fn admin_identity_with(&self, identity: &Identity, shown: Shown) -> Value {
+        admin_identity_with(identity, shown, Some(self.identa.keyring()))
+    }
 }
 
 /// An identity as the admin API shows it, with the credential configuration `shown` asks
-/// for (`include_credential`).
-fn admin_identity_with(identity: &Identity, shown: Shown) -> Value {
+/// for (`include_credential`); sealed provider tokens are opened with `keyring`.
+fn admin_identity_with(
+    identity: &Identity,
+    shown: Shown,
+    keyring: Option<&crate::secret::Keyring>,
+) -> Value {
     let mut out = json!(identity);
     if let Some(map) = out.as_object_mut() {
         map.insert("metadata_admin".into(), json!(identity.metadata_admin));
@@ -677,7 +694,17 @@ fn admin_identity_with(identity: &Identity, shown: Shown) -> Value {
                     "created_at": c.created_at,
                     "updated_at": c.updated_at,
                 });
-                if shown == Shown::PasswordConfig && c.credential_type == CredentialType::Password {
+                #[cfg(feature = "oidc")]
+                if let (Show::Config, CredentialType::Oidc, Some(keyring)) =
+                    (shown.oidc, c.credential_type, keyring)
+                {
+                    let config =
+                        crate::credential::oidc::opened_config(keyring, identity.id, &c.config);
+                    super::response::put(&mut credential, "config", config);
+                }
+                #[cfg(not(feature = "oidc"))]
+                let _ = keyring;
+                if shown.password == Show::Config && c.credential_type == CredentialType::Password {
                     let config = match c.stored_password() {
                         Some(StoredPassword::Hashed(hash)) => {
                             Some(json!({ "hashed_password": hash }))
@@ -727,27 +754,40 @@ fn error_object(res: &Response) -> Value {
 }
 
 /// Which credential configuration an identity's admin JSON shows (`include_credential`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shown {
-    /// None: credentials with their identifiers only.
-    NoConfig,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Shown {
     /// The password credential's `config.hashed_password` (an export to move users).
-    PasswordConfig,
+    password: Show,
+    /// The `oidc` credential's provider entries with their kept tokens opened.
+    oidc: Show,
+}
+
+/// Whether one credential type's configuration is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Show {
+    /// Not shown: the credential with its identifiers only.
+    #[default]
+    Hidden,
+    /// Shown.
+    Config,
 }
 
 /// `include_credential` (repeatable, also as `include_credential[]`): `password` shows the
-/// password hash, as Kratos does; other types are refused, their secrets stay sealed.
+/// password hash and `oidc` the provider entries with their kept tokens opened, as Kratos
+/// does; other types are refused, their secrets stay sealed.
 fn included_credentials(inc: &Incoming<'_>) -> Result<Shown, Response> {
-    let mut shown = Shown::NoConfig;
+    let mut shown = Shown::default();
     for value in inc.query_all("include_credential") {
         match value.parse::<CredentialType>() {
-            Ok(CredentialType::Password) => shown = Shown::PasswordConfig,
+            Ok(CredentialType::Password) => shown.password = Show::Config,
+            #[cfg(feature = "oidc")]
+            Ok(CredentialType::Oidc) => shown.oidc = Show::Config,
             Ok(other) => {
                 return Err(error(
                     StatusCode::BAD_REQUEST,
                     "bad_request",
                     &format!(
-                        "include_credential={other} is not offered: identa shows only the password credential's configuration (include_credential=password); other credentials keep their secrets sealed"
+                        "include_credential={other} is not offered: identa shows only the password and oidc credentials' configuration (include_credential=password or oidc); other credentials keep their secrets sealed"
                     ),
                 ));
             }
@@ -757,7 +797,7 @@ fn included_credentials(inc: &Incoming<'_>) -> Result<Shown, Response> {
                     StatusCode::BAD_REQUEST,
                     "bad_request",
                     &format!(
-                        "Invalid value `{shown}` for parameter `include_credential`: use `password`"
+                        "Invalid value `{shown}` for parameter `include_credential`: use `password` or `oidc`"
                     ),
                 ));
             }

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 
 use bytes::Bytes;
 use identa::Identa;
-use identa::credential::oidc::{OidcProvider, OidcProviders};
+use identa::credential::oidc::{OidcProvider, OidcProviders, ProviderTokens};
 use identa::flow::FlowType;
 use identa::flow::registration::RegistrationSubmission;
 use identa::http::{HttpConfig, PublicApi};
@@ -121,9 +121,21 @@ fn engine(env: &TestEnv, issuer: &str, client: &str) -> Identa {
 
 /// The same, with `config`.
 fn engine_with(env: &TestEnv, issuer: &str, client: &str, config: identa::Config) -> Identa {
+    engine_keeping(env, issuer, client, config, ProviderTokens::Discard)
+}
+
+/// The same, keeping the provider's tokens as `tokens` says.
+fn engine_keeping(
+    env: &TestEnv,
+    issuer: &str,
+    client: &str,
+    config: identa::Config,
+    tokens: ProviderTokens,
+) -> Identa {
     let provider = OidcProvider::new(PROVIDER, issuer, client)
         .client_secret(format!("{client}-secret"))
-        .label("Test ID");
+        .label("Test ID")
+        .tokens(tokens);
     env.another_engine(config)
         .oidc(OidcProviders::new().provider(provider))
         .build()
@@ -144,7 +156,8 @@ struct Browser {
 impl Browser {
     fn new(identa: &Identa) -> Self {
         let public_url = identa.config().flows.public_url.clone();
-        let stop_at = public_url.clone();
+        // With its slash: a provider on port 44331 is not identa on 4433.
+        let stop_at = format!("{}/", public_url.trim_end_matches('/'));
         let web = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
@@ -1623,4 +1636,270 @@ async fn a_settings_link_whose_session_aged_is_refused_at_the_callback() {
     assert_eq!(res.status(), 403, "{}", body_text(&res));
     assert_eq!(json_of(&res)["error"]["id"], "session_refresh_required");
     assert!(linked(&identa, jo).await.is_empty());
+}
+
+/// The `config` column of every `oidc` credential row, as the database holds it.
+async fn raw_oidc_configs(env: &TestEnv) -> Vec<String> {
+    use identa::sea_orm::{ConnectionTrait, Statement};
+    let db = env.store.connection();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT config FROM identa_identity_credentials WHERE credential_type = 'oidc'",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            row.try_get::<String>("", "config")
+                .or_else(|_| row.try_get::<Value>("", "config").map(|v| v.to_string()))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// `GET /admin/identities/{id}` with `query`: the `oidc` credential as the admin API
+/// shows it.
+async fn admin_oidc(identa: &Identa, id: &str, query: &str) -> Value {
+    let api = identa::http::AdminApi::new(identa.clone(), HttpConfig::default());
+    let path = format!("/admin/identities/{id}{query}");
+    let (status, body) =
+        crate::admin::answer(&api, crate::admin::request("GET", &path, &[], "")).await;
+    assert_eq!(status, 200, "{body}");
+    body["credentials"]["oidc"].clone()
+}
+
+/// The claims of a JWT's payload (not verified: the test only reads what it says).
+fn jwt_claims(jwt: &str) -> Value {
+    use base64ct::Encoding as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
+    serde_json::from_slice(&base64ct::Base64UrlUnpadded::decode_vec(payload).unwrap()).unwrap()
+}
+
+/// What the provider's userinfo endpoint answers to `access_token`.
+async fn userinfo(issuer: &str, access_token: &str) -> (u16, Value) {
+    let web = reqwest::Client::new();
+    let discovery: Value = web
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap();
+    let res = web
+        .get(discovery["userinfo_endpoint"].as_str().unwrap())
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body = res.bytes().await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Off by default (unlike Kratos, which always keeps them): a provider sign-up stores no
+/// token, and `include_credential=oidc` shows the entry with empty tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn provider_tokens_are_not_kept_by_default() {
+    let (env, _provider, identa) = with_provider().await;
+    let mut browser = Browser::new(&identa);
+    let res = browser.provider_sign_in("ada@example.com").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let id = browser.whoami().await["identity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let raw = raw_oidc_configs(&env).await;
+    assert_eq!(raw.len(), 1);
+    assert!(raw[0].contains("ada@example.com"), "{}", raw[0]);
+    assert!(
+        !raw[0].contains("initial_"),
+        "no token is stored: {}",
+        raw[0]
+    );
+    let shown = admin_oidc(&identa, &id, "?include_credential=oidc").await;
+    assert_eq!(
+        shown["config"]["providers"],
+        json!([{ "provider": PROVIDER, "subject": "ada@example.com",
+                 "initial_id_token": "", "initial_access_token": "", "initial_refresh_token": "" }])
+    );
+}
+
+/// With `ProviderTokens::KeepEncrypted`, the tokens of the sign-up's code exchange are
+/// stored sealed (no token text in the database row) and the admin API opens them with
+/// `include_credential=oidc` only: the access token is the one the provider answers to,
+/// the ID token the one it issued for this account and client. A later sign-in keeps
+/// them (Kratos's `initial_*` tokens are written at sign-up and linking only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn kept_provider_tokens_are_sealed_at_rest_and_shown_to_the_admin_api_only() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let config = env.identa.config().clone();
+    let identa = engine_keeping(
+        &env,
+        &provider.issuer,
+        "identa",
+        config,
+        ProviderTokens::KeepEncrypted,
+    );
+    let mut browser = Browser::new(&identa);
+    let res = browser.provider_sign_in("ada@example.com").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let id = browser.whoami().await["identity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let shown = admin_oidc(&identa, &id, "?include_credential=oidc").await;
+    let entry = &shown["config"]["providers"][0];
+    assert_eq!(entry["provider"], PROVIDER);
+    assert_eq!(entry["subject"], "ada@example.com");
+    let access = entry["initial_access_token"].as_str().unwrap().to_owned();
+    let id_token = entry["initial_id_token"].as_str().unwrap().to_owned();
+    assert!(!access.is_empty() && !id_token.is_empty(), "{shown}");
+    assert_eq!(
+        entry["initial_refresh_token"], "",
+        "no offline_access asked"
+    );
+    let (status, info) = userinfo(&provider.issuer, &access).await;
+    assert_eq!(
+        status, 200,
+        "the provider takes the kept access token: {info}"
+    );
+    assert_eq!(info["sub"], "ada@example.com");
+    let claims = jwt_claims(&id_token);
+    assert_eq!(claims["sub"], "ada@example.com");
+    assert_eq!(claims["aud"], "identa");
+    assert_eq!(claims["iss"], provider.issuer.as_str());
+
+    let raw = raw_oidc_configs(&env).await;
+    assert_eq!(raw.len(), 1);
+    assert!(raw[0].contains("initial_access_token"), "{}", raw[0]);
+    for token in [&access, &id_token] {
+        assert!(
+            !raw[0].contains(token.as_str()),
+            "a token in the clear: {}",
+            raw[0]
+        );
+    }
+    let payload = id_token.split('.').nth(1).unwrap();
+    assert!(
+        !raw[0].contains(payload),
+        "the ID token's claims in the clear"
+    );
+
+    // Without include_credential (or with password only) no configuration is shown.
+    for query in ["", "?include_credential=password"] {
+        let hidden = admin_oidc(&identa, &id, query).await;
+        assert!(hidden.get("config").is_none(), "{query}: {hidden}");
+        assert_eq!(
+            hidden["identifiers"],
+            json!([format!("{PROVIDER}:ada@example.com")])
+        );
+    }
+    // The list shows them too when asked.
+    let api = identa::http::AdminApi::new(identa.clone(), HttpConfig::default());
+    let (status, list) = crate::admin::answer(
+        &api,
+        crate::admin::request(
+            "GET",
+            &format!("/admin/identities?ids={id}&include_credential=oidc"),
+            &[],
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        list[0]["credentials"]["oidc"]["config"]["providers"][0]["initial_access_token"],
+        access.as_str()
+    );
+
+    // Signed out, signed in again: the tokens of the sign-up stay (Kratos's `initial_*`).
+    let mut again = Browser::new(&identa);
+    again.web = browser.web.clone();
+    let res = again.provider_sign_in("ada@example.com").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(again.whoami().await["identity"]["id"], id.as_str());
+    let after = admin_oidc(&identa, &id, "?include_credential=oidc").await;
+    assert_eq!(
+        after["config"]["providers"][0]["initial_access_token"],
+        access.as_str()
+    );
+}
+
+/// A provider account linked after Kratos's 1010016 (signing in to the account with the
+/// address) keeps its sign-up's tokens, sealed on the login flow meanwhile; one linked in
+/// settings keeps the link's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_linked_provider_account_keeps_its_tokens() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let config = env.identa.config().clone();
+    let identa = engine_keeping(
+        &env,
+        &provider.issuer,
+        "identa",
+        config,
+        ProviderTokens::KeepEncrypted,
+    );
+    let bob = register_with_password(&identa, "bob@example.com").await;
+    let mut browser = Browser::new(&identa);
+    let login = browser.offered_link("bob@example.com").await;
+    assert_eq!(message_ids(&login), vec![1_010_016]);
+    let res = browser
+        .password_login(&login, "bob@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let shown = admin_oidc(&identa, &bob.to_string(), "?include_credential=oidc").await;
+    let entry = &shown["config"]["providers"][0];
+    assert_eq!(entry["subject"], "bob@example.com");
+    let access = entry["initial_access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo(&provider.issuer, access).await.1["sub"],
+        "bob@example.com"
+    );
+    assert_eq!(
+        jwt_claims(entry["initial_id_token"].as_str().unwrap())["sub"],
+        "bob@example.com"
+    );
+
+    let carol = register_with_password(&identa, "carol@example.com").await;
+    let mut browser = Browser::new(&identa);
+    browser.sign_in_with_password("carol@example.com").await;
+    let flow = browser.start_flow("settings").await;
+    let csrf = csrf_token(&flow);
+    let path = format!(
+        "/self-service/settings?flow={}",
+        flow["id"].as_str().unwrap()
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "oidc"),
+        ("link", PROVIDER),
+    ];
+    let res = browser.identa("POST", &path, Some(&form), false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let callback = browser
+        .sign_in_at_provider(&location(&res), "carol-elsewhere")
+        .await;
+    let res = browser.identa("GET", &callback, None, true).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let shown = admin_oidc(&identa, &carol.to_string(), "?include_credential=oidc").await;
+    let entry = &shown["config"]["providers"][0];
+    assert_eq!(entry["subject"], "carol-elsewhere");
+    let access = entry["initial_access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo(&provider.issuer, access).await.1["sub"],
+        "carol-elsewhere"
+    );
+    for raw in raw_oidc_configs(&env).await {
+        assert!(!raw.contains(access), "a token in the clear: {raw}");
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use identa::credential::oidc::{ClaimsSource, OidcProvider, OidcProviders};
+use identa::credential::oidc::{ClaimsSource, OidcProvider, OidcProviders, ProviderTokens};
 use serde_json::{Map, Value};
 
 use crate::BoxError;
@@ -62,6 +62,9 @@ pub struct HostProvider {
     /// Where the claims are read (Kratos's `claims_source`: `id_token`, the default, or
     /// `userinfo`).
     pub claims_source: ClaimsSource,
+    /// What is kept of the provider's tokens (`store_tokens`: `discard`, the default, or
+    /// `keep_encrypted`; Kratos always keeps them).
+    pub store_tokens: ProviderTokens,
 }
 
 impl std::fmt::Debug for HostProvider {
@@ -80,6 +83,7 @@ impl std::fmt::Debug for HostProvider {
             .field("github_api_url", &self.github_api_url)
             .field("label", &self.label)
             .field("claims_source", &self.claims_source)
+            .field("store_tokens", &self.store_tokens)
             .finish()
     }
 }
@@ -97,6 +101,7 @@ const KEYS: &[&str] = &[
     "github_api_url",
     "label",
     "claims_source",
+    "store_tokens",
 ];
 
 /// Reads `oidc_providers`: a JSON array of provider objects. `env` looks up the variables
@@ -191,8 +196,18 @@ fn one(
             ));
         }
     };
+    let store_tokens = match text("store_tokens")?.as_deref() {
+        None | Some("discard") => ProviderTokens::Discard,
+        Some("keep_encrypted") => ProviderTokens::KeepEncrypted,
+        Some(other) => {
+            return Err(format!(
+                "provider `{id}`: `store_tokens: {other}` is neither `discard` nor `keep_encrypted`"
+            ));
+        }
+    };
     let host = HostProvider {
         claims_source,
+        store_tokens,
         issuer_url: text("issuer_url")?,
         microsoft_tenant: text("microsoft_tenant")?,
         github_api_url: text("github_api_url")?,
@@ -295,7 +310,7 @@ impl HostProvider {
             }
             provider = provider.claims_from(self.claims_source);
         }
-        Ok(provider)
+        Ok(provider.tokens(self.store_tokens))
     }
 }
 
@@ -335,7 +350,7 @@ mod tests {
         let text = serde_json::json!([
             { "id": "corp", "provider": "generic", "issuer_url": "https://login.example.com",
               "client_id": "identa", "client_secret_env": "CORP_SECRET", "scope": ["openid", "email", "groups"],
-              "label": "Corp", "claims_source": "userinfo" },
+              "label": "Corp", "claims_source": "userinfo", "store_tokens": "keep_encrypted" },
             { "id": "google", "provider": "google", "client_id": "g",
               "client_secret_file": file.to_str().unwrap() },
             { "id": "entra", "provider": "microsoft", "client_id": "m", "client_secret": "inline",
@@ -355,6 +370,20 @@ mod tests {
             "the default"
         );
         assert_eq!(parsed[1].client_secret.as_deref(), Some("from-a-file"));
+        assert_eq!(parsed[0].store_tokens, ProviderTokens::KeepEncrypted);
+        assert_eq!(
+            parsed[1].store_tokens,
+            ProviderTokens::Discard,
+            "the default"
+        );
+        assert_eq!(
+            parsed[0].to_provider().unwrap().kept_tokens(),
+            ProviderTokens::KeepEncrypted
+        );
+        assert_eq!(
+            parsed[1].to_provider().unwrap().kept_tokens(),
+            ProviderTokens::Discard
+        );
         assert_eq!(parsed[2].client_secret.as_deref(), Some("inline"));
         let corp = parsed[0].to_provider().unwrap();
         assert_eq!(corp.issuer_url(), "https://login.example.com");
@@ -426,6 +455,10 @@ mod tests {
         assert!(
             err(r#"[{"id": "x", "issuer_url": "https://a", "client_id": "c", "claims_source": "jwt"}]"#)
                 .contains("neither `id_token` nor `userinfo`")
+        );
+        assert!(
+            err(r#"[{"id": "x", "issuer_url": "https://a", "client_id": "c", "store_tokens": "plain"}]"#)
+                .contains("neither `discard` nor `keep_encrypted`")
         );
         let leaked = err(
             r#"[{"id": "g", "provider": "google", "client_id": "c", "client_secret": "s3cr3t", "issuer_url": "https://a"}]"#,

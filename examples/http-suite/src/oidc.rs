@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use identa::credential::oidc::ClaimsSource;
+use identa::credential::oidc::{ClaimsSource, ProviderTokens};
 use identa_host::{BoxError, HostConfig, HostProvider, ProviderType, Running};
 use reqwest::header::{ACCEPT, LOCATION};
 use reqwest::{Client, StatusCode};
@@ -109,6 +109,7 @@ pub fn provider_entry(issuer: &str) -> HostProvider {
         github_api_url: None,
         label: Some("Test ID".into()),
         claims_source: ClaimsSource::IdToken,
+        store_tokens: ProviderTokens::Discard,
     }
 }
 
@@ -313,6 +314,7 @@ where
             github_api_url: Some(web.clone()),
             label: None,
             claims_source: ClaimsSource::IdToken,
+            store_tokens: ProviderTokens::Discard,
         }];
     })
     .await
