@@ -1047,6 +1047,21 @@ mod tests {
         }
     }
 
+    /// A browser sign-in as provider account `subject`, whose `email` has an account:
+    /// the login flow offering the link.
+    async fn offered_link(facts: &TestFacts, subject: &str, email: &str) -> Flow {
+        let c = claims(subject, email, true);
+        let traits = Ok(json!({ "email": email }));
+        let Decided::Link { login, .. } =
+            decide(facts, browser_login_flow(facts), &c, None, traits, &api())
+                .await
+                .unwrap()
+        else {
+            panic!("not offered as a link");
+        };
+        login
+    }
+
     #[test]
     fn a_pending_sign_in_resumes_once_with_its_own_state_and_provider() {
         let facts = TestFacts::new();
@@ -1243,15 +1258,7 @@ mod tests {
         let facts = TestFacts::new();
         let owner = facts.add_identity("own@example.com").await;
         let other = facts.add_identity("other@example.com").await;
-        let c = claims("s-7", "own@example.com", true);
-        let traits = Ok(json!({ "email": "own@example.com" }));
-        let Decided::Link { login, .. } =
-            decide(&facts, browser_login_flow(&facts), &c, None, traits, &api())
-                .await
-                .unwrap()
-        else {
-            panic!("not offered as a link");
-        };
+        let login = offered_link(&facts, "s-7", "own@example.com").await;
 
         let mut effects = Vec::new();
         let Err(refused) = link_on_sign_in(
@@ -1323,20 +1330,8 @@ mod tests {
             .unwrap()
             .retain(|i| i.id != owner.id);
         facts.identities.lock().unwrap().push(owner.clone());
-        let new = claims("s-9", "both@example.com", true);
+        let login = offered_link(&facts, "s-9", "both@example.com").await;
         let traits = Ok(json!({ "email": "both@example.com" }));
-        let Decided::Link { login, .. } = decide(
-            &facts,
-            browser_login_flow(&facts),
-            &new,
-            None,
-            traits.clone(),
-            &api(),
-        )
-        .await
-        .unwrap() else {
-            panic!("not offered as a link");
-        };
         let Decided::SignIn(step) = decide(&facts, login, &old, None, traits, &api())
             .await
             .unwrap()
@@ -1450,15 +1445,7 @@ mod tests {
                 updated_at: facts.now(),
             },
         );
-        let c = claims("s-11", "mfa@example.com", true);
-        let traits = Ok(json!({ "email": "mfa@example.com" }));
-        let Decided::Link { login, .. } =
-            decide(&facts, browser_login_flow(&facts), &c, None, traits, &api())
-                .await
-                .unwrap()
-        else {
-            panic!("not offered as a link");
-        };
+        let login = offered_link(&facts, "s-11", "mfa@example.com").await;
         let mut effects = Vec::new();
         let Ok(SignedIn {
             flow,

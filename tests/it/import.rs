@@ -738,6 +738,17 @@ async fn plaintext_passwords_in_a_batch_queue_for_the_hasher(env: TestEnv) {
 
 /// A create body for `email` with a bcrypt hash of [`PASSWORD`] and `credentials` besides
 /// it (Kratos's `credentials.totp`, `.lookup_secret`, …).
+/// The `kind` credential's configuration as stored for the identity `created` (the
+/// admin API's answer), as text.
+async fn stored_config(env: &TestEnv, created: &Value, kind: CredentialType) -> String {
+    let stored = env
+        .identa
+        .identity(created["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap();
+    stored.credential(kind).unwrap().config.to_string()
+}
+
 fn with_credentials(email: &str, credentials: Value) -> Value {
     let mut credentials = credentials;
     credentials["password"] = json!({ "config": { "hashed_password": bcrypt_hash(PASSWORD) } });
@@ -772,16 +783,7 @@ async fn an_imported_totp_authenticator_is_the_second_factor(env: TestEnv) {
     assert_eq!(status, StatusCode::CREATED, "{ada}");
     assert!(ada["credentials"]["totp"].is_object(), "{ada}");
     // Stored sealed: neither the URL nor its secret is in the credential.
-    let stored = env
-        .identa
-        .identity(ada["id"].as_str().unwrap().parse().unwrap())
-        .await
-        .unwrap();
-    let config = stored
-        .credential(CredentialType::Totp)
-        .unwrap()
-        .config
-        .to_string();
+    let config = stored_config(&env, &ada, CredentialType::Totp).await;
     let secret = url.split("secret=").nth(1).unwrap();
     assert!(
         !config.contains(secret) && !config.contains("otpauth"),
@@ -821,16 +823,7 @@ async fn imported_backup_codes_work_once_and_used_ones_never(env: TestEnv) {
     );
     let (status, ada) = call(&api, "POST", "/admin/identities", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{ada}");
-    let stored = env
-        .identa
-        .identity(ada["id"].as_str().unwrap().parse().unwrap())
-        .await
-        .unwrap();
-    let config = stored
-        .credential(CredentialType::LookupSecret)
-        .unwrap()
-        .config
-        .to_string();
+    let config = stored_config(&env, &ada, CredentialType::LookupSecret).await;
     assert!(!config.contains("aaaa1111"), "stored as MACs: {config}");
 
     let login = sign_in_with(&env, "ada@example.com", PASSWORD)

@@ -521,17 +521,23 @@ mod over_http {
         assert!(!format!("{hook:?}").contains("hook-secret"));
     }
 
+    /// What `hook` answers for ada typing her old system's password.
+    async fn ada_with_her_old_password(
+        hook: &HttpPasswordMigration,
+    ) -> Result<Verdict, MigrationError> {
+        hook.verify(
+            Uuid::new_v4(),
+            "ada@example.com",
+            &Password::new(OLD_PASSWORD),
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn a_broken_or_absent_hook_is_unavailable_not_a_wrong_password() {
         let (url, _) = hook_server(vec![("ada@example.com", OLD_PASSWORD)], Mode::Broken).await;
         let hook = HttpPasswordMigration::new(&url).unwrap();
-        let got = hook
-            .verify(
-                Uuid::new_v4(),
-                "ada@example.com",
-                &Password::new(OLD_PASSWORD),
-            )
-            .await;
+        let got = ada_with_her_old_password(&hook).await;
         assert!(
             matches!(&got, Err(MigrationError::Unavailable(why)) if why.contains("500")),
             "{got:?}"
@@ -546,13 +552,7 @@ mod over_http {
             Duration::from_secs(1),
         )
         .unwrap();
-        let got = hook
-            .verify(
-                Uuid::new_v4(),
-                "ada@example.com",
-                &Password::new(OLD_PASSWORD),
-            )
-            .await;
+        let got = ada_with_her_old_password(&hook).await;
         assert!(
             matches!(got, Err(MigrationError::Unavailable(_))),
             "{got:?}"

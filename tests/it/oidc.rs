@@ -104,6 +104,22 @@ async fn with_provider() -> (TestEnv, OpenIdProvider, Identa) {
     (env, provider, identa)
 }
 
+/// The same, with an engine that keeps the provider's tokens sealed
+/// (`ProviderTokens::KeepEncrypted`).
+async fn with_provider_keeping_tokens() -> (TestEnv, OpenIdProvider, Identa) {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let config = env.identa.config().clone();
+    let identa = engine_keeping(
+        &env,
+        &provider.issuer,
+        "identa",
+        config,
+        ProviderTokens::KeepEncrypted,
+    );
+    (env, provider, identa)
+}
+
 /// How many identities `identa`'s store holds.
 async fn identity_count(identa: &Identa) -> usize {
     identa
@@ -661,8 +677,7 @@ impl Browser {
     async fn offered_link(&mut self, login: &str) -> Value {
         let flow = self.start_flow("registration").await;
         let to = self.press_provider("registration", &flow).await;
-        let callback = self.sign_in_at_provider(&to, login).await;
-        let res = self.identa("GET", &callback, None, true).await;
+        let res = self.through_provider(&to, login).await;
         assert_eq!(res.status(), 400, "{}", body_text(&res));
         let shown = json_of(&res);
         assert_eq!(shown["type"], "browser");
@@ -822,8 +837,55 @@ impl Browser {
     async fn provider_sign_in(&mut self, login: &str) -> http::Response<Bytes> {
         let flow = self.start_flow("login").await;
         let to = self.press_provider("login", &flow).await;
-        let callback = self.sign_in_at_provider(&to, login).await;
+        self.through_provider(&to, login).await
+    }
+
+    /// Follows the provider's pages from `authorization_url` as `login` and comes back
+    /// to identa's callback (asking for JSON): the callback's answer.
+    async fn through_provider(
+        &mut self,
+        authorization_url: &str,
+        login: &str,
+    ) -> http::Response<Bytes> {
+        let callback = self.sign_in_at_provider(authorization_url, login).await;
         self.identa("GET", &callback, None, true).await
+    }
+
+    /// Presses "Link" for the provider on the settings flow `flow`: where the browser
+    /// is sent.
+    async fn press_link(&mut self, flow: &Value) -> String {
+        let csrf = csrf_token(flow);
+        let path = format!(
+            "/self-service/settings?flow={}",
+            flow["id"].as_str().unwrap()
+        );
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("method", "oidc"),
+            ("link", PROVIDER),
+        ];
+        let res = self.identa("POST", &path, Some(&form), false).await;
+        assert_eq!(res.status(), 303, "{}", body_text(&res));
+        location(&res)
+    }
+
+    /// Links the provider account `login` in a new settings flow (the button, the
+    /// provider, the callback): the callback's answer.
+    async fn link_in_settings(&mut self, login: &str) -> http::Response<Bytes> {
+        let flow = self.start_flow("settings").await;
+        let to = self.press_link(&flow).await;
+        self.through_provider(&to, login).await
+    }
+
+    /// Signs up at identa with the provider as `login` (a new account): the new
+    /// identity's id, as `whoami` shows it.
+    async fn provider_sign_up(&mut self, login: &str) -> String {
+        let res = self.provider_sign_in(login).await;
+        assert_eq!(res.status(), 200, "{}", body_text(&res));
+        self.whoami().await["identity"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Submits `fields` (with the flow's CSRF token) to the settings flow `flow`.
@@ -866,22 +928,8 @@ async fn settings_link_a_provider_and_unlink_it() {
     assert_eq!(link["meta"]["label"]["id"], 1_050_002);
     assert_eq!(link["meta"]["label"]["text"], "Link Test ID");
     assert!(oidc_node(&flow, "unlink").is_none());
-    let csrf = csrf_token(&flow);
-    let path = format!(
-        "/self-service/settings?flow={}",
-        flow["id"].as_str().unwrap()
-    );
-    let form = [
-        ("csrf_token", csrf.as_str()),
-        ("method", "oidc"),
-        ("link", PROVIDER),
-    ];
-    let res = browser.identa("POST", &path, Some(&form), false).await;
-    assert_eq!(res.status(), 303, "{}", body_text(&res));
-    let callback = browser
-        .sign_in_at_provider(&location(&res), "carol-elsewhere")
-        .await;
-    let res = browser.identa("GET", &callback, None, true).await;
+    let to = browser.press_link(&flow).await;
+    let res = browser.through_provider(&to, "carol-elsewhere").await;
     assert_eq!(res.status(), 200, "{}", body_text(&res));
     let saved = json_of(&res);
     assert_eq!(saved["state"], "success");
@@ -948,21 +996,7 @@ async fn settings_refuse_an_old_session_a_foreign_account_and_the_last_method() 
     let dave = register_with_password(&identa, "dave@example.com").await;
     let mut browser = Browser::new(&identa);
     browser.sign_in_with_password("dave@example.com").await;
-    let flow = browser.start_flow("settings").await;
-    let csrf = csrf_token(&flow);
-    let path = format!(
-        "/self-service/settings?flow={}",
-        flow["id"].as_str().unwrap()
-    );
-    let form = [
-        ("csrf_token", csrf.as_str()),
-        ("method", "oidc"),
-        ("link", PROVIDER),
-    ];
-    let res = browser.identa("POST", &path, Some(&form), false).await;
-    assert_eq!(res.status(), 303, "{}", body_text(&res));
-    let callback = browser.sign_in_at_provider(&location(&res), "solo").await;
-    let res = browser.identa("GET", &callback, None, true).await;
+    let res = browser.link_in_settings("solo").await;
     assert_eq!(res.status(), 400, "{}", body_text(&res));
     let shown = json_of(&res);
     assert_eq!(message_ids(&shown), vec![4_000_001]);
@@ -1447,23 +1481,7 @@ async fn a_waiting_link_taken_meanwhile_is_dropped_and_the_owner_signs_in() {
     // Meanwhile gus links the same provider account in his settings.
     let mut other = Browser::new(&identa);
     other.sign_in_with_password("gus@example.com").await;
-    let flow = other.start_flow("settings").await;
-    let csrf = csrf_token(&flow);
-    let path = format!(
-        "/self-service/settings?flow={}",
-        flow["id"].as_str().unwrap()
-    );
-    let form = [
-        ("csrf_token", csrf.as_str()),
-        ("method", "oidc"),
-        ("link", PROVIDER),
-    ];
-    let res = other.identa("POST", &path, Some(&form), false).await;
-    assert_eq!(res.status(), 303, "{}", body_text(&res));
-    let callback = other
-        .sign_in_at_provider(&location(&res), "fay@example.com")
-        .await;
-    let res = other.identa("GET", &callback, None, true).await;
+    let res = other.link_in_settings("fay@example.com").await;
     assert_eq!(res.status(), 200, "{}", body_text(&res));
     assert_eq!(
         linked(&identa, gus).await,
@@ -1614,25 +1632,11 @@ async fn a_settings_link_whose_session_aged_is_refused_at_the_callback() {
     let mut browser = Browser::new(&identa);
     browser.sign_in_with_password("jo@example.com").await;
     let flow = browser.start_flow("settings").await;
-    let csrf = csrf_token(&flow);
-    let path = format!(
-        "/self-service/settings?flow={}",
-        flow["id"].as_str().unwrap()
-    );
-    let form = [
-        ("csrf_token", csrf.as_str()),
-        ("method", "oidc"),
-        ("link", PROVIDER),
-    ];
-    let res = browser.identa("POST", &path, Some(&form), false).await;
-    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let to = browser.press_link(&flow).await;
     env.clock.advance(
         identa.config().flows.settings.privileged_session_max_age + chrono::Duration::seconds(1),
     );
-    let callback = browser
-        .sign_in_at_provider(&location(&res), "jo-elsewhere")
-        .await;
-    let res = browser.identa("GET", &callback, None, true).await;
+    let res = browser.through_provider(&to, "jo-elsewhere").await;
     assert_eq!(res.status(), 403, "{}", body_text(&res));
     assert_eq!(json_of(&res)["error"]["id"], "session_refresh_required");
     assert!(linked(&identa, jo).await.is_empty());
@@ -1706,12 +1710,7 @@ async fn userinfo(issuer: &str, access_token: &str) -> (u16, Value) {
 async fn provider_tokens_are_not_kept_by_default() {
     let (env, _provider, identa) = with_provider().await;
     let mut browser = Browser::new(&identa);
-    let res = browser.provider_sign_in("ada@example.com").await;
-    assert_eq!(res.status(), 200, "{}", body_text(&res));
-    let id = browser.whoami().await["identity"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = browser.provider_sign_up("ada@example.com").await;
 
     let raw = raw_oidc_configs(&env).await;
     assert_eq!(raw.len(), 1);
@@ -1737,23 +1736,9 @@ async fn provider_tokens_are_not_kept_by_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn kept_provider_tokens_are_sealed_at_rest_and_shown_to_the_admin_api_only() {
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let config = env.identa.config().clone();
-    let identa = engine_keeping(
-        &env,
-        &provider.issuer,
-        "identa",
-        config,
-        ProviderTokens::KeepEncrypted,
-    );
+    let (env, provider, identa) = with_provider_keeping_tokens().await;
     let mut browser = Browser::new(&identa);
-    let res = browser.provider_sign_in("ada@example.com").await;
-    assert_eq!(res.status(), 200, "{}", body_text(&res));
-    let id = browser.whoami().await["identity"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = browser.provider_sign_up("ada@example.com").await;
 
     let shown = admin_oidc(&identa, &id, "?include_credential=oidc").await;
     let entry = &shown["config"]["providers"][0];
@@ -1839,16 +1824,7 @@ async fn kept_provider_tokens_are_sealed_at_rest_and_shown_to_the_admin_api_only
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_linked_provider_account_keeps_its_tokens() {
-    let env = TestEnv::new(Backend::SqliteMemory).await;
-    let provider = OpenIdProvider::start(&env.identa);
-    let config = env.identa.config().clone();
-    let identa = engine_keeping(
-        &env,
-        &provider.issuer,
-        "identa",
-        config,
-        ProviderTokens::KeepEncrypted,
-    );
+    let (env, provider, identa) = with_provider_keeping_tokens().await;
     let bob = register_with_password(&identa, "bob@example.com").await;
     let mut browser = Browser::new(&identa);
     let login = browser.offered_link("bob@example.com").await;
@@ -1873,23 +1849,7 @@ async fn a_linked_provider_account_keeps_its_tokens() {
     let carol = register_with_password(&identa, "carol@example.com").await;
     let mut browser = Browser::new(&identa);
     browser.sign_in_with_password("carol@example.com").await;
-    let flow = browser.start_flow("settings").await;
-    let csrf = csrf_token(&flow);
-    let path = format!(
-        "/self-service/settings?flow={}",
-        flow["id"].as_str().unwrap()
-    );
-    let form = [
-        ("csrf_token", csrf.as_str()),
-        ("method", "oidc"),
-        ("link", PROVIDER),
-    ];
-    let res = browser.identa("POST", &path, Some(&form), false).await;
-    assert_eq!(res.status(), 303, "{}", body_text(&res));
-    let callback = browser
-        .sign_in_at_provider(&location(&res), "carol-elsewhere")
-        .await;
-    let res = browser.identa("GET", &callback, None, true).await;
+    let res = browser.link_in_settings("carol-elsewhere").await;
     assert_eq!(res.status(), 200, "{}", body_text(&res));
     let shown = admin_oidc(&identa, &carol.to_string(), "?include_credential=oidc").await;
     let entry = &shown["config"]["providers"][0];
