@@ -495,7 +495,7 @@ pub(crate) async fn decide(
         }
     }
     add_provider_account(&mut identity, claims, now);
-    keep_tokens(facts, &mut identity, &claims.provider, tokens)?;
+    keep_tokens(facts, &mut identity, claims, tokens)?;
     let fallback = Fallback::to(flow.clone());
     Ok(Decided::Register(registration::created(
         facts,
@@ -672,14 +672,14 @@ pub(crate) async fn link_on_sign_in(
     }
     let now = facts.now();
     add_provider_account(&mut identity, &claims, now);
-    keep_tokens(facts, &mut identity, &claims.provider, link.tokens.as_ref())?;
+    keep_tokens(facts, &mut identity, &claims, link.tokens.as_ref())?;
     let mut written = false;
     for effect in effects.iter_mut() {
         if let Effect::UpdateIdentity(i) | Effect::RehashPassword(i) = effect
             && i.id == identity.id
         {
             add_provider_account(i, &claims, now);
-            keep_tokens(facts, i, &claims.provider, link.tokens.as_ref())?;
+            keep_tokens(facts, i, &claims, link.tokens.as_ref())?;
             written = true;
         }
     }
@@ -756,14 +756,16 @@ pub(crate) fn add_provider_account(
     credential.updated_at = now;
 }
 
-/// Seals `tokens` (if its provider keeps them) into `identity`'s entry for `provider`,
-/// which [`add_provider_account`] made.
+/// Seals `tokens` (if its provider keeps them) into `identity`'s entry for the provider
+/// account of `claims` (provider and subject: an identity may have two accounts at one
+/// provider), which [`add_provider_account`] made.
 fn keep_tokens(
     facts: &dyn Facts,
     identity: &mut Identity,
-    provider: &str,
+    claims: &Claims,
     tokens: Option<&Tokens>,
 ) -> Result<()> {
+    let provider = claims.provider.as_str();
     let Some(tokens) = tokens else {
         return Ok(());
     };
@@ -774,9 +776,10 @@ fn keep_tokens(
         .and_then(|c| c.config.get_mut("providers"))
         .and_then(Value::as_array_mut)
         .and_then(|entries| {
-            entries
-                .iter_mut()
-                .find(|e| e.get("provider").and_then(Value::as_str) == Some(provider))
+            entries.iter_mut().find(|e| {
+                e.get("provider").and_then(Value::as_str) == Some(provider)
+                    && e.get("subject").and_then(Value::as_str) == Some(claims.subject.as_str())
+            })
         })
         .and_then(Value::as_object_mut);
     if let Some(entry) = entry {
@@ -924,7 +927,7 @@ pub(crate) async fn link_in_settings(
     let mut identity = before.clone();
     let now = facts.now();
     add_provider_account(&mut identity, claims, now);
-    keep_tokens(facts, &mut identity, &claims.provider, tokens)?;
+    keep_tokens(facts, &mut identity, claims, tokens)?;
     identity.updated_at = now;
     let fallback = flow.clone();
     super::settings::saved(facts, flow, before, identity, Vec::new(), req, fallback)
