@@ -169,6 +169,62 @@ async fn sign_in_at_provider(client: &Client, issuer: &str, to: &str, login: &st
     panic!("the provider never sent the browser back");
 }
 
+/// Starts a browser flow of `kind` on `host` and reads it as JSON.
+async fn start_flow(host: &Host, b: &Client, kind: &str) -> serde_json::Value {
+    let (status, flow) = send(
+        b.get(format!("{}/self-service/{kind}/browser", host.public))
+            .header(ACCEPT, "application/json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{flow}");
+    flow
+}
+
+/// Presses the button of provider `provider` on the `kind` flow `flow`: where the
+/// browser is sent.
+async fn press_provider(
+    host: &Host,
+    b: &Client,
+    kind: &str,
+    flow: &serde_json::Value,
+    provider: &str,
+) -> String {
+    let res = b
+        .post(format!(
+            "{}/self-service/{kind}?flow={}",
+            host.public,
+            flow["id"].as_str().unwrap()
+        ))
+        .form(&[
+            ("csrf_token", node_value(flow, "csrf_token").as_str()),
+            ("provider", provider),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    res.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+/// The one identity the host's admin API lists.
+async fn the_only_identity(host: &Host, b: &Client) -> serde_json::Value {
+    let (status, listed) = send(b.get(format!("{}/admin/identities", host.admin))).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    listed[0].clone()
+}
+
+/// Asserts that `b` is signed in, with the provider, to the identity `made`.
+async fn assert_signed_in_with_provider_as(host: &Host, b: &Client, made: &serde_json::Value) {
+    let (status, me) = send(b.get(format!("{}/sessions/whoami", host.public))).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        me["identity"]["id"], made["id"],
+        "the identity the sign-up made"
+    );
+    assert_eq!(me["authentication_methods"][0]["method"], "oidc");
+}
+
 /// Presses the provider's button on a new browser flow of `kind` and signs in there as
 /// `login`: the host's answer to the callback.
 async fn through_the_provider(
@@ -178,12 +234,7 @@ async fn through_the_provider(
     kind: &str,
     login: &str,
 ) -> reqwest::Response {
-    let (status, flow) = send(
-        b.get(format!("{}/self-service/{kind}/browser", host.public))
-            .header(ACCEPT, "application/json"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{flow}");
+    let flow = start_flow(host, b, kind).await;
     let button = node(&flow, "provider");
     assert_eq!(button["group"], "oidc", "{flow}");
     assert_eq!(button["attributes"]["value"], PROVIDER);
@@ -193,21 +244,7 @@ async fn through_the_provider(
         "Sign up with Test ID"
     };
     assert_eq!(button["meta"]["label"]["text"], label);
-    let res = b
-        .post(format!(
-            "{}/self-service/{kind}?flow={}",
-            host.public,
-            flow["id"].as_str().unwrap()
-        ))
-        .form(&[
-            ("csrf_token", node_value(&flow, "csrf_token").as_str()),
-            ("provider", PROVIDER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let to = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let to = press_provider(host, b, kind, &flow, PROVIDER).await;
     assert!(to.starts_with(&provider.issuer), "{to}");
     assert!(to.contains("code_challenge_method=S256"), "{to}");
     let callback = sign_in_at_provider(b, &provider.issuer, &to, login).await;
@@ -242,10 +279,7 @@ where
         StatusCode::UNAUTHORIZED,
         "registration signs no one in"
     );
-    let (status, listed) = send(b.get(format!("{}/admin/identities", host.admin))).await;
-    assert_eq!(status, StatusCode::OK, "{listed}");
-    let made = &listed[0];
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let made = &the_only_identity(&host, &b).await;
     assert_eq!(made["traits"]["email"], email);
     assert_eq!(
         made["verifiable_addresses"][0]["verified"], true,
@@ -262,13 +296,7 @@ where
             .ends_with("/ui/dashboard"),
         "to the host's default return URL"
     );
-    let (status, me) = send(fresh.get(&whoami)).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
-    assert_eq!(
-        me["identity"]["id"], made["id"],
-        "the identity the sign-up made"
-    );
-    assert_eq!(me["authentication_methods"][0]["method"], "oidc");
+    assert_signed_in_with_provider_as(&host, &fresh, made).await;
 }
 
 /// Headless Chromium signs up and signs in with the provider through the host's UI: the
@@ -326,30 +354,11 @@ where
         let web = &web;
         let callback = &callback;
         async move {
-            let (status, flow) = send(
-                b.get(format!("{}/self-service/{kind}/browser", host.public))
-                    .header(ACCEPT, "application/json"),
-            )
-            .await;
-            assert_eq!(status, StatusCode::OK, "{flow}");
+            let flow = start_flow(host, &b, kind).await;
             let button = node(&flow, "provider");
             assert_eq!(button["attributes"]["value"], "github", "{flow}");
             assert_eq!(button["meta"]["label"]["context"]["provider"], "GitHub");
-            let res = b
-                .post(format!(
-                    "{}/self-service/{kind}?flow={}",
-                    host.public,
-                    flow["id"].as_str().unwrap()
-                ))
-                .form(&[
-                    ("csrf_token", node_value(&flow, "csrf_token").as_str()),
-                    ("provider", "github"),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), StatusCode::SEE_OTHER);
-            let to = res.headers()[LOCATION].to_str().unwrap().to_owned();
+            let to = press_provider(host, &b, kind, &flow, "github").await;
             assert!(
                 to.starts_with(&format!("{web}/login/oauth/authorize?")),
                 "{to}"
@@ -365,10 +374,7 @@ where
         }
     };
     let b = through_github(browser(), "registration").await;
-    let (status, listed) = send(b.get(format!("{}/admin/identities", host.admin))).await;
-    assert_eq!(status, StatusCode::OK, "{listed}");
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
-    let made = &listed[0];
+    let made = &the_only_identity(&host, &b).await;
     assert_eq!(
         made["traits"]["email"], "octo@example.com",
         "the primary address"
@@ -382,13 +388,7 @@ where
     );
 
     let b = through_github(browser(), "login").await;
-    let (status, me) = send(b.get(format!("{}/sessions/whoami", host.public))).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
-    assert_eq!(
-        me["identity"]["id"], made["id"],
-        "the identity the sign-up made"
-    );
-    assert_eq!(me["authentication_methods"][0]["method"], "oidc");
+    assert_signed_in_with_provider_as(&host, &b, made).await;
 }
 
 /// A provider whose ID tokens carry only `sub` (the specification's default), configured
@@ -425,12 +425,7 @@ where
             .ends_with("/ui/dashboard"),
         "signed up, not sent back to the flow with an error"
     );
-    let (status, listed) = send(b.get(format!("{}/admin/identities", host.admin))).await;
-    assert_eq!(status, StatusCode::OK, "{listed}");
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
-    assert_eq!(
-        listed[0]["traits"]["email"], email,
-        "from the userinfo endpoint"
-    );
-    assert_eq!(listed[0]["verifiable_addresses"][0]["verified"], true);
+    let made = the_only_identity(&host, &b).await;
+    assert_eq!(made["traits"]["email"], email, "from the userinfo endpoint");
+    assert_eq!(made["verifiable_addresses"][0]["verified"], true);
 }
