@@ -29,6 +29,7 @@ mod health;
 mod hosts;
 mod native_flows;
 mod oidc;
+mod oidc_linking;
 mod proxies;
 mod sdk;
 mod second_factors;
@@ -52,6 +53,7 @@ pub use oidc::{
     OpenIdProvider, free_port, github_sign_up_and_in, host_with_provider,
     oidc_claims_from_userinfo, oidc_real_browser, oidc_sign_up_and_in, provider_entry,
 };
+pub use oidc_linking::oidc_link_real_browser;
 pub use proxies::trusted_proxies;
 pub use sdk::kratos_sdk_roundtrip;
 pub use second_factors::{second_factors, totp_from_oathtool};
@@ -89,6 +91,8 @@ macro_rules! http_suite {
             github_sign_up_and_in,
             #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             oidc_claims_from_userinfo,
+            #[ignore = "needs Chromium, puppeteer-core and the OpenID provider: apt-get install chromium, npm ci --prefix examples/http-suite/browser and examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            oidc_link_real_browser,
         );
     };
     ($start:path) => {
