@@ -14,6 +14,11 @@
 //        `octo@example.com` and a verified secondary one.
 // Anything else, or a wrong secret, verifier, token or missing User-Agent, is answered
 // with GitHub's error shapes. Prints `listening <base URL>` when ready.
+// `GITHUB_EMAILS` changes the user's addresses: `primary_unverified` — the primary
+// address is not verified (GitHub lists an address before its owner confirms it);
+// `none` — the list is empty; `scope_missing` — `/user/emails` answers 404 Not Found, as
+// GitHub does for a token granted without the `user:email` scope (the token endpoint
+// then grants an empty scope).
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -24,6 +29,12 @@ if (!port || !redirectUri) {
   process.exit(2);
 }
 const base = `http://127.0.0.1:${port}`;
+const emails = process.env.GITHUB_EMAILS || 'verified';
+if (!['verified', 'primary_unverified', 'none', 'scope_missing'].includes(emails)) {
+  console.error(`unknown GITHUB_EMAILS ${emails}`);
+  process.exit(2);
+}
+const grantedScope = emails === 'scope_missing' ? '' : 'user:email';
 const codes = new Map(); // code -> code_challenge
 const tokens = new Set();
 
@@ -71,7 +82,7 @@ createServer(async (req, res) => {
     }
     const token = `gho_${randomUUID().replaceAll('-', '')}`;
     tokens.add(token);
-    return json(res, 200, { access_token: token, token_type: 'bearer', scope: 'user:email' });
+    return json(res, 200, { access_token: token, token_type: 'bearer', scope: grantedScope });
   }
   if (req.method === 'GET' && (url.pathname === '/user' || url.pathname === '/user/emails')) {
     const token = (req.headers.authorization || '').replace(/^(Bearer|token) /, '');
@@ -87,9 +98,13 @@ createServer(async (req, res) => {
         name: 'Octo Cat', email: null, html_url: 'https://github.com/octo',
       });
     }
+    if (emails === 'scope_missing') {
+      return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/users/emails' });
+    }
+    if (emails === 'none') return json(res, 200, []);
     return json(res, 200, [
       { email: 'octo-old@example.com', primary: false, verified: true, visibility: null },
-      { email: 'octo@example.com', primary: true, verified: true, visibility: 'private' },
+      { email: 'octo@example.com', primary: true, verified: emails !== 'primary_unverified', visibility: 'private' },
     ]);
   }
   json(res, 404, { message: 'Not Found' });

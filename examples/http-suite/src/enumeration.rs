@@ -13,7 +13,7 @@ use crate::support::{
 
 /// A JSON value with every scalar replaced by its type's name: what a client can see of
 /// an answer besides its values.
-fn shape(value: &Value) -> Value {
+pub(crate) fn shape(value: &Value) -> Value {
     match value {
         Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), shape(v))).collect(),
         Value::Array(items) => items.iter().map(shape).collect(),

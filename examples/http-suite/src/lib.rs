@@ -25,6 +25,7 @@ mod admin;
 mod browser;
 mod browser_flows;
 mod enumeration;
+mod github;
 mod health;
 mod hosts;
 mod native_flows;
@@ -46,12 +47,13 @@ pub use admin::{admin_identities, admin_refuses_browser_pages, admin_tokens};
 pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
 pub use enumeration::taken_address_looks_new;
+pub use github::{github_sign_up_and_in, github_unverified_primary};
 pub use health::health_schemas_and_separate_admin;
 pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
 pub use oidc::{
-    OpenIdProvider, free_port, github_sign_up_and_in, host_with_provider,
-    oidc_claims_from_userinfo, oidc_real_browser, oidc_sign_up_and_in, provider_entry,
+    GitHubEmails, OpenIdProvider, free_port, host_with_provider, oidc_claims_from_userinfo,
+    oidc_real_browser, oidc_sign_up_and_in, provider_entry,
 };
 pub use oidc_linking::oidc_link_real_browser;
 pub use proxies::trusted_proxies;
@@ -89,6 +91,8 @@ macro_rules! http_suite {
             oidc_real_browser,
             #[ignore = "needs Node: apt-get install nodejs npm, npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             github_sign_up_and_in,
+            #[ignore = "needs Node: apt-get install nodejs npm, npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            github_unverified_primary,
             #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             oidc_claims_from_userinfo,
             #[ignore = "needs Chromium, puppeteer-core and the OpenID provider: apt-get install chromium, npm ci --prefix examples/http-suite/browser and examples/http-suite/oidc; run with `cargo test -- --ignored`"]

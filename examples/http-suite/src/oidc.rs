@@ -53,9 +53,14 @@ impl OpenIdProvider {
 
     /// Starts the stand-in for GitHub (`oidc/github.mjs`: its OAuth2 endpoints and user
     /// API, client `identa`, secret `identa-secret`, user 4242 `octo@example.com`) on
-    /// `port`, redirecting to `redirect_uri`.
-    pub fn github(port: u16, redirect_uri: &str) -> Self {
-        Self::run("github.mjs", port, &[redirect_uri.to_owned()], &[])
+    /// `port`, redirecting to `redirect_uri`, the user's addresses as `emails` says.
+    pub fn github(port: u16, redirect_uri: &str, emails: GitHubEmails) -> Self {
+        Self::run(
+            "github.mjs",
+            port,
+            &[redirect_uri.to_owned()],
+            &[("GITHUB_EMAILS", emails.as_env())],
+        )
     }
 
     fn run(script: &str, port: u16, redirect_uris: &[String], envs: &[(&str, &str)]) -> Self {
@@ -84,6 +89,31 @@ impl OpenIdProvider {
         // Drained until the provider exits: a closed pipe would end it at its next line.
         std::thread::spawn(move || lines.for_each(drop));
         Self { child, issuer }
+    }
+}
+
+/// What the GitHub stand-in's `GET /user/emails` answers (its `GITHUB_EMAILS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitHubEmails {
+    /// A verified primary address `octo@example.com` and a verified secondary one.
+    Verified,
+    /// The same, the primary address not verified.
+    PrimaryUnverified,
+    /// No address at all.
+    None,
+    /// 404, as GitHub answers a token granted without the `user:email` scope (the token
+    /// endpoint grants an empty scope).
+    ScopeMissing,
+}
+
+impl GitHubEmails {
+    fn as_env(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::PrimaryUnverified => "primary_unverified",
+            Self::None => "none",
+            Self::ScopeMissing => "scope_missing",
+        }
     }
 }
 
@@ -170,7 +200,7 @@ async fn sign_in_at_provider(client: &Client, issuer: &str, to: &str, login: &st
 }
 
 /// Starts a browser flow of `kind` on `host` and reads it as JSON.
-async fn start_flow(host: &Host, b: &Client, kind: &str) -> serde_json::Value {
+pub(crate) async fn start_flow(host: &Host, b: &Client, kind: &str) -> serde_json::Value {
     let (status, flow) = send(
         b.get(format!("{}/self-service/{kind}/browser", host.public))
             .header(ACCEPT, "application/json"),
@@ -182,7 +212,7 @@ async fn start_flow(host: &Host, b: &Client, kind: &str) -> serde_json::Value {
 
 /// Presses the button of provider `provider` on the `kind` flow `flow`: where the
 /// browser is sent.
-async fn press_provider(
+pub(crate) async fn press_provider(
     host: &Host,
     b: &Client,
     kind: &str,
@@ -207,7 +237,7 @@ async fn press_provider(
 }
 
 /// The one identity the host's admin API lists.
-async fn the_only_identity(host: &Host, b: &Client) -> serde_json::Value {
+pub(crate) async fn the_only_identity(host: &Host, b: &Client) -> serde_json::Value {
     let (status, listed) = send(b.get(format!("{}/admin/identities", host.admin))).await;
     assert_eq!(status, StatusCode::OK, "{listed}");
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
@@ -215,7 +245,11 @@ async fn the_only_identity(host: &Host, b: &Client) -> serde_json::Value {
 }
 
 /// Asserts that `b` is signed in, with the provider, to the identity `made`.
-async fn assert_signed_in_with_provider_as(host: &Host, b: &Client, made: &serde_json::Value) {
+pub(crate) async fn assert_signed_in_with_provider_as(
+    host: &Host,
+    b: &Client,
+    made: &serde_json::Value,
+) {
     let (status, me) = send(b.get(format!("{}/sessions/whoami", host.public))).await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(
@@ -316,79 +350,6 @@ where
         &["chromium OpenID Connect sign-up, sign-out, sign-in: ok"],
     )
     .await;
-}
-
-/// GitHub through a host configured with `provider: github` at a stand-in speaking
-/// GitHub's documented OAuth2 and user API (`oidc/github.mjs`), over plain HTTP: the
-/// button, the authorization with PKCE, the code exchange, `GET /user` and
-/// `GET /user/emails`; the account signs up with its primary address (verified, as
-/// GitHub says) and signs in again to the same identity, whose credential is
-/// `github:<numeric user id>`.
-pub async fn github_sign_up_and_in<Fut>(start: impl Fn(HostConfig) -> Fut)
-where
-    Fut: Future<Output = Result<Running, BoxError>>,
-{
-    let port = free_port();
-    let web = format!("http://127.0.0.1:{port}");
-    let host = try_start_example_host(&start, |config| {
-        config.oidc_providers = vec![HostProvider {
-            id: "github".into(),
-            provider: ProviderType::GitHub,
-            client_id: "identa".into(),
-            client_secret: Some("identa-secret".into()),
-            issuer_url: Some(web.clone()),
-            scope: Vec::new(),
-            microsoft_tenant: None,
-            github_api_url: Some(web.clone()),
-            label: None,
-            claims_source: ClaimsSource::IdToken,
-            store_tokens: ProviderTokens::Discard,
-        }];
-    })
-    .await
-    .expect("the host starts with GitHub");
-    let callback = format!("{}/self-service/methods/oidc/callback/github", host.public);
-    let _github = OpenIdProvider::github(port, &callback);
-    let through_github = |b: Client, kind: &'static str| {
-        let host = &host;
-        let web = &web;
-        let callback = &callback;
-        async move {
-            let flow = start_flow(host, &b, kind).await;
-            let button = node(&flow, "provider");
-            assert_eq!(button["attributes"]["value"], "github", "{flow}");
-            assert_eq!(button["meta"]["label"]["context"]["provider"], "GitHub");
-            let to = press_provider(host, &b, kind, &flow, "github").await;
-            assert!(
-                to.starts_with(&format!("{web}/login/oauth/authorize?")),
-                "{to}"
-            );
-            assert!(to.contains("scope=user%3Aemail"), "{to}");
-            let res = b.get(&to).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::FOUND, "approved at GitHub");
-            let back = res.headers()[LOCATION].to_str().unwrap().to_owned();
-            assert!(back.starts_with(callback.as_str()), "{back}");
-            let res = b.get(&back).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::SEE_OTHER);
-            b
-        }
-    };
-    let b = through_github(browser(), "registration").await;
-    let made = &the_only_identity(&host, &b).await;
-    assert_eq!(
-        made["traits"]["email"], "octo@example.com",
-        "the primary address"
-    );
-    assert_eq!(made["traits"]["name"], "Octo Cat");
-    assert_eq!(made["verifiable_addresses"][0]["verified"], true);
-    assert_eq!(
-        made["credentials"]["oidc"]["identifiers"],
-        serde_json::json!(["github:4242"]),
-        "the numeric user id is the subject"
-    );
-
-    let b = through_github(browser(), "login").await;
-    assert_signed_in_with_provider_as(&host, &b, made).await;
 }
 
 /// A provider whose ID tokens carry only `sub` (the specification's default), configured
