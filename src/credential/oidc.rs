@@ -849,6 +849,13 @@ pub enum OidcError {
     /// answered something else.
     #[error("the provider's user API did not name the account ({0}); try again")]
     UserApi(String),
+    /// The provider's user API withheld the account's email addresses: the access was
+    /// granted without the scope (GitHub answers `/user/emails` with 404 without
+    /// `user:email`).
+    #[error(
+        "the provider did not share the account's email addresses: access was granted without the `{0}` scope; ask for that scope in the provider's configuration, then sign in again"
+    )]
+    ScopeNotGranted(String),
 }
 
 /// GitHub's part: OAuth2 (not OpenID Connect) and its user API.
@@ -911,6 +918,10 @@ mod github {
             .send()
             .await
             .map_err(|e| failed(&e))?;
+        // GitHub's answer to a token granted without `user:email`.
+        if path == "/user/emails" && res.status() == reqwest::StatusCode::NOT_FOUND {
+            return Err(OidcError::ScopeNotGranted("user:email".into()));
+        }
         if !res.status().is_success() {
             return Err(OidcError::UserApi(format!(
                 "{path} answered {}",

@@ -226,3 +226,39 @@ where
         .count();
     assert_eq!(attempted, 2, "the owner is told of each attempt: {listed}");
 }
+
+/// GitHub names no address the sign-up can use — `/user/emails` lists none, or answers
+/// 404 because the token was granted without the `user:email` scope: the sign-up is
+/// refused with a message on the flow (4000001) that says what to do, not a 500, and
+/// nothing is made. A browser is sent back to the flow's page.
+pub async fn github_without_addresses<Fut>(start: impl Fn(HostConfig) -> Fut)
+where
+    Fut: Future<Output = Result<Running, BoxError>>,
+{
+    for (emails, says) in [
+        (
+            GitHubEmails::None,
+            "github did not share an email address; allow the `email` scope, or configure a claims mapper",
+        ),
+        (
+            GitHubEmails::ScopeMissing,
+            "access was granted without the `user:email` scope; ask for that scope in the provider's configuration, then sign in again",
+        ),
+    ] {
+        let gh = WithGitHub::start(&start, emails).await;
+        let (status, answer, signed_in, _) = gh.through_github_as_json("registration").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{emails:?}: {answer}");
+        assert!(!signed_in);
+        assert_eq!(message_ids(&answer), [4_000_001], "{emails:?}: {answer}");
+        let text = answer["ui"]["messages"][0]["text"].as_str().unwrap();
+        assert!(text.contains(says), "{emails:?}: {text}");
+        assert!(gh.identities().await.is_empty(), "nothing made");
+
+        let b = browser();
+        let back = gh.at_github(&b, "login").await;
+        let res = b.get(&back).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{emails:?}");
+        let to = res.headers()[LOCATION].to_str().unwrap();
+        assert!(to.contains("/ui/login?flow="), "{emails:?}: {to}");
+    }
+}

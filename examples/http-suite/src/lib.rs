@@ -47,7 +47,7 @@ pub use admin::{admin_identities, admin_refuses_browser_pages, admin_tokens};
 pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
 pub use enumeration::taken_address_looks_new;
-pub use github::{github_sign_up_and_in, github_unverified_primary};
+pub use github::{github_sign_up_and_in, github_unverified_primary, github_without_addresses};
 pub use health::health_schemas_and_separate_admin;
 pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
@@ -93,6 +93,8 @@ macro_rules! http_suite {
             github_sign_up_and_in,
             #[ignore = "needs Node: apt-get install nodejs npm, npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             github_unverified_primary,
+            #[ignore = "needs Node: apt-get install nodejs npm, npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            github_without_addresses,
             #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             oidc_claims_from_userinfo,
             #[ignore = "needs Chromium, puppeteer-core and the OpenID provider: apt-get install chromium, npm ci --prefix examples/http-suite/browser and examples/http-suite/oidc; run with `cargo test -- --ignored`"]
