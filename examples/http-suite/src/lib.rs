@@ -25,6 +25,7 @@ mod admin;
 mod browser;
 mod browser_flows;
 mod enumeration;
+mod form_post;
 mod health;
 mod hosts;
 mod native_flows;
@@ -45,6 +46,7 @@ pub use admin::{admin_identities, admin_refuses_browser_pages, admin_tokens};
 pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
 pub use enumeration::taken_address_looks_new;
+pub use form_post::oidc_form_post;
 pub use health::health_schemas_and_separate_admin;
 pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
@@ -89,6 +91,8 @@ macro_rules! http_suite {
             github_sign_up_and_in,
             #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             oidc_claims_from_userinfo,
+            #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            oidc_form_post,
         );
     };
     ($start:path) => {
