@@ -37,6 +37,9 @@ use serde_json::{Value, json};
 use crate::identity::IdentitySchema;
 use crate::secret::{Keyring, hex, unhex};
 
+mod apple;
+pub use apple::AppleKey;
+
 /// One OpenID Connect provider, found by discovery from its issuer URL (Kratos's
 /// `provider: generic`). Its `Debug` hides the client secret.
 #[derive(Clone)]
@@ -93,6 +96,9 @@ enum Preset {
     Microsoft { tenant: String },
     /// GitHub: OAuth2 at the web URL (the `issuer_url`), then its user API at `api_url`.
     GitHub { api_url: String },
+    /// Sign in with Apple: a client secret minted from the key for each token request,
+    /// the answer by form post when the email or name is asked for.
+    Apple { key: AppleKey },
 }
 
 /// Microsoft's tenant of personal accounts (`consumers`): its issuer names this id.
@@ -223,6 +229,31 @@ impl OidcProvider {
             ..Self::new("github", web_url.trim_end_matches('/'), client_id)
                 .client_secret(client_secret)
                 .label("GitHub")
+        }
+    }
+
+    /// Sign in with Apple (Kratos's `provider: apple`): id `apple`, issuer
+    /// `https://appleid.apple.com` (found by discovery), scopes `email name`, labelled
+    /// "Apple". `client_id` is the Services ID; the client secret is an ES256 JWT signed
+    /// with `key` for each token request (see [`AppleKey`]). Because the scopes ask for the
+    /// email or name, Apple answers with `response_mode=form_post`, which the callback
+    /// route turns into a GET. Apple's `"email_verified": "true"` (a string) counts as
+    /// verified; its private-relay addresses (`is_private_email`) are stored as given.
+    pub fn apple(client_id: impl Into<String>, key: AppleKey) -> Self {
+        Self::apple_at("https://appleid.apple.com", client_id, key)
+    }
+
+    /// Sign in with Apple at another issuer (a stand-in speaking Apple's protocol, in
+    /// tests). The client secret's audience stays `https://appleid.apple.com`.
+    pub fn apple_at(
+        issuer_url: impl Into<String>,
+        client_id: impl Into<String>,
+        key: AppleKey,
+    ) -> Self {
+        Self {
+            preset: Preset::Apple { key },
+            scopes: vec!["email".into(), "name".into()],
+            ..Self::new("apple", issuer_url, client_id).label("Apple")
         }
     }
 
@@ -469,6 +500,10 @@ impl OidcProviders {
                     p.id
                 ));
             }
+            if let Preset::Apple { key } = &p.preset {
+                key.check()
+                    .map_err(|e| format!("OpenID Connect provider `{}`: {e}", p.id))?;
+            }
             IssuerUrl::new(p.issuer_url.clone()).map_err(|e| {
                 format!(
                     "OpenID Connect provider `{}`: issuer_url `{}` is not a URL: {e}",
@@ -548,6 +583,12 @@ impl OidcProviders {
         for scope in &p.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
+        // Apple answers by form post when asked for the email or name, and only so.
+        if let Preset::Apple { .. } = &p.preset
+            && p.scopes.iter().any(|s| s == "email" || s == "name")
+        {
+            request = request.add_extra_param("response_mode", "form_post");
+        }
         let (url, state, nonce) = request.url();
         Ok(Begun {
             url: url.to_string(),
@@ -594,19 +635,25 @@ impl OidcProviders {
             return Ok((claims, p.kept(tokens)));
         }
         let metadata = self.metadata(cached, false).await?;
+        let secret = p.secret_at(now)?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(p.client_id.clone()),
-            p.client_secret.clone().map(ClientSecret::new),
+            secret.clone(),
         )
         .set_redirect_uri(redirect(redirect_url)?);
+        // Apple takes the client credentials in the request body only.
+        let client = match &p.preset {
+            Preset::Apple { .. } => client.set_auth_type(openidconnect::AuthType::RequestBody),
+            _ => client,
+        };
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| OidcError::Unreachable(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&self.http)
             .await
-            .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
+            .map_err(|e| p.exchange_refused(&error_chain(&e)))?;
         // The access and refresh tokens are kept only if the provider says so.
         let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
         let nonce = Nonce::new(nonce.to_owned());
@@ -623,7 +670,7 @@ impl OidcProviders {
                 let client = CoreClient::from_provider_metadata(
                     metadata,
                     ClientId::new(p.client_id.clone()),
-                    p.client_secret.clone().map(ClientSecret::new),
+                    secret,
                 );
                 let verifier = client.id_token_verifier().set_time_fn(move || now);
                 id_token.claims(&verifier, &nonce).map(to_claims)
@@ -674,6 +721,30 @@ impl OidcProviders {
 }
 
 impl OidcProvider {
+    /// The client secret for a token request at `now`: the configured one, or Apple's
+    /// minted for this request.
+    fn secret_at(&self, now: DateTime<Utc>) -> Result<Option<ClientSecret>, OidcError> {
+        match &self.preset {
+            Preset::Apple { key } => key
+                .client_secret(&self.client_id, now)
+                .map(|jwt| Some(ClientSecret::new(jwt)))
+                .map_err(OidcError::Exchange),
+            _ => Ok(self.client_secret.clone().map(ClientSecret::new)),
+        }
+    }
+
+    /// The token endpoint's refusal, with what to check for Apple's minted secret.
+    fn exchange_refused(&self, chain: &str) -> OidcError {
+        match &self.preset {
+            Preset::Apple { .. } if chain.contains("invalid_client") => {
+                OidcError::Exchange(format!(
+                    "{chain}; Apple refused the client secret: check the team id (apple_team_id), the key id (apple_private_key_id), the private key (apple_private_key), the Services ID (client_id) and this server's clock"
+                ))
+            }
+            _ => OidcError::Exchange(chain.to_owned()),
+        }
+    }
+
     /// `tokens`, if this provider keeps them.
     fn kept(&self, tokens: Tokens) -> Option<Tokens> {
         (self.tokens == ProviderTokens::KeepEncrypted).then_some(tokens)
@@ -1081,6 +1152,33 @@ mod tests {
         assert!(err.contains("your tenant's id (a UUID"), "{err}");
         let consumers = OidcProvider::microsoft("consumers", "client", "secret");
         assert_eq!(OidcProviders::new().provider(consumers).check(), Ok(()));
+    }
+
+    #[test]
+    fn apple_is_a_preset_whose_key_is_checked_at_build() {
+        let key = AppleKey::new("TEAM123456", "KEY1234567", apple::tests::TEST_KEY);
+        let apple = OidcProvider::apple("com.example.web", key.clone());
+        assert_eq!(apple.id(), "apple");
+        assert_eq!(apple.issuer_url(), "https://appleid.apple.com");
+        assert_eq!(apple.scope_list(), ["email", "name"]);
+        assert_eq!(apple.display_name(), "Apple");
+        assert!(!format!("{apple:?}").contains("MIGHAgEA"));
+        assert_eq!(OidcProviders::new().provider(apple).check(), Ok(()));
+        let wrong = AppleKey::new("TEAM123456", "KEY1234567", "-----BEGIN PRIVATE KEY-----");
+        let err = OidcProviders::new()
+            .provider(OidcProvider::apple_at("http://127.0.0.1:9", "c", wrong))
+            .check()
+            .unwrap_err();
+        assert!(
+            err.starts_with("OpenID Connect provider `apple`: "),
+            "{err}"
+        );
+        assert!(err.contains("apple_private_key"), "{err}");
+        let minted = OidcProvider::apple("com.example.web", key)
+            .secret_at(DateTime::from_timestamp(1_800_000_000, 0).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(minted.secret().split('.').count(), 3, "a JWT per request");
     }
 
     #[test]

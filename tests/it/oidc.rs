@@ -1864,4 +1864,5 @@ async fn a_linked_provider_account_keeps_its_tokens() {
     }
 }
 
+mod apple;
 mod form_post;

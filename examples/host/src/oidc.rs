@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use identa::credential::oidc::{ClaimsSource, OidcProvider, OidcProviders, ProviderTokens};
+use identa::credential::oidc::{
+    AppleKey, ClaimsSource, OidcProvider, OidcProviders, ProviderTokens,
+};
 use serde_json::{Map, Value};
 
 use crate::BoxError;
@@ -24,6 +26,10 @@ pub enum ProviderType {
     /// Server at `issuer_url` (its API at `github_api_url`, default
     /// `<issuer_url>/api/v3`).
     GitHub,
+    /// Sign in with Apple: `https://appleid.apple.com` (or a stand-in at `issuer_url`),
+    /// its client secret minted from `apple_team_id`, `apple_private_key_id` and
+    /// `apple_private_key`.
+    Apple,
 }
 
 impl ProviderType {
@@ -33,6 +39,7 @@ impl ProviderType {
             "google" => Some(Self::Google),
             "microsoft" => Some(Self::Microsoft),
             "github" => Some(Self::GitHub),
+            "apple" => Some(Self::Apple),
             _ => None,
         }
     }
@@ -65,6 +72,9 @@ pub struct HostProvider {
     /// What is kept of the provider's tokens (`store_tokens`: `discard`, the default, or
     /// `keep_encrypted`; Kratos always keeps them).
     pub store_tokens: ProviderTokens,
+    /// Apple's signing key (`apple`: required; Kratos's `apple_team_id`,
+    /// `apple_private_key_id` and `apple_private_key`, the PEM text). Never printed.
+    pub apple_key: Option<AppleKey>,
 }
 
 impl std::fmt::Debug for HostProvider {
@@ -84,6 +94,7 @@ impl std::fmt::Debug for HostProvider {
             .field("label", &self.label)
             .field("claims_source", &self.claims_source)
             .field("store_tokens", &self.store_tokens)
+            .field("apple_key", &self.apple_key)
             .finish()
     }
 }
@@ -102,6 +113,9 @@ const KEYS: &[&str] = &[
     "label",
     "claims_source",
     "store_tokens",
+    "apple_team_id",
+    "apple_private_key_id",
+    "apple_private_key",
 ];
 
 /// Reads `oidc_providers`: a JSON array of provider objects. `env` looks up the variables
@@ -148,7 +162,7 @@ fn one(
     let kind = text("provider")?.unwrap_or_else(|| "generic".into());
     let provider = ProviderType::parse(&kind).ok_or_else(|| {
         format!(
-            "provider `{id}`: `provider: {kind}` is not supported; use generic, google, microsoft or github"
+            "provider `{id}`: `provider: {kind}` is not supported; use generic, google, microsoft, github or apple"
         )
     })?;
     let client_id = text("client_id")?.ok_or(format!("provider `{id}`: `client_id` is missing"))?;
@@ -205,7 +219,21 @@ fn one(
             ));
         }
     };
+    let apple_key = match (
+        text("apple_team_id")?,
+        text("apple_private_key_id")?,
+        text("apple_private_key")?,
+    ) {
+        (None, None, None) => None,
+        (Some(team), Some(key_id), Some(pem)) => Some(AppleKey::new(team, key_id, pem)),
+        _ => {
+            return Err(format!(
+                "provider `{id}`: give all of apple_team_id, apple_private_key_id and apple_private_key"
+            ));
+        }
+    };
     let host = HostProvider {
+        apple_key,
         claims_source,
         store_tokens,
         issuer_url: text("issuer_url")?,
@@ -289,7 +317,29 @@ impl HostProvider {
                 }
             }
             .with_id(id.clone()),
+            ProviderType::Apple => {
+                if self.client_secret.is_some() {
+                    return Err(format!(
+                        "provider `{id}`: Apple's client secret is minted from apple_private_key for each sign-in; leave client_secret out"
+                    ));
+                }
+                let key = self.apple_key.clone().ok_or(format!(
+                    "provider `{id}`: apple_team_id, apple_private_key_id and apple_private_key are missing (the team id, the key's id and the .p8 key's PEM text from Apple's developer account)"
+                ))?;
+                match &self.issuer_url {
+                    None => OidcProvider::apple(self.client_id.clone(), key),
+                    Some(issuer) => {
+                        OidcProvider::apple_at(issuer.clone(), self.client_id.clone(), key)
+                    }
+                }
+                .with_id(id.clone())
+            }
         };
+        if self.apple_key.is_some() && self.provider != ProviderType::Apple {
+            return Err(format!(
+                "provider `{id}`: apple_team_id, apple_private_key_id and apple_private_key are for `provider: apple` only"
+            ));
+        }
         if self.github_api_url.is_some() && self.provider != ProviderType::GitHub {
             return Err(format!(
                 "provider `{id}`: `github_api_url` is for `provider: github` only"
@@ -420,14 +470,58 @@ mod tests {
         }
     }
 
+    /// A P-256 key made for these tests only.
+    const APPLE_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgOSE0x4jW8Bo9jJep\njFomTQ89Q0ae3AsLrFohuRvZ1XChRANCAATZEZ5iJgmZBRnyXOvw+MLkfkxcooAe\n9eWQnHdo4AxwLVeDHxikWwmsd6VkHIHxCj5e5tCotR4hcig3YC+3rW35\n-----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn apple_entries_take_kratos_keys_and_never_print_the_key() {
+        let text = serde_json::json!([
+            { "id": "apple", "provider": "apple", "client_id": "com.example.web",
+              "apple_team_id": "TEAM123456", "apple_private_key_id": "KEY1234567",
+              "apple_private_key": APPLE_KEY },
+        ])
+        .to_string();
+        let parsed = parse(&text, no_env).unwrap();
+        let key = parsed[0].apple_key.as_ref().unwrap();
+        assert_eq!(key.team_id(), "TEAM123456");
+        assert_eq!(key.key_id(), "KEY1234567");
+        let apple = parsed[0].to_provider().unwrap();
+        assert_eq!(apple.issuer_url(), "https://appleid.apple.com");
+        assert_eq!(apple.scope_list(), ["email", "name"]);
+        assert_eq!(apple.display_name(), "Apple");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("MIGHAgEA"), "the private key in {shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+
+        let err = |text: &str| parse(text, no_env).unwrap_err().to_string();
+        assert!(
+            err(r#"[{"id": "apple", "provider": "apple", "client_id": "c"}]"#)
+                .contains("apple_team_id, apple_private_key_id and apple_private_key are missing")
+        );
+        assert!(
+            err(
+                r#"[{"id": "apple", "provider": "apple", "client_id": "c", "apple_team_id": "T"}]"#
+            )
+            .contains("give all of apple_team_id")
+        );
+        let with_secret = serde_json::json!([{ "id": "apple", "provider": "apple",
+            "client_id": "c", "client_secret": "s", "apple_team_id": "T",
+            "apple_private_key_id": "K", "apple_private_key": APPLE_KEY }]);
+        assert!(err(&with_secret.to_string()).contains("leave client_secret out"));
+        let elsewhere = serde_json::json!([{ "id": "g", "provider": "google",
+            "client_id": "c", "client_secret": "s", "apple_team_id": "T",
+            "apple_private_key_id": "K", "apple_private_key": APPLE_KEY }]);
+        assert!(err(&elsewhere.to_string()).contains("for `provider: apple` only"));
+    }
+
     #[test]
     fn a_wrong_entry_says_what_to_fix() {
         let err = |text: &str| parse(text, no_env).unwrap_err().to_string();
         assert!(err("{}").contains("JSON array"));
         assert!(err(r#"[{"id": "x", "client_id": "c"}]"#).contains("`issuer_url` is missing"));
         assert!(
-            err(r#"[{"id": "x", "provider": "apple", "client_id": "c"}]"#)
-                .contains("use generic, google, microsoft or github")
+            err(r#"[{"id": "x", "provider": "okta", "client_id": "c"}]"#)
+                .contains("use generic, google, microsoft, github or apple")
         );
         assert!(
             err(r#"[{"id": "g", "provider": "google", "client_id": "c"}]"#)

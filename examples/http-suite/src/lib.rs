@@ -22,6 +22,7 @@
 //! passes without having run.
 
 mod admin;
+mod apple;
 mod browser;
 mod browser_flows;
 mod enumeration;
@@ -43,6 +44,7 @@ mod webauthn;
 use std::any::Any;
 
 pub use admin::{admin_identities, admin_refuses_browser_pages, admin_tokens};
+pub use apple::apple_sign_up_and_in;
 pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
 pub use enumeration::taken_address_looks_new;
@@ -93,6 +95,8 @@ macro_rules! http_suite {
             oidc_claims_from_userinfo,
             #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             oidc_form_post,
+            #[ignore = "needs Node and jose: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            apple_sign_up_and_in,
         );
     };
     ($start:path) => {

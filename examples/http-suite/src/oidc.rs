@@ -110,6 +110,7 @@ pub fn provider_entry(issuer: &str) -> HostProvider {
         label: Some("Test ID".into()),
         claims_source: ClaimsSource::IdToken,
         store_tokens: ProviderTokens::Discard,
+        apple_key: None,
     }
 }
 
@@ -315,6 +316,7 @@ where
             label: None,
             claims_source: ClaimsSource::IdToken,
             store_tokens: ProviderTokens::Discard,
+            apple_key: None,
         }];
     })
     .await
