@@ -53,6 +53,7 @@ pub struct OidcProvider {
     preset: Preset,
     claims_source: ClaimsSource,
     tokens: ProviderTokens,
+    id_token_audiences: Vec<String>,
 }
 
 /// What is kept of the tokens a provider's code exchange gives (the ID token, the access
@@ -138,7 +139,19 @@ impl OidcProvider {
             preset: Preset::Generic,
             claims_source: ClaimsSource::IdToken,
             tokens: ProviderTokens::Discard,
+            id_token_audiences: Vec::new(),
         }
+    }
+
+    /// Further audiences a native app's ID token may be for, besides the client id
+    /// (Kratos's `additional_id_token_audiences`): an iOS app's bundle id, an Android
+    /// client id. Only native ID-token sign-ins (Apple, Google) read them.
+    pub fn id_token_audiences<S: Into<String>>(
+        mut self,
+        audiences: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.id_token_audiences = audiences.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Keeps (sealed) or drops the tokens of its code exchange (default: drops them).
@@ -717,6 +730,82 @@ impl OidcProviders {
             ..claims
         };
         Ok((claims, p.kept(tokens)))
+    }
+}
+
+/// Google's issuer: its ID tokens may be submitted by native apps, as Kratos allows.
+const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+impl OidcProviders {
+    /// Whether provider `id` takes ID tokens that a native app got from the provider's
+    /// SDK (Kratos: Apple and Google).
+    pub(crate) fn takes_native_id_tokens(&self, id: &str) -> Result<bool, OidcError> {
+        let p = &self.get(id)?.provider;
+        Ok(matches!(p.preset, Preset::Apple { .. })
+            || (p.preset == Preset::Generic && p.issuer_url == GOOGLE_ISSUER))
+    }
+
+    /// Verifies an ID token a native app got from provider `id`'s SDK: signature against
+    /// the provider's JWKS (read again once for an unknown key), issuer, audience (the
+    /// client id), expiry at `now`, and its `nonce`, which must be there and be the
+    /// `nonce` the app submits.
+    pub(crate) async fn verify_native_id_token(
+        &self,
+        id: &str,
+        id_token: &str,
+        nonce: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, OidcError> {
+        let cached = self.get(id)?;
+        let p = &cached.provider;
+        let token: openidconnect::core::CoreIdToken = id_token
+            .trim()
+            .parse()
+            .map_err(|e| OidcError::IdToken(format!("not an ID token: {e}")))?;
+        let check = |found: Option<&Nonce>| native_nonce(found, nonce);
+        // The client id, then each further audience (as Kratos's `verifyToken`).
+        let verify = |metadata: CoreProviderMetadata| {
+            let mut verified = Err(ClaimsVerificationError::InvalidAudience(String::new()));
+            for audience in std::iter::once(&p.client_id).chain(&p.id_token_audiences) {
+                let client = CoreClient::from_provider_metadata(
+                    metadata.clone(),
+                    ClientId::new(audience.clone()),
+                    None,
+                );
+                let verifier = client.id_token_verifier().set_time_fn(move || now);
+                verified = token.claims(&verifier, check).map(to_claims);
+                if !matches!(verified, Err(ClaimsVerificationError::InvalidAudience(_))) {
+                    break;
+                }
+            }
+            verified
+        };
+        let verified = match verify(self.metadata(cached, false).await?) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => verify(self.metadata(cached, true).await?),
+            other => other,
+        };
+        let claims = verified.map_err(|e| OidcError::IdToken(e.to_string()))?;
+        Ok(Claims {
+            provider: id.to_owned(),
+            ..claims
+        })
+    }
+}
+
+/// Kratos's nonce rule for a native ID token (`ProcessIDToken` in
+/// selfservice/strategy/oidc/strategy.go), without its exceptions: the token must carry a
+/// nonce, and the app must submit that same nonce (compared in constant time).
+fn native_nonce(found: Option<&Nonce>, submitted: &str) -> Result<(), String> {
+    use subtle::ConstantTimeEq;
+    match found {
+        None => Err("No nonce was included in the id_token but is required by the provider".into()),
+        Some(_) if submitted.is_empty() => {
+            Err("No nonce was provided but is required by the provider".into())
+        }
+        Some(found) if bool::from(found.secret().as_bytes().ct_eq(submitted.as_bytes())) => Ok(()),
+        Some(_) => Err("The supplied nonce does not match the nonce from the id_token".into()),
     }
 }
 

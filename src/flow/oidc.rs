@@ -200,6 +200,42 @@ pub(crate) fn check_start(
     Ok(())
 }
 
+/// Whether `flow` may take an ID token a native app got from a provider's SDK (Kratos's
+/// `id_token` submission): a login or registration API flow choosing its method, not a
+/// re-authentication or second factor, with no session yet.
+pub(crate) fn check_native_start(
+    flow: &Flow,
+    current: Option<&AuthenticatedSession>,
+) -> Result<()> {
+    let refuse = |reason| FlowError::State {
+        kind: flow.kind,
+        state: flow.state,
+        reason,
+    };
+    if !matches!(flow.kind, FlowKind::Login | FlowKind::Registration) {
+        return Err(refuse(
+            "an ID token signs in through a login or registration flow",
+        ));
+    }
+    if flow.flow_type != super::FlowType::Api {
+        return Err(refuse(
+            "an ID token from a provider's SDK is for native apps (API flows); a browser signs in through the provider's page (the `provider` button, without `id_token`)",
+        ));
+    }
+    if flow.state != FlowState::ChooseMethod {
+        return Err(refuse("the flow is already complete; start a new flow"));
+    }
+    if flow.refresh || flow.requested_aal == Aal::Aal2 {
+        return Err(refuse(
+            "a provider cannot re-authenticate or complete a second factor yet; use another method",
+        ));
+    }
+    if current.is_some() {
+        return Err(FlowError::SessionAlreadyAvailable);
+    }
+    Ok(())
+}
+
 /// The state to send the provider for `flow` (it names the flow).
 pub(crate) fn state_prefix(flow: &Flow) -> String {
     flow.id.to_string()

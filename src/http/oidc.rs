@@ -45,6 +45,36 @@ impl PublicApi {
         Ok(self.oidc_redirect(started))
     }
 
+    /// A native app's `id_token` (and `id_token_nonce`) from the provider's SDK, submitted
+    /// with `provider` to a login or registration API flow: answered as that flow's
+    /// completed submission (the session token in it).
+    pub(super) async fn oidc_id_token(
+        &self,
+        flow_id: Uuid,
+        [provider, id_token, nonce]: [&str; 3],
+        flow_type: FlowType,
+        req: &FlowRequest,
+    ) -> Result<Answer> {
+        let signed_in = self
+            .identa
+            .oidc()
+            .sign_in_with_id_token(flow_id, provider, id_token, nonce, req)
+            .await?;
+        Ok(match signed_in {
+            OidcSignedIn::LoggedIn(done) => self.logged_in(done, flow_type),
+            OidcSignedIn::Registered(done) => self.registered(done, flow_type),
+            OidcSignedIn::Linked(saved) => self.settings_saved(saved).await,
+            OidcSignedIn::TokenHeld { flow, .. } => {
+                return Err(crate::flow::FlowError::State {
+                    kind: flow.kind,
+                    state: flow.state,
+                    reason: "an ID token sign-in answers with the session itself",
+                }
+                .into());
+            }
+        })
+    }
+
     /// `GET /sessions/token-exchange?init_code=&return_to_code=`: a native app fetches
     /// the session its API flow's sign-in with a provider made.
     pub(super) async fn token_exchange(&self, inc: &Incoming<'_>) -> Response {

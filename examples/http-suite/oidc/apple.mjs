@@ -27,6 +27,9 @@
 //        `ada@privaterelay.appleid.com`, `email_verified` "true" and `is_private_email`
 //        "true" — strings, as Apple sends them.
 // - GET  /auth/keys — the JWKS.
+// - POST /test/native-id-token (form: nonce, aud) — not Apple's: the ID token Apple's SDK
+//        would hand a native app (as the token endpoint's, `aud` default the client id,
+//        `nonce` left out when none is given), for identa's native sign-in tests.
 import { createHash, createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -81,6 +84,27 @@ async function checkClientSecret(secret) {
   });
   if (protectedHeader.kid !== KEY_ID) throw new Error(`kid ${protectedHeader.kid}`);
   if (payload.exp - payload.iat > SIX_MONTHS) throw new Error('lives longer than six months');
+}
+
+// An ID token about the user, RS256 from /auth/keys, for `aud`, with `nonce` if given.
+async function idToken(nonce, aud) {
+  const claims = {
+    sub: user.sub,
+    email: user.email,
+    email_verified: 'true',
+    is_private_email: 'true',
+    auth_time: Math.floor(Date.now() / 1000),
+    nonce_supported: true,
+    real_user_status: 2,
+  };
+  if (nonce) claims.nonce = nonce;
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'RS256', kid: signingKid })
+    .setIssuer(issuer)
+    .setAudience(aud)
+    .setIssuedAt()
+    .setExpirationTime('10m')
+    .sign(signing.privateKey);
 }
 
 createServer(async (req, res) => {
@@ -151,30 +175,17 @@ ${inputs}
         return json(res, 400, { error: 'invalid_grant' });
       }
     }
-    const claims = {
-      sub: user.sub,
-      email: user.email,
-      email_verified: 'true',
-      is_private_email: 'true',
-      auth_time: Math.floor(Date.now() / 1000),
-      nonce_supported: true,
-      real_user_status: 2,
-    };
-    if (grant.nonce) claims.nonce = grant.nonce;
-    const idToken = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', kid: signingKid })
-      .setIssuer(issuer)
-      .setAudience(CLIENT)
-      .setIssuedAt()
-      .setExpirationTime('10m')
-      .sign(signing.privateKey);
     return json(res, 200, {
       access_token: `a${randomUUID().replaceAll('-', '')}.0.nrsq.access`,
       token_type: 'Bearer',
       expires_in: 3600,
       refresh_token: `r${randomUUID().replaceAll('-', '')}.0.nrsq.refresh`,
-      id_token: idToken,
+      id_token: await idToken(grant.nonce, CLIENT),
     });
+  }
+  if (req.method === 'POST' && url.pathname === '/test/native-id-token') {
+    const form = new URLSearchParams(await readBody(req));
+    return json(res, 200, { id_token: await idToken(form.get('nonce'), form.get('aud') || CLIENT) });
   }
   json(res, 404, { error: 'not_found' });
 }).listen(port, '127.0.0.1', async () => {

@@ -210,3 +210,219 @@ async fn a_client_secret_apple_refuses_is_a_clear_flow_message() {
         assert_eq!(identity_count(&identa).await, 0);
     }
 }
+
+/// An ID token as Apple's SDK hands it to a native app: for `aud`, with `nonce` (none:
+/// without one).
+async fn native_id_token(apple: &AppleStandIn, nonce: Option<&str>, aud: &str) -> String {
+    let mut form = vec![("aud", aud)];
+    if let Some(nonce) = nonce {
+        form.push(("nonce", nonce));
+    }
+    let res = reqwest::Client::new()
+        .post(format!("{}/test/native-id-token", apple.issuer))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    body["id_token"].as_str().unwrap().to_owned()
+}
+
+impl Browser {
+    /// Starts an API flow of `kind` (a native app: no cookies) and submits
+    /// `fields` with `method=oidc` to it: the answer.
+    async fn native_oidc(&mut self, kind: &str, fields: &[(&str, &str)]) -> http::Response<Bytes> {
+        self.cookies.clear();
+        let res = self
+            .identa("GET", &format!("/self-service/{kind}/api"), None, true)
+            .await;
+        assert_eq!(res.status(), 200, "{}", body_text(&res));
+        let flow = json_of(&res);
+        let mut form = vec![("method", "oidc")];
+        form.extend_from_slice(fields);
+        let id = flow["id"].as_str().unwrap().to_owned();
+        self.identa(
+            "POST",
+            &format!("/self-service/{kind}?flow={id}"),
+            Some(&form),
+            true,
+        )
+        .await
+    }
+}
+
+/// Kratos's native sign-in: an app submits the ID token Apple's SDK gave it, with the
+/// nonce it asked for, to a registration API flow (a new account: registered, its session
+/// token in the answer), then to a login API flow (the same identity signs in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and jose: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_native_app_signs_up_and_in_with_an_apple_id_token() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let apple = AppleStandIn::start(&env.identa);
+    let identa = apple_engine(&env, &apple, &apple.key);
+    let mut app = Browser::new(&identa);
+
+    let token = native_id_token(&apple, Some("nonce-of-the-app-1"), SERVICES_ID).await;
+    let res = app
+        .native_oidc(
+            "registration",
+            &[
+                ("provider", "apple"),
+                ("id_token", &token),
+                ("id_token_nonce", "nonce-of-the-app-1"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let registered = json_of(&res);
+    assert!(registered["session_token"].is_string(), "{registered}");
+    let id = registered["identity"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        registered["identity"]["traits"]["email"],
+        "ada@privaterelay.appleid.com"
+    );
+    assert_eq!(
+        registered["identity"]["verifiable_addresses"][0]["verified"],
+        true
+    );
+
+    let token = native_id_token(&apple, Some("nonce-of-the-app-2"), SERVICES_ID).await;
+    let res = app
+        .native_oidc(
+            "login",
+            &[
+                ("provider", "apple"),
+                ("id_token", &token),
+                ("id_token_nonce", "nonce-of-the-app-2"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let signed_in = json_of(&res);
+    assert_eq!(signed_in["session"]["identity"]["id"], id.as_str());
+    assert_eq!(
+        signed_in["session"]["authentication_methods"][0]["method"],
+        "oidc"
+    );
+    let token = signed_in["session_token"].as_str().unwrap();
+    let whoami = http::Request::builder()
+        .uri("/sessions/whoami")
+        .header("x-session-token", token)
+        .body(Bytes::new())
+        .unwrap();
+    let res = app.api.handle(whoami).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["identity"]["id"], id.as_str());
+    assert_eq!(identity_count(&identa).await, 1);
+}
+
+/// What a native ID token must be: Apple's (signed by its JWKS, for this client), with
+/// the nonce the app submits — each refusal on the flow with Kratos's reason, nothing
+/// made — and only on an API flow of a provider that takes them (Kratos's "does not
+/// support id_token verification" for a generic provider).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and jose: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_native_id_token_is_refused_unless_apples_for_this_client_and_nonce() {
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let apple = AppleStandIn::start(&env.identa);
+    let key = AppleKey::new(TEAM, KEY_ID, apple.key.as_str());
+    let identa = env
+        .another_engine(env.identa.config().clone())
+        .oidc(
+            OidcProviders::new()
+                .provider(
+                    OidcProvider::apple_at(&apple.issuer, SERVICES_ID, key)
+                        .id_token_audiences(["com.example.ios"]),
+                )
+                .provider(OidcProvider::new("corp", &apple.issuer, SERVICES_ID)),
+        )
+        .build()
+        .unwrap();
+    let mut app = Browser::new(&identa);
+    let with_nonce = native_id_token(&apple, Some("n-1"), SERVICES_ID).await;
+    let without_nonce = native_id_token(&apple, None, SERVICES_ID).await;
+    let other_client = native_id_token(&apple, Some("n-1"), "com.example.other").await;
+    let (head, rest) = with_nonce.split_once('.').unwrap();
+    let (body, signature) = rest.split_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{head}.{body}.{flipped}{}", &signature[1..]);
+    for (provider, token, nonce, reason) in [
+        (
+            "apple",
+            with_nonce.as_str(),
+            "n-2",
+            "does not match the nonce from the id_token",
+        ),
+        (
+            "apple",
+            with_nonce.as_str(),
+            "",
+            "No nonce was provided but is required",
+        ),
+        (
+            "apple",
+            without_nonce.as_str(),
+            "n-1",
+            "No nonce was included in the id_token",
+        ),
+        ("apple", other_client.as_str(), "n-1", "audience"),
+        ("apple", forged.as_str(), "n-1", "ignature"),
+        ("apple", "not-a-token", "n-1", "not an ID token"),
+        (
+            "corp",
+            with_nonce.as_str(),
+            "n-1",
+            "The provider corp does not support id_token verification",
+        ),
+    ] {
+        let fields = [
+            ("provider", provider),
+            ("id_token", token),
+            ("id_token_nonce", nonce),
+        ];
+        let res = app.native_oidc("login", &fields).await;
+        assert_eq!(res.status(), 400, "{reason}: {}", body_text(&res));
+        let shown = json_of(&res);
+        assert_eq!(message_ids(&shown), vec![4_000_001], "{reason}: {shown}");
+        let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+        assert!(text.contains(reason), "{reason}: {text}");
+        assert!(shown.get("session_token").is_none());
+    }
+    assert_eq!(identity_count(&identa).await, 0);
+
+    // A further audience (an iOS app's bundle id) is taken.
+    let ios = native_id_token(&apple, Some("n-ios"), "com.example.ios").await;
+    let fields = [
+        ("provider", "apple"),
+        ("id_token", ios.as_str()),
+        ("id_token_nonce", "n-ios"),
+    ];
+    let res = app.native_oidc("registration", &fields).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(identity_count(&identa).await, 1);
+
+    // A browser flow signs in through Apple's page, not with a token.
+    let flow = app.start_flow("login").await;
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={}", flow["id"].as_str().unwrap()),
+            Some(&[
+                ("csrf_token", &csrf_token(&flow)),
+                ("method", "oidc"),
+                ("provider", "apple"),
+                ("id_token", &with_nonce),
+                ("id_token_nonce", "n-1"),
+            ]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let text = body_text(&res);
+    assert!(text.contains("is for native apps (API flows)"), "{text}");
+    assert_eq!(
+        json_of(&res)["error"]["id"],
+        "self_service_flow_state_invalid"
+    );
+    assert_eq!(identity_count(&identa).await, 1);
+}
