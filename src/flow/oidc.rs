@@ -1564,4 +1564,25 @@ mod tests {
         assert_eq!(message_ids(&flow), [4_000_001]);
         assert_eq!(flow.ui.messages[0].text, "no email shared");
     }
+
+    /// A native ID token is taken on a login API flow choosing its method, not on a
+    /// browser flow, a second-factor flow, or a completed one.
+    #[test]
+    fn an_id_token_is_taken_on_an_api_flow_only() {
+        let facts = TestFacts::new();
+        let flow = login_flow(&facts);
+        assert!(check_native_start(&flow, None).is_ok());
+        let browser = browser_login_flow(&facts);
+        let refused = check_native_start(&browser, None).unwrap_err();
+        assert!(
+            refused.to_string().contains("is for native apps"),
+            "{refused}"
+        );
+        let mut second = login_flow(&facts);
+        second.requested_aal = Aal::Aal2;
+        assert!(check_native_start(&second, None).is_err());
+        let mut done = login_flow(&facts);
+        done.state = FlowState::PassedChallenge;
+        assert!(check_native_start(&done, None).is_err());
+    }
 }

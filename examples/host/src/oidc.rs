@@ -75,6 +75,9 @@ pub struct HostProvider {
     /// Apple's signing key (`apple`: required; Kratos's `apple_team_id`,
     /// `apple_private_key_id` and `apple_private_key`, the PEM text). Never printed.
     pub apple_key: Option<AppleKey>,
+    /// Further audiences a native app's ID token may be for (Kratos's
+    /// `additional_id_token_audiences`: an iOS app's bundle id; `apple` and `google`).
+    pub id_token_audiences: Vec<String>,
 }
 
 impl std::fmt::Debug for HostProvider {
@@ -95,6 +98,7 @@ impl std::fmt::Debug for HostProvider {
             .field("claims_source", &self.claims_source)
             .field("store_tokens", &self.store_tokens)
             .field("apple_key", &self.apple_key)
+            .field("id_token_audiences", &self.id_token_audiences)
             .finish()
     }
 }
@@ -116,6 +120,7 @@ const KEYS: &[&str] = &[
     "apple_team_id",
     "apple_private_key_id",
     "apple_private_key",
+    "additional_id_token_audiences",
 ];
 
 /// Reads `oidc_providers`: a JSON array of provider objects. `env` looks up the variables
@@ -186,6 +191,21 @@ fn one(
             "provider `{id}`: give the client secret one way: client_secret, client_secret_file or client_secret_env"
         ));
     }
+    let id_token_audiences = match entry.get("additional_id_token_audiences") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(format!(
+                "provider `{id}`: `additional_id_token_audiences` must be a list of strings"
+            ))?,
+        Some(_) => {
+            return Err(format!(
+                "provider `{id}`: `additional_id_token_audiences` must be a list of strings"
+            ));
+        }
+    };
     let scope = match entry.get("scope") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -233,6 +253,7 @@ fn one(
         }
     };
     let host = HostProvider {
+        id_token_audiences,
         apple_key,
         claims_source,
         store_tokens,
@@ -351,6 +372,14 @@ impl HostProvider {
         }
         if let Some(label) = &self.label {
             provider = provider.label(label.clone());
+        }
+        if !self.id_token_audiences.is_empty() {
+            if !matches!(self.provider, ProviderType::Apple | ProviderType::Google) {
+                return Err(format!(
+                    "provider `{id}`: `additional_id_token_audiences` is for apple and google (the ID tokens of their native SDKs)"
+                ));
+            }
+            provider = provider.id_token_audiences(self.id_token_audiences.clone());
         }
         if self.claims_source != ClaimsSource::IdToken {
             if self.provider == ProviderType::GitHub {
@@ -478,13 +507,15 @@ mod tests {
         let text = serde_json::json!([
             { "id": "apple", "provider": "apple", "client_id": "com.example.web",
               "apple_team_id": "TEAM123456", "apple_private_key_id": "KEY1234567",
-              "apple_private_key": APPLE_KEY },
+              "apple_private_key": APPLE_KEY,
+              "additional_id_token_audiences": ["com.example.ios"] },
         ])
         .to_string();
         let parsed = parse(&text, no_env).unwrap();
         let key = parsed[0].apple_key.as_ref().unwrap();
         assert_eq!(key.team_id(), "TEAM123456");
         assert_eq!(key.key_id(), "KEY1234567");
+        assert_eq!(parsed[0].id_token_audiences, ["com.example.ios"]);
         let apple = parsed[0].to_provider().unwrap();
         assert_eq!(apple.issuer_url(), "https://appleid.apple.com");
         assert_eq!(apple.scope_list(), ["email", "name"]);
@@ -512,6 +543,9 @@ mod tests {
             "client_id": "c", "client_secret": "s", "apple_team_id": "T",
             "apple_private_key_id": "K", "apple_private_key": APPLE_KEY }]);
         assert!(err(&elsewhere.to_string()).contains("for `provider: apple` only"));
+        let audiences = serde_json::json!([{ "id": "corp", "issuer_url": "https://a",
+            "client_id": "c", "additional_id_token_audiences": ["com.example.ios"] }]);
+        assert!(err(&audiences.to_string()).contains("is for apple and google"));
     }
 
     #[test]

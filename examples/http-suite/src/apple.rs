@@ -91,6 +91,7 @@ where
             claims_source: ClaimsSource::IdToken,
             store_tokens: ProviderTokens::Discard,
             apple_key: Some(AppleKey::new(TEAM, KEY_ID, DEVELOPER_KEY)),
+            id_token_audiences: Vec::new(),
         }];
     })
     .await

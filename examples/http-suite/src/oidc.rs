@@ -111,6 +111,7 @@ pub fn provider_entry(issuer: &str) -> HostProvider {
         claims_source: ClaimsSource::IdToken,
         store_tokens: ProviderTokens::Discard,
         apple_key: None,
+        id_token_audiences: Vec::new(),
     }
 }
 
@@ -317,6 +318,7 @@ where
             claims_source: ClaimsSource::IdToken,
             store_tokens: ProviderTokens::Discard,
             apple_key: None,
+            id_token_audiences: Vec::new(),
         }];
     })
     .await
