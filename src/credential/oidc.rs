@@ -37,6 +37,9 @@ use serde_json::{Value, json};
 use crate::identity::IdentitySchema;
 use crate::secret::{Keyring, hex, unhex};
 
+mod apple;
+pub use apple::AppleKey;
+
 /// One OpenID Connect provider, found by discovery from its issuer URL (Kratos's
 /// `provider: generic`). Its `Debug` hides the client secret.
 #[derive(Clone)]
@@ -50,6 +53,7 @@ pub struct OidcProvider {
     preset: Preset,
     claims_source: ClaimsSource,
     tokens: ProviderTokens,
+    id_token_audiences: Vec<String>,
 }
 
 /// What is kept of the tokens a provider's code exchange gives (the ID token, the access
@@ -93,6 +97,9 @@ enum Preset {
     Microsoft { tenant: String },
     /// GitHub: OAuth2 at the web URL (the `issuer_url`), then its user API at `api_url`.
     GitHub { api_url: String },
+    /// Sign in with Apple: a client secret minted from the key for each token request,
+    /// the answer by form post when the email or name is asked for.
+    Apple { key: AppleKey },
 }
 
 /// Microsoft's tenant of personal accounts (`consumers`): its issuer names this id.
@@ -132,7 +139,19 @@ impl OidcProvider {
             preset: Preset::Generic,
             claims_source: ClaimsSource::IdToken,
             tokens: ProviderTokens::Discard,
+            id_token_audiences: Vec::new(),
         }
+    }
+
+    /// Further audiences a native app's ID token may be for, besides the client id
+    /// (Kratos's `additional_id_token_audiences`): an iOS app's bundle id, an Android
+    /// client id. Only native ID-token sign-ins (Apple, Google) read them.
+    pub fn id_token_audiences<S: Into<String>>(
+        mut self,
+        audiences: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.id_token_audiences = audiences.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Keeps (sealed) or drops the tokens of its code exchange (default: drops them).
@@ -223,6 +242,31 @@ impl OidcProvider {
             ..Self::new("github", web_url.trim_end_matches('/'), client_id)
                 .client_secret(client_secret)
                 .label("GitHub")
+        }
+    }
+
+    /// Sign in with Apple (Kratos's `provider: apple`): id `apple`, issuer
+    /// `https://appleid.apple.com` (found by discovery), scopes `email name`, labelled
+    /// "Apple". `client_id` is the Services ID; the client secret is an ES256 JWT signed
+    /// with `key` for each token request (see [`AppleKey`]). Because the scopes ask for the
+    /// email or name, Apple answers with `response_mode=form_post`, which the callback
+    /// route turns into a GET. Apple's `"email_verified": "true"` (a string) counts as
+    /// verified; its private-relay addresses (`is_private_email`) are stored as given.
+    pub fn apple(client_id: impl Into<String>, key: AppleKey) -> Self {
+        Self::apple_at("https://appleid.apple.com", client_id, key)
+    }
+
+    /// Sign in with Apple at another issuer (a stand-in speaking Apple's protocol, in
+    /// tests). The client secret's audience stays `https://appleid.apple.com`.
+    pub fn apple_at(
+        issuer_url: impl Into<String>,
+        client_id: impl Into<String>,
+        key: AppleKey,
+    ) -> Self {
+        Self {
+            preset: Preset::Apple { key },
+            scopes: vec!["email".into(), "name".into()],
+            ..Self::new("apple", issuer_url, client_id).label("Apple")
         }
     }
 
@@ -469,6 +513,10 @@ impl OidcProviders {
                     p.id
                 ));
             }
+            if let Preset::Apple { key } = &p.preset {
+                key.check()
+                    .map_err(|e| format!("OpenID Connect provider `{}`: {e}", p.id))?;
+            }
             IssuerUrl::new(p.issuer_url.clone()).map_err(|e| {
                 format!(
                     "OpenID Connect provider `{}`: issuer_url `{}` is not a URL: {e}",
@@ -548,6 +596,12 @@ impl OidcProviders {
         for scope in &p.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
+        // Apple answers by form post when asked for the email or name, and only so.
+        if let Preset::Apple { .. } = &p.preset
+            && p.scopes.iter().any(|s| s == "email" || s == "name")
+        {
+            request = request.add_extra_param("response_mode", "form_post");
+        }
         let (url, state, nonce) = request.url();
         Ok(Begun {
             url: url.to_string(),
@@ -594,19 +648,25 @@ impl OidcProviders {
             return Ok((claims, p.kept(tokens)));
         }
         let metadata = self.metadata(cached, false).await?;
+        let secret = p.secret_at(now)?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(p.client_id.clone()),
-            p.client_secret.clone().map(ClientSecret::new),
+            secret.clone(),
         )
         .set_redirect_uri(redirect(redirect_url)?);
+        // Apple takes the client credentials in the request body only.
+        let client = match &p.preset {
+            Preset::Apple { .. } => client.set_auth_type(openidconnect::AuthType::RequestBody),
+            _ => client,
+        };
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| OidcError::Unreachable(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&self.http)
             .await
-            .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
+            .map_err(|e| p.exchange_refused(&error_chain(&e)))?;
         // The access and refresh tokens are kept only if the provider says so.
         let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
         let nonce = Nonce::new(nonce.to_owned());
@@ -623,7 +683,7 @@ impl OidcProviders {
                 let client = CoreClient::from_provider_metadata(
                     metadata,
                     ClientId::new(p.client_id.clone()),
-                    p.client_secret.clone().map(ClientSecret::new),
+                    secret,
                 );
                 let verifier = client.id_token_verifier().set_time_fn(move || now);
                 id_token.claims(&verifier, &nonce).map(to_claims)
@@ -673,7 +733,107 @@ impl OidcProviders {
     }
 }
 
+/// Google's issuer: its ID tokens may be submitted by native apps, as Kratos allows.
+const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+impl OidcProviders {
+    /// Whether provider `id` takes ID tokens that a native app got from the provider's
+    /// SDK (Kratos: Apple and Google).
+    pub(crate) fn takes_native_id_tokens(&self, id: &str) -> Result<bool, OidcError> {
+        let p = &self.get(id)?.provider;
+        Ok(matches!(p.preset, Preset::Apple { .. })
+            || (p.preset == Preset::Generic && p.issuer_url == GOOGLE_ISSUER))
+    }
+
+    /// Verifies an ID token a native app got from provider `id`'s SDK: signature against
+    /// the provider's JWKS (read again once for an unknown key), issuer, audience (the
+    /// client id), expiry at `now`, and its `nonce`, which must be there and be the
+    /// `nonce` the app submits.
+    pub(crate) async fn verify_native_id_token(
+        &self,
+        id: &str,
+        id_token: &str,
+        nonce: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, OidcError> {
+        let cached = self.get(id)?;
+        let p = &cached.provider;
+        let token: openidconnect::core::CoreIdToken = id_token
+            .trim()
+            .parse()
+            .map_err(|e| OidcError::IdToken(format!("not an ID token: {e}")))?;
+        let check = |found: Option<&Nonce>| native_nonce(found, nonce);
+        // The client id, then each further audience (as Kratos's `verifyToken`).
+        let verify = |metadata: CoreProviderMetadata| {
+            let mut verified = Err(ClaimsVerificationError::InvalidAudience(String::new()));
+            for audience in std::iter::once(&p.client_id).chain(&p.id_token_audiences) {
+                let client = CoreClient::from_provider_metadata(
+                    metadata.clone(),
+                    ClientId::new(audience.clone()),
+                    None,
+                );
+                let verifier = client.id_token_verifier().set_time_fn(move || now);
+                verified = token.claims(&verifier, check).map(to_claims);
+                if !matches!(verified, Err(ClaimsVerificationError::InvalidAudience(_))) {
+                    break;
+                }
+            }
+            verified
+        };
+        let verified = match verify(self.metadata(cached, false).await?) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => verify(self.metadata(cached, true).await?),
+            other => other,
+        };
+        let claims = verified.map_err(|e| OidcError::IdToken(e.to_string()))?;
+        Ok(Claims {
+            provider: id.to_owned(),
+            ..claims
+        })
+    }
+}
+
+/// Kratos's nonce rule for a native ID token (`ProcessIDToken` in
+/// selfservice/strategy/oidc/strategy.go), without its exceptions: the token must carry a
+/// nonce, and the app must submit that same nonce (compared in constant time).
+fn native_nonce(found: Option<&Nonce>, submitted: &str) -> Result<(), String> {
+    use subtle::ConstantTimeEq;
+    match found {
+        None => Err("No nonce was included in the id_token but is required by the provider".into()),
+        Some(_) if submitted.is_empty() => {
+            Err("No nonce was provided but is required by the provider".into())
+        }
+        Some(found) if bool::from(found.secret().as_bytes().ct_eq(submitted.as_bytes())) => Ok(()),
+        Some(_) => Err("The supplied nonce does not match the nonce from the id_token".into()),
+    }
+}
+
 impl OidcProvider {
+    /// The client secret for a token request at `now`: the configured one, or Apple's
+    /// minted for this request.
+    fn secret_at(&self, now: DateTime<Utc>) -> Result<Option<ClientSecret>, OidcError> {
+        match &self.preset {
+            Preset::Apple { key } => key
+                .client_secret(&self.client_id, now)
+                .map(|jwt| Some(ClientSecret::new(jwt)))
+                .map_err(OidcError::Exchange),
+            _ => Ok(self.client_secret.clone().map(ClientSecret::new)),
+        }
+    }
+
+    /// The token endpoint's refusal, with what to check for Apple's minted secret.
+    fn exchange_refused(&self, chain: &str) -> OidcError {
+        match &self.preset {
+            Preset::Apple { .. } if chain.contains("invalid_client") => {
+                OidcError::Exchange(format!(
+                    "{chain}; Apple refused the client secret: check the team id (apple_team_id), the key id (apple_private_key_id), the private key (apple_private_key), the Services ID (client_id) and this server's clock"
+                ))
+            }
+            _ => OidcError::Exchange(chain.to_owned()),
+        }
+    }
+
     /// `tokens`, if this provider keeps them.
     fn kept(&self, tokens: Tokens) -> Option<Tokens> {
         (self.tokens == ProviderTokens::KeepEncrypted).then_some(tokens)
@@ -1092,6 +1252,33 @@ mod tests {
         assert!(err.contains("your tenant's id (a UUID"), "{err}");
         let consumers = OidcProvider::microsoft("consumers", "client", "secret");
         assert_eq!(OidcProviders::new().provider(consumers).check(), Ok(()));
+    }
+
+    #[test]
+    fn apple_is_a_preset_whose_key_is_checked_at_build() {
+        let key = AppleKey::new("TEAM123456", "KEY1234567", apple::tests::TEST_KEY);
+        let apple = OidcProvider::apple("com.example.web", key.clone());
+        assert_eq!(apple.id(), "apple");
+        assert_eq!(apple.issuer_url(), "https://appleid.apple.com");
+        assert_eq!(apple.scope_list(), ["email", "name"]);
+        assert_eq!(apple.display_name(), "Apple");
+        assert!(!format!("{apple:?}").contains("MIGHAgEA"));
+        assert_eq!(OidcProviders::new().provider(apple).check(), Ok(()));
+        let wrong = AppleKey::new("TEAM123456", "KEY1234567", "-----BEGIN PRIVATE KEY-----");
+        let err = OidcProviders::new()
+            .provider(OidcProvider::apple_at("http://127.0.0.1:9", "c", wrong))
+            .check()
+            .unwrap_err();
+        assert!(
+            err.starts_with("OpenID Connect provider `apple`: "),
+            "{err}"
+        );
+        assert!(err.contains("apple_private_key"), "{err}");
+        let minted = OidcProvider::apple("com.example.web", key)
+            .secret_at(DateTime::from_timestamp(1_800_000_000, 0).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(minted.secret().split('.').count(), 3, "a JWT per request");
     }
 
     #[test]

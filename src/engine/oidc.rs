@@ -183,6 +183,59 @@ impl OidcFlows<'_> {
         }
     }
 
+    /// Signs in (or registers) with an ID token a native app got from `provider`'s SDK
+    /// (Kratos's `id_token` and `id_token_nonce` on a login or registration API flow, for
+    /// Apple and Google): the token is verified against the provider's JWKS (signature,
+    /// issuer, audience = the client id, expiry by identa's clock) and must carry
+    /// `nonce`; then the provider account signs in or registers as at a callback, and the
+    /// app gets its session token in the answer. A browser flow is refused (it signs in
+    /// through the provider's page); so is a provider whose ID tokens are not taken
+    /// (Kratos's "does not support id_token verification", on the flow), and a token that
+    /// fails a check (on the flow, 4000001).
+    pub async fn sign_in_with_id_token(
+        &self,
+        flow_id: Uuid,
+        provider: &str,
+        id_token: &str,
+        nonce: &str,
+        req: &FlowRequest,
+    ) -> Result<OidcSignedIn> {
+        let identa = self.identa;
+        let flow = identa.load_flow(flow_id).await?;
+        let kind = flow.kind;
+        let flow = check_submit(flow, kind, req, identa.keyring(), identa.now())?;
+        let current = identa.current_session(req).await?;
+        oidc::check_native_start(&flow, current.as_ref())?;
+        let mut flow = identa.admit_provider_callback(flow, req).await?;
+        flow.ui.clear_messages();
+        let providers = &identa.inner.oidc;
+        match providers.takes_native_id_tokens(provider) {
+            Ok(true) => {}
+            Ok(false) => {
+                let reason = format!(
+                    "The provider {provider} does not support id_token verification; sign in through the provider's page (submit `provider` without `id_token`)"
+                );
+                return Err(identa.reject(oidc::refused(flow, reason)).await);
+            }
+            Err(err) => return Err(identa.reject(oidc::refused(flow, err.to_string())).await),
+        }
+        let claims = match providers
+            .verify_native_id_token(provider, id_token, nonce, identa.now())
+            .await
+        {
+            Ok(claims) => claims,
+            Err(err) => return Err(identa.reject(oidc::refused(flow, err.to_string())).await),
+        };
+        let schemas = identa.schemas();
+        let schema = schemas.get(schemas.default_id().unwrap_or_default())?;
+        let traits = providers.claims_mapper().traits(&claims, &schema);
+        match oidc::decide(identa, flow, &claims, None, traits, req).await? {
+            Decided::SignIn(step) => self.commit(step).await.map(OidcSignedIn::LoggedIn),
+            Decided::Register(step) => self.commit(step).await.map(OidcSignedIn::Registered),
+            Decided::Link { spent, login } => Err(self.offer_link(spent, login).await),
+        }
+    }
+
     /// Saves the login flow now holding a provider account to link (and the registration
     /// flow whose sign-in was spent, if the callback came to one) in one commit: the
     /// error that shows the login flow.

@@ -200,6 +200,42 @@ pub(crate) fn check_start(
     Ok(())
 }
 
+/// Whether `flow` may take an ID token a native app got from a provider's SDK (Kratos's
+/// `id_token` submission): a login or registration API flow choosing its method, not a
+/// re-authentication or second factor, with no session yet.
+pub(crate) fn check_native_start(
+    flow: &Flow,
+    current: Option<&AuthenticatedSession>,
+) -> Result<()> {
+    let refuse = |reason| FlowError::State {
+        kind: flow.kind,
+        state: flow.state,
+        reason,
+    };
+    if !matches!(flow.kind, FlowKind::Login | FlowKind::Registration) {
+        return Err(refuse(
+            "an ID token signs in through a login or registration flow",
+        ));
+    }
+    if flow.flow_type != super::FlowType::Api {
+        return Err(refuse(
+            "an ID token from a provider's SDK is for native apps (API flows); a browser signs in through the provider's page (the `provider` button, without `id_token`)",
+        ));
+    }
+    if flow.state != FlowState::ChooseMethod {
+        return Err(refuse("the flow is already complete; start a new flow"));
+    }
+    if flow.refresh || flow.requested_aal == Aal::Aal2 {
+        return Err(refuse(
+            "a provider cannot re-authenticate or complete a second factor yet; use another method",
+        ));
+    }
+    if current.is_some() {
+        return Err(FlowError::SessionAlreadyAvailable);
+    }
+    Ok(())
+}
+
 /// The state to send the provider for `flow` (it names the flow).
 pub(crate) fn state_prefix(flow: &Flow) -> String {
     flow.id.to_string()
@@ -1527,5 +1563,26 @@ mod tests {
         let flow = rejected(step);
         assert_eq!(message_ids(&flow), [4_000_001]);
         assert_eq!(flow.ui.messages[0].text, "no email shared");
+    }
+
+    /// A native ID token is taken on a login API flow choosing its method, not on a
+    /// browser flow, a second-factor flow, or a completed one.
+    #[test]
+    fn an_id_token_is_taken_on_an_api_flow_only() {
+        let facts = TestFacts::new();
+        let flow = login_flow(&facts);
+        assert!(check_native_start(&flow, None).is_ok());
+        let browser = browser_login_flow(&facts);
+        let refused = check_native_start(&browser, None).unwrap_err();
+        assert!(
+            refused.to_string().contains("is for native apps"),
+            "{refused}"
+        );
+        let mut second = login_flow(&facts);
+        second.requested_aal = Aal::Aal2;
+        assert!(check_native_start(&second, None).is_err());
+        let mut done = login_flow(&facts);
+        done.state = FlowState::PassedChallenge;
+        assert!(check_native_start(&done, None).is_err());
     }
 }

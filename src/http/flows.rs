@@ -175,6 +175,15 @@ impl PublicApi {
             kind == FlowKind::Settings && form.method() == "oidc" && !form.text("link").is_empty();
         let outcome: Result<Answer> = match kind {
             #[cfg(feature = "oidc")]
+            FlowKind::Login | FlowKind::Registration
+                if oidc && !form.text("id_token").is_empty() =>
+            {
+                let (provider, id_token) = (form.text("provider"), form.text("id_token"));
+                let nonce = form.text("id_token_nonce");
+                self.oidc_id_token(flow.id, [&provider, &id_token, &nonce], flow_type, &req)
+                    .await
+            }
+            #[cfg(feature = "oidc")]
             FlowKind::Login | FlowKind::Registration if oidc => {
                 self.oidc_start(flow.id, &form.text("provider"), &req).await
             }

@@ -1,21 +1,36 @@
 //! The `oidc` method's routes (feature `oidc`): a `provider` button submitted to a login
 //! or registration flow sends the browser to the provider, and Kratos's callback route
-//! `GET|POST /self-service/methods/oidc/callback/{provider}` finishes the sign-in.
+//! `GET /self-service/methods/oidc/callback/{provider}` finishes the sign-in.
+//!
+//! A provider answering with `response_mode=form_post` (Apple, when it shares the email
+//! or name) POSTs the callback cross-site, and a cross-site POST carries no `SameSite=Lax`
+//! cookie, so the flow's CSRF cookie would be missing. As Kratos does, that POST is only
+//! turned around: a 303 to the same callback as a GET with the posted parameters in its
+//! query, which the browser follows top-level, with its cookies, into the usual checks.
 
-use serde_json::Value;
 use uuid::Uuid;
 
 use http::StatusCode;
 
 use super::Response;
+use super::request::BodyError;
 use super::request::Incoming;
 use super::respond::{Answer, Refused};
-use super::response::{error, from_error, json, redirect};
+use super::response::{error, from_body_error, from_error, json, redirect};
 use super::router::PublicApi;
 use crate::error::Result;
 use crate::flow::login::LoginIntent;
 use crate::flow::oidc::{OidcCallback, OidcSignedIn};
 use crate::flow::{FlowKind, FlowRequest, FlowType};
+
+/// The most of a provider's form post that is read: a code, a state, an error
+/// description and Apple's `user` fit many times over.
+pub(crate) const MAX_FORM_POST_BYTES: usize = 16 * 1024;
+
+/// The parameters of a form post carried on to the callback's GET, in this order. Anything
+/// else (Apple's `user` with the name it shares once, an `id_token`) is dropped: identa
+/// reads the account from the verified ID token only.
+const FORM_POST_PARAMS: [&str; 4] = ["code", "state", "error", "error_description"];
 
 impl PublicApi {
     /// A `provider` button submitted to the flow `flow_id`: the provider's authorization
@@ -28,6 +43,36 @@ impl PublicApi {
     ) -> Result<Answer> {
         let started = self.identa.oidc().start(flow_id, provider, req).await?;
         Ok(self.oidc_redirect(started))
+    }
+
+    /// A native app's `id_token` (and `id_token_nonce`) from the provider's SDK, submitted
+    /// with `provider` to a login or registration API flow: answered as that flow's
+    /// completed submission (the session token in it).
+    pub(super) async fn oidc_id_token(
+        &self,
+        flow_id: Uuid,
+        [provider, id_token, nonce]: [&str; 3],
+        flow_type: FlowType,
+        req: &FlowRequest,
+    ) -> Result<Answer> {
+        let signed_in = self
+            .identa
+            .oidc()
+            .sign_in_with_id_token(flow_id, provider, id_token, nonce, req)
+            .await?;
+        Ok(match signed_in {
+            OidcSignedIn::LoggedIn(done) => self.logged_in(done, flow_type),
+            OidcSignedIn::Registered(done) => self.registered(done, flow_type),
+            OidcSignedIn::Linked(saved) => self.settings_saved(saved).await,
+            OidcSignedIn::TokenHeld { flow, .. } => {
+                return Err(crate::flow::FlowError::State {
+                    kind: flow.kind,
+                    state: flow.state,
+                    reason: "an ID token sign-in answers with the session itself",
+                }
+                .into());
+            }
+        })
     }
 
     /// `GET /sessions/token-exchange?init_code=&return_to_code=`: a native app fetches
@@ -52,15 +97,54 @@ impl PublicApi {
         }
     }
 
+    /// `POST /self-service/methods/oidc/callback/{provider}` (`response_mode=form_post`):
+    /// a 303 to the same callback as a GET carrying the known parameters of the posted
+    /// form (at most [`MAX_FORM_POST_BYTES`]), so that the browser's follow-up request is a
+    /// top-level GET with the `SameSite=Lax` cookies. Nothing is checked or spent here:
+    /// the GET does it all (state, CSRF cookie, PKCE, nonce).
+    pub(super) fn oidc_form_post(&self, inc: &Incoming<'_>, provider: &str) -> Response {
+        let id_ok = !provider.is_empty()
+            && provider
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !id_ok {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no OpenID Connect provider has this id; use the callback URL of a configured provider",
+            );
+        }
+        if !inc.is_form() {
+            let sent = inc.header("content-type").unwrap_or_default().to_owned();
+            return from_body_error(&BodyError::UnsupportedType(sent));
+        }
+        let body = inc.request().body();
+        if body.len() > MAX_FORM_POST_BYTES {
+            return from_body_error(&BodyError::TooLarge {
+                limit: MAX_FORM_POST_BYTES,
+            });
+        }
+        let posted: Vec<_> = form_urlencoded::parse(body).collect();
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for name in FORM_POST_PARAMS {
+            // The first value of each: a repeated parameter does not add to the query.
+            if let Some((_, value)) = posted.iter().find(|(k, _)| k == name) {
+                query.append_pair(name, value);
+            }
+        }
+        let query = query.finish();
+        let to = self.identa.oidc().callback_url(provider);
+        if query.is_empty() {
+            redirect(&to)
+        } else {
+            redirect(&format!("{to}?{query}"))
+        }
+    }
+
     /// The provider's callback.
     pub(super) async fn oidc_callback(&self, inc: &Incoming<'_>, provider: &str) -> Response {
-        // A provider answers in the query, or (response_mode=form_post) in a form.
-        let body = inc.body(self.config.max_body_bytes).unwrap_or(Value::Null);
-        let param = |name: &str| {
-            inc.query(name)
-                .map(str::to_owned)
-                .or_else(|| body.get(name).and_then(Value::as_str).map(str::to_owned))
-        };
+        // The provider's answer is in the query (a form post was turned into this GET).
+        let param = |name: &str| inc.query(name).map(str::to_owned);
         let callback = OidcCallback {
             state: param("state"),
             code: param("code"),

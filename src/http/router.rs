@@ -73,8 +73,12 @@ impl PublicApi {
                 Err(_) => not_found(&path),
             },
             #[cfg(feature = "oidc")]
-            (Method::GET | Method::POST, ["self-service", "methods", "oidc", "callback", p]) => {
+            (Method::GET, ["self-service", "methods", "oidc", "callback", p]) => {
                 self.oidc_callback(&inc, p).await
+            }
+            #[cfg(feature = "oidc")]
+            (Method::POST, ["self-service", "methods", "oidc", "callback", p]) => {
+                self.oidc_form_post(&inc, p)
             }
             #[cfg(feature = "oidc")]
             (Method::GET, ["sessions", "token-exchange"]) => self.token_exchange(&inc).await,

@@ -1863,3 +1863,6 @@ async fn a_linked_provider_account_keeps_its_tokens() {
         assert!(!raw.contains(access), "a token in the clear: {raw}");
     }
 }
+
+mod apple;
+mod form_post;

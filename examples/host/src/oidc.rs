@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use identa::credential::oidc::{ClaimsSource, OidcProvider, OidcProviders, ProviderTokens};
+use identa::credential::oidc::{
+    AppleKey, ClaimsSource, OidcProvider, OidcProviders, ProviderTokens,
+};
 use serde_json::{Map, Value};
 
 use crate::BoxError;
@@ -24,6 +26,10 @@ pub enum ProviderType {
     /// Server at `issuer_url` (its API at `github_api_url`, default
     /// `<issuer_url>/api/v3`).
     GitHub,
+    /// Sign in with Apple: `https://appleid.apple.com` (or a stand-in at `issuer_url`),
+    /// its client secret minted from `apple_team_id`, `apple_private_key_id` and
+    /// `apple_private_key`.
+    Apple,
 }
 
 impl ProviderType {
@@ -33,6 +39,7 @@ impl ProviderType {
             "google" => Some(Self::Google),
             "microsoft" => Some(Self::Microsoft),
             "github" => Some(Self::GitHub),
+            "apple" => Some(Self::Apple),
             _ => None,
         }
     }
@@ -65,6 +72,12 @@ pub struct HostProvider {
     /// What is kept of the provider's tokens (`store_tokens`: `discard`, the default, or
     /// `keep_encrypted`; Kratos always keeps them).
     pub store_tokens: ProviderTokens,
+    /// Apple's signing key (`apple`: required; Kratos's `apple_team_id`,
+    /// `apple_private_key_id` and `apple_private_key`, the PEM text). Never printed.
+    pub apple_key: Option<AppleKey>,
+    /// Further audiences a native app's ID token may be for (Kratos's
+    /// `additional_id_token_audiences`: an iOS app's bundle id; `apple` and `google`).
+    pub id_token_audiences: Vec<String>,
 }
 
 impl std::fmt::Debug for HostProvider {
@@ -84,6 +97,8 @@ impl std::fmt::Debug for HostProvider {
             .field("label", &self.label)
             .field("claims_source", &self.claims_source)
             .field("store_tokens", &self.store_tokens)
+            .field("apple_key", &self.apple_key)
+            .field("id_token_audiences", &self.id_token_audiences)
             .finish()
     }
 }
@@ -102,6 +117,10 @@ const KEYS: &[&str] = &[
     "label",
     "claims_source",
     "store_tokens",
+    "apple_team_id",
+    "apple_private_key_id",
+    "apple_private_key",
+    "additional_id_token_audiences",
 ];
 
 /// Reads `oidc_providers`: a JSON array of provider objects. `env` looks up the variables
@@ -148,7 +167,7 @@ fn one(
     let kind = text("provider")?.unwrap_or_else(|| "generic".into());
     let provider = ProviderType::parse(&kind).ok_or_else(|| {
         format!(
-            "provider `{id}`: `provider: {kind}` is not supported; use generic, google, microsoft or github"
+            "provider `{id}`: `provider: {kind}` is not supported; use generic, google, microsoft, github or apple"
         )
     })?;
     let client_id = text("client_id")?.ok_or(format!("provider `{id}`: `client_id` is missing"))?;
@@ -172,6 +191,21 @@ fn one(
             "provider `{id}`: give the client secret one way: client_secret, client_secret_file or client_secret_env"
         ));
     }
+    let id_token_audiences = match entry.get("additional_id_token_audiences") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(format!(
+                "provider `{id}`: `additional_id_token_audiences` must be a list of strings"
+            ))?,
+        Some(_) => {
+            return Err(format!(
+                "provider `{id}`: `additional_id_token_audiences` must be a list of strings"
+            ));
+        }
+    };
     let scope = match entry.get("scope") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -205,7 +239,22 @@ fn one(
             ));
         }
     };
+    let apple_key = match (
+        text("apple_team_id")?,
+        text("apple_private_key_id")?,
+        text("apple_private_key")?,
+    ) {
+        (None, None, None) => None,
+        (Some(team), Some(key_id), Some(pem)) => Some(AppleKey::new(team, key_id, pem)),
+        _ => {
+            return Err(format!(
+                "provider `{id}`: give all of apple_team_id, apple_private_key_id and apple_private_key"
+            ));
+        }
+    };
     let host = HostProvider {
+        id_token_audiences,
+        apple_key,
         claims_source,
         store_tokens,
         issuer_url: text("issuer_url")?,
@@ -289,7 +338,29 @@ impl HostProvider {
                 }
             }
             .with_id(id.clone()),
+            ProviderType::Apple => {
+                if self.client_secret.is_some() {
+                    return Err(format!(
+                        "provider `{id}`: Apple's client secret is minted from apple_private_key for each sign-in; leave client_secret out"
+                    ));
+                }
+                let key = self.apple_key.clone().ok_or(format!(
+                    "provider `{id}`: apple_team_id, apple_private_key_id and apple_private_key are missing (the team id, the key's id and the .p8 key's PEM text from Apple's developer account)"
+                ))?;
+                match &self.issuer_url {
+                    None => OidcProvider::apple(self.client_id.clone(), key),
+                    Some(issuer) => {
+                        OidcProvider::apple_at(issuer.clone(), self.client_id.clone(), key)
+                    }
+                }
+                .with_id(id.clone())
+            }
         };
+        if self.apple_key.is_some() && self.provider != ProviderType::Apple {
+            return Err(format!(
+                "provider `{id}`: apple_team_id, apple_private_key_id and apple_private_key are for `provider: apple` only"
+            ));
+        }
         if self.github_api_url.is_some() && self.provider != ProviderType::GitHub {
             return Err(format!(
                 "provider `{id}`: `github_api_url` is for `provider: github` only"
@@ -301,6 +372,14 @@ impl HostProvider {
         }
         if let Some(label) = &self.label {
             provider = provider.label(label.clone());
+        }
+        if !self.id_token_audiences.is_empty() {
+            if !matches!(self.provider, ProviderType::Apple | ProviderType::Google) {
+                return Err(format!(
+                    "provider `{id}`: `additional_id_token_audiences` is for apple and google (the ID tokens of their native SDKs)"
+                ));
+            }
+            provider = provider.id_token_audiences(self.id_token_audiences.clone());
         }
         if self.claims_source != ClaimsSource::IdToken {
             if self.provider == ProviderType::GitHub {
@@ -420,14 +499,63 @@ mod tests {
         }
     }
 
+    /// A P-256 key made for these tests only.
+    const APPLE_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgOSE0x4jW8Bo9jJep\njFomTQ89Q0ae3AsLrFohuRvZ1XChRANCAATZEZ5iJgmZBRnyXOvw+MLkfkxcooAe\n9eWQnHdo4AxwLVeDHxikWwmsd6VkHIHxCj5e5tCotR4hcig3YC+3rW35\n-----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn apple_entries_take_kratos_keys_and_never_print_the_key() {
+        let text = serde_json::json!([
+            { "id": "apple", "provider": "apple", "client_id": "com.example.web",
+              "apple_team_id": "TEAM123456", "apple_private_key_id": "KEY1234567",
+              "apple_private_key": APPLE_KEY,
+              "additional_id_token_audiences": ["com.example.ios"] },
+        ])
+        .to_string();
+        let parsed = parse(&text, no_env).unwrap();
+        let key = parsed[0].apple_key.as_ref().unwrap();
+        assert_eq!(key.team_id(), "TEAM123456");
+        assert_eq!(key.key_id(), "KEY1234567");
+        assert_eq!(parsed[0].id_token_audiences, ["com.example.ios"]);
+        let apple = parsed[0].to_provider().unwrap();
+        assert_eq!(apple.issuer_url(), "https://appleid.apple.com");
+        assert_eq!(apple.scope_list(), ["email", "name"]);
+        assert_eq!(apple.display_name(), "Apple");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("MIGHAgEA"), "the private key in {shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+
+        let err = |text: &str| parse(text, no_env).unwrap_err().to_string();
+        assert!(
+            err(r#"[{"id": "apple", "provider": "apple", "client_id": "c"}]"#)
+                .contains("apple_team_id, apple_private_key_id and apple_private_key are missing")
+        );
+        assert!(
+            err(
+                r#"[{"id": "apple", "provider": "apple", "client_id": "c", "apple_team_id": "T"}]"#
+            )
+            .contains("give all of apple_team_id")
+        );
+        let with_secret = serde_json::json!([{ "id": "apple", "provider": "apple",
+            "client_id": "c", "client_secret": "s", "apple_team_id": "T",
+            "apple_private_key_id": "K", "apple_private_key": APPLE_KEY }]);
+        assert!(err(&with_secret.to_string()).contains("leave client_secret out"));
+        let elsewhere = serde_json::json!([{ "id": "g", "provider": "google",
+            "client_id": "c", "client_secret": "s", "apple_team_id": "T",
+            "apple_private_key_id": "K", "apple_private_key": APPLE_KEY }]);
+        assert!(err(&elsewhere.to_string()).contains("for `provider: apple` only"));
+        let audiences = serde_json::json!([{ "id": "corp", "issuer_url": "https://a",
+            "client_id": "c", "additional_id_token_audiences": ["com.example.ios"] }]);
+        assert!(err(&audiences.to_string()).contains("is for apple and google"));
+    }
+
     #[test]
     fn a_wrong_entry_says_what_to_fix() {
         let err = |text: &str| parse(text, no_env).unwrap_err().to_string();
         assert!(err("{}").contains("JSON array"));
         assert!(err(r#"[{"id": "x", "client_id": "c"}]"#).contains("`issuer_url` is missing"));
         assert!(
-            err(r#"[{"id": "x", "provider": "apple", "client_id": "c"}]"#)
-                .contains("use generic, google, microsoft or github")
+            err(r#"[{"id": "x", "provider": "okta", "client_id": "c"}]"#)
+                .contains("use generic, google, microsoft, github or apple")
         );
         assert!(
             err(r#"[{"id": "g", "provider": "google", "client_id": "c"}]"#)

@@ -48,6 +48,8 @@ impl WithGitHub {
                 label: None,
                 claims_source: ClaimsSource::IdToken,
                 store_tokens: ProviderTokens::Discard,
+                apple_key: None,
+                id_token_audiences: Vec::new(),
             }];
         })
         .await

@@ -22,10 +22,12 @@
 //! passes without having run.
 
 mod admin;
+mod apple;
 mod browser;
 mod browser_flows;
 mod enumeration;
 mod github;
+mod form_post;
 mod health;
 mod hosts;
 mod native_flows;
@@ -44,10 +46,12 @@ mod webauthn;
 use std::any::Any;
 
 pub use admin::{admin_identities, admin_refuses_browser_pages, admin_tokens};
+pub use apple::apple_sign_up_and_in;
 pub use browser::{real_browser, real_browser_webauthn, run_browser_script};
 pub use browser_flows::browser_flows;
 pub use enumeration::taken_address_looks_new;
 pub use github::{github_sign_up_and_in, github_unverified_primary, github_without_addresses};
+pub use form_post::oidc_form_post;
 pub use health::health_schemas_and_separate_admin;
 pub use hosts::{start_example_host, test_config, try_start_example_host};
 pub use native_flows::{native_flows, return_to_and_bad_input};
@@ -99,6 +103,10 @@ macro_rules! http_suite {
             oidc_claims_from_userinfo,
             #[ignore = "needs Chromium, puppeteer-core and the OpenID provider: apt-get install chromium, npm ci --prefix examples/http-suite/browser and examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             oidc_link_real_browser,
+            #[ignore = "needs Node and the OpenID provider: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            oidc_form_post,
+            #[ignore = "needs Node and jose: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            apple_sign_up_and_in,
         );
     };
     ($start:path) => {

@@ -140,6 +140,8 @@ pub fn provider_entry(issuer: &str) -> HostProvider {
         label: Some("Test ID".into()),
         claims_source: ClaimsSource::IdToken,
         store_tokens: ProviderTokens::Discard,
+        apple_key: None,
+        id_token_audiences: Vec::new(),
     }
 }
 
