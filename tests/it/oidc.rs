@@ -2045,3 +2045,63 @@ async fn a_userinfo_answer_over_one_mib_is_refused() {
     assert!(!browser.cookies.contains_key("identa_session"));
     assert_eq!(identity_count(&identa).await, 0);
 }
+
+/// Two identities, each signed up through its own account at the same provider with
+/// `ProviderTokens::KeepEncrypted`: `include_credential=oidc` shows each identity its own
+/// tokens — the access token the provider answers to for that account, the ID token issued
+/// about it — and never the other's, also after both signed in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn two_accounts_at_one_provider_keep_their_own_tokens() {
+    let (_env, provider, identa) = with_provider_keeping_tokens().await;
+    let mut ada_browser = Browser::new(&identa);
+    let mut bob_browser = Browser::new(&identa);
+    let ada = ada_browser.provider_sign_up("ada@example.com").await;
+    let bob = bob_browser.provider_sign_up("bob@example.com").await;
+    assert_ne!(ada, bob);
+
+    // Each identity's entry: its own subject and tokens, (access, ID token).
+    let tokens_of = |shown: &Value| {
+        let entries = shown["config"]["providers"].as_array().unwrap().clone();
+        assert_eq!(entries.len(), 1, "{shown}");
+        let entry = &entries[0];
+        (
+            entry["subject"].as_str().unwrap().to_owned(),
+            entry["initial_access_token"].as_str().unwrap().to_owned(),
+            entry["initial_id_token"].as_str().unwrap().to_owned(),
+        )
+    };
+    let mut kept = Vec::new();
+    for (id, login) in [(&ada, "ada@example.com"), (&bob, "bob@example.com")] {
+        let (subject, access, id_token) =
+            tokens_of(&admin_oidc(&identa, id, "?include_credential=oidc").await);
+        assert_eq!(subject, login);
+        let (status, info) = userinfo(&provider.issuer, &access).await;
+        assert_eq!(status, 200, "{info}");
+        assert_eq!(info["sub"], login, "the access token is {login}'s");
+        assert_eq!(
+            jwt_claims(&id_token)["sub"],
+            login,
+            "the ID token is {login}'s"
+        );
+        kept.push((access, id_token));
+    }
+    assert_ne!(kept[0].0, kept[1].0);
+    assert_ne!(kept[0].1, kept[1].1);
+
+    // Both sign in again, in the other order: each keeps its own tokens.
+    for (browser, login) in [
+        (&mut bob_browser, "bob@example.com"),
+        (&mut ada_browser, "ada@example.com"),
+    ] {
+        let mut again = Browser::new(&identa);
+        again.web = browser.web.clone();
+        let res = again.provider_sign_in(login).await;
+        assert_eq!(res.status(), 200, "{}", body_text(&res));
+    }
+    for (id, (access, id_token)) in [&ada, &bob].into_iter().zip(&kept) {
+        let shown = admin_oidc(&identa, id, "?include_credential=oidc").await;
+        let (_, now_access, now_id_token) = tokens_of(&shown);
+        assert_eq!((&now_access, &now_id_token), (access, id_token), "{shown}");
+    }
+}
