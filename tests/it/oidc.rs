@@ -2105,3 +2105,67 @@ async fn two_accounts_at_one_provider_keep_their_own_tokens() {
         assert_eq!((&now_access, &now_id_token), (access, id_token), "{shown}");
     }
 }
+
+/// Under enumeration-safe registration (as the example hosts run it: `AnswerAsNew`,
+/// `after: AccountOnly`, unverified accounts refused as wrong passwords), a provider
+/// sign-up whose every address the provider vouches for signs in (as Kratos's oidc method
+/// with its `session` after-registration hook), while an unvouched one gets no session —
+/// the same answer whether its address is free or taken. `AfterProviderRegistration::AsAfter`
+/// follows `registration.after` instead: no session at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_vouched_provider_sign_up_signs_in_under_enumeration_safe_registration() {
+    use identa::flow::{
+        AfterProviderRegistration, AfterRegistration, DuplicateRegistration, UnverifiedSignIn,
+    };
+    let env = TestEnv::new(Backend::SqliteMemory).await;
+    let provider = OpenIdProvider::start(&env.identa);
+    let mut config = env.identa.config().clone();
+    config.flows.registration.duplicate = DuplicateRegistration::AnswerAsNew;
+    config.flows.registration.after = AfterRegistration::AccountOnly;
+    config.flows.login.unverified = UnverifiedSignIn::RefuseAsWrongCredentials;
+    assert_eq!(
+        config.flows.registration.after_provider,
+        AfterProviderRegistration::IssueSessionWhenVouched,
+        "the default"
+    );
+    let identa = engine_with(&env, &provider.issuer, "identa", config.clone());
+    register_with_password(&identa, "unverified-kim@example.com").await;
+
+    let sign_up = |identa: Identa, login: &'static str| async move {
+        let mut browser = Browser::new(&identa);
+        let flow = browser.start_flow("registration").await;
+        let to = browser.press_provider("registration", &flow).await;
+        let callback = browser.sign_in_at_provider(&to, login).await;
+        let res = browser.identa("GET", &callback, None, true).await;
+        (outward(&res, &browser), browser)
+    };
+
+    // Vouched: signed in, the address stored verified.
+    let (vouched, mut browser) = sign_up(identa.clone(), "vouched-new@example.com").await;
+    assert_eq!(vouched["status"], 200, "{vouched}");
+    assert_eq!(vouched["session"], true, "{vouched}");
+    assert_eq!(vouched["verified"], true);
+    let whoami = browser.whoami().await;
+    assert_eq!(
+        whoami["identity"]["traits"]["email"],
+        "vouched-new@example.com"
+    );
+    assert_eq!(whoami["authentication_methods"][0]["method"], "oidc");
+
+    // Unvouched: no session, free or taken alike.
+    let (free, _) = sign_up(identa.clone(), "unverified-lee@example.com").await;
+    let (taken, _) = sign_up(identa.clone(), "unverified-kim@example.com").await;
+    assert_eq!(free, taken, "taken and free look alike");
+    assert_eq!(free["status"], 200, "{free}");
+    assert_eq!(free["session"], false);
+    assert_eq!(free["verified"], false);
+
+    // `AsAfter`: the vouched sign-up follows `after: AccountOnly`.
+    config.flows.registration.after_provider = AfterProviderRegistration::AsAfter;
+    let as_after = engine_with(&env, &provider.issuer, "identa", config);
+    let (vouched, _) = sign_up(as_after, "vouched-other@example.com").await;
+    assert_eq!(vouched["status"], 200, "{vouched}");
+    assert_eq!(vouched["session"], false, "{vouched}");
+    assert_eq!(vouched["verified"], true);
+}
