@@ -994,6 +994,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_argon2_floor_is_padded_with_the_dummy_repeated_within_the_bound() {
+        let h = fast(); // a dummy of 64 blocks
+        // An argon2 hash of 4 × 64 blocks raises a floor of its exact work, without a dummy.
+        let costly = PasswordHasher::new(PasswordConfig {
+            memory_kib: 256,
+            ..PasswordConfig::insecure_fast_for_tests()
+        })
+        .unwrap();
+        let phc = costly.hash(&Password::new("password")).await.unwrap();
+        let cheap = "{SSHA}KgGQxw5j5bj+gcWQsNai3vy03vBzYWx0";
+        let floor = h
+            .cost_floor_of([cheap, phc.as_str()])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(floor, CostFloor::from_stored(256, None));
+        h.raise_floor(&floor);
+        // Unknown: the dummy, then the dummy 4 times more.
+        assert_eq!(work_of(&h, "password", None).await, (64 + 256, false));
+        // The argon2 account itself: its 256 blocks and the dummy.
+        assert_eq!(work_of(&h, "password", Some(&phc)).await, (256 + 64, true));
+        // Nothing at or under the floor raises it again; a lower stored floor is ignored.
+        assert_eq!(h.cost_floor_of([phc.as_str()]).await.unwrap(), None);
+        h.raise_floor(&CostFloor::from_stored(128, None));
+        assert_eq!(work_of(&h, "x", None).await.0, 64 + 256);
+        // A stored floor beyond the argon2 import bound is padded up to the bound only.
+        h.raise_floor(&CostFloor::from_stored(u64::MAX, None));
+        let floor = h.inner.floor().unwrap();
+        assert_eq!(floor.work, MAX_PADDING_WORK);
+        assert!(matches!(floor.pad, FloorPad::DummyTimes(n) if n == (1 << 23) / 64));
+    }
+
+    #[tokio::test]
     async fn a_hash_cheaper_than_the_dummy_also_spends_the_dummys_work() {
         let h = dummy_of_1024();
         // An unknown account: the dummy's 1,024 blocks.
