@@ -40,6 +40,10 @@ use crate::secret::{Keyring, hex, unhex};
 mod apple;
 pub use apple::AppleKey;
 
+mod capped;
+
+use capped::CappedClient;
+
 /// One OpenID Connect provider, found by discovery from its issuer URL (Kratos's
 /// `provider: generic`). Its `Debug` hides the client secret.
 #[derive(Clone)]
@@ -410,7 +414,8 @@ impl ClaimsMapper for DefaultMapper {
 pub struct OidcProviders {
     providers: Vec<Arc<Cached>>,
     mapper: Arc<dyn ClaimsMapper>,
-    http: reqwest::Client,
+    /// Every request to a provider goes through it: answers are read up to 1 MiB.
+    http: CappedClient,
 }
 
 impl fmt::Debug for OidcProviders {
@@ -443,17 +448,10 @@ struct Cached {
 impl OidcProviders {
     /// No providers yet, the [`DefaultMapper`].
     pub fn new() -> Self {
-        // The openidconnect crate's advice: no redirects from the provider's endpoints
-        // (a redirect could carry the code or the client secret elsewhere).
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
         Self {
             providers: Vec::new(),
             mapper: Arc::new(DefaultMapper),
-            http,
+            http: CappedClient::new(),
         }
     }
 
@@ -634,8 +632,12 @@ impl OidcProviders {
                 .request_async(&self.http)
                 .await
                 .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
-            let claims =
-                github::claims(&self.http, api_url, response.access_token().secret()).await?;
+            let claims = github::claims(
+                self.http.reqwest(),
+                api_url,
+                response.access_token().secret(),
+            )
+            .await?;
             let tokens = Tokens {
                 id_token: None,
                 access_token: response.access_token().secret().clone(),
@@ -1024,6 +1026,7 @@ mod github {
     use oauth2::{AuthType, AuthUrl, ClientId, ClientSecret, RedirectUrl, TokenUrl};
     use serde_json::Value;
 
+    use super::capped::{ReadError, read_capped};
     use super::{Claims, OidcError, OidcProvider, error_chain};
 
     /// An OAuth2 client with its authorization and token endpoints set.
@@ -1039,9 +1042,6 @@ mod github {
         oauth2::EndpointNotSet,
         oauth2::EndpointSet,
     >;
-
-    /// The most of an answer of the user API that is read.
-    const MAX_ANSWER: usize = 1 << 20;
 
     /// The OAuth2 client for GitHub at `p`'s web URL (client id and secret sent in the
     /// request body, as GitHub documents).
@@ -1088,15 +1088,15 @@ mod github {
                 res.status()
             )));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| failed(&e))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_ANSWER {
+        let body = match read_capped(&mut res).await {
+            Ok(body) => body,
+            Err(ReadError::TooLong) => {
                 return Err(OidcError::UserApi(format!(
                     "{path} answered more than 1 MiB"
                 )));
             }
-        }
+            Err(ReadError::Reqwest(e)) => return Err(failed(&e)),
+        };
         serde_json::from_slice(&body).map_err(|e| failed(&e))
     }
 

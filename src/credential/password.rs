@@ -17,15 +17,21 @@
 //! unknown ones; and a stored hash cheaper to verify than that dummy (md5-crypt, a salted
 //! SHA, PBKDF2 with few iterations, argon2 at weaker parameters, …) is verified *and* the
 //! dummy's work is spent after it ([`Padding`]), so no account answers faster than an
-//! unknown one. A costlier imported hash (bcrypt at cost 10 and up) is not padded down
-//! and answers slower until re-hashed (docs/password-hashes.md, "Timing").
+//! unknown one. An imported hash costlier than the dummy (bcrypt at cost 10 and up) raises
+//! the [`CostFloor`]: every check, an unknown identifier's included, is then padded with
+//! the costliest hash's work too (a bcrypt dummy of its cost, or the argon2 dummy
+//! repeated), so that account does not answer slower either (docs/password-hashes.md,
+//! "Timing").
 
+mod floor;
 pub mod migration;
 mod queue;
 
+pub use floor::{COST_FLOOR_REREAD, CostFloor};
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -35,7 +41,7 @@ use self::queue::Queue;
 
 mod imported;
 
-use imported::{ARGON2_VERSION, Argon2Hash, ImportedHash, Work};
+use imported::{ARGON2_VERSION, Argon2Hash, ImportedHash, MAX_PADDING_WORK, Work};
 
 /// Output length of hashes identa creates.
 const OUTPUT_LEN: usize = 32;
@@ -280,6 +286,26 @@ struct Inner {
     /// argon2 work done so far (`m · t` per hash or verification), for
     /// [`PasswordHasher::argon2_work`].
     argon2_work: AtomicU64,
+    /// Work of every family done so far (argon2's exact, the others' estimates), for
+    /// [`PasswordHasher::work`].
+    work: AtomicU64,
+    /// The costliest imported hash awaiting re-hash, when costlier than the dummy.
+    floor: RwLock<Option<Arc<Floor>>>,
+}
+
+/// A [`CostFloor`] costlier than the dummy, ready to pad with.
+struct Floor {
+    /// What a check is padded up to ([`ImportedHash::padding_work`] of the costliest).
+    work: Work,
+    pad: FloorPad,
+}
+
+/// How the floor's work is spent.
+enum FloorPad {
+    /// A hash of random bytes in the costliest hash's format and cost (bcrypt).
+    SameCost(ImportedHash),
+    /// The argon2 dummy this many times (argon2, and the families without a dummy).
+    DummyTimes(u64),
 }
 
 /// Whether a verification spends the dummy's argon2 work after its own.
@@ -289,22 +315,51 @@ struct Inner {
 /// dummy: that difference tells a careful timer the account exists. Such a verification is
 /// padded — the dummy is verified after it, whatever it answered — so it takes at least the
 /// dummy's time. A hash at least as costly stays as it is (its cost is bounded at import).
+///
+/// With a [`Floor`] (an imported hash costlier than the dummy awaits re-hash), every check
+/// spends the dummy's work *and* the floor's: an unknown identifier verifies the dummy and
+/// then the floor's pad, identa's own argon2id accounts add the floor's pad, the costliest
+/// imported account adds the dummy, and a hash cheaper than the dummy adds both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Padding {
     /// The hash's own work is at least the dummy's (or it is the dummy).
     Unpadded,
     /// The hash is cheaper: the dummy's work is spent too.
     WithDummy,
+    /// The floor's work is spent too (the hash is the dummy, or as costly).
+    WithFloor,
+    /// Both the dummy's and the floor's work are spent too.
+    WithDummyAndFloor,
 }
 
 impl Padding {
     /// The padding a verification of `stored` needs (`None`: an unknown account, verified
-    /// against the dummy itself) when the dummy's work is `dummy`.
-    fn of(stored: Option<&ImportedHash>, dummy: Work) -> Self {
-        match stored {
-            Some(hash) if hash.work() < dummy => Self::WithDummy,
-            Some(_) | None => Self::Unpadded,
+    /// against the dummy itself) when the dummy's work is `dummy` and the floor's `floor`.
+    fn of(stored: Option<&ImportedHash>, dummy: Work, floor: Option<Work>) -> Self {
+        let Some(floor) = floor else {
+            return match stored {
+                Some(hash) if hash.work() < dummy => Self::WithDummy,
+                Some(_) | None => Self::Unpadded,
+            };
+        };
+        let Some(hash) = stored else {
+            return Self::WithFloor;
+        };
+        let below_floor = hash.padding_work() < floor;
+        match (hash.work() < dummy || !below_floor, below_floor) {
+            (true, true) => Self::WithDummyAndFloor,
+            (true, false) => Self::WithDummy,
+            (false, true) => Self::WithFloor,
+            (false, false) => Self::Unpadded,
         }
+    }
+
+    fn spends_dummy(self) -> bool {
+        matches!(self, Self::WithDummy | Self::WithDummyAndFloor)
+    }
+
+    fn spends_floor(self) -> bool {
+        matches!(self, Self::WithFloor | Self::WithDummyAndFloor)
     }
 }
 
@@ -352,6 +407,8 @@ impl PasswordHasher {
             config,
             dummy: String::new(),
             argon2_work: AtomicU64::new(0),
+            work: AtomicU64::new(0),
+            floor: RwLock::new(None),
         };
         let random: [u8; 16] = rand::random();
         inner.dummy = inner.hash_blocking(&random)?;
@@ -414,14 +471,19 @@ impl PasswordHasher {
     ) -> Result<bool, PasswordError> {
         // An unknown account takes exactly the path of a wrong password.
         let target = ImportedHash::parse(stored.unwrap_or(&self.inner.dummy))?;
-        let padding = Padding::of(stored.is_some().then_some(&target), self.inner.dummy_work());
+        let floor = self.inner.floor();
+        let padding = Padding::of(
+            stored.is_some().then_some(&target),
+            self.inner.dummy_work(),
+            floor.as_ref().map(|f| f.work),
+        );
         // Memory-hard hashes weigh their memory; every hash takes at least one permit,
         // which bounds its CPU use like any other.
         let weight = self.inner.weight(target.memory_kib());
         let pwd = password.expose().as_bytes().to_vec();
         let matched = self
             .run(lane, weight, move |inner| {
-                inner.verify_blocking(&pwd, &target, padding)
+                inner.verify_blocking(&pwd, &target, padding, floor.as_deref())
             })
             .await?;
         Ok(matched && stored.is_some())
@@ -433,6 +495,75 @@ impl PasswordHasher {
     #[must_use]
     pub fn argon2_work(&self) -> u64 {
         self.inner.argon2_work.load(Ordering::Relaxed)
+    }
+
+    /// The work of every format this hasher and its clones have done since it was built,
+    /// in argon2 blocks: argon2's exact, the other formats' estimates
+    /// (docs/password-hashes.md, "Timing"), pads included — what a test reads to see that
+    /// an unknown identifier costs what an imported bcrypt account costs.
+    #[must_use]
+    pub fn work(&self) -> u64 {
+        self.inner.work.load(Ordering::Relaxed)
+    }
+
+    /// The floor an import of `stored` hashes raises, if it raises one: the costliest of
+    /// them when its padding work is above the dummy's and the floor already known — then
+    /// with a bcrypt dummy of its cost, made here (one bcrypt hash, on the hashing queue).
+    /// Hashes identa cannot verify are skipped (the import refuses them).
+    ///
+    /// # Errors
+    ///
+    /// As for [`hash`](Self::hash), when a bcrypt dummy is made.
+    pub async fn cost_floor_of<'a>(
+        &self,
+        stored: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Option<CostFloor>, PasswordError> {
+        let costliest = stored
+            .into_iter()
+            .filter_map(|s| ImportedHash::parse(s).ok())
+            .max_by_key(ImportedHash::padding_work);
+        let Some(costliest) = costliest else {
+            return Ok(None);
+        };
+        let work = costliest.padding_work();
+        let known = self.inner.floor().map_or(Work(0), |f| f.work);
+        if work <= self.inner.dummy_work() || work <= known {
+            return Ok(None);
+        }
+        let dummy = self
+            .run(Lane::Ordinary, 1, move |_| costliest.same_cost_dummy())
+            .await?;
+        Ok(Some(CostFloor::from_stored(
+            work.0,
+            dummy
+                .as_ref()
+                .and_then(ImportedHash::bcrypt_str)
+                .map(str::to_owned),
+        )))
+    }
+
+    /// Pads every check from now on up to `floor`, if it is costlier than the dummy and the
+    /// floor known so far (the stored floor as read, or one this engine's import raised).
+    /// Its work is bounded by the argon2 import bound (2^23 blocks), and a dummy that is
+    /// not a valid bcrypt hash is replaced by the argon2 dummy, repeated.
+    pub fn raise_floor(&self, floor: &CostFloor) {
+        let work = Work(floor.work().min(MAX_PADDING_WORK.0));
+        let dummy = self.inner.dummy_work();
+        if work <= dummy || self.inner.floor().is_some_and(|f| f.work >= work) {
+            return;
+        }
+        let pad = match floor.dummy().map(ImportedHash::parse) {
+            Some(Ok(hash @ ImportedHash::Bcrypt(_))) => FloorPad::SameCost(hash),
+            _ => FloorPad::DummyTimes(work.0.div_ceil(dummy.0.max(1))),
+        };
+        let mut current = self
+            .inner
+            .floor
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_none_or(|f| f.work < work) {
+            *current = Some(Arc::new(Floor { work, pad }));
+        }
     }
 
     /// Whether `stored` is a hash identa can verify, in a format Kratos verifies and
@@ -554,6 +685,14 @@ impl Inner {
         Ok(phc.to_string())
     }
 
+    /// The floor in force, if any.
+    fn floor(&self) -> Option<Arc<Floor>> {
+        self.floor
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// The dummy's work: argon2id at the configured parameters.
     fn dummy_work(&self) -> Work {
         Work(u64::from(self.params.m_cost()) * u64::from(self.params.t_cost()))
@@ -563,6 +702,16 @@ impl Inner {
     fn count(&self, params: &Params) {
         let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
         self.argon2_work.fetch_add(work, Ordering::Relaxed);
+        self.work.fetch_add(work, Ordering::Relaxed);
+    }
+
+    /// Verifies `pwd` against `hash`, counting its estimated work (argon2 counts its own).
+    fn verify_any(&self, pwd: &[u8], hash: &ImportedHash) -> Result<bool, PasswordError> {
+        let matched = hash.verify(pwd, |argon2| self.verify_argon2(pwd, argon2))?;
+        if !matches!(hash, ImportedHash::Argon2(_)) {
+            self.work.fetch_add(hash.work().0, Ordering::Relaxed);
+        }
+        Ok(matched)
     }
 
     /// Verifies `pwd` against `stored`, then spends the dummy's work if `padding` says so
@@ -572,13 +721,26 @@ impl Inner {
         pwd: &[u8],
         stored: &ImportedHash,
         padding: Padding,
+        floor: Option<&Floor>,
     ) -> Result<bool, PasswordError> {
-        let matched = stored.verify(pwd, |argon2| self.verify_argon2(pwd, argon2))?;
-        match padding {
-            Padding::Unpadded => {}
-            Padding::WithDummy => {
-                let dummy = Argon2Hash::parse(&self.dummy)?;
-                self.verify_argon2(pwd, &dummy)?;
+        let matched = self.verify_any(pwd, stored)?;
+        if padding.spends_dummy() {
+            let dummy = Argon2Hash::parse(&self.dummy)?;
+            self.verify_argon2(pwd, &dummy)?;
+        }
+        if padding.spends_floor()
+            && let Some(floor) = floor
+        {
+            match &floor.pad {
+                FloorPad::SameCost(hash) => {
+                    self.verify_any(pwd, hash)?;
+                }
+                FloorPad::DummyTimes(times) => {
+                    let dummy = Argon2Hash::parse(&self.dummy)?;
+                    for _ in 0..*times {
+                        self.verify_argon2(pwd, &dummy)?;
+                    }
+                }
             }
         }
         Ok(matched)
@@ -832,6 +994,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_argon2_floor_is_padded_with_the_dummy_repeated_within_the_bound() {
+        let h = fast(); // a dummy of 64 blocks
+        // An argon2 hash of 4 × 64 blocks raises a floor of its exact work, without a dummy.
+        let costly = PasswordHasher::new(PasswordConfig {
+            memory_kib: 256,
+            ..PasswordConfig::insecure_fast_for_tests()
+        })
+        .unwrap();
+        let phc = costly.hash(&Password::new("password")).await.unwrap();
+        let cheap = "{SSHA}KgGQxw5j5bj+gcWQsNai3vy03vBzYWx0";
+        let floor = h
+            .cost_floor_of([cheap, phc.as_str()])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(floor, CostFloor::from_stored(256, None));
+        h.raise_floor(&floor);
+        // Unknown: the dummy, then the dummy 4 times more.
+        assert_eq!(work_of(&h, "password", None).await, (64 + 256, false));
+        // The argon2 account itself: its 256 blocks and the dummy.
+        assert_eq!(work_of(&h, "password", Some(&phc)).await, (256 + 64, true));
+        // Nothing at or under the floor raises it again; a lower stored floor is ignored.
+        assert_eq!(h.cost_floor_of([phc.as_str()]).await.unwrap(), None);
+        h.raise_floor(&CostFloor::from_stored(128, None));
+        assert_eq!(work_of(&h, "x", None).await.0, 64 + 256);
+        // A stored floor beyond the argon2 import bound is padded up to the bound only.
+        h.raise_floor(&CostFloor::from_stored(u64::MAX, None));
+        let floor = h.inner.floor().unwrap();
+        assert_eq!(floor.work, MAX_PADDING_WORK);
+        assert!(matches!(floor.pad, FloorPad::DummyTimes(n) if n == (1 << 23) / 64));
+    }
+
+    #[tokio::test]
     async fn a_hash_cheaper_than_the_dummy_also_spends_the_dummys_work() {
         let h = dummy_of_1024();
         // An unknown account: the dummy's 1,024 blocks.
@@ -875,7 +1070,7 @@ mod tests {
     fn padding_follows_the_estimated_work() {
         let dummy = Work(38_912); // the default parameters: 19,456 KiB × 2 passes
         let padding =
-            |stored: &str| Padding::of(Some(&ImportedHash::parse(stored).unwrap()), dummy);
+            |stored: &str| Padding::of(Some(&ImportedHash::parse(stored).unwrap()), dummy, None);
         for cheap in [
             "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/",
             "{SSHA}KgGQxw5j5bj+gcWQsNai3vy03vBzYWx0",
@@ -897,7 +1092,31 @@ mod tests {
         let bcrypt12 = "$2a$12$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6";
         assert_eq!(padding(bcrypt12), Padding::Unpadded);
         // The dummy itself (an unknown account) is never padded.
-        assert_eq!(Padding::of(None, dummy), Padding::Unpadded);
+        assert_eq!(Padding::of(None, dummy, None), Padding::Unpadded);
+    }
+
+    #[test]
+    fn with_a_floor_every_check_spends_the_dummy_and_the_floor() {
+        let dummy = Work(38_912);
+        let bcrypt12 = "$2a$12$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6";
+        let floor = ImportedHash::parse(bcrypt12).unwrap().padding_work();
+        let padding = |stored: &str| {
+            Padding::of(
+                Some(&ImportedHash::parse(stored).unwrap()),
+                dummy,
+                Some(floor),
+            )
+        };
+        // Unknown: the dummy, then the floor.
+        assert_eq!(Padding::of(None, dummy, Some(floor)), Padding::WithFloor);
+        // identa's own argon2id: its work is the dummy's; the floor is added.
+        let own = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
+        assert_eq!(padding(own), Padding::WithFloor);
+        // The costliest itself: the dummy is added.
+        assert_eq!(padding(bcrypt12), Padding::WithDummy);
+        // Cheaper than the dummy: both.
+        let md5 = "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/";
+        assert_eq!(padding(md5), Padding::WithDummyAndFloor);
     }
 
     #[tokio::test]

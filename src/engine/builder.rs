@@ -171,6 +171,7 @@ impl IdentaBuilder {
                 push_state,
                 keyring: Arc::new(keyring),
                 untagged_tokens_until: tokio::sync::OnceCell::new(),
+                cost_floor_read_at: std::sync::Mutex::new(None),
                 templates: Arc::new(self.templates),
                 hooks: self.hooks.unwrap_or_else(|| Arc::new(NoHooks)),
                 webauthn,

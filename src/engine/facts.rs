@@ -86,6 +86,7 @@ impl Facts for Identa {
         password: &Password,
         stored: Option<&str>,
     ) -> Result<bool, PasswordError> {
+        self.pad_to_stored_cost_floor().await;
         self.inner.hasher.verify_in(lane, password, stored).await
     }
 

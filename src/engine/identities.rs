@@ -64,7 +64,8 @@ impl Identa {
         hashed_password: &str,
     ) -> Result<Identity> {
         let identity = self.draft_identity_with_imported_hash(new, hashed_password)?;
-        self.inner.store.insert_identity(&identity).await?;
+        self.insert_imported(std::slice::from_ref(&identity))
+            .await?;
         Ok(identity)
     }
 

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use futures_util::stream::{self, StreamExt};
 
 use super::Identa;
-use crate::credential::password::Password;
+use crate::credential::password::{COST_FLOOR_REREAD, CostFloor, Password};
 use crate::credential::totp::{self, TotpSecret};
 use crate::credential::{CredentialError, lookup};
 use crate::error::{Error, Result};
@@ -94,8 +94,17 @@ impl Identa {
         if valid.is_empty() {
             return Ok(drafted);
         }
-        match self.inner.store.insert_identities(&valid).await {
-            Ok(()) => return Ok(drafted),
+        let floor = self.cost_floor_of(&valid).await?;
+        match self
+            .inner
+            .store
+            .insert_imported_identities(&valid, floor.as_ref())
+            .await
+        {
+            Ok(()) => {
+                self.raise_cost_floor(floor.as_ref());
+                return Ok(drafted);
+            }
             // A row written meanwhile took a unique value: one by one, so that the refusal
             // lands on its item and the others are stored.
             Err(StoreError::Conflict { .. }) => {}
@@ -117,13 +126,81 @@ impl Identa {
             }
         }
         for slot in &mut drafted {
-            if let Ok(identity) = slot
-                && let Err(err) = self.inner.store.insert_identity(identity).await
-            {
-                *slot = Err(err.into());
+            if let Ok(identity) = slot {
+                let one = std::slice::from_ref(identity);
+                match self
+                    .inner
+                    .store
+                    .insert_imported_identities(one, floor.as_ref())
+                    .await
+                {
+                    Ok(()) => self.raise_cost_floor(floor.as_ref()),
+                    Err(err) => *slot = Err(err.into()),
+                }
             }
         }
         Ok(drafted)
+    }
+
+    /// Stores imported `identities` in one transaction, raising the password cost floor
+    /// to the costliest of their hashes in it (and in this engine's hasher once stored).
+    pub(super) async fn insert_imported(&self, identities: &[Identity]) -> Result<()> {
+        let floor = self.cost_floor_of(identities).await?;
+        self.inner
+            .store
+            .insert_imported_identities(identities, floor.as_ref())
+            .await?;
+        self.raise_cost_floor(floor.as_ref());
+        Ok(())
+    }
+
+    /// The cost floor the password hashes of `identities` raise, if any.
+    async fn cost_floor_of(&self, identities: &[Identity]) -> Result<Option<CostFloor>> {
+        let hashes = identities.iter().filter_map(|identity| {
+            identity
+                .credential(CredentialType::Password)
+                .and_then(|c| c.config.get("hashed_password"))
+                .and_then(serde_json::Value::as_str)
+        });
+        Ok(self.inner.hasher.cost_floor_of(hashes).await?)
+    }
+
+    /// Pads this engine's password checks up to `floor`, just stored.
+    fn raise_cost_floor(&self, floor: Option<&CostFloor>) {
+        if let Some(floor) = floor {
+            self.inner.hasher.raise_floor(floor);
+        }
+    }
+
+    /// Pads password checks up to the stored cost floor: read on the first check, and
+    /// again once [`COST_FLOOR_REREAD`] old, so that an import by another engine on the
+    /// same database reaches this one within that time. Should the read fail, the check
+    /// pads to the floor known so far and the next one reads again.
+    pub(super) async fn pad_to_stored_cost_floor(&self) {
+        let now = self.now();
+        let due = self
+            .inner
+            .cost_floor_read_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none_or(|at| now - at >= COST_FLOOR_REREAD);
+        if !due {
+            return;
+        }
+        match self.inner.store.password_cost_floor().await {
+            Ok(floor) => {
+                self.raise_cost_floor(floor.as_ref());
+                *self
+                    .inner
+                    .cost_floor_read_at
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
+            }
+            Err(err) => tracing::warn!(
+                error = %err,
+                "the password cost floor could not be read: this check pads to the floor known so far"
+            ),
+        }
     }
 
     /// Adds what an import brings besides a password to `identity` (just drafted), as

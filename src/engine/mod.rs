@@ -78,6 +78,9 @@ struct Inner {
     /// Until when tokens minted before tags are looked up (`None`: never), read from the
     /// store on the first such token.
     untagged_tokens_until: tokio::sync::OnceCell<Option<chrono::DateTime<chrono::Utc>>>,
+    /// When the stored password cost floor was last read (`None`: not yet): read again
+    /// once [`COST_FLOOR_REREAD`](crate::credential::password::COST_FLOOR_REREAD) old.
+    cost_floor_read_at: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     templates: Arc<Templates>,
     hooks: Arc<dyn Hooks>,
     /// The WebAuthn relying party, when security keys and passkeys are configured.

@@ -81,6 +81,26 @@ pub enum AfterRegistration {
     AccountOnly,
 }
 
+/// What happens after a sign-up through an OpenID Connect provider (feature `oidc`).
+///
+/// A provider that vouches for every address of the new account (its verified claim,
+/// `email_verified`) has done what verification would: the addresses are stored verified.
+/// Kratos configures this per method too (`selfservice.flows.registration.after.oidc`);
+/// its OpenID Connect setups sign provider sign-ups in with that method's `session` hook
+/// (e.g. its end-to-end profile `test/e2e/profiles/oidc/.kratos.yml`), vouched or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AfterProviderRegistration {
+    /// Sign the new user in when the provider vouches for every address of the new
+    /// account; otherwise as [`RegistrationConfig::after`]. The default. Under
+    /// [`DuplicateRegistration::AnswerAsNew`] this tells nothing: an unvouched sign-up
+    /// gets no session whether its address is taken or not, and a vouched address that is
+    /// taken is its owner's, who is offered to link the account (1010016).
+    #[default]
+    IssueSessionWhenVouched,
+    /// As [`RegistrationConfig::after`], vouched or not.
+    AsAfter,
+}
+
 /// How a registration answers an identifier or address that already has an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DuplicateRegistration {
@@ -108,6 +128,9 @@ pub struct RegistrationConfig {
     pub lifespan: Duration,
     /// What happens after a registration. Default: [`AfterRegistration::IssueSession`].
     pub after: AfterRegistration,
+    /// What happens after a sign-up through an OpenID Connect provider. Default:
+    /// [`AfterProviderRegistration::IssueSessionWhenVouched`].
+    pub after_provider: AfterProviderRegistration,
     /// How an identifier that already has an account is answered. Default:
     /// [`DuplicateRegistration::Refuse`].
     pub duplicate: DuplicateRegistration,
@@ -119,6 +142,7 @@ impl Default for RegistrationConfig {
             enabled: true,
             lifespan: Duration::hours(1),
             after: AfterRegistration::IssueSession,
+            after_provider: AfterProviderRegistration::IssueSessionWhenVouched,
             duplicate: DuplicateRegistration::Refuse,
         }
     }

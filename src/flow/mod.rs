@@ -60,6 +60,7 @@ use csrf::CsrfRefusal;
 use ui::{Node, UiContainer, UiText};
 
 pub use code::CodeSubmission;
+pub use config::AfterProviderRegistration;
 pub use config::{
     AfterRegistration, CodeFlowConfig, DuplicateRegistration, FlowsConfig, LoginConfig,
     OtherSessions, RegistrationConfig, SettingsConfig, TotpConfig, UnknownRecipients,

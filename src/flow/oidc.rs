@@ -39,6 +39,7 @@ use super::login::LoggedIn;
 use super::registration::Registered;
 use super::text;
 use super::ui::{InputType, Node, NodeGroup, UiText};
+use super::{AfterProviderRegistration, AfterRegistration};
 use super::{ContinueWith, Effect, Facts, Fallback, Flow, FlowError};
 use super::{FlowKind, FlowRequest, FlowState, Result, Step, Transition, login, registration};
 use crate::credential::oidc::{Claims, Tokens};
@@ -533,14 +534,31 @@ pub(crate) async fn decide(
     add_provider_account(&mut identity, claims, now);
     keep_tokens(facts, &mut identity, claims, tokens)?;
     let fallback = Fallback::to(flow.clone());
+    let after = after_registration(facts.config(), &identity);
     Ok(Decided::Register(registration::created(
         facts,
         flow,
         identity,
         method(now),
+        after,
         req,
         fallback,
     )?))
+}
+
+/// What follows a provider sign-up of `identity` (its vouched addresses marked verified):
+/// a session when the provider vouched for every address and the configuration says so
+/// ([`AfterProviderRegistration::IssueSessionWhenVouched`]), else `registration.after`.
+fn after_registration(config: &super::FlowsConfig, identity: &Identity) -> AfterRegistration {
+    let vouched = identity.verifiable_addresses.iter().all(|a| a.verified);
+    match config.registration.after_provider {
+        AfterProviderRegistration::IssueSessionWhenVouched if vouched => {
+            AfterRegistration::IssueSession
+        }
+        AfterProviderRegistration::IssueSessionWhenVouched | AfterProviderRegistration::AsAfter => {
+            config.registration.after
+        }
+    }
 }
 
 /// A provider account waiting on a login flow to be linked, as kept there (sealed).
@@ -1181,6 +1199,30 @@ mod tests {
         assert_eq!(credential.identifiers, ["example:s-1"]);
         assert!(identity.verifiable_addresses[0].verified);
         assert_eq!(t.flow.state, FlowState::PassedChallenge);
+    }
+
+    #[tokio::test]
+    async fn after_a_provider_sign_up_only_vouched_accounts_override_account_only() {
+        use crate::flow::{AfterProviderRegistration, AfterRegistration};
+        let sign_up = |after_provider, verified| async move {
+            let mut facts = TestFacts::new();
+            facts.config.registration.after = AfterRegistration::AccountOnly;
+            facts.config.registration.after_provider = after_provider;
+            let c = claims("s-9", "new@example.com", verified);
+            let traits = Ok(json!({ "email": "new@example.com" }));
+            let flow = login_flow(&facts);
+            let Decided::Register(step) = decide(&facts, flow, &c, None, traits, &api())
+                .await
+                .unwrap()
+            else {
+                panic!("signed in an unknown account");
+            };
+            effect_names(&advanced(step).effects).contains(&"issue_session")
+        };
+        let when_vouched = AfterProviderRegistration::IssueSessionWhenVouched;
+        assert!(sign_up(when_vouched, true).await);
+        assert!(!sign_up(when_vouched, false).await);
+        assert!(!sign_up(AfterProviderRegistration::AsAfter, true).await);
     }
 
     #[tokio::test]

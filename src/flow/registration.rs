@@ -248,22 +248,24 @@ pub(crate) async fn submit(
         aal: Aal::Aal1,
         completed_at: now,
     };
-    created(facts, flow, identity, method, req, fallback)
+    let after = facts.config().registration.after;
+    created(facts, flow, identity, method, after, req, fallback)
 }
 
 /// An accepted registration of `identity` (checked, not yet stored): the identity to
-/// insert, a session by `method` when the configuration signs new users in, and
-/// verification flows for its new addresses. `fallback` is what to show if the commit is
-/// refused.
+/// insert, a session by `method` when `after` (the rule for `method`) signs new users in,
+/// and verification flows for its new addresses. `fallback` is what to show if the commit
+/// is refused.
 pub(super) fn created(
     facts: &dyn Facts,
     mut flow: Flow,
     identity: Identity,
     method: AuthenticationMethod,
+    after: AfterRegistration,
     req: &FlowRequest,
     fallback: Fallback,
 ) -> Result<Step<Outcome>> {
-    let issued = match facts.config().registration.after {
+    let issued = match after {
         AfterRegistration::IssueSession => {
             let now = method.completed_at;
             Some(Session::issue(

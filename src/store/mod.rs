@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::credential::password::CostFloor;
 use crate::identity::AddressVia;
 use crate::identity::{CredentialType, ExternalId, Identity};
 use crate::session::{Session, TokenHash};
@@ -211,6 +212,17 @@ pub trait IdentityStore: Send + Sync {
     /// transaction (an import): all of them, or none if any is refused (a taken
     /// identifier, address or external id is [`StoreError::Conflict`]).
     async fn insert_identities(&self, identities: &[Identity]) -> Result<(), StoreError>;
+    /// Inserts imported identities as [`insert_identities`](Self::insert_identities)
+    /// does and, in the same transaction, raises the stored password cost floor to
+    /// `floor` when `floor` is costlier (it is never lowered).
+    async fn insert_imported_identities(
+        &self,
+        identities: &[Identity],
+        floor: Option<&CostFloor>,
+    ) -> Result<(), StoreError>;
+    /// The password cost floor: the costliest imported hash awaiting re-hash, as imports
+    /// raised it (`None` while none was costlier than the dummy).
+    async fn password_cost_floor(&self) -> Result<Option<CostFloor>, StoreError>;
     /// Replaces an identity's row, credentials and addresses with the given ones, all or
     /// nothing, and logs a [`SessionEvent::Identity`].
     async fn replace_identity(&self, identity: &Identity) -> Result<(), StoreError>;

@@ -436,6 +436,178 @@ async fn an_imported_fast_hash_costs_what_an_unknown_account_costs(env: TestEnv)
 }
 
 crate::on_every_backend!(an_imported_fast_hash_costs_what_an_unknown_account_costs);
+
+/// Kratos's own bcrypt vector at its default cost, 12, for the password "test".
+const KRATOS_BCRYPT_12: &str = "$2a$12$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6";
+/// A bcrypt verification's estimated work at cost 12 (64 argon2 blocks a round).
+const BCRYPT_12_WORK: u64 = 64 << 12;
+
+/// How a refused API sign-in answered, and the work it spent.
+#[cfg(feature = "http")]
+#[derive(Debug, PartialEq, Eq)]
+struct Refusal {
+    /// The work of every format the engine's hasher spent ([`PasswordHasher::work`]).
+    work: u64,
+    /// The status the shown flow is answered with.
+    status: http::StatusCode,
+    /// Every message id it shows.
+    message_ids: Vec<u32>,
+}
+
+/// Signs in through an API flow of `env.identa` as `identifier` with a wrong `password`.
+#[cfg(feature = "http")]
+async fn refused_api_sign_in(env: &TestEnv, identifier: &str, password: &str) -> Refusal {
+    let hasher = env.identa.password_hasher();
+    let before = hasher.work();
+    let err = crate::common::api_login(env, identifier, password)
+        .await
+        .unwrap_err();
+    let work = hasher.work() - before;
+    let flow = crate::common::invalid_flow(err);
+    Refusal {
+        work,
+        status: identa::http::response::status_of_shown_flow(&flow),
+        message_ids: crate::common::all_message_ids(&flow),
+    }
+}
+
+/// An identity for `email` with an imported `hash`.
+fn hashed_import(email: &str, hash: &str) -> identa::IdentityImport {
+    identa::IdentityImport {
+        identity: identa::identity::NewIdentity {
+            traits: json!({ "email": email }),
+            ..Default::default()
+        },
+        password: identa::PasswordImport::Hashed(hash.to_owned()),
+    }
+}
+
+#[cfg(feature = "http")]
+async fn an_unknown_identifier_does_at_least_the_imported_accounts_work(env: TestEnv) {
+    create_account(&env, "grace@example.com").await;
+    let dummy = env.identa.password_hasher().config().memory_kib as u64;
+    let before = refused_api_sign_in(&env, "nobody@example.com", "test").await;
+    assert_eq!(before.work, dummy);
+
+    let new = identa::identity::NewIdentity {
+        traits: json!({ "email": "ada@example.com" }),
+        ..Default::default()
+    };
+    env.identa
+        .import_identity(new, KRATOS_BCRYPT_12)
+        .await
+        .unwrap();
+
+    // An unknown identifier now spends the dummy's work and then a bcrypt-12 dummy's: at
+    // least the imported account's, and exactly what its wrong password costs (its bcrypt,
+    // then the argon2 dummy), with the same answer.
+    let unknown = refused_api_sign_in(&env, "nobody@example.com", "test").await;
+    let wrong = refused_api_sign_in(&env, "ada@example.com", "not the password").await;
+    assert!(unknown.work >= BCRYPT_12_WORK, "{unknown:?}");
+    assert_eq!(unknown.work, dummy + BCRYPT_12_WORK);
+    assert_eq!(wrong, unknown);
+    assert_eq!(unknown.status, http::StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.message_ids, vec![4_000_006]);
+    // identa's own accounts are padded alike.
+    let own = refused_api_sign_in(&env, "grace@example.com", "not the password").await;
+    assert_eq!(own, unknown);
+    // The imported account still signs in, and is re-hashed.
+    sign_in_with(&env, "ada@example.com", "test").await.unwrap();
+}
+
+#[cfg(feature = "http")]
+async fn a_second_engine_pads_to_an_import_made_by_the_first(env: TestEnv) {
+    let mut env = env;
+    let importer = env.identa.clone();
+    let cache = identa::SessionCacheConfig::Disabled;
+    // One engine checked a password before the import (it read the floor then), another
+    // has not checked any yet.
+    env.identa = env.second_engine(cache).await;
+    let dummy = env.identa.password_hasher().config().memory_kib as u64;
+    assert_eq!(
+        refused_api_sign_in(&env, "nobody@example.com", "test")
+            .await
+            .work,
+        dummy
+    );
+    let early = env.identa.clone();
+    let fresh = env.second_engine(cache).await;
+
+    let answers = importer
+        .import_identities(vec![hashed_import("ada@example.com", KRATOS_BCRYPT_12)])
+        .await
+        .unwrap();
+    assert!(answers[0].is_ok(), "{answers:?}");
+
+    // The engine that never checked reads the raised floor on its first check.
+    env.identa = fresh;
+    let unknown = refused_api_sign_in(&env, "nobody@example.com", "test").await;
+    let wrong = refused_api_sign_in(&env, "ada@example.com", "not the password").await;
+    assert_eq!(unknown.work, dummy + BCRYPT_12_WORK);
+    assert_eq!(wrong, unknown);
+
+    // The one that read it before the import pads to it once it reads again.
+    env.identa = early;
+    assert_eq!(
+        refused_api_sign_in(&env, "nobody@example.com", "test")
+            .await
+            .work,
+        dummy
+    );
+    env.clock
+        .advance(identa::credential::password::COST_FLOOR_REREAD);
+    assert_eq!(
+        refused_api_sign_in(&env, "nobody@example.com", "test").await,
+        unknown
+    );
+}
+
+#[cfg(feature = "http")]
+async fn an_import_of_cheap_hashes_leaves_unknown_identifiers_at_the_dummys_work(env: TestEnv) {
+    use identa::store::IdentityStore;
+    // A dummy of 1,024 argon2 blocks, dearer than md5-crypt's padding work (2 × 250).
+    let mut env = env;
+    let config = identa::Config {
+        password: identa::credential::password::PasswordConfig {
+            memory_kib: 1024,
+            ..identa::credential::password::PasswordConfig::insecure_fast_for_tests()
+        },
+        ..crate::common::test_config()
+    };
+    env.identa = env.another_engine(config).build().unwrap();
+    let answers = env
+        .identa
+        .import_identities(vec![
+            hashed_import(
+                "ada@example.com",
+                "$md5-crypt$saltstri$qQY4WxjABChYG1ccLpfkz/",
+            ),
+            hashed_import("bob@example.com", "{SSHA}KgGQxw5j5bj+gcWQsNai3vy03vBzYWx0"),
+        ])
+        .await
+        .unwrap();
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(env.store.password_cost_floor().await.unwrap(), None);
+    let dummy = env.identa.password_hasher().config().memory_kib as u64;
+    let unknown = refused_api_sign_in(&env, "nobody@example.com", "password").await;
+    assert_eq!(unknown.work, dummy);
+    // The md5-crypt account is padded with the dummy: its work and answer are the same.
+    let wrong = refused_api_sign_in(&env, "ada@example.com", "not the password").await;
+    assert_eq!(
+        wrong,
+        Refusal {
+            work: dummy + 250,
+            ..unknown
+        }
+    );
+}
+
+#[cfg(feature = "http")]
+crate::on_every_backend!(
+    an_unknown_identifier_does_at_least_the_imported_accounts_work,
+    a_second_engine_pads_to_an_import_made_by_the_first,
+    an_import_of_cheap_hashes_leaves_unknown_identifiers_at_the_dummys_work,
+);
 /// Holds the runtime's only blocking thread (where argon2 runs) until opened: a
 /// verification that got the hasher's one slot then waits here, keeping the slot.
 struct Gate(std::sync::mpsc::Sender<()>);

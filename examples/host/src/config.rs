@@ -15,7 +15,7 @@
 //! | `IDENTA_ALLOWED_RETURN_URLS` | none (comma-separated) |
 //! | `IDENTA_WEBAUTHN_RP_ID` | the public URL's domain; `localhost` when it is an IP address (security keys and passkeys need a domain) |
 //! | `IDENTA_WEBAUTHN_ORIGINS` | the origins of the public and UI URLs, with `127.0.0.1` read as `localhost` (comma-separated) |
-//! | `IDENTA_REGISTRATION_ENUMERATION_SAFE` | `true`: a sign-up with a taken email address is answered as a new one, creates nothing and mails the owner; registration then signs no one in (the user verifies the address, then signs in: until then sign-in is refused as a wrong password is) and verification stays on. `false`: refused with 4000007, and registration signs the new user in |
+//! | `IDENTA_REGISTRATION_ENUMERATION_SAFE` | `true`: a sign-up with a taken email address is answered as a new one, creates nothing and mails the owner; password registration then signs no one in (the user verifies the address, then signs in: until then sign-in is refused as a wrong password is), while a provider sign-up signs in when the provider vouches for every address and verification stays on. `false`: refused with 4000007, and registration signs the new user in |
 //! | `IDENTA_LIMITS` | `on`: throttling with identa's default limits; `off` turns it off (load tests, conformance runs from one address) and is warned about at start-up |
 //! | `IDENTA_LIMITS_<NAME>` | identa's default for that limit; `<max>/<window>`, e.g. `IDENTA_LIMITS_LOGIN_ATTEMPTS_PER_IP=100/1m` (names: the fields of `identa::throttle::Limits`) |
 //! | `IDENTA_TRUSTED_PROXIES` | none: the client address is the TCP peer's. Else the reverse proxies (IP addresses and CIDR ranges, comma-separated) whose `X-Forwarded-For` the public API believes |
@@ -115,8 +115,10 @@ pub struct HostConfig {
     /// The origins WebAuthn ceremonies may come from (none: the public and UI URLs').
     pub webauthn_origins: Vec<String>,
     /// How a sign-up with a taken address is answered. Default:
-    /// [`DuplicateRegistration::AnswerAsNew`], which also means registration signs no one
-    /// in and sign-in waits for a verified address (refused before as a wrong password is,
+    /// [`DuplicateRegistration::AnswerAsNew`], which also means password registration
+    /// signs no one in (a provider sign-up the provider vouches for entirely does:
+    /// `AfterProviderRegistration::IssueSessionWhenVouched`) and sign-in waits for a
+    /// verified address (refused before as a wrong password is,
     /// [`UnverifiedSignIn::RefuseAsWrongCredentials`]); [`DuplicateRegistration::Refuse`]
     /// refuses it, signs new users in and lets unverified accounts sign in.
     pub duplicate_registration: DuplicateRegistration,
@@ -701,6 +703,11 @@ mod tests {
         let (on, unverified) = engine(HostConfig::default()).await;
         assert_eq!(on.duplicate, DuplicateRegistration::AnswerAsNew);
         assert_eq!(on.after, AfterRegistration::AccountOnly);
+        // Provider sign-ups the provider vouches for sign in all the same.
+        assert_eq!(
+            on.after_provider,
+            identa::flow::AfterProviderRegistration::IssueSessionWhenVouched
+        );
         assert_eq!(unverified, UnverifiedSignIn::RefuseAsWrongCredentials);
         let off =
             HostConfig::from_sources(vars(&[("IDENTA_REGISTRATION_ENUMERATION_SAFE", "false")]))

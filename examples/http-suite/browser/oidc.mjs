@@ -34,12 +34,16 @@ try {
   assert.match(page.url(), /\/ui\/registration\?flow=/, page.url());
   let text = await bodyText(page);
   assert.ok(text.includes("Sign up with Test ID"), text);
-  // The account is made; the example hosts' registration signs no one in, so the
-  // dashboard sends the browser to sign in.
+  // The account is made and, the provider vouching for its address, signed in (the
+  // example hosts' password sign-ups sign no one in; a vouched provider sign-up does).
   await throughTheProvider(page);
-  assert.match(page.url(), /\/ui\/login\?flow=/, page.url());
+  assert.match(page.url(), /\/ui\/dashboard$/, page.url());
+  text = await bodyText(page);
+  assert.ok(text.includes(login), text);
+  await signOut(page);
 
-  // Still signed in at the provider: its button signs in here.
+  // Signed out here (on the sign-in page), still signed in at the provider: its button
+  // signs in here.
   text = await bodyText(page);
   assert.ok(text.includes("Sign in with Test ID"), text);
   await throughTheProvider(page);

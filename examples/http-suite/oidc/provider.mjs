@@ -15,6 +15,7 @@
 // `OIDC_TAMPER=id_token_audience` issues them, validly signed, for another client.
 // `OIDC_TAMPER=userinfo_sub` answers the userinfo endpoint about another subject than
 // the ID token's.
+// `OIDC_TAMPER=userinfo_oversized` pads the userinfo answer past 1 MiB.
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 
 import Provider from 'oidc-provider';
@@ -74,6 +75,12 @@ if (tamper) {
     if (tamper === 'userinfo_sub') {
       if (ctx.path === '/me' && ctx.body && typeof ctx.body.sub === 'string') {
         ctx.body = { ...ctx.body, sub: `${ctx.body.sub}-someone-else` };
+      }
+      return;
+    }
+    if (tamper === 'userinfo_oversized') {
+      if (ctx.path === '/me' && ctx.body && typeof ctx.body.sub === 'string') {
+        ctx.body = { ...ctx.body, padding: 'x'.repeat((1 << 20) + 1) };
       }
       return;
     }

@@ -295,10 +295,12 @@ async fn through_the_provider(
 }
 
 /// A host configured with a provider (`oidc_providers`), over plain HTTP: the flows show
-/// its button; a new provider account signs up through it (the example hosts'
-/// registration signs no one in: `registration.after` is `AccountOnly` while sign-ups
-/// are enumeration-safe), its verified address stored verified, and signs in through it
-/// from a fresh browser, to the identity the sign-up made.
+/// its button; a new provider account signs up through it and is signed in (the example
+/// hosts' password sign-ups sign no one in — `registration.after` is `AccountOnly` while
+/// sign-ups are enumeration-safe — but a provider that vouches for every address signs
+/// in: `AfterProviderRegistration::IssueSessionWhenVouched`), its verified address stored
+/// verified, and signs in through it from a fresh browser, to the identity the sign-up
+/// made.
 pub async fn oidc_sign_up_and_in<Fut>(start: impl Fn(HostConfig) -> Fut)
 where
     Fut: Future<Output = Result<Running, BoxError>>,
@@ -309,12 +311,13 @@ where
     let res = through_the_provider(&host, &provider, &b, "registration", email).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let whoami = format!("{}/sessions/whoami", host.public);
-    let (status, _) = send(b.get(&whoami)).await;
+    let (status, signed_up) = send(b.get(&whoami)).await;
     assert_eq!(
         status,
-        StatusCode::UNAUTHORIZED,
-        "registration signs no one in"
+        StatusCode::OK,
+        "a vouched provider sign-up signs in: {signed_up}"
     );
+    assert_eq!(signed_up["identity"]["traits"]["email"], email);
     let made = &the_only_identity(&host, &b).await;
     assert_eq!(made["traits"]["email"], email);
     assert_eq!(

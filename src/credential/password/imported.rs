@@ -82,6 +82,41 @@ impl ImportedHash {
         })
     }
 
+    /// The work a check is padded up to when this is the costliest imported hash
+    /// ([`Work`] units): argon2's exact `m · t`; for the other families, whose estimates
+    /// are rounded down to about half their measured cost, twice the estimate — at most
+    /// [`MAX_PADDING_WORK`], the argon2 import bound — so that the pad errs long.
+    pub(super) fn padding_work(&self) -> Work {
+        match self {
+            Self::Argon2(_) => self.work(),
+            Self::Bcrypt(_) | Self::Pbkdf2(_) | Self::Scrypt(_) | Self::Crypt(_) => {
+                Work(self.work().0.saturating_mul(2).min(MAX_PADDING_WORK.0))
+            }
+            Self::Digest(_) => Work(0),
+        }
+    }
+
+    /// A hash of random bytes in this hash's format and at its cost, when one can be made
+    /// (bcrypt; `None` for the other families, whose pad is the argon2 dummy repeated).
+    pub(super) fn same_cost_dummy(&self) -> Result<Option<Self>, PasswordError> {
+        match self {
+            Self::Bcrypt(b) => Ok(Some(Self::Bcrypt(bcrypt::BcryptHash::dummy(b.cost())?))),
+            Self::Argon2(_)
+            | Self::Pbkdf2(_)
+            | Self::Scrypt(_)
+            | Self::Crypt(_)
+            | Self::Digest(_) => Ok(None),
+        }
+    }
+
+    /// The stored string of a bcrypt hash (what a dummy is persisted as).
+    pub(super) fn bcrypt_str(&self) -> Option<&str> {
+        match self {
+            Self::Bcrypt(b) => Some(b.as_str()),
+            _ => None,
+        }
+    }
+
     /// Whether `password` (its raw bytes) matches. argon2 runs through `argon2`, which
     /// owns the memory pool; every family compares in constant time.
     pub(super) fn verify(
@@ -108,6 +143,10 @@ impl ImportedHash {
 /// configured parameters is taken for cheaper: the hasher pads those with the dummy's work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Work(pub(super) u64);
+
+/// The most work a pad ever takes: argon2's import bound on `m · t` (2^23 blocks, about
+/// 4 s), which no imported hash exceeds either.
+pub(super) const MAX_PADDING_WORK: Work = Work(1 << 23);
 
 /// The family a stored hash belongs to, by its prefix (Kratos's `Is…Hash` checks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

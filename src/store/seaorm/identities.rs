@@ -17,6 +17,7 @@ use super::entity::{
     credential, credential_identifier, identity, recovery_address, verifiable_address,
 };
 use super::{AddressKind, IdentityStore, Page, PageRequest, StoreError};
+use crate::credential::password::CostFloor;
 use crate::identity::AddressVia;
 use crate::identity::{
     Credential, CredentialType, ExternalId, Identity, RecoveryAddress, VerifiableAddress,
@@ -435,6 +436,23 @@ impl IdentityStore for SeaOrmStore {
         let tx = self.db.begin().await.map_err(db_err)?;
         insert_identity_in(&tx, identities).await?;
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn insert_imported_identities(
+        &self,
+        identities: &[Identity],
+        floor: Option<&CostFloor>,
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin().await.map_err(db_err)?;
+        insert_identity_in(&tx, identities).await?;
+        if let Some(floor) = floor {
+            super::cost_floor::raise_in(&tx, floor).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn password_cost_floor(&self) -> Result<Option<CostFloor>, StoreError> {
+        super::cost_floor::read(&self.db).await
     }
 
     async fn replace_identity(&self, i: &Identity) -> Result<(), StoreError> {

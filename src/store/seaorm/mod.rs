@@ -4,6 +4,7 @@
 //! housekeeping deletes statement by statement. Unique indexes turn clashes into
 //! [`StoreError::Conflict`].
 
+mod cost_floor;
 mod courier;
 mod entity;
 mod flow;

@@ -56,6 +56,28 @@ impl BcryptHash {
         })
     }
 
+    /// Its cost (log2 of its rounds).
+    pub(super) fn cost(&self) -> u64 {
+        self.cost
+    }
+
+    /// A bcrypt hash of random bytes at `cost` (`$2b$`): verifying any password against
+    /// it takes what verifying against a stored hash of that cost takes, and never matches.
+    pub(super) fn dummy(cost: u64) -> Result<Self, PasswordError> {
+        let cost32 = u32::try_from(cost).unwrap_or(u32::MAX);
+        let password: [u8; 32] = rand::random();
+        let salt: [u8; 16] = rand::random();
+        let stored = bcrypt::hash_with_salt(password, cost32, salt)
+            .map_err(|e| PasswordError::Hashing(format!("bcrypt: {e}")))?
+            .to_string();
+        Self::parse(&stored)
+    }
+
+    /// The hash as stored.
+    pub(super) fn as_str(&self) -> &str {
+        &self.stored
+    }
+
     /// The estimated work of a verification: 2^cost rounds.
     pub(super) fn work(&self) -> u64 {
         WORK_PER_ROUND << self.cost

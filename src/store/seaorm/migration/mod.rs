@@ -19,6 +19,7 @@ mod m000011_known_pairs;
 mod m000012_identity_external_id;
 mod m000013_password_history;
 mod m000014_session_token_tags;
+mod m000015_password_cost_floor;
 
 use sea_orm_migration::prelude::*;
 
@@ -36,6 +37,7 @@ use self::m000011_known_pairs::KnownPairs;
 use self::m000012_identity_external_id::IdentityExternalId;
 use self::m000013_password_history::PasswordHistory;
 use self::m000014_session_token_tags::SessionTokenTags;
+use self::m000015_password_cost_floor::PasswordCostFloor;
 
 pub(super) struct Migrator;
 
@@ -57,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(IdentityExternalId),
             Box::new(PasswordHistory),
             Box::new(SessionTokenTags),
+            Box::new(PasswordCostFloor),
         ]
     }
 
