@@ -255,7 +255,9 @@ impl SessionCache {
             return; // something changed since the read began; the value may predate it
         }
         let mut entries = self.lock_entries();
-        if entries.by_token.len() >= capacity {
+        // Reading a session again (after `max_age`) replaces its entry: only a new one grows
+        // the cache.
+        if entries.by_token.len() >= capacity && !entries.by_token.contains_key(&token) {
             *entries = Entries::default();
         }
         let (session_id, identity_id) = (value.value.session.id, value.value.identity.id);
@@ -455,6 +457,11 @@ mod tests {
             cache.put(t, &v, cache.generation(), t0());
         }
         assert_eq!(cache.len(), 1, "full cache starts over");
+        let (t, v) = entry(Uuid::new_v4());
+        cache.put(t, &v, cache.generation(), t0());
+        assert_eq!(cache.len(), 2);
+        cache.put(t, &v, cache.generation(), t0() + Duration::seconds(61));
+        assert_eq!(cache.len(), 2, "an entry read again replaces itself");
 
         let zero = synced(SessionCacheConfig::InProcess {
             max_staleness: std::time::Duration::ZERO,
