@@ -60,6 +60,8 @@ rows = {
     "identa whoami uncached (SQLite)": median(s, "identa_whoami_uncached"),
     "identa whoami, forged token (SQLite)": median(s, "identa_whoami_forged_token"),
     "rusqlite point lookup": median(s, "rusqlite_point_lookup"),
+    "rusqlite whoami statement (SQLite)": median(s, "rusqlite_whoami_statement"),
+    "sqlx whoami statement (SQLite)": median(s, "sqlx_whoami_statement_sqlite"),
     "tower-sessions load (SQLite)": median(s, "tower_sessions_load",
                                            pathlib.Path(os.environ["PEER_CRITERION_DIR"])),
     "identa whoami uncached (PostgreSQL)": median(p, "identa_whoami_uncached"),
