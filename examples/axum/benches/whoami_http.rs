@@ -87,7 +87,7 @@ async fn floor_whoami(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Re
         return refused();
     };
     let hash = SessionToken::from_client(token).hash();
-    let now = Utc::now();
+    let now = identa::Clock::now(&identa::SystemClock);
     let found = FLOOR_DB.with(|db| {
         let mut db = db.borrow_mut();
         let conn = db.get_or_insert_with(|| {
