@@ -8,7 +8,9 @@
 # Ratios are identa's median time over the peer's (below 1 is faster than the peer).
 # tower-sessions runs from its own package (benches/peer-tower-sessions: its sqlx 0.8
 # cannot share a build with sea-orm 2). Login over HTTP runs the axum host
-# (examples/axum/benches/login_http.rs, its own load generator) against the hashing bound.
+# (examples/axum/benches/login_http.rs, its own load generator) against the hashing bound;
+# whoami over HTTP runs the axum host against an axum + rusqlite floor server answering the
+# same bytes (examples/axum/benches/whoami_http.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,8 @@ memory_line=$(cargo bench $features --bench login_memory 2>/dev/null | grep '^lo
 export memory_line
 http_line=$(cargo bench -p identa-axum --bench login_http 2>/dev/null | grep '^login_http_per_s=' || echo "")
 export http_line
+whoami_http_line=$(cargo bench -p identa-axum --bench whoami_http 2>/dev/null | grep '^whoami_http_per_s=' || echo "")
+export whoami_http_line
 
 # Criterion writes under the target directory, wherever cargo puts it (CARGO_TARGET_DIR,
 # .cargo/config.toml, …): ask cargo, for this workspace and for the peer's package.
@@ -56,6 +60,8 @@ rows = {
     "identa whoami uncached (SQLite)": median(s, "identa_whoami_uncached"),
     "identa whoami, forged token (SQLite)": median(s, "identa_whoami_forged_token"),
     "rusqlite point lookup": median(s, "rusqlite_point_lookup"),
+    "rusqlite whoami statement (SQLite)": median(s, "rusqlite_whoami_statement"),
+    "sqlx whoami statement (SQLite)": median(s, "sqlx_whoami_statement_sqlite"),
     "tower-sessions load (SQLite)": median(s, "tower_sessions_load",
                                            pathlib.Path(os.environ["PEER_CRITERION_DIR"])),
     "identa whoami uncached (PostgreSQL)": median(p, "identa_whoami_uncached"),
@@ -89,6 +95,13 @@ if "login_http_vs_hash_bound" in http:
     print(f"{'logins over HTTP':38} {http['login_http_per_s']}/s of a hashing bound of "
           f"{http['hash_bound_per_s']}/s; p50 {http['login_http_p50_ms']} ms, p99 {http['login_http_p99_ms']} ms")
 
+whoami_http = dict(kv.split("=", 1) for kv in os.environ.get("whoami_http_line", "").split() if "=" in kv)
+if "whoami_http_vs_floor" in whoami_http:
+    print(f"{'whoami over HTTP (axum host)':38} {whoami_http['whoami_http_per_s']}/s, p50 "
+          f"{whoami_http['whoami_http_p50_us']} µs, p99 {whoami_http['whoami_http_p99_us']} µs; floor "
+          f"(axum + rusqlite) {whoami_http['whoami_http_floor_per_s']}/s, p50 "
+          f"{whoami_http['whoami_http_floor_p50_us']} µs, p99 {whoami_http['whoami_http_floor_p99_us']} µs")
+
 # A bar chart of each comparison, identa against its peer, as plain SVG.
 bars = [
     ("verify (ms)", rows["identa verify"], rows["C verify"], "libargon2", 1e6),
@@ -121,5 +134,6 @@ pathlib.Path("docs/performance-chart.svg").write_text("\n".join(svg) + "\n")
 
 fmt = lambda v: "na" if v is None else f"{v:.3f}"
 p99 = f" login_http_p99_ms={http['login_http_p99_ms']}" if "login_http_p99_ms" in http else ""
-print(" ".join(f"{k}={fmt(v)}" for k, v in pairs.items()) + p99 + " " + os.environ.get("memory_line", ""))
+print(" ".join(f"{k}={fmt(v)}" for k, v in pairs.items()) + p99 + " " + os.environ.get("memory_line", "")
+      + " " + os.environ.get("whoami_http_line", ""))
 PY

@@ -8,6 +8,14 @@
 //! - `rusqlite_point_lookup`: `SELECT … FROM identa_sessions WHERE token_hash = ?`,
 //!   prepared once.
 //!
+//! Where the uncached call's time goes, step by step from that floor (each a baseline of
+//! its own): `rusqlite_whoami_statement` runs identa's own statement (the session joined to
+//! its identity, `src/store/seaorm/session_sqlite.rs`) through rusqlite, reading every
+//! column; `sqlx_point_lookup_sqlite` and `sqlx_whoami_statement_sqlite` run the session-row
+//! query and identa's statement through sqlx (a pool of its own on the same file, as
+//! sea-orm's), reading one column: what sqlx-sqlite adds (its worker thread per connection
+//! and the channel hops to it) before identa decodes anything.
+//!
 //! With the `postgres` feature and `IDENTA_BENCH_POSTGRES_URL` set, the same data goes
 //! into a fresh PostgreSQL schema, and identa's uncached `whoami` runs beside a raw sqlx
 //! point query of the same row: on a pool with sqlx's defaults (`sqlx_point_lookup`,
@@ -27,7 +35,7 @@ use identa::credential::password::PasswordConfig;
 use identa::identity::Aal;
 use identa::session::AuthenticationMethod;
 use identa::session::SessionToken;
-use identa::{Config, Identa};
+use identa::{Config, Identa, Secrets};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -45,6 +53,15 @@ macro_rules! row_query {
         )
     };
 }
+
+/// The statement identa's uncached `whoami` runs on SQLite
+/// (`src/store/seaorm/session_sqlite.rs`).
+const WHOAMI_STATEMENT_SQLITE: &str = "SELECT s.id, s.identity_id, s.active, s.issued_at, \
+     s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \
+     i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, \
+     i.document, i.created_at, i.updated_at, i.external_id \
+     FROM identa_sessions s JOIN identa_identities i ON i.id = s.identity_id \
+     WHERE s.token_hash = ?1";
 
 /// The statement identa's uncached `whoami` runs on PostgreSQL
 /// (`src/store/seaorm/session_pg.rs`).
@@ -64,9 +81,17 @@ fn runtime() -> Runtime {
         .unwrap()
 }
 
+/// The cookie secrets every engine of a run shares: tokens are tagged under them, so an
+/// engine with secrets of its own would refuse the others' tokens as forged.
+fn secrets() -> &'static Secrets {
+    static SECRETS: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(Secrets::default)
+}
+
 fn engine(rt: &Runtime, url: &str, cache: SessionCacheConfig) -> Identa {
     let mut config = Config {
         password: PasswordConfig::insecure_fast_for_tests(),
+        secrets: secrets().clone(),
         ..Config::default()
     };
     config.session.cache = cache;
@@ -147,6 +172,44 @@ fn session_lookup_sqlite(c: &mut Criterion) {
             .unwrap()
         })
     });
+    let mut joined = raw.prepare(WHOAMI_STATEMENT_SQLITE).unwrap();
+    group.bench_function("rusqlite_whoami_statement", |b| {
+        b.iter(|| {
+            i = (i + STRIDE) % SESSIONS;
+            let hash = tokens[i].hash();
+            joined
+                .query_row([hash.as_bytes().as_slice()], |row| {
+                    let mut text = 0usize;
+                    for c in 0..19 {
+                        text += match row.get_ref(c)? {
+                            rusqlite::types::ValueRef::Text(t)
+                            | rusqlite::types::ValueRef::Blob(t) => t.len(),
+                            _ => 0,
+                        };
+                    }
+                    Ok(text)
+                })
+                .unwrap()
+        })
+    });
+    {
+        use sea_orm::sqlx::{self, Row};
+        let pool = rt.block_on(sqlx::SqlitePool::connect(&url)).unwrap();
+        for (name, statement) in [
+            ("sqlx_point_lookup_sqlite", row_query!("?1")),
+            ("sqlx_whoami_statement_sqlite", WHOAMI_STATEMENT_SQLITE),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    i = (i + STRIDE) % SESSIONS;
+                    let hash = tokens[i].hash().as_bytes().to_vec();
+                    rt.block_on(sqlx::query(statement).bind(hash).fetch_one(&pool))
+                        .unwrap()
+                        .get::<Vec<u8>, _>(0)
+                })
+            });
+        }
+    }
     // A token no secret of this engine tagged: refused before the cache and the store
     // (benches/forged_tokens.rs measures this path on its own).
     let forged = SessionToken::from_client(format!("identa_st_{}", "A".repeat(64)));

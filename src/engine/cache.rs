@@ -15,10 +15,13 @@
 //!   read from the store; then it is read again (the backstop for a change the log did
 //!   not carry).
 //! - Expiry is checked against the clock on every hit, never cached.
+//! - An entry is one [`CachedSession`]: the session with its identity and, once an HTTP
+//!   `whoami` has answered it, that answer's JSON. The JSON lives and dies with the entry,
+//!   so every rule above holds for it too.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -27,10 +30,38 @@ use crate::config::SessionCacheConfig;
 use crate::session::{AuthenticatedSession, TokenHash};
 use crate::store::{EventCursor, SessionEvent};
 
+/// What `whoami` found for a token, shared by the cache and the requests it answers.
+#[derive(Debug)]
+pub(crate) struct CachedSession {
+    /// The session and its identity.
+    pub(crate) value: AuthenticatedSession,
+    /// Kratos's session JSON of `value`, rendered by the first answer that needed it.
+    rendered: OnceLock<Arc<[u8]>>,
+}
+
+impl CachedSession {
+    pub(crate) fn new(value: AuthenticatedSession) -> Self {
+        Self {
+            value,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// Kratos's session JSON (what `GET /sessions/whoami` answers), rendered once per
+    /// entry: byte for byte what rendering `value` through `serde_json::Value` gives.
+    pub(crate) fn json(&self) -> Result<Arc<[u8]>, serde_json::Error> {
+        if let Some(rendered) = self.rendered.get() {
+            return Ok(rendered.clone());
+        }
+        let rendered: Arc<[u8]> = serde_json::to_vec(&serde_json::to_value(&self.value)?)?.into();
+        Ok(self.rendered.get_or_init(|| rendered).clone())
+    }
+}
+
 /// A cached entry and when it was read from the store.
 #[derive(Debug)]
 struct Entry {
-    value: AuthenticatedSession,
+    value: Arc<CachedSession>,
     read_at: DateTime<Utc>,
 }
 
@@ -45,11 +76,14 @@ impl Entries {
     fn forget_session(&mut self, session_id: Uuid) {
         if let Some(token) = self.token_of_session.remove(&session_id)
             && let Some(entry) = self.by_token.remove(&token)
-            && let Some(set) = self.sessions_of_identity.get_mut(&entry.value.identity.id)
+            && let Some(set) = self
+                .sessions_of_identity
+                .get_mut(&entry.value.value.identity.id)
         {
             set.remove(&session_id);
             if set.is_empty() {
-                self.sessions_of_identity.remove(&entry.value.identity.id);
+                self.sessions_of_identity
+                    .remove(&entry.value.value.identity.id);
             }
         }
     }
@@ -191,11 +225,7 @@ impl SessionCache {
     /// A cached entry, if there is one, the cache has been synchronised, and the entry
     /// was read from the store less than `max_age` before `now` (by the engine's clock; a
     /// clock that went backwards since counts as too old).
-    pub(crate) fn get(
-        &self,
-        token: &TokenHash,
-        now: DateTime<Utc>,
-    ) -> Option<AuthenticatedSession> {
+    pub(crate) fn get(&self, token: &TokenHash, now: DateTime<Utc>) -> Option<Arc<CachedSession>> {
         let limits = self.enabled()?;
         if self.unsynced.load(Ordering::Acquire) {
             return None;
@@ -206,13 +236,13 @@ impl SessionCache {
         fresh.then(|| entry.value.clone())
     }
 
-    /// Caches (a copy of) an entry whose store read began at `generation` (from
+    /// Caches (a reference to) an entry whose store read began at `generation` (from
     /// [`Self::generation`]) and at `read_at`; nothing is copied when the cache is off or
     /// the entry stale.
     pub(crate) fn put(
         &self,
         token: TokenHash,
-        value: &AuthenticatedSession,
+        value: &Arc<CachedSession>,
         generation: u64,
         read_at: DateTime<Utc>,
     ) {
@@ -225,14 +255,16 @@ impl SessionCache {
             return; // something changed since the read began; the value may predate it
         }
         let mut entries = self.lock_entries();
-        if entries.by_token.len() >= capacity {
+        // Reading a session again (after `max_age`) replaces its entry: only a new one grows
+        // the cache.
+        if entries.by_token.len() >= capacity && !entries.by_token.contains_key(&token) {
             *entries = Entries::default();
         }
-        let (session_id, identity_id) = (value.session.id, value.identity.id);
+        let (session_id, identity_id) = (value.value.session.id, value.value.identity.id);
         entries.by_token.insert(
             token,
             Entry {
-                value: value.clone(),
+                value: Arc::clone(value),
                 read_at,
             },
         );
@@ -290,7 +322,7 @@ mod tests {
         DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap()
     }
 
-    fn entry(identity_id: Uuid) -> (TokenHash, AuthenticatedSession) {
+    fn entry(identity_id: Uuid) -> (TokenHash, Arc<CachedSession>) {
         let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
         let session = Session {
             id: Uuid::new_v4(),
@@ -320,7 +352,10 @@ mod tests {
         };
         (
             SessionToken::untagged().hash(),
-            AuthenticatedSession { session, identity },
+            Arc::new(CachedSession::new(AuthenticatedSession {
+                session,
+                identity,
+            })),
         )
     }
 
@@ -328,6 +363,18 @@ mod tests {
         let cache = SessionCache::new(config);
         cache.apply(&at(0), &[], at(0), true, t0());
         cache
+    }
+
+    #[test]
+    fn the_rendered_answer_is_the_value_as_json_rendered_once() {
+        let (_, cached) = entry(Uuid::new_v4());
+        let first = cached.json().unwrap();
+        let expected = serde_json::to_vec(&serde_json::to_value(&cached.value).unwrap()).unwrap();
+        assert_eq!(&*first, expected.as_slice());
+        assert!(
+            Arc::ptr_eq(&first, &cached.json().unwrap()),
+            "rendered once"
+        );
     }
 
     #[test]
@@ -347,7 +394,7 @@ mod tests {
         let (t1, v1) = entry(alice);
         let (t2, v2) = entry(alice);
         let (t3, v3) = entry(Uuid::new_v4());
-        let s1 = v1.session.id;
+        let s1 = v1.value.session.id;
         for (t, v) in [(t1, v1), (t2, v2), (t3, v3)] {
             cache.put(t, &v, cache.generation(), t0());
         }
@@ -365,7 +412,7 @@ mod tests {
         let cache = synced(SessionCacheConfig::default());
         let (token, value) = entry(Uuid::new_v4());
         let before = cache.generation();
-        cache.invalidate(SessionEvent::Session(value.session.id));
+        cache.invalidate(SessionEvent::Session(value.value.session.id));
         cache.put(token, &value, before, t0());
         assert!(cache.get(&token, t0()).is_none());
         let before = cache.generation();
@@ -379,7 +426,7 @@ mod tests {
         let cache = synced(SessionCacheConfig::default());
         let (t1, v1) = entry(Uuid::new_v4());
         let (t2, v2) = entry(Uuid::new_v4());
-        let s1 = v1.session.id;
+        let s1 = v1.value.session.id;
         cache.put(t1, &v1, cache.generation(), t0());
         cache.put(t2, &v2, cache.generation(), t0());
         cache.apply(&at(0), &[SessionEvent::Session(s1)], at(7), true, t0());
@@ -410,6 +457,11 @@ mod tests {
             cache.put(t, &v, cache.generation(), t0());
         }
         assert_eq!(cache.len(), 1, "full cache starts over");
+        let (t, v) = entry(Uuid::new_v4());
+        cache.put(t, &v, cache.generation(), t0());
+        assert_eq!(cache.len(), 2);
+        cache.put(t, &v, cache.generation(), t0() + Duration::seconds(61));
+        assert_eq!(cache.len(), 2, "an entry read again replaces itself");
 
         let zero = synced(SessionCacheConfig::InProcess {
             max_staleness: std::time::Duration::ZERO,

@@ -2,12 +2,14 @@
 //! the cache), logout (by token, or by a browser's logout token bound to its session),
 //! extension, listing and revocation, and the housekeeping a host runs now and then.
 
+use std::sync::Arc;
+
 use base64ct::{Base64UrlUnpadded, Encoding};
 use chrono::Duration;
 use uuid::Uuid;
 
 use super::Identa;
-use super::cache::SyncNeed;
+use super::cache::{CachedSession, SyncNeed};
 use crate::config::RequiredAal;
 use crate::error::{Error, Result};
 use crate::flow::{Effect, FlowError, login};
@@ -119,9 +121,15 @@ impl Identa {
     /// `session.whoami_required_aal = HighestAvailable` (the default), also an `aal1`
     /// session of an identity that has a second factor ([`FlowError::Aal2Required`]).
     pub async fn whoami(&self, token: &SessionToken) -> Result<AuthenticatedSession> {
-        let current = self.authenticate(token).await?;
+        Ok(self.whoami_shared(token).await?.value.clone())
+    }
+
+    /// [`whoami`](Self::whoami) without copying the cache entry: what the HTTP `whoami`
+    /// answers from (the entry keeps its rendered JSON).
+    pub(crate) async fn whoami_shared(&self, token: &SessionToken) -> Result<Arc<CachedSession>> {
+        let current = self.authenticate_shared(token).await?;
         if self.inner.config.session.whoami_required_aal == RequiredAal::HighestAvailable
-            && current.session.aal < current.identity.highest_available_aal()
+            && current.value.session.aal < current.value.identity.highest_available_aal()
         {
             return Err(FlowError::Aal2Required.into());
         }
@@ -131,6 +139,11 @@ impl Identa {
     /// [`whoami`](Self::whoami) without the assurance-level rule: what flows use, since a
     /// session that must step up still drives the step-up.
     pub(crate) async fn authenticate(&self, token: &SessionToken) -> Result<AuthenticatedSession> {
+        Ok(self.authenticate_shared(token).await?.value.clone())
+    }
+
+    /// [`authenticate`](Self::authenticate), sharing the cache entry.
+    async fn authenticate_shared(&self, token: &SessionToken) -> Result<Arc<CachedSession>> {
         // A token the server cannot have minted is refused as an unknown one, before any
         // cache or store work: a flood of forged tokens never reaches the database.
         let worth_a_lookup = match token.check(self.keyring()) {
@@ -163,15 +176,19 @@ impl Identa {
                     .session_by_token(&hash)
                     .await?
                     .ok_or(SessionError::Inactive(SessionRefusal::Unknown))?;
-                let found = AuthenticatedSession { session, identity };
+                let found = Arc::new(CachedSession::new(AuthenticatedSession {
+                    session,
+                    identity,
+                }));
                 cache.put(hash, &found, generation, read_at);
                 found
             }
         };
         // Expiry and state are judged now, on every call, cached or not.
         if let Some(reason) = current
+            .value
             .session
-            .unusable_reason(&current.identity, self.now())
+            .unusable_reason(&current.value.identity, self.now())
         {
             return Err(SessionError::Inactive(reason).into());
         }

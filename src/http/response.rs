@@ -15,7 +15,12 @@ use crate::flow::Flow;
 /// A JSON response.
 pub fn json(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut res = http::Response::new(Bytes::from(bytes));
+    rendered_json(status, Bytes::from(bytes))
+}
+
+/// A JSON answer already rendered, with the headers [`json`] sets.
+pub(crate) fn rendered_json(status: StatusCode, body: Bytes) -> Response {
+    let mut res = http::Response::new(body);
     *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -39,6 +39,13 @@ impl PublicApi {
 
     /// Answers one request.
     pub async fn handle(&self, req: Request) -> Response {
+        // The route every signed-in request of a host takes: matched before anything
+        // else is read from the request.
+        if req.method() == Method::GET
+            && req.uri().path().trim_end_matches('/') == "/sessions/whoami"
+        {
+            return self.whoami(&req).await;
+        }
         let inc = Incoming::new(&req);
         if req.method() == Method::GET && inc.path() == WEBAUTHN_SCRIPT_PATH {
             return script();
@@ -82,7 +89,6 @@ impl PublicApi {
             }
             #[cfg(feature = "oidc")]
             (Method::GET, ["sessions", "token-exchange"]) => self.token_exchange(&inc).await,
-            (Method::GET, ["sessions", "whoami"]) => self.whoami(&inc).await,
             (Method::GET, ["sessions"]) => self.my_sessions(&inc).await,
             (Method::DELETE, ["sessions"]) => self.revoke_my_other_sessions(&inc).await,
             (Method::DELETE, ["sessions", id]) => self.revoke_my_session(&inc, id).await,

@@ -660,3 +660,82 @@ async fn racing_code_submissions_are_answered_in_kratos_shape(env: TestEnv) {
 }
 
 crate::on_pooled_backends!(racing_code_submissions_are_answered_in_kratos_shape);
+
+/// `GET /sessions/whoami` answers from the cache entry's rendered JSON (the default
+/// cache): each change that drops the entry — an identity update, a session extended,
+/// the identity disabled, the session revoked — shows in the very next answer, and the
+/// answer is byte for byte the library's `whoami` rendered as JSON.
+async fn whoami_over_http_shows_each_change_in_the_next_answer(env: TestEnv) {
+    let api = PublicApi::new(env.identa.clone(), HttpConfig::default());
+    let token = sign_up(&api, "cached@example.com").await;
+    let whoami = || api.handle(get_with_token("/sessions/whoami", &token));
+    let first = whoami().await;
+    assert_eq!(first.status(), 200);
+    let me = env
+        .identa
+        .whoami(&SessionToken::from_client(&token))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.body().as_ref(),
+        serde_json::to_vec(&json!(me)).unwrap().as_slice()
+    );
+    assert_eq!(
+        first.headers()["x-kratos-authenticated-identity-id"],
+        me.identity.id.to_string().as_str()
+    );
+    assert_eq!(
+        whoami().await.body(),
+        first.body(),
+        "served again, unchanged"
+    );
+
+    env.identa
+        .update_identity(
+            me.identity.id,
+            identa::identity::IdentityUpdate {
+                metadata_public: Some(Some(json!({ "plan": "gold" }))),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let updated = json_of(&whoami().await);
+    assert_eq!(updated["identity"]["metadata_public"]["plan"], "gold");
+
+    env.clock.advance(Duration::hours(1));
+    let extended = env.identa.extend_session(me.session.id).await.unwrap();
+    let answer = json_of(&whoami().await);
+    assert_eq!(
+        answer["expires_at"],
+        json!(extended.expires_at),
+        "the extended expiry, not the cached one"
+    );
+
+    crate::common::set_identity_state(
+        &env,
+        me.identity.id,
+        identa::identity::IdentityState::Inactive,
+    )
+    .await;
+    let disabled = whoami().await;
+    assert_eq!(disabled.status(), 401);
+    assert_eq!(json_of(&disabled)["error"]["id"], "session_inactive");
+    crate::common::set_identity_state(
+        &env,
+        me.identity.id,
+        identa::identity::IdentityState::Active,
+    )
+    .await;
+    assert_eq!(whoami().await.status(), 200);
+
+    env.identa
+        .revoke_session(me.identity.id, me.session.id)
+        .await
+        .unwrap();
+    let revoked = whoami().await;
+    assert_eq!(revoked.status(), 401);
+    assert_eq!(json_of(&revoked)["error"]["id"], "session_inactive");
+}
+
+on_every_backend!(whoami_over_http_shows_each_change_in_the_next_answer);

@@ -15,6 +15,8 @@ mod session_events;
 mod session_pg;
 #[cfg(feature = "postgres")]
 mod session_push;
+#[cfg(feature = "sqlite")]
+mod session_sqlite;
 mod sessions;
 mod throttle;
 
@@ -143,7 +145,7 @@ impl SeaOrmStore {
     }
 
     /// Counts a statement run outside sea-orm (on its sqlx pool), when counting.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
     fn count_raw_statement(&self) {
         if let Some(count) = &self.statements {
             count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -15,6 +15,8 @@ use super::{EventCursor, Page, PageRequest, SessionEvents, SessionStore, StoreEr
 use crate::identity::Identity;
 use crate::session::{Session, TokenHash};
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use super::identities::IdentityDocument;
 use super::identities::{identity_from_document, load_identities};
 use super::{SeaOrmStore, corrupt, db_err, log_event, to_json};
 
@@ -75,6 +77,9 @@ pub(super) async fn revoke_sessions_in(
     Ok(revoked)
 }
 
+/// A session with its identity, or the identity's row when it predates identity documents.
+type SessionRows = Option<(Session, Result<Identity, identity::Model>)>;
+
 pub(super) fn session_from_row(row: session::Model) -> Result<Session, StoreError> {
     Ok(Session {
         id: row.id,
@@ -107,19 +112,17 @@ pub(super) fn session_row(s: &Session) -> Result<session::ActiveModel, StoreErro
 
 impl SeaOrmStore {
     /// The session of a token with its identity, or the identity's row when it predates
-    /// identity documents. Hand-written on PostgreSQL, where it is the hot path of uncached
-    /// lookups (see `session_pg`).
-    async fn session_rows(
-        &self,
-        token: &TokenHash,
-    ) -> Result<Option<(Session, Result<Identity, identity::Model>)>, StoreError> {
-        #[cfg(feature = "postgres")]
-        if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            let pool = self.db.get_postgres_connection_pool();
-            // This read bypasses sea-orm's statement callback: count it here.
-            self.count_raw_statement();
-            return super::session_pg::session_by_token(pool, token.as_bytes())
-                .await
+    /// identity documents. Hand-written on PostgreSQL and SQLite, where it is the hot path
+    /// of uncached lookups (see `session_pg`, `session_sqlite`).
+    async fn session_rows(&self, token: &TokenHash) -> Result<SessionRows, StoreError> {
+        /// The hand-written read's answer, as the entity read's.
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        type Found = (Session, identity::Model, Option<IdentityDocument>);
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        fn assemble(
+            found: Result<Option<Found>, sea_orm::sqlx::Error>,
+        ) -> Result<SessionRows, StoreError> {
+            found
                 .map_err(|e| {
                     db_err(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(
                         e.into(),
@@ -134,7 +137,25 @@ impl SeaOrmStore {
                     };
                     Ok((session, identity))
                 })
-                .transpose();
+                .transpose()
+        }
+        match self.db.get_database_backend() {
+            #[cfg(feature = "postgres")]
+            sea_orm::DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                // This read bypasses sea-orm's statement callback: count it here.
+                self.count_raw_statement();
+                return assemble(super::session_pg::session_by_token(pool, token.as_bytes()).await);
+            }
+            #[cfg(feature = "sqlite")]
+            sea_orm::DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                self.count_raw_statement();
+                return assemble(
+                    super::session_sqlite::session_by_token(pool, token.as_bytes()).await,
+                );
+            }
+            _ => {}
         }
         let Some((row, identity_row)) = session::Entity::find()
             .filter(session::Column::TokenHash.eq(token.as_bytes().to_vec()))
