@@ -1214,6 +1214,155 @@ async fn a_nonce_mismatch_is_refused() {
     assert!(!browser.cookies.contains_key("identa_session"));
 }
 
+/// A native app starts an API flow of `kind` with the session-token exchange and
+/// `return_to` `back`, and submits the provider's button: the flow, its init code, and
+/// the provider's URL the system browser is sent to (422
+/// `browser_location_change_required`).
+async fn native_start(app: &mut Browser, kind: &str, back: &str) -> (Value, String, String) {
+    let res = app
+        .identa(
+            "GET",
+            &format!(
+                "/self-service/{kind}/api?return_session_token_exchange_code=true&return_to={back}"
+            ),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let flow = json_of(&res);
+    let init_code = flow["session_token_exchange_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = flow["id"].as_str().unwrap();
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/{kind}?flow={id}"),
+            Some(&[("method", "oidc"), ("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let body = json_of(&res);
+    assert_eq!(body["error"]["id"], "browser_location_change_required");
+    let to = body["redirect_browser_to"].as_str().unwrap().to_owned();
+    (flow, init_code, to)
+}
+
+/// The system browser's callback for a native app's flow that returns to `back`: the
+/// `code` it takes back to the app (a 303 to `back?code=`), with no session cookie.
+async fn back_to_the_app(system_browser: &mut Browser, callback: &str, back: &str) -> String {
+    let res = system_browser.identa("GET", callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let returned = location(&res);
+    assert!(!system_browser.cookies.contains_key("identa_session"));
+    returned
+        .strip_prefix(&format!("{back}?code="))
+        .unwrap_or_else(|| panic!("not back to the app: {returned}"))
+        .to_owned()
+}
+
+fn token_exchange(init_code: &str, return_to_code: &str) -> String {
+    format!("/sessions/token-exchange?init_code={init_code}&return_to_code={return_to_code}")
+}
+
+/// A native sign-in through the system browser that ends in an error goes back to the
+/// app as a successful one does (`return_to` with a `code`), and the exchange with both
+/// codes answers 422 with the flow showing why, so the app can show it (Kratos's
+/// `GET /sessions/token-exchange` answers the pending exchanger's flow with 422): here the
+/// user cancels at the provider (`error=access_denied`), then, on an engine whose sign-up
+/// is closed, the provider account is refused. Wrong codes still find nothing (404), and
+/// nothing is made. The flow is kept: a later try that signs in gets its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_native_sign_in_that_fails_is_answered_to_the_app_with_the_flow() {
+    let (env, provider, identa) = with_provider().await;
+    let back = "http://127.0.0.1:4433/app-callback";
+
+    // The user cancels at the provider.
+    let mut app = Browser::new(&identa);
+    let (flow, init_code, to) = native_start(&mut app, "login", back).await;
+    let mut system_browser = Browser::new(&identa);
+    let callback = system_browser.cancel_at_provider(&to).await;
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    let code = back_to_the_app(&mut system_browser, &callback, back).await;
+    let res = app
+        .identa("GET", &token_exchange(&init_code, "wrong"), None, true)
+        .await;
+    assert_eq!(res.status(), 404, "{}", body_text(&res));
+    let res = app
+        .identa("GET", &token_exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], flow["id"], "the app's own flow");
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("access_denied"), "{text}");
+    assert!(shown.get("session_token").is_none());
+
+    // The flow is kept: trying again and signing in, the app gets its session.
+    let id = flow["id"].as_str().unwrap();
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={id}"),
+            Some(&[("method", "oidc"), ("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let to = json_of(&res)["redirect_browser_to"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let callback = system_browser
+        .sign_in_at_provider(&to, "retry@example.com")
+        .await;
+    let again = back_to_the_app(&mut system_browser, &callback, back).await;
+    let res = app
+        .identa("GET", &token_exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(
+        res.status(),
+        404,
+        "the failure's code is spent: {}",
+        body_text(&res)
+    );
+    let res = app
+        .identa("GET", &token_exchange(&init_code, &again), None, true)
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(
+        json_of(&res)["session"]["identity"]["traits"]["email"],
+        "retry@example.com"
+    );
+
+    // The account is refused: sign-up is closed and the provider account is new.
+    let mut config = env.identa.config().clone();
+    config.flows.registration.enabled = false;
+    let closed = engine_with(&env, &provider.issuer, "identa", config);
+    let mut app = Browser::new(&closed);
+    let (flow, init_code, to) = native_start(&mut app, "login", back).await;
+    let mut system_browser = Browser::new(&closed);
+    let callback = system_browser
+        .sign_in_at_provider(&to, "stranger@example.com")
+        .await;
+    let code = back_to_the_app(&mut system_browser, &callback, back).await;
+    let res = app
+        .identa("GET", &token_exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], flow["id"]);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("sign-up is disabled"), "{text}");
+    assert_eq!(identity_count(&closed).await, 1, "only retry@example.com");
+}
+
 /// A native app (an API flow started with `return_session_token_exchange_code=true`)
 /// sends the system browser to the provider; the callback sends it back to the app's
 /// `return_to` with a `code` and no session; the app fetches its session token once with
