@@ -169,7 +169,7 @@ impl PublicApi {
         };
         match self.identa.oidc().callback(provider, callback, &req).await {
             Ok(OidcSignedIn::LoggedIn(done)) => {
-                let answer = self.logged_in(done, FlowType::Browser);
+                let answer = self.logged_in_with_provider(done);
                 self.respond(inc, FlowType::Browser, answer)
             }
             Ok(OidcSignedIn::Registered(done)) => {
