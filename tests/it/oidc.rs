@@ -2113,3 +2113,50 @@ async fn a_provider_sign_in_with_totp_is_aal1_until_the_second_factor() {
     );
     assert!(page.cookies.contains_key("identa_session"));
 }
+
+/// An authorization code replayed at the provider: the code of a completed sign-up is
+/// presented again, in the same browser, with the state of a NEW flow (so identa's
+/// spent-state check passes and the code reaches the provider's token endpoint). The
+/// provider refuses it (`invalid_grant`; a code is good once), the new flow shows why
+/// (400, 4000001) and nothing is made: no identity, no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_replayed_authorization_code_is_refused_by_the_provider() {
+    let (_env, _provider, identa) = with_provider().await;
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "once@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert_eq!(identity_count(&identa).await, 1);
+    let query = |url: &str, name: &str| {
+        reqwest::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no `{name}` in {url}"))
+    };
+    let spent_code = query(&callback, "code");
+
+    // Signed out at identa, the same browser starts a new flow: its own state, the old code.
+    browser.cookies.remove("identa_session");
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let state = query(&to, "state");
+    let mut replay = reqwest::Url::parse(&identa.oidc().callback_url(PROVIDER)).unwrap();
+    replay
+        .query_pairs_mut()
+        .append_pair("code", &spent_code)
+        .append_pair("state", &state);
+    let res = browser.identa("GET", replay.as_str(), None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], flow["id"], "the new flow shows why");
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("invalid_grant"), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert_eq!(identity_count(&identa).await, 1, "nothing made");
+}
