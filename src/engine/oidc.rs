@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::Identa;
 use super::flows::Committed;
 use crate::error::{Error, Result};
-use crate::flow::oidc::{self, Decided, OidcCallback, OidcRedirect, OidcSignedIn};
+use crate::flow::oidc::{self, Decided, Exchanged, OidcCallback, OidcRedirect, OidcSignedIn};
 use crate::flow::{
     Answers, Flow, FlowError, FlowKind, FlowRequest, FlowType, Step, check_submit, check_view,
 };
@@ -86,7 +86,34 @@ impl OidcFlows<'_> {
     /// registers a new one. A provider's refusal (`error=access_denied`), a failed
     /// exchange or a taken address come back as [`FlowError::Invalid`] with the flow
     /// showing why; a state that does not match is [`FlowError::OidcState`].
+    ///
+    /// A native app's API flow (with a session-token exchange) that fails so is kept and
+    /// answered as [`OidcSignedIn::ErrorHeld`]: the browser goes back to the app with a
+    /// code, and the exchange answers with the flow (Kratos's `WriteFlowError` for the
+    /// oidc group of an API flow with an exchanger).
     pub async fn callback(
+        &self,
+        provider: &str,
+        callback: OidcCallback,
+        req: &FlowRequest,
+    ) -> Result<OidcSignedIn> {
+        match self.finish_callback(provider, callback, req).await {
+            Err(Error::Flow(FlowError::Invalid(mut shown))) => {
+                let Some(code) = oidc::hold_error(self.identa, &mut shown) else {
+                    return Err(FlowError::Invalid(shown).into());
+                };
+                self.save(&mut shown).await?;
+                Ok(OidcSignedIn::ErrorHeld {
+                    flow: *shown,
+                    return_to_code: code,
+                })
+            }
+            done => done,
+        }
+    }
+
+    /// [`Self::callback`], up to the answer.
+    async fn finish_callback(
         &self,
         provider: &str,
         callback: OidcCallback,
@@ -281,7 +308,8 @@ impl OidcFlows<'_> {
     /// Hands a native app the session its API flow's sign-in with a provider made
     /// (Kratos's `GET /sessions/token-exchange`): `init_code` is the flow's
     /// `session_token_exchange_code`, `return_to_code` the `code` the browser brought
-    /// back. Once: the token is dropped from the flow.
+    /// back. Once: the token is dropped from the flow. A sign-in that failed
+    /// ([`OidcSignedIn::ErrorHeld`]) is [`FlowError::Invalid`] with the flow showing why.
     pub async fn exchange(&self, init_code: &str, return_to_code: &str) -> Result<Login> {
         let identa = self.identa;
         let not_yet = |id| Error::NotFound {
@@ -296,8 +324,10 @@ impl OidcFlows<'_> {
             Err(Error::Flow(FlowError::NotFound(_))) => return Err(not_yet(flow_id)),
             Err(err) => return Err(err),
         };
-        let Some(token) = oidc::take_token(identa, &mut flow, init_code, return_to_code) else {
-            return Err(not_yet(flow_id));
+        let token = match oidc::take_token(identa, &mut flow, init_code, return_to_code) {
+            Some(Exchanged::Token(token)) => token,
+            Some(Exchanged::Failed) => return Err(FlowError::Invalid(Box::new(flow)).into()),
+            None => return Err(not_yet(flow_id)),
         };
         // Spent before it is handed over: a second exchange finds nothing.
         self.save(&mut flow).await?;

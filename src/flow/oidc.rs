@@ -93,6 +93,16 @@ pub enum OidcSignedIn {
     },
     /// A settings flow linked the provider account to the signed-in identity.
     Linked(super::settings::SettingsSaved),
+    /// An API flow's sign-in through the system browser failed (the provider refused,
+    /// or the account was refused): the flow, saved, shows why; the browser goes back to
+    /// the app with this `return_to_code` as `code`, and the session-token exchange
+    /// answers with the flow (422) instead of a session, as Kratos does.
+    ErrorHeld {
+        /// The flow, with its messages.
+        flow: Flow,
+        /// The code the browser takes back to the app.
+        return_to_code: String,
+    },
 }
 
 /// A pending sign-in, as kept in the flow.
@@ -328,6 +338,27 @@ pub(crate) fn hold_token(facts: &dyn Facts, flow: &mut Flow, token: &str) -> Res
     Ok(code)
 }
 
+/// An API flow with a session-token exchange whose sign-in failed: keeps the MAC of a new
+/// code the browser takes back to the app, and no token, so that the exchange with both
+/// codes answers with the flow. `None`: the flow has no exchange (not a native app's).
+pub(crate) fn hold_error(facts: &dyn Facts, flow: &mut Flow) -> Option<String> {
+    let mut exchange = read_exchange(flow)?;
+    let code = random_code();
+    exchange.return_to = Some(hex(&exchange_mac(facts, flow.id, "return_to", &code)));
+    exchange.token = None;
+    flow.internal.exchange = serde_json::to_value(exchange).ok();
+    Some(code)
+}
+
+/// What an exchange with a flow's own two codes finds.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Exchanged {
+    /// The session token the sign-in made (now dropped from the flow).
+    Token(String),
+    /// The sign-in failed: the flow shows why.
+    Failed,
+}
+
 /// The flow an init code names, if it names one.
 pub(crate) fn flow_of_code(init_code: &str) -> Option<Uuid> {
     init_code
@@ -336,28 +367,33 @@ pub(crate) fn flow_of_code(init_code: &str) -> Option<Uuid> {
 }
 
 /// Hands over the session token held on `flow` if both codes are its own, once (it is
-/// dropped from the flow). `None`: no token for these codes.
+/// dropped from the flow), or says the sign-in failed ([`hold_error`]). `None`: nothing
+/// for these codes.
 pub(crate) fn take_token(
     facts: &dyn Facts,
     flow: &mut Flow,
     init_code: &str,
     return_to_code: &str,
-) -> Option<String> {
+) -> Option<Exchanged> {
     let mut exchange = read_exchange(flow)?;
     let init_ok = exchange_mac_ok(facts, flow.id, "init", init_code, &exchange.init);
-    let return_tag = exchange.return_to.clone().unwrap_or_default();
+    // Nothing before the sign-in ended, nor once the token was fetched.
+    let return_tag = exchange.return_to.clone()?;
     let return_ok = exchange_mac_ok(facts, flow.id, "return_to", return_to_code, &return_tag);
     if !(init_ok & return_ok) {
         return None;
     }
-    let sealed = unhex(&exchange.token.take()?)?;
+    let Some(sealed) = exchange.token.take() else {
+        return Some(Exchanged::Failed);
+    };
+    let sealed = unhex(&sealed)?;
     exchange.return_to = None;
     flow.internal.exchange = serde_json::to_value(exchange).ok();
     let token = facts
         .keyring()
         .open(&exchange_context(flow.id), &sealed)
         .ok()?;
-    String::from_utf8(token).ok()
+    String::from_utf8(token).ok().map(Exchanged::Token)
 }
 
 fn seal_context(flow_id: Uuid) -> Vec<u8> {
@@ -1170,11 +1206,32 @@ mod tests {
         assert!(take_token(&facts, &mut flow.clone(), &init, "wrong").is_none());
         assert!(take_token(&facts, &mut flow.clone(), "wrong", &back).is_none());
         let token = take_token(&facts, &mut flow, &init, &back);
-        assert_eq!(token.as_deref(), Some("the-session-token"));
+        assert_eq!(token, Some(Exchanged::Token("the-session-token".into())));
         assert!(
             take_token(&facts, &mut flow, &init, &back).is_none(),
             "once"
         );
+    }
+
+    #[test]
+    fn a_failed_sign_in_is_told_for_both_codes_only() {
+        let facts = TestFacts::new();
+        let mut flow = login_flow(&facts);
+        assert!(hold_error(&facts, &mut flow).is_none(), "no exchange asked");
+        let mut req = api();
+        req.session_token_exchange = true;
+        provider_nodes(&facts, &mut flow, &req);
+        let init = flow.session_token_exchange_code.clone().unwrap();
+        let back = hold_error(&facts, &mut flow).unwrap();
+        assert!(take_token(&facts, &mut flow.clone(), &init, "wrong").is_none());
+        assert!(take_token(&facts, &mut flow.clone(), "wrong", &back).is_none());
+        let told = take_token(&facts, &mut flow, &init, &back);
+        assert_eq!(told, Some(Exchanged::Failed));
+        // A later try that signs in replaces the code.
+        let again = hold_token(&facts, &mut flow, "the-session-token").unwrap();
+        assert!(take_token(&facts, &mut flow.clone(), &init, &back).is_none());
+        let token = take_token(&facts, &mut flow, &init, &again);
+        assert_eq!(token, Some(Exchanged::Token("the-session-token".into())));
     }
 
     #[tokio::test]

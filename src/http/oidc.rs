@@ -64,7 +64,7 @@ impl PublicApi {
             OidcSignedIn::LoggedIn(done) => self.logged_in(done, flow_type),
             OidcSignedIn::Registered(done) => self.registered(done, flow_type),
             OidcSignedIn::Linked(saved) => self.settings_saved(saved).await,
-            OidcSignedIn::TokenHeld { flow, .. } => {
+            OidcSignedIn::TokenHeld { flow, .. } | OidcSignedIn::ErrorHeld { flow, .. } => {
                 return Err(crate::flow::FlowError::State {
                     kind: flow.kind,
                     state: flow.state,
@@ -76,7 +76,8 @@ impl PublicApi {
     }
 
     /// `GET /sessions/token-exchange?init_code=&return_to_code=`: a native app fetches
-    /// the session its API flow's sign-in with a provider made.
+    /// the session its API flow's sign-in with a provider made, or (422) the flow showing
+    /// why the sign-in failed.
     pub(super) async fn token_exchange(&self, inc: &Incoming<'_>) -> Response {
         let (Some(init), Some(back)) = (inc.query("init_code"), inc.query("return_to_code")) else {
             return error(
@@ -92,6 +93,11 @@ impl PublicApi {
                     "session": login.session,
                     "session_token": login.token.expose(),
                 }),
+            ),
+            // The sign-in failed: the flow, so the app can show why (Kratos: 422).
+            Err(crate::error::Error::Flow(crate::flow::FlowError::Invalid(flow))) => json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &self.flow_json(&flow).await,
             ),
             Err(err) => from_error(&err),
         }
@@ -163,7 +169,7 @@ impl PublicApi {
         };
         match self.identa.oidc().callback(provider, callback, &req).await {
             Ok(OidcSignedIn::LoggedIn(done)) => {
-                let answer = self.logged_in(done, FlowType::Browser);
+                let answer = self.logged_in_with_provider(done);
                 self.respond(inc, FlowType::Browser, answer)
             }
             Ok(OidcSignedIn::Registered(done)) => {
@@ -174,11 +180,18 @@ impl PublicApi {
                 let answer = self.settings_saved(saved).await;
                 self.respond(inc, FlowType::Browser, answer)
             }
-            Ok(OidcSignedIn::TokenHeld {
-                flow,
-                return_to_code,
-            }) => {
-                // The system browser goes back to the app with the code; the token waits.
+            Ok(
+                OidcSignedIn::TokenHeld {
+                    flow,
+                    return_to_code,
+                }
+                | OidcSignedIn::ErrorHeld {
+                    flow,
+                    return_to_code,
+                },
+            ) => {
+                // The system browser goes back to the app with the code; the token (or
+                // the flow showing why there is none) waits.
                 let to = flow
                     .return_to
                     .unwrap_or_else(|| self.config.default_return_url.clone());

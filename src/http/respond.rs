@@ -60,6 +60,12 @@ enum Next {
     /// anyone else gets 422 `browser_location_change_required` pointing there.
     #[cfg(feature = "oidc")]
     Elsewhere(String),
+    /// A new login flow asking for the second factor (this URL starts it): a sign-in
+    /// whose session `whoami` would refuse for want of it, as Kratos's login hook sends
+    /// the browser on. A browser page is redirected there, a browser asking for JSON gets
+    /// 422 `browser_location_change_required`.
+    #[cfg(feature = "oidc")]
+    SecondFactor(String),
 }
 
 impl PublicApi {
@@ -94,6 +100,32 @@ impl PublicApi {
             token: done.token,
             next,
         }
+    }
+
+    /// [`Self::logged_in`] for a browser sign-in with a provider: a session that `whoami`
+    /// would refuse for want of the identity's second factor (`session.whoami_required_aal
+    /// = HighestAvailable`) goes on to a login flow with `aal=aal2` (keeping the flow's
+    /// `return_to`), as Kratos's login hook does (`checkAAL` in
+    /// selfservice/flow/login/hook.go); the `aal1` session cookie is set all the same.
+    #[cfg(feature = "oidc")]
+    pub(super) fn logged_in_with_provider(&self, done: LoggedIn) -> Answer {
+        let owed = self.identa.config().session.whoami_required_aal
+            == crate::config::RequiredAal::HighestAvailable
+            && done.session.session.aal < done.session.identity.highest_available_aal()
+            // A provider account waiting to be linked already goes on to its own
+            // second-factor flow.
+            && done.second_factor_flow.is_none();
+        let return_to = done.flow.return_to.clone();
+        let mut answer = self.logged_in(done, FlowType::Browser);
+        if owed {
+            let mut to = format!("{}/self-service/login/browser?aal=aal2", self.public_url());
+            if let Some(back) = return_to {
+                let back: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                to.push_str(&format!("&return_to={back}"));
+            }
+            answer.next = Next::SecondFactor(to);
+        }
+        answer
     }
 
     pub(super) async fn settings_saved(&self, saved: SettingsSaved) -> Answer {
@@ -176,6 +208,15 @@ impl PublicApi {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "browser_location_change_required",
                 "sign in at the provider: send the browser to redirect_browser_to",
+            ),
+            #[cfg(feature = "oidc")]
+            (Next::SecondFactor(to), true, false) => redirect(&to),
+            #[cfg(feature = "oidc")]
+            (Next::SecondFactor(to), _, _) => redirect_browser_to(
+                &to,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "browser_location_change_required",
+                "this account has a second factor: continue at redirect_browser_to, a login flow with aal=aal2",
             ),
             _ => json(StatusCode::OK, &answer.body),
         };

@@ -1214,6 +1214,155 @@ async fn a_nonce_mismatch_is_refused() {
     assert!(!browser.cookies.contains_key("identa_session"));
 }
 
+/// A native app starts an API flow of `kind` with the session-token exchange and
+/// `return_to` `back`, and submits the provider's button: the flow, its init code, and
+/// the provider's URL the system browser is sent to (422
+/// `browser_location_change_required`).
+async fn native_start(app: &mut Browser, kind: &str, back: &str) -> (Value, String, String) {
+    let res = app
+        .identa(
+            "GET",
+            &format!(
+                "/self-service/{kind}/api?return_session_token_exchange_code=true&return_to={back}"
+            ),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let flow = json_of(&res);
+    let init_code = flow["session_token_exchange_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = flow["id"].as_str().unwrap();
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/{kind}?flow={id}"),
+            Some(&[("method", "oidc"), ("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let body = json_of(&res);
+    assert_eq!(body["error"]["id"], "browser_location_change_required");
+    let to = body["redirect_browser_to"].as_str().unwrap().to_owned();
+    (flow, init_code, to)
+}
+
+/// The system browser's callback for a native app's flow that returns to `back`: the
+/// `code` it takes back to the app (a 303 to `back?code=`), with no session cookie.
+async fn back_to_the_app(system_browser: &mut Browser, callback: &str, back: &str) -> String {
+    let res = system_browser.identa("GET", callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    let returned = location(&res);
+    assert!(!system_browser.cookies.contains_key("identa_session"));
+    returned
+        .strip_prefix(&format!("{back}?code="))
+        .unwrap_or_else(|| panic!("not back to the app: {returned}"))
+        .to_owned()
+}
+
+fn token_exchange(init_code: &str, return_to_code: &str) -> String {
+    format!("/sessions/token-exchange?init_code={init_code}&return_to_code={return_to_code}")
+}
+
+/// A native sign-in through the system browser that ends in an error goes back to the
+/// app as a successful one does (`return_to` with a `code`), and the exchange with both
+/// codes answers 422 with the flow showing why, so the app can show it (Kratos's
+/// `GET /sessions/token-exchange` answers the pending exchanger's flow with 422): here the
+/// user cancels at the provider (`error=access_denied`), then, on an engine whose sign-up
+/// is closed, the provider account is refused. Wrong codes still find nothing (404), and
+/// nothing is made. The flow is kept: a later try that signs in gets its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_native_sign_in_that_fails_is_answered_to_the_app_with_the_flow() {
+    let (env, provider, identa) = with_provider().await;
+    let back = "http://127.0.0.1:4433/app-callback";
+
+    // The user cancels at the provider.
+    let mut app = Browser::new(&identa);
+    let (flow, init_code, to) = native_start(&mut app, "login", back).await;
+    let mut system_browser = Browser::new(&identa);
+    let callback = system_browser.cancel_at_provider(&to).await;
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    let code = back_to_the_app(&mut system_browser, &callback, back).await;
+    let res = app
+        .identa("GET", &token_exchange(&init_code, "wrong"), None, true)
+        .await;
+    assert_eq!(res.status(), 404, "{}", body_text(&res));
+    let res = app
+        .identa("GET", &token_exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], flow["id"], "the app's own flow");
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("access_denied"), "{text}");
+    assert!(shown.get("session_token").is_none());
+
+    // The flow is kept: trying again and signing in, the app gets its session.
+    let id = flow["id"].as_str().unwrap();
+    let res = app
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={id}"),
+            Some(&[("method", "oidc"), ("provider", PROVIDER)]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let to = json_of(&res)["redirect_browser_to"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let callback = system_browser
+        .sign_in_at_provider(&to, "retry@example.com")
+        .await;
+    let again = back_to_the_app(&mut system_browser, &callback, back).await;
+    let res = app
+        .identa("GET", &token_exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(
+        res.status(),
+        404,
+        "the failure's code is spent: {}",
+        body_text(&res)
+    );
+    let res = app
+        .identa("GET", &token_exchange(&init_code, &again), None, true)
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(
+        json_of(&res)["session"]["identity"]["traits"]["email"],
+        "retry@example.com"
+    );
+
+    // The account is refused: sign-up is closed and the provider account is new.
+    let mut config = env.identa.config().clone();
+    config.flows.registration.enabled = false;
+    let closed = engine_with(&env, &provider.issuer, "identa", config);
+    let mut app = Browser::new(&closed);
+    let (flow, init_code, to) = native_start(&mut app, "login", back).await;
+    let mut system_browser = Browser::new(&closed);
+    let callback = system_browser
+        .sign_in_at_provider(&to, "stranger@example.com")
+        .await;
+    let code = back_to_the_app(&mut system_browser, &callback, back).await;
+    let res = app
+        .identa("GET", &token_exchange(&init_code, &code), None, true)
+        .await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], flow["id"]);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("sign-up is disabled"), "{text}");
+    assert_eq!(identity_count(&closed).await, 1, "only retry@example.com");
+}
+
 /// A native app (an API flow started with `return_session_token_exchange_code=true`)
 /// sends the system browser to the provider; the callback sends it back to the app's
 /// `return_to` with a `code` and no session; the app fetches its session token once with
@@ -1457,13 +1606,24 @@ async fn a_waiting_link_is_taken_only_after_the_second_factor() {
         [format!("{PROVIDER}:erin@example.com")]
     );
 
+    // Now the provider account signs in to erin (no new identity), at aal1: on to her
+    // second factor.
+    let before = identity_count(&identa).await;
+    let erins = identa.sessions(erin.id).await.unwrap().len();
     let mut fresh = Browser::new(&identa);
     let res = fresh.provider_sign_in("erin@example.com").await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let to = json_of(&res)["redirect_browser_to"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(to.ends_with("?aal=aal2"), "{to}");
+    assert!(fresh.cookies.contains_key("identa_session"));
+    assert_eq!(identity_count(&identa).await, before);
+    assert_eq!(identa.sessions(erin.id).await.unwrap().len(), erins + 1);
+    let res = fresh.identa("GET", &to, None, true).await;
     assert_eq!(res.status(), 200, "{}", body_text(&res));
-    assert_eq!(
-        json_of(&res)["session"]["identity"]["id"],
-        erin.id.to_string()
-    );
+    assert_eq!(json_of(&res)["requested_aal"], "aal2");
 }
 
 /// A waiting provider account that another account linked in the meantime is not
@@ -2171,4 +2331,137 @@ async fn a_vouched_provider_sign_up_signs_in_under_enumeration_safe_registration
     assert_eq!(vouched["status"], 200, "{vouched}");
     assert_eq!(vouched["session"], false, "{vouched}");
     assert_eq!(vouched["verified"], true);
+
+/// An identity that signs in with a provider and has TOTP (as in Kratos: the provider is
+/// a first factor; `session.whoami.required_aal` is `highest_available` by default):
+/// the provider sign-in makes an `aal1` session and sends the browser to a login flow
+/// asking for `aal2` (422 `browser_location_change_required`, as Kratos's login hook does
+/// when whoami would need a higher level); whoami refuses that session with 403
+/// `session_aal2_required` and the same kind of redirect; the TOTP step on the second
+/// flow raises the session to `aal2`, whose methods are `oidc` then `totp`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider (`npm ci --prefix examples/http-suite/oidc`) and oathtool; run with `cargo test -- --ignored`"]
+async fn a_provider_sign_in_with_totp_is_aal1_until_the_second_factor() {
+    let (env, _provider, identa) = with_provider().await;
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let res = browser.through_provider(&to, "tess@example.com").await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let token =
+        identa::session::SessionToken::from_client(browser.cookies["identa_session"].clone());
+    let secret = crate::common::enrol_totp(&env, &token).await;
+
+    let mut browser = Browser::new(&identa);
+    let res = browser.provider_sign_in("tess@example.com").await;
+    assert_eq!(res.status(), 422, "{}", body_text(&res));
+    let answer = json_of(&res);
+    assert_eq!(answer["error"]["id"], "browser_location_change_required");
+    let to = answer["redirect_browser_to"].as_str().unwrap().to_owned();
+    assert!(to.ends_with("/self-service/login/browser?aal=aal2"), "{to}");
+    assert!(
+        browser.cookies.contains_key("identa_session"),
+        "aal1 session"
+    );
+
+    let res = browser.identa("GET", "/sessions/whoami", None, true).await;
+    assert_eq!(res.status(), 403, "{}", body_text(&res));
+    let refused = json_of(&res);
+    assert_eq!(refused["error"]["id"], "session_aal2_required");
+    assert_eq!(refused["redirect_browser_to"], to.as_str());
+
+    let res = browser.identa("GET", &to, None, true).await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let second = json_of(&res);
+    assert_eq!(second["requested_aal"], "aal2");
+    assert!(message_ids(&second).contains(&1_010_004), "{second}");
+    let id = second["id"].as_str().unwrap().to_owned();
+    env.clock.advance(chrono::Duration::seconds(30));
+    let code = crate::common::needs::oathtool_totp(&secret, env.clock_now());
+    let csrf = csrf_token(&second);
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("method", "totp"),
+        ("totp_code", code.as_str()),
+    ];
+    let res = browser
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={id}"),
+            Some(&form),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", body_text(&res));
+    let me = browser.whoami().await;
+    assert_eq!(me["authenticator_assurance_level"], "aal2");
+    let methods: Vec<&str> = me["authentication_methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["oidc", "totp"]);
+    assert_eq!(identity_count(&identa).await, 1);
+
+    // A browser page is redirected there (303), with its aal1 session cookie.
+    let mut page = Browser::new(&identa);
+    let flow = page.start_flow("login").await;
+    let to = page.press_provider("login", &flow).await;
+    let callback = page.sign_in_at_provider(&to, "tess@example.com").await;
+    let res = page.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert!(
+        location(&res).ends_with("/self-service/login/browser?aal=aal2"),
+        "{}",
+        location(&res)
+    );
+    assert!(page.cookies.contains_key("identa_session"));
+}
+
+/// An authorization code replayed at the provider: the code of a completed sign-up is
+/// presented again, in the same browser, with the state of a NEW flow (so identa's
+/// spent-state check passes and the code reaches the provider's token endpoint). The
+/// provider refuses it (`invalid_grant`; a code is good once), the new flow shows why
+/// (400, 4000001) and nothing is made: no identity, no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_replayed_authorization_code_is_refused_by_the_provider() {
+    let (_env, _provider, identa) = with_provider().await;
+    let mut browser = Browser::new(&identa);
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let callback = browser.sign_in_at_provider(&to, "once@example.com").await;
+    let res = browser.identa("GET", &callback, None, false).await;
+    assert_eq!(res.status(), 303, "{}", body_text(&res));
+    assert_eq!(identity_count(&identa).await, 1);
+    let query = |url: &str, name: &str| {
+        reqwest::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no `{name}` in {url}"))
+    };
+    let spent_code = query(&callback, "code");
+
+    // Signed out at identa, the same browser starts a new flow: its own state, the old code.
+    browser.cookies.remove("identa_session");
+    let flow = browser.start_flow("registration").await;
+    let to = browser.press_provider("registration", &flow).await;
+    let state = query(&to, "state");
+    let mut replay = reqwest::Url::parse(&identa.oidc().callback_url(PROVIDER)).unwrap();
+    replay
+        .query_pairs_mut()
+        .append_pair("code", &spent_code)
+        .append_pair("state", &state);
+    let res = browser.identa("GET", replay.as_str(), None, true).await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["id"], flow["id"], "the new flow shows why");
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("invalid_grant"), "{text}");
+    assert!(!browser.cookies.contains_key("identa_session"));
+    assert_eq!(identity_count(&identa).await, 1, "nothing made");
 }
