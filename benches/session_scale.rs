@@ -1,0 +1,446 @@
+//! `whoami` at scale (issue 16): 100,000 sessions of 10,000 identities, then 1,000,000
+//! of 100,000, on a SQLite file (and on PostgreSQL with the `postgres` feature and
+//! `IDENTA_BENCH_POSTGRES_URL` set), measured in one process run so the ratios compare
+//! like with like:
+//!
+//! - cold: the cache disabled, every call reads the database, over tokens drawn at
+//!   random from the whole set;
+//! - warm: the default cache, after one pass over a random sample of tokens, then calls
+//!   drawn at random from that sample.
+//!
+//! Identities go in through `Identa::import_identities` (batches of 1,000, one transaction
+//! each), sessions through `Identa::issue_session` (the engine's own token minting and
+//! store insert, several in flight): real rows, and a sample of them is checked to
+//! authenticate before anything is timed. Medians and p99 come from per-call timings.
+//!
+//! The cache's memory per entry is measured with a counting global allocator: the bytes
+//! still allocated after filling a cache with N sessions, over N; and a cache with a
+//! small capacity is filled three times over to show its memory stays bounded by it.
+//!
+//! `IDENTA_SCALE=small` runs 10,000 and 100,000 sessions instead (a quick check). The
+//! last line printed is `scale_…=…` pairs; the process exits non-zero if a 1M/100k
+//! ratio is over 1.5 or the cache outgrows its capacity. The databases live in a
+//! temporary directory (a temporary PostgreSQL schema) removed at the end.
+
+use std::alloc::System;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+mod support;
+
+use futures_util::stream::{self, StreamExt};
+use identa::credential::password::PasswordConfig;
+use identa::identity::{Aal, Identity, NewIdentity};
+use identa::session::{AuthenticationMethod, SessionToken};
+use identa::store::{SqliteDurability, StoreOptions};
+use identa::{
+    Config, Identa, IdentityImport, MAX_IMPORT_BATCH, PasswordImport, Secrets, SessionCacheConfig,
+};
+use serde_json::json;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Sessions per identity, at every size.
+const SESSIONS_PER_IDENTITY: usize = 10;
+/// Timed calls per measurement.
+const CALLS: usize = 20_000;
+/// Tokens checked to authenticate, as issued, before timing.
+const CHECKED: usize = 1_000;
+/// Sessions issued at once while seeding.
+const IN_FLIGHT: usize = 16;
+/// The issue's target: the large size within this factor of the small one.
+const TARGET_RATIO: f64 = 1.5;
+
+/// A small deterministic generator (xorshift64*): the same draws on every run.
+struct Draw(u64);
+
+impl Draw {
+    fn index(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % below as u64) as usize
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Every engine of a run shares these secrets, so each accepts the tokens another minted.
+fn secrets() -> &'static Secrets {
+    static SECRETS: OnceLock<Secrets> = OnceLock::new();
+    SECRETS.get_or_init(Secrets::default)
+}
+
+fn config(cache: SessionCacheConfig) -> Config {
+    let mut config = Config {
+        password: PasswordConfig::insecure_fast_for_tests(),
+        secrets: secrets().clone(),
+        ..Config::default()
+    };
+    config.session.cache = cache;
+    config
+}
+
+/// The sizes measured: (identities, sessions), small first.
+fn sizes() -> [(usize, usize); 2] {
+    let small = std::env::var("IDENTA_SCALE").is_ok_and(|s| s == "small");
+    let base = if small { 1_000 } else { 10_000 };
+    [
+        (base, base * SESSIONS_PER_IDENTITY),
+        (base * 10, base * 10 * SESSIONS_PER_IDENTITY),
+    ]
+}
+
+fn uptime() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Tokens and the identity each belongs to.
+type Issued = Vec<(SessionToken, Uuid)>;
+
+/// Seeds `identities` identities with [`SESSIONS_PER_IDENTITY`] sessions each.
+async fn seed(identa: &Identa, identities: usize) -> Issued {
+    let mut people: Vec<Identity> = Vec::with_capacity(identities);
+    for start in (0..identities).step_by(MAX_IMPORT_BATCH) {
+        let batch = (start..identities.min(start + MAX_IMPORT_BATCH))
+            .map(|n| IdentityImport {
+                identity: NewIdentity {
+                    traits: json!({ "email": format!("user{n}@example.com") }),
+                    ..NewIdentity::default()
+                },
+                password: PasswordImport::None,
+            })
+            .collect();
+        for answer in identa.import_identities(batch).await.unwrap() {
+            people.push(answer.unwrap());
+        }
+    }
+    let people = &people;
+    stream::iter(0..identities * SESSIONS_PER_IDENTITY)
+        .map(|n| async move {
+            let identity = &people[n % people.len()];
+            let method = AuthenticationMethod {
+                method: "password".into(),
+                aal: Aal::Aal1,
+                completed_at: identity.created_at,
+            };
+            let (_, token) = identa
+                .issue_session(identity, vec![method], None)
+                .await
+                .unwrap();
+            (token, identity.id)
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    median_us: f64,
+    p99_us: f64,
+}
+
+fn timing(mut calls: Vec<Duration>) -> Timing {
+    calls.sort_unstable();
+    let at = |q: f64| calls[((calls.len() - 1) as f64 * q).round() as usize];
+    Timing {
+        median_us: at(0.5).as_secs_f64() * 1e6,
+        p99_us: at(0.99).as_secs_f64() * 1e6,
+    }
+}
+
+/// Times one `whoami` per token, in order.
+fn time_calls(rt: &Runtime, identa: &Identa, tokens: &[&SessionToken]) -> Timing {
+    let calls = tokens
+        .iter()
+        .map(|token| {
+            let start = Instant::now();
+            rt.block_on(identa.whoami(token)).unwrap();
+            start.elapsed()
+        })
+        .collect();
+    timing(calls)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SizeRun {
+    sessions: usize,
+    seed_s: f64,
+    cold: Timing,
+    warm: Timing,
+}
+
+/// Seeds one size on `url` and measures it.
+/// `settle` runs between seeding and timing (PostgreSQL: `VACUUM ANALYZE`, so autovacuum
+/// waking up after the bulk load does not land inside the timings).
+fn run_size(
+    rt: &Runtime,
+    url: &str,
+    backend: &str,
+    (identities, sessions): (usize, usize),
+    settle: &dyn Fn(),
+) -> (SizeRun, Issued) {
+    // Seeded with commits synced at checkpoints only (the default syncs every commit):
+    // the rows are the same, the timed engines use the defaults.
+    let fast = StoreOptions {
+        sqlite_durability: SqliteDurability::Normal,
+    };
+    let seeding = rt.block_on(support::email_engine_with(
+        url,
+        fast,
+        config(SessionCacheConfig::Disabled),
+    ));
+    let start = Instant::now();
+    let issued = rt.block_on(seed(&seeding, identities));
+    let seed_s = start.elapsed().as_secs_f64();
+    drop(seeding);
+    settle();
+    assert_eq!(issued.len(), sessions);
+    println!(
+        "{backend} {sessions} sessions of {identities} identities seeded in {seed_s:.1} s (load {})",
+        uptime()
+    );
+    let mut draw = Draw(0x9e37_79b9_7f4a_7c15 ^ sessions as u64);
+
+    // Cold: every call reads the database, tokens from the whole set.
+    let cold_engine = rt.block_on(support::email_engine(
+        url,
+        config(SessionCacheConfig::Disabled),
+    ));
+    for _ in 0..CHECKED {
+        let (token, identity_id) = &issued[draw.index(sessions)];
+        let found = rt.block_on(cold_engine.whoami(token)).unwrap();
+        assert_eq!(
+            found.identity.id, *identity_id,
+            "a seeded token found another identity"
+        );
+    }
+    let picks: Vec<&SessionToken> = (0..CALLS)
+        .map(|_| &issued[draw.index(sessions)].0)
+        .collect();
+    let cold = time_calls(rt, &cold_engine, &picks);
+    drop(cold_engine);
+
+    // Warm: the default cache, warmed over a sample, then calls drawn from it.
+    let warm_engine = rt.block_on(support::email_engine(
+        url,
+        config(SessionCacheConfig::default()),
+    ));
+    let sample: Vec<&SessionToken> = (0..CALLS)
+        .map(|_| &issued[draw.index(sessions)].0)
+        .collect();
+    for token in &sample {
+        rt.block_on(warm_engine.whoami(token)).unwrap();
+    }
+    let picks: Vec<&SessionToken> = (0..CALLS)
+        .map(|_| sample[draw.index(sample.len())])
+        .collect();
+    let warm = time_calls(rt, &warm_engine, &picks);
+    drop(warm_engine);
+
+    println!(
+        "{backend} {sessions}: cold median {:.1} µs p99 {:.1} µs; warm median {:.1} µs p99 {:.1} µs (load {})",
+        cold.median_us,
+        cold.p99_us,
+        warm.median_us,
+        warm.p99_us,
+        uptime()
+    );
+    let run = SizeRun {
+        sessions,
+        seed_s,
+        cold,
+        warm,
+    };
+    (run, issued)
+}
+
+/// Bytes allocated by `fill` and still held when it returns.
+fn live_bytes(fill: impl FnOnce()) -> i64 {
+    let region = Region::new(GLOBAL);
+    fill();
+    let change = region.change();
+    // stats_alloc counts a realloc's growth as allocated and its shrinking as deallocated.
+    change.bytes_allocated as i64 - change.bytes_deallocated as i64
+}
+
+/// The cache's memory: per entry with room for all of `issued`, and bounded by a small
+/// capacity. Returns (bytes per entry, bytes held at capacity / capacity, bounded).
+fn cache_memory(rt: &Runtime, url: &str, issued: &Issued) -> (f64, f64, bool) {
+    let cache = |capacity| SessionCacheConfig::InProcess {
+        max_staleness: Duration::from_secs(3600),
+        max_age: Duration::from_secs(3600),
+        capacity,
+    };
+    let fill = |identa: &Identa, tokens: &[(SessionToken, Uuid)]| {
+        for (token, _) in tokens {
+            rt.block_on(identa.whoami(token)).unwrap();
+        }
+    };
+    // One call first, so pools, prepared statements and the event-log cursor exist.
+    let full = rt.block_on(support::email_engine(url, config(cache(issued.len() + 1))));
+    fill(&full, &issued[..1]);
+    let rest = &issued[1..];
+    let per_entry = live_bytes(|| fill(&full, rest)) as f64 / rest.len() as f64;
+    drop(full);
+
+    let capacity = issued.len() / 5;
+    let small = rt.block_on(support::email_engine(url, config(cache(capacity))));
+    fill(&small, &issued[..1]);
+    // Three times the capacity in all: the cache starts over twice and ends full.
+    let over: Vec<(SessionToken, Uuid)> = issued[1..3 * capacity].to_vec();
+    let held = live_bytes(|| fill(&small, &over)) as f64;
+    drop(small);
+    let at_capacity = held / capacity as f64;
+    let bounded = held <= per_entry * capacity as f64 * 1.5;
+    (per_entry, at_capacity, bounded)
+}
+
+struct Backend {
+    name: &'static str,
+    small: SizeRun,
+    large: SizeRun,
+}
+
+impl Backend {
+    fn ratios(&self) -> Vec<(String, f64)> {
+        let r = |a: f64, b: f64| a / b;
+        let (s, l) = (&self.small, &self.large);
+        vec![
+            (
+                format!("scale_{}_warm_ratio", self.name),
+                r(l.warm.median_us, s.warm.median_us),
+            ),
+            (
+                format!("scale_{}_warm_p99_ratio", self.name),
+                r(l.warm.p99_us, s.warm.p99_us),
+            ),
+            (
+                format!("scale_{}_cold_ratio", self.name),
+                r(l.cold.median_us, s.cold.median_us),
+            ),
+            (
+                format!("scale_{}_cold_p99_ratio", self.name),
+                r(l.cold.p99_us, s.cold.p99_us),
+            ),
+        ]
+    }
+}
+
+fn sqlite(rt: &Runtime, memory: &mut Option<(f64, f64, bool)>) -> Backend {
+    let dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) => tempfile::tempdir_in(target),
+        None => tempfile::tempdir(),
+    }
+    .unwrap();
+    let mut runs = Vec::new();
+    for (n, size) in sizes().into_iter().enumerate() {
+        let path = dir.path().join(format!("scale{n}.db"));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let (run, issued) = run_size(rt, &url, "sqlite", size, &|| {});
+        if n == 0 {
+            *memory = Some(cache_memory(rt, &url, &issued));
+        }
+        drop(issued);
+        std::fs::remove_file(&path).ok();
+        runs.push(run);
+    }
+    Backend {
+        name: "sqlite",
+        small: runs[0],
+        large: runs[1],
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn postgres(rt: &Runtime) -> Option<Backend> {
+    use sea_orm::sqlx;
+    let Ok(base) = std::env::var("IDENTA_BENCH_POSTGRES_URL") else {
+        eprintln!("PostgreSQL skipped: set IDENTA_BENCH_POSTGRES_URL");
+        return None;
+    };
+    let admin = rt.block_on(sqlx::PgPool::connect(&base)).unwrap();
+    let mut runs = Vec::new();
+    for size in sizes() {
+        let schema = format!("scale_{}", Uuid::new_v4().simple());
+        // The schema name is generated here, never input.
+        let create = sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"));
+        rt.block_on(sqlx::query(create).execute(&admin)).unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options[search_path]={schema}");
+        let settle = || {
+            let pool = rt.block_on(sqlx::PgPool::connect(&url)).unwrap();
+            for table in ["identa_identities", "identa_sessions"] {
+                let analyze = sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}"));
+                rt.block_on(sqlx::query(analyze).execute(&pool)).unwrap();
+            }
+            rt.block_on(pool.close());
+        };
+        let (run, _) = run_size(rt, &url, "postgres", size, &settle);
+        let drop = sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"));
+        rt.block_on(sqlx::query(drop).execute(&admin)).unwrap();
+        runs.push(run);
+    }
+    Some(Backend {
+        name: "pg",
+        small: runs[0],
+        large: runs[1],
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres(_: &Runtime) -> Option<Backend> {
+    eprintln!("PostgreSQL skipped: build with --features postgres");
+    None
+}
+
+fn main() {
+    let rt = runtime();
+    let mut memory = None;
+    let mut backends = vec![sqlite(&rt, &mut memory)];
+    backends.extend(postgres(&rt));
+
+    let mut out = Vec::new();
+    let mut met = true;
+    for backend in &backends {
+        for run in [&backend.small, &backend.large] {
+            out.push((
+                format!("scale_{}_{}_seed_s", backend.name, run.sessions),
+                run.seed_s,
+            ));
+        }
+        for (name, ratio) in backend.ratios() {
+            met &= ratio <= TARGET_RATIO;
+            out.push((name, ratio));
+        }
+    }
+    if let Some((per_entry, at_capacity, bounded)) = memory {
+        println!(
+            "cache: {per_entry:.0} bytes per entry; a cache filled 3x past its capacity holds {at_capacity:.0} bytes per entry of capacity (bounded: {bounded})"
+        );
+        out.push(("scale_cache_bytes_per_entry".into(), per_entry));
+        out.push((
+            "scale_cache_mib_per_1m".into(),
+            per_entry * 1e6 / (1024.0 * 1024.0),
+        ));
+        met &= bounded;
+    }
+    let line: Vec<String> = out.iter().map(|(k, v)| format!("{k}={v:.2}")).collect();
+    println!("{}", line.join(" "));
+    if !met {
+        std::process::exit(1);
+    }
+}
