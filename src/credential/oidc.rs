@@ -553,11 +553,17 @@ impl OidcProviders {
     /// Starts a sign-in with provider `id`: the authorization URL to send the browser to,
     /// and what must be kept to finish it.
     /// The state is `<state_prefix>.<random>`.
+    /// With [`Prompt::Login`] a generic provider (Google and Microsoft too) is asked to
+    /// sign the user in again (`prompt=login`, as Kratos asks on a re-authentication).
+    /// GitHub and Apple are not: neither documents `prompt=login` (GitHub's OAuth2 knows
+    /// only `select_account`, and Kratos sends it nothing; Apple's authorization request
+    /// has no `prompt`, though Kratos sends one).
     pub(crate) async fn begin(
         &self,
         id: &str,
         redirect_url: &str,
         state_prefix: &str,
+        prompt: Prompt,
     ) -> Result<Begun, OidcError> {
         let cached = self.get(id)?;
         let p = &cached.provider;
@@ -593,6 +599,9 @@ impl OidcProviders {
             .set_pkce_challenge(challenge);
         for scope in &p.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if prompt == Prompt::Login && !matches!(p.preset, Preset::Apple { .. }) {
+            request = request.add_extra_param("prompt", "login");
         }
         // Apple answers by form post when asked for the email or name, and only so.
         if let Preset::Apple { .. } = &p.preset
@@ -969,6 +978,16 @@ fn to_claims(claims: &CoreIdTokenClaims) -> Claims {
             .map(|n| n.as_str().to_owned()),
         raw: serde_json::to_value(claims).unwrap_or(Value::Null),
     }
+}
+
+/// Whether a sign-in asks the provider to have the user sign in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prompt {
+    /// The provider may reuse the session it has with the browser.
+    AsProviderDecides,
+    /// A re-authentication: the provider must ask for the user's credentials again
+    /// (`prompt=login`), not answer from its own session.
+    Login,
 }
 
 /// A started sign-in: where to send the browser, and what to keep for the callback. Its

@@ -7,8 +7,11 @@ use uuid::Uuid;
 
 use super::Identa;
 use super::flows::Committed;
+use crate::credential::oidc::Prompt;
 use crate::error::{Error, Result};
-use crate::flow::oidc::{self, Decided, Exchanged, OidcCallback, OidcRedirect, OidcSignedIn};
+use crate::flow::oidc::{
+    self, Decided, Exchanged, OidcCallback, OidcRedirect, OidcSignedIn, Reauthenticated,
+};
 use crate::flow::{
     Answers, Flow, FlowError, FlowKind, FlowRequest, FlowType, Step, check_submit, check_view,
 };
@@ -56,10 +59,15 @@ impl OidcFlows<'_> {
         let current = identa.current_session(req).await?;
         oidc::check_start(identa, &flow, current.as_ref())?;
         let prefix = oidc::state_prefix(&flow);
+        // A re-authentication asks the provider for the user's credentials again.
+        let prompt = match flow.refresh {
+            true => Prompt::Login,
+            false => Prompt::AsProviderDecides,
+        };
         let begun = match identa
             .inner
             .oidc
-            .begin(provider, &self.callback_url(provider), &prefix)
+            .begin(provider, &self.callback_url(provider), &prefix, prompt)
             .await
         {
             Ok(begun) => begun,
@@ -185,6 +193,16 @@ impl OidcFlows<'_> {
             {
                 Step::Reject(flow) => Err(identa.reject_shown(flow, Some(current)).await),
                 step => self.commit(step).await.map(OidcSignedIn::Linked),
+            };
+        }
+        if let (true, Some(current)) = (flow.refresh, current.as_ref()) {
+            return match oidc::reauthenticate(identa, flow, &claims, current, req).await? {
+                Reauthenticated::Step(step) => self.commit(step).await.map(OidcSignedIn::LoggedIn),
+                Reauthenticated::OtherIdentity(mut flow) => {
+                    // The pending sign-in stays spent; the session is not touched.
+                    self.save(&mut flow).await?;
+                    Err(FlowError::IdentityMismatch.into())
+                }
             };
         }
         let schemas = identa.schemas();

@@ -223,8 +223,9 @@ pub(crate) fn create(
     ));
     login_prompt_nodes(facts, &mut flow)?;
     #[cfg(feature = "oidc")]
-    if !flow.refresh {
-        super::oidc::provider_nodes(facts, &mut flow, req);
+    match current.filter(|_| flow.refresh) {
+        Some(current) => super::oidc::refresh_nodes(facts, &mut flow, &current.identity),
+        None => super::oidc::provider_nodes(facts, &mut flow, req),
     }
     Ok(flow)
 }

@@ -26,6 +26,12 @@
 //! callback adds the provider account to the signed-in identity) and unlinks without the
 //! provider; both need a privileged session.
 //!
+//! A re-authentication (a login flow with `refresh=true`) offers the providers the
+//! signed-in identity has linked, asks the provider to sign the user in again
+//! (`prompt=login`), and refreshes the session in place when the provider account is that
+//! identity's own; it never registers or links, and refuses another identity's account
+//! ([`FlowError::IdentityMismatch`], as the password refresh does).
+//!
 //! The state names the flow (`<flow id>.<random>`) and is kept only as a MAC on it, so a
 //! replayed state (the pending sign-in is spent on first use), a forged one, or one from
 //! another browser (the CSRF cookie must match the flow) is refused.
@@ -148,17 +154,32 @@ pub(crate) fn provider_nodes(facts: &dyn Facts, flow: &mut Flow, req: &FlowReque
         flow.session_token_exchange_code = Some(init);
     }
     for (id, label) in facts.oidc_providers() {
-        let text = match flow.kind {
-            FlowKind::Registration => UiText::info(1_040_002, format!("Sign up with {label}")),
-            _ => UiText::info(1_010_002, format!("Sign in with {label}")),
-        }
-        .with_context(json!({ "provider": label, "provider_id": id }));
-        flow.ui.nodes.push(
-            Node::input(NodeGroup::Oidc, "provider", InputType::Submit)
-                .with_value(id)
-                .label(text),
-        );
+        push_provider_button(flow, id, &label);
     }
+}
+
+/// The buttons of a re-authentication (`refresh=true`) of `identity`: one per configured
+/// provider it has an account at, none if it has none (Kratos's
+/// `PopulateLoginMethodFirstFactorRefresh`).
+pub(crate) fn refresh_nodes(facts: &dyn Facts, flow: &mut Flow, identity: &Identity) {
+    for (id, label) in facts.oidc_providers() {
+        if linked_to(identity, &id) {
+            push_provider_button(flow, id, &label);
+        }
+    }
+}
+
+fn push_provider_button(flow: &mut Flow, id: String, label: &str) {
+    let text = match flow.kind {
+        FlowKind::Registration => UiText::info(1_040_002, format!("Sign up with {label}")),
+        _ => UiText::info(1_010_002, format!("Sign in with {label}")),
+    }
+    .with_context(json!({ "provider": label, "provider_id": id }));
+    flow.ui.nodes.push(
+        Node::input(NodeGroup::Oidc, "provider", InputType::Submit)
+            .with_value(id)
+            .label(text),
+    );
 }
 
 /// Checks that `flow` may start a sign-in with a provider (or, a settings flow, link one:
@@ -194,19 +215,42 @@ pub(crate) fn check_start(
     if flow.state != FlowState::ChooseMethod {
         return Err(refuse("the flow is already complete; start a new flow"));
     }
+    if flow.refresh && flow.requested_aal != Aal::Aal2 {
+        return check_refresh(flow, current);
+    }
     if flow.flow_type != super::FlowType::Browser && flow.internal.exchange.is_none() {
         return Err(refuse(
             "an API flow signs in with a provider only if it was started with \
              return_session_token_exchange_code=true (to fetch the session token afterwards)",
         ));
     }
-    if flow.refresh || flow.requested_aal == Aal::Aal2 {
+    if flow.requested_aal == Aal::Aal2 {
         return Err(refuse(
-            "a provider cannot re-authenticate or complete a second factor yet; use another method",
+            "a provider cannot complete a second factor yet; use another method",
         ));
     }
     if current.is_some() {
         return Err(FlowError::SessionAlreadyAvailable);
+    }
+    Ok(())
+}
+
+/// Checks that the re-authentication `flow` (`refresh=true`) may sign in with a provider:
+/// a browser flow, by the session it was started for.
+fn check_refresh(flow: &Flow, current: Option<&AuthenticatedSession>) -> Result<()> {
+    if flow.flow_type != super::FlowType::Browser {
+        return Err(FlowError::State {
+            kind: flow.kind,
+            state: flow.state,
+            reason: "a provider re-authenticates from a browser login flow; an app \
+                     re-authenticates with another method",
+        });
+    }
+    let current = current.ok_or(crate::session::SessionError::Inactive(
+        crate::session::SessionRefusal::Unknown,
+    ))?;
+    if flow.session_id != Some(current.session.id) {
+        return Err(FlowError::IdentityMismatch);
     }
     Ok(())
 }
@@ -1085,6 +1129,83 @@ async fn sign_in(
         },
         fallback,
     }))
+}
+
+/// What a provider sign-in on a re-authentication flow (`refresh=true`) decided.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Reauthenticated {
+    /// The signed-in identity's own provider account: its session refreshed in place, or
+    /// the flow showing why not (a provider account linked to nobody: nothing is made).
+    Step(Step<login::Outcome>),
+    /// The provider account is another identity's: refused as the password refresh
+    /// refuses it ([`FlowError::IdentityMismatch`]), the session unchanged. The flow (its
+    /// pending sign-in spent) is to be saved.
+    OtherIdentity(Flow),
+}
+
+/// A re-authentication (`refresh=true`) with the provider account of `claims`: only the
+/// identity of `current` may take it, and its session is refreshed in place
+/// (`authenticated_at` now, `oidc` added to its methods), as the password refresh does.
+/// No identity is ever made here, and none linked. (Kratos gives a re-authentication as
+/// another identity a new session; identa refuses it, as its password refresh does.)
+pub(crate) async fn reauthenticate(
+    facts: &dyn Facts,
+    mut flow: Flow,
+    claims: &Claims,
+    current: &AuthenticatedSession,
+    req: &FlowRequest,
+) -> Result<Reauthenticated> {
+    let identifier = identifier(claims);
+    let label = label_of(facts, &claims.provider);
+    match facts
+        .identity_by_identifier(CredentialType::Oidc, &identifier)
+        .await?
+    {
+        Some(owner) if owner.id == current.identity.id => {}
+        Some(_) => return Ok(Reauthenticated::OtherIdentity(flow)),
+        None => {
+            let reason = format!(
+                "No account here signs in with this {label} account, so it cannot confirm \
+                 it is you: re-authenticate with the {label} account linked to yours, or \
+                 with another of your sign-in methods."
+            );
+            return Ok(Reauthenticated::Step(Step::Reject(refused(flow, reason))));
+        }
+    }
+    let before = BeforeEvent::Login {
+        flow_id: flow.id,
+        identifier: &identifier,
+    };
+    if let Err(err) = facts.before(&before).await {
+        show_hook_error(&mut flow.ui, err);
+        return Ok(Reauthenticated::Step(Step::Reject(flow)));
+    }
+    let fallback = Fallback::to(flow.clone());
+    let now = facts.now();
+    let mut session = current.session.clone();
+    session.authenticated_at = now;
+    session.authentication_methods.push(method(now));
+    if let Some(device) = req.device.clone() {
+        session.devices.push(device);
+    }
+    flow.state = FlowState::PassedChallenge;
+    let effects = vec![Effect::UpdateSession(session.clone())];
+    let session = AuthenticatedSession {
+        session,
+        identity: current.identity.clone(),
+    };
+    Ok(Reauthenticated::Step(Step::Advance(Transition {
+        flow,
+        effects,
+        outcome: login::Outcome {
+            session,
+            token: None,
+            continue_with: Vec::new(),
+            second_factor_flow: None,
+        },
+        fallback,
+    })))
 }
 
 fn method(now: chrono::DateTime<chrono::Utc>) -> AuthenticationMethod {

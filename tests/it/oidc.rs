@@ -2026,6 +2026,7 @@ async fn a_linked_provider_account_keeps_its_tokens() {
 
 mod apple;
 mod form_post;
+mod refresh;
 
 /// A provider stand-in on loopback answering every request by its path: a discovery
 /// document naming its own endpoints, an empty JWKS, and at `oversized` an answer over
