@@ -2332,6 +2332,7 @@ async fn a_vouched_provider_sign_up_signs_in_under_enumeration_safe_registration
     assert_eq!(vouched["status"], 200, "{vouched}");
     assert_eq!(vouched["session"], false, "{vouched}");
     assert_eq!(vouched["verified"], true);
+}
 
 /// An identity that signs in with a provider and has TOTP (as in Kratos: the provider is
 /// a first factor; `session.whoami.required_aal` is `highest_available` by default):
