@@ -61,7 +61,7 @@ pub use oidc::{
 };
 pub use oidc_linking::oidc_link_real_browser;
 pub use proxies::trusted_proxies;
-pub use sdk::kratos_sdk_roundtrip;
+pub use sdk::{kratos_sdk_roundtrip, sdk_oidc};
 pub use second_factors::{second_factors, totp_from_oathtool};
 pub use sessions::settings_and_sessions;
 pub use support::{app, browser};
@@ -107,6 +107,8 @@ macro_rules! http_suite {
             oidc_form_post,
             #[ignore = "needs Node and jose: npm ci --prefix examples/http-suite/oidc; run with `cargo test -- --ignored`"]
             apple_sign_up_and_in,
+            #[ignore = "needs Node, the Kratos SDK and the OpenID provider: npm ci --prefix examples/http-suite/sdk and examples/http-suite/oidc; run with `cargo test -- --ignored`"]
+            sdk_oidc,
         );
     };
     ($start:path) => {
