@@ -669,10 +669,12 @@ pub(crate) async fn decide(
 }
 
 /// What follows a provider sign-up of `identity` (its vouched addresses marked verified):
-/// a session when the provider vouched for every address and the configuration says so
-/// ([`AfterProviderRegistration::IssueSessionWhenVouched`]), else `registration.after`.
+/// a session when the provider vouched for every address, and there is at least one, and
+/// the configuration says so ([`AfterProviderRegistration::IssueSessionWhenVouched`]),
+/// else `registration.after`. An identity with no verifiable address is not vouched for.
 fn after_registration(config: &super::FlowsConfig, identity: &Identity) -> AfterRegistration {
-    let vouched = identity.verifiable_addresses.iter().all(|a| a.verified);
+    let addresses = &identity.verifiable_addresses;
+    let vouched = !addresses.is_empty() && addresses.iter().all(|a| a.verified);
     match config.registration.after_provider {
         AfterProviderRegistration::IssueSessionWhenVouched if vouched => {
             AfterRegistration::IssueSession
@@ -1450,6 +1452,17 @@ mod tests {
         assert!(sign_up(when_vouched, true).await);
         assert!(!sign_up(when_vouched, false).await);
         assert!(!sign_up(AfterProviderRegistration::AsAfter, true).await);
+
+        // No verifiable address at all: nothing was vouched for, so no session.
+        let mut facts = TestFacts::new();
+        facts.config.registration.after = AfterRegistration::AccountOnly;
+        facts.config.registration.after_provider = when_vouched;
+        let mut identity = facts.add_identity("none@example.com").await;
+        identity.verifiable_addresses.clear();
+        assert!(matches!(
+            after_registration(&facts.config, &identity),
+            AfterRegistration::AccountOnly
+        ));
     }
 
     #[tokio::test]
