@@ -340,6 +340,10 @@ pub struct Claims {
     pub email_verified: bool,
     /// `name`, if the provider shared it.
     pub name: Option<String>,
+    /// `auth_time`: when the user last signed in at the provider, if its ID token says.
+    /// A re-authentication (`refresh=true`) is taken only with one no older than the
+    /// flow. None without an ID token (GitHub).
+    pub auth_time: Option<DateTime<Utc>>,
     /// Every claim of the ID token, as JSON.
     pub raw: Value,
 }
@@ -601,7 +605,12 @@ impl OidcProviders {
             request = request.add_scope(Scope::new(scope.clone()));
         }
         if prompt == Prompt::Login && !matches!(p.preset, Preset::Apple { .. }) {
-            request = request.add_extra_param("prompt", "login");
+            // `max_age=0`: the provider must sign the user in afresh and put `auth_time`
+            // in the ID token (OpenID Connect Core 3.1.2.1), which the callback checks;
+            // `prompt=login` alone can be deleted from the URL unnoticed.
+            request = request
+                .add_extra_param("prompt", "login")
+                .add_extra_param("max_age", "0");
         }
         // Apple answers by form post when asked for the email or name, and only so.
         if let Preset::Apple { .. } = &p.preset
@@ -727,6 +736,7 @@ impl OidcProviders {
                         .name()
                         .and_then(|n| n.get(None))
                         .map(|n| n.as_str().to_owned()),
+                    auth_time: claims.auth_time,
                     raw,
                 }
             }
@@ -754,6 +764,19 @@ impl OidcProviders {
         let p = &self.get(id)?.provider;
         Ok(matches!(p.preset, Preset::Apple { .. })
             || (p.preset == Preset::Generic && p.issuer_url == GOOGLE_ISSUER))
+    }
+
+    /// Whether provider `id` can prove a re-authentication (`refresh=true`): it is asked
+    /// for a fresh sign-in (`prompt=login`, `max_age=0`) and its ID token says when the
+    /// user signed in (`auth_time`). GitHub has no ID token and Apple documents neither
+    /// parameter: neither is offered on a refresh flow. Unknown providers cannot.
+    pub(crate) fn proves_fresh_sign_in(&self, id: &str) -> bool {
+        self.get(id).is_ok_and(|p| {
+            matches!(
+                p.provider.preset,
+                Preset::Generic | Preset::Microsoft { .. }
+            )
+        })
     }
 
     /// Verifies an ID token a native app got from provider `id`'s SDK: signature against
@@ -976,6 +999,7 @@ fn to_claims(claims: &CoreIdTokenClaims) -> Claims {
             .name()
             .and_then(|n| n.get(None))
             .map(|n| n.as_str().to_owned()),
+        auth_time: claims.auth_time(),
         raw: serde_json::to_value(claims).unwrap_or(Value::Null),
     }
 }
@@ -1151,6 +1175,7 @@ mod github {
             email,
             email_verified,
             name: user.get("name").and_then(Value::as_str).map(str::to_owned),
+            auth_time: None,
             raw,
         })
     }

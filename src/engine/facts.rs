@@ -115,6 +115,11 @@ impl Facts for Identa {
             .collect()
     }
 
+    #[cfg(feature = "oidc")]
+    fn oidc_proves_fresh_sign_in(&self, id: &str) -> bool {
+        self.inner.oidc.proves_fresh_sign_in(id)
+    }
+
     async fn migrate_password(
         &self,
         identity_id: Uuid,

@@ -58,6 +58,9 @@ impl OidcFlows<'_> {
         let mut flow = check_submit(flow, kind, req, identa.keyring(), identa.now())?;
         let current = identa.current_session(req).await?;
         oidc::check_start(identa, &flow, current.as_ref())?;
+        if let Some(reason) = oidc::refresh_refusal(identa, &flow, provider) {
+            return Err(identa.reject(oidc::refused(flow, reason)).await);
+        }
         let prefix = oidc::state_prefix(&flow);
         // A re-authentication asks the provider for the user's credentials again.
         let prompt = match flow.refresh {

@@ -92,6 +92,14 @@ pub(crate) trait Facts: Send + Sync {
         Vec::new()
     }
 
+    /// Whether OpenID Connect provider `id` can prove the user signed in again, as a
+    /// re-authentication (`refresh=true`) needs: its ID token carries `auth_time`.
+    #[cfg(feature = "oidc")]
+    fn oidc_proves_fresh_sign_in(&self, id: &str) -> bool {
+        let _ = id;
+        false
+    }
+
     /// The host's password migration hook's verdict on `password` for `identity_id`,
     /// whose password awaits migration.
     /// [`MigrationError::NotConfigured`] without a hook.

@@ -160,10 +160,12 @@ pub(crate) fn provider_nodes(facts: &dyn Facts, flow: &mut Flow, req: &FlowReque
 
 /// The buttons of a re-authentication (`refresh=true`) of `identity`: one per configured
 /// provider it has an account at, none if it has none (Kratos's
-/// `PopulateLoginMethodFirstFactorRefresh`).
+/// `PopulateLoginMethodFirstFactorRefresh`). Only providers whose ID token can prove a
+/// fresh sign-in ([`Facts::oidc_proves_fresh_sign_in`]) are offered: not GitHub (no ID
+/// token), not Apple (no `max_age`). Kratos offers them all.
 pub(crate) fn refresh_nodes(facts: &dyn Facts, flow: &mut Flow, identity: &Identity) {
     for (id, label) in facts.oidc_providers() {
-        if linked_to(identity, &id) {
+        if linked_to(identity, &id) && facts.oidc_proves_fresh_sign_in(&id) {
             push_provider_button(flow, id, &label);
         }
     }
@@ -479,6 +481,46 @@ pub(crate) fn resume(
     })
 }
 
+/// How much earlier than the re-authentication flow a provider's `auth_time` may be (its
+/// clock and identa's differ a little).
+const AUTH_TIME_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Why provider `provider` may not re-authenticate on refresh flow `flow`, if it may not:
+/// it cannot prove a fresh sign-in (no ID token with `auth_time`: GitHub, Apple).
+pub(crate) fn refresh_refusal(facts: &dyn Facts, flow: &Flow, provider: &str) -> Option<String> {
+    match flow.refresh && !facts.oidc_proves_fresh_sign_in(provider) {
+        true => Some(format!(
+            "{} cannot confirm that you signed in again, so it cannot re-authenticate you: \
+             re-authenticate with another of your sign-in methods.",
+            label_of(facts, provider)
+        )),
+        false => None,
+    }
+}
+
+/// Why the provider's answer on refresh flow `flow` does not prove a fresh sign-in, if
+/// it does not: its ID token must carry `auth_time` no earlier than the flow was made
+/// (less [`AUTH_TIME_SKEW`]), as asked with `max_age=0`.
+fn stale_sign_in(facts: &dyn Facts, flow: &Flow, claims: &Claims) -> Option<String> {
+    if let Some(reason) = refresh_refusal(facts, flow, &claims.provider) {
+        return Some(reason);
+    }
+    let label = label_of(facts, &claims.provider);
+    match claims.auth_time {
+        Some(at) if at >= flow.issued_at - AUTH_TIME_SKEW => None,
+        Some(_) => Some(format!(
+            "{label} did not confirm a fresh sign-in (it answered from an earlier one), so \
+             it cannot confirm it is you: re-authenticate again and sign in at {label} \
+             when asked."
+        )),
+        None => Some(format!(
+            "{label} did not confirm a fresh sign-in (its ID token has no auth_time), so \
+             it cannot confirm it is you: re-authenticate with another of your sign-in \
+             methods."
+        )),
+    }
+}
+
 /// Shows why a sign-in with a provider did not complete (the flow stays usable).
 pub(crate) fn refused(mut flow: Flow, reason: impl Into<String>) -> Flow {
     flow.ui.messages.push(text::generic(reason));
@@ -627,10 +669,12 @@ pub(crate) async fn decide(
 }
 
 /// What follows a provider sign-up of `identity` (its vouched addresses marked verified):
-/// a session when the provider vouched for every address and the configuration says so
-/// ([`AfterProviderRegistration::IssueSessionWhenVouched`]), else `registration.after`.
+/// a session when the provider vouched for every address, and there is at least one, and
+/// the configuration says so ([`AfterProviderRegistration::IssueSessionWhenVouched`]),
+/// else `registration.after`. An identity with no verifiable address is not vouched for.
 fn after_registration(config: &super::FlowsConfig, identity: &Identity) -> AfterRegistration {
-    let vouched = identity.verifiable_addresses.iter().all(|a| a.verified);
+    let addresses = &identity.verifiable_addresses;
+    let vouched = !addresses.is_empty() && addresses.iter().all(|a| a.verified);
     match config.registration.after_provider {
         AfterProviderRegistration::IssueSessionWhenVouched if vouched => {
             AfterRegistration::IssueSession
@@ -789,6 +833,7 @@ pub(crate) async fn link_on_sign_in(
         email: None,
         email_verified: false,
         name: None,
+        auth_time: None,
         raw: Value::Null,
     };
     if facts
@@ -1144,7 +1189,9 @@ pub(crate) enum Reauthenticated {
     OtherIdentity(Flow),
 }
 
-/// A re-authentication (`refresh=true`) with the provider account of `claims`: only the
+/// A re-authentication (`refresh=true`) with the provider account of `claims`: only a
+/// fresh sign-in at the provider counts (its ID token's `auth_time` no earlier than the
+/// flow, see [`stale_sign_in`]), only the
 /// identity of `current` may take it, and its session is refreshed in place
 /// (`authenticated_at` now, `oidc` added to its methods), as the password refresh does.
 /// No identity is ever made here, and none linked. (Kratos gives a re-authentication as
@@ -1156,6 +1203,9 @@ pub(crate) async fn reauthenticate(
     current: &AuthenticatedSession,
     req: &FlowRequest,
 ) -> Result<Reauthenticated> {
+    if let Some(reason) = stale_sign_in(facts, &flow, claims) {
+        return Ok(Reauthenticated::Step(Step::Reject(refused(flow, reason))));
+    }
     let identifier = identifier(claims);
     let label = label_of(facts, &claims.provider);
     match facts
@@ -1257,6 +1307,7 @@ mod tests {
             email: Some(email.into()),
             email_verified: verified,
             name: None,
+            auth_time: None,
             raw: json!({}),
         }
     }
@@ -1401,6 +1452,17 @@ mod tests {
         assert!(sign_up(when_vouched, true).await);
         assert!(!sign_up(when_vouched, false).await);
         assert!(!sign_up(AfterProviderRegistration::AsAfter, true).await);
+
+        // No verifiable address at all: nothing was vouched for, so no session.
+        let mut facts = TestFacts::new();
+        facts.config.registration.after = AfterRegistration::AccountOnly;
+        facts.config.registration.after_provider = when_vouched;
+        let mut identity = facts.add_identity("none@example.com").await;
+        identity.verifiable_addresses.clear();
+        assert!(matches!(
+            after_registration(&facts.config, &identity),
+            AfterRegistration::AccountOnly
+        ));
     }
 
     #[tokio::test]

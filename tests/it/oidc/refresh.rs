@@ -1,6 +1,7 @@
 //! Re-authentication (`refresh=true`) with a provider: only the providers the signed-in
 //! identity has linked are offered, the provider is asked to sign the user in again
-//! (`prompt=login`), and only that identity's own provider account refreshes its session
+//! (`prompt=login`, `max_age=0`), its ID token must say so (`auth_time` no earlier than
+//! the flow), and only that identity's own provider account refreshes its session
 //! in place. Nothing is ever registered or linked on a refresh flow, and another
 //! identity's provider account is refused as the password refresh refuses it.
 
@@ -122,7 +123,8 @@ async fn a_refresh_through_the_provider_refreshes_the_same_session() {
     let mut rita = Browser::new(&identa);
     let id = rita.provider_sign_up("rita").await;
     let (session, signed_in_at) = rita.session_and_time().await;
-    env.clock.advance(chrono::Duration::minutes(30));
+    // Within the provider's `auth_time` skew: the sign-in there is after the flow.
+    env.clock.advance(chrono::Duration::seconds(30));
 
     let flow = rita.start_refresh().await;
     let to = rita.press_provider("login", &flow).await;
@@ -135,6 +137,11 @@ async fn a_refresh_through_the_provider_refreshes_the_same_session() {
         query.get("prompt").map(String::as_str),
         Some("login"),
         "{to}"
+    );
+    assert_eq!(
+        query.get("max_age").map(String::as_str),
+        Some("0"),
+        "the provider must sign the user in afresh and say when: {to}"
     );
     let page = rita.web.get(&to).send().await.unwrap();
     let html = page.text().await.unwrap();
@@ -179,7 +186,8 @@ async fn a_refresh_with_an_unlinked_provider_account_creates_nothing() {
     let mut rita = Browser::new(&identa);
     let id = rita.provider_sign_up("rita").await;
     let before = rita.session_and_time().await;
-    env.clock.advance(chrono::Duration::minutes(30));
+    // Within the provider's `auth_time` skew: the sign-in there is after the flow.
+    env.clock.advance(chrono::Duration::seconds(30));
 
     let res = rita.refresh_through_provider("stranger").await;
     assert_eq!(res.status(), 400, "{}", body_text(&res));
@@ -212,7 +220,8 @@ async fn a_refresh_as_another_identity_is_refused_and_the_session_unchanged() {
     let mut rita = Browser::new(&identa);
     let id = rita.provider_sign_up("rita").await;
     let before = rita.session_and_time().await;
-    env.clock.advance(chrono::Duration::minutes(30));
+    // Within the provider's `auth_time` skew: the sign-in there is after the flow.
+    env.clock.advance(chrono::Duration::seconds(30));
 
     let flow = rita.start_refresh().await;
     let to = rita.press_provider("login", &flow).await;
@@ -227,5 +236,75 @@ async fn a_refresh_as_another_identity_is_refused_and_the_session_unchanged() {
 
     let res = rita.identa("GET", &callback, None, true).await;
     assert_ne!(res.status(), 200, "{}", body_text(&res));
+    assert_eq!(rita.session_and_time().await, before, "not refreshed");
+}
+
+/// A provider sign-in older than the refresh flow does not re-authenticate: here identa's
+/// clock is 10 minutes ahead of the provider's, so the ID token's `auth_time` (the
+/// provider's "now") predates the flow by more than the 60 s skew, as an answer from an
+/// earlier sign-in would. The flow says the provider did not confirm a fresh sign-in
+/// (4000001) and the session is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_refresh_whose_provider_sign_in_predates_the_flow_is_refused() {
+    let (env, _provider, identa) = with_provider().await;
+    let mut rita = Browser::new(&identa);
+    rita.provider_sign_up("rita").await;
+    let before = rita.session_and_time().await;
+    env.clock.advance(chrono::Duration::minutes(10));
+
+    let res = rita.refresh_through_provider("rita").await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(shown["refresh"], true);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("did not confirm a fresh sign-in"), "{text}");
+    assert_eq!(rita.session_and_time().await, before, "not refreshed");
+}
+
+/// GitHub has no ID token, so it cannot prove a fresh sign-in: pressing it on a refresh
+/// flow is refused before the browser is sent there (4000001), and the session is
+/// unchanged. (Kratos offers and takes it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
+async fn a_refresh_with_github_is_refused_at_start() {
+    let (env, provider, _) = with_provider().await;
+    let generic = OidcProvider::new(PROVIDER, &provider.issuer, "identa")
+        .client_secret("identa-secret")
+        .label("Test ID");
+    let github = OidcProvider::github_at(
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        "gh-client",
+        "gh-secret",
+    );
+    let identa = env
+        .another_engine(env.identa.config().clone())
+        .oidc(OidcProviders::new().provider(generic).provider(github))
+        .build()
+        .unwrap();
+    let mut rita = Browser::new(&identa);
+    rita.provider_sign_up("rita").await;
+    let before = rita.session_and_time().await;
+
+    let flow = rita.start_refresh().await;
+    assert_eq!(provider_buttons(&flow), [PROVIDER], "{flow}");
+    let res = rita
+        .identa(
+            "POST",
+            &format!("/self-service/login?flow={}", flow["id"].as_str().unwrap()),
+            Some(&[("csrf_token", &csrf_token(&flow)), ("provider", "github")]),
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 400, "{}", body_text(&res));
+    let shown = json_of(&res);
+    assert_eq!(message_ids(&shown), vec![4_000_001]);
+    let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("cannot confirm that you signed in again"),
+        "{text}"
+    );
     assert_eq!(rita.session_and_time().await, before, "not refreshed");
 }
