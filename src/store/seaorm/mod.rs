@@ -12,11 +12,8 @@ mod identities;
 mod migration;
 mod session_events;
 #[cfg(feature = "postgres")]
-mod session_pg;
-#[cfg(feature = "postgres")]
 mod session_push;
-#[cfg(feature = "sqlite")]
-mod session_sqlite;
+mod session_read;
 mod sessions;
 mod throttle;
 

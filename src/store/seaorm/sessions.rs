@@ -113,7 +113,7 @@ pub(super) fn session_row(s: &Session) -> Result<session::ActiveModel, StoreErro
 impl SeaOrmStore {
     /// The session of a token with its identity, or the identity's row when it predates
     /// identity documents. Hand-written on PostgreSQL and SQLite, where it is the hot path
-    /// of uncached lookups (see `session_pg`, `session_sqlite`).
+    /// of uncached lookups (see `session_read`).
     async fn session_rows(&self, token: &TokenHash) -> Result<SessionRows, StoreError> {
         /// The hand-written read's answer, as the entity read's.
         #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -145,14 +145,16 @@ impl SeaOrmStore {
                 let pool = self.db.get_postgres_connection_pool();
                 // This read bypasses sea-orm's statement callback: count it here.
                 self.count_raw_statement();
-                return assemble(super::session_pg::session_by_token(pool, token.as_bytes()).await);
+                return assemble(
+                    super::session_read::postgres::session_by_token(pool, token.as_bytes()).await,
+                );
             }
             #[cfg(feature = "sqlite")]
             sea_orm::DbBackend::Sqlite => {
                 let pool = self.db.get_sqlite_connection_pool();
                 self.count_raw_statement();
                 return assemble(
-                    super::session_sqlite::session_by_token(pool, token.as_bytes()).await,
+                    super::session_read::sqlite::session_by_token(pool, token.as_bytes()).await,
                 );
             }
             _ => {}
