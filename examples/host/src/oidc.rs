@@ -191,36 +191,20 @@ fn one(
             "provider `{id}`: give the client secret one way: client_secret, client_secret_file or client_secret_env"
         ));
     }
-    let id_token_audiences = match entry.get("additional_id_token_audiences") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(format!(
-                "provider `{id}`: `additional_id_token_audiences` must be a list of strings"
-            ))?,
-        Some(_) => {
-            return Err(format!(
-                "provider `{id}`: `additional_id_token_audiences` must be a list of strings"
-            ));
+    let string_list = |key: &str| {
+        match entry.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|s| s.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(()),
+            Some(_) => Err(()),
         }
+        .map_err(|()| format!("provider `{id}`: `{key}` must be a list of strings"))
     };
-    let scope = match entry.get("scope") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(format!(
-                "provider `{id}`: `scope` must be a list of strings"
-            ))?,
-        Some(_) => {
-            return Err(format!(
-                "provider `{id}`: `scope` must be a list of strings"
-            ));
-        }
-    };
+    let id_token_audiences = string_list("additional_id_token_audiences")?;
+    let scope = string_list("scope")?;
     let claims_source = match text("claims_source")?.as_deref() {
         None | Some("id_token") => ClaimsSource::IdToken,
         Some("userinfo") => ClaimsSource::Userinfo,
