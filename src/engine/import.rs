@@ -174,18 +174,22 @@ impl Identa {
 
     /// Pads password checks up to the stored cost floor: read on the first check, and
     /// again once [`COST_FLOOR_REREAD`] old, so that an import by another engine on the
-    /// same database reaches this one within that time. Should the read fail, the check
-    /// pads to the floor known so far and the next one reads again.
+    /// same database reaches this one within that time. Until a first read succeeds every
+    /// check reads; a re-read is claimed by one check (the others pad to the floor known
+    /// so far), and should it fail, the next re-read is due [`COST_FLOOR_REREAD`] later.
     pub(super) async fn pad_to_stored_cost_floor(&self) {
         let now = self.now();
-        let due = self
-            .inner
-            .cost_floor_read_at
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_none_or(|at| now - at >= COST_FLOOR_REREAD);
-        if !due {
-            return;
+        {
+            let mut read_at = self
+                .inner
+                .cost_floor_read_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match *read_at {
+                Some(at) if now - at < COST_FLOOR_REREAD => return,
+                Some(_) => *read_at = Some(now),
+                None => {}
+            }
         }
         match self.inner.store.password_cost_floor().await {
             Ok(floor) => {

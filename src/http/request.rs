@@ -72,6 +72,19 @@ pub fn session_token<'a>(
         .map(|(_, value)| SessionToken::from_client(value.trim().trim_matches('"')))
 }
 
+/// [`session_token`] of a request of this crate's `http` types.
+pub(crate) fn session_token_of(req: &Request, from: TokenFrom<'_>) -> Option<SessionToken> {
+    let headers = req.headers();
+    session_token(
+        |name| headers.get(name).and_then(|v| v.to_str().ok()),
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        from,
+    )
+}
+
 /// Why a body was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
@@ -174,15 +187,7 @@ impl<'a> Incoming<'a> {
     /// The session token the client presented (see [`session_token`]): from a header
     /// only, or from a header or the session cookie named `cookie`.
     pub fn session_token(&self, from: TokenFrom<'_>) -> Option<SessionToken> {
-        let headers = self.req.headers();
-        session_token(
-            |name| headers.get(name).and_then(|v| v.to_str().ok()),
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-            from,
-        )
+        session_token_of(self.req, from)
     }
 
     /// The device: the client address (from [`ClientIp`]) and `User-Agent`.

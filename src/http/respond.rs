@@ -118,7 +118,7 @@ impl PublicApi {
         let return_to = done.flow.return_to.clone();
         let mut answer = self.logged_in(done, FlowType::Browser);
         if owed {
-            let mut to = format!("{}/self-service/login/browser?aal=aal2", self.public_url());
+            let mut to = self.aal2_login_url();
             if let Some(back) = return_to {
                 let back: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
                 to.push_str(&format!("&return_to={back}"));
@@ -305,10 +305,15 @@ impl PublicApi {
         }
     }
 
+    /// Where a second-factor login flow starts: `/self-service/login/browser?aal=aal2`.
+    fn aal2_login_url(&self) -> String {
+        format!("{}/self-service/login/browser?aal=aal2", self.public_url())
+    }
+
     /// 403 `session_aal2_required` pointing at a second-factor login flow (or a redirect
     /// there for a browser page).
     pub(super) fn aal2_required(&self, browser_page: bool) -> Response {
-        let target = format!("{}/self-service/login/browser?aal=aal2", self.public_url());
+        let target = self.aal2_login_url();
         if browser_page {
             return redirect(&target);
         }

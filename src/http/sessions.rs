@@ -42,13 +42,8 @@ impl PublicApi {
     /// `GET /sessions/whoami`, read straight from the request's headers (no [`Incoming`]:
     /// the hot path of every host), answered with the JSON the cache entry keeps rendered.
     pub(super) async fn whoami(&self, req: &Request) -> Response {
-        let headers = req.headers();
-        let token = request::session_token(
-            |name| headers.get(name).and_then(|v| v.to_str().ok()),
-            headers
-                .get_all(http::header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
+        let token = request::session_token_of(
+            req,
             TokenFrom::HeadersOrCookie(&self.config.cookies.session_name),
         );
         let Some(token) = token else {

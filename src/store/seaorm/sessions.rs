@@ -15,8 +15,6 @@ use super::{EventCursor, Page, PageRequest, SessionEvents, SessionStore, StoreEr
 use crate::identity::Identity;
 use crate::session::{Session, TokenHash};
 
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-use super::identities::IdentityDocument;
 use super::identities::{identity_from_document, load_identities};
 use super::{SeaOrmStore, corrupt, db_err, log_event, to_json};
 
@@ -115,12 +113,9 @@ impl SeaOrmStore {
     /// identity documents. Hand-written on PostgreSQL and SQLite, where it is the hot path
     /// of uncached lookups (see `session_read`).
     async fn session_rows(&self, token: &TokenHash) -> Result<SessionRows, StoreError> {
-        /// The hand-written read's answer, as the entity read's.
-        #[cfg(any(feature = "postgres", feature = "sqlite"))]
-        type Found = (Session, identity::Model, Option<IdentityDocument>);
         #[cfg(any(feature = "postgres", feature = "sqlite"))]
         fn assemble(
-            found: Result<Option<Found>, sea_orm::sqlx::Error>,
+            found: Result<Option<super::session_read::Found>, sea_orm::sqlx::Error>,
         ) -> Result<SessionRows, StoreError> {
             found
                 .map_err(|e| {
