@@ -2424,8 +2424,11 @@ async fn a_provider_sign_in_with_totp_is_aal1_until_the_second_factor() {
 /// An authorization code replayed at the provider: the code of a completed sign-up is
 /// presented again, in the same browser, with the state of a NEW flow (so identa's
 /// spent-state check passes and the code reaches the provider's token endpoint). The
-/// provider refuses it (`invalid_grant`; a code is good once), the new flow shows why
-/// (400, 4000001) and nothing is made: no identity, no session.
+/// provider refuses it with `invalid_grant` — the code is spent, and it was also issued
+/// for the first flow's PKCE challenge, so this shows a code the provider refuses is
+/// shown on the new flow (400, 4000001) and makes nothing (no identity, no session); it
+/// does not single out the provider's one-use rule (identa's own replay refusal is
+/// `a_wrong_replayed_or_foreign_state_is_refused`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node and the OpenID provider: `npm ci --prefix examples/http-suite/oidc`; run with `cargo test -- --ignored`"]
 async fn a_replayed_authorization_code_is_refused_by_the_provider() {

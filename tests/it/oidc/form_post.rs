@@ -163,6 +163,7 @@ async fn a_form_post_callback_signs_up_through_a_get_with_the_cookie() {
     // The same GET again: its state was spent.
     let res = browser.identa("GET", &get, None, true).await;
     assert_eq!(res.status(), 400, "{}", body_text(&res));
+    assert_eq!(json_of(&res)["error"]["id"], "bad_request");
 }
 
 /// The turned-around POST carries only `code`, `state`, `error` and `error_description`
