@@ -10,7 +10,7 @@
 //!
 //! Where the uncached call's time goes, step by step from that floor (each a baseline of
 //! its own): `rusqlite_whoami_statement` runs identa's own statement (the session joined to
-//! its identity, `src/store/seaorm/session_sqlite.rs`) through rusqlite, reading every
+//! its identity, `src/store/seaorm/session_read.rs`) through rusqlite, reading every
 //! column; `sqlx_point_lookup_sqlite` and `sqlx_whoami_statement_sqlite` run the session-row
 //! query and identa's statement through sqlx (a pool of its own on the same file, as
 //! sea-orm's), reading one column: what sqlx-sqlite adds (its worker thread per connection
@@ -55,7 +55,7 @@ macro_rules! row_query {
 }
 
 /// The statement identa's uncached `whoami` runs on SQLite
-/// (`src/store/seaorm/session_sqlite.rs`).
+/// (`src/store/seaorm/session_read.rs`).
 const WHOAMI_STATEMENT_SQLITE: &str = "SELECT s.id, s.identity_id, s.active, s.issued_at, \
      s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \
      i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, \
@@ -64,7 +64,7 @@ const WHOAMI_STATEMENT_SQLITE: &str = "SELECT s.id, s.identity_id, s.active, s.i
      WHERE s.token_hash = ?1";
 
 /// The statement identa's uncached `whoami` runs on PostgreSQL
-/// (`src/store/seaorm/session_pg.rs`).
+/// (`src/store/seaorm/session_read.rs`).
 #[cfg(feature = "postgres")]
 const WHOAMI_STATEMENT: &str = "SELECT s.id, s.identity_id, s.active, s.issued_at, \
      s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \

@@ -18,6 +18,9 @@
 //!
 //! `cargo bench -p identa-axum --bench whoami_http` — ends with one `name=value` line.
 
+#[allow(dead_code)] // the login helpers are the login benches'
+mod support;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,6 +41,7 @@ use identa::store::SqliteDurability;
 use identa_axum::{HostConfig, start};
 use identa_host::{HostLimits, Throttling};
 use serde_json::json;
+use support::percentile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -125,12 +129,6 @@ async fn floor_whoami(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Re
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(IDENTITY_HEADER, answer.identity.clone());
     res
-}
-
-/// The `p` quantile of `sorted`.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
