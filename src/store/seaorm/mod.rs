@@ -41,6 +41,9 @@ pub struct SeaOrmStore {
     db: DatabaseConnection,
     /// Statements run, when counted (feature `testing`: [`SeaOrmStore::counting_statements`]).
     statements: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Read-only connections of its own to a SQLite file, for the uncached session read.
+    #[cfg(feature = "sqlite")]
+    file_reader: Option<std::sync::Arc<session_read::file::FileReader>>,
 }
 
 /// When a commit to a SQLite file is on disk (SQLite's `synchronous` setting; the file is
@@ -101,12 +104,21 @@ impl SeaOrmStore {
 
     /// [`SeaOrmStore::connect`] with `options`.
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        let store = Self {
-            db: open(url, options).await?,
-            statements: None,
-        };
+        let store = Self::new(open(url, options).await?, url);
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The store on `db`, opened from `url` (which names the file a SQLite reader opens).
+    #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+    fn new(db: DatabaseConnection, url: &str) -> Self {
+        Self {
+            #[cfg(feature = "sqlite")]
+            file_reader: sqlite_file(url)
+                .map(|path| std::sync::Arc::new(session_read::file::FileReader::new(&path))),
+            db,
+            statements: None,
+        }
     }
 
     /// Connects to `url` and applies the migrations up to the `last`-th only (counted from
@@ -116,10 +128,7 @@ impl SeaOrmStore {
     pub async fn connect_migrated_up_to(url: &str, last: u32) -> Result<Self, StoreError> {
         let db = open(url, StoreOptions::default()).await?;
         migration::up_to(&db, last).await.map_err(db_err)?;
-        Ok(Self {
-            db,
-            statements: None,
-        })
+        Ok(Self::new(db, url))
     }
 
     /// This store (same pool) with a count of every statement it runs, reads included:
@@ -137,6 +146,8 @@ impl SeaOrmStore {
         let store = Self {
             db,
             statements: Some(count.clone()),
+            #[cfg(feature = "sqlite")]
+            file_reader: self.file_reader.clone(),
         };
         (store, count)
     }
@@ -192,8 +203,7 @@ fn configure_sqlite(opts: &mut ConnectOptions, url: &str, durability: SqliteDura
         SqliteDurability::Full => SqliteSynchronous::Full,
         SqliteDurability::Normal => SqliteSynchronous::Normal,
     };
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    if in_memory {
+    if is_in_memory(url) {
         // One connection, held forever: a second one would see a different, empty database.
         opts.max_connections(1)
             .min_connections(1)
@@ -210,6 +220,22 @@ fn configure_sqlite(opts: &mut ConnectOptions, url: &str, durability: SqliteDura
                 .busy_timeout(Duration::from_secs(5))
         });
     }
+}
+
+/// The file a `sqlite:` URL names, when it names one (not an in-memory database).
+#[cfg(feature = "sqlite")]
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    if !url.starts_with("sqlite:") || is_in_memory(url) {
+        return None;
+    }
+    let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_owned())
+}
+
+#[cfg(feature = "sqlite")]
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 #[cfg(not(feature = "sqlite"))]

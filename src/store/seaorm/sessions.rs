@@ -146,8 +146,14 @@ impl SeaOrmStore {
             }
             #[cfg(feature = "sqlite")]
             sea_orm::DbBackend::Sqlite => {
-                let pool = self.db.get_sqlite_connection_pool();
                 self.count_raw_statement();
+                if let Some(reader) = &self.file_reader {
+                    match reader.session_by_token(token.as_bytes()) {
+                        Ok(found) => return assemble(Ok(found)),
+                        Err(why) => tracing::debug!(%why, "session read goes through the pool"),
+                    }
+                }
+                let pool = self.db.get_sqlite_connection_pool();
                 return assemble(
                     super::session_read::sqlite::session_by_token(pool, token.as_bytes()).await,
                 );
