@@ -4,7 +4,8 @@
 //!
 //! - `identa_whoami`: the default engine (in-process cache, revocations from other
 //!   processes seen within 1 s), warmed over all 100,000 sessions first;
-//! - `identa_whoami_uncached`: the cache disabled, every call reads the database;
+//! - `identa_whoami_uncached`: the cache disabled, every call reads the database (on a
+//!   SQLite file, through identa's read-only rusqlite connections);
 //! - `rusqlite_point_lookup`: `SELECT … FROM identa_sessions WHERE token_hash = ?`,
 //!   prepared once.
 //!
@@ -14,7 +15,8 @@
 //! column; `sqlx_point_lookup_sqlite` and `sqlx_whoami_statement_sqlite` run the session-row
 //! query and identa's statement through sqlx (a pool of its own on the same file, as
 //! sea-orm's), reading one column: what sqlx-sqlite adds (its worker thread per connection
-//! and the channel hops to it) before identa decodes anything.
+//! and the channel hops to it) before identa decodes anything — the cost that made identa
+//! read a SQLite file through rusqlite instead.
 //!
 //! With the `postgres` feature and `IDENTA_BENCH_POSTGRES_URL` set, the same data goes
 //! into a fresh PostgreSQL schema, and identa's uncached `whoami` runs beside a raw sqlx
