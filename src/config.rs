@@ -83,6 +83,19 @@ pub enum SessionCacheConfig {
     },
 }
 
+impl SessionCacheConfig {
+    /// The most one cached session may weigh, in bytes: its estimated memory (the session,
+    /// its identity as parsed — traits, metadata, addresses, credentials —, its slots in
+    /// the cache's tables and, once kept, its rendered HTTP answer). A heavier session is
+    /// not cached: every `whoami` of it reads the store (correct, only slower); a
+    /// rendered answer that would make its entry heavier is sent but not kept. So an
+    /// in-process cache holds at most `capacity × MAX_ENTRY_BYTES` (1.6 GB at the default
+    /// capacity; a one-email identity's session weighs about 1.4 KiB), plus its tables'
+    /// spare room. An identity's parsed traits take several times their JSON size: 16 KiB
+    /// holds a few KiB of traits and metadata.
+    pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
+}
+
 impl Default for SessionCacheConfig {
     fn default() -> Self {
         Self::InProcess {
