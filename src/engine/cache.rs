@@ -39,7 +39,7 @@ use crate::config::SessionCacheConfig;
 use crate::session::{AuthenticatedSession, TokenHash};
 use crate::store::{EventCursor, SessionEvent};
 
-pub(crate) use weight::Weight;
+use weight::Weight;
 
 /// What `whoami` found for a token, shared by the cache and the requests it answers.
 #[derive(Debug)]
