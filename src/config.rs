@@ -83,6 +83,20 @@ pub enum SessionCacheConfig {
     },
 }
 
+impl SessionCacheConfig {
+    /// The most one cached session may weigh, in bytes: its estimated memory (the session,
+    /// its identity as parsed — traits, metadata, addresses, credentials —, its slots in
+    /// the cache's tables and, once kept, its rendered HTTP answer). A heavier session is
+    /// not cached: every `whoami` of it reads the store (correct, only slower); a
+    /// rendered answer that would make its entry heavier is sent but not kept. So an
+    /// in-process cache holds at most `capacity × MAX_ENTRY_BYTES` (1.5 GiB at the default
+    /// capacity; a one-email identity's session weighs about 1.5 KiB), plus its tables'
+    /// spare room. Parsed traits take about twice their JSON size: 4 KiB of traits (as 40
+    /// fields) make an entry of about 11 KiB, just under 16 KiB with its rendered answer.
+    /// The estimate is checked against measured allocations by `benches/session_scale.rs`.
+    pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
+}
+
 impl Default for SessionCacheConfig {
     fn default() -> Self {
         Self::InProcess {

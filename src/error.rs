@@ -288,6 +288,7 @@ fn identity_kind(err: &IdentityError) -> ErrorKind {
             ErrorKind::InvalidSchema
         }
         IdentityError::TooLarge { .. }
+        | IdentityError::MetadataTooLarge { .. }
         | IdentityError::IdentifierTooLong { .. }
         | IdentityError::Nul(_)
         | IdentityError::ExternalIdLength { .. } => ErrorKind::InvalidInput,

@@ -193,6 +193,27 @@ pub async fn session_push_listening(identa: &Identa) -> bool {
     }
 }
 
+/// What an engine's `whoami` cache holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCacheUsage {
+    /// Sessions cached.
+    pub entries: usize,
+    /// Their estimated weight in bytes in all: each at most
+    /// [`SessionCacheConfig::MAX_ENTRY_BYTES`](crate::SessionCacheConfig::MAX_ENTRY_BYTES),
+    /// the rendered answers kept included.
+    pub estimated_bytes: usize,
+}
+
+/// What `identa`'s `whoami` cache holds now (to check that a session is, or is not,
+/// cached, and the cache's estimate against measured memory).
+pub fn session_cache_usage(identa: &Identa) -> SessionCacheUsage {
+    let (entries, estimated_bytes) = identa.session_cache_usage();
+    SessionCacheUsage {
+        entries,
+        estimated_bytes,
+    }
+}
+
 /// Waits until `identa` has applied `count` pushed session events in all (events of this
 /// store's tables only).
 pub async fn pushed_session_events(identa: &Identa, count: u64) {

@@ -18,6 +18,15 @@
 //! - An entry is one [`CachedSession`]: the session with its identity and, once an HTTP
 //!   `whoami` has answered it, that answer's JSON. The JSON lives and dies with the entry,
 //!   so every rule above holds for it too.
+//!
+//! Memory rules: at most `capacity` entries (a full cache starts over), and no entry
+//! heavier than [`SessionCacheConfig::MAX_ENTRY_BYTES`] by its estimated weight (`weight`):
+//! a heavier session is answered from the store on every `whoami`, and a rendered answer
+//! that would push its entry over the bound is answered but not kept. So the entries hold
+//! at most `capacity × MAX_ENTRY_BYTES`, their table slots included (the tables' spare
+//! room aside).
+
+mod weight;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,31 +39,54 @@ use crate::config::SessionCacheConfig;
 use crate::session::{AuthenticatedSession, TokenHash};
 use crate::store::{EventCursor, SessionEvent};
 
+use weight::Weight;
+
 /// What `whoami` found for a token, shared by the cache and the requests it answers.
 #[derive(Debug)]
 pub(crate) struct CachedSession {
     /// The session and its identity.
     pub(crate) value: AuthenticatedSession,
-    /// Kratos's session JSON of `value`, rendered by the first answer that needed it.
+    /// What an entry of it weighs, without its rendered answer.
+    weight: Weight,
+    /// Kratos's session JSON of `value`, rendered by the first answer that needed it, and
+    /// kept if the entry stays within the bound with it.
     rendered: OnceLock<Arc<[u8]>>,
 }
+
+/// The bytes every entry holds whatever its content: the shared allocation (the two
+/// reference counts and the [`CachedSession`]) and its slots in the tables.
+const FIXED_BYTES: usize =
+    2 * size_of::<usize>() + size_of::<CachedSession>() + weight::table_slots::<Entry>();
 
 impl CachedSession {
     pub(crate) fn new(value: AuthenticatedSession) -> Self {
         Self {
+            weight: Weight::of(&value, FIXED_BYTES),
             value,
             rendered: OnceLock::new(),
         }
     }
 
+    /// What an entry of it weighs: the rendered answer included once kept.
+    pub(crate) fn weight(&self) -> Weight {
+        match self.rendered.get() {
+            Some(rendered) => self.weight.with_rendered(rendered.len()),
+            None => self.weight,
+        }
+    }
+
     /// Kratos's session JSON (what `GET /sessions/whoami` answers), rendered once per
-    /// entry: byte for byte what rendering `value` through `serde_json::Value` gives.
+    /// entry (unless keeping it would make the entry too heavy: then rendered per call):
+    /// byte for byte what rendering `value` through `serde_json::Value` gives.
     pub(crate) fn json(&self) -> Result<Arc<[u8]>, serde_json::Error> {
         if let Some(rendered) = self.rendered.get() {
             return Ok(rendered.clone());
         }
         let rendered: Arc<[u8]> = serde_json::to_vec(&serde_json::to_value(&self.value)?)?.into();
-        Ok(self.rendered.get_or_init(|| rendered).clone())
+        match self.weight.with_rendered(rendered.len()) {
+            Weight::Within(_) => Ok(self.rendered.get_or_init(|| rendered).clone()),
+            Weight::Over => Ok(rendered),
+        }
     }
 }
 
@@ -249,6 +281,9 @@ impl SessionCache {
         let Some(Limits { capacity, .. }) = self.enabled() else {
             return;
         };
+        if value.weight() == Weight::Over {
+            return; // answered from the store every time: see the module's memory rules
+        }
         // Held while inserting, so no invalidation can slip between the check and the insert.
         let sync = self.lock_sync();
         if sync.generation != generation {
@@ -302,6 +337,21 @@ impl SessionCache {
     pub(crate) fn len(&self) -> usize {
         self.lock_entries().by_token.len()
     }
+
+    /// How many sessions are cached and their estimated weight in all.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn usage(&self) -> (usize, usize) {
+        let entries = self.lock_entries();
+        let bytes = entries
+            .by_token
+            .values()
+            .map(|entry| match entry.value.weight() {
+                Weight::Within(bytes) => bytes,
+                Weight::Over => 0, // never cached
+            })
+            .sum();
+        (entries.by_token.len(), bytes)
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +373,10 @@ mod tests {
     }
 
     fn entry(identity_id: Uuid) -> (TokenHash, Arc<CachedSession>) {
+        entry_with(identity_id, serde_json::json!({}))
+    }
+
+    fn entry_with(identity_id: Uuid, traits: serde_json::Value) -> (TokenHash, Arc<CachedSession>) {
         let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
         let session = Session {
             id: Uuid::new_v4(),
@@ -340,7 +394,7 @@ mod tests {
             schema_id: "default".into(),
             state: IdentityState::Active,
             state_changed_at: None,
-            traits: serde_json::json!({}),
+            traits,
             verifiable_addresses: vec![],
             recovery_addresses: vec![],
             metadata_public: None,
@@ -375,6 +429,94 @@ mod tests {
             Arc::ptr_eq(&first, &cached.json().unwrap()),
             "rendered once"
         );
+    }
+
+    /// An entry whose traits hold a string of `len` bytes.
+    fn entry_of(len: usize) -> (TokenHash, Arc<CachedSession>) {
+        entry_with(
+            Uuid::new_v4(),
+            serde_json::json!({ "bio": "x".repeat(len) }),
+        )
+    }
+
+    fn bytes(weight: Weight) -> usize {
+        match weight {
+            Weight::Within(bytes) => bytes,
+            Weight::Over => panic!("over the bound"),
+        }
+    }
+
+    #[test]
+    fn the_estimate_counts_content_and_gives_up_past_the_bound() {
+        let (_, empty) = entry(Uuid::new_v4());
+        let (_, small) = entry_of(100);
+        let (_, larger) = entry_of(4_000);
+        assert!(bytes(empty.weight()) >= FIXED_BYTES);
+        assert_eq!(bytes(larger.weight()) - bytes(small.weight()), 3_900);
+        let (_, heavy) = entry_of(SessionCacheConfig::MAX_ENTRY_BYTES);
+        assert_eq!(heavy.weight(), Weight::Over);
+        // Many small values: each object entry costs its node share, not just its bytes.
+        let many: serde_json::Map<_, _> = (0..1_000)
+            .map(|n| (format!("k{n}"), serde_json::Value::Null))
+            .collect();
+        let (_, wide) = entry_with(Uuid::new_v4(), serde_json::Value::Object(many));
+        assert_eq!(wide.weight(), Weight::Over, "1,000 keys weigh over 16 KiB");
+    }
+
+    #[test]
+    fn an_entry_over_the_bound_is_served_but_not_cached() {
+        let cache = synced(SessionCacheConfig::default());
+        let (token, heavy) = entry_of(SessionCacheConfig::MAX_ENTRY_BYTES);
+        cache.put(token, &heavy, cache.generation(), t0());
+        assert!(cache.get(&token, t0()).is_none());
+        assert_eq!(cache.usage(), (0, 0));
+        let rendered = heavy.json().unwrap();
+        assert!(heavy.rendered.get().is_none(), "not kept either");
+        assert!(!Arc::ptr_eq(&rendered, &heavy.json().unwrap()));
+        assert_eq!(rendered, heavy.json().unwrap());
+    }
+
+    #[test]
+    fn a_rendered_answer_is_kept_only_within_the_bound() {
+        let cache = synced(SessionCacheConfig::default());
+        let (token, small) = entry_of(100);
+        cache.put(token, &small, cache.generation(), t0());
+        let before = bytes(small.weight());
+        let rendered = small.json().unwrap();
+        assert!(Arc::ptr_eq(&rendered, &small.json().unwrap()), "kept");
+        assert_eq!(
+            bytes(small.weight()),
+            before + rendered.len() + 2 * size_of::<usize>()
+        );
+        assert_eq!(cache.usage(), (1, bytes(small.weight())));
+
+        // Cached, but its answer (about as long as its traits) would push it over.
+        let (token, half) = entry_of(SessionCacheConfig::MAX_ENTRY_BYTES / 2);
+        cache.put(token, &half, cache.generation(), t0());
+        let before = half.weight();
+        assert!(cache.get(&token, t0()).is_some());
+        let rendered = half.json().unwrap();
+        assert!(half.rendered.get().is_none());
+        assert_eq!(half.weight(), before);
+        assert_eq!(rendered, half.json().unwrap(), "rendered alike every time");
+    }
+
+    #[test]
+    fn a_full_cache_weighs_at_most_capacity_times_the_bound() {
+        let capacity = 8;
+        let cache = synced(SessionCacheConfig::InProcess {
+            max_staleness: std::time::Duration::from_secs(60),
+            max_age: std::time::Duration::from_secs(60),
+            capacity,
+        });
+        let max = SessionCacheConfig::MAX_ENTRY_BYTES;
+        for len in [max / 2, max - 2_000, max, max * 4].repeat(4) {
+            let (token, value) = entry_of(len);
+            cache.put(token, &value, cache.generation(), t0());
+            value.json().unwrap();
+            let (entries, weight) = cache.usage();
+            assert!(entries <= capacity && weight <= entries * max);
+        }
     }
 
     #[test]

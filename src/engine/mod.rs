@@ -153,6 +153,12 @@ impl Identa {
         self.inner.cache.invalidate(event);
     }
 
+    /// How many sessions the `whoami` cache holds, and their estimated weight in bytes.
+    #[cfg(feature = "testing")]
+    pub(crate) fn session_cache_usage(&self) -> (usize, usize) {
+        self.inner.cache.usage()
+    }
+
     /// Whether the store pushes session events to this engine.
     #[cfg(feature = "testing")]
     pub(crate) fn store_pushes(&self) -> bool {

@@ -483,6 +483,12 @@ pub struct IdentityUpdate {
 /// The largest traits document accepted, serialized (a guard against abuse, not a policy).
 pub const MAX_TRAITS_BYTES: usize = 64 * 1024;
 
+/// The largest `metadata_public`, and separately the largest `metadata_admin`, accepted,
+/// serialized: the same guard as [`MAX_TRAITS_BYTES`] (Kratos sets none). Every write
+/// through the library is checked: create, import, update (and so the admin API's PUT
+/// and PATCH).
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
 /// Why traits or metadata were refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -494,6 +500,17 @@ pub enum IdentityError {
     #[error("traits are {size} bytes; at most {MAX_TRAITS_BYTES} are accepted")]
     TooLarge {
         /// Their size, serialized.
+        size: usize,
+    },
+    /// A metadata document is larger than [`MAX_METADATA_BYTES`].
+    #[error(
+        "{field} is {size} bytes of JSON; at most {MAX_METADATA_BYTES} are accepted: keep \
+         large documents in your own database and store a reference to them"
+    )]
+    MetadataTooLarge {
+        /// `metadata_public` or `metadata_admin`.
+        field: &'static str,
+        /// Its size, serialized.
         size: usize,
     },
     /// An identifier is longer than [`normalize::MAX_IDENTIFIER_BYTES`] (normalised).
@@ -537,13 +554,42 @@ fn check_no_nul(what: &'static str, value: Option<&Value>) -> Result<(), Identit
     }
 }
 
+/// The length of `value` serialized, counted without keeping the bytes.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
+}
+
+/// Checks a metadata document (`field` names it) before it is written: its size and NUL
+/// characters.
+fn check_metadata(field: &'static str, value: Option<&Value>) -> Result<(), IdentityError> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let size = json_len(value);
+    if size > MAX_METADATA_BYTES {
+        return Err(IdentityError::MetadataTooLarge { field, size });
+    }
+    check_no_nul(field, Some(value))
+}
+
 /// Checks traits against `schema` (size, NUL characters, the schema itself) and returns
 /// what its extension marks in them.
 pub(crate) fn check_traits(
     schema: &IdentitySchema,
     traits: &Value,
 ) -> Result<ExtractedTraits, IdentityError> {
-    let size = serde_json::to_vec(traits).map_or(usize::MAX, |v| v.len());
+    let size = json_len(traits);
     if size > MAX_TRAITS_BYTES {
         return Err(IdentityError::TooLarge { size });
     }
@@ -570,8 +616,8 @@ impl Identity {
         new: NewIdentity,
         now: DateTime<Utc>,
     ) -> Result<(Self, ExtractedTraits), IdentityError> {
-        check_no_nul("metadata_public", new.metadata_public.as_ref())?;
-        check_no_nul("metadata_admin", new.metadata_admin.as_ref())?;
+        check_metadata("metadata_public", new.metadata_public.as_ref())?;
+        check_metadata("metadata_admin", new.metadata_admin.as_ref())?;
         let extracted = check_traits(schema, &new.traits)?;
         let mut verifiable_addresses = sync_verifiable(&[], &extracted.verifiable_addresses, now);
         for address in &mut verifiable_addresses {
@@ -634,16 +680,21 @@ impl Identity {
         metadata_admin: Option<Option<Value>>,
         now: DateTime<Utc>,
     ) -> Result<(), IdentityError> {
+        // Both checked before anything changes: a refusal leaves the identity as it was.
+        if let Some(metadata) = &metadata_public {
+            check_metadata("metadata_public", metadata.as_ref())?;
+        }
+        if let Some(metadata) = &metadata_admin {
+            check_metadata("metadata_admin", metadata.as_ref())?;
+        }
         if let Some(state) = state.filter(|s| *s != self.state) {
             self.state = state;
             self.state_changed_at = Some(now);
         }
         if let Some(metadata) = metadata_public {
-            check_no_nul("metadata_public", metadata.as_ref())?;
             self.metadata_public = metadata;
         }
         if let Some(metadata) = metadata_admin {
-            check_no_nul("metadata_admin", metadata.as_ref())?;
             self.metadata_admin = metadata;
         }
         self.updated_at = now;

@@ -355,3 +355,57 @@ async fn a_rebound_domain_cannot_reach_a_loopback_admin_api(env: TestEnv) {
     }
 }
 on_every_backend!(a_rebound_domain_cannot_reach_a_loopback_admin_api);
+
+/// Metadata over the library's limit is refused through every admin write with a 400
+/// that names the field and the limit (the admin body limit, 8 MiB, would let it in), and
+/// nothing changes.
+async fn admin_writes_refuse_oversized_metadata(env: TestEnv) {
+    use identa::identity::MAX_METADATA_BYTES;
+    let api = admin(&env);
+    let json_body = [("content-type", "application/json")];
+    let over = json!({ "blob": "x".repeat(MAX_METADATA_BYTES) });
+    let assert_refused = |status: StatusCode, body: &Value, field: &str| {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_id(body), "bad_request", "{body}");
+        let reason = body["error"]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(field) && reason.contains(&format!("at most {MAX_METADATA_BYTES}")),
+            "{body}"
+        );
+    };
+
+    let doc = json!({ "traits": { "email": "ada@example.com" }, "metadata_public": over });
+    let post = request("POST", "/admin/identities", &json_body, &doc.to_string());
+    let (status, body) = answer(&api, post).await;
+    assert_refused(status, &body, "metadata_public");
+    let batch = json!({ "identities": [{ "create": {
+        "traits": { "email": "ada@example.com" }, "metadata_admin": over } }] });
+    let patch = request("PATCH", "/admin/identities", &json_body, &batch.to_string());
+    let (status, body) = answer(&api, patch).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no item created: {body}");
+    let item = &body["identities"][0];
+    assert_eq!(item["action"], "error", "{body}");
+    assert_eq!(item["error"]["code"], 400, "{body}");
+    let reason = item["error"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("metadata_admin"), "{body}");
+    assert_eq!(identity_count(&env).await, 0);
+
+    let (status, ada) = answer(&api, create("ada@example.com", &[])).await;
+    assert_eq!(status, StatusCode::CREATED, "{ada}");
+    let path = format!("/admin/identities/{}", ada["id"].as_str().unwrap());
+    let put = json!({ "schema_id": "default", "traits": { "email": "ada@example.com" },
+        "state": "inactive", "metadata_admin": over });
+    let (status, body) = answer(&api, request("PUT", &path, &json_body, &put.to_string())).await;
+    assert_refused(status, &body, "metadata_admin");
+    let patch = json!([{ "op": "add", "path": "/metadata_public", "value": over }]);
+    let (status, body) = answer(
+        &api,
+        request("PATCH", &path, &json_body, &patch.to_string()),
+    )
+    .await;
+    assert_refused(status, &body, "metadata_public");
+    let (status, now) = answer(&api, request("GET", &path, &[], "")).await;
+    assert_eq!((status, &now), (StatusCode::OK, &ada));
+}
+
+on_every_backend!(admin_writes_refuse_oversized_metadata);

@@ -2,11 +2,11 @@
 //! listing, and that failures leave nothing half-written.
 
 use identa::credential::password::Password;
-use identa::identity::{IdentityState, IdentityUpdate, NewIdentity};
+use identa::identity::{IdentityState, IdentityUpdate, MAX_METADATA_BYTES, NewIdentity};
 use identa::identity::{SchemaError, ViolationKind};
 use identa::session::SessionRefusal;
 use identa::store::PageRequest;
-use identa::{Error, ErrorKind};
+use identa::{Error, ErrorKind, IdentityImport, PasswordImport};
 use serde_json::{Value, json};
 
 use crate::common::race::{ROUNDS, released_together};
@@ -373,7 +373,101 @@ async fn rows_without_a_document_load_from_the_child_tables(env: TestEnv) {
     assert_eq!(env.identa.whoami(&login.token).await.unwrap().identity, ada);
 }
 
+/// A metadata document whose JSON is exactly `bytes` long.
+fn metadata_of(bytes: usize) -> Value {
+    let doc = json!({ "blob": "x".repeat(bytes - r#"{"blob":""}"#.len()) });
+    assert_eq!(serde_json::to_vec(&doc).unwrap().len(), bytes);
+    doc
+}
+
+/// Asserts `err` is the refusal of `field` over the metadata limit, saying so.
+fn assert_metadata_refused(err: &Error, field: &str) {
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let said = err.to_string();
+    assert!(
+        said.starts_with(&format!("{field} is {} bytes", MAX_METADATA_BYTES + 1))
+            && said.contains(&format!("at most {MAX_METADATA_BYTES}")),
+        "{said}"
+    );
+}
+
+async fn oversized_metadata_is_refused_on_every_write(env: TestEnv) {
+    let over = metadata_of(MAX_METADATA_BYTES + 1);
+    let at_limit = metadata_of(MAX_METADATA_BYTES);
+    let new = |email: &str| NewIdentity {
+        traits: json!({ "email": email }),
+        ..NewIdentity::default()
+    };
+
+    // Create: either field over the limit, nothing written.
+    for field in ["metadata_public", "metadata_admin"] {
+        let mut oversized = new("ada@example.com");
+        match field {
+            "metadata_public" => oversized.metadata_public = Some(over.clone()),
+            _ => oversized.metadata_admin = Some(over.clone()),
+        }
+        let err = env
+            .identa
+            .create_identity(oversized.clone(), None)
+            .await
+            .unwrap_err();
+        assert_metadata_refused(&err, field);
+        let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+        let err = env
+            .identa
+            .import_identity(oversized.clone(), &hash)
+            .await
+            .unwrap_err();
+        assert_metadata_refused(&err, field);
+        let answers = env
+            .identa
+            .import_identities(vec![IdentityImport {
+                identity: oversized,
+                password: PasswordImport::None,
+            }])
+            .await
+            .unwrap();
+        assert_metadata_refused(answers[0].as_ref().unwrap_err(), field);
+    }
+    assert_eq!(count(&env).await, 0);
+
+    // At the limit is accepted.
+    let ada = env
+        .identa
+        .create_identity(
+            NewIdentity {
+                metadata_public: Some(at_limit.clone()),
+                metadata_admin: Some(json!({ "note": "vip" })),
+                ..new("ada@example.com")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ada.metadata_public, Some(at_limit));
+
+    // Update: refused whole, the identity as it was (its state did not change either).
+    for field in ["metadata_public", "metadata_admin"] {
+        let mut update = IdentityUpdate {
+            state: Some(IdentityState::Inactive),
+            ..IdentityUpdate::default()
+        };
+        match field {
+            "metadata_public" => update.metadata_public = Some(Some(over.clone())),
+            _ => update.metadata_admin = Some(Some(over.clone())),
+        }
+        let err = env
+            .identa
+            .update_identity(ada.id, update)
+            .await
+            .unwrap_err();
+        assert_metadata_refused(&err, field);
+        assert_eq!(env.identa.identity(ada.id).await.unwrap(), ada);
+    }
+}
+
 crate::on_every_backend!(
+    oversized_metadata_is_refused_on_every_write,
     rows_without_a_document_load_from_the_child_tables,
     schema_errors_name_the_field,
     create_get_and_normalise,

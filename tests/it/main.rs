@@ -7,6 +7,8 @@
 #[cfg(feature = "http")]
 mod admin;
 mod breached;
+#[cfg(feature = "http")]
+mod cache_bound;
 mod common;
 mod courier;
 mod flow_guards;
