@@ -1232,14 +1232,7 @@ pub(crate) async fn reauthenticate(
         return Ok(Reauthenticated::Step(Step::Reject(flow)));
     }
     let fallback = Fallback::to(flow.clone());
-    let now = facts.now();
-    let mut session = current.session.clone();
-    session.authenticated_at = now;
-    session.authentication_methods.push(method(now));
-    if let Some(device) = req.device.clone() {
-        session.devices.push(device);
-    }
-    flow.state = FlowState::PassedChallenge;
+    let session = login::refresh_in_place(&mut flow, &current.session, method(facts.now()), req);
     let effects = vec![Effect::UpdateSession(session.clone())];
     let session = AuthenticatedSession {
         session,
@@ -1633,6 +1626,57 @@ mod tests {
         };
         assert!(effects.is_empty(), "nothing waits any more");
         assert_eq!(ids(&same), ["example:s-7"]);
+    }
+
+    /// A re-authentication with the provider refreshes the session as the password
+    /// refresh does, through the same function: the flow passes and a passkey ceremony
+    /// shown on it before is dropped (the OIDC copy used to keep it).
+    #[tokio::test]
+    async fn a_provider_refresh_refreshes_in_place_and_drops_pending_ceremonies() {
+        let facts = TestFacts::new();
+        let mut identity = facts.add_identity("r@example.com").await;
+        let c = Claims {
+            auth_time: Some(facts.now()),
+            ..claims("s-9", "r@example.com", true)
+        };
+        add_provider_account(&mut identity, &c, facts.now());
+        facts.identities.lock().unwrap().retain(|i| i.id != identity.id);
+        facts.identities.lock().unwrap().push(identity.clone());
+        let (session, _) = Session::issue(
+            &identity,
+            vec![method(facts.now())],
+            None,
+            facts.now(),
+            chrono::Duration::hours(1),
+            facts.keyring(),
+        )
+        .unwrap();
+        let current = AuthenticatedSession { session, identity };
+        let mut flow = login::create(
+            &facts,
+            super::super::FlowType::Browser,
+            &browser(),
+            LoginIntent::Refresh,
+            Some(&current),
+        )
+        .unwrap();
+        flow.internal.passkey = Some(json!({ "challenge": "shown before" }));
+        flow.internal.security_key = Some(json!({ "challenge": "shown before" }));
+
+        let Reauthenticated::Step(step) = reauthenticate(&facts, flow, &c, &current, &browser())
+            .await
+            .unwrap()
+        else {
+            panic!("the owner's own provider account was refused");
+        };
+        let t = advanced(step);
+        assert_eq!(t.flow.state, FlowState::PassedChallenge);
+        assert!(t.flow.internal.passkey.is_none(), "passkey ceremony kept");
+        assert!(t.flow.internal.security_key.is_none(), "key ceremony kept");
+        assert_eq!(effect_names(&t.effects), ["update_session"]);
+        assert!(t.outcome.token.is_none(), "refreshed in place");
+        assert_eq!(t.outcome.session.session.id, current.session.id);
+        assert_eq!(t.outcome.session.session.authenticated_at, facts.now());
     }
 
     /// A provider account the owner already has signs in and takes the waiting link too.
