@@ -235,7 +235,11 @@ enum Via {
 /// a browser, by the session it was started for; no second factor; no session yet. A
 /// provider's page takes a browser flow, or an API flow that can fetch its session token
 /// afterwards; an ID token takes an API flow only.
-fn check_sign_in_start(flow: &Flow, current: Option<&AuthenticatedSession>, via: Via) -> Result<()> {
+fn check_sign_in_start(
+    flow: &Flow,
+    current: Option<&AuthenticatedSession>,
+    via: Via,
+) -> Result<()> {
     let refuse = |reason| FlowError::State {
         kind: flow.kind,
         state: flow.state,
@@ -1647,7 +1651,11 @@ mod tests {
             ..claims("s-9", "r@example.com", true)
         };
         add_provider_account(&mut identity, &c, facts.now());
-        facts.identities.lock().unwrap().retain(|i| i.id != identity.id);
+        facts
+            .identities
+            .lock()
+            .unwrap()
+            .retain(|i| i.id != identity.id);
         facts.identities.lock().unwrap().push(identity.clone());
         let (session, _) = Session::issue(
             &identity,
