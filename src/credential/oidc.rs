@@ -449,6 +449,15 @@ struct Cached {
     metadata: tokio::sync::RwLock<Option<CoreProviderMetadata>>,
 }
 
+/// Whether `id` can name a provider: letters, digits, `-` or `_`, at least one (usable in
+/// a URL path as it is). What the configuration requires of every provider's id and what
+/// the callback routes check before anything else.
+pub(crate) fn is_provider_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
 impl OidcProviders {
     /// No providers yet, the [`DefaultMapper`].
     pub fn new() -> Self {
@@ -488,11 +497,7 @@ impl OidcProviders {
     /// Checks the configuration: ids usable in a URL path, issuer URLs that parse.
     pub(crate) fn check(&self) -> Result<(), String> {
         for p in self.iter() {
-            let id_ok = !p.id.is_empty()
-                && p.id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !id_ok {
+            if !is_provider_id(&p.id) {
                 return Err(format!(
                     "OpenID Connect provider id `{}` must be letters, digits, `-` or `_`",
                     p.id
@@ -1233,6 +1238,17 @@ mod tests {
             opened_config(&keyring, ada, &swapped)["providers"][0]["initial_id_token"],
             ""
         );
+    }
+
+    #[test]
+    fn a_provider_id_is_letters_digits_dash_or_underscore() {
+        assert!(is_provider_id("staff-google_2"));
+        for bad in ["", "bad/id", "bad.id", "bad id", "bäd"] {
+            assert!(!is_provider_id(bad), "{bad:?}");
+            let provider = OidcProvider::google("client", "secret").with_id(bad);
+            let refused = OidcProviders::new().provider(provider).check().unwrap_err();
+            assert!(refused.contains("must be letters, digits"), "{refused}");
+        }
     }
 
     #[test]

@@ -128,12 +128,19 @@ impl Identa {
     /// answers from (the entry keeps its rendered JSON).
     pub(crate) async fn whoami_shared(&self, token: &SessionToken) -> Result<Arc<CachedSession>> {
         let current = self.authenticate_shared(token).await?;
-        if self.inner.config.session.whoami_required_aal == RequiredAal::HighestAvailable
-            && current.value.session.aal < current.value.identity.highest_available_aal()
-        {
+        if self.owes_second_factor(&current.value) {
             return Err(FlowError::Aal2Required.into());
         }
         Ok(current)
+    }
+
+    /// Whether `whoami` refuses this session for want of the identity's second factor:
+    /// `session.whoami_required_aal = HighestAvailable` and the session's level is below
+    /// the highest the identity has. The one rule, for `whoami` and for where a browser
+    /// goes after signing in with a provider.
+    pub(crate) fn owes_second_factor(&self, current: &AuthenticatedSession) -> bool {
+        self.inner.config.session.whoami_required_aal == RequiredAal::HighestAvailable
+            && current.session.aal < current.identity.highest_available_aal()
     }
 
     /// [`whoami`](Self::whoami) without the assurance-level rule: what flows use, since a

@@ -420,24 +420,17 @@ pub(crate) async fn submit(
         aal: Aal::Aal1,
         completed_at: now,
     };
-    flow.state = FlowState::PassedChallenge;
-    flow.internal.clear_ceremonies();
-
     let (session, token) = match refreshing {
         Some(current) => {
             if current.identity.id != identity.id {
                 return Err(FlowError::IdentityMismatch);
             }
-            let mut session = current.session.clone();
-            session.authenticated_at = now;
-            session.authentication_methods.push(method);
-            if let Some(device) = req.device.clone() {
-                session.devices.push(device);
-            }
+            let session = refresh_in_place(&mut flow, &current.session, method, req);
             effects.push(Effect::UpdateSession(session.clone()));
             (session, None)
         }
         None => {
+            pass(&mut flow);
             let (session, token) = Session::issue(
                 &identity,
                 vec![method],
@@ -735,8 +728,7 @@ async fn submit_second_factor(
         aal: Aal::Aal2,
         completed_at: now,
     });
-    flow.state = FlowState::PassedChallenge;
-    flow.internal.clear_ceremonies();
+    pass(&mut flow);
     effects.push(Effect::UpdateIdentity(identity.clone()));
     effects.push(Effect::UpdateSession(session.clone()));
     // A provider account carried here from the first factor is linked in this commit.
@@ -810,6 +802,34 @@ enum SecondFactor<'a> {
     Totp(&'a str),
     Lookup(&'a str),
     SecurityKey(&'a str),
+}
+
+/// The flow's challenge is passed: its WebAuthn ceremonies are dropped (a completed flow
+/// answers none, so a key's answer to a challenge shown before cannot arrive late).
+fn pass(flow: &mut Flow) {
+    flow.state = FlowState::PassedChallenge;
+    flow.internal.clear_ceremonies();
+}
+
+/// A re-authentication (`refresh=true`) with `method` succeeded: the flow passes (as
+/// [`pass`]) and the current session is refreshed in place — authenticated now (the
+/// method's `completed_at`), the method and the request's device added, its level and
+/// token unchanged. The one refresh for every first factor (password, passkey, a
+/// provider); the caller saves the returned session ([`Effect::UpdateSession`]).
+pub(super) fn refresh_in_place(
+    flow: &mut Flow,
+    current: &Session,
+    method: AuthenticationMethod,
+    req: &FlowRequest,
+) -> Session {
+    pass(flow);
+    let mut session = current.clone();
+    session.authenticated_at = method.completed_at;
+    session.authentication_methods.push(method);
+    if let Some(device) = req.device.clone() {
+        session.devices.push(device);
+    }
+    session
 }
 
 #[cfg(test)]

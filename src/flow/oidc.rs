@@ -191,11 +191,6 @@ pub(crate) fn check_start(
     flow: &Flow,
     current: Option<&AuthenticatedSession>,
 ) -> Result<()> {
-    let refuse = |reason| FlowError::State {
-        kind: flow.kind,
-        state: flow.state,
-        reason,
-    };
     if flow.kind == FlowKind::Settings {
         let current = current.ok_or(crate::session::SessionError::Inactive(
             crate::session::SessionRefusal::Unknown,
@@ -204,23 +199,75 @@ pub(crate) fn check_start(
             return Err(FlowError::IdentityMismatch);
         }
         if flow.flow_type != super::FlowType::Browser {
-            return Err(refuse("a provider is linked from a browser settings flow"));
+            return Err(FlowError::State {
+                kind: flow.kind,
+                state: flow.state,
+                reason: "a provider is linked from a browser settings flow",
+            });
         }
         super::settings::require_highest_aal(current)?;
         return super::settings::require_privileged(facts, current);
     }
+    check_sign_in_start(flow, current, Via::ProviderPage)
+}
+
+/// Whether `flow` may take an ID token a native app got from a provider's SDK (Kratos's
+/// `id_token` submission): a login or registration API flow choosing its method, not a
+/// re-authentication or second factor, with no session yet.
+pub(crate) fn check_native_start(
+    flow: &Flow,
+    current: Option<&AuthenticatedSession>,
+) -> Result<()> {
+    check_sign_in_start(flow, current, Via::IdToken)
+}
+
+/// How a sign-in with a provider reaches identa.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// The provider's page, then its callback (the `provider` button).
+    ProviderPage,
+    /// An ID token a native app got from the provider's SDK (`id_token`).
+    IdToken,
+}
+
+/// The checks every sign-in with a provider passes before anything is asked of it: a
+/// login or registration flow still choosing its method; a re-authentication only from
+/// a browser, by the session it was started for; no second factor; no session yet. A
+/// provider's page takes a browser flow, or an API flow that can fetch its session token
+/// afterwards; an ID token takes an API flow only.
+fn check_sign_in_start(
+    flow: &Flow,
+    current: Option<&AuthenticatedSession>,
+    via: Via,
+) -> Result<()> {
+    let refuse = |reason| FlowError::State {
+        kind: flow.kind,
+        state: flow.state,
+        reason,
+    };
     if !matches!(flow.kind, FlowKind::Login | FlowKind::Registration) {
+        return Err(refuse(match via {
+            Via::ProviderPage => "a provider signs in through a login or registration flow",
+            Via::IdToken => "an ID token signs in through a login or registration flow",
+        }));
+    }
+    if via == Via::IdToken && flow.flow_type != super::FlowType::Api {
         return Err(refuse(
-            "a provider signs in through a login or registration flow",
+            "an ID token from a provider's SDK is for native apps (API flows); a browser signs in through the provider's page (the `provider` button, without `id_token`)",
         ));
     }
     if flow.state != FlowState::ChooseMethod {
         return Err(refuse("the flow is already complete; start a new flow"));
     }
     if flow.refresh && flow.requested_aal != Aal::Aal2 {
+        // An ID token comes on an API flow, which this refuses: an app re-authenticates
+        // with another method.
         return check_refresh(flow, current);
     }
-    if flow.flow_type != super::FlowType::Browser && flow.internal.exchange.is_none() {
+    if via == Via::ProviderPage
+        && flow.flow_type != super::FlowType::Browser
+        && flow.internal.exchange.is_none()
+    {
         return Err(refuse(
             "an API flow signs in with a provider only if it was started with \
              return_session_token_exchange_code=true (to fetch the session token afterwards)",
@@ -253,42 +300,6 @@ fn check_refresh(flow: &Flow, current: Option<&AuthenticatedSession>) -> Result<
     ))?;
     if flow.session_id != Some(current.session.id) {
         return Err(FlowError::IdentityMismatch);
-    }
-    Ok(())
-}
-
-/// Whether `flow` may take an ID token a native app got from a provider's SDK (Kratos's
-/// `id_token` submission): a login or registration API flow choosing its method, not a
-/// re-authentication or second factor, with no session yet.
-pub(crate) fn check_native_start(
-    flow: &Flow,
-    current: Option<&AuthenticatedSession>,
-) -> Result<()> {
-    let refuse = |reason| FlowError::State {
-        kind: flow.kind,
-        state: flow.state,
-        reason,
-    };
-    if !matches!(flow.kind, FlowKind::Login | FlowKind::Registration) {
-        return Err(refuse(
-            "an ID token signs in through a login or registration flow",
-        ));
-    }
-    if flow.flow_type != super::FlowType::Api {
-        return Err(refuse(
-            "an ID token from a provider's SDK is for native apps (API flows); a browser signs in through the provider's page (the `provider` button, without `id_token`)",
-        ));
-    }
-    if flow.state != FlowState::ChooseMethod {
-        return Err(refuse("the flow is already complete; start a new flow"));
-    }
-    if flow.refresh || flow.requested_aal == Aal::Aal2 {
-        return Err(refuse(
-            "a provider cannot re-authenticate or complete a second factor yet; use another method",
-        ));
-    }
-    if current.is_some() {
-        return Err(FlowError::SessionAlreadyAvailable);
     }
     Ok(())
 }
@@ -1232,14 +1243,7 @@ pub(crate) async fn reauthenticate(
         return Ok(Reauthenticated::Step(Step::Reject(flow)));
     }
     let fallback = Fallback::to(flow.clone());
-    let now = facts.now();
-    let mut session = current.session.clone();
-    session.authenticated_at = now;
-    session.authentication_methods.push(method(now));
-    if let Some(device) = req.device.clone() {
-        session.devices.push(device);
-    }
-    flow.state = FlowState::PassedChallenge;
+    let session = login::refresh_in_place(&mut flow, &current.session, method(facts.now()), req);
     let effects = vec![Effect::UpdateSession(session.clone())];
     let session = AuthenticatedSession {
         session,
@@ -1633,6 +1637,95 @@ mod tests {
         };
         assert!(effects.is_empty(), "nothing waits any more");
         assert_eq!(ids(&same), ["example:s-7"]);
+    }
+
+    /// A re-authentication with the provider refreshes the session as the password
+    /// refresh does, through the same function: the flow passes and a passkey ceremony
+    /// shown on it before is dropped (the OIDC copy used to keep it).
+    #[tokio::test]
+    async fn a_provider_refresh_refreshes_in_place_and_drops_pending_ceremonies() {
+        let facts = TestFacts::new();
+        let mut identity = facts.add_identity("r@example.com").await;
+        let c = Claims {
+            auth_time: Some(facts.now()),
+            ..claims("s-9", "r@example.com", true)
+        };
+        add_provider_account(&mut identity, &c, facts.now());
+        facts
+            .identities
+            .lock()
+            .unwrap()
+            .retain(|i| i.id != identity.id);
+        facts.identities.lock().unwrap().push(identity.clone());
+        let (session, _) = Session::issue(
+            &identity,
+            vec![method(facts.now())],
+            None,
+            facts.now(),
+            chrono::Duration::hours(1),
+            facts.keyring(),
+        )
+        .unwrap();
+        let current = AuthenticatedSession { session, identity };
+        let mut flow = login::create(
+            &facts,
+            super::super::FlowType::Browser,
+            &browser(),
+            LoginIntent::Refresh,
+            Some(&current),
+        )
+        .unwrap();
+        flow.internal.passkey = Some(json!({ "challenge": "shown before" }));
+        flow.internal.security_key = Some(json!({ "challenge": "shown before" }));
+
+        let Reauthenticated::Step(step) = reauthenticate(&facts, flow, &c, &current, &browser())
+            .await
+            .unwrap()
+        else {
+            panic!("the owner's own provider account was refused");
+        };
+        let t = advanced(step);
+        assert_eq!(t.flow.state, FlowState::PassedChallenge);
+        assert!(t.flow.internal.passkey.is_none(), "passkey ceremony kept");
+        assert!(t.flow.internal.security_key.is_none(), "key ceremony kept");
+        assert_eq!(effect_names(&t.effects), ["update_session"]);
+        assert!(t.outcome.token.is_none(), "refreshed in place");
+        assert_eq!(t.outcome.session.session.id, current.session.id);
+        assert_eq!(t.outcome.session.session.authenticated_at, facts.now());
+    }
+
+    /// An app's ID token is taken only on a login or registration API flow choosing its
+    /// method: a re-authentication is refused with what is true now (a provider
+    /// re-authenticates from a browser), a second factor with "not yet".
+    #[tokio::test]
+    async fn a_native_id_token_is_refused_on_a_refresh_or_second_factor_flow() {
+        let facts = TestFacts::new();
+        let reason = |flow: &Flow| match check_native_start(flow, None) {
+            Err(FlowError::State { reason, .. }) => reason,
+            other => panic!("not refused by state: {other:?}"),
+        };
+        let fresh = login_flow(&facts);
+        check_native_start(&fresh, None).unwrap();
+
+        let mut refresh = fresh.clone();
+        refresh.refresh = true;
+        let text = reason(&refresh);
+        assert!(
+            text.contains("re-authenticates from a browser login flow")
+                && text.contains("an app re-authenticates with another method"),
+            "{text}"
+        );
+        assert!(!text.contains("yet"), "{text}");
+
+        let mut step_up = fresh.clone();
+        step_up.requested_aal = Aal::Aal2;
+        assert!(reason(&step_up).contains("cannot complete a second factor yet"));
+
+        let browser = browser_login_flow(&facts);
+        assert!(reason(&browser).contains("for native apps"));
+        let mut done = fresh;
+        done.state = FlowState::PassedChallenge;
+        assert!(reason(&done).contains("already complete"));
     }
 
     /// A provider account the owner already has signs in and takes the waiting link too.

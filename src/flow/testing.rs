@@ -147,6 +147,12 @@ impl Facts for TestFacts {
         &self.keyring
     }
 
+    /// Every test provider answers with an ID token carrying `auth_time`.
+    #[cfg(feature = "oidc")]
+    fn oidc_proves_fresh_sign_in(&self, _id: &str) -> bool {
+        true
+    }
+
     fn webauthn(&self) -> Option<(&webauthn_rs::Webauthn, &RelyingParty)> {
         None
     }

@@ -109,11 +109,7 @@ impl PublicApi {
     /// top-level GET with the `SameSite=Lax` cookies. Nothing is checked or spent here:
     /// the GET does it all (state, CSRF cookie, PKCE, nonce).
     pub(super) fn oidc_form_post(&self, inc: &Incoming<'_>, provider: &str) -> Response {
-        let id_ok = !provider.is_empty()
-            && provider
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !id_ok {
+        if !crate::credential::oidc::is_provider_id(provider) {
             return error(
                 StatusCode::NOT_FOUND,
                 "not_found",

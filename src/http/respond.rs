@@ -109,9 +109,7 @@ impl PublicApi {
     /// selfservice/flow/login/hook.go); the `aal1` session cookie is set all the same.
     #[cfg(feature = "oidc")]
     pub(super) fn logged_in_with_provider(&self, done: LoggedIn) -> Answer {
-        let owed = self.identa.config().session.whoami_required_aal
-            == crate::config::RequiredAal::HighestAvailable
-            && done.session.session.aal < done.session.identity.highest_available_aal()
+        let owed = self.identa.owes_second_factor(&done.session)
             // A provider account waiting to be linked already goes on to its own
             // second-factor flow.
             && done.second_factor_flow.is_none();

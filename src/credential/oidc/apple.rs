@@ -32,7 +32,10 @@ const LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
 pub struct AppleKey {
     team_id: String,
     key_id: String,
-    private_key: String,
+    /// The private key, decoded once when the key is made; what was wrong with the PEM
+    /// text if it is not a P-256 key in PKCS#8 PEM (refused when the providers are
+    /// checked, before identa is built).
+    private_key: Result<SigningKey, String>,
 }
 
 impl fmt::Debug for AppleKey {
@@ -57,7 +60,7 @@ impl AppleKey {
         Self {
             team_id: team_id.into(),
             key_id: key_id.into(),
-            private_key: private_key_pem.into(),
+            private_key: decode(&private_key_pem.into()),
         }
     }
 
@@ -83,12 +86,8 @@ impl AppleKey {
         self.signing_key().map(drop)
     }
 
-    fn signing_key(&self) -> Result<SigningKey, String> {
-        SigningKey::from_pkcs8_pem(self.private_key.trim()).map_err(|e| {
-            format!(
-                "the Apple private key (apple_private_key) is not a P-256 private key in PKCS#8 PEM ({e}); give the whole .p8 file Apple issued, `-----BEGIN PRIVATE KEY-----` to `-----END PRIVATE KEY-----`"
-            )
-        })
+    fn signing_key(&self) -> Result<&SigningKey, String> {
+        self.private_key.as_ref().map_err(Clone::clone)
     }
 
     /// A client secret for the Services ID `client_id`, issued at `now`.
@@ -117,6 +116,15 @@ impl AppleKey {
             Base64UrlUnpadded::encode_string(&signature.to_bytes())
         ))
     }
+}
+
+/// The private key of a `.p8` file's PEM text, or what is wrong with it.
+fn decode(pem: &str) -> Result<SigningKey, String> {
+    SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| {
+        format!(
+            "the Apple private key (apple_private_key) is not a P-256 private key in PKCS#8 PEM ({e}); give the whole .p8 file Apple issued, `-----BEGIN PRIVATE KEY-----` to `-----END PRIVATE KEY-----`"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -157,7 +165,7 @@ jFomTQ89Q0ae3AsLrFohuRvZ1XChRANCAATZEZ5iJgmZBRnyXOvw+MLkfkxcooAe
         );
         let signature = Base64UrlUnpadded::decode_vec(parts[2]).unwrap();
         assert_eq!(signature.len(), 64, "JWS's r||s, not DER");
-        let public = VerifyingKey::from(&key.signing_key().unwrap());
+        let public = VerifyingKey::from(key.signing_key().unwrap());
         let signed = format!("{}.{}", parts[0], parts[1]);
         public
             .verify(
