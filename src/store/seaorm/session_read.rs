@@ -304,9 +304,13 @@ mod tests {
         (format!("{session:?}"), format!("{identity:?}"), document)
     }
 
-    async fn file_store(dir: &tempfile::TempDir) -> SeaOrmStore {
+    /// A store on a new SQLite file (kept while the directory lives), seeded by [`seed`].
+    async fn seeded_file_store() -> (tempfile::TempDir, SeaOrmStore, Session, SessionToken) {
+        let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("identa.db").display());
-        SeaOrmStore::connect(&url).await.unwrap()
+        let store = SeaOrmStore::connect(&url).await.unwrap();
+        let (session, token) = seed(&store).await;
+        (dir, store, session, token)
     }
 
     /// An identity and a session with every column the read decodes filled in.
@@ -351,9 +355,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_file_reader_decodes_a_row_as_the_pool_does() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = file_store(&dir).await;
-        let (session, token) = seed(&store).await;
+        let (_dir, store, session, token) = seeded_file_store().await;
         let hash = token.hash();
         let reader = store.file_reader.as_ref().expect("a file has a reader");
 
@@ -377,9 +379,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_file_reader_sees_each_commit_and_cannot_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = file_store(&dir).await;
-        let (session, token) = seed(&store).await;
+        let (_dir, store, session, token) = seeded_file_store().await;
         let hash = token.hash();
         let reader = store.file_reader.as_ref().unwrap();
         assert!(
@@ -417,9 +417,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_row_the_reader_cannot_decode_is_read_through_the_pool() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = file_store(&dir).await;
-        let (session, token) = seed(&store).await;
+        let (_dir, store, session, token) = seeded_file_store().await;
         // A time in a form sqlx reads but the reader does not (not RFC 3339).
         sea_orm::ConnectionTrait::execute_unprepared(
             &store.db,
