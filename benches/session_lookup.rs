@@ -56,24 +56,18 @@ macro_rules! row_query {
     };
 }
 
-/// The statement identa's uncached `whoami` runs on SQLite
-/// (`src/store/seaorm/session_read.rs`).
-const WHOAMI_STATEMENT_SQLITE: &str = "SELECT s.id, s.identity_id, s.active, s.issued_at, \
-     s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \
-     i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, \
-     i.document, i.created_at, i.updated_at, i.external_id \
-     FROM identa_sessions s JOIN identa_identities i ON i.id = s.identity_id \
-     WHERE s.token_hash = ?1";
+/// The statement identa's uncached `whoami` runs on SQLite (the library's own text).
+const WHOAMI_STATEMENT_SQLITE: &str = concat!(
+    include_str!("../src/store/seaorm/session_by_token.sql"),
+    " ?1"
+);
 
-/// The statement identa's uncached `whoami` runs on PostgreSQL
-/// (`src/store/seaorm/session_read.rs`).
+/// The statement identa's uncached `whoami` runs on PostgreSQL (the library's own text).
 #[cfg(feature = "postgres")]
-const WHOAMI_STATEMENT: &str = "SELECT s.id, s.identity_id, s.active, s.issued_at, \
-     s.authenticated_at, s.expires_at, s.aal, s.authentication_methods, s.devices, \
-     i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, \
-     i.document, i.created_at, i.updated_at \
-     FROM identa_sessions s JOIN identa_identities i ON i.id = s.identity_id \
-     WHERE s.token_hash = $1";
+const WHOAMI_STATEMENT: &str = concat!(
+    include_str!("../src/store/seaorm/session_by_token.sql"),
+    " $1"
+);
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -17,20 +17,11 @@ use crate::session::Session;
 /// written before identity documents lack.
 pub(super) type Found = (Session, identity::Model, Option<IdentityDocument>);
 
-/// The session and identity columns, in the order the decoding reads them (`token_hash`,
-/// which the caller already has, is not read back), ending before the engine's
+/// The statement (`session_by_token.sql`, which says what it reads) ending in the engine's
 /// placeholder for the token hash.
 macro_rules! session_by_token_sql {
     ($placeholder:literal) => {
-        concat!(
-            "SELECT s.id, s.identity_id, s.active, s.issued_at, s.authenticated_at, ",
-            "s.expires_at, s.aal, s.authentication_methods, s.devices, i.schema_id, i.state, ",
-            "i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, i.document, ",
-            "i.created_at, i.updated_at, i.external_id ",
-            "FROM identa_sessions s JOIN identa_identities i ON i.id = s.identity_id ",
-            "WHERE s.token_hash = ",
-            $placeholder
-        )
+        concat!(include_str!("session_by_token.sql"), " ", $placeholder)
     };
 }
 
